@@ -1,0 +1,25 @@
+//! # signet
+//!
+//! A DNSSEC signer for registries and zone operators that makes two
+//! promises:
+//!
+//! 1. **The gate.** No zone leaves signet unless its own full-zone verifier
+//!    ([`verify`]) has checked every RRSIG against the published DNSKEYs,
+//!    the whole NSEC/NSEC3 chain, and the chain of trust to the DS.
+//! 2. **Safe rollovers.** Key lifecycles follow a key-state model that never
+//!    leaves a validating resolver unable to build a chain of trust.
+//!
+//! The modules are the stages of the pipeline, in the order data flows:
+//!
+//! - [`zone`]: master files in and out, names, canonical order, RRsets,
+//!   zone cuts, and the DNSSEC record formats shared by signer and verifier.
+//! - [`verify`]: the full-zone verifier. It shares nothing with the signer
+//!   but [`zone`].
+//! - [`cli`]: the `signet` command line.
+
+pub mod cli;
+pub mod verify;
+pub mod zone;
+
+pub use verify::{Report, VerifyOptions, verify_zone};
+pub use zone::{Name, Zone, read_zone_file};

@@ -1,0 +1,18 @@
+//! Zones as data: master-file reading and writing, domain names, record
+//! types and RDATA formats, the canonical in-memory zone, and the DNSSEC
+//! record arithmetic (key tags, DS digests, NSEC3 hashes) that both the
+//! signer and the verifier need.
+
+pub mod dnssec;
+pub mod name;
+pub mod rdata;
+pub mod reader;
+pub mod rtype;
+pub mod store;
+pub mod tree;
+pub mod writer;
+
+pub use name::{Name, NameError, NameRef};
+pub use reader::{ReadError, read_zone_file, read_zone_str};
+pub use rtype::Rtype;
+pub use store::{Node, RecordRef, Rrset, Zone, ZoneBuilder};

@@ -1,0 +1,302 @@
+//! The in-memory zone: every record in one byte arena, records sorted in
+//! RFC 4034 canonical order and grouped into nodes and RRsets.
+//!
+//! A record costs 32 bytes of index plus its RDATA; consecutive records
+//! of one owner share the owner's bytes. That keeps a zone of millions
+//! of delegations to a few hundred megabytes.
+
+use std::cmp::Ordering;
+
+use super::name::{Name, NameRef};
+use super::rtype::Rtype;
+
+/// One record's place in the arena.
+#[derive(Debug, Clone, Copy)]
+struct Rec {
+    owner: usize,
+    rdata: usize,
+    rdata_len: u16,
+    owner_len: u8,
+    rtype: Rtype,
+    ttl: u32,
+}
+
+/// Collects records as a reader produces them; `finish` sorts them.
+#[derive(Debug)]
+pub struct ZoneBuilder {
+    origin: Name,
+    class: u16,
+    data: Vec<u8>,
+    recs: Vec<Rec>,
+    last_owner: Option<(usize, u8)>,
+}
+
+/// A zone held in canonical order.
+#[derive(Debug)]
+pub struct Zone {
+    origin: Name,
+    class: u16,
+    data: Vec<u8>,
+    recs: Vec<Rec>,
+}
+
+/// A record borrowed from a zone.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordRef<'a> {
+    /// Owner name as written in the input (case preserved).
+    pub owner: NameRef<'a>,
+    /// Record type.
+    pub rtype: Rtype,
+    /// Time to live.
+    pub ttl: u32,
+    /// RDATA in uncompressed wire form.
+    pub rdata: &'a [u8],
+}
+
+/// All records of one owner name.
+#[derive(Debug, Clone, Copy)]
+pub struct Node<'a> {
+    zone: &'a Zone,
+    recs: &'a [Rec],
+}
+
+/// All records of one owner name and type.
+#[derive(Debug, Clone, Copy)]
+pub struct Rrset<'a> {
+    zone: &'a Zone,
+    recs: &'a [Rec],
+}
+
+impl ZoneBuilder {
+    /// An empty zone for `origin` in class `class`.
+    pub fn new(origin: Name, class: u16) -> ZoneBuilder {
+        ZoneBuilder { origin, class, data: Vec::new(), recs: Vec::new(), last_owner: None }
+    }
+
+    /// The origin the zone is built for.
+    pub fn origin(&self) -> NameRef<'_> {
+        self.origin.as_ref()
+    }
+
+    /// Number of records pushed so far.
+    pub fn len(&self) -> usize {
+        self.recs.len()
+    }
+
+    /// True before the first record.
+    pub fn is_empty(&self) -> bool {
+        self.recs.is_empty()
+    }
+
+    /// Adds one record. RDATA longer than 65535 octets cannot exist in
+    /// wire form; the reader rejects it before calling this.
+    pub fn push(&mut self, owner: NameRef<'_>, rtype: Rtype, ttl: u32, rdata: &[u8]) {
+        let owner_wire = owner.wire();
+        let owner_at = match self.last_owner {
+            Some((at, len)) if &self.data[at..at + len as usize] == owner_wire => at,
+            _ => {
+                let at = self.data.len();
+                self.data.extend_from_slice(owner_wire);
+                self.last_owner = Some((at, owner_wire.len() as u8));
+                at
+            }
+        };
+        let rdata_at = self.data.len();
+        self.data.extend_from_slice(rdata);
+        self.recs.push(Rec {
+            owner: owner_at,
+            rdata: rdata_at,
+            rdata_len: rdata.len() as u16,
+            owner_len: owner_wire.len() as u8,
+            rtype,
+            ttl,
+        });
+    }
+
+    /// Sorts into canonical order and drops exact duplicates (same owner,
+    /// type, TTL and RDATA; RFC 2181 §5). Records that differ only in TTL
+    /// are kept so that the verifier can report the mismatch.
+    pub fn finish(self) -> Zone {
+        let ZoneBuilder { origin, class, mut data, mut recs, .. } = self;
+        // Input from signers is almost always in canonical order already;
+        // the standard sort is adaptive and takes such runs in linear time.
+        recs.sort_by(|a, b| cmp_recs(&data, a, b));
+        recs.dedup_by(|b, a| {
+            cmp_recs(&data, a, b) == Ordering::Equal && a.ttl == b.ttl
+        });
+        data.shrink_to_fit();
+        recs.shrink_to_fit();
+        Zone { origin, class, data, recs }
+    }
+}
+
+fn owner_of<'a>(data: &'a [u8], rec: &Rec) -> NameRef<'a> {
+    NameRef::from_stored(&data[rec.owner..rec.owner + rec.owner_len as usize])
+}
+
+fn rdata_of<'a>(data: &'a [u8], rec: &Rec) -> &'a [u8] {
+    &data[rec.rdata..rec.rdata + rec.rdata_len as usize]
+}
+
+fn cmp_owners(data: &[u8], a: &Rec, b: &Rec) -> Ordering {
+    if a.owner == b.owner {
+        return Ordering::Equal;
+    }
+    owner_of(data, a).canonical_cmp(owner_of(data, b))
+}
+
+fn cmp_recs(data: &[u8], a: &Rec, b: &Rec) -> Ordering {
+    cmp_owners(data, a, b)
+        .then(a.rtype.cmp(&b.rtype))
+        .then_with(|| rdata_of(data, a).cmp(rdata_of(data, b)))
+}
+
+impl Zone {
+    /// The zone's origin (apex name).
+    pub fn origin(&self) -> NameRef<'_> {
+        self.origin.as_ref()
+    }
+
+    /// The zone's class.
+    pub fn class(&self) -> u16 {
+        self.class
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.recs.len()
+    }
+
+    /// True for a zone without records.
+    pub fn is_empty(&self) -> bool {
+        self.recs.is_empty()
+    }
+
+    /// Every record, in canonical order.
+    pub fn records(&self) -> impl Iterator<Item = RecordRef<'_>> + '_ {
+        self.recs.iter().map(|rec| self.record(rec))
+    }
+
+    /// The nodes (owner names with their records), in canonical order.
+    pub fn nodes(&self) -> impl Iterator<Item = Node<'_>> + '_ {
+        let data = &self.data;
+        self.recs
+            .chunk_by(move |a, b| cmp_owners(data, a, b) == Ordering::Equal)
+            .map(move |recs| Node { zone: self, recs })
+    }
+
+    /// The node at `name`, found by binary search.
+    pub fn node(&self, name: NameRef<'_>) -> Option<Node<'_>> {
+        let first = self.recs.partition_point(|rec| owner_of(&self.data, rec).canonical_cmp(name) == Ordering::Less);
+        let len = self.recs[first..]
+            .iter()
+            .take_while(|rec| owner_of(&self.data, rec).canonical_cmp(name) == Ordering::Equal)
+            .count();
+        (len > 0).then(|| Node { zone: self, recs: &self.recs[first..first + len] })
+    }
+
+    fn record<'a>(&'a self, rec: &Rec) -> RecordRef<'a> {
+        RecordRef { owner: owner_of(&self.data, rec), rtype: rec.rtype, ttl: rec.ttl, rdata: rdata_of(&self.data, rec) }
+    }
+}
+
+impl<'a> Node<'a> {
+    /// The owner name (as written for the node's first record).
+    pub fn name(&self) -> NameRef<'a> {
+        owner_of(&self.zone.data, &self.recs[0])
+    }
+
+    /// The node's RRsets, by ascending type.
+    pub fn rrsets(&self) -> impl Iterator<Item = Rrset<'a>> + 'a {
+        let zone = self.zone;
+        self.recs.chunk_by(|a, b| a.rtype == b.rtype).map(move |recs| Rrset { zone, recs })
+    }
+
+    /// The RRset of type `rtype`, if the node has one.
+    pub fn rrset(&self, rtype: Rtype) -> Option<Rrset<'a>> {
+        self.rrsets().find(|set| set.rtype() == rtype)
+    }
+
+    /// Does the node hold an RRset of type `rtype`?
+    pub fn has(&self, rtype: Rtype) -> bool {
+        self.recs.iter().any(|rec| rec.rtype == rtype)
+    }
+
+    /// The types present at the node, ascending, without duplicates.
+    pub fn types(&self) -> impl Iterator<Item = Rtype> + 'a {
+        self.rrsets().map(|set| set.rtype())
+    }
+}
+
+impl<'a> Rrset<'a> {
+    /// The owner name.
+    pub fn owner(&self) -> NameRef<'a> {
+        owner_of(&self.zone.data, &self.recs[0])
+    }
+
+    /// The type.
+    pub fn rtype(&self) -> Rtype {
+        self.recs[0].rtype
+    }
+
+    /// The TTL of the first record (see `ttls_agree`).
+    pub fn ttl(&self) -> u32 {
+        self.recs[0].ttl
+    }
+
+    /// Do all records carry the same TTL?
+    pub fn ttls_agree(&self) -> bool {
+        self.recs.iter().all(|rec| rec.ttl == self.recs[0].ttl)
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.recs.len()
+    }
+
+    /// Never true: an RRset has at least one record.
+    pub fn is_empty(&self) -> bool {
+        self.recs.is_empty()
+    }
+
+    /// The records.
+    pub fn records(&self) -> impl Iterator<Item = RecordRef<'a>> + 'a {
+        let zone = self.zone;
+        self.recs.iter().map(move |rec| zone.record(rec))
+    }
+
+    /// The RDATA of each record.
+    pub fn rdatas(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let data = &self.zone.data;
+        self.recs.iter().map(move |rec| rdata_of(data, rec))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(text: &str) -> Name {
+        Name::from_text(text, None).expect("valid test name")
+    }
+
+    #[test]
+    fn sorts_groups_and_dedups() {
+        let mut builder = ZoneBuilder::new(name("example."), 1);
+        builder.push(name("b.example.").as_ref(), Rtype::A, 60, &[1, 2, 3, 4]);
+        builder.push(name("example.").as_ref(), Rtype::NS, 60, b"\x02ns\x00");
+        builder.push(name("B.example.").as_ref(), Rtype::A, 60, &[1, 2, 3, 4]);
+        builder.push(name("B.example.").as_ref(), Rtype::A, 30, &[1, 2, 3, 4]);
+        builder.push(name("a.b.example.").as_ref(), Rtype::TXT, 60, b"\x01x");
+        builder.push(name("b.example.").as_ref(), Rtype::AAAA, 60, &[0; 16]);
+        let zone = builder.finish();
+        let nodes: Vec<_> = zone.nodes().map(|n| n.name().to_string()).collect();
+        assert_eq!(nodes, ["example.", "b.example.", "a.b.example."]);
+        let b = zone.node(name("b.EXAMPLE.").as_ref()).expect("node b");
+        let a_set = b.rrset(Rtype::A).expect("A rrset");
+        assert_eq!(a_set.len(), 2, "exact duplicate dropped, TTL variant kept");
+        assert!(!a_set.ttls_agree());
+        assert_eq!(b.types().collect::<Vec<_>>(), [Rtype::A, Rtype::AAAA]);
+        assert!(zone.node(name("c.example.").as_ref()).is_none());
+    }
+}

@@ -1,0 +1,1 @@
+//! Master-file writer. (Stub: being written.)
