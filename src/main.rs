@@ -1,1 +1,7 @@
-fn main() {}
+//! The `signet` binary: everything happens in [`signet::cli`].
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    signet::cli::main()
+}

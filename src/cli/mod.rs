@@ -1,1 +1,89 @@
-//! The `signet` command line. (Stub: being written.)
+//! The `signet` command line: one file per command group; this file only
+//! parses arguments, sets up logging and dispatches.
+//!
+//! Exit codes: 0 success; 1 the command ran and found the zone wanting
+//! (verification errors, a gate refusal); 2 the input could not be used
+//! (unreadable file, syntax error, bad arguments).
+
+mod verify;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Exit code when the command could not use its input.
+pub const EXIT_INPUT: u8 = 2;
+
+/// signet: a DNSSEC signer that verifies every signature before it
+/// publishes a zone.
+#[derive(Debug, Parser)]
+#[command(name = "signet", version, about, propagate_version = true)]
+pub struct Cli {
+    /// More log output (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only errors in the log.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// The time to act at: RFC 3339 or Unix seconds (default: the clock).
+    #[arg(long, global = true, env = "SIGNET_NOW")]
+    now: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Verify a signed zone file the way a validating resolver would.
+    Verify(verify::VerifyArgs),
+}
+
+/// Parses the command line, runs the command, prints any error once, and
+/// returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    let now = match cli.now.as_deref().map(crate::time::parse_time).transpose() {
+        Ok(now) => now,
+        Err(e) => {
+            eprintln!("signet: error: --now: {e}");
+            return ExitCode::from(EXIT_INPUT);
+        }
+    };
+    let result = match cli.command {
+        Command::Verify(args) => verify::run(args, now),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("signet: error: {e:#}");
+            ExitCode::from(EXIT_INPUT)
+        }
+    }
+}
+
+fn init_logging(cli: &Cli) {
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SIGNET_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // A second initialisation (in tests) is harmless; ignore its error.
+    let _ = match cli.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}

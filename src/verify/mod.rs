@@ -1,14 +1,146 @@
-//! The full-zone verifier. (Stub: being written.)
+//! The full-zone verifier: every RRSIG, every denial record and the chain
+//! of trust, checked the way a validating resolver would check them —
+//! nothing sampled, nothing skipped.
+//!
+//! It reads only [`crate::zone`] and never the signer's code, so it can
+//! judge zones that BIND, Knot or ldns made as well as signet's own.
+//!
+//! The checks, as numbered in DESIGN.md:
+//! - 1, structure: the zone reader (owners, SOA) and [`crate::zone::tree`]
+//!   (cuts, glue, empty non-terminals);
+//! - 2, 3 and 6, signatures, coverage, RRset TTLs: [`signatures`];
+//! - 4, trust anchor and CDS/CDNSKEY: [`trust`];
+//! - 5, NSEC/NSEC3: [`denial`].
+
+pub mod crypto;
+pub mod denial;
+pub mod findings;
+pub mod keys;
+pub mod signatures;
+pub mod trust;
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+pub use findings::{Code, Finding, Severity};
+use keys::KeySet;
+pub use trust::Anchor;
+
+use crate::zone::tree::ZoneTree;
+use crate::zone::{NameRef, Zone};
 
 /// What to verify against.
 #[derive(Debug, Clone, Default)]
-pub struct VerifyOptions;
+pub struct VerifyOptions {
+    /// The time to judge signature validity at (Unix seconds).
+    pub now: i64,
+    /// Every RRSIG must stay valid at least this long after `now`.
+    pub min_validity: i64,
+    /// DS or DNSKEY records for the apex; without them, the DNSKEY RRset
+    /// must be signed by a key with the SEP bit.
+    pub trust_anchor: Option<Vec<Anchor>>,
+}
+
+/// Counts of what was checked.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    /// Records in the zone.
+    pub records: u64,
+    /// Owner names (nodes).
+    pub names: u64,
+    /// RRsets.
+    pub rrsets: u64,
+    /// RRSIG records.
+    pub rrsigs: u64,
+    /// RRSIGs whose signature verified cryptographically.
+    pub rrsigs_verified: u64,
+    /// Findings of severity error.
+    pub errors: u64,
+    /// Findings of severity warning.
+    pub warnings: u64,
+    /// Wall-clock seconds the verification took.
+    pub seconds: f64,
+}
 
 /// The outcome of verifying a zone.
-#[derive(Debug, Clone, Default)]
-pub struct Report;
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The zone's origin.
+    pub zone: String,
+    /// True when no finding is an error.
+    pub valid: bool,
+    /// Counts.
+    pub stats: Stats,
+    /// Everything found, errors first, then in zone order.
+    pub findings: Vec<Finding>,
+}
 
-/// Verifies a zone.
-pub fn verify_zone(_zone: &crate::zone::Zone, _options: &VerifyOptions) -> Report {
-    Report
+/// What every check needs to know.
+#[derive(Debug)]
+pub struct Context<'a> {
+    /// The zone.
+    pub zone: &'a Zone,
+    /// Its apex.
+    pub apex: NameRef<'a>,
+    /// Its class.
+    pub class: u16,
+    /// The apex zone keys.
+    pub keys: KeySet,
+    /// Time of judgement.
+    pub now: i64,
+    /// Minimum remaining validity of every RRSIG.
+    pub min_validity: i64,
+}
+
+/// Verifies a whole zone.
+pub fn verify_zone(zone: &Zone, options: &VerifyOptions) -> Report {
+    let started = Instant::now();
+    let _span = tracing::info_span!("verify", zone = %zone.origin()).entered();
+    let mut findings = Vec::new();
+    let tree = ZoneTree::build(zone);
+    let keys = KeySet::from_apex(zone, &mut findings);
+    let ctx = Context { zone, apex: zone.origin(), class: zone.class(), keys, now: options.now, min_validity: options.min_validity };
+    trust::check(&ctx, options.trust_anchor.as_deref(), &mut findings);
+    let signatures = signatures::check_all(&ctx, &tree.nodes);
+    findings.extend(signatures.findings);
+    denial::check(zone, &tree, &mut findings);
+    findings.sort_by_key(|f| f.severity);
+    let errors = findings.iter().filter(|f| f.severity == Severity::Error).count() as u64;
+    let stats = Stats {
+        records: zone.len() as u64,
+        names: tree.nodes.len() as u64,
+        rrsets: signatures.rrsets,
+        rrsigs: signatures.rrsigs,
+        rrsigs_verified: signatures.rrsigs_verified,
+        errors,
+        warnings: findings.len() as u64 - errors,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    tracing::info!(errors, rrsigs_verified = stats.rrsigs_verified, "verification done");
+    Report { zone: zone.origin().to_string(), valid: errors == 0, stats, findings }
+}
+
+impl Report {
+    /// The text form: one line per finding, then the summary line.
+    pub fn to_text(&self) -> String {
+        let mut text = String::new();
+        for finding in &self.findings {
+            text.push_str(&finding.to_line());
+            text.push('\n');
+        }
+        text.push_str(&self.summary_line());
+        text.push('\n');
+        text
+    }
+
+    /// `zone example.: valid; 1234 RRsets, 567 RRSIGs verified, 0 errors, 0 warnings, 0.12 s`.
+    pub fn summary_line(&self) -> String {
+        let s = &self.stats;
+        let verdict = if self.valid { "valid" } else { "INVALID" };
+        format!(
+            "zone {}: {verdict}; {} RRsets, {} RRSIGs verified of {}, {} errors, {} warnings, {:.2} s",
+            self.zone, s.rrsets, s.rrsigs_verified, s.rrsigs, s.errors, s.warnings, s.seconds
+        )
+    }
 }

@@ -65,7 +65,7 @@ impl Name {
     /// Takes wire bytes that must hold exactly one uncompressed name.
     pub fn from_wire(wire: &[u8]) -> Option<Name> {
         match NameRef::parse_prefix(wire) {
-            Some((name, rest)) if rest.is_empty() => Some(name.to_owned()),
+            Some((name, [])) => Some(name.to_owned()),
             _ => None,
         }
     }

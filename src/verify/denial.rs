@@ -1,0 +1,236 @@
+//! Check 5 of the verifier: authenticated denial of existence. With NSEC,
+//! one record per authoritative name, chained in canonical order and
+//! closing at the apex; with NSEC3, one record per authoritative name and
+//! empty non-terminal (opt-out spans aside), a sorted and closed hash
+//! chain with the NSEC3PARAM's parameters. Type bitmaps must list exactly
+//! the types present.
+
+use rayon::prelude::*;
+
+use super::findings::{Code, Finding};
+use crate::zone::dnssec::{Nsec, Nsec3, Nsec3Param, Nsec3Params, TypeBitmap, nsec3_hash};
+use crate::zone::tree::{Role, ZoneNode, ZoneTree};
+use crate::zone::{NameRef, Rtype, Zone};
+
+/// Runs the denial checks that fit the zone's denial method.
+pub fn check(zone: &Zone, tree: &ZoneTree<'_>, findings: &mut Vec<Finding>) {
+    let apex = zone.origin();
+    let has_nsec = tree.nodes.iter().any(|zn| zn.node.has(Rtype::NSEC));
+    let has_nsec3 = tree.nodes.iter().any(|zn| zn.role == Role::Nsec3);
+    let param = tree.nodes.first().and_then(|zn| zn.node.rrset(Rtype::NSEC3PARAM));
+    if has_nsec && (has_nsec3 || param.is_some()) {
+        findings.push(Finding::error(Code::MixedDenial, apex, Rtype::NSEC, "the zone holds both NSEC and NSEC3 records"));
+    }
+    if param.is_some() || has_nsec3 {
+        check_nsec3(apex, tree, findings);
+    } else if has_nsec {
+        check_nsec(apex, tree, findings);
+    } else {
+        findings.push(Finding::error(Code::NoDenial, apex, Rtype::NSEC, "no NSEC or NSEC3 records: resolvers cannot validate any denial of existence"));
+    }
+}
+
+/// The types a denial record must list for a node: those present, less
+/// what is not authoritative at a delegation.
+fn expected_types(zn: &ZoneNode<'_>) -> Vec<Rtype> {
+    zn.node.types().filter(|&t| zn.role.listed_type(t) && t != Rtype::NSEC3).collect()
+}
+
+/// Compares a bitmap with the expected types; `None` when they agree,
+/// otherwise what is missing and what is extra.
+fn bitmap_difference(bitmap: TypeBitmap<'_>, expected: &[Rtype]) -> Option<String> {
+    let listed: Vec<Rtype> = bitmap.types().collect();
+    let missing: Vec<String> = expected.iter().filter(|t| !listed.contains(t)).map(Rtype::to_string).collect();
+    let extra: Vec<String> = listed.iter().filter(|t| !expected.contains(t)).map(Rtype::to_string).collect();
+    if missing.is_empty() && extra.is_empty() {
+        return None;
+    }
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!("missing {}", missing.join(" ")));
+    }
+    if !extra.is_empty() {
+        parts.push(format!("lists absent {}", extra.join(" ")));
+    }
+    Some(parts.join("; "))
+}
+
+fn check_nsec(apex: NameRef<'_>, tree: &ZoneTree<'_>, findings: &mut Vec<Finding>) {
+    let names: Vec<&ZoneNode<'_>> = tree.nodes.iter().filter(|zn| zn.role.is_authoritative_name()).collect();
+    for zn in tree.nodes.iter().filter(|zn| !zn.role.is_authoritative_name() && zn.node.has(Rtype::NSEC)) {
+        findings.push(Finding::error(Code::OrphanDenial, zn.node.name(), Rtype::NSEC, "NSEC at a name that is not authoritative (glue or occluded)"));
+    }
+    for (i, zn) in names.iter().enumerate() {
+        let next = names.get(i + 1).map_or(apex, |n| n.node.name());
+        check_one_nsec(zn, next, findings);
+    }
+}
+
+fn check_one_nsec(zn: &ZoneNode<'_>, next: NameRef<'_>, findings: &mut Vec<Finding>) {
+    let owner = zn.node.name();
+    let Some(set) = zn.node.rrset(Rtype::NSEC) else {
+        findings.push(Finding::error(Code::MissingNsec, owner, Rtype::NSEC, format!("no NSEC record; the chain must go from here to {next}")));
+        return;
+    };
+    if set.len() > 1 {
+        findings.push(Finding::error(Code::DuplicateDenial, owner, Rtype::NSEC, format!("{} NSEC records at one name", set.len())));
+    }
+    let Some(nsec) = set.rdatas().next().and_then(Nsec::parse) else {
+        findings.push(Finding::error(Code::MalformedRecord, owner, Rtype::NSEC, "malformed NSEC record"));
+        return;
+    };
+    if !nsec.next.eq_ignore_case(next) {
+        findings.push(Finding::error(Code::BrokenNsecChain, owner, Rtype::NSEC, format!("NSEC points to {}, but the next name in the zone is {next}", nsec.next)));
+    }
+    if let Some(diff) = bitmap_difference(nsec.types, &expected_types(zn)) {
+        findings.push(Finding::error(Code::WrongBitmap, owner, Rtype::NSEC, format!("NSEC type bitmap does not match the types at the name: {diff}")));
+    }
+}
+
+/// A name that needs an NSEC3.
+struct Subject<'t, 'a> {
+    hash: [u8; 20],
+    name: NameRef<'a>,
+    node: Option<&'t ZoneNode<'a>>,
+    /// May go without its NSEC3 inside an opt-out span.
+    opt_out_allowed: bool,
+}
+
+/// An NSEC3 record found in the zone.
+struct Link<'a> {
+    hash: Vec<u8>,
+    owner: NameRef<'a>,
+    nsec3: Nsec3<'a>,
+    used: bool,
+}
+
+fn check_nsec3(apex: NameRef<'_>, tree: &ZoneTree<'_>, findings: &mut Vec<Finding>) {
+    let mut links = collect_links(apex, tree, findings);
+    let Some(params) = zone_params(apex, tree, &links, findings) else { return };
+    for link in &links {
+        if link.nsec3.params != params {
+            let message = format!("NSEC3 hash parameters ({}) differ from the NSEC3PARAM's ({})", params_text(&link.nsec3.params), params_text(&params));
+            findings.push(Finding::error(Code::Nsec3ParamMismatch, link.owner, Rtype::NSEC3, message));
+        }
+    }
+    check_chain(&links, findings);
+    let subjects = hash_subjects(tree, &params);
+    for subject in &subjects {
+        match links.binary_search_by(|link| link.hash.as_slice().cmp(&subject.hash)) {
+            Ok(at) => {
+                links[at].used = true;
+                check_nsec3_bitmap(&links[at], subject, findings);
+            }
+            Err(at) => report_missing(&links, at, subject, findings),
+        }
+    }
+    for link in links.iter().filter(|l| !l.used) {
+        findings.push(Finding::error(Code::OrphanDenial, link.owner, Rtype::NSEC3, "NSEC3 whose hash matches no authoritative name or empty non-terminal"));
+    }
+}
+
+fn collect_links<'a>(apex: NameRef<'_>, tree: &ZoneTree<'a>, findings: &mut Vec<Finding>) -> Vec<Link<'a>> {
+    let mut links = Vec::new();
+    for zn in tree.nodes.iter().filter(|zn| zn.role == Role::Nsec3) {
+        let owner = zn.node.name();
+        let hash = owner.labels().next().and_then(decode_hash);
+        let Some(hash) = hash.filter(|_| owner.parent() == Some(apex) || owner.parent().is_some_and(|p| p.eq_ignore_case(apex))) else {
+            findings.push(Finding::error(Code::OrphanDenial, owner, Rtype::NSEC3, "NSEC3 owner is not a base32hex hash directly below the apex"));
+            continue;
+        };
+        let Some(set) = zn.node.rrset(Rtype::NSEC3) else { continue };
+        if set.len() > 1 {
+            findings.push(Finding::error(Code::DuplicateDenial, owner, Rtype::NSEC3, format!("{} NSEC3 records at one hashed name", set.len())));
+        }
+        match set.rdatas().next().and_then(Nsec3::parse) {
+            Some(nsec3) => links.push(Link { hash, owner, nsec3, used: false }),
+            None => findings.push(Finding::error(Code::MalformedRecord, owner, Rtype::NSEC3, "malformed NSEC3 record")),
+        }
+    }
+    links.sort_by(|a, b| a.hash.cmp(&b.hash));
+    links
+}
+
+fn decode_hash(label: &[u8]) -> Option<Vec<u8>> {
+    data_encoding::BASE32HEX_NOPAD.decode(&label.to_ascii_uppercase()).ok()
+}
+
+/// The parameters the chain must use: the NSEC3PARAM's, or (reported as
+/// an error) the first NSEC3's when there is no usable NSEC3PARAM.
+fn zone_params<'a>(apex: NameRef<'_>, tree: &ZoneTree<'a>, links: &[Link<'a>], findings: &mut Vec<Finding>) -> Option<Nsec3Params<'a>> {
+    let param = tree.nodes.first().and_then(|zn| zn.node.rrset(Rtype::NSEC3PARAM));
+    let parsed: Vec<Nsec3Param<'a>> = param.iter().flat_map(|set| set.rdatas()).filter_map(Nsec3Param::parse).collect();
+    let from_param = parsed.iter().find(|p| p.flags == 0 && p.params.hash_algorithm == 1).map(|p| p.params);
+    match (param, from_param) {
+        (_, Some(params)) => {
+            if parsed.len() > 1 {
+                findings.push(Finding::warning(Code::Nsec3ParamMismatch, apex, Rtype::NSEC3PARAM, "more than one NSEC3PARAM; checking the chain against the first usable one"));
+            }
+            Some(params)
+        }
+        (None, None) => {
+            findings.push(Finding::error(Code::Nsec3ParamMismatch, apex, Rtype::NSEC3PARAM, "NSEC3 records but no NSEC3PARAM at the apex"));
+            links.first().map(|l| l.nsec3.params)
+        }
+        (Some(_), None) => {
+            findings.push(Finding::error(Code::Nsec3ParamMismatch, apex, Rtype::NSEC3PARAM, "NSEC3PARAM is malformed, has flags set, or uses an unknown hash algorithm"));
+            None
+        }
+    }
+}
+
+fn params_text(params: &Nsec3Params<'_>) -> String {
+    let salt = if params.salt.is_empty() { "-".to_string() } else { data_encoding::HEXUPPER.encode(params.salt) };
+    format!("hash {}, iterations {}, salt {salt}", params.hash_algorithm, params.iterations)
+}
+
+fn check_chain(links: &[Link<'_>], findings: &mut Vec<Finding>) {
+    for (i, link) in links.iter().enumerate() {
+        let next = &links[(i + 1) % links.len()];
+        if link.nsec3.next_hashed != next.hash.as_slice() {
+            let stated = data_encoding::BASE32HEX_NOPAD.encode(link.nsec3.next_hashed).to_ascii_lowercase();
+            let message = format!("NSEC3 points to {stated}, but the next hash in the chain is {}", next.owner);
+            findings.push(Finding::error(Code::BrokenNsec3Chain, link.owner, Rtype::NSEC3, message));
+        }
+        if i > 0 && links[i - 1].hash == link.hash {
+            findings.push(Finding::error(Code::DuplicateDenial, link.owner, Rtype::NSEC3, "two NSEC3 records for one hash"));
+        }
+    }
+}
+
+/// Every authoritative name and empty non-terminal with its hash, sorted
+/// by hash. Hashing a million names is the costly part: done in parallel.
+fn hash_subjects<'t, 'a>(tree: &'t ZoneTree<'a>, params: &Nsec3Params<'_>) -> Vec<Subject<'t, 'a>> {
+    let hash = |name: NameRef<'_>| nsec3_hash(name, params).unwrap_or([0; 20]);
+    let mut subjects: Vec<Subject<'t, 'a>> = tree
+        .nodes
+        .par_iter()
+        .filter(|zn| zn.role.is_authoritative_name())
+        .map(|zn| Subject { hash: hash(zn.node.name()), name: zn.node.name(), node: Some(zn), opt_out_allowed: zn.role == (Role::Delegation { secure: false }) })
+        .collect();
+    let ents = tree.empty_non_terminals.par_iter().map(|ent| Subject { hash: hash(ent.name), name: ent.name, node: None, opt_out_allowed: ent.only_insecure_below });
+    subjects.par_extend(ents);
+    subjects.par_sort_unstable_by(|a, b| a.hash.cmp(&b.hash));
+    subjects
+}
+
+fn check_nsec3_bitmap(link: &Link<'_>, subject: &Subject<'_, '_>, findings: &mut Vec<Finding>) {
+    let expected = subject.node.map(expected_types).unwrap_or_default();
+    if let Some(diff) = bitmap_difference(link.nsec3.types, &expected) {
+        let message = format!("NSEC3 type bitmap does not match the types at {}: {diff}", subject.name);
+        findings.push(Finding::error(Code::WrongBitmap, link.owner, Rtype::NSEC3, message));
+    }
+}
+
+/// A subject without its own NSEC3: fine only for an insecure delegation
+/// (or an ENT above nothing else) inside an opt-out span.
+fn report_missing(links: &[Link<'_>], insert_at: usize, subject: &Subject<'_, '_>, findings: &mut Vec<Finding>) {
+    let hash = data_encoding::BASE32HEX_NOPAD.encode(&subject.hash).to_ascii_lowercase();
+    let covering = if links.is_empty() { None } else { Some(&links[(insert_at + links.len() - 1) % links.len()]) };
+    let message = match covering {
+        Some(link) if subject.opt_out_allowed && link.nsec3.opt_out() => return,
+        Some(link) if subject.opt_out_allowed => format!("no NSEC3 for this insecure delegation (hash {hash}), and the covering NSEC3 {} has no opt-out flag", link.owner),
+        _ => format!("no NSEC3 for this name (hash {hash})"),
+    };
+    findings.push(Finding::error(Code::MissingNsec3, subject.name, Rtype::NSEC3, message));
+}
