@@ -109,7 +109,7 @@ fn check_nsec3(apex: NameRef<'_>, tree: &ZoneTree<'_>, findings: &mut Vec<Findin
     let Some(params) = zone_params(apex, tree, &links, findings) else { return };
     for link in &links {
         if link.nsec3.params != params {
-            let message = format!("NSEC3 hash parameters ({}) differ from the NSEC3PARAM's ({})", params_text(&link.nsec3.params), params_text(&params));
+            let message = format!("NSEC3 hash parameters ({}) differ from the rest of the chain ({})", params_text(&link.nsec3.params), params_text(&params));
             findings.push(Finding::error(Code::Nsec3ParamMismatch, link.owner, Rtype::NSEC3, message));
         }
     }
@@ -155,28 +155,31 @@ fn decode_hash(label: &[u8]) -> Option<Vec<u8>> {
     data_encoding::BASE32HEX_NOPAD.decode(&label.to_ascii_uppercase()).ok()
 }
 
-/// The parameters the chain must use: the NSEC3PARAM's, or (reported as
-/// an error) the first NSEC3's when there is no usable NSEC3PARAM.
+/// The parameters the chain uses: its first NSEC3's (resolvers hash
+/// with what the NSEC3 records say), which the NSEC3PARAM must match.
 fn zone_params<'a>(apex: NameRef<'_>, tree: &ZoneTree<'a>, links: &[Link<'a>], findings: &mut Vec<Finding>) -> Option<Nsec3Params<'a>> {
     let param = tree.nodes.first().and_then(|zn| zn.node.rrset(Rtype::NSEC3PARAM));
     let parsed: Vec<Nsec3Param<'a>> = param.iter().flat_map(|set| set.rdatas()).filter_map(Nsec3Param::parse).collect();
-    let from_param = parsed.iter().find(|p| p.flags == 0 && p.params.hash_algorithm == 1).map(|p| p.params);
-    match (param, from_param) {
-        (_, Some(params)) => {
-            if parsed.len() > 1 {
-                findings.push(Finding::warning(Code::Nsec3ParamMismatch, apex, Rtype::NSEC3PARAM, "more than one NSEC3PARAM; checking the chain against the first usable one"));
-            }
-            Some(params)
+    let chain = links.first().map(|l| l.nsec3.params);
+    let error = |message: String| Finding::error(Code::Nsec3ParamMismatch, apex, Rtype::NSEC3PARAM, message);
+    match (chain, parsed.first()) {
+        (_, None) if param.is_some() => findings.push(error("malformed NSEC3PARAM record".into())),
+        (_, None) => findings.push(error("NSEC3 records but no NSEC3PARAM at the apex".into())),
+        (Some(chain), Some(_)) if !parsed.iter().any(|p| p.params == chain) => {
+            let stated: Vec<String> = parsed.iter().map(|p| params_text(&p.params)).collect();
+            findings.push(error(format!("NSEC3PARAM ({}) does not match the NSEC3 chain ({})", stated.join("; "), params_text(&chain))));
         }
-        (None, None) => {
-            findings.push(Finding::error(Code::Nsec3ParamMismatch, apex, Rtype::NSEC3PARAM, "NSEC3 records but no NSEC3PARAM at the apex"));
-            links.first().map(|l| l.nsec3.params)
-        }
-        (Some(_), None) => {
-            findings.push(Finding::error(Code::Nsec3ParamMismatch, apex, Rtype::NSEC3PARAM, "NSEC3PARAM is malformed, has flags set, or uses an unknown hash algorithm"));
-            None
-        }
+        (None, Some(_)) => findings.push(error("NSEC3PARAM but no NSEC3 records".into())),
+        _ => {}
     }
+    if let Some(p) = parsed.iter().find(|p| p.flags != 0) {
+        findings.push(Finding::warning(Code::Nsec3ParamMismatch, apex, Rtype::NSEC3PARAM, format!("NSEC3PARAM flags are {}, must be 0 (RFC 5155 §4.1.2)", p.flags)));
+    }
+    if let Some(chain) = chain.filter(|c| c.hash_algorithm != 1) {
+        findings.push(error(format!("NSEC3 hash algorithm {} is unknown; only SHA-1 (1) is defined", chain.hash_algorithm)));
+        return None;
+    }
+    chain
 }
 
 fn params_text(params: &Nsec3Params<'_>) -> String {
