@@ -1,0 +1,118 @@
+//! `signet verify` on input it cannot use: exit 2, a message that names
+//! the file and the line, and never a panic.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn signet_verify(zone: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_signet"))
+        .arg("verify")
+        .arg(zone)
+        .args(["--origin", "example."])
+        .args(extra)
+        .output()
+        .expect("run signet")
+}
+
+/// Asserts exit 2, no panic, and that stderr mentions every `needle`.
+fn assert_input_error(output: &Output, needles: &[&str]) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "expected exit 2; stderr:\n{stderr}");
+    assert!(!stderr.contains("panicked"), "signet panicked:\n{stderr}");
+    for needle in needles {
+        assert!(stderr.contains(needle), "stderr lacks {needle:?}:\n{stderr}");
+    }
+}
+
+const GOOD_HEAD: &str = "$TTL 3600\n@ SOA ns1 hostmaster 1 7200 3600 1209600 3600\n@ NS ns1\nns1 A 192.0.2.1\n";
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write test file");
+    path
+}
+
+#[test]
+fn missing_zone_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = signet_verify(&dir.path().join("nope.zone"), &[]);
+    assert_input_error(&output, &["nope.zone"]);
+}
+
+#[test]
+fn syntax_error_names_file_and_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let zone = write(dir.path(), "bad.zone", &format!("{GOOD_HEAD}www A 192.0.2.300\n"));
+    assert_input_error(&signet_verify(&zone, &[]), &["bad.zone:5"]);
+    let zone = write(dir.path(), "type.zone", &format!("{GOOD_HEAD}\n\nwww BOGUSTYPE x\n"));
+    assert_input_error(&signet_verify(&zone, &[]), &["type.zone:7", "BOGUSTYPE"]);
+    let zone = write(dir.path(), "paren.zone", &format!("{GOOD_HEAD}txt TXT ( \"open\"\n"));
+    assert_input_error(&signet_verify(&zone, &[]), &["paren.zone"]);
+}
+
+#[test]
+fn zone_without_soa() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let zone = write(dir.path(), "nosoa.zone", "$TTL 3600\n@ NS ns1\nns1 A 192.0.2.1\n");
+    assert_input_error(&signet_verify(&zone, &[]), &["nosoa.zone", "SOA"]);
+}
+
+#[test]
+fn records_outside_the_origin() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let zone = write(dir.path(), "outside.zone", &format!("{GOOD_HEAD}www.example.org. A 192.0.2.9\n"));
+    assert_input_error(&signet_verify(&zone, &[]), &["outside.zone:5", "www.example.org."]);
+}
+
+#[test]
+fn unreadable_trust_anchor() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let zone = write(dir.path(), "ok.zone", GOOD_HEAD);
+    let missing = dir.path().join("missing.ds");
+    let output = signet_verify(&zone, &["--trust-anchor", missing.to_str().expect("utf-8 path")]);
+    assert_input_error(&output, &["missing.ds"]);
+    let garbage = write(dir.path(), "garbage.ds", "example. 3600 IN DS 12345 13 2\n");
+    let output = signet_verify(&zone, &["--trust-anchor", garbage.to_str().expect("utf-8 path")]);
+    assert_input_error(&output, &["garbage.ds:1"]);
+    let wrong_type = write(dir.path(), "a.ds", "example. 3600 IN A 192.0.2.1\n");
+    let output = signet_verify(&zone, &["--trust-anchor", wrong_type.to_str().expect("utf-8 path")]);
+    assert_input_error(&output, &["a.ds:1", "DS or DNSKEY"]);
+}
+
+#[test]
+fn bad_arguments() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let zone = write(dir.path(), "ok.zone", GOOD_HEAD);
+    assert_input_error(&signet_verify(&zone, &["--now", "tomorrow"]), &["tomorrow"]);
+    assert_input_error(&signet_verify(&zone, &["--min-validity", "soon"]), &["soon"]);
+}
+
+/// Random bytes and truncations of a real zone must give exit 1 or 2 with
+/// a message, never a crash.
+#[test]
+fn garbage_never_panics() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut seed: u64 = 0x5eed;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let base = format!("{GOOD_HEAD}www A 192.0.2.2\n@ DNSKEY 257 3 13 AAAA\n@ RRSIG SOA 13 1 3600 20300101000000 20200101000000 1 example. AAAA\n");
+    for i in 0..40 {
+        let mut bytes = base.clone().into_bytes();
+        let cut = (next() as usize) % bytes.len();
+        bytes.truncate(cut.max(1));
+        for _ in 0..(next() % 4) {
+            let at = (next() as usize) % bytes.len();
+            bytes[at] = (next() % 256) as u8;
+        }
+        let zone = dir.path().join(format!("g{i}.zone"));
+        std::fs::write(&zone, &bytes).expect("write");
+        let output = signet_verify(&zone, &[]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(matches!(output.status.code(), Some(1 | 2)), "case {i}: exit {:?}\n{stderr}", output.status);
+        assert!(!stderr.contains("panicked"), "case {i} panicked:\n{stderr}");
+    }
+}
