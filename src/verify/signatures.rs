@@ -64,7 +64,9 @@ fn check_node(ctx: &Context<'_>, zn: &ZoneNode<'_>, buf: &mut Vec<u8>, out: &mut
     let mut coverage: Vec<Coverage> = Vec::new();
     for rrset in node.rrsets() {
         out.rrsets += 1;
-        if !rrset.ttls_agree() {
+        // RRSIGs of one owner cover different RRsets and rightly carry
+        // their TTLs; every other RRset must agree (RFC 2181 §5.2).
+        if rrset.rtype() != Rtype::RRSIG && !rrset.ttls_agree() {
             let ttls: Vec<String> = rrset.records().map(|r| r.ttl.to_string()).collect();
             out.findings.push(Finding::error(Code::TtlInconsistent, rrset.owner(), rrset.rtype(), format!("records of one RRset have different TTLs ({})", ttls.join(", "))));
         }
