@@ -5,6 +5,7 @@
 //! (verification errors, a gate refusal); 2 the input could not be used
 //! (unreadable file, syntax error, bad arguments).
 
+mod progress;
 mod verify;
 
 use std::process::ExitCode;

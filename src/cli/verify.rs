@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 
-use crate::verify::{Anchor, VerifyOptions, verify_zone};
+use super::progress::TerminalProgress;
+use crate::verify::{Anchor, VerifyOptions, verify_zone_with_progress};
 use crate::zone::reader::read_records_file;
 use crate::zone::{Name, Rtype, read_zone_file};
 
@@ -47,7 +48,7 @@ pub fn run(args: VerifyArgs, now: Option<i64>) -> anyhow::Result<ExitCode> {
         min_validity: args.min_validity.map_or(0, |d| d.as_secs() as i64),
         trust_anchor,
     };
-    let report = verify_zone(&zone, &options);
+    let report = verify_zone_with_progress(&zone, &options, &TerminalProgress::new());
     match args.format {
         Format::Text => print!("{}", report.to_text()),
         Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),

@@ -93,8 +93,29 @@ pub struct Context<'a> {
     pub min_validity: i64,
 }
 
+/// Told how far the signature checks have got (they take most of the
+/// time), so that a terminal can show progress. Called from worker
+/// threads.
+pub trait Progress: Sync {
+    /// `done` of `total` names checked.
+    fn advance(&self, done: u64, total: u64);
+}
+
+/// A `Progress` that ignores everything.
+#[derive(Debug)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn advance(&self, _done: u64, _total: u64) {}
+}
+
 /// Verifies a whole zone.
 pub fn verify_zone(zone: &Zone, options: &VerifyOptions) -> Report {
+    verify_zone_with_progress(zone, options, &NoProgress)
+}
+
+/// Verifies a whole zone, reporting progress.
+pub fn verify_zone_with_progress(zone: &Zone, options: &VerifyOptions, progress: &dyn Progress) -> Report {
     let started = Instant::now();
     let _span = tracing::info_span!("verify", zone = %zone.origin()).entered();
     let mut findings = Vec::new();
@@ -102,7 +123,7 @@ pub fn verify_zone(zone: &Zone, options: &VerifyOptions) -> Report {
     let keys = KeySet::from_apex(zone, &mut findings);
     let ctx = Context { zone, apex: zone.origin(), class: zone.class(), keys, now: options.now, min_validity: options.min_validity };
     trust::check(&ctx, options.trust_anchor.as_deref(), &mut findings);
-    let signatures = signatures::check_all(&ctx, &tree.nodes);
+    let signatures = signatures::check_all(&ctx, &tree.nodes, progress);
     findings.extend(signatures.findings);
     denial::check(zone, &tree, &mut findings);
     findings.sort_by_key(|f| f.severity);

@@ -3,9 +3,11 @@
 //! records of one RRset share a TTL. Nodes are independent, so this runs
 //! on all cores.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use rayon::prelude::*;
 
-use super::Context;
+use super::{Context, Progress};
 use super::findings::{Code, Finding, Severity};
 use super::keys::ZoneKey;
 use crate::time::format_time;
@@ -37,8 +39,10 @@ impl SignatureResults {
     }
 }
 
-/// Checks every node, in parallel.
-pub fn check_all(ctx: &Context<'_>, nodes: &[ZoneNode<'_>]) -> SignatureResults {
+/// Checks every node, in parallel, telling `progress` as chunks finish.
+pub fn check_all(ctx: &Context<'_>, nodes: &[ZoneNode<'_>], progress: &dyn Progress) -> SignatureResults {
+    let done = AtomicU64::new(0);
+    let total = nodes.len() as u64;
     nodes
         .par_chunks(512)
         .map_init(Vec::new, |buf, chunk| {
@@ -46,6 +50,8 @@ pub fn check_all(ctx: &Context<'_>, nodes: &[ZoneNode<'_>]) -> SignatureResults 
             for node in chunk {
                 check_node(ctx, node, buf, &mut results);
             }
+            let done = done.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64;
+            progress.advance(done, total);
             results
         })
         .reduce(SignatureResults::default, SignatureResults::merge)
