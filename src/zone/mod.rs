@@ -4,11 +4,13 @@
 //! signer and the verifier need.
 
 pub mod dnssec;
+mod lexer;
 pub mod name;
 pub mod rdata;
 pub mod reader;
 pub mod rtype;
 pub mod store;
+mod svcb;
 pub mod tree;
 pub mod writer;
 

@@ -292,8 +292,9 @@ fn write_label(label: &[u8], out: &mut String) {
     }
 }
 
-/// Reads master-file name text into wire form (appending to `wire`).
-fn parse_text(text: &[u8], origin: Option<NameRef<'_>>, wire: &mut Vec<u8>) -> Result<(), NameError> {
+/// Reads master-file name text into wire form, appending to `wire` (the
+/// zone reader's allocation-free path).
+pub fn parse_text(text: &[u8], origin: Option<NameRef<'_>>, wire: &mut Vec<u8>) -> Result<(), NameError> {
     match text {
         [] => return Err(NameError::Empty),
         b"@" => {

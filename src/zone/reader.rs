@@ -1,9 +1,26 @@
-//! RFC 1035 master-file reader. (Stub: being written.)
+//! RFC 1035 master-file reader: `$ORIGIN`, `$TTL`, `$INCLUDE`, relative
+//! names and `@`, omitted owner, TTL and class, parentheses, comments,
+//! quoted strings, escapes, and RFC 3597 `TYPEnnn \# len hex`.
+//!
+//! The whole file is read into memory and tokenised in place; names and
+//! RDATA are parsed straight into reused buffers and pushed into the
+//! zone's arena, so reading costs no allocation per record.
+//!
+//! A record without a TTL takes the last `$TTL`; before any `$TTL`, the
+//! last TTL given explicitly (RFC 1035 §5.1); before either, the SOA's
+//! minimum field, as BIND does.
 
 use std::path::{Path, PathBuf};
 
-use super::name::Name;
-use super::store::Zone;
+use super::lexer::{Entry, Lexer, Token};
+use super::name::{Name, NameRef, parse_text};
+use super::rdata::{parse_rdata, parse_ttl};
+use super::rtype::Rtype;
+use super::store::{Zone, ZoneBuilder};
+
+/// Deepest `$INCLUDE` nesting accepted (guards against include loops).
+const MAX_INCLUDE_DEPTH: usize = 16;
+const CLASS_IN: u16 = 1;
 
 /// A master file could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -17,14 +34,348 @@ pub struct ReadError {
     pub message: String,
 }
 
+/// A record read from a file, with the line it came from.
+#[derive(Debug, Clone)]
+pub struct OwnedRecord {
+    /// Owner name.
+    pub owner: Name,
+    /// Type.
+    pub rtype: Rtype,
+    /// TTL.
+    pub ttl: u32,
+    /// RDATA in wire form.
+    pub rdata: Vec<u8>,
+    /// Line in the file.
+    pub line: usize,
+}
+
 /// Reads the zone for `origin` from the master file at `path`.
 pub fn read_zone_file(path: &Path, origin: &Name) -> Result<Zone, ReadError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ReadError { file: path.to_owned(), line: 0, message: e.to_string() })?;
-    read_zone_str(&text, origin, path)
+    let text = read_bytes(path, path, 0)?;
+    read_zone_bytes(&text, origin, path)
 }
 
 /// Reads a zone from master-file text; `source` names it in errors.
-pub fn read_zone_str(_text: &str, _origin: &Name, source: &Path) -> Result<Zone, ReadError> {
-    Err(ReadError { file: source.to_owned(), line: 0, message: "reader not written yet".into() })
+pub fn read_zone_str(text: &str, origin: &Name, source: &Path) -> Result<Zone, ReadError> {
+    read_zone_bytes(text.as_bytes(), origin, source)
+}
+
+fn read_zone_bytes(text: &[u8], origin: &Name, source: &Path) -> Result<Zone, ReadError> {
+    let mut sink = ZoneSink { builder: ZoneBuilder::new(origin.clone(), CLASS_IN), soa: None };
+    let mut reader = Reader::new(origin, &mut sink);
+    reader.read(text, source, origin.clone(), 0)?;
+    let last_line = reader.last_line;
+    let soa_count = sink.soa.map_or(0, |(count, _)| count);
+    if soa_count == 0 {
+        return Err(ReadError { file: source.to_owned(), line: last_line, message: format!("no SOA record at the apex {origin}") });
+    }
+    Ok(sink.builder.finish())
+}
+
+/// Reads every record of a master file (no zone checks: for trust-anchor
+/// and key files). Owners must still be at or below `origin`.
+pub fn read_records_file(path: &Path, origin: &Name) -> Result<Vec<OwnedRecord>, ReadError> {
+    let text = read_bytes(path, path, 0)?;
+    let mut sink = ListSink(Vec::new());
+    Reader::new(origin, &mut sink).read(&text, path, origin.clone(), 0)?;
+    Ok(sink.0)
+}
+
+fn read_bytes(path: &Path, file_for_errors: &Path, line: usize) -> Result<Vec<u8>, ReadError> {
+    std::fs::read(path).map_err(|e| ReadError { file: file_for_errors.to_owned(), line, message: format!("cannot read {}: {e}", path.display()) })
+}
+
+/// Where records go.
+trait Sink {
+    /// Takes a record; an `Err` is a message for the record's line.
+    fn record(&mut self, owner: NameRef<'_>, rtype: Rtype, ttl: u32, rdata: &[u8], line: usize) -> Result<(), String>;
+}
+
+struct ZoneSink {
+    builder: ZoneBuilder,
+    /// How many SOA records, and the first's line.
+    soa: Option<(usize, usize)>,
+}
+
+impl Sink for ZoneSink {
+    fn record(&mut self, owner: NameRef<'_>, rtype: Rtype, ttl: u32, rdata: &[u8], line: usize) -> Result<(), String> {
+        if rtype == Rtype::SOA {
+            let apex = self.builder.origin();
+            if !owner.eq_ignore_case(apex) {
+                return Err(format!("SOA record at {owner}, but only the apex {apex} may have one"));
+            }
+            if let Some((_, first)) = self.soa {
+                return Err(format!("second SOA record (the first is on line {first})"));
+            }
+            self.soa = Some((1, line));
+        }
+        self.builder.push(owner, rtype, ttl, rdata);
+        Ok(())
+    }
+}
+
+struct ListSink(Vec<OwnedRecord>);
+
+impl Sink for ListSink {
+    fn record(&mut self, owner: NameRef<'_>, rtype: Rtype, ttl: u32, rdata: &[u8], line: usize) -> Result<(), String> {
+        self.0.push(OwnedRecord { owner: owner.to_owned(), rtype, ttl, rdata: rdata.to_vec(), line });
+        Ok(())
+    }
+}
+
+/// Reading state shared across included files.
+struct Reader<'s> {
+    zone_origin: Name,
+    sink: &'s mut dyn Sink,
+    default_ttl: Option<u32>,
+    last_ttl: Option<u32>,
+    last_owner: Vec<u8>,
+    last_line: usize,
+    owner_buf: Vec<u8>,
+    rdata_buf: Vec<u8>,
+}
+
+/// The fields of one record entry before its RDATA.
+struct Head<'t, 'a> {
+    ttl: Option<u32>,
+    rtype: Rtype,
+    rdata: &'t [Token<'a>],
+}
+
+impl<'s> Reader<'s> {
+    fn new(origin: &Name, sink: &'s mut dyn Sink) -> Reader<'s> {
+        Reader {
+            zone_origin: origin.clone(),
+            sink,
+            default_ttl: None,
+            last_ttl: None,
+            last_owner: Vec::new(),
+            last_line: 0,
+            owner_buf: Vec::with_capacity(256),
+            rdata_buf: Vec::with_capacity(1024),
+        }
+    }
+
+    fn read(&mut self, text: &[u8], file: &Path, origin: Name, depth: usize) -> Result<(), ReadError> {
+        let mut origin = origin;
+        let mut lexer = Lexer::new(text);
+        let mut entry = Entry::default();
+        loop {
+            match lexer.next_entry(&mut entry) {
+                Ok(true) => {}
+                Ok(false) => return Ok(()),
+                Err((line, e)) => return Err(error(file, line, e.to_string())),
+            }
+            self.last_line = entry.line;
+            let first = entry.tokens[0];
+            if !entry.blank_owner && first.text.first() == Some(&b'$') {
+                self.directive(&entry, &mut origin, file, depth)?;
+            } else {
+                self.record(&entry, &origin).map_err(|message| error(file, entry.line, message))?;
+            }
+        }
+    }
+
+    fn directive(&mut self, entry: &Entry<'_>, origin: &mut Name, file: &Path, depth: usize) -> Result<(), ReadError> {
+        let at = |message: String| error(file, entry.line, message);
+        let args = &entry.tokens[1..];
+        let name = entry.tokens[0].text.to_ascii_uppercase();
+        match name.as_slice() {
+            b"$ORIGIN" => {
+                let [arg] = args else { return Err(at("$ORIGIN takes one domain name".into())) };
+                *origin = self.name(arg.text, origin.as_ref()).map_err(at)?;
+            }
+            b"$TTL" => {
+                let [arg] = args else { return Err(at("$TTL takes one TTL".into())) };
+                self.default_ttl = Some(parse_ttl(arg.text).ok_or_else(|| at(format!("bad TTL {:?}: expected a number with optional units (1h30m)", text(arg.text))))?);
+            }
+            b"$INCLUDE" => {
+                let (path_token, include_origin) = match args {
+                    [path] => (path, origin.clone()),
+                    [path, name] => (path, self.name(name.text, origin.as_ref()).map_err(at)?),
+                    _ => return Err(at("$INCLUDE takes a file name and an optional origin".into())),
+                };
+                if depth >= MAX_INCLUDE_DEPTH {
+                    return Err(at(format!("$INCLUDE nested more than {MAX_INCLUDE_DEPTH} deep (a loop?)")));
+                }
+                let path = file.parent().unwrap_or(Path::new(".")).join(text(path_token.text));
+                let included = read_bytes(&path, file, entry.line)?;
+                self.read(&included, &path, include_origin, depth + 1)?;
+            }
+            _ => return Err(at(format!("unknown directive {}", text(entry.tokens[0].text)))),
+        }
+        Ok(())
+    }
+
+    fn name(&self, token: &[u8], origin: NameRef<'_>) -> Result<Name, String> {
+        let mut wire = Vec::new();
+        parse_text(token, Some(origin), &mut wire).map_err(|e| format!("bad domain name {:?}: {e}", text(token)))?;
+        Name::from_wire(&wire).ok_or_else(|| format!("bad domain name {:?}", text(token)))
+    }
+
+    fn record(&mut self, entry: &Entry<'_>, origin: &Name) -> Result<(), String> {
+        let mut tokens: &[Token<'_>] = &entry.tokens;
+        if entry.blank_owner {
+            if self.last_owner.is_empty() {
+                return Err("record without an owner name, and no previous owner to repeat".into());
+            }
+        } else {
+            self.owner_buf.clear();
+            parse_text(tokens[0].text, Some(origin.as_ref()), &mut self.owner_buf).map_err(|e| format!("bad owner name {:?}: {e}", text(tokens[0].text)))?;
+            std::mem::swap(&mut self.last_owner, &mut self.owner_buf);
+            tokens = &tokens[1..];
+        }
+        let head = parse_head(tokens)?;
+        self.rdata_buf.clear();
+        parse_rdata(head.rtype, head.rdata, origin.as_ref(), &mut self.rdata_buf).map_err(|e| format!("{} record: {e}", head.rtype))?;
+        let ttl = self.ttl_for(&head)?;
+        let owner = NameRef::parse_prefix(&self.last_owner).map(|(n, _)| n).ok_or("bad owner name")?;
+        if !owner.is_at_or_below(self.zone_origin.as_ref()) {
+            return Err(format!("owner {owner} is outside the zone {}", self.zone_origin));
+        }
+        self.sink.record(owner, head.rtype, ttl, &self.rdata_buf, self.last_line)
+    }
+
+    fn ttl_for(&mut self, head: &Head<'_, '_>) -> Result<u32, String> {
+        if let Some(ttl) = head.ttl {
+            self.last_ttl = Some(ttl);
+            return Ok(ttl);
+        }
+        if let Some(ttl) = self.default_ttl.or(self.last_ttl) {
+            return Ok(ttl);
+        }
+        if head.rtype == Rtype::SOA && self.rdata_buf.len() >= 4 {
+            let min = &self.rdata_buf[self.rdata_buf.len() - 4..];
+            let ttl = u32::from_be_bytes([min[0], min[1], min[2], min[3]]);
+            self.last_ttl = Some(ttl);
+            return Ok(ttl);
+        }
+        Err("no TTL given, and no $TTL or earlier TTL to use".into())
+    }
+}
+
+/// Reads `[ttl] [class] type` or `[class] [ttl] type`.
+fn parse_head<'t, 'a>(tokens: &'t [Token<'a>]) -> Result<Head<'t, 'a>, String> {
+    let mut ttl = None;
+    let mut class = None;
+    for (i, token) in tokens.iter().enumerate() {
+        let word = token.text;
+        if ttl.is_none() && word.first().is_some_and(u8::is_ascii_digit) {
+            ttl = Some(parse_ttl(word).ok_or_else(|| format!("bad TTL {:?}: expected a number with optional units (1h30m)", text(word)))?);
+        } else if class.is_none()
+            && let Some(c) = parse_class(word)
+        {
+            if c != CLASS_IN {
+                return Err(format!("class {} is not supported: signet reads class IN zones", text(word)));
+            }
+            class = Some(c);
+        } else {
+            let rtype = std::str::from_utf8(word).ok().and_then(Rtype::from_text).ok_or_else(|| format!("unknown record type {:?}", text(word)))?;
+            if rtype.is_meta() {
+                return Err(format!("{rtype} is a meta type and cannot be in a zone"));
+            }
+            return Ok(Head { ttl, rtype, rdata: &tokens[i + 1..] });
+        }
+    }
+    Err("missing record type".into())
+}
+
+fn parse_class(word: &[u8]) -> Option<u16> {
+    let upper = word.to_ascii_uppercase();
+    match upper.as_slice() {
+        b"IN" => Some(1),
+        b"CH" | b"CS" => Some(3),
+        b"HS" => Some(4),
+        _ => upper.strip_prefix(b"CLASS").and_then(|d| std::str::from_utf8(d).ok()?.parse().ok()),
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn error(file: &Path, line: usize, message: String) -> ReadError {
+    ReadError { file: file.to_owned(), line, message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origin() -> Name {
+        Name::from_text("example.", None).expect("valid")
+    }
+
+    fn read(text: &str) -> Result<Zone, ReadError> {
+        read_zone_str(text, &origin(), Path::new("t.zone"))
+    }
+
+    fn lines(zone: &Zone) -> Vec<String> {
+        zone.records()
+            .map(|r| {
+                let mut line = format!("{} {} {} ", r.owner, r.ttl, r.rtype);
+                super::super::rdata::write_rdata(r.rtype, r.rdata, &mut line);
+                line
+            })
+            .collect()
+    }
+
+    #[test]
+    fn reads_the_master_file_syntax() {
+        let zone = read(concat!(
+            "$ORIGIN example.\n",
+            "@ IN SOA ns1 hostmaster ( 1 ; serial\n 7200 3600 1209600 300 )\n",
+            "  NS ns1\n",
+            "$TTL 1h\n",
+            "ns1 A 192.0.2.1\n",
+            "www 60 IN A 192.0.2.2\n",
+            "    IN 120 AAAA 2001:db8::2\n",
+            "$ORIGIN sub.example.\n",
+            "x TXT \"a;b\" c\\ d\n",
+            "@ TYPE65280 \\# 2 abcd\n",
+        ))
+        .expect("valid zone");
+        assert_eq!(
+            lines(&zone),
+            [
+                "example. 300 NS ns1.example.",
+                "example. 300 SOA ns1.example. hostmaster.example. 1 7200 3600 1209600 300",
+                "ns1.example. 3600 A 192.0.2.1",
+                "sub.example. 3600 TYPE65280 \\# 2 ABCD",
+                "x.sub.example. 3600 TXT \"a;b\" \"c d\"",
+                "www.example. 60 A 192.0.2.2",
+                "www.example. 120 AAAA 2001:db8::2",
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let head = "@ 300 SOA ns1 h 1 2 3 4 5\n";
+        let err = |text: &str| read(text).expect_err("must fail").to_string();
+        assert_eq!(err(&format!("{head}www 300 A 1.2.3\n")), "t.zone:2: A record: bad IPv4 address \"1.2.3\"");
+        assert_eq!(err(&format!("{head}\nwww 1x A 1.2.3.4\n")), "t.zone:3: bad TTL \"1x\": expected a number with optional units (1h30m)");
+        assert_eq!(err(&format!("{head}a.org. 300 A 1.2.3.4\n")), "t.zone:2: owner a.org. is outside the zone example.");
+        assert_eq!(err("www 300 A 1.2.3.4\n"), "t.zone:1: no SOA record at the apex example.");
+        assert_eq!(err(&format!("{head}{head}")), "t.zone:2: second SOA record (the first is on line 1)");
+        assert_eq!(err(&format!("{head}www 300 FOO x\n")), "t.zone:2: unknown record type \"FOO\"");
+        assert_eq!(err(&format!("{head}$GENERATE 1-2 a A 1.2.3.4\n")), "t.zone:2: unknown directive $GENERATE");
+        assert_eq!(err(&format!("{head}www 300 TXT ( \"x\"\n")), "t.zone:2: unbalanced parentheses: '(' opened on line 2 is never closed");
+    }
+
+    #[test]
+    fn includes_files_relative_to_the_includer() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("main.zone"), "@ 300 SOA ns1 h 1 2 3 4 5\n$INCLUDE part.zone sub\nafter 300 A 192.0.2.9\n").expect("write");
+        std::fs::write(dir.path().join("part.zone"), "x 300 A 192.0.2.8\nbad 300 A nope\n").expect("write");
+        let err = read_zone_file(&dir.path().join("main.zone"), &origin()).expect_err("error in include").to_string();
+        assert!(err.ends_with("part.zone:2: A record: bad IPv4 address \"nope\""), "{err}");
+        std::fs::write(dir.path().join("part.zone"), "x 300 A 192.0.2.8\n").expect("write");
+        let zone = read_zone_file(&dir.path().join("main.zone"), &origin()).expect("valid");
+        let owners: Vec<String> = zone.records().map(|r| r.owner.to_string()).collect();
+        assert_eq!(owners, ["example.", "after.example.", "x.sub.example."]);
+        std::fs::write(dir.path().join("part.zone"), "$INCLUDE part.zone\n").expect("write");
+        let err = read_zone_file(&dir.path().join("main.zone"), &origin()).expect_err("loop").to_string();
+        assert!(err.contains("nested more than"), "{err}");
+    }
 }

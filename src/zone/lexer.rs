@@ -1,0 +1,187 @@
+//! Splits master-file text into entries (one record or directive each,
+//! parentheses joined) and entries into tokens (RFC 1035 §5.1).
+//!
+//! Tokens borrow the source bytes; escapes are left in place for the
+//! reader of each field to decode, so no token is ever copied.
+
+/// One token of an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Token<'a> {
+    /// The bytes, escapes undecoded; for a quoted string, the inside.
+    pub text: &'a [u8],
+    /// Was the token a quoted string?
+    pub quoted: bool,
+}
+
+/// Why an entry could not be split into tokens.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LexError {
+    /// A `(` without its `)` before the end of the file.
+    #[error("unbalanced parentheses: '(' opened on line {0} is never closed")]
+    UnclosedParen(usize),
+    /// A `)` without a `(`.
+    #[error("')' without '('")]
+    StrayParen,
+    /// A quoted string without its closing quote.
+    #[error("quoted string opened on line {0} is never closed")]
+    UnclosedQuote(usize),
+}
+
+/// An entry: the tokens of one logical line.
+#[derive(Debug, Default)]
+pub struct Entry<'a> {
+    /// The line the entry starts on (1-based).
+    pub line: usize,
+    /// The line began with white space: the owner is the previous one.
+    pub blank_owner: bool,
+    /// The tokens.
+    pub tokens: Vec<Token<'a>>,
+}
+
+/// Walks the text entry by entry.
+#[derive(Debug)]
+pub struct Lexer<'a> {
+    text: &'a [u8],
+    pos: usize,
+    line: usize,
+}
+
+impl<'a> Lexer<'a> {
+    /// A lexer at the start of `text`.
+    pub fn new(text: &'a [u8]) -> Lexer<'a> {
+        Lexer { text, pos: 0, line: 1 }
+    }
+
+    /// Fills `entry` with the next non-empty entry; `Ok(false)` at the end.
+    /// The error carries the line it was found on.
+    pub fn next_entry(&mut self, entry: &mut Entry<'a>) -> Result<bool, (usize, LexError)> {
+        loop {
+            entry.tokens.clear();
+            if self.pos >= self.text.len() {
+                return Ok(false);
+            }
+            entry.line = self.line;
+            entry.blank_owner = matches!(self.text[self.pos], b' ' | b'\t');
+            self.read_entry(entry)?;
+            if !entry.tokens.is_empty() {
+                return Ok(true);
+            }
+        }
+    }
+
+    fn read_entry(&mut self, entry: &mut Entry<'a>) -> Result<(), (usize, LexError)> {
+        let text = self.text;
+        let mut paren_line = None;
+        while self.pos < text.len() {
+            match text[self.pos] {
+                b'\n' => {
+                    self.pos += 1;
+                    self.line += 1;
+                    if paren_line.is_none() {
+                        return Ok(());
+                    }
+                }
+                b' ' | b'\t' | b'\r' => self.pos += 1,
+                b';' => {
+                    while self.pos < text.len() && text[self.pos] != b'\n' {
+                        self.pos += 1;
+                    }
+                }
+                b'(' => {
+                    if paren_line.is_some() {
+                        return Err((self.line, LexError::UnclosedParen(self.line)));
+                    }
+                    paren_line = Some(self.line);
+                    self.pos += 1;
+                }
+                b')' => {
+                    if paren_line.take().is_none() {
+                        return Err((self.line, LexError::StrayParen));
+                    }
+                    self.pos += 1;
+                }
+                b'"' => entry.tokens.push(self.quoted()?),
+                _ => entry.tokens.push(self.word()),
+            }
+        }
+        match paren_line {
+            Some(line) => Err((line, LexError::UnclosedParen(line))),
+            None => Ok(()),
+        }
+    }
+
+    fn word(&mut self) -> Token<'a> {
+        let text = self.text;
+        let start = self.pos;
+        while self.pos < text.len() {
+            match text[self.pos] {
+                b'\\' => self.pos = (self.pos + 2).min(text.len()),
+                b' ' | b'\t' | b'\r' | b'\n' | b'(' | b')' | b';' | b'"' => break,
+                _ => self.pos += 1,
+            }
+        }
+        Token { text: &text[start..self.pos], quoted: false }
+    }
+
+    fn quoted(&mut self) -> Result<Token<'a>, (usize, LexError)> {
+        let text = self.text;
+        let opened = self.line;
+        self.pos += 1;
+        let start = self.pos;
+        while self.pos < text.len() {
+            match text[self.pos] {
+                b'\\' => {
+                    if text.get(self.pos + 1) == Some(&b'\n') {
+                        self.line += 1;
+                    }
+                    self.pos += 2;
+                }
+                b'"' => {
+                    let token = Token { text: &text[start..self.pos], quoted: true };
+                    self.pos += 1;
+                    return Ok(token);
+                }
+                b'\n' => {
+                    self.line += 1;
+                    self.pos += 1;
+                }
+                _ => self.pos += 1,
+            }
+        }
+        Err((opened, LexError::UnclosedQuote(opened)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(text: &str) -> Vec<(usize, bool, Vec<String>)> {
+        let mut lexer = Lexer::new(text.as_bytes());
+        let mut entry = Entry::default();
+        let mut out = Vec::new();
+        while lexer.next_entry(&mut entry).expect("lexes") {
+            let tokens = entry.tokens.iter().map(|t| String::from_utf8_lossy(t.text).into_owned()).collect();
+            out.push((entry.line, entry.blank_owner, tokens));
+        }
+        out
+    }
+
+    #[test]
+    fn joins_parentheses_and_skips_comments() {
+        let text = "a 1 IN SOA ns h ( 1 ; serial\n 2 3\n 4 5 )\n\n  ; only a comment\n\tTXT \"x y\" \\;z\n";
+        let got = entries(text);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].2, ["a", "1", "IN", "SOA", "ns", "h", "1", "2", "3", "4", "5"]);
+        assert_eq!((got[1].0, got[1].1), (6, true));
+        assert_eq!(got[1].2, ["TXT", "x y", "\\;z"]);
+    }
+
+    #[test]
+    fn reports_unbalanced_input() {
+        let mut entry = Entry::default();
+        assert_eq!(Lexer::new(b"a TXT ( x\n y\n").next_entry(&mut entry), Err((1, LexError::UnclosedParen(1))));
+        assert_eq!(Lexer::new(b"\na TXT x )\n").next_entry(&mut entry), Err((2, LexError::StrayParen)));
+        assert_eq!(Lexer::new(b"a TXT \"x\n").next_entry(&mut entry), Err((1, LexError::UnclosedQuote(1))));
+    }
+}
