@@ -77,7 +77,10 @@ fn read_zone_bytes(text: &[u8], origin: &Name, source: &Path) -> Result<Zone, Re
 pub fn read_records_file(path: &Path, origin: &Name) -> Result<Vec<OwnedRecord>, ReadError> {
     let text = read_bytes(path, path, 0)?;
     let mut sink = ListSink(Vec::new());
-    Reader::new(origin, &mut sink).read(&text, path, origin.clone(), 0)?;
+    let mut reader = Reader::new(origin, &mut sink);
+    // DS and key files often give no TTL; it does not matter for them.
+    reader.last_ttl = Some(0);
+    reader.read(&text, path, origin.clone(), 0)?;
     Ok(sink.0)
 }
 
