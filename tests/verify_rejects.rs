@@ -38,7 +38,6 @@ struct Signed {
     ds: PathBuf,
     ksk: BindKey,
     zsk: BindKey,
-    keys_dir: PathBuf,
 }
 
 fn origin() -> Name {
@@ -58,15 +57,17 @@ fn now() -> u32 {
 fn sign(algs: &str, denial: &str) -> Signed {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("signed");
-    common::sign_with_peer("bind", algs, denial, Path::new("tests/data/realistic.zone"), ORIGIN, &out);
+    let unsigned = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/realistic.zone");
+    common::sign_with_peer("bind", algs, denial, &unsigned, ORIGIN, &out);
     let zone = read_zone_file(&out.join("signed.zone"), &origin()).expect("BIND output reads");
     let records = zone
         .records()
         .map(|r| Rec { owner: r.owner.to_owned(), rtype: r.rtype, ttl: r.ttl, rdata: r.rdata.to_vec() })
         .collect();
     let keys_dir = out.join("keys");
-    let (ksk, zsk) = support::load_bind_keys(&keys_dir);
-    Signed { ds: out.join("ds.txt"), dir, records, ksk, zsk, keys_dir }
+    // The ECDSA keys: the only ones the tests re-sign with.
+    let (ksk, zsk) = support::load_bind_keys(&keys_dir, &origin(), 13);
+    Signed { ds: out.join("ds.txt"), dir, records, ksk, zsk }
 }
 
 impl Signed {
@@ -128,8 +129,8 @@ impl Signed {
         assert!(!members.is_empty(), "no {rtype} RRset at {owner}");
         let ttl = members[0].ttl;
         let rdatas: Vec<Vec<u8>> = members.iter().map(|r| canonical_rdata(rtype, &r.rdata).into_owned()).collect();
-        let labels = owner.as_ref().rrsig_labels() as u8;
-        let rdata = support::sign_rrset(key, owner, rtype, CLASS_IN, ttl, &rdatas, &origin(), labels, times.0, times.1, tag_override);
+        let fields = support::SigFields { inception: times.0, expiration: times.1, tag_override };
+        let rdata = support::sign_rrset(key, owner, rtype, ttl, &rdatas, &origin(), fields);
         self.remove_rrsigs_over(owner, rtype);
         self.records.push(Rec { owner: owner.clone(), rtype: Rtype::RRSIG, ttl, rdata });
     }
@@ -186,7 +187,7 @@ fn malformed_rrsig_over_one_nsec3() {
 #[test]
 fn impostor_key_with_the_zsk_tag() {
     let mut signed = sign("13", "nsec3");
-    let impostor = support::generate_bind_key(&signed.keys_dir, "ECDSAP256SHA256", ORIGIN, false);
+    let impostor = support::generate_bind_key(&signed.dir.path().join("impostor"), "ECDSAP256SHA256", &origin());
     let tag = signed.zsk.tag;
     for owner in ["www.example.", "example."] {
         let rtype = if owner == "example." { Rtype::MX } else { Rtype::A };

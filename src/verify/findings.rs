@@ -71,6 +71,7 @@ pub enum Code {
     /// More than one NSEC or NSEC3 for one name.
     DuplicateDenial,
     /// NSEC3PARAM missing, malformed, or not matching the NSEC3 chain.
+    #[serde(rename = "nsec3param-mismatch")]
     Nsec3ParamMismatch,
     /// A name (or empty non-terminal) without its NSEC3 and not covered
     /// by an opt-out span.
