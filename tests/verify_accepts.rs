@@ -30,7 +30,8 @@ fn accepts_everything_signed_by(tool: &str) {
             let zone = out.join("signed.zone");
             common::expect_success(&format!("dnssec-verify on {case}"), &common::bind_verify(&zone, ORIGIN));
             common::expect_success(&format!("kzonecheck on {case}"), &common::knot_check(&zone, ORIGIN));
-            let (exit, report) = common::signet_verify_json(env!("CARGO_BIN_EXE_signet"), &zone, ORIGIN, Some(&out.join("ds.txt")));
+            let (exit, report) =
+                common::signet_verify_json(env!("CARGO_BIN_EXE_signet"), &zone, ORIGIN, Some(&out.join("ds.txt")));
             let findings = report["findings"].as_array().cloned().unwrap_or_default();
             let errors: Vec<_> = findings.iter().filter(|f| f["severity"] == "error").collect();
             assert!(errors.is_empty(), "{case}: signet reports errors: {errors:#?}");

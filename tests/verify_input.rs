@@ -99,7 +99,9 @@ fn garbage_never_panics() {
         seed ^= seed << 17;
         seed
     };
-    let base = format!("{GOOD_HEAD}www A 192.0.2.2\n@ DNSKEY 257 3 13 AAAA\n@ RRSIG SOA 13 1 3600 20300101000000 20200101000000 1 example. AAAA\n");
+    let base = format!(
+        "{GOOD_HEAD}www A 192.0.2.2\n@ DNSKEY 257 3 13 AAAA\n@ RRSIG SOA 13 1 3600 20300101000000 20200101000000 1 example. AAAA\n"
+    );
     for i in 0..40 {
         let mut bytes = base.clone().into_bytes();
         let cut = (next() as usize) % bytes.len();

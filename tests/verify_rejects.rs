@@ -89,8 +89,9 @@ impl Signed {
             .output()
             .expect("run signet");
         let stdout = String::from_utf8_lossy(&output.stdout);
-        let report: serde_json::Value = serde_json::from_str(&stdout)
-            .unwrap_or_else(|e| panic!("{case}: no JSON report ({e}); stderr:\n{}", String::from_utf8_lossy(&output.stderr)));
+        let report: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+            panic!("{case}: no JSON report ({e}); stderr:\n{}", String::from_utf8_lossy(&output.stderr))
+        });
         let findings = report["findings"].as_array().cloned().unwrap_or_default();
         (output.status.code().unwrap_or(-1), findings)
     }
@@ -125,7 +126,11 @@ impl Signed {
 
     /// Replaces the RRSIGs over an RRset by one made with `key`.
     fn resign(&mut self, owner: &Name, rtype: Rtype, key: &BindKey, times: (u32, u32), tag_override: Option<u16>) {
-        let members: Vec<&Rec> = self.records.iter().filter(|r| r.owner.as_ref().eq_ignore_case(owner.as_ref()) && r.rtype == rtype).collect();
+        let members: Vec<&Rec> = self
+            .records
+            .iter()
+            .filter(|r| r.owner.as_ref().eq_ignore_case(owner.as_ref()) && r.rtype == rtype)
+            .collect();
         assert!(!members.is_empty(), "no {rtype} RRset at {owner}");
         let ttl = members[0].ttl;
         let rdatas: Vec<Vec<u8>> = members.iter().map(|r| canonical_rdata(rtype, &r.rdata).into_owned()).collect();
@@ -173,7 +178,8 @@ fn untouched_zone_is_valid() {
 #[test]
 fn malformed_rrsig_over_one_nsec3() {
     let mut signed = sign("13", "nsec3");
-    let nsec3_owner = signed.records.iter().find(|r| r.rtype == Rtype::NSEC3).map(|r| r.owner.clone()).expect("an NSEC3");
+    let nsec3_owner =
+        signed.records.iter().find(|r| r.rtype == Rtype::NSEC3).map(|r| r.owner.clone()).expect("an NSEC3");
     let at = signed.rrsigs_over(&nsec3_owner, Rtype::NSEC3)[0];
     signed.records[at].rdata.pop(); // a P-256 signature is 64 octets; 63 is malformed
     let result = signed.verify("malformed");
@@ -308,7 +314,11 @@ fn nsec3param_not_matching_the_chain() {
 #[test]
 fn rrsig_over_glue() {
     let mut signed = sign("13", "nsec3");
-    let glue = signed.records.iter().find(|r| r.rtype == Rtype::A && r.owner.to_string().starts_with("ns1.secure")).map(|r| r.owner.clone());
+    let glue = signed
+        .records
+        .iter()
+        .find(|r| r.rtype == Rtype::A && r.owner.to_string().starts_with("ns1.secure"))
+        .map(|r| r.owner.clone());
     let glue = glue.expect("the realistic zone has glue ns1.secure.example.");
     let zsk = signed.zsk.clone();
     signed.resign(&glue, Rtype::A, &zsk, valid_times(), None);

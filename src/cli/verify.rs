@@ -40,7 +40,8 @@ enum Format {
 
 /// Runs `signet verify`: exit 0 valid, 1 errors found, 2 unreadable input.
 pub fn run(args: VerifyArgs, now: Option<i64>) -> anyhow::Result<ExitCode> {
-    let origin = Name::from_text(&args.origin, Some(Name::root().as_ref())).with_context(|| format!("--origin {:?}", args.origin))?;
+    let origin = Name::from_text(&args.origin, Some(Name::root().as_ref()))
+        .with_context(|| format!("--origin {:?}", args.origin))?;
     let trust_anchor = args.trust_anchor.as_deref().map(|path| read_anchor(path, &origin)).transpose()?;
     let zone = read_zone_file(&args.zonefile, &origin)?;
     let options = VerifyOptions {

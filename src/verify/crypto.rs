@@ -65,7 +65,10 @@ impl PublicKey {
             10 => rsa(public_key, &signature::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY),
             13 => ecdsa(public_key, 32, &signature::ECDSA_P256_SHA256_FIXED),
             14 => ecdsa(public_key, 48, &signature::ECDSA_P384_SHA384_FIXED),
-            15 if public_key.len() == 32 => Ok(PublicKey::Raw { key: UnparsedPublicKey::new(&signature::ED25519, public_key.to_vec()), signature_len: 64 }),
+            15 if public_key.len() == 32 => Ok(PublicKey::Raw {
+                key: UnparsedPublicKey::new(&signature::ED25519, public_key.to_vec()),
+                signature_len: 64,
+            }),
             15 => Err(CryptoError::MalformedKey),
             other => Err(CryptoError::UnsupportedAlgorithm(other)),
         }
@@ -107,7 +110,10 @@ fn rsa(key: &[u8], params: &'static signature::RsaParameters) -> Result<PublicKe
     if !(1024..=8192).contains(&bits) {
         return Err(CryptoError::UnsupportedKeySize(bits));
     }
-    Ok(PublicKey::Rsa { components: RsaPublicKeyComponents { n: n.to_vec(), e: strip_leading_zeros(e).to_vec() }, params })
+    Ok(PublicKey::Rsa {
+        components: RsaPublicKeyComponents { n: n.to_vec(), e: strip_leading_zeros(e).to_vec() },
+        params,
+    })
 }
 
 fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
@@ -116,7 +122,11 @@ fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
 }
 
 /// RFC 6605 §4: the key is X | Y; ring wants the uncompressed point.
-fn ecdsa(key: &[u8], coordinate_len: usize, algorithm: &'static dyn VerificationAlgorithm) -> Result<PublicKey, CryptoError> {
+fn ecdsa(
+    key: &[u8],
+    coordinate_len: usize,
+    algorithm: &'static dyn VerificationAlgorithm,
+) -> Result<PublicKey, CryptoError> {
     if key.len() != 2 * coordinate_len {
         return Err(CryptoError::MalformedKey);
     }
@@ -136,7 +146,8 @@ mod tests {
     fn ecdsa_and_ed25519_verify_and_fail_as_they_should() {
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("keygen");
-        let pair = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).expect("key");
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).expect("key");
         let sig = pair.sign(&rng, b"data").expect("sign");
         let key = PublicKey::from_dnskey(13, &pair.public_key().as_ref()[1..]).expect("P-256 key");
         assert_eq!(key.verify(b"data", sig.as_ref()), Ok(()));

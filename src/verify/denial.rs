@@ -19,14 +19,24 @@ pub fn check(zone: &Zone, tree: &ZoneTree<'_>, findings: &mut Vec<Finding>) {
     let has_nsec3 = tree.nodes.iter().any(|zn| zn.role == Role::Nsec3);
     let param = tree.nodes.first().and_then(|zn| zn.node.rrset(Rtype::NSEC3PARAM));
     if has_nsec && (has_nsec3 || param.is_some()) {
-        findings.push(Finding::error(Code::MixedDenial, apex, Rtype::NSEC, "the zone holds both NSEC and NSEC3 records"));
+        findings.push(Finding::error(
+            Code::MixedDenial,
+            apex,
+            Rtype::NSEC,
+            "the zone holds both NSEC and NSEC3 records",
+        ));
     }
     if param.is_some() || has_nsec3 {
         check_nsec3(apex, tree, findings);
     } else if has_nsec {
         check_nsec(apex, tree, findings);
     } else {
-        findings.push(Finding::error(Code::NoDenial, apex, Rtype::NSEC, "no NSEC or NSEC3 records: resolvers cannot validate any denial of existence"));
+        findings.push(Finding::error(
+            Code::NoDenial,
+            apex,
+            Rtype::NSEC,
+            "no NSEC or NSEC3 records: resolvers cannot validate any denial of existence",
+        ));
     }
 }
 
@@ -58,7 +68,12 @@ fn bitmap_difference(bitmap: TypeBitmap<'_>, expected: &[Rtype]) -> Option<Strin
 fn check_nsec(apex: NameRef<'_>, tree: &ZoneTree<'_>, findings: &mut Vec<Finding>) {
     let names: Vec<&ZoneNode<'_>> = tree.nodes.iter().filter(|zn| zn.role.is_authoritative_name()).collect();
     for zn in tree.nodes.iter().filter(|zn| !zn.role.is_authoritative_name() && zn.node.has(Rtype::NSEC)) {
-        findings.push(Finding::error(Code::OrphanDenial, zn.node.name(), Rtype::NSEC, "NSEC at a name that is not authoritative (glue or occluded)"));
+        findings.push(Finding::error(
+            Code::OrphanDenial,
+            zn.node.name(),
+            Rtype::NSEC,
+            "NSEC at a name that is not authoritative (glue or occluded)",
+        ));
     }
     for (i, zn) in names.iter().enumerate() {
         let next = names.get(i + 1).map_or(apex, |n| n.node.name());
@@ -69,21 +84,41 @@ fn check_nsec(apex: NameRef<'_>, tree: &ZoneTree<'_>, findings: &mut Vec<Finding
 fn check_one_nsec(zn: &ZoneNode<'_>, next: NameRef<'_>, findings: &mut Vec<Finding>) {
     let owner = zn.node.name();
     let Some(set) = zn.node.rrset(Rtype::NSEC) else {
-        findings.push(Finding::error(Code::MissingNsec, owner, Rtype::NSEC, format!("no NSEC record; the chain must go from here to {next}")));
+        findings.push(Finding::error(
+            Code::MissingNsec,
+            owner,
+            Rtype::NSEC,
+            format!("no NSEC record; the chain must go from here to {next}"),
+        ));
         return;
     };
     if set.len() > 1 {
-        findings.push(Finding::error(Code::DuplicateDenial, owner, Rtype::NSEC, format!("{} NSEC records at one name", set.len())));
+        findings.push(Finding::error(
+            Code::DuplicateDenial,
+            owner,
+            Rtype::NSEC,
+            format!("{} NSEC records at one name", set.len()),
+        ));
     }
     let Some(nsec) = set.rdatas().next().and_then(Nsec::parse) else {
         findings.push(Finding::error(Code::MalformedRecord, owner, Rtype::NSEC, "malformed NSEC record"));
         return;
     };
     if !nsec.next.eq_ignore_case(next) {
-        findings.push(Finding::error(Code::BrokenNsecChain, owner, Rtype::NSEC, format!("NSEC points to {}, but the next name in the zone is {next}", nsec.next)));
+        findings.push(Finding::error(
+            Code::BrokenNsecChain,
+            owner,
+            Rtype::NSEC,
+            format!("NSEC points to {}, but the next name in the zone is {next}", nsec.next),
+        ));
     }
     if let Some(diff) = bitmap_difference(nsec.types, &expected_types(zn)) {
-        findings.push(Finding::error(Code::WrongBitmap, owner, Rtype::NSEC, format!("NSEC type bitmap does not match the types at the name: {diff}")));
+        findings.push(Finding::error(
+            Code::WrongBitmap,
+            owner,
+            Rtype::NSEC,
+            format!("NSEC type bitmap does not match the types at the name: {diff}"),
+        ));
     }
 }
 
@@ -109,7 +144,11 @@ fn check_nsec3(apex: NameRef<'_>, tree: &ZoneTree<'_>, findings: &mut Vec<Findin
     let Some(params) = zone_params(apex, tree, &links, findings) else { return };
     for link in &links {
         if link.nsec3.params != params {
-            let message = format!("NSEC3 hash parameters ({}) differ from the rest of the chain ({})", params_text(&link.nsec3.params), params_text(&params));
+            let message = format!(
+                "NSEC3 hash parameters ({}) differ from the rest of the chain ({})",
+                params_text(&link.nsec3.params),
+                params_text(&params)
+            );
             findings.push(Finding::error(Code::Nsec3ParamMismatch, link.owner, Rtype::NSEC3, message));
         }
     }
@@ -125,7 +164,12 @@ fn check_nsec3(apex: NameRef<'_>, tree: &ZoneTree<'_>, findings: &mut Vec<Findin
         }
     }
     for link in links.iter().filter(|l| !l.used) {
-        findings.push(Finding::error(Code::OrphanDenial, link.owner, Rtype::NSEC3, "NSEC3 whose hash matches no authoritative name or empty non-terminal"));
+        findings.push(Finding::error(
+            Code::OrphanDenial,
+            link.owner,
+            Rtype::NSEC3,
+            "NSEC3 whose hash matches no authoritative name or empty non-terminal",
+        ));
     }
 }
 
@@ -134,13 +178,25 @@ fn collect_links<'a>(apex: NameRef<'_>, tree: &ZoneTree<'a>, findings: &mut Vec<
     for zn in tree.nodes.iter().filter(|zn| zn.role == Role::Nsec3) {
         let owner = zn.node.name();
         let hash = owner.labels().next().and_then(decode_hash);
-        let Some(hash) = hash.filter(|_| owner.parent() == Some(apex) || owner.parent().is_some_and(|p| p.eq_ignore_case(apex))) else {
-            findings.push(Finding::error(Code::OrphanDenial, owner, Rtype::NSEC3, "NSEC3 owner is not a base32hex hash directly below the apex"));
+        let Some(hash) =
+            hash.filter(|_| owner.parent() == Some(apex) || owner.parent().is_some_and(|p| p.eq_ignore_case(apex)))
+        else {
+            findings.push(Finding::error(
+                Code::OrphanDenial,
+                owner,
+                Rtype::NSEC3,
+                "NSEC3 owner is not a base32hex hash directly below the apex",
+            ));
             continue;
         };
         let Some(set) = zn.node.rrset(Rtype::NSEC3) else { continue };
         if set.len() > 1 {
-            findings.push(Finding::error(Code::DuplicateDenial, owner, Rtype::NSEC3, format!("{} NSEC3 records at one hashed name", set.len())));
+            findings.push(Finding::error(
+                Code::DuplicateDenial,
+                owner,
+                Rtype::NSEC3,
+                format!("{} NSEC3 records at one hashed name", set.len()),
+            ));
         }
         match set.rdatas().next().and_then(Nsec3::parse) {
             Some(nsec3) => links.push(Link { hash, owner, nsec3, used: false }),
@@ -157,7 +213,12 @@ fn decode_hash(label: &[u8]) -> Option<Vec<u8>> {
 
 /// The parameters the chain uses: its first NSEC3's (resolvers hash
 /// with what the NSEC3 records say), which the NSEC3PARAM must match.
-fn zone_params<'a>(apex: NameRef<'_>, tree: &ZoneTree<'a>, links: &[Link<'a>], findings: &mut Vec<Finding>) -> Option<Nsec3Params<'a>> {
+fn zone_params<'a>(
+    apex: NameRef<'_>,
+    tree: &ZoneTree<'a>,
+    links: &[Link<'a>],
+    findings: &mut Vec<Finding>,
+) -> Option<Nsec3Params<'a>> {
     let param = tree.nodes.first().and_then(|zn| zn.node.rrset(Rtype::NSEC3PARAM));
     let parsed: Vec<Nsec3Param<'a>> = param.iter().flat_map(|set| set.rdatas()).filter_map(Nsec3Param::parse).collect();
     let chain = links.first().map(|l| l.nsec3.params);
@@ -167,16 +228,28 @@ fn zone_params<'a>(apex: NameRef<'_>, tree: &ZoneTree<'a>, links: &[Link<'a>], f
         (_, None) => findings.push(error("NSEC3 records but no NSEC3PARAM at the apex".into())),
         (Some(chain), Some(_)) if !parsed.iter().any(|p| p.params == chain) => {
             let stated: Vec<String> = parsed.iter().map(|p| params_text(&p.params)).collect();
-            findings.push(error(format!("NSEC3PARAM ({}) does not match the NSEC3 chain ({})", stated.join("; "), params_text(&chain))));
+            findings.push(error(format!(
+                "NSEC3PARAM ({}) does not match the NSEC3 chain ({})",
+                stated.join("; "),
+                params_text(&chain)
+            )));
         }
         (None, Some(_)) => findings.push(error("NSEC3PARAM but no NSEC3 records".into())),
         _ => {}
     }
     if let Some(p) = parsed.iter().find(|p| p.flags != 0) {
-        findings.push(Finding::warning(Code::Nsec3ParamMismatch, apex, Rtype::NSEC3PARAM, format!("NSEC3PARAM flags are {}, must be 0 (RFC 5155 §4.1.2)", p.flags)));
+        findings.push(Finding::warning(
+            Code::Nsec3ParamMismatch,
+            apex,
+            Rtype::NSEC3PARAM,
+            format!("NSEC3PARAM flags are {}, must be 0 (RFC 5155 §4.1.2)", p.flags),
+        ));
     }
     if let Some(chain) = chain.filter(|c| c.hash_algorithm != 1) {
-        findings.push(error(format!("NSEC3 hash algorithm {} is unknown; only SHA-1 (1) is defined", chain.hash_algorithm)));
+        findings.push(error(format!(
+            "NSEC3 hash algorithm {} is unknown; only SHA-1 (1) is defined",
+            chain.hash_algorithm
+        )));
         return None;
     }
     chain
@@ -196,7 +269,12 @@ fn check_chain(links: &[Link<'_>], findings: &mut Vec<Finding>) {
             findings.push(Finding::error(Code::BrokenNsec3Chain, link.owner, Rtype::NSEC3, message));
         }
         if i > 0 && links[i - 1].hash == link.hash {
-            findings.push(Finding::error(Code::DuplicateDenial, link.owner, Rtype::NSEC3, "two NSEC3 records for one hash"));
+            findings.push(Finding::error(
+                Code::DuplicateDenial,
+                link.owner,
+                Rtype::NSEC3,
+                "two NSEC3 records for one hash",
+            ));
         }
     }
 }
@@ -209,9 +287,19 @@ fn hash_subjects<'t, 'a>(tree: &'t ZoneTree<'a>, params: &Nsec3Params<'_>) -> Ve
         .nodes
         .par_iter()
         .filter(|zn| zn.role.is_authoritative_name())
-        .map(|zn| Subject { hash: hash(zn.node.name()), name: zn.node.name(), node: Some(zn), opt_out_allowed: zn.role == (Role::Delegation { secure: false }) })
+        .map(|zn| Subject {
+            hash: hash(zn.node.name()),
+            name: zn.node.name(),
+            node: Some(zn),
+            opt_out_allowed: zn.role == (Role::Delegation { secure: false }),
+        })
         .collect();
-    let ents = tree.empty_non_terminals.par_iter().map(|ent| Subject { hash: hash(ent.name), name: ent.name, node: None, opt_out_allowed: ent.only_insecure_below });
+    let ents = tree.empty_non_terminals.par_iter().map(|ent| Subject {
+        hash: hash(ent.name),
+        name: ent.name,
+        node: None,
+        opt_out_allowed: ent.only_insecure_below,
+    });
     subjects.par_extend(ents);
     subjects.par_sort_unstable_by(|a, b| a.hash.cmp(&b.hash));
     subjects
@@ -232,7 +320,10 @@ fn report_missing(links: &[Link<'_>], insert_at: usize, subject: &Subject<'_, '_
     let covering = if links.is_empty() { None } else { Some(&links[(insert_at + links.len() - 1) % links.len()]) };
     let message = match covering {
         Some(link) if subject.opt_out_allowed && link.nsec3.opt_out() => return,
-        Some(link) if subject.opt_out_allowed => format!("no NSEC3 for this insecure delegation (hash {hash}), and the covering NSEC3 {} has no opt-out flag", link.owner),
+        Some(link) if subject.opt_out_allowed => format!(
+            "no NSEC3 for this insecure delegation (hash {hash}), and the covering NSEC3 {} has no opt-out flag",
+            link.owner
+        ),
         _ => format!("no NSEC3 for this name (hash {hash})"),
     };
     findings.push(Finding::error(Code::MissingNsec3, subject.name, Rtype::NSEC3, message));

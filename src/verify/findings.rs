@@ -111,7 +111,14 @@ impl Finding {
     }
 
     fn new(severity: Severity, code: Code, owner: NameRef<'_>, rtype: Rtype, message: impl Into<String>) -> Finding {
-        Finding { severity, code, owner: owner.to_string(), rtype: rtype.to_string(), keytag: None, message: message.into() }
+        Finding {
+            severity,
+            code,
+            owner: owner.to_string(),
+            rtype: rtype.to_string(),
+            keytag: None,
+            message: message.into(),
+        }
     }
 
     /// The same finding, naming a key tag.

@@ -40,7 +40,12 @@ impl KeySet {
         let apex = zone.origin();
         let mut set = KeySet::default();
         let Some(rrset) = zone.node(apex).and_then(|node| node.rrset(Rtype::DNSKEY)) else {
-            findings.push(Finding::error(Code::NoZoneKeys, apex, Rtype::DNSKEY, "no DNSKEY RRset at the apex: the zone is not signed"));
+            findings.push(Finding::error(
+                Code::NoZoneKeys,
+                apex,
+                Rtype::DNSKEY,
+                "no DNSKEY RRset at the apex: the zone is not signed",
+            ));
             return set;
         };
         for rdata in rrset.rdatas() {
@@ -62,16 +67,32 @@ impl KeySet {
                     );
                 }
                 Err(e) => findings.push(
-                    Finding::error(Code::MalformedRecord, apex, Rtype::DNSKEY, format!("unusable public key: {e} (keytag={tag}, alg={})", dnskey.algorithm))
-                        .with_keytag(tag),
+                    Finding::error(
+                        Code::MalformedRecord,
+                        apex,
+                        Rtype::DNSKEY,
+                        format!("unusable public key: {e} (keytag={tag}, alg={})", dnskey.algorithm),
+                    )
+                    .with_keytag(tag),
                 ),
                 Ok(_) => {}
             }
             set.algorithms.insert(dnskey.algorithm);
-            set.keys.push(ZoneKey { tag, algorithm: dnskey.algorithm, flags: dnskey.flags, rdata: rdata.to_vec(), public_key });
+            set.keys.push(ZoneKey {
+                tag,
+                algorithm: dnskey.algorithm,
+                flags: dnskey.flags,
+                rdata: rdata.to_vec(),
+                public_key,
+            });
         }
         if set.keys.is_empty() {
-            findings.push(Finding::error(Code::NoZoneKeys, apex, Rtype::DNSKEY, "the DNSKEY RRset holds no zone key (flags bit 7, protocol 3)"));
+            findings.push(Finding::error(
+                Code::NoZoneKeys,
+                apex,
+                Rtype::DNSKEY,
+                "the DNSKEY RRset holds no zone key (flags bit 7, protocol 3)",
+            ));
         }
         set
     }

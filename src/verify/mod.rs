@@ -121,7 +121,14 @@ pub fn verify_zone_with_progress(zone: &Zone, options: &VerifyOptions, progress:
     let mut findings = Vec::new();
     let tree = ZoneTree::build(zone);
     let keys = KeySet::from_apex(zone, &mut findings);
-    let ctx = Context { zone, apex: zone.origin(), class: zone.class(), keys, now: options.now, min_validity: options.min_validity };
+    let ctx = Context {
+        zone,
+        apex: zone.origin(),
+        class: zone.class(),
+        keys,
+        now: options.now,
+        min_validity: options.min_validity,
+    };
     trust::check(&ctx, options.trust_anchor.as_deref(), &mut findings);
     let signatures = signatures::check_all(&ctx, &tree.nodes, progress);
     findings.extend(signatures.findings);

@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
-use super::{Context, Progress};
 use super::findings::{Code, Finding, Severity};
 use super::keys::ZoneKey;
+use super::{Context, Progress};
 use crate::time::format_time;
 use crate::zone::dnssec::Rrsig;
 use crate::zone::rdata::canonical_rdata;
@@ -74,7 +74,12 @@ fn check_node(ctx: &Context<'_>, zn: &ZoneNode<'_>, buf: &mut Vec<u8>, out: &mut
         // their TTLs; every other RRset must agree (RFC 2181 §5.2).
         if rrset.rtype() != Rtype::RRSIG && !rrset.ttls_agree() {
             let ttls: Vec<String> = rrset.records().map(|r| r.ttl.to_string()).collect();
-            out.findings.push(Finding::error(Code::TtlInconsistent, rrset.owner(), rrset.rtype(), format!("records of one RRset have different TTLs ({})", ttls.join(", "))));
+            out.findings.push(Finding::error(
+                Code::TtlInconsistent,
+                rrset.owner(),
+                rrset.rtype(),
+                format!("records of one RRset have different TTLs ({})", ttls.join(", ")),
+            ));
         }
         if rrset.rtype() != Rtype::RRSIG {
             coverage.push(Coverage { rtype: rrset.rtype(), valid: Vec::new(), present: Vec::new() });
@@ -92,13 +97,25 @@ fn check_node(ctx: &Context<'_>, zn: &ZoneNode<'_>, buf: &mut Vec<u8>, out: &mut
         }
         for &alg in &ctx.keys.algorithms {
             if !cov.present.contains(&alg) && !ctx.keys.unsupported.contains(&alg) {
-                out.findings.push(Finding::error(Code::MissingSignature, node.name(), cov.rtype, format!("no RRSIG with algorithm {alg}, which the apex DNSKEY RRset uses (RFC 4035 §2.2)")));
+                out.findings.push(Finding::error(
+                    Code::MissingSignature,
+                    node.name(),
+                    cov.rtype,
+                    format!("no RRSIG with algorithm {alg}, which the apex DNSKEY RRset uses (RFC 4035 §2.2)"),
+                ));
             }
         }
     }
 }
 
-fn check_rrsig(ctx: &Context<'_>, zn: &ZoneNode<'_>, record: RecordRef<'_>, buf: &mut Vec<u8>, coverage: &mut [Coverage], out: &mut SignatureResults) {
+fn check_rrsig(
+    ctx: &Context<'_>,
+    zn: &ZoneNode<'_>,
+    record: RecordRef<'_>,
+    buf: &mut Vec<u8>,
+    coverage: &mut [Coverage],
+    out: &mut SignatureResults,
+) {
     let owner = record.owner;
     let Some(rrsig) = Rrsig::parse(record.rdata) else {
         out.findings.push(Finding::error(Code::MalformedRecord, owner, Rtype::RRSIG, "malformed RRSIG record"));
@@ -106,13 +123,24 @@ fn check_rrsig(ctx: &Context<'_>, zn: &ZoneNode<'_>, record: RecordRef<'_>, buf:
     };
     let covered = rrsig.type_covered;
     let Some(rrset) = zn.node.rrset(covered) else {
-        let f = Finding::error(Code::OrphanSignature, owner, covered, format!("RRSIG covers {covered}, but there is no {covered} RRset here ({})", key_text(&rrsig)));
+        let f = Finding::error(
+            Code::OrphanSignature,
+            owner,
+            covered,
+            format!("RRSIG covers {covered}, but there is no {covered} RRset here ({})", key_text(&rrsig)),
+        );
         out.findings.push(f.with_keytag(rrsig.key_tag));
         return;
     };
     if !zn.role.signs(covered) {
-        let what = if zn.role == Role::Glue { "glue or occluded data" } else { "a delegation's non-authoritative data" };
-        let f = Finding::error(Code::SignatureOverNonAuthoritative, owner, covered, format!("RRSIG over {what}, which must not be signed ({})", key_text(&rrsig)));
+        let what =
+            if zn.role == Role::Glue { "glue or occluded data" } else { "a delegation's non-authoritative data" };
+        let f = Finding::error(
+            Code::SignatureOverNonAuthoritative,
+            owner,
+            covered,
+            format!("RRSIG over {what}, which must not be signed ({})", key_text(&rrsig)),
+        );
         out.findings.push(f.with_keytag(rrsig.key_tag));
         return;
     }
@@ -153,26 +181,51 @@ pub struct RrsigVerdict<'k> {
 }
 
 /// Runs every check of DESIGN.md's item 2 on one RRSIG.
-pub fn verify_rrsig<'k>(ctx: &'k Context<'_>, rrset: &Rrset<'_>, record: RecordRef<'_>, rrsig: &Rrsig<'_>, buf: &mut Vec<u8>) -> RrsigVerdict<'k> {
+pub fn verify_rrsig<'k>(
+    ctx: &'k Context<'_>,
+    rrset: &Rrset<'_>,
+    record: RecordRef<'_>,
+    rrsig: &Rrsig<'_>,
+    buf: &mut Vec<u8>,
+) -> RrsigVerdict<'k> {
     let owner = rrset.owner();
     let rtype = rrset.rtype();
     let tag = rrsig.key_tag;
     let error = |code, message: String| Finding::error(code, owner, rtype, message).with_keytag(tag);
     let mut findings = Vec::new();
     if !rrsig.signer.eq_ignore_case(ctx.apex) {
-        findings.push(error(Code::WrongSigner, format!("RRSIG signer {} is not the zone apex {} ({})", rrsig.signer, ctx.apex, key_text(rrsig))));
+        findings.push(error(
+            Code::WrongSigner,
+            format!("RRSIG signer {} is not the zone apex {} ({})", rrsig.signer, ctx.apex, key_text(rrsig)),
+        ));
         return RrsigVerdict { key: None, findings };
     }
     let owner_labels = owner.rrsig_labels();
     if usize::from(rrsig.labels) != owner_labels {
-        findings.push(error(Code::WrongLabels, format!("RRSIG labels field is {} but the owner has {owner_labels} ({})", rrsig.labels, key_text(rrsig))));
+        findings.push(error(
+            Code::WrongLabels,
+            format!("RRSIG labels field is {} but the owner has {owner_labels} ({})", rrsig.labels, key_text(rrsig)),
+        ));
         return RrsigVerdict { key: None, findings };
     }
     if rrsig.original_ttl != rrset.ttl() {
-        findings.push(error(Code::OriginalTtlMismatch, format!("RRSIG original TTL {} differs from the RRset TTL {} ({})", rrsig.original_ttl, rrset.ttl(), key_text(rrsig))));
+        findings.push(error(
+            Code::OriginalTtlMismatch,
+            format!(
+                "RRSIG original TTL {} differs from the RRset TTL {} ({})",
+                rrsig.original_ttl,
+                rrset.ttl(),
+                key_text(rrsig)
+            ),
+        ));
     }
     if record.ttl != rrset.ttl() {
-        let f = Finding::warning(Code::RrsigTtlMismatch, owner, rtype, format!("RRSIG TTL {} differs from the RRset TTL {} ({})", record.ttl, rrset.ttl(), key_text(rrsig)));
+        let f = Finding::warning(
+            Code::RrsigTtlMismatch,
+            owner,
+            rtype,
+            format!("RRSIG TTL {} differs from the RRset TTL {} ({})", record.ttl, rrset.ttl(), key_text(rrsig)),
+        );
         findings.push(f.with_keytag(tag));
     }
     findings.extend(check_validity(ctx, rrsig).map(|(code, message)| error(code, message)));
@@ -187,19 +240,37 @@ fn check_validity(ctx: &Context<'_>, rrsig: &Rrsig<'_>) -> Option<(Code, String)
     if ctx.now > expiration {
         Some((Code::SignatureExpired, format!("RRSIG expired at {} ({})", format_time(expiration), key_text(rrsig))))
     } else if ctx.now < inception {
-        Some((Code::SignatureNotYetValid, format!("RRSIG not valid before {} ({})", format_time(inception), key_text(rrsig))))
+        Some((
+            Code::SignatureNotYetValid,
+            format!("RRSIG not valid before {} ({})", format_time(inception), key_text(rrsig)),
+        ))
     } else if expiration - ctx.now < ctx.min_validity {
         let left = crate::time::format_duration(expiration - ctx.now);
-        Some((Code::SignatureExpiresSoon, format!("RRSIG expires at {}, in {left}, sooner than the required minimum validity ({})", format_time(expiration), key_text(rrsig))))
+        Some((
+            Code::SignatureExpiresSoon,
+            format!(
+                "RRSIG expires at {}, in {left}, sooner than the required minimum validity ({})",
+                format_time(expiration),
+                key_text(rrsig)
+            ),
+        ))
     } else {
         None
     }
 }
 
-fn check_crypto<'k>(ctx: &'k Context<'_>, rrset: &Rrset<'_>, rrsig: &Rrsig<'_>, buf: &mut Vec<u8>) -> Result<&'k ZoneKey, (Code, String)> {
+fn check_crypto<'k>(
+    ctx: &'k Context<'_>,
+    rrset: &Rrset<'_>,
+    rrsig: &Rrsig<'_>,
+    buf: &mut Vec<u8>,
+) -> Result<&'k ZoneKey, (Code, String)> {
     let mut candidates = ctx.keys.candidates(rrsig.key_tag, rrsig.algorithm).peekable();
     if candidates.peek().is_none() {
-        return Err((Code::UnknownKey, format!("RRSIG by a key that is not in the apex DNSKEY RRset ({})", key_text(rrsig))));
+        return Err((
+            Code::UnknownKey,
+            format!("RRSIG by a key that is not in the apex DNSKEY RRset ({})", key_text(rrsig)),
+        ));
     }
     signed_data(rrset, rrsig, ctx.class, buf);
     let mut last_error = None;

@@ -30,8 +30,12 @@ impl Anchor {
 
     fn describe(&self) -> String {
         match self {
-            Anchor::Ds(rdata) => Ds::parse(rdata).map_or("malformed DS".into(), |ds| format!("DS keytag={}, alg={}, digest type {}", ds.key_tag, ds.algorithm, ds.digest_type)),
-            Anchor::Dnskey(rdata) => Dnskey::parse(rdata).map_or("malformed DNSKEY".into(), |k| format!("DNSKEY keytag={}, alg={}", crate::zone::dnssec::key_tag(rdata), k.algorithm)),
+            Anchor::Ds(rdata) => Ds::parse(rdata).map_or("malformed DS".into(), |ds| {
+                format!("DS keytag={}, alg={}, digest type {}", ds.key_tag, ds.algorithm, ds.digest_type)
+            }),
+            Anchor::Dnskey(rdata) => Dnskey::parse(rdata).map_or("malformed DNSKEY".into(), |k| {
+                format!("DNSKEY keytag={}, alg={}", crate::zone::dnssec::key_tag(rdata), k.algorithm)
+            }),
         }
     }
 
@@ -68,7 +72,9 @@ pub fn check(ctx: &Context<'_>, anchors: Option<&[Anchor]>, findings: &mut Vec<F
 /// The zone keys that made a valid RRSIG over the apex DNSKEY RRset.
 fn dnskey_signers<'k>(ctx: &'k Context<'_>) -> Vec<&'k ZoneKey> {
     let Some(node) = ctx.zone.node(ctx.apex) else { return Vec::new() };
-    let (Some(dnskeys), Some(rrsigs)) = (node.rrset(Rtype::DNSKEY), node.rrset(Rtype::RRSIG)) else { return Vec::new() };
+    let (Some(dnskeys), Some(rrsigs)) = (node.rrset(Rtype::DNSKEY), node.rrset(Rtype::RRSIG)) else {
+        return Vec::new();
+    };
     let mut buf = Vec::new();
     rrsigs
         .records()
@@ -82,10 +88,16 @@ fn check_anchors(ctx: &Context<'_>, anchors: &[Anchor], signers: &[&ZoneKey], fi
     let algorithms: BTreeSet<u8> = anchors.iter().filter_map(Anchor::algorithm).collect();
     for alg in algorithms {
         let of_alg: Vec<&Anchor> = anchors.iter().filter(|a| a.algorithm() == Some(alg)).collect();
-        let anchored: Vec<&ZoneKey> = ctx.keys.iter().filter(|key| of_alg.iter().any(|a| a.matches(ctx.apex, key) == Some(true))).collect();
+        let anchored: Vec<&ZoneKey> =
+            ctx.keys.iter().filter(|key| of_alg.iter().any(|a| a.matches(ctx.apex, key) == Some(true))).collect();
         for anchor in &of_alg {
             if !ctx.keys.iter().any(|key| anchor.matches(ctx.apex, key) == Some(true)) {
-                let f = Finding::warning(Code::AnchorWithoutKey, ctx.apex, Rtype::DNSKEY, format!("trust anchor {} matches no key in the DNSKEY RRset", anchor.describe()));
+                let f = Finding::warning(
+                    Code::AnchorWithoutKey,
+                    ctx.apex,
+                    Rtype::DNSKEY,
+                    format!("trust anchor {} matches no key in the DNSKEY RRset", anchor.describe()),
+                );
                 findings.push(f);
             }
         }
@@ -114,7 +126,12 @@ fn check_sep_signers(ctx: &Context<'_>, signers: &[&ZoneKey], findings: &mut Vec
     for &alg in ctx.keys.algorithms.difference(&ctx.keys.unsupported) {
         let signed_by_sep = signers.iter().any(|k| k.algorithm == alg && k.flags & crate::zone::dnssec::FLAG_SEP != 0);
         if !signed_by_sep {
-            findings.push(Finding::error(Code::Untrusted, ctx.apex, Rtype::DNSKEY, format!("DNSKEY RRset is not signed by any key with the SEP bit for algorithm {alg}")));
+            findings.push(Finding::error(
+                Code::Untrusted,
+                ctx.apex,
+                Rtype::DNSKEY,
+                format!("DNSKEY RRset is not signed by any key with the SEP bit for algorithm {alg}"),
+            ));
         }
     }
 }
@@ -129,7 +146,15 @@ fn check_cds(ctx: &Context<'_>, findings: &mut Vec<Finding>) {
             let published = ctx.keys.iter().any(|key| ds_matches(ctx.apex, rdata, &key.rdata) == Some(true));
             if !(published || is_delete && cds.len() == 1) {
                 let tag = Ds::parse(rdata).map_or(0, |ds| ds.key_tag);
-                findings.push(Finding::error(Code::CdsMismatch, ctx.apex, Rtype::CDS, format!("CDS names no key in the DNSKEY RRset (keytag={tag})")).with_keytag(tag));
+                findings.push(
+                    Finding::error(
+                        Code::CdsMismatch,
+                        ctx.apex,
+                        Rtype::CDS,
+                        format!("CDS names no key in the DNSKEY RRset (keytag={tag})"),
+                    )
+                    .with_keytag(tag),
+                );
             }
         }
     }
@@ -139,7 +164,15 @@ fn check_cds(ctx: &Context<'_>, findings: &mut Vec<Finding>) {
             let published = ctx.keys.iter().any(|key| key.rdata == rdata);
             if !(published || is_delete && cdnskey.len() == 1) {
                 let tag = crate::zone::dnssec::key_tag(rdata);
-                findings.push(Finding::error(Code::CdsMismatch, ctx.apex, Rtype::CDNSKEY, format!("CDNSKEY is not in the DNSKEY RRset (keytag={tag})")).with_keytag(tag));
+                findings.push(
+                    Finding::error(
+                        Code::CdsMismatch,
+                        ctx.apex,
+                        Rtype::CDNSKEY,
+                        format!("CDNSKEY is not in the DNSKEY RRset (keytag={tag})"),
+                    )
+                    .with_keytag(tag),
+                );
             }
         }
     }

@@ -362,7 +362,11 @@ mod tests {
     fn nsec3_hash_matches_rfc5155() {
         let salt = [0xaa, 0xbb, 0xcc, 0xdd];
         let params = Nsec3Params { hash_algorithm: 1, iterations: 12, salt: &salt };
-        let cases = [("example.", "0p9mhaveqvm6t7vbl5lop2u3t2rp3tom"), ("a.example.", "35mthgpgcu1qg68fab165klnsnk3dpvl"), ("*.w.example.", "r53bq7cc2uvmubfu5ocmm6pers9tk9en")];
+        let cases = [
+            ("example.", "0p9mhaveqvm6t7vbl5lop2u3t2rp3tom"),
+            ("a.example.", "35mthgpgcu1qg68fab165klnsnk3dpvl"),
+            ("*.w.example.", "r53bq7cc2uvmubfu5ocmm6pers9tk9en"),
+        ];
         for (name, expected) in cases {
             let name = Name::from_text(name, None).expect("valid");
             let hash = nsec3_hash(name.as_ref(), &params).expect("sha-1");

@@ -151,11 +151,7 @@ impl<'a> NameRef<'a> {
     /// The name with its leftmost label removed; `None` for the root.
     pub fn parent(self) -> Option<NameRef<'a>> {
         let len = self.0[0] as usize;
-        if len == 0 {
-            None
-        } else {
-            Some(NameRef(&self.0[1 + len..]))
-        }
+        if len == 0 { None } else { Some(NameRef(&self.0[1 + len..])) }
     }
 
     /// The rightmost `n` labels as a name (`n` must not exceed the label

@@ -93,7 +93,15 @@ use Field::*;
 fn fields(rtype: Rtype) -> Option<&'static [Field]> {
     Some(match rtype {
         Rtype::A => &[Ipv4],
-        Rtype::NS | Rtype::MD | Rtype::MF | Rtype::CNAME | Rtype::MB | Rtype::MG | Rtype::MR | Rtype::PTR | Rtype::DNAME => &[Name],
+        Rtype::NS
+        | Rtype::MD
+        | Rtype::MF
+        | Rtype::CNAME
+        | Rtype::MB
+        | Rtype::MG
+        | Rtype::MR
+        | Rtype::PTR
+        | Rtype::DNAME => &[Name],
         Rtype::SOA => &[Name, Name, U32, Period, Period, Period, Period],
         Rtype::HINFO => &[Str, Str],
         Rtype::MINFO | Rtype::RP => &[Name, Name],
@@ -125,16 +133,41 @@ fn fields(rtype: Rtype) -> Option<&'static [Field]> {
 fn lowercases_names(rtype: Rtype) -> bool {
     matches!(
         rtype,
-        Rtype::NS | Rtype::MD | Rtype::MF | Rtype::CNAME | Rtype::SOA | Rtype::MB | Rtype::MG | Rtype::MR | Rtype::PTR
-            | Rtype::MINFO | Rtype::MX | Rtype::RP | Rtype::AFSDB | Rtype::RT | Rtype::SIG | Rtype::PX | Rtype::NXT
-            | Rtype::NAPTR | Rtype::KX | Rtype::SRV | Rtype::DNAME | Rtype::A6 | Rtype::RRSIG
+        Rtype::NS
+            | Rtype::MD
+            | Rtype::MF
+            | Rtype::CNAME
+            | Rtype::SOA
+            | Rtype::MB
+            | Rtype::MG
+            | Rtype::MR
+            | Rtype::PTR
+            | Rtype::MINFO
+            | Rtype::MX
+            | Rtype::RP
+            | Rtype::AFSDB
+            | Rtype::RT
+            | Rtype::SIG
+            | Rtype::PX
+            | Rtype::NXT
+            | Rtype::NAPTR
+            | Rtype::KX
+            | Rtype::SRV
+            | Rtype::DNAME
+            | Rtype::A6
+            | Rtype::RRSIG
     )
 }
 
 // ---------------------------------------------------------------- text in
 
 /// Reads RDATA tokens of `rtype` into wire form, appending to `out`.
-pub fn parse_rdata(rtype: Rtype, tokens: &[Token<'_>], origin: NameRef<'_>, out: &mut Vec<u8>) -> Result<(), RdataError> {
+pub fn parse_rdata(
+    rtype: Rtype,
+    tokens: &[Token<'_>],
+    origin: NameRef<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), RdataError> {
     let start = out.len();
     if tokens.first().is_some_and(|t| !t.quoted && t.text == b"\\#") {
         parse_generic(&tokens[1..], out)?;
@@ -144,7 +177,10 @@ pub fn parse_rdata(rtype: Rtype, tokens: &[Token<'_>], origin: NameRef<'_>, out:
         return check_rdata(rtype, &out[start..]);
     }
     let Some(fields) = fields(rtype) else {
-        return Err(RdataError::Bad { what: "RDATA (this type is only read in the RFC 3597 \\# form)", text: joined(tokens) });
+        return Err(RdataError::Bad {
+            what: "RDATA (this type is only read in the RFC 3597 \\# form)",
+            text: joined(tokens),
+        });
     };
     let mut rest = tokens;
     for field in fields {
@@ -182,7 +218,10 @@ fn bad(what: &'static str, token: &Token<'_>) -> RdataError {
 
 fn parse_generic(tokens: &[Token<'_>], out: &mut Vec<u8>) -> Result<(), RdataError> {
     let (len_token, hex) = tokens.split_first().ok_or(RdataError::Missing("generic RDATA length"))?;
-    let stated: usize = std::str::from_utf8(len_token.text).ok().and_then(|t| t.parse().ok()).ok_or_else(|| bad("generic RDATA length", len_token))?;
+    let stated: usize = std::str::from_utf8(len_token.text)
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| bad("generic RDATA length", len_token))?;
     let before = out.len();
     decode_joined(hex, &HEXUPPER_PERMISSIVE, "hex", out)?;
     let actual = out.len() - before;
@@ -192,7 +231,12 @@ fn parse_generic(tokens: &[Token<'_>], out: &mut Vec<u8>) -> Result<(), RdataErr
     Ok(())
 }
 
-fn parse_field<'t, 'a>(field: Field, tokens: &'t [Token<'a>], origin: NameRef<'_>, out: &mut Vec<u8>) -> Result<&'t [Token<'a>], RdataError> {
+fn parse_field<'t, 'a>(
+    field: Field,
+    tokens: &'t [Token<'a>],
+    origin: NameRef<'_>,
+    out: &mut Vec<u8>,
+) -> Result<&'t [Token<'a>], RdataError> {
     if matches!(field, Strs | Base64 | Hex | Bitmap | SvcParams) {
         parse_rest(field, tokens, out)?;
         return Ok(&[]);
@@ -203,18 +247,27 @@ fn parse_field<'t, 'a>(field: Field, tokens: &'t [Token<'a>], origin: NameRef<'_
         U16 => out.extend_from_slice(&number::<u16>(token, "16-bit number")?.to_be_bytes()),
         U32 => out.extend_from_slice(&number::<u32>(token, "32-bit number")?.to_be_bytes()),
         Period => out.extend_from_slice(&parse_ttl(token.text).ok_or_else(|| bad("time value", token))?.to_be_bytes()),
-        Time => out.extend_from_slice(&parse_rrsig_time(token.text).ok_or_else(|| bad("RRSIG time (YYYYMMDDHHmmSS)", token))?.to_be_bytes()),
+        Time => out.extend_from_slice(
+            &parse_rrsig_time(token.text).ok_or_else(|| bad("RRSIG time (YYYYMMDDHHmmSS)", token))?.to_be_bytes(),
+        ),
         Type => {
-            let rtype = std::str::from_utf8(token.text).ok().and_then(Rtype::from_text).ok_or_else(|| bad("record type", token))?;
+            let rtype = std::str::from_utf8(token.text)
+                .ok()
+                .and_then(Rtype::from_text)
+                .ok_or_else(|| bad("record type", token))?;
             out.extend_from_slice(&rtype.0.to_be_bytes());
         }
-        Name => parse_text(token.text, Some(origin), out).map_err(|e| RdataError::Bad { what: "domain name", text: format!("{} ({e})", String::from_utf8_lossy(token.text)) })?,
+        Name => parse_text(token.text, Some(origin), out).map_err(|e| RdataError::Bad {
+            what: "domain name",
+            text: format!("{} ({e})", String::from_utf8_lossy(token.text)),
+        })?,
         Ipv4 => out.extend_from_slice(&parse_str::<Ipv4Addr>(token, "IPv4 address")?.octets()),
         Ipv6 => out.extend_from_slice(&parse_str::<Ipv6Addr>(token, "IPv6 address")?.octets()),
         Str | Tag => char_string(token, out)?,
         Salt => parse_salt(token, out)?,
         Hash => {
-            let hash = BASE32HEX_NOPAD.decode(&token.text.to_ascii_uppercase()).map_err(|_| bad("base32hex hash", token))?;
+            let hash =
+                BASE32HEX_NOPAD.decode(&token.text.to_ascii_uppercase()).map_err(|_| bad("base32hex hash", token))?;
             out.push(u8::try_from(hash.len()).map_err(|_| bad("base32hex hash", token))?);
             out.extend_from_slice(&hash);
         }
@@ -228,19 +281,21 @@ fn parse_field<'t, 'a>(field: Field, tokens: &'t [Token<'a>], origin: NameRef<'_
 }
 
 fn parse_rest(field: Field, tokens: &[Token<'_>], out: &mut Vec<u8>) -> Result<(), RdataError> {
+    // Keys, signatures and digests are never empty; type lists may be.
+    if tokens.is_empty() && matches!(field, Strs | Base64 | Hex) {
+        return Err(RdataError::Missing(field_name(field)));
+    }
     match field {
-        Strs => {
-            if tokens.is_empty() {
-                return Err(RdataError::Missing("character string"));
-            }
-            tokens.iter().try_for_each(|t| char_string(t, out))
-        }
+        Strs => tokens.iter().try_for_each(|t| char_string(t, out)),
         Base64 => decode_joined(tokens, &BASE64, "base64", out),
         Hex => decode_joined(tokens, &HEXUPPER_PERMISSIVE, "hex", out),
         Bitmap => {
             let mut types = Vec::with_capacity(tokens.len());
             for token in tokens {
-                let rtype = std::str::from_utf8(token.text).ok().and_then(Rtype::from_text).ok_or_else(|| bad("record type", token))?;
+                let rtype = std::str::from_utf8(token.text)
+                    .ok()
+                    .and_then(Rtype::from_text)
+                    .ok_or_else(|| bad("record type", token))?;
                 types.push(rtype);
             }
             encode_type_bitmap(types, out);
@@ -279,12 +334,19 @@ fn parse_str<T: std::str::FromStr>(token: &Token<'_>, what: &'static str) -> Res
     std::str::from_utf8(token.text).ok().and_then(|t| t.parse().ok()).ok_or_else(|| bad(what, token))
 }
 
-fn decode_joined(tokens: &[Token<'_>], encoding: &data_encoding::Encoding, what: &'static str, out: &mut Vec<u8>) -> Result<(), RdataError> {
+fn decode_joined(
+    tokens: &[Token<'_>],
+    encoding: &data_encoding::Encoding,
+    what: &'static str,
+    out: &mut Vec<u8>,
+) -> Result<(), RdataError> {
     let mut text = Vec::with_capacity(tokens.iter().map(|t| t.text.len()).sum());
     for token in tokens {
         text.extend_from_slice(token.text);
     }
-    let decoded = encoding.decode(&text).map_err(|_| RdataError::Bad { what, text: String::from_utf8_lossy(&text).into_owned() })?;
+    let decoded = encoding
+        .decode(&text)
+        .map_err(|_| RdataError::Bad { what, text: String::from_utf8_lossy(&text).into_owned() })?;
     out.extend_from_slice(&decoded);
     Ok(())
 }
@@ -306,7 +368,10 @@ fn char_string(token: &Token<'_>, out: &mut Vec<u8>) -> Result<(), RdataError> {
     out.push(0);
     unescape_into(token.text, out).ok_or_else(|| bad("character string", token))?;
     let len = out.len() - at - 1;
-    out[at] = u8::try_from(len).map_err(|_| RdataError::Bad { what: "character string (longer than 255 octets)", text: String::from_utf8_lossy(token.text).into_owned() })?;
+    out[at] = u8::try_from(len).map_err(|_| RdataError::Bad {
+        what: "character string (longer than 255 octets)",
+        text: String::from_utf8_lossy(token.text).into_owned(),
+    })?;
     Ok(())
 }
 
@@ -363,7 +428,8 @@ fn parse_rrsig_time(text: &[u8]) -> Option<u32> {
     if text.len() != 14 || !text.iter().all(u8::is_ascii_digit) {
         return std::str::from_utf8(text).ok()?.parse().ok();
     }
-    let num = |range: std::ops::Range<usize>| -> i64 { text[range].iter().fold(0, |acc, d| acc * 10 + i64::from(d - b'0')) };
+    let num =
+        |range: std::ops::Range<usize>| -> i64 { text[range].iter().fold(0, |acc, d| acc * 10 + i64::from(d - b'0')) };
     let (year, month, day) = (num(0..4), num(4..6), num(6..8));
     let (hour, minute, second) = (num(8..10), num(10..12), num(12..14));
     if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
@@ -526,7 +592,9 @@ fn write_field(field: Field, bytes: &[u8], out: &mut String) {
         Time => write!(out, "{}", format_rrsig_time(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))),
         Type => write!(out, "{}", Rtype(u16::from_be_bytes([bytes[0], bytes[1]]))),
         Name => {
-            NameRef::parse_prefix(bytes).map(|(n, _)| n.write_text(out));
+            if let Some((n, _)) = NameRef::parse_prefix(bytes) {
+                n.write_text(out)
+            }
             Ok(())
         }
         Ipv4 => write!(out, "{}", Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3])),
@@ -581,7 +649,8 @@ fn write_field(field: Field, bytes: &[u8], out: &mut String) {
             Ok(())
         }
         Bitmap => {
-            let types: Vec<String> = TypeBitmap::parse(bytes).map(|b| b.types().map(|t| t.to_string()).collect()).unwrap_or_default();
+            let types: Vec<String> =
+                TypeBitmap::parse(bytes).map(|b| b.types().map(|t| t.to_string()).collect()).unwrap_or_default();
             out.push_str(&types.join(" "));
             Ok(())
         }
@@ -646,17 +715,41 @@ mod tests {
         round_trip(Rtype::A, "192.0.2.1", "192.0.2.1");
         round_trip(Rtype::AAAA, "2001:DB8::1", "2001:db8::1");
         round_trip(Rtype::NS, "ns1", "ns1.example.");
-        round_trip(Rtype::SOA, "ns hostmaster 2026112201 2h 1h 2w 1d", "ns.example. hostmaster.example. 2026112201 7200 3600 1209600 86400");
+        round_trip(
+            Rtype::SOA,
+            "ns hostmaster 2026112201 2h 1h 2w 1d",
+            "ns.example. hostmaster.example. 2026112201 7200 3600 1209600 86400",
+        );
         round_trip(Rtype::MX, "10 Mail.EXAMPLE.", "10 Mail.EXAMPLE.");
         round_trip(Rtype::TXT, "\"a b\" c \"q\\\"x\\010\"", "\"a b\" \"c\" \"q\\\"x\\010\"");
         round_trip(Rtype::SRV, "0 5 443 Host.Example.", "0 5 443 Host.Example.");
-        round_trip(Rtype::NAPTR, "100 10 \"S\" \"SIP+D2U\" \"\" _sip._udp", "100 10 \"S\" \"SIP+D2U\" \"\" _sip._udp.example.");
-        round_trip(Rtype::DS, "60485 5 1 2BB183AF5F22588179A53B0A 98631FAD1A292118", "60485 5 1 2BB183AF5F22588179A53B0A98631FAD1A292118");
+        round_trip(
+            Rtype::NAPTR,
+            "100 10 \"S\" \"SIP+D2U\" \"\" _sip._udp",
+            "100 10 \"S\" \"SIP+D2U\" \"\" _sip._udp.example.",
+        );
+        round_trip(
+            Rtype::DS,
+            "60485 5 1 2BB183AF5F22588179A53B0A 98631FAD1A292118",
+            "60485 5 1 2BB183AF5F22588179A53B0A98631FAD1A292118",
+        );
         round_trip(Rtype::DNSKEY, "256 3 13 AQID BA==", "256 3 13 AQIDBA==");
-        round_trip(Rtype::RRSIG, "A 13 2 3600 20261222090000 1763802000 12345 example. AQID", "A 13 2 3600 20261222090000 20251122090000 12345 example. AQID");
+        round_trip(
+            Rtype::RRSIG,
+            "A 13 2 3600 20261222090000 1763802000 12345 example. AQID",
+            "A 13 2 3600 20261222090000 20251122090000 12345 example. AQID",
+        );
         round_trip(Rtype::NSEC, "b.example. A RRSIG NSEC TYPE1234", "b.example. A RRSIG NSEC TYPE1234");
-        round_trip(Rtype::NSEC3, "1 1 0 - 0p9mhaveqvm6t7vbl5lop2u3t2rp3tom A RRSIG", "1 1 0 - 0p9mhaveqvm6t7vbl5lop2u3t2rp3tom A RRSIG");
-        round_trip(Rtype::NSEC3, "1 0 10 AABBCCDD 0p9mhaveqvm6t7vbl5lop2u3t2rp3tom", "1 0 10 AABBCCDD 0p9mhaveqvm6t7vbl5lop2u3t2rp3tom");
+        round_trip(
+            Rtype::NSEC3,
+            "1 1 0 - 0p9mhaveqvm6t7vbl5lop2u3t2rp3tom A RRSIG",
+            "1 1 0 - 0p9mhaveqvm6t7vbl5lop2u3t2rp3tom A RRSIG",
+        );
+        round_trip(
+            Rtype::NSEC3,
+            "1 0 10 AABBCCDD 0p9mhaveqvm6t7vbl5lop2u3t2rp3tom",
+            "1 0 10 AABBCCDD 0p9mhaveqvm6t7vbl5lop2u3t2rp3tom",
+        );
         round_trip(Rtype::NSEC3PARAM, "1 0 0 -", "1 0 0 -");
         round_trip(Rtype::CAA, "0 issue \"letsencrypt.org\"", "0 issue \"letsencrypt.org\"");
         round_trip(Rtype::TLSA, "3 1 1 ABCDEF01", "3 1 1 ABCDEF01");

@@ -67,7 +67,11 @@ fn read_zone_bytes(text: &[u8], origin: &Name, source: &Path) -> Result<Zone, Re
     let last_line = reader.last_line;
     let soa_count = sink.soa.map_or(0, |(count, _)| count);
     if soa_count == 0 {
-        return Err(ReadError { file: source.to_owned(), line: last_line, message: format!("no SOA record at the apex {origin}") });
+        return Err(ReadError {
+            file: source.to_owned(),
+            line: last_line,
+            message: format!("no SOA record at the apex {origin}"),
+        });
     }
     Ok(sink.builder.finish())
 }
@@ -85,7 +89,11 @@ pub fn read_records_file(path: &Path, origin: &Name) -> Result<Vec<OwnedRecord>,
 }
 
 fn read_bytes(path: &Path, file_for_errors: &Path, line: usize) -> Result<Vec<u8>, ReadError> {
-    std::fs::read(path).map_err(|e| ReadError { file: file_for_errors.to_owned(), line, message: format!("cannot read {}: {e}", path.display()) })
+    std::fs::read(path).map_err(|e| ReadError {
+        file: file_for_errors.to_owned(),
+        line,
+        message: format!("cannot read {}: {e}", path.display()),
+    })
 }
 
 /// Where records go.
@@ -190,7 +198,9 @@ impl<'s> Reader<'s> {
             }
             b"$TTL" => {
                 let [arg] = args else { return Err(at("$TTL takes one TTL".into())) };
-                self.default_ttl = Some(parse_ttl(arg.text).ok_or_else(|| at(format!("bad TTL {:?}: expected a number with optional units (1h30m)", text(arg.text))))?);
+                self.default_ttl = Some(parse_ttl(arg.text).ok_or_else(|| {
+                    at(format!("bad TTL {:?}: expected a number with optional units (1h30m)", text(arg.text)))
+                })?);
             }
             b"$INCLUDE" => {
                 let (path_token, include_origin) = match args {
@@ -224,13 +234,15 @@ impl<'s> Reader<'s> {
             }
         } else {
             self.owner_buf.clear();
-            parse_text(tokens[0].text, Some(origin.as_ref()), &mut self.owner_buf).map_err(|e| format!("bad owner name {:?}: {e}", text(tokens[0].text)))?;
+            parse_text(tokens[0].text, Some(origin.as_ref()), &mut self.owner_buf)
+                .map_err(|e| format!("bad owner name {:?}: {e}", text(tokens[0].text)))?;
             std::mem::swap(&mut self.last_owner, &mut self.owner_buf);
             tokens = &tokens[1..];
         }
         let head = parse_head(tokens)?;
         self.rdata_buf.clear();
-        parse_rdata(head.rtype, head.rdata, origin.as_ref(), &mut self.rdata_buf).map_err(|e| format!("{} record: {e}", head.rtype))?;
+        parse_rdata(head.rtype, head.rdata, origin.as_ref(), &mut self.rdata_buf)
+            .map_err(|e| format!("{} record: {e}", head.rtype))?;
         let ttl = self.ttl_for(&head)?;
         let owner = NameRef::parse_prefix(&self.last_owner).map(|(n, _)| n).ok_or("bad owner name")?;
         if !owner.is_at_or_below(self.zone_origin.as_ref()) {
@@ -264,7 +276,10 @@ fn parse_head<'t, 'a>(tokens: &'t [Token<'a>]) -> Result<Head<'t, 'a>, String> {
     for (i, token) in tokens.iter().enumerate() {
         let word = token.text;
         if ttl.is_none() && word.first().is_some_and(u8::is_ascii_digit) {
-            ttl = Some(parse_ttl(word).ok_or_else(|| format!("bad TTL {:?}: expected a number with optional units (1h30m)", text(word)))?);
+            ttl =
+                Some(parse_ttl(word).ok_or_else(|| {
+                    format!("bad TTL {:?}: expected a number with optional units (1h30m)", text(word))
+                })?);
         } else if class.is_none()
             && let Some(c) = parse_class(word)
         {
@@ -273,7 +288,10 @@ fn parse_head<'t, 'a>(tokens: &'t [Token<'a>]) -> Result<Head<'t, 'a>, String> {
             }
             class = Some(c);
         } else {
-            let rtype = std::str::from_utf8(word).ok().and_then(Rtype::from_text).ok_or_else(|| format!("unknown record type {:?}", text(word)))?;
+            let rtype = std::str::from_utf8(word)
+                .ok()
+                .and_then(Rtype::from_text)
+                .ok_or_else(|| format!("unknown record type {:?}", text(word)))?;
             if rtype.is_meta() {
                 return Err(format!("{rtype} is a meta type and cannot be in a zone"));
             }
@@ -357,19 +375,32 @@ mod tests {
         let head = "@ 300 SOA ns1 h 1 2 3 4 5\n";
         let err = |text: &str| read(text).expect_err("must fail").to_string();
         assert_eq!(err(&format!("{head}www 300 A 1.2.3\n")), "t.zone:2: A record: bad IPv4 address \"1.2.3\"");
-        assert_eq!(err(&format!("{head}\nwww 1x A 1.2.3.4\n")), "t.zone:3: bad TTL \"1x\": expected a number with optional units (1h30m)");
-        assert_eq!(err(&format!("{head}a.org. 300 A 1.2.3.4\n")), "t.zone:2: owner a.org. is outside the zone example.");
+        assert_eq!(
+            err(&format!("{head}\nwww 1x A 1.2.3.4\n")),
+            "t.zone:3: bad TTL \"1x\": expected a number with optional units (1h30m)"
+        );
+        assert_eq!(
+            err(&format!("{head}a.org. 300 A 1.2.3.4\n")),
+            "t.zone:2: owner a.org. is outside the zone example."
+        );
         assert_eq!(err("www 300 A 1.2.3.4\n"), "t.zone:1: no SOA record at the apex example.");
         assert_eq!(err(&format!("{head}{head}")), "t.zone:2: second SOA record (the first is on line 1)");
         assert_eq!(err(&format!("{head}www 300 FOO x\n")), "t.zone:2: unknown record type \"FOO\"");
         assert_eq!(err(&format!("{head}$GENERATE 1-2 a A 1.2.3.4\n")), "t.zone:2: unknown directive $GENERATE");
-        assert_eq!(err(&format!("{head}www 300 TXT ( \"x\"\n")), "t.zone:2: unbalanced parentheses: '(' opened on line 2 is never closed");
+        assert_eq!(
+            err(&format!("{head}www 300 TXT ( \"x\"\n")),
+            "t.zone:2: unbalanced parentheses: '(' opened on line 2 is never closed"
+        );
     }
 
     #[test]
     fn includes_files_relative_to_the_includer() {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("main.zone"), "@ 300 SOA ns1 h 1 2 3 4 5\n$INCLUDE part.zone sub\nafter 300 A 192.0.2.9\n").expect("write");
+        std::fs::write(
+            dir.path().join("main.zone"),
+            "@ 300 SOA ns1 h 1 2 3 4 5\n$INCLUDE part.zone sub\nafter 300 A 192.0.2.9\n",
+        )
+        .expect("write");
         std::fs::write(dir.path().join("part.zone"), "x 300 A 192.0.2.8\nbad 300 A nope\n").expect("write");
         let err = read_zone_file(&dir.path().join("main.zone"), &origin()).expect_err("error in include").to_string();
         assert!(err.ends_with("part.zone:2: A record: bad IPv4 address \"nope\""), "{err}");

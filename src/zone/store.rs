@@ -121,9 +121,7 @@ impl ZoneBuilder {
         // Input from signers is almost always in canonical order already;
         // the standard sort is adaptive and takes such runs in linear time.
         recs.sort_by(|a, b| cmp_recs(&data, a, b));
-        recs.dedup_by(|b, a| {
-            cmp_recs(&data, a, b) == Ordering::Equal && a.ttl == b.ttl
-        });
+        recs.dedup_by(|b, a| cmp_recs(&data, a, b) == Ordering::Equal && a.ttl == b.ttl);
         data.shrink_to_fit();
         recs.shrink_to_fit();
         Zone { origin, class, data, recs }
@@ -146,9 +144,7 @@ fn cmp_owners(data: &[u8], a: &Rec, b: &Rec) -> Ordering {
 }
 
 fn cmp_recs(data: &[u8], a: &Rec, b: &Rec) -> Ordering {
-    cmp_owners(data, a, b)
-        .then(a.rtype.cmp(&b.rtype))
-        .then_with(|| rdata_of(data, a).cmp(rdata_of(data, b)))
+    cmp_owners(data, a, b).then(a.rtype.cmp(&b.rtype)).then_with(|| rdata_of(data, a).cmp(rdata_of(data, b)))
 }
 
 impl Zone {

@@ -85,13 +85,17 @@ fn encode_value(key: u16, raw: &[u8]) -> Result<Vec<u8>, RdataError> {
         3 => value.extend_from_slice(&text.parse::<u16>().map_err(|_| bad("port", raw))?.to_be_bytes()),
         4 => {
             for addr in text.split(',') {
-                value.extend_from_slice(&addr.parse::<Ipv4Addr>().map_err(|_| bad("IPv4 hint", addr.as_bytes()))?.octets());
+                value.extend_from_slice(
+                    &addr.parse::<Ipv4Addr>().map_err(|_| bad("IPv4 hint", addr.as_bytes()))?.octets(),
+                );
             }
         }
         5 => value = data_encoding::BASE64.decode(raw).map_err(|_| bad("ech (base64)", raw))?,
         6 => {
             for addr in text.split(',') {
-                value.extend_from_slice(&addr.parse::<Ipv6Addr>().map_err(|_| bad("IPv6 hint", addr.as_bytes()))?.octets());
+                value.extend_from_slice(
+                    &addr.parse::<Ipv6Addr>().map_err(|_| bad("IPv6 hint", addr.as_bytes()))?.octets(),
+                );
             }
         }
         _ => value.extend_from_slice(raw),
@@ -106,12 +110,18 @@ fn split_list(raw: &[u8]) -> Vec<Vec<u8>> {
     while i < raw.len() {
         match raw[i] {
             b'\\' if i + 1 < raw.len() => {
-                items.last_mut().map(|item| item.push(raw[i + 1]));
+                if let Some(item) = items.last_mut() {
+                    item.push(raw[i + 1])
+                }
                 i += 2;
                 continue;
             }
             b',' => items.push(Vec::new()),
-            byte => items.last_mut().map_or((), |item| item.push(byte)),
+            byte => {
+                if let Some(item) = items.last_mut() {
+                    item.push(byte);
+                }
+            }
         }
         i += 1;
     }
@@ -131,9 +141,9 @@ pub fn check_params(mut rest: &[u8]) -> bool {
         let value = &rest[4..4 + len];
         let fixed_ok = match key {
             3 => len == 2,
-            4 => len > 0 && len % 4 == 0,
-            6 => len > 0 && len % 16 == 0,
-            0 => len > 0 && len % 2 == 0,
+            4 => len > 0 && len.is_multiple_of(4),
+            6 => len > 0 && len.is_multiple_of(16),
+            0 => len > 0 && len.is_multiple_of(2),
             1 => alpn_ok(value),
             2 => len == 0,
             _ => true,
@@ -183,7 +193,10 @@ fn write_value(key: u16, value: &[u8], out: &mut String) {
             let mut ids = Vec::new();
             let mut rest = value;
             while let Some((&len, tail)) = rest.split_first() {
-                let id: String = tail[..len as usize].iter().flat_map(|&b| if b == b',' || b == b'\\' { vec!['\\', b as char] } else { vec![b as char] }).collect();
+                let id: String = tail[..len as usize]
+                    .iter()
+                    .flat_map(|&b| if b == b',' || b == b'\\' { vec!['\\', b as char] } else { vec![b as char] })
+                    .collect();
                 ids.push(id);
                 rest = &tail[len as usize..];
             }
@@ -191,7 +204,8 @@ fn write_value(key: u16, value: &[u8], out: &mut String) {
         }
         3 => out.push_str(&u16::from_be_bytes([value[0], value[1]]).to_string()),
         4 => {
-            let addrs: Vec<String> = value.chunks(4).map(|c| Ipv4Addr::new(c[0], c[1], c[2], c[3]).to_string()).collect();
+            let addrs: Vec<String> =
+                value.chunks(4).map(|c| Ipv4Addr::new(c[0], c[1], c[2], c[3]).to_string()).collect();
             out.push_str(&addrs.join(","));
         }
         5 => out.push_str(&data_encoding::BASE64.encode(value)),
@@ -223,7 +237,10 @@ mod tests {
         let wire = parse_rdata_text(Rtype::HTTPS, text, origin.as_ref()).expect("valid HTTPS");
         let mut written = String::new();
         write_rdata(Rtype::HTTPS, &wire, &mut written);
-        assert_eq!(written, "1 . mandatory=alpn,port alpn=\"h2,h3\" port=8443 ipv4hint=192.0.2.1,192.0.2.2 ipv6hint=2001:db8::1");
+        assert_eq!(
+            written,
+            "1 . mandatory=alpn,port alpn=\"h2,h3\" port=8443 ipv4hint=192.0.2.1,192.0.2.2 ipv6hint=2001:db8::1"
+        );
         assert_eq!(parse_rdata_text(Rtype::HTTPS, &written, origin.as_ref()).expect("reads back"), wire);
         let alias = parse_rdata_text(Rtype::SVCB, "0 svc.example.", origin.as_ref()).expect("alias form");
         let mut written = String::new();

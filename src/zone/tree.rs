@@ -217,7 +217,11 @@ mod tests {
             tree.empty_non_terminals.iter().map(|e| (e.name.to_string(), e.only_insecure_below)).collect();
         assert_eq!(
             ents,
-            [("c.example.".to_string(), false), ("b.c.example.".to_string(), false), ("dept.example.".to_string(), true)]
+            [
+                ("c.example.".to_string(), false),
+                ("b.c.example.".to_string(), false),
+                ("dept.example.".to_string(), true)
+            ]
         );
     }
 }

@@ -8,7 +8,8 @@ use std::process::{Command, Output};
 /// Is a peer tool installed? In CI (CI=true) a missing tool is a failure;
 /// elsewhere the caller may skip with a note.
 pub fn have_tool(tool: &str) -> bool {
-    let found = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success());
+    let found =
+        Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success());
     if !found && std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("{tool} is missing in CI: .ci/setup must install it");
     }
@@ -59,7 +60,12 @@ pub fn ldns_verify(zone: &Path) -> Output {
 }
 
 /// `signet verify ... --format json`: exit code and the parsed report.
-pub fn signet_verify_json(signet: &str, zone: &Path, origin: &str, anchor: Option<&Path>) -> (Option<i32>, serde_json::Value) {
+pub fn signet_verify_json(
+    signet: &str,
+    zone: &Path,
+    origin: &str,
+    anchor: Option<&Path>,
+) -> (Option<i32>, serde_json::Value) {
     let mut command = Command::new(signet);
     command.args(["verify", "--format", "json", "--origin", origin]).arg(zone);
     if let Some(anchor) = anchor {

@@ -45,8 +45,15 @@ impl BindKey {
                 .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(": ")))
                 .map(|v| data_encoding::BASE64.decode(v.trim().as_bytes()).expect("base64 in .private"))
         };
-        let private = field("PrivateKey").unwrap_or_else(|| panic!("{}: only ECDSA and Ed25519 keys are supported", base.display()));
-        BindKey { tag: key_tag(&record.rdata), algorithm: dnskey.algorithm, is_ksk: dnskey.is_sep(), dnskey_rdata: record.rdata.clone(), private }
+        let private = field("PrivateKey")
+            .unwrap_or_else(|| panic!("{}: only ECDSA and Ed25519 keys are supported", base.display()));
+        BindKey {
+            tag: key_tag(&record.rdata),
+            algorithm: dnskey.algorithm,
+            is_ksk: dnskey.is_sep(),
+            dnskey_rdata: record.rdata.clone(),
+            private,
+        }
     }
 
     /// Signs `data` in the DNSSEC signature format of the key's algorithm.
@@ -56,13 +63,18 @@ impl BindKey {
         let ecdsa = |alg| {
             let mut point = vec![0x04];
             point.extend_from_slice(public);
-            let pair = EcdsaKeyPair::from_private_key_and_public_key(alg, &self.private, &point, &rng).expect("ECDSA key pair");
+            let pair = EcdsaKeyPair::from_private_key_and_public_key(alg, &self.private, &point, &rng)
+                .expect("ECDSA key pair");
             pair.sign(&rng, data).expect("sign").as_ref().to_vec()
         };
         match self.algorithm {
             13 => ecdsa(&signature::ECDSA_P256_SHA256_FIXED_SIGNING),
             14 => ecdsa(&signature::ECDSA_P384_SHA384_FIXED_SIGNING),
-            15 => Ed25519KeyPair::from_seed_and_public_key(&self.private, public).expect("Ed25519 key pair").sign(data).as_ref().to_vec(),
+            15 => Ed25519KeyPair::from_seed_and_public_key(&self.private, public)
+                .expect("Ed25519 key pair")
+                .sign(data)
+                .as_ref()
+                .to_vec(),
             other => panic!("test signing with algorithm {other} is not supported"),
         }
     }
@@ -87,7 +99,12 @@ pub fn load_bind_keys(dir: &Path, origin: &Name, algorithm: u8) -> (BindKey, Bin
 /// Makes a new zone-signing key with BIND's dnssec-keygen in `dir`.
 pub fn generate_bind_key(dir: &Path, algorithm: &str, origin: &Name) -> BindKey {
     std::fs::create_dir_all(dir).expect("mkdir");
-    let output = Command::new("dnssec-keygen").args(["-q", "-K"]).arg(dir).args(["-a", algorithm, &origin.to_string()]).output().expect("run dnssec-keygen");
+    let output = Command::new("dnssec-keygen")
+        .args(["-q", "-K"])
+        .arg(dir)
+        .args(["-a", algorithm, &origin.to_string()])
+        .output()
+        .expect("run dnssec-keygen");
     assert!(output.status.success(), "dnssec-keygen: {}", String::from_utf8_lossy(&output.stderr));
     let base = String::from_utf8_lossy(&output.stdout).trim().to_string();
     BindKey::load(&dir.join(base), origin)
@@ -106,7 +123,15 @@ pub struct SigFields {
 
 /// A complete RRSIG RDATA over an RRset, per RFC 4034 §3.1.8.1. The
 /// RDATA must already be in canonical form.
-pub fn sign_rrset(key: &BindKey, owner: &Name, rtype: Rtype, ttl: u32, canonical_rdatas: &[Vec<u8>], signer: &Name, fields: SigFields) -> Vec<u8> {
+pub fn sign_rrset(
+    key: &BindKey,
+    owner: &Name,
+    rtype: Rtype,
+    ttl: u32,
+    canonical_rdatas: &[Vec<u8>],
+    signer: &Name,
+    fields: SigFields,
+) -> Vec<u8> {
     let mut rdata = Vec::new();
     rdata.extend_from_slice(&rtype.0.to_be_bytes());
     rdata.push(key.algorithm);
