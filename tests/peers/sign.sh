@@ -58,7 +58,7 @@ sign_bind() {
     nsec3) nsec3=(-3 - -H 0) ;;
     nsec3-optout) nsec3=(-3 - -H 0 -A) ;;
   esac
-  dnssec-signzone -q -S -K "$out/keys" -n 2 -O full "${nsec3[@]}" -s "$inception" -e "$expiration" \
+  dnssec-signzone -q -S -K "$out/keys" -d "$out" -n 2 -O full "${nsec3[@]}" -s "$inception" -e "$expiration" \
     -o "$origin" -f "$out/signed.zone" "$unsigned" >/dev/null
 }
 
