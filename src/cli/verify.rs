@@ -43,7 +43,9 @@ pub fn run(args: VerifyArgs, now: Option<i64>) -> anyhow::Result<ExitCode> {
     let origin = Name::from_text(&args.origin, Some(Name::root().as_ref()))
         .with_context(|| format!("--origin {:?}", args.origin))?;
     let trust_anchor = args.trust_anchor.as_deref().map(|path| read_anchor(path, &origin)).transpose()?;
+    let started = std::time::Instant::now();
     let zone = read_zone_file(&args.zonefile, &origin)?;
+    tracing::info!(records = zone.len(), seconds = started.elapsed().as_secs_f64(), "zone read");
     let options = VerifyOptions {
         now: now.unwrap_or_else(crate::time::wall_clock),
         min_validity: args.min_validity.map_or(0, |d| d.as_secs() as i64),

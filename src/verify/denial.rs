@@ -316,10 +316,12 @@ fn check_nsec3_bitmap(link: &Link<'_>, subject: &Subject<'_, '_>, findings: &mut
 /// A subject without its own NSEC3: fine only for an insecure delegation
 /// (or an ENT above nothing else) inside an opt-out span.
 fn report_missing(links: &[Link<'_>], insert_at: usize, subject: &Subject<'_, '_>, findings: &mut Vec<Finding>) {
-    let hash = data_encoding::BASE32HEX_NOPAD.encode(&subject.hash).to_ascii_lowercase();
     let covering = if links.is_empty() { None } else { Some(&links[(insert_at + links.len() - 1) % links.len()]) };
+    if subject.opt_out_allowed && covering.is_some_and(|link| link.nsec3.opt_out()) {
+        return;
+    }
+    let hash = data_encoding::BASE32HEX_NOPAD.encode(&subject.hash).to_ascii_lowercase();
     let message = match covering {
-        Some(link) if subject.opt_out_allowed && link.nsec3.opt_out() => return,
         Some(link) if subject.opt_out_allowed => format!(
             "no NSEC3 for this insecure delegation (hash {hash}), and the covering NSEC3 {} has no opt-out flag",
             link.owner

@@ -120,6 +120,7 @@ pub fn verify_zone_with_progress(zone: &Zone, options: &VerifyOptions, progress:
     let _span = tracing::info_span!("verify", zone = %zone.origin()).entered();
     let mut findings = Vec::new();
     let tree = ZoneTree::build(zone);
+    tracing::info!(names = tree.nodes.len(), seconds = started.elapsed().as_secs_f64(), "zone structure found");
     let keys = KeySet::from_apex(zone, &mut findings);
     let ctx = Context {
         zone,
@@ -132,7 +133,9 @@ pub fn verify_zone_with_progress(zone: &Zone, options: &VerifyOptions, progress:
     trust::check(&ctx, options.trust_anchor.as_deref(), &mut findings);
     let signatures = signatures::check_all(&ctx, &tree.nodes, progress);
     findings.extend(signatures.findings);
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "signatures checked");
     denial::check(zone, &tree, &mut findings);
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "denial checked");
     findings.sort_by_key(|f| f.severity);
     let errors = findings.iter().filter(|f| f.severity == Severity::Error).count() as u64;
     let stats = Stats {

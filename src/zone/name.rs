@@ -210,6 +210,24 @@ impl<'a> NameRef<'a> {
         a_count.cmp(&b_count)
     }
 
+    /// Appends a sort key whose byte order is the canonical order:
+    /// labels from the right, lowercased, each closed by a zero octet
+    /// (octets 0 and 1 inside a label are escaped as 1,1 and 1,2 so that
+    /// the terminator sorts before any content).
+    pub fn write_canonical_key(self, out: &mut Vec<u8>) {
+        let mut starts = [0u8; 128];
+        let count = label_starts(self.0, &mut starts);
+        for &start in starts[..count].iter().rev() {
+            for &byte in label_at(self.0, start) {
+                match byte {
+                    0 | 1 => out.extend_from_slice(&[1, byte + 1]),
+                    _ => out.push(byte.to_ascii_lowercase()),
+                }
+            }
+            out.push(0);
+        }
+    }
+
     /// Appends the name's text form, with RFC 1035 escapes, to `out`.
     pub fn write_text(self, out: &mut String) {
         if self.is_root() {
@@ -448,6 +466,15 @@ mod tests {
             assert_eq!(a.as_ref().canonical_cmp(b.as_ref()), Ordering::Less, "{a} < {b}");
             assert_eq!(b.as_ref().canonical_cmp(a.as_ref()), Ordering::Greater);
         }
+        let keys: Vec<Vec<u8>> = ordered
+            .iter()
+            .map(|text| {
+                let mut key = Vec::new();
+                name(text).as_ref().write_canonical_key(&mut key);
+                key
+            })
+            .collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "sort keys follow the canonical order");
         let (a, b) = (name("Z.a.example."), name("z.A.example."));
         assert_eq!(a.as_ref().canonical_cmp(b.as_ref()), Ordering::Equal);
     }

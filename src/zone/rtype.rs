@@ -36,6 +36,19 @@ rtypes! {
 impl Rtype {
     /// Reads a mnemonic (case-insensitive) or `TYPEnnn`.
     pub fn from_text(text: &str) -> Option<Rtype> {
+        // The bulk of a large zone, checked before the full table.
+        const COMMON: [(Rtype, &str); 7] = [
+            (Rtype::NS, "NS"),
+            (Rtype::A, "A"),
+            (Rtype::AAAA, "AAAA"),
+            (Rtype::DS, "DS"),
+            (Rtype::RRSIG, "RRSIG"),
+            (Rtype::NSEC, "NSEC"),
+            (Rtype::NSEC3, "NSEC3"),
+        ];
+        if let Some(&(rtype, _)) = COMMON.iter().find(|(_, name)| name.eq_ignore_ascii_case(text)) {
+            return Some(rtype);
+        }
         if let Some(&(rtype, _)) = MNEMONICS.iter().find(|(_, name)| name.eq_ignore_ascii_case(text)) {
             return Some(rtype);
         }
