@@ -26,7 +26,9 @@ echo "== signet verify (trust anchor: the DS above)"
 
 echo
 echo "== the .de failure: one NSEC3 signature malformed"
-awk 'BEGIN{done=0} !done && $4=="RRSIG" && $5=="NSEC3" {sub(/[A-Za-z0-9+\/]{4}=*$/, ""); done=1} {print}' \
+# Drop the last 4 base64 characters of the first RRSIG over an NSEC3: a
+# 63-octet P-256 signature, as malformed as the one .de published.
+sed -E '0,/\sRRSIG\s+NSEC3\s/ s/^(.*\sRRSIG\s+NSEC3\s.*)[A-Za-z0-9+\/]{2}==$/\1/' \
   "$work/signed/signed.zone" >"$work/broken.zone"
 if "$signet" verify "$work/broken.zone" --origin example. --trust-anchor "$work/signed/ds.txt"; then
   echo "demo: the broken zone was accepted: this is a bug" >&2

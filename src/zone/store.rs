@@ -121,36 +121,47 @@ impl ZoneBuilder {
     pub fn finish(self) -> Zone {
         let ZoneBuilder { origin, class, mut data, recs, .. } = self;
         let mut recs = sort_by_owner(&data, recs);
-        let mut sorted = Vec::with_capacity(recs.len());
-        for node in node_ranges(&data, &recs) {
-            let node = &mut recs[node];
-            node.sort_by(|a, b| a.rtype.cmp(&b.rtype).then_with(|| rdata_of(&data, a).cmp(rdata_of(&data, b))));
-            let first = sorted.len();
-            for rec in node.iter() {
-                let duplicate = sorted[first..].last().is_some_and(|last: &Rec| {
-                    last.rtype == rec.rtype && last.ttl == rec.ttl && rdata_of(&data, last) == rdata_of(&data, rec)
-                });
-                if !duplicate {
-                    sorted.push(*rec);
-                }
-            }
+        // Within each node (records whose owners are canonically equal),
+        // order by type and RDATA: small sorts, in place.
+        let mut start = 0;
+        while start < recs.len() {
+            let len =
+                recs[start..].iter().take_while(|r| cmp_owners(&data, &recs[start], r) == Ordering::Equal).count();
+            recs[start..start + len].sort_by(|a, b| cmp_in_node(&data, a, b));
+            start += len;
         }
-        drop(recs);
+        recs.dedup_by(|b, a| {
+            cmp_owners(&data, a, b) == Ordering::Equal && cmp_in_node(&data, a, b) == Ordering::Equal && a.ttl == b.ttl
+        });
         data.shrink_to_fit();
-        Zone { origin, class, data, recs: sorted }
+        recs.shrink_to_fit();
+        Zone { origin, class, data, recs }
     }
+}
+
+fn cmp_in_node(data: &[u8], a: &Rec, b: &Rec) -> Ordering {
+    a.rtype.cmp(&b.rtype).then_with(|| rdata_of(data, a).cmp(rdata_of(data, b)))
 }
 
 /// Puts records in canonical order of their owners, keeping each owner's
 /// records together. The builder stores one owner copy per run of
 /// records, so the work is per run, not per record. Input already in
-/// order costs one pass; otherwise (BIND, for one, does not write
-/// canonical order) each run gets a byte-comparable sort key and the runs
-/// are sorted on all cores.
+/// order costs one pass. Knot writes its names in order and then the
+/// NSEC3 chain: a few sorted stretches, merged in linear time. BIND's
+/// order is not canonical at all: each run gets a byte-comparable sort
+/// key, and the runs are sorted on all cores.
 fn sort_by_owner(data: &[u8], recs: Vec<Rec>) -> Vec<Rec> {
     let runs: Vec<&[Rec]> = recs.chunk_by(|a, b| a.owner == b.owner).collect();
-    if runs.windows(2).all(|w| cmp_owners(data, &w[0][0], &w[1][0]) != Ordering::Greater) {
+    let breaks: Vec<usize> =
+        (1..runs.len()).filter(|&i| cmp_owners(data, &runs[i - 1][0], &runs[i][0]) == Ordering::Greater).collect();
+    if breaks.is_empty() {
         return recs;
+    }
+    if breaks.len() < 16 {
+        let bounds: Vec<usize> = std::iter::once(0).chain(breaks).chain(std::iter::once(runs.len())).collect();
+        let stretches = bounds.windows(2).map(|w| runs[w[0]..w[1]].to_vec());
+        let merged = stretches.reduce(|left, right| merge_runs(data, left, right)).unwrap_or_default();
+        return merged.concat();
     }
     let mut keys = Vec::new();
     let mut order: Vec<(usize, usize, usize)> = Vec::with_capacity(runs.len());
@@ -163,18 +174,17 @@ fn sort_by_owner(data: &[u8], recs: Vec<Rec>) -> Vec<Rec> {
     order.iter().flat_map(|&(_, _, i)| runs[i].iter().copied()).collect()
 }
 
-/// The index ranges of the nodes of records sorted by owner: runs of
-/// records whose owners are canonically equal.
-fn node_ranges(data: &[u8], recs: &[Rec]) -> Vec<std::ops::Range<usize>> {
-    let mut ranges = Vec::new();
-    let mut start = 0;
-    for i in 1..=recs.len() {
-        if i == recs.len() || cmp_owners(data, &recs[i - 1], &recs[i]) != Ordering::Equal {
-            ranges.push(start..i);
-            start = i;
-        }
+/// Merges two stretches of runs that are each in canonical owner order.
+fn merge_runs<'a>(data: &[u8], left: Vec<&'a [Rec]>, right: Vec<&'a [Rec]>) -> Vec<&'a [Rec]> {
+    let mut merged = Vec::with_capacity(left.len() + right.len());
+    let (mut l, mut r) = (left.into_iter().peekable(), right.into_iter().peekable());
+    while let (Some(a), Some(b)) = (l.peek(), r.peek()) {
+        let next = if cmp_owners(data, &a[0], &b[0]) == Ordering::Greater { r.next() } else { l.next() };
+        merged.extend(next);
     }
-    ranges
+    merged.extend(l);
+    merged.extend(r);
+    merged
 }
 
 fn owner_of<'a>(data: &'a [u8], rec: &Rec) -> NameRef<'a> {
