@@ -4,7 +4,8 @@
 #   tests/peers/sign.sh TOOL ALGS DENIAL UNSIGNED_ZONE ORIGIN OUTDIR
 #
 #   TOOL    bind (dnssec-signzone) | knot (kzonesign) | ldns (ldns-signzone)
-#   ALGS    8 (RSASHA256: 2048-bit KSK, 1024-bit ZSK) | 13 | 14 | 15, or two
+#   ALGS    8 (RSASHA256: 2048-bit KSK, 1024-bit ZSK; likewise 5, 7, 10) |
+#           13 | 14 | 15 | 16, or two
 #           joined by '+' (e.g. 8+13: a KSK and a ZSK of each; bind, ldns)
 #   DENIAL  nsec | nsec3 | nsec3-optout (SHA-1, 0 iterations, empty salt,
 #           RFC 9276)
@@ -34,10 +35,14 @@ IFS=+ read -r -a alg_list <<<"$algs"
 # Mnemonic and key sizes per algorithm number: "MNEMONIC KSKBITS ZSKBITS".
 alg_params() {
   case $1 in
+    5) echo "RSASHA1 2048 1024" ;;
+    7) echo "NSEC3RSASHA1 2048 1024" ;;
     8) echo "RSASHA256 2048 1024" ;;
+    10) echo "RSASHA512 2048 1024" ;;
     13) echo "ECDSAP256SHA256 0 0" ;;
     14) echo "ECDSAP384SHA384 0 0" ;;
     15) echo "ED25519 0 0" ;;
+    16) echo "ED448 0 0" ;;
     *) echo "sign.sh: unsupported algorithm $1" >&2; exit 2 ;;
   esac
 }
