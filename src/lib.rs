@@ -18,6 +18,7 @@
 //! - [`cli`]: the `signet` command line.
 
 pub mod cli;
+pub mod keys;
 pub mod time;
 pub mod verify;
 pub mod zone;

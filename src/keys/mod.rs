@@ -1,0 +1,317 @@
+//! Keys: one [`KeyStore`] interface with two backends, and the DNSSEC
+//! arithmetic on public keys (DNSKEY RDATA, key tag, DS).
+//!
+//! - [`pkcs11`]: keys generated inside a PKCS#11 token (SoftHSM in tests,
+//!   any HSM in production), private halves sensitive and never
+//!   extractable;
+//! - [`soft`]: PKCS#8 files (mode 0600) signed with ring, for dry-runs and
+//!   development.
+//!
+//! Private keys never leave a store as bytes: a store hands out a
+//! [`SigningKey`], a handle that signs. Keys are named by a [`KeyUri`]
+//! (`pkcs11:token=…;id=…` after RFC 7512, or `file:…`), so a policy, a
+//! command line and the database all say the same thing. Before a key
+//! signs a zone it is [`proof::prove`]n: a probe signed in the store must
+//! verify against the DNSKEY that will be published.
+
+pub mod dnskey;
+pub mod pkcs11;
+pub mod proof;
+pub mod soft;
+pub mod uri;
+
+use std::fmt;
+
+pub use dnskey::PublishedKey;
+pub use uri::KeyUri;
+
+/// A DNSSEC signing algorithm that signet's key stores can make and use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Algorithm {
+    /// RSA/SHA-256 (8), 2048 to 4096 bits.
+    RsaSha256,
+    /// ECDSA P-256 with SHA-256 (13).
+    EcdsaP256Sha256,
+    /// ECDSA P-384 with SHA-384 (14).
+    EcdsaP384Sha384,
+    /// Ed25519 (15).
+    Ed25519,
+}
+
+impl Algorithm {
+    /// Every algorithm, by number.
+    pub const ALL: [Algorithm; 4] =
+        [Algorithm::RsaSha256, Algorithm::EcdsaP256Sha256, Algorithm::EcdsaP384Sha384, Algorithm::Ed25519];
+
+    /// The IANA algorithm number.
+    pub fn number(self) -> u8 {
+        match self {
+            Algorithm::RsaSha256 => 8,
+            Algorithm::EcdsaP256Sha256 => 13,
+            Algorithm::EcdsaP384Sha384 => 14,
+            Algorithm::Ed25519 => 15,
+        }
+    }
+
+    /// The IANA mnemonic.
+    pub fn mnemonic(self) -> &'static str {
+        match self {
+            Algorithm::RsaSha256 => "RSASHA256",
+            Algorithm::EcdsaP256Sha256 => "ECDSAP256SHA256",
+            Algorithm::EcdsaP384Sha384 => "ECDSAP384SHA384",
+            Algorithm::Ed25519 => "ED25519",
+        }
+    }
+
+    /// The algorithm with this number, if signet signs with it.
+    pub fn from_number(number: u8) -> Option<Algorithm> {
+        Algorithm::ALL.into_iter().find(|a| a.number() == number)
+    }
+
+    /// Reads a mnemonic (any case) or a number.
+    pub fn from_text(text: &str) -> Result<Algorithm, KeyError> {
+        let found = match text.parse::<u8>() {
+            Ok(number) => Algorithm::from_number(number),
+            Err(_) => Algorithm::ALL.into_iter().find(|a| a.mnemonic().eq_ignore_ascii_case(text)),
+        };
+        found.ok_or_else(|| KeyError::UnsupportedAlgorithm(text.to_owned()))
+    }
+
+    /// Checks a key size for this algorithm: RSA takes 2048 to 4096 bits
+    /// (default 2048); the curves have one size each, which `bits` may
+    /// repeat. Returns the size to make.
+    pub fn check_bits(self, bits: Option<u32>) -> Result<u32, KeyError> {
+        let fixed = match self {
+            Algorithm::RsaSha256 => {
+                let bits = bits.unwrap_or(2048);
+                if !(2048..=4096).contains(&bits) || bits % 8 != 0 {
+                    return Err(KeyError::UnsupportedSize { algorithm: self, bits });
+                }
+                return Ok(bits);
+            }
+            Algorithm::EcdsaP256Sha256 | Algorithm::Ed25519 => 256,
+            Algorithm::EcdsaP384Sha384 => 384,
+        };
+        match bits {
+            Some(bits) if bits != fixed => Err(KeyError::UnsupportedSize { algorithm: self, bits }),
+            _ => Ok(fixed),
+        }
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.mnemonic(), self.number())
+    }
+}
+
+/// What a key does in the zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Key-signing key: signs the DNSKEY RRset, referred to by the DS.
+    Ksk,
+    /// Zone-signing key: signs everything else.
+    Zsk,
+    /// Combined signing key: both.
+    Csk,
+}
+
+impl Role {
+    /// DNSKEY flags: zone key, plus SEP for a KSK or CSK.
+    pub fn dnskey_flags(self) -> u16 {
+        use crate::zone::dnssec::{FLAG_SEP, FLAG_ZONE};
+        match self {
+            Role::Ksk | Role::Csk => FLAG_ZONE | FLAG_SEP,
+            Role::Zsk => FLAG_ZONE,
+        }
+    }
+
+    /// Does the key sign the DNSKEY RRset (and CDS/CDNSKEY)?
+    pub fn signs_keys(self) -> bool {
+        matches!(self, Role::Ksk | Role::Csk)
+    }
+
+    /// Does the key sign the zone's other RRsets?
+    pub fn signs_zone(self) -> bool {
+        matches!(self, Role::Zsk | Role::Csk)
+    }
+
+    /// `ksk`, `zsk` or `csk`.
+    pub fn from_text(text: &str) -> Result<Role, KeyError> {
+        match text.to_ascii_lowercase().as_str() {
+            "ksk" => Ok(Role::Ksk),
+            "zsk" => Ok(Role::Zsk),
+            "csk" => Ok(Role::Csk),
+            _ => Err(KeyError::BadRole(text.to_owned())),
+        }
+    }
+
+    /// `ksk`, `zsk` or `csk`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Ksk => "ksk",
+            Role::Zsk => "zsk",
+            Role::Csk => "csk",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a key store or a key could not do what was asked. Messages name
+/// the store, token and key id; they never contain a PIN.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// An algorithm signet does not sign with.
+    #[error(
+        "unsupported algorithm {0:?}: signet signs with RSASHA256 (8), ECDSAP256SHA256 (13), ECDSAP384SHA384 (14), ED25519 (15)"
+    )]
+    UnsupportedAlgorithm(String),
+    /// A key size the algorithm does not take.
+    #[error("{algorithm} keys cannot have {bits} bits (RSA: 2048 to 4096; the curves have one size)")]
+    UnsupportedSize {
+        /// The algorithm.
+        algorithm: Algorithm,
+        /// The size asked for.
+        bits: u32,
+    },
+    /// A role other than ksk, zsk, csk.
+    #[error("unknown key role {0:?}: expected ksk, zsk or csk")]
+    BadRole(String),
+    /// A key URI that cannot be read.
+    #[error("bad key URI {uri:?}: {reason}")]
+    BadUri {
+        /// The URI as given.
+        uri: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The PIN could not be found (the message names where it was looked for).
+    #[error("no PIN: {0}")]
+    NoPin(String),
+    /// The PKCS#11 module could not be loaded or initialised.
+    #[error("PKCS#11 module {path}: {reason}")]
+    Module {
+        /// The module path.
+        path: String,
+        /// What failed.
+        reason: String,
+    },
+    /// No token with the label.
+    #[error("no PKCS#11 token labelled {token:?} in module {module}")]
+    NoToken {
+        /// The token label.
+        token: String,
+        /// The module path.
+        module: String,
+    },
+    /// The token refused the PIN.
+    #[error("token {token:?}: login refused ({reason})")]
+    Login {
+        /// The token label.
+        token: String,
+        /// The PKCS#11 error, e.g. CKR_PIN_INCORRECT.
+        reason: String,
+    },
+    /// No key with that id (or a public or private half missing).
+    #[error("{store}: no {what} for key id {id}")]
+    NoKey {
+        /// The store (token label or file).
+        store: String,
+        /// The key id (hex) or file.
+        id: String,
+        /// "private key", "public key".
+        what: &'static str,
+    },
+    /// Another PKCS#11 failure.
+    #[error("token {token:?}: {operation}: {reason}")]
+    Pkcs11 {
+        /// The token label.
+        token: String,
+        /// What was being done.
+        operation: String,
+        /// The PKCS#11 error.
+        reason: String,
+    },
+    /// A key file that cannot be read, written or understood.
+    #[error("key file {path}: {reason}")]
+    File {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The store's signature over the probe did not verify against the
+    /// DNSKEY: the private key is not the published key's.
+    #[error("key proof failed for {uri} (key tag {key_tag}, {algorithm}): {reason}")]
+    ProofFailed {
+        /// The key's URI (token and id, or file).
+        uri: String,
+        /// The key tag of the DNSKEY it must match.
+        key_tag: u16,
+        /// Its algorithm.
+        algorithm: Algorithm,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The signing operation itself failed.
+    #[error("{uri}: signing failed: {reason}")]
+    Sign {
+        /// The key.
+        uri: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A private key inside a store: it signs, and tells its public half.
+/// Shared by all signing threads.
+pub trait SigningKey: Send + Sync + fmt::Debug {
+    /// The key's URI, as a policy or command line names it.
+    fn uri(&self) -> &KeyUri;
+    /// Its algorithm.
+    fn algorithm(&self) -> Algorithm;
+    /// The public key in the DNSKEY public-key field format of its
+    /// algorithm (RFC 3110, RFC 6605, RFC 8080).
+    fn public_key(&self) -> &[u8];
+    /// Signs `data`, returning the signature in the DNSSEC RRSIG format
+    /// (RSA PKCS#1 v1.5; ECDSA r||s; Ed25519 raw).
+    fn sign(&self, data: &[u8]) -> Result<Vec<u8>, KeyError>;
+}
+
+/// A place where keys are made and kept.
+pub trait KeyStore: fmt::Debug {
+    /// Makes a key pair inside the store. `label` names it there.
+    fn generate(&self, algorithm: Algorithm, bits: u32, label: &str) -> Result<Box<dyn SigningKey>, KeyError>;
+    /// Opens the key that `uri` names.
+    fn open(&self, uri: &KeyUri) -> Result<Box<dyn SigningKey>, KeyError>;
+}
+
+/// Opens the store that a URI names (`pkcs11:…` or `file:…`).
+pub fn open_store(uri: &KeyUri) -> Result<Box<dyn KeyStore>, KeyError> {
+    match uri {
+        KeyUri::Pkcs11(p) => Ok(Box::new(pkcs11::Pkcs11Store::open(p)?)),
+        KeyUri::File(path) => Ok(Box::new(soft::SoftStore::new(path))),
+    }
+}
+
+/// Opens the key a URI names, in its store.
+pub fn open_key(uri: &KeyUri) -> Result<Box<dyn SigningKey>, KeyError> {
+    open_store(uri)?.open(uri)
+}
+
+/// Makes a key in the store a URI names, checking the algorithm and size
+/// once here, in front of the backends.
+pub fn generate_key(
+    store: &KeyUri,
+    algorithm: Algorithm,
+    bits: Option<u32>,
+    label: &str,
+) -> Result<Box<dyn SigningKey>, KeyError> {
+    let bits = algorithm.check_bits(bits)?;
+    open_store(store)?.generate(algorithm, bits, label)
+}

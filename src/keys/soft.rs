@@ -1,0 +1,224 @@
+//! The soft key store: PKCS#8 files (DER, or PEM `PRIVATE KEY`) signed
+//! with ring. For dry-runs, development and tests; production keys belong
+//! in an HSM.
+//!
+//! Key files are created mode 0600 and never overwritten; a key file that
+//! others may read is refused. ring cannot generate RSA keys: an RSA key
+//! is made elsewhere (e.g. `openssl genpkey`) and named by its file.
+
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+
+use ring::rand::{SecureRandom as _, SystemRandom};
+use ring::rsa::PublicKeyComponents;
+use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair};
+
+use super::{Algorithm, KeyError, KeyStore, KeyUri, SigningKey};
+
+/// A directory of key files (for `generate`), or one key file (for `open`).
+#[derive(Debug)]
+pub struct SoftStore {
+    path: PathBuf,
+}
+
+impl SoftStore {
+    /// The store at `path`.
+    pub fn new(path: &Path) -> SoftStore {
+        SoftStore { path: path.to_owned() }
+    }
+}
+
+impl KeyStore for SoftStore {
+    fn generate(&self, algorithm: Algorithm, _bits: u32, label: &str) -> Result<Box<dyn SigningKey>, KeyError> {
+        let rng = SystemRandom::new();
+        let pkcs8 = match algorithm {
+            Algorithm::RsaSha256 => {
+                return Err(file_error(
+                    &self.path,
+                    "ring cannot generate RSA keys: make one with `openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -outform DER -out FILE`, chmod 600 it, and name it file:FILE".to_owned(),
+                ));
+            }
+            Algorithm::EcdsaP256Sha256 => {
+                EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng).map(|d| d.as_ref().to_vec())
+            }
+            Algorithm::EcdsaP384Sha384 => {
+                EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, &rng).map(|d| d.as_ref().to_vec())
+            }
+            Algorithm::Ed25519 => Ed25519KeyPair::generate_pkcs8(&rng).map(|d| d.as_ref().to_vec()),
+        }
+        .map_err(|_| file_error(&self.path, "key generation failed".to_owned()))?;
+        let file = self.path.join(format!("{}.pk8", sanitize(label)));
+        write_new_private(&file, &pkcs8)?;
+        SoftKey::from_pkcs8(KeyUri::File(file), &pkcs8).map(|k| Box::new(k) as Box<dyn SigningKey>)
+    }
+
+    fn open(&self, uri: &KeyUri) -> Result<Box<dyn SigningKey>, KeyError> {
+        let KeyUri::File(path) = uri else {
+            return Err(KeyError::BadUri { uri: uri.to_string(), reason: "not a file: URI".to_owned() });
+        };
+        let metadata = fs::metadata(path).map_err(|e| file_error(path, e.to_string()))?;
+        if metadata.permissions().mode() & 0o077 != 0 {
+            return Err(file_error(
+                path,
+                format!(
+                    "mode {:o} lets others read a private key; chmod 600 it",
+                    metadata.permissions().mode() & 0o777
+                ),
+            ));
+        }
+        let bytes = fs::read(path).map_err(|e| file_error(path, e.to_string()))?;
+        let der = pem_or_der(&bytes).ok_or_else(|| file_error(path, "not PKCS#8 DER or PEM".to_owned()))?;
+        SoftKey::from_pkcs8(uri.clone(), &der).map(|k| Box::new(k) as Box<dyn SigningKey>)
+    }
+}
+
+/// A ring key pair.
+enum Pair {
+    Rsa(RsaKeyPair),
+    Ecdsa(EcdsaKeyPair),
+    Ed25519(Ed25519KeyPair),
+}
+
+/// A key from a PKCS#8 file.
+pub struct SoftKey {
+    uri: KeyUri,
+    algorithm: Algorithm,
+    public_key: Vec<u8>,
+    pair: Pair,
+    rng: SystemRandom,
+}
+
+impl std::fmt::Debug for SoftKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the private key.
+        f.debug_struct("SoftKey").field("uri", &self.uri).field("algorithm", &self.algorithm).finish_non_exhaustive()
+    }
+}
+
+impl SoftKey {
+    /// Reads a PKCS#8 key of any supported algorithm.
+    pub fn from_pkcs8(uri: KeyUri, der: &[u8]) -> Result<SoftKey, KeyError> {
+        let rng = SystemRandom::new();
+        let (algorithm, pair) = if let Ok(pair) = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der) {
+            (Algorithm::Ed25519, Pair::Ed25519(pair))
+        } else if let Ok(pair) = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der, &rng) {
+            (Algorithm::EcdsaP256Sha256, Pair::Ecdsa(pair))
+        } else if let Ok(pair) = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, der, &rng) {
+            (Algorithm::EcdsaP384Sha384, Pair::Ecdsa(pair))
+        } else {
+            let pair = RsaKeyPair::from_pkcs8(der).map_err(|e| {
+                file_error(&uri_path(&uri), format!("not an RSA, P-256, P-384 or Ed25519 PKCS#8 key ({e})"))
+            })?;
+            (Algorithm::RsaSha256, Pair::Rsa(pair))
+        };
+        let public_key = match &pair {
+            Pair::Rsa(pair) => {
+                let components = PublicKeyComponents::<Vec<u8>>::from(pair.public());
+                let bits = pair.public().modulus_len() * 8;
+                Algorithm::RsaSha256.check_bits(Some(bits as u32))?;
+                rsa_dnskey(&components.e, &components.n)
+            }
+            // ring gives the uncompressed point 04 || X || Y; DNSKEY holds X || Y.
+            Pair::Ecdsa(pair) => pair.public_key().as_ref()[1..].to_vec(),
+            Pair::Ed25519(pair) => pair.public_key().as_ref().to_vec(),
+        };
+        Ok(SoftKey { uri, algorithm, public_key, pair, rng })
+    }
+}
+
+impl SigningKey for SoftKey {
+    fn uri(&self) -> &KeyUri {
+        &self.uri
+    }
+
+    fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    fn public_key(&self) -> &[u8] {
+        &self.public_key
+    }
+
+    fn sign(&self, data: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let failed = || KeyError::Sign { uri: self.uri.describe(), reason: "ring refused to sign".to_owned() };
+        match &self.pair {
+            Pair::Rsa(pair) => {
+                let mut signature = vec![0; pair.public().modulus_len()];
+                pair.sign(&signature::RSA_PKCS1_SHA256, &self.rng, data, &mut signature).map_err(|_| failed())?;
+                Ok(signature)
+            }
+            Pair::Ecdsa(pair) => pair.sign(&self.rng, data).map(|s| s.as_ref().to_vec()).map_err(|_| failed()),
+            Pair::Ed25519(pair) => Ok(pair.sign(data).as_ref().to_vec()),
+        }
+    }
+}
+
+/// RFC 3110 §2: exponent length (one octet, or zero and two octets), the
+/// exponent, the modulus.
+pub fn rsa_dnskey(exponent: &[u8], modulus: &[u8]) -> Vec<u8> {
+    let strip = |b: &[u8]| b[b.iter().take_while(|&&x| x == 0).count()..].to_vec();
+    let (exponent, modulus) = (strip(exponent), strip(modulus));
+    let mut out = Vec::with_capacity(3 + exponent.len() + modulus.len());
+    if exponent.len() < 256 {
+        out.push(exponent.len() as u8);
+    } else {
+        out.push(0);
+        out.extend_from_slice(&(exponent.len() as u16).to_be_bytes());
+    }
+    out.extend_from_slice(&exponent);
+    out.extend_from_slice(&modulus);
+    out
+}
+
+/// A random key id, as soft and PKCS#11 stores name new keys.
+pub fn random_id() -> Result<[u8; 8], KeyError> {
+    let mut id = [0u8; 8];
+    SystemRandom::new()
+        .fill(&mut id)
+        .map_err(|_| KeyError::Sign { uri: "(new key)".to_owned(), reason: "no randomness for a key id".to_owned() })?;
+    Ok(id)
+}
+
+fn uri_path(uri: &KeyUri) -> PathBuf {
+    match uri {
+        KeyUri::File(path) => path.clone(),
+        KeyUri::Pkcs11(_) => PathBuf::from(uri.to_string()),
+    }
+}
+
+fn file_error(path: &Path, reason: String) -> KeyError {
+    KeyError::File { path: path.display().to_string(), reason }
+}
+
+fn sanitize(label: &str) -> String {
+    label.chars().map(|c| if c.is_ascii_alphanumeric() || "+-_.".contains(c) { c } else { '_' }).collect()
+}
+
+/// Writes a new private-key file, mode 0600 from its creation, refusing
+/// to replace an existing file.
+fn write_new_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| file_error(path, e.to_string()))?;
+    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(|e| file_error(path, e.to_string()))
+}
+
+/// DER as is, or the base64 body of a PEM `PRIVATE KEY` block.
+fn pem_or_der(bytes: &[u8]) -> Option<Vec<u8>> {
+    let Ok(text) = std::str::from_utf8(bytes) else { return Some(bytes.to_vec()) };
+    if !text.contains("-----BEGIN PRIVATE KEY-----") {
+        return Some(bytes.to_vec());
+    }
+    let body: String = text
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN PRIVATE KEY-----"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .collect();
+    data_encoding::BASE64.decode(body.trim().as_bytes()).ok()
+}
