@@ -19,6 +19,9 @@
 
 pub mod cli;
 pub mod keys;
+pub mod policy;
+pub mod publish;
+pub mod sign;
 pub mod time;
 pub mod verify;
 pub mod zone;

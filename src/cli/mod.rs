@@ -5,7 +5,11 @@
 //! (verification errors, a gate refusal); 2 the input could not be used
 //! (unreadable file, syntax error, bad arguments).
 
+mod key;
+mod keyset;
+mod policy;
 mod progress;
+mod sign;
 mod verify;
 
 use std::process::ExitCode;
@@ -46,6 +50,21 @@ enum LogFormat {
 enum Command {
     /// Verify a signed zone file the way a validating resolver would.
     Verify(verify::VerifyArgs),
+    /// Sign a zone file with the keys given, through the gate.
+    Sign(sign::SignArgs),
+    /// Make and inspect keys.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
+    /// Check signing policies.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+}
+
+/// Output format of a command.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
 }
 
 /// Parses the command line, runs the command, prints any error once, and
@@ -62,6 +81,9 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Verify(args) => verify::run(args, now),
+        Command::Sign(args) => sign::run(args, now),
+        Command::Key(command) => key::run(command, now),
+        Command::Policy(command) => policy::run(command),
     };
     match result {
         Ok(code) => code,
@@ -88,4 +110,18 @@ fn init_logging(cli: &Cli) {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+}
+
+/// Reads an `--origin` value (a relative name is taken as absolute).
+fn parse_origin(text: &str) -> anyhow::Result<crate::zone::Name> {
+    use anyhow::Context as _;
+    crate::zone::Name::from_text(text, Some(crate::zone::Name::root().as_ref()))
+        .with_context(|| format!("--origin {text:?}"))
+}
+
+/// Policy warnings go to standard error, one line each, naming the field.
+fn print_policy_warnings(file: &std::path::Path, warnings: &[crate::policy::Warning]) {
+    for w in warnings {
+        eprintln!("signet: warning: {}: {}: {}", file.display(), w.field, w.reason);
+    }
 }

@@ -3,8 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context as _, bail};
-use clap::{Args, ValueEnum};
+use anyhow::bail;
+use clap::Args;
+
+use super::Format;
 
 use super::progress::TerminalProgress;
 use crate::verify::{Anchor, VerifyOptions, verify_zone_with_progress};
@@ -32,16 +34,9 @@ pub struct VerifyArgs {
     format: Format,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum Format {
-    Text,
-    Json,
-}
-
 /// Runs `signet verify`: exit 0 valid, 1 errors found, 2 unreadable input.
 pub fn run(args: VerifyArgs, now: Option<i64>) -> anyhow::Result<ExitCode> {
-    let origin = Name::from_text(&args.origin, Some(Name::root().as_ref()))
-        .with_context(|| format!("--origin {:?}", args.origin))?;
+    let origin = super::parse_origin(&args.origin)?;
     let trust_anchor = args.trust_anchor.as_deref().map(|path| read_anchor(path, &origin)).transpose()?;
     let started = std::time::Instant::now();
     let zone = read_zone_file(&args.zonefile, &origin)?;
@@ -60,7 +55,7 @@ pub fn run(args: VerifyArgs, now: Option<i64>) -> anyhow::Result<ExitCode> {
 }
 
 /// Reads DS and DNSKEY records for the apex from a master file.
-fn read_anchor(path: &Path, origin: &Name) -> anyhow::Result<Vec<Anchor>> {
+pub fn read_anchor(path: &Path, origin: &Name) -> anyhow::Result<Vec<Anchor>> {
     let records = read_records_file(path, origin)?;
     let mut anchors = Vec::new();
     for record in records {

@@ -1,4 +1,4 @@
-//! The soft key store: PKCS#8 files (DER, or PEM `PRIVATE KEY`) signed
+//! The soft key store: PKCS#8 files (DER or PEM; RSA also PKCS#1) signed
 //! with ring. For dry-runs, development and tests; production keys belong
 //! in an HSM.
 //!
@@ -108,8 +108,9 @@ impl SoftKey {
         } else if let Ok(pair) = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, der, &rng) {
             (Algorithm::EcdsaP384Sha384, Pair::Ecdsa(pair))
         } else {
-            let pair = RsaKeyPair::from_pkcs8(der).map_err(|e| {
-                file_error(&uri_path(&uri), format!("not an RSA, P-256, P-384 or Ed25519 PKCS#8 key ({e})"))
+            // PKCS#8, or the PKCS#1 RSAPrivateKey that `openssl genpkey -outform DER` writes.
+            let pair = RsaKeyPair::from_pkcs8(der).or_else(|_| RsaKeyPair::from_der(der)).map_err(|e| {
+                file_error(&uri_path(&uri), format!("not an RSA, P-256, P-384 or Ed25519 private key ({e})"))
             })?;
             (Algorithm::RsaSha256, Pair::Rsa(pair))
         };
@@ -208,17 +209,15 @@ fn write_new_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
     file.write_all(bytes).and_then(|()| file.sync_all()).map_err(|e| file_error(path, e.to_string()))
 }
 
-/// DER as is, or the base64 body of a PEM `PRIVATE KEY` block.
+/// DER as is, or the base64 body of a PEM `PRIVATE KEY` (PKCS#8) or
+/// `RSA PRIVATE KEY` (PKCS#1) block.
 fn pem_or_der(bytes: &[u8]) -> Option<Vec<u8>> {
+    let is_begin = |l: &str| l.starts_with("-----BEGIN") && l.ends_with("PRIVATE KEY-----");
     let Ok(text) = std::str::from_utf8(bytes) else { return Some(bytes.to_vec()) };
-    if !text.contains("-----BEGIN PRIVATE KEY-----") {
+    if !text.lines().any(is_begin) {
         return Some(bytes.to_vec());
     }
-    let body: String = text
-        .lines()
-        .skip_while(|l| !l.starts_with("-----BEGIN PRIVATE KEY-----"))
-        .skip(1)
-        .take_while(|l| !l.starts_with("-----END"))
-        .collect();
+    let body: String =
+        text.lines().skip_while(|l| !is_begin(l)).skip(1).take_while(|l| !l.starts_with("-----END")).collect();
     data_encoding::BASE64.decode(body.trim().as_bytes()).ok()
 }

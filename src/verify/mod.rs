@@ -175,3 +175,52 @@ impl Report {
         )
     }
 }
+
+/// Proof that a zone file was read and passed the verifier with no
+/// error. Only [`verify_file`] makes one, and [`crate::publish`] installs
+/// nothing else: skipping the gate does not compile.
+#[derive(Debug)]
+pub struct VerifiedZone {
+    path: std::path::PathBuf,
+    report: Report,
+}
+
+impl VerifiedZone {
+    /// The file whose bytes were verified.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    /// The verifier's report (warnings only).
+    pub fn report(&self) -> &Report {
+        &self.report
+    }
+}
+
+/// Why a zone file did not pass the gate.
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    /// The file could not be read back (names file and line).
+    #[error(transparent)]
+    Read(#[from] crate::zone::ReadError),
+    /// The verifier found errors.
+    #[error("the verifier refused the zone: {}", .0.summary_line())]
+    Refused(Box<Report>),
+}
+
+/// Reads the zone file at `path` and verifies all of it; the zone is
+/// dropped before returning, only the verdict stays.
+pub fn verify_file(
+    path: &std::path::Path,
+    origin: &crate::zone::Name,
+    options: &VerifyOptions,
+    progress: &dyn Progress,
+) -> Result<VerifiedZone, GateError> {
+    let zone = crate::zone::read_zone_file(path, origin)?;
+    let report = verify_zone_with_progress(&zone, options, progress);
+    if report.valid {
+        Ok(VerifiedZone { path: path.to_owned(), report })
+    } else {
+        Err(GateError::Refused(Box::new(report)))
+    }
+}

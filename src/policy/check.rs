@@ -1,0 +1,168 @@
+//! The checks that refuse a policy that cannot work, and the warnings for
+//! one that works unwisely. Each names the field, as `section.name`.
+
+use super::{DenialType, Policy};
+use crate::time::format_duration;
+
+/// Legal but unwise: said, not refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// The field, as `section.name`.
+    pub field: String,
+    /// Why it is unwise.
+    pub reason: String,
+}
+
+type Refusal = (String, String);
+
+fn refuse(field: &str, reason: String) -> Result<(), Refusal> {
+    Err((field.to_owned(), reason))
+}
+
+/// Checks a parsed policy: `Err((field, reason))` for the first field that
+/// cannot work, else the warnings.
+pub fn check(policy: &Policy) -> Result<Vec<Warning>, Refusal> {
+    policy.keys.algorithm.check_bits(policy.keys.bits).map_err(|e| ("keys.bits".to_owned(), e.to_string()))?;
+    check_signatures(policy)?;
+    check_lifetimes(policy)?;
+    check_ttls(policy)?;
+    denial_warnings(policy)
+}
+
+fn check_signatures(policy: &Policy) -> Result<(), Refusal> {
+    let s = &policy.signatures;
+    let d = |v: i64| format_duration(v);
+    for (field, validity) in [("signatures.validity", s.validity), ("signatures.dnskey-validity", s.dnskey_validity)] {
+        if validity < 3600 {
+            refuse(field, format!("{} is too short to publish and re-sign a zone; use at least 1h", d(validity)))?;
+        }
+        if s.refresh >= validity {
+            refuse(
+                "signatures.refresh",
+                format!("refresh ({}) must be shorter than {field} ({})", d(s.refresh), d(validity)),
+            )?;
+        }
+        if s.jitter >= validity - s.refresh {
+            refuse(
+                "signatures.jitter",
+                format!(
+                    "jitter ({}) must be shorter than {field} minus refresh ({}), or fresh signatures would be due at once",
+                    d(s.jitter),
+                    d(validity - s.refresh)
+                ),
+            )?;
+        }
+        if s.inception_offset >= validity {
+            refuse(
+                "signatures.inception-offset",
+                format!("inception offset ({}) must be shorter than {field} ({})", d(s.inception_offset), d(validity)),
+            )?;
+        }
+    }
+    // A signature cached by a resolver must not expire in its cache: the
+    // refresh margin must cover the longest TTL and the propagation delay.
+    let cached = policy.zone.max_ttl.max(policy.keys.dnskey_ttl) + policy.zone.propagation_delay;
+    if s.refresh <= cached {
+        refuse(
+            "signatures.refresh",
+            format!(
+                "refresh ({}) must exceed the longest TTL plus the propagation delay ({}), or cached signatures expire",
+                d(s.refresh),
+                d(cached)
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+/// RFC 7583 §3.3.1 (ZSK pre-publish): the new DNSKEY must be published
+/// for its TTL plus propagation and safety before it signs, and the old
+/// key stays until the signatures it made have expired from caches.
+pub fn zsk_rollover_time(policy: &Policy) -> i64 {
+    let k = &policy.keys;
+    let z = &policy.zone;
+    (k.dnskey_ttl + z.propagation_delay + k.publish_safety) + (z.max_ttl + z.propagation_delay + k.retire_safety)
+}
+
+/// RFC 7583 §3.3.2 (KSK double-DS/double-KSK): publish the new DNSKEY,
+/// have the DS registered and propagated, then wait out the old DS.
+pub fn ksk_rollover_time(policy: &Policy) -> i64 {
+    let k = &policy.keys;
+    let p = &policy.parent;
+    (k.dnskey_ttl + policy.zone.propagation_delay + k.publish_safety)
+        + (p.registration_delay + p.propagation_delay + p.ds_ttl + k.retire_safety)
+}
+
+fn check_lifetimes(policy: &Policy) -> Result<(), Refusal> {
+    let k = &policy.keys;
+    let d = |v: i64| format_duration(v);
+    let zsk = zsk_rollover_time(policy);
+    let ksk = ksk_rollover_time(policy);
+    let (ksk_field, ksk_need) = if k.csk { ("keys.ksk-lifetime", ksk.max(zsk)) } else { ("keys.ksk-lifetime", ksk) };
+    if k.ksk_lifetime != 0 && k.ksk_lifetime <= ksk_need {
+        refuse(
+            ksk_field,
+            format!("{} is shorter than the rollover it needs ({}, RFC 7583)", d(k.ksk_lifetime), d(ksk_need)),
+        )?;
+    }
+    if !k.csk && k.zsk_lifetime != 0 && k.zsk_lifetime <= zsk {
+        refuse(
+            "keys.zsk-lifetime",
+            format!("{} is shorter than the rollover it needs ({}, RFC 7583 §3.3.1)", d(k.zsk_lifetime), d(zsk)),
+        )?;
+    }
+    Ok(())
+}
+
+fn check_ttls(policy: &Policy) -> Result<(), Refusal> {
+    let d = |v: i64| format_duration(v);
+    for (field, ttl) in [
+        ("keys.dnskey-ttl", policy.keys.dnskey_ttl),
+        ("zone.max-ttl", policy.zone.max_ttl),
+        ("parent.ds-ttl", policy.parent.ds_ttl),
+    ] {
+        if ttl == 0 || ttl > i64::from(i32::MAX) {
+            refuse(field, format!("{} is not a usable TTL (1s to 68 years)", d(ttl)))?;
+        }
+    }
+    if policy.keys.dnskey_ttl > policy.zone.max_ttl {
+        refuse(
+            "keys.dnskey-ttl",
+            format!("{} exceeds zone.max-ttl ({})", d(policy.keys.dnskey_ttl), d(policy.zone.max_ttl)),
+        )?;
+    }
+    Ok(())
+}
+
+fn denial_warnings(policy: &Policy) -> Result<Vec<Warning>, Refusal> {
+    let n = &policy.denial;
+    let mut warnings = Vec::new();
+    if n.kind == DenialType::Nsec {
+        if n.opt_out {
+            refuse("denial.opt-out", "opt-out exists only with NSEC3".to_owned())?;
+        }
+        return Ok(warnings);
+    }
+    if n.iterations > 100 {
+        refuse(
+            "denial.iterations",
+            format!(
+                "{} iterations: validators treat NSEC3 above 100 as insecure or bogus (RFC 9276 §3.2)",
+                n.iterations
+            ),
+        )?;
+    }
+    if n.iterations > 0 {
+        warnings.push(Warning {
+            field: "denial.iterations".to_owned(),
+            reason: format!("{} extra iterations cost resolvers and add no safety; RFC 9276 §3.1 says 0", n.iterations),
+        });
+    }
+    if n.salt_length > 0 {
+        warnings.push(Warning {
+            field: "denial.salt-length".to_owned(),
+            reason: "a salt adds no safety; RFC 9276 §3.1 says use none".to_owned(),
+        });
+    }
+    Ok(warnings)
+}

@@ -1,0 +1,342 @@
+//! Signing policies: TOML files that say how a zone is signed and how its
+//! keys roll. Parsing, defaults, and the checks that refuse a policy that
+//! cannot work, each naming the field and the reason.
+//!
+//! Durations are written `"35d"`, `"12h"`, `"3600s"` (or a number of
+//! seconds). Every section may be left out to take its defaults, which
+//! follow RFC 6781, RFC 7583 and RFC 9276.
+
+mod check;
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use check::{Warning, ksk_rollover_time, zsk_rollover_time};
+
+use crate::keys::{Algorithm, KeyUri};
+
+/// A policy could not be read or would not work.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// The file could not be read.
+    #[error("{}: {reason}", file.display())]
+    Read {
+        /// The policy file.
+        file: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// TOML syntax, an unknown field, or a value of the wrong form.
+    #[error("{}:{line}: {reason}", file.display())]
+    Syntax {
+        /// The policy file.
+        file: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A field whose value cannot work.
+    #[error("{}: {field}: {reason}", file.display())]
+    Invalid {
+        /// The policy file.
+        file: PathBuf,
+        /// The field, as `section.name`.
+        field: String,
+        /// Why it cannot work.
+        reason: String,
+    },
+}
+
+/// A whole policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Policy {
+    /// A name for the policy (default: the file name without extension).
+    #[serde(default)]
+    pub name: String,
+    /// Keys and their lifetimes.
+    #[serde(default)]
+    pub keys: KeysPolicy,
+    /// RRSIG validity and refresh.
+    #[serde(default)]
+    pub signatures: SignaturesPolicy,
+    /// NSEC or NSEC3.
+    #[serde(default)]
+    pub denial: DenialPolicy,
+    /// The zone's own timing.
+    #[serde(default)]
+    pub zone: ZonePolicy,
+    /// The parent: DS timing and submission.
+    #[serde(default)]
+    pub parent: ParentPolicy,
+}
+
+/// `[keys]`: algorithm, sizes, lifetimes, DNSKEY TTL and safety margins.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct KeysPolicy {
+    /// The algorithm, by mnemonic or number.
+    #[serde(deserialize_with = "de::algorithm")]
+    pub algorithm: Algorithm,
+    /// Key size in bits (RSA only; default 2048).
+    pub bits: Option<u32>,
+    /// Sign with one combined key (CSK) instead of a KSK and a ZSK.
+    pub csk: bool,
+    /// KSK (or CSK) lifetime; 0 means unlimited.
+    #[serde(deserialize_with = "de::duration")]
+    pub ksk_lifetime: i64,
+    /// ZSK lifetime; 0 means unlimited.
+    #[serde(deserialize_with = "de::duration")]
+    pub zsk_lifetime: i64,
+    /// TTL of the DNSKEY RRset (and CDS/CDNSKEY).
+    #[serde(deserialize_with = "de::duration")]
+    pub dnskey_ttl: i64,
+    /// Extra time a new key stays published before it is used (RFC 7583 §3.3.1).
+    #[serde(deserialize_with = "de::duration")]
+    pub publish_safety: i64,
+    /// Extra time an old key stays published after it is retired (RFC 7583 §3.3.1).
+    #[serde(deserialize_with = "de::duration")]
+    pub retire_safety: i64,
+    /// Where new keys are made: `pkcs11:token=…` or `file:DIR`.
+    #[serde(default, deserialize_with = "de::key_store")]
+    pub store: Option<KeyUri>,
+}
+
+/// `[signatures]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SignaturesPolicy {
+    /// Validity of RRSIGs over zone data.
+    #[serde(deserialize_with = "de::duration")]
+    pub validity: i64,
+    /// Validity of RRSIGs over the DNSKEY, CDS and CDNSKEY RRsets.
+    #[serde(deserialize_with = "de::duration")]
+    pub dnskey_validity: i64,
+    /// An RRSIG is made anew when less than this much validity is left;
+    /// nothing published may have less.
+    #[serde(deserialize_with = "de::duration")]
+    pub refresh: i64,
+    /// Expirations are spread over this much (earlier), so that re-signing
+    /// does not all fall due at once.
+    #[serde(deserialize_with = "de::duration")]
+    pub jitter: i64,
+    /// Inception is set this far in the past, for resolvers whose clocks lag.
+    #[serde(deserialize_with = "de::duration")]
+    pub inception_offset: i64,
+}
+
+/// Which denial of existence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DenialType {
+    /// NSEC (RFC 4034).
+    Nsec,
+    /// NSEC3 (RFC 5155).
+    Nsec3,
+}
+
+/// `[denial]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DenialPolicy {
+    /// `nsec` or `nsec3`.
+    #[serde(rename = "type")]
+    pub kind: DenialType,
+    /// NSEC3 opt-out: insecure delegations get no NSEC3.
+    pub opt_out: bool,
+    /// NSEC3 extra iterations (RFC 9276: 0).
+    pub iterations: u16,
+    /// NSEC3 salt length in octets (RFC 9276: 0).
+    pub salt_length: u8,
+}
+
+/// How the SOA serial moves at each signing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SerialScheme {
+    /// As in the unsigned zone.
+    Keep,
+    /// One more than the unsigned zone's.
+    Increment,
+    /// The Unix time (or one more than the last, if that is not greater).
+    Unixtime,
+    /// YYYYMMDDnn.
+    Datecounter,
+}
+
+/// `[zone]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ZonePolicy {
+    /// Time for a new version of the zone to reach every name server.
+    #[serde(deserialize_with = "de::duration")]
+    pub propagation_delay: i64,
+    /// The largest TTL in the zone; a record with more is refused.
+    #[serde(deserialize_with = "de::duration")]
+    pub max_ttl: i64,
+    /// SOA serial scheme.
+    pub serial: SerialScheme,
+}
+
+/// DS digest types signet publishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DigestType {
+    /// SHA-256 (2).
+    Sha256,
+    /// SHA-384 (4).
+    Sha384,
+}
+
+impl DigestType {
+    /// The DS digest type number.
+    pub fn number(self) -> u8 {
+        match self {
+            DigestType::Sha256 => 2,
+            DigestType::Sha384 => 4,
+        }
+    }
+}
+
+/// `[parent]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ParentPolicy {
+    /// TTL of the DS RRset at the parent.
+    #[serde(deserialize_with = "de::duration")]
+    pub ds_ttl: i64,
+    /// Time for a DS change to reach every parent name server.
+    #[serde(deserialize_with = "de::duration")]
+    pub propagation_delay: i64,
+    /// Time the registry takes to act on a submitted DS.
+    #[serde(deserialize_with = "de::duration")]
+    pub registration_delay: i64,
+    /// Digest of the DS (and CDS) records.
+    pub digest: DigestType,
+    /// Publish CDS and CDNSKEY while a DS change is wanted (RFC 7344, RFC 8078).
+    pub cds: bool,
+}
+
+const HOUR: i64 = 3600;
+const DAY: i64 = 86400;
+
+impl Default for KeysPolicy {
+    fn default() -> Self {
+        KeysPolicy {
+            algorithm: Algorithm::EcdsaP256Sha256,
+            bits: None,
+            csk: false,
+            ksk_lifetime: 0,
+            zsk_lifetime: 90 * DAY,
+            dnskey_ttl: HOUR,
+            publish_safety: HOUR,
+            retire_safety: HOUR,
+            store: None,
+        }
+    }
+}
+
+impl Default for SignaturesPolicy {
+    fn default() -> Self {
+        SignaturesPolicy {
+            validity: 14 * DAY,
+            dnskey_validity: 14 * DAY,
+            refresh: 5 * DAY,
+            jitter: 12 * HOUR,
+            inception_offset: HOUR,
+        }
+    }
+}
+
+impl Default for DenialPolicy {
+    fn default() -> Self {
+        DenialPolicy { kind: DenialType::Nsec3, opt_out: false, iterations: 0, salt_length: 0 }
+    }
+}
+
+impl Default for ZonePolicy {
+    fn default() -> Self {
+        ZonePolicy { propagation_delay: 5 * 60, max_ttl: DAY, serial: SerialScheme::Unixtime }
+    }
+}
+
+impl Default for ParentPolicy {
+    fn default() -> Self {
+        ParentPolicy {
+            ds_ttl: DAY,
+            propagation_delay: HOUR,
+            registration_delay: DAY,
+            digest: DigestType::Sha256,
+            cds: true,
+        }
+    }
+}
+
+impl Policy {
+    /// Reads and checks a policy file. Warnings (legal but unwise) come
+    /// back beside the policy; anything that cannot work is an error.
+    pub fn from_file(path: &Path) -> Result<(Policy, Vec<Warning>), PolicyError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| PolicyError::Read { file: path.to_owned(), reason: e.to_string() })?;
+        Policy::from_text(&text, path)
+    }
+
+    /// Reads and checks policy text; `source` names it in errors.
+    pub fn from_text(text: &str, source: &Path) -> Result<(Policy, Vec<Warning>), PolicyError> {
+        let mut policy: Policy = toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(0, |span| text[..span.start.min(text.len())].lines().count().max(1));
+            PolicyError::Syntax { file: source.to_owned(), line, reason: e.message().to_owned() }
+        })?;
+        if policy.name.is_empty() {
+            policy.name = source.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        }
+        let warnings = check::check(&policy).map_err(|(field, reason)| PolicyError::Invalid {
+            file: source.to_owned(),
+            field,
+            reason,
+        })?;
+        Ok((policy, warnings))
+    }
+}
+
+/// Deserializers for the policy's value forms.
+mod de {
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    use crate::keys::{Algorithm, KeyUri};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum TextOrNumber {
+        Text(String),
+        Number(i64),
+    }
+
+    /// `"35d"`, `"12h"`, `"90m"`, `"3600s"`, `"1w"` or a number of seconds.
+    pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        match TextOrNumber::deserialize(d)? {
+            TextOrNumber::Number(n) if n >= 0 => Ok(n),
+            TextOrNumber::Number(n) => Err(D::Error::custom(format!("a duration cannot be negative ({n})"))),
+            TextOrNumber::Text(text) => humantime::parse_duration(&text).map(|d| d.as_secs() as i64).map_err(|e| {
+                D::Error::custom(format!("bad duration {text:?} ({e}); write e.g. \"35d\", \"12h\", \"3600s\""))
+            }),
+        }
+    }
+
+    /// A mnemonic such as `"ECDSAP256SHA256"` or a number.
+    pub fn algorithm<'de, D: Deserializer<'de>>(d: D) -> Result<Algorithm, D::Error> {
+        let text = match TextOrNumber::deserialize(d)? {
+            TextOrNumber::Text(text) => text,
+            TextOrNumber::Number(n) => n.to_string(),
+        };
+        Algorithm::from_text(&text).map_err(D::Error::custom)
+    }
+
+    /// A key store URI.
+    pub fn key_store<'de, D: Deserializer<'de>>(d: D) -> Result<Option<KeyUri>, D::Error> {
+        let text = String::deserialize(d)?;
+        KeyUri::parse(&text).map(Some).map_err(D::Error::custom)
+    }
+}

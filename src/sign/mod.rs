@@ -1,0 +1,367 @@
+//! The signer: the unsigned zone in, the signed zone out as master-file
+//! text. Sort and prepare the records ([`prepare`]), make the NSEC or
+//! NSEC3 chain ([`denial`]), sign every authoritative RRset with every
+//! key of its kind ([`rrsig`]), on all cores, and write the result in
+//! canonical order (the NSEC3 chain last).
+//!
+//! What is written is not yet published: [`crate::publish`] reads it back
+//! and has the verifier judge it first.
+
+pub mod denial;
+pub mod prepare;
+pub mod rrsig;
+pub mod serial;
+
+use std::io::Write;
+
+use rayon::prelude::*;
+
+pub use denial::Nsec3Settings;
+pub use rrsig::Window;
+
+use crate::keys::{KeyError, PublishedKey, SigningKey};
+use crate::policy::{DenialType, Policy, SerialScheme};
+use crate::zone::tree::{ZoneNode, ZoneTree};
+use crate::zone::writer::write_record;
+use crate::zone::{NameRef, RecordRef, Rtype, Zone};
+use rrsig::{RrsetToSign, sign_rrset};
+
+/// Why a zone could not be signed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    /// No SOA at the apex, or more than one.
+    #[error("no usable SOA record at the apex {apex}")]
+    NoSoa {
+        /// The apex.
+        apex: String,
+    },
+    /// A record whose TTL is above the policy's `zone.max-ttl`: rollover
+    /// timing relies on that bound.
+    #[error("{owner}/{rtype}: TTL {ttl} exceeds the policy's zone.max-ttl ({max} s)")]
+    TtlAboveMax {
+        /// Owner.
+        owner: String,
+        /// Type.
+        rtype: Rtype,
+        /// Its TTL.
+        ttl: u32,
+        /// The policy's maximum.
+        max: i64,
+    },
+    /// No key to sign the DNSKEY RRset, or none to sign the rest.
+    #[error("no {0} key: the DNSKEY RRset needs a KSK or CSK, the zone a ZSK or CSK")]
+    MissingRole(&'static str),
+    /// Two names with one NSEC3 hash.
+    #[error("NSEC3 hash collision between {first} and {second}: choose another salt")]
+    Nsec3Collision {
+        /// One name.
+        first: String,
+        /// The other.
+        second: String,
+    },
+    /// The apex is too long for a hashed label under it.
+    #[error("the apex {apex} leaves no room for an NSEC3 owner name (255 octets)")]
+    ApexTooLongForNsec3 {
+        /// The apex.
+        apex: String,
+    },
+    /// A key failed to sign.
+    #[error("{owner}/{rtype} (keytag={key_tag}): {source}")]
+    Key {
+        /// Owner of the RRset being signed.
+        owner: String,
+        /// Its type.
+        rtype: Rtype,
+        /// The key's tag.
+        key_tag: u16,
+        /// The key store's error.
+        source: KeyError,
+    },
+    /// The output could not be written.
+    #[error("writing the signed zone: {0}")]
+    Write(#[from] std::io::Error),
+}
+
+/// A key that signs, with the tag of the DNSKEY it is published as.
+#[derive(Debug, Clone, Copy)]
+pub struct Signer<'a> {
+    /// The private key, in its store.
+    pub key: &'a dyn SigningKey,
+    /// Key tag of its DNSKEY.
+    pub tag: u16,
+}
+
+/// Which keys the zone publishes and which sign what.
+#[derive(Debug, Default)]
+pub struct KeyPlan<'a> {
+    /// The DNSKEY RRset.
+    pub published: Vec<PublishedKey>,
+    /// Keys that sign the DNSKEY, CDS and CDNSKEY RRsets.
+    pub key_signers: Vec<Signer<'a>>,
+    /// Keys that sign every other RRset.
+    pub zone_signers: Vec<Signer<'a>>,
+    /// Keys published as CDS and CDNSKEY (the DS set wanted at the parent).
+    pub cds: Vec<PublishedKey>,
+}
+
+/// Which denial of existence to make.
+#[derive(Debug, Clone)]
+pub enum Denial {
+    /// NSEC.
+    Nsec,
+    /// NSEC3 with these settings.
+    Nsec3(Nsec3Settings),
+}
+
+/// Everything a signing run needs besides the zone and keys.
+#[derive(Debug, Clone)]
+pub struct SignSettings {
+    /// The time of signing (Unix seconds).
+    pub now: i64,
+    /// Validity of signatures over zone data.
+    pub zone_window: Window,
+    /// Validity of signatures over DNSKEY, CDS and CDNSKEY.
+    pub key_window: Window,
+    /// NSEC or NSEC3.
+    pub denial: Denial,
+    /// TTL of the DNSKEY RRset and CDS/CDNSKEY.
+    pub dnskey_ttl: u32,
+    /// The largest TTL allowed in the input.
+    pub max_ttl: i64,
+    /// SOA serial scheme.
+    pub serial: SerialScheme,
+    /// The serial last published, if known.
+    pub last_serial: Option<u32>,
+    /// CDS digest type.
+    pub cds_digest: u8,
+}
+
+impl SignSettings {
+    /// The settings a policy gives at `now`; `salt` is the NSEC3 salt to use
+    /// (of the policy's length).
+    pub fn from_policy(policy: &Policy, now: i64, salt: Vec<u8>) -> SignSettings {
+        let s = &policy.signatures;
+        let window = |validity: i64| Window {
+            inception: now - s.inception_offset,
+            expiration: now + validity,
+            jitter: s.jitter,
+        };
+        let denial = match policy.denial.kind {
+            DenialType::Nsec => Denial::Nsec,
+            DenialType::Nsec3 => Denial::Nsec3(Nsec3Settings {
+                iterations: policy.denial.iterations,
+                salt,
+                opt_out: policy.denial.opt_out,
+            }),
+        };
+        SignSettings {
+            now,
+            zone_window: window(s.validity),
+            key_window: window(s.dnskey_validity),
+            denial,
+            dnskey_ttl: policy.keys.dnskey_ttl as u32,
+            max_ttl: policy.zone.max_ttl,
+            serial: policy.zone.serial,
+            last_serial: None,
+            cds_digest: policy.parent.digest.number(),
+        }
+    }
+}
+
+/// What a signing run made.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SignStats {
+    /// The SOA serial published.
+    pub serial: u32,
+    /// Owner names in the signed zone (NSEC3 owners included).
+    pub names: u64,
+    /// Records written.
+    pub records: u64,
+    /// RRSIGs made.
+    pub rrsigs: u64,
+    /// NSEC or NSEC3 records made.
+    pub denial_records: u64,
+    /// Input DNSSEC records dropped and made anew.
+    pub dropped: u64,
+}
+
+/// Nodes per parallel task, and per batch written before the next starts
+/// (bounds the text held in memory).
+const NODES_PER_TASK: usize = 256;
+const NODES_PER_BATCH: usize = 64 * 1024;
+
+/// Signs `unsigned` with `plan` and writes the signed zone to `out`.
+pub fn sign_zone(
+    unsigned: &Zone,
+    plan: &KeyPlan<'_>,
+    settings: &SignSettings,
+    out: &mut dyn Write,
+) -> Result<SignStats, SignError> {
+    let _span = tracing::info_span!("sign", zone = %unsigned.origin()).entered();
+    if plan.key_signers.is_empty() {
+        return Err(SignError::MissingRole("key-signing"));
+    }
+    if plan.zone_signers.is_empty() {
+        return Err(SignError::MissingRole("zone-signing"));
+    }
+    let prepared = prepare::prepare(unsigned, plan, settings)?;
+    let zone = &prepared.zone;
+    let tree = ZoneTree::build(zone);
+    let run = Run { zone, plan, settings, denial_ttl: prepared.denial_ttl };
+    let mut stats = SignStats { serial: prepared.serial, dropped: prepared.dropped as u64, ..SignStats::default() };
+    let nsec_next = matches!(settings.denial, Denial::Nsec).then(|| denial::nsec_next(&tree));
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
+    for (b, batch) in tree.nodes.chunks(NODES_PER_BATCH).enumerate() {
+        let first = b * NODES_PER_BATCH;
+        let texts: Vec<(String, SignStats)> = batch
+            .par_chunks(NODES_PER_TASK)
+            .enumerate()
+            .map(|(t, task)| {
+                let start = first + t * NODES_PER_TASK;
+                run.nodes_text(&tree, start, task, nsec_next.as_deref())
+            })
+            .collect::<Result<_, _>>()?;
+        for (text, counts) in texts {
+            out.write_all(text.as_bytes())?;
+            stats.add(&counts);
+        }
+    }
+    if let Denial::Nsec3(nsec3) = &settings.denial {
+        let chain = denial::nsec3_chain(&tree, zone.origin(), nsec3)?;
+        let texts: Vec<(String, SignStats)> =
+            chain.par_chunks(NODES_PER_TASK).map(|task| run.nsec3_text(task)).collect::<Result<_, _>>()?;
+        for (text, counts) in texts {
+            out.write_all(text.as_bytes())?;
+            stats.add(&counts);
+        }
+    }
+    out.flush()?;
+    tracing::info!(rrsigs = stats.rrsigs, records = stats.records, serial = stats.serial, "zone signed");
+    Ok(stats)
+}
+
+impl SignStats {
+    fn add(&mut self, other: &SignStats) {
+        self.names += other.names;
+        self.records += other.records;
+        self.rrsigs += other.rrsigs;
+        self.denial_records += other.denial_records;
+    }
+}
+
+/// One signing run's shared state.
+struct Run<'a> {
+    zone: &'a Zone,
+    plan: &'a KeyPlan<'a>,
+    settings: &'a SignSettings,
+    denial_ttl: u32,
+}
+
+impl Run<'_> {
+    /// The text of the nodes `task` (starting at index `start`), each with
+    /// its RRSIGs and NSEC.
+    fn nodes_text(
+        &self,
+        tree: &ZoneTree<'_>,
+        start: usize,
+        task: &[ZoneNode<'_>],
+        nsec_next: Option<&[Option<u32>]>,
+    ) -> Result<(String, SignStats), SignError> {
+        let mut text = String::with_capacity(task.len() * 256);
+        let mut stats = SignStats::default();
+        for (i, zn) in task.iter().enumerate() {
+            stats.names += 1;
+            self.node_text(zn, &mut text, &mut stats)?;
+            if let Some(Some(next)) = nsec_next.map(|n| n[start + i]) {
+                let rdata = denial::nsec_rdata(zn, tree.nodes[next as usize].node.name());
+                let rrset = RrsetToSign {
+                    owner: zn.node.name(),
+                    rtype: Rtype::NSEC,
+                    ttl: self.denial_ttl,
+                    rdatas: vec![&rdata],
+                };
+                self.rrset_text(&rrset, true, &mut text, &mut stats)?;
+                stats.denial_records += 1;
+            }
+        }
+        Ok((text, stats))
+    }
+
+    /// A node's RRsets (the SOA first, for readers that want it first),
+    /// each followed by its RRSIGs when it is authoritative.
+    fn node_text(&self, zn: &ZoneNode<'_>, text: &mut String, stats: &mut SignStats) -> Result<(), SignError> {
+        let rrsets = zn.node.rrsets();
+        let (soa, rest): (Vec<_>, Vec<_>) = rrsets.partition(|set| set.rtype() == Rtype::SOA);
+        for rrset in soa.into_iter().chain(rest) {
+            let to_sign = RrsetToSign {
+                owner: rrset.owner(),
+                rtype: rrset.rtype(),
+                ttl: rrset.ttl(),
+                rdatas: rrset.rdatas().collect(),
+            };
+            self.rrset_text(&to_sign, zn.role.signs(rrset.rtype()), text, stats)?;
+        }
+        Ok(())
+    }
+
+    /// The NSEC3 records of `task`, each with its RRSIGs.
+    fn nsec3_text(&self, task: &[denial::Nsec3Record]) -> Result<(String, SignStats), SignError> {
+        let mut text = String::with_capacity(task.len() * 400);
+        let mut stats = SignStats::default();
+        for record in task {
+            let rrset = RrsetToSign {
+                owner: record.owner.as_ref(),
+                rtype: Rtype::NSEC3,
+                ttl: self.denial_ttl,
+                rdatas: vec![&record.rdata],
+            };
+            self.rrset_text(&rrset, true, &mut text, &mut stats)?;
+            stats.names += 1;
+            stats.denial_records += 1;
+        }
+        Ok((text, stats))
+    }
+
+    /// Writes an RRset's records and, if `sign`, its RRSIGs.
+    fn rrset_text(
+        &self,
+        rrset: &RrsetToSign<'_>,
+        sign: bool,
+        text: &mut String,
+        stats: &mut SignStats,
+    ) -> Result<(), SignError> {
+        let class = self.zone.class();
+        for rdata in &rrset.rdatas {
+            line(RecordRef { owner: rrset.owner, rtype: rrset.rtype, ttl: rrset.ttl, rdata }, class, text);
+            stats.records += 1;
+        }
+        if !sign {
+            return Ok(());
+        }
+        let apex = self.zone.origin();
+        let (signers, window) = if self.signs_with_ksk(rrset.owner, rrset.rtype) {
+            (&self.plan.key_signers, &self.settings.key_window)
+        } else {
+            (&self.plan.zone_signers, &self.settings.zone_window)
+        };
+        let mut rrsigs = Vec::with_capacity(signers.len());
+        sign_rrset(rrset, signers, apex, class, window, &mut rrsigs)?;
+        for rdata in &rrsigs {
+            line(RecordRef { owner: rrset.owner, rtype: Rtype::RRSIG, ttl: rrset.ttl, rdata }, class, text);
+        }
+        stats.records += rrsigs.len() as u64;
+        stats.rrsigs += rrsigs.len() as u64;
+        Ok(())
+    }
+
+    /// The DNSKEY RRset and the CDS/CDNSKEY RRsets at the apex are signed
+    /// by the key-signing keys (RFC 7344 §4.1: CDS by a key the DS names).
+    fn signs_with_ksk(&self, owner: NameRef<'_>, rtype: Rtype) -> bool {
+        matches!(rtype, Rtype::DNSKEY | Rtype::CDS | Rtype::CDNSKEY) && owner.eq_ignore_case(self.zone.origin())
+    }
+}
+
+fn line(record: RecordRef<'_>, class: u16, text: &mut String) {
+    write_record(record, class, text);
+    text.push('\n');
+}

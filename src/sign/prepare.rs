@@ -1,0 +1,113 @@
+//! The zone to sign: the input's records without the DNSSEC records a
+//! signer makes (RRSIG, NSEC, NSEC3, NSEC3PARAM anywhere; DNSKEY, CDS,
+//! CDNSKEY and ZONEMD at the apex), with the key set's DNSKEY, CDS,
+//! CDNSKEY and NSEC3PARAM added and the SOA serial moved on.
+
+use super::serial::next_serial;
+use super::{KeyPlan, SignError, SignSettings};
+use crate::zone::{NameRef, Rtype, Zone, ZoneBuilder};
+
+/// The prepared zone and what preparing it decided.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The records to sign, in canonical order.
+    pub zone: Zone,
+    /// The SOA serial published.
+    pub serial: u32,
+    /// TTL of NSEC, NSEC3 and NSEC3PARAM: min(SOA TTL, SOA MINIMUM), RFC 9077.
+    pub denial_ttl: u32,
+    /// Input records dropped because the signer makes them anew.
+    pub dropped: usize,
+}
+
+/// Is this input record one the signer replaces?
+fn replaced(rtype: Rtype, at_apex: bool) -> bool {
+    matches!(rtype, Rtype::RRSIG | Rtype::NSEC | Rtype::NSEC3 | Rtype::NSEC3PARAM)
+        || (at_apex && matches!(rtype, Rtype::DNSKEY | Rtype::CDS | Rtype::CDNSKEY | Rtype::ZONEMD))
+}
+
+/// Builds the zone to sign from the unsigned input.
+pub fn prepare(unsigned: &Zone, plan: &KeyPlan<'_>, settings: &SignSettings) -> Result<Prepared, SignError> {
+    let apex = unsigned.origin();
+    let soa = find_soa(unsigned)?;
+    let (input_serial, minimum) = soa_fields(soa.rdata).ok_or(SignError::NoSoa { apex: apex.to_string() })?;
+    let serial = next_serial(settings.serial, input_serial, settings.last_serial, settings.now);
+    let denial_ttl = soa.ttl.min(minimum);
+    let mut builder = ZoneBuilder::new(apex.to_owned(), unsigned.class());
+    push_apex_keys(&mut builder, apex, plan, settings, denial_ttl);
+    let mut dropped = 0;
+    for record in unsigned.records() {
+        let at_apex = record.owner.eq_ignore_case(apex);
+        if replaced(record.rtype, at_apex) {
+            dropped += 1;
+            continue;
+        }
+        if i64::from(record.ttl) > settings.max_ttl {
+            return Err(SignError::TtlAboveMax {
+                owner: record.owner.to_string(),
+                rtype: record.rtype,
+                ttl: record.ttl,
+                max: settings.max_ttl,
+            });
+        }
+        if record.rtype == Rtype::SOA {
+            builder.push(record.owner, record.rtype, record.ttl, &with_serial(record.rdata, serial));
+        } else {
+            builder.push(record.owner, record.rtype, record.ttl, record.rdata);
+        }
+    }
+    if dropped > 0 {
+        tracing::warn!(dropped, "input DNSSEC records dropped: the signer makes them anew");
+    }
+    Ok(Prepared { zone: builder.finish(), serial, denial_ttl, dropped })
+}
+
+fn find_soa(zone: &Zone) -> Result<crate::zone::RecordRef<'_>, SignError> {
+    let apex = zone.origin();
+    let node = zone.node(apex).ok_or(SignError::NoSoa { apex: apex.to_string() })?;
+    let soa = node.rrset(Rtype::SOA).ok_or(SignError::NoSoa { apex: apex.to_string() })?;
+    if soa.len() != 1 {
+        return Err(SignError::NoSoa { apex: format!("{apex} (it has {} SOA records; one is allowed)", soa.len()) });
+    }
+    soa.records().next().ok_or(SignError::NoSoa { apex: apex.to_string() })
+}
+
+/// The DNSKEY RRset, CDS and CDNSKEY for the keys wanted at the parent,
+/// and NSEC3PARAM, at the apex.
+fn push_apex_keys(builder: &mut ZoneBuilder, apex: NameRef<'_>, plan: &KeyPlan<'_>, s: &SignSettings, denial_ttl: u32) {
+    let owner = apex.to_owned();
+    let key_ttl = s.dnskey_ttl;
+    for key in &plan.published {
+        builder.push(owner.as_ref(), Rtype::DNSKEY, key_ttl, &key.rdata);
+    }
+    for key in &plan.cds {
+        if let Some(ds) = key.ds_rdata(apex, s.cds_digest) {
+            builder.push(owner.as_ref(), Rtype::CDS, key_ttl, &ds);
+        }
+        builder.push(owner.as_ref(), Rtype::CDNSKEY, key_ttl, &key.rdata);
+    }
+    if let super::Denial::Nsec3(nsec3) = &s.denial {
+        builder.push(owner.as_ref(), Rtype::NSEC3PARAM, denial_ttl, &nsec3.nsec3param_rdata());
+    }
+}
+
+/// SOA serial and MINIMUM: after the two names, five 32-bit fields.
+pub fn soa_fields(rdata: &[u8]) -> Option<(u32, u32)> {
+    let at = serial_offset(rdata)?;
+    let field = |i: usize| rdata.get(at + 4 * i..at + 4 * i + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    Some((field(0)?, field(4)?))
+}
+
+fn serial_offset(rdata: &[u8]) -> Option<usize> {
+    let (_, rest) = NameRef::parse_prefix(rdata)?;
+    let (_, rest) = NameRef::parse_prefix(rest)?;
+    (rest.len() == 20).then_some(rdata.len() - 20)
+}
+
+fn with_serial(rdata: &[u8], serial: u32) -> Vec<u8> {
+    let mut out = rdata.to_vec();
+    if let Some(at) = serial_offset(rdata) {
+        out[at..at + 4].copy_from_slice(&serial.to_be_bytes());
+    }
+    out
+}

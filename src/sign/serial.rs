@@ -1,0 +1,47 @@
+//! SOA serial schemes, in RFC 1982 serial-number arithmetic.
+
+use crate::policy::SerialScheme;
+use crate::zone::rdata::format_rrsig_time;
+
+/// The serial to publish, given the unsigned zone's serial, the last
+/// serial published (if known) and the time. The result is always
+/// greater than `last` in serial arithmetic, so secondaries take it.
+pub fn next_serial(scheme: SerialScheme, input: u32, last: Option<u32>, now: i64) -> u32 {
+    let wanted = match scheme {
+        SerialScheme::Keep => input,
+        SerialScheme::Increment => last.unwrap_or(input).wrapping_add(1),
+        SerialScheme::Unixtime => now as u32,
+        SerialScheme::Datecounter => {
+            let date: u32 = format_rrsig_time(now as u32)[..8].parse().unwrap_or(0);
+            date.wrapping_mul(100)
+        }
+    };
+    match last {
+        Some(last) if !serial_gt(wanted, last) && scheme != SerialScheme::Keep => last.wrapping_add(1),
+        _ => wanted,
+    }
+}
+
+/// `a > b` in RFC 1982 serial arithmetic.
+pub fn serial_gt(a: u32, b: u32) -> bool {
+    a != b && a.wrapping_sub(b) < 1 << 31
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemes() {
+        let now = 1_795_000_000; // 2026-11-18
+        assert_eq!(next_serial(SerialScheme::Keep, 7, None, now), 7);
+        assert_eq!(next_serial(SerialScheme::Increment, 7, None, now), 8);
+        assert_eq!(next_serial(SerialScheme::Increment, 7, Some(20), now), 21);
+        assert_eq!(next_serial(SerialScheme::Increment, u32::MAX, None, now), 0);
+        assert_eq!(next_serial(SerialScheme::Unixtime, 7, None, now), now as u32);
+        assert_eq!(next_serial(SerialScheme::Unixtime, 7, Some(now as u32), now), now as u32 + 1);
+        assert_eq!(next_serial(SerialScheme::Datecounter, 7, None, now), 2026111800);
+        assert_eq!(next_serial(SerialScheme::Datecounter, 7, Some(2026111805), now), 2026111806);
+        assert!(serial_gt(1, u32::MAX) && !serial_gt(u32::MAX, 1));
+    }
+}
