@@ -77,3 +77,108 @@ pub fn signet_verify_json(
     });
     (output.status.code(), report)
 }
+
+/// The signet binary.
+pub fn signet() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_signet"))
+}
+
+/// The realistic unsigned zone of the tests.
+pub fn realistic_zone() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/realistic.zone")
+}
+
+/// A key store for the signing tests: soft key files in a directory, or a
+/// SoftHSM token made by hsm/make-token.sh in a directory of its own.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// `file:DIR`.
+    Soft(std::path::PathBuf),
+    /// A SoftHSM token: the SOFTHSM2_CONF to run with.
+    Pkcs11 {
+        /// Path of the token's softhsm2.conf.
+        conf: std::path::PathBuf,
+    },
+}
+
+/// The PIN the test tokens are made with.
+pub const TEST_PIN: &str = "1234";
+/// The label of the test tokens.
+pub const TEST_TOKEN: &str = "signet";
+
+impl Store {
+    /// A soft store in `dir`.
+    pub fn soft(dir: &Path) -> Store {
+        std::fs::create_dir_all(dir).expect("mkdir");
+        Store::Soft(dir.to_owned())
+    }
+
+    /// A fresh SoftHSM token in `dir`, made by hsm/make-token.sh.
+    pub fn softhsm(dir: &Path) -> Store {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("hsm/make-token.sh");
+        let output = run(Command::new("bash").arg(script).arg(dir).env("SIGNET_PKCS11_PIN", TEST_PIN));
+        expect_success("hsm/make-token.sh", &output);
+        Store::Pkcs11 { conf: dir.join("softhsm2.conf") }
+    }
+
+    /// The store's URI for `signet key generate --store`.
+    pub fn uri(&self) -> String {
+        match self {
+            Store::Soft(dir) => format!("file:{}", dir.display()),
+            Store::Pkcs11 { .. } => format!("pkcs11:token={TEST_TOKEN}"),
+        }
+    }
+
+    /// A signet command with this store's environment (SoftHSM config, PIN).
+    pub fn signet(&self) -> Command {
+        let mut command = signet();
+        command.env("SIGNET_PKCS11_PIN", TEST_PIN);
+        if let Store::Pkcs11 { conf } = self {
+            command.env("SOFTHSM2_CONF", conf);
+        }
+        command
+    }
+
+    /// Makes a key with `signet key generate`; returns its URI. RSA soft
+    /// keys come from openssl, since ring cannot make them.
+    pub fn generate(&self, algorithm: &str, role: &str, label: &str) -> String {
+        if let (Store::Soft(dir), "8") = (self, algorithm) {
+            let file = dir.join(format!("{label}.der"));
+            let output = run(Command::new("openssl")
+                .args(["genpkey", "-algorithm", "RSA", "-pkeyopt"])
+                .args(["rsa_keygen_bits:2048", "-outform", "DER", "-out"])
+                .arg(&file));
+            expect_success("openssl genpkey", &output);
+            std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("chmod");
+            return format!("file:{}", file.display());
+        }
+        let output = run(self.signet().args(["key", "generate", "--format", "json", "--origin", "example."]).args([
+            "--store",
+            &self.uri(),
+            "--algorithm",
+            algorithm,
+            "--role",
+            role,
+            "--label",
+            label,
+        ]));
+        expect_success("signet key generate", &output);
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("key generate prints JSON");
+        json["uri"].as_str().expect("a uri").to_owned()
+    }
+}
+
+/// Writes a policy file with the given `[keys]` algorithm and `[denial]`
+/// lines and otherwise the defaults.
+pub fn write_policy(dir: &Path, name: &str, algorithm: &str, denial: &str, extra: &str) -> std::path::PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    let denial = match denial {
+        "nsec" => "type = \"nsec\"",
+        "nsec3" => "type = \"nsec3\"",
+        "nsec3-optout" => "type = \"nsec3\"\nopt-out = true",
+        other => panic!("unknown denial {other}"),
+    };
+    let text = format!("[keys]\nalgorithm = {algorithm}\n{extra}\n[denial]\n{denial}\n");
+    std::fs::write(&path, text).expect("write policy");
+    path
+}

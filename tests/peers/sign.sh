@@ -14,13 +14,19 @@
 # DS of the KSKs), OUTDIR/keys/ (BIND-format key files for bind and ldns;
 # Knot's PEM keystore for knot) and OUTDIR/info.txt. Signatures are valid
 # from one hour ago for 30 days. VERIFY_PEERS=1 also runs dnssec-verify and
-# kzonecheck on the result.
+# kzonecheck on the result. SIGN_TIME=FILE times the signing command alone
+# (keys already made) with /usr/bin/time into FILE: "wall user sys maxrss_kb".
 set -euo pipefail
 
 [ $# -eq 6 ] || { sed -n '2,17p' "$0" >&2; exit 2; }
 tool=$1 algs=$2 denial=$3 unsigned=$4 origin=$5 out=$6
 case $origin in *.) ;; *) origin="$origin." ;; esac
 case $denial in nsec|nsec3|nsec3-optout) ;; *) echo "sign.sh: unknown denial $denial" >&2; exit 2 ;; esac
+
+# Runs the signer itself, timed when SIGN_TIME is set.
+timed() {
+  if [ -n "${SIGN_TIME:-}" ]; then /usr/bin/time -f "%e %U %S %M" -o "$SIGN_TIME" "$@"; else "$@"; fi
+}
 
 need() { command -v "$1" >/dev/null || { echo "sign.sh: $1 not found (apt-get install $2)" >&2; exit 2; }; }
 unsigned=$(realpath "$unsigned")
@@ -63,7 +69,7 @@ sign_bind() {
     nsec3) nsec3=(-3 - -H 0) ;;
     nsec3-optout) nsec3=(-3 - -H 0 -A) ;;
   esac
-  dnssec-signzone -q -S -K "$out/keys" -d "$out" -n 2 -O full "${nsec3[@]}" -s "$inception" -e "$expiration" \
+  timed dnssec-signzone -q -S -K "$out/keys" -d "$out" -n 2 -O full "${nsec3[@]}" -s "$inception" -e "$expiration" \
     -o "$origin" -f "$out/signed.zone" "$unsigned" >/dev/null
 }
 
@@ -87,7 +93,7 @@ sign_ldns() {
     nsec3) nsec3=(-n -t 0 -s "") ;;
     nsec3-optout) nsec3=(-n -t 0 -s "" -p) ;;
   esac
-  ldns-signzone "${nsec3[@]}" -i "${inception:0:14}" -e "${expiration:0:14}" -o "$origin" \
+  timed ldns-signzone "${nsec3[@]}" -i "${inception:0:14}" -e "${expiration:0:14}" -o "$origin" \
     -f "$out/signed.zone" "$unsigned" "${keys[@]}"
 }
 
@@ -121,8 +127,15 @@ sign_knot() {
     echo "    dnssec-signing: on"
     echo "    dnssec-policy: test"
   } >"$work/knot.conf"
-  # -r lets kzonesign generate the initial keys.
-  kzonesign -c "$work/knot.conf" -r -o "$work/out" "$origin" >"$work/kzonesign.log" 2>&1 \
+  # Keys first, on a zone of just its apex (so that a timed run measures
+  # signing alone), then the signing run itself.
+  mkdir -p "$work/mini/out" "$work/mini/db"
+  printf '%s 3600 IN SOA ns.invalid. hostmaster.invalid. 1 3600 600 86400 300\n%s 3600 IN NS ns.invalid.\n' \
+    "$origin" "$origin" >"$work/mini/unsigned.zone"
+  sed -e "s|storage: \"$work\"|storage: \"$work/mini\"|" -e "s|$work/db|$work/mini/db|" "$work/knot.conf" >"$work/mini/knot.conf"
+  kzonesign -c "$work/mini/knot.conf" -r -o "$work/mini/out" "$origin" >"$work/kzonesign.log" 2>&1 \
+    || { cat "$work/kzonesign.log" >&2; exit 1; }
+  timed kzonesign -c "$work/knot.conf" -r -o "$work/out" "$origin" >"$work/kzonesign.log" 2>&1 \
     || { cat "$work/kzonesign.log" >&2; exit 1; }
   if grep -q '^error' "$work/kzonesign.log"; then cat "$work/kzonesign.log" >&2; exit 1; fi
   mv "$work/out/unsigned.zone" "$out/signed.zone"
