@@ -2,8 +2,9 @@
 //! parses arguments, sets up logging and dispatches.
 //!
 //! Exit codes: 0 success; 1 the command ran and found the zone wanting
-//! (verification errors, a gate refusal); 2 the input could not be used
-//! (unreadable file, syntax error, bad arguments).
+//! (verification errors, a gate refusal, a key that fails its proof); 2
+//! the input could not be used (unreadable file, syntax error, bad
+//! arguments, an HSM that cannot be reached).
 
 mod key;
 mod keyset;
@@ -18,6 +19,17 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// Exit code when the command could not use its input.
 pub const EXIT_INPUT: u8 = 2;
+/// Exit code when a safety check refused: the gate, or a key proof.
+pub const EXIT_REFUSED: u8 = 1;
+
+/// A key that fails its proof is refused like a zone the gate refuses:
+/// the input was readable, and signet would not sign with it.
+fn exit_code_for(error: &anyhow::Error) -> u8 {
+    match error.downcast_ref::<crate::keys::KeyError>() {
+        Some(crate::keys::KeyError::ProofFailed { .. }) => EXIT_REFUSED,
+        _ => EXIT_INPUT,
+    }
+}
 
 /// signet: a DNSSEC signer that verifies every signature before it
 /// publishes a zone.
@@ -89,7 +101,7 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("signet: error: {e:#}");
-            ExitCode::from(EXIT_INPUT)
+            ExitCode::from(exit_code_for(&e))
         }
     }
 }
