@@ -84,7 +84,7 @@ impl Algorithm {
         let fixed = match self {
             Algorithm::RsaSha256 => {
                 let bits = bits.unwrap_or(2048);
-                if !(2048..=4096).contains(&bits) || bits % 8 != 0 {
+                if !(2048..=4096).contains(&bits) || !bits.is_multiple_of(8) {
                     return Err(KeyError::UnsupportedSize { algorithm: self, bits });
                 }
                 return Ok(bits);
