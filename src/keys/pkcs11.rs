@@ -117,7 +117,10 @@ fn templates(
     let (mechanism, shape) = match algorithm {
         Algorithm::RsaSha256 => (
             Mechanism::RsaPkcsKeyPairGen,
-            vec![Attribute::ModulusBits(Ulong::from(u64::from(bits))), Attribute::PublicExponent(RSA_EXPONENT.to_vec())],
+            vec![
+                Attribute::ModulusBits(Ulong::from(u64::from(bits))),
+                Attribute::PublicExponent(RSA_EXPONENT.to_vec()),
+            ],
         ),
         Algorithm::EcdsaP256Sha256 => (Mechanism::EccKeyPairGen, vec![Attribute::EcParams(OID_P256.to_vec())]),
         Algorithm::EcdsaP384Sha384 => (Mechanism::EccKeyPairGen, vec![Attribute::EcParams(OID_P384.to_vec())]),
@@ -291,9 +294,10 @@ impl Token {
         attributes
             .into_iter()
             .find_map(|a| match a {
-                Attribute::Modulus(v) | Attribute::PublicExponent(v) | Attribute::EcParams(v) | Attribute::EcPoint(v) => {
-                    Some(v)
-                }
+                Attribute::Modulus(v)
+                | Attribute::PublicExponent(v)
+                | Attribute::EcParams(v)
+                | Attribute::EcPoint(v) => Some(v),
                 _ => None,
             })
             .ok_or_else(|| self.error_text(&operation, "the token has no such attribute for the key".to_owned()))
