@@ -91,4 +91,9 @@ sign_tests! {
     soft_ecdsap384: soft, "14", false;
     soft_ed25519: soft, "15", false;
     soft_ed25519_csk: soft, "15", true;
+    softhsm_rsasha256: softhsm, "8", false;
+    softhsm_ecdsap256: softhsm, "13", false;
+    softhsm_ecdsap384: softhsm, "14", false;
+    softhsm_ed25519: softhsm, "15", false;
+    softhsm_ecdsap256_csk: softhsm, "13", true;
 }
