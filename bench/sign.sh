@@ -79,7 +79,7 @@ rrsigs_in() { awk '$4 == "RRSIG" || $3 == "RRSIG" { c++ } END { print c + 0 }' "
 
 read -r sign_rate verify_rate < <(target/release/examples/crypto_rate 13 |
   awk -F'[ =]' '/^verify/ { v = $5 } /^sign/ { s = $5 } END { print s, v }')
-hsm_rate=$(target/release/examples/hsm_rate "${hsm_keys[1]}" | awk -F= '/per_sec/ { print $2 }')
+hsm_rate=$(target/release/examples/hsm_rate "${hsm_keys[1]}" | sed -n 's/.*per_sec=//p')
 echo "== ring, one core: $sign_rate P-256 signatures/s, $verify_rate verifications/s; SoftHSM, one session: $hsm_rate signatures/s"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }

@@ -70,8 +70,8 @@ pub fn run(args: SignArgs, now: Option<i64>) -> anyhow::Result<ExitCode> {
         None => ksks.iter().filter_map(|k| k.ds_rdata(origin.as_ref(), digest)).map(Anchor::Ds).collect(),
     };
     let options = VerifyOptions { now, min_validity: policy.signatures.refresh, trust_anchor: Some(trust_anchor) };
-    let result = publish(&args.output, &origin, &options, &TerminalProgress::new(), |out| {
-        Ok(sign_zone(&unsigned, &plan, &settings, out)?)
+    let result = publish(&args.output, &origin, &options, &TerminalProgress::new(), move |out| {
+        Ok(sign_zone(unsigned, &plan, &settings, out)?)
     });
     let (stats, report) = match result {
         Ok(done) => done,

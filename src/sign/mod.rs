@@ -190,9 +190,11 @@ pub struct SignStats {
 const NODES_PER_TASK: usize = 256;
 const NODES_PER_BATCH: usize = 64 * 1024;
 
-/// Signs `unsigned` with `plan` and writes the signed zone to `out`.
+/// Signs `unsigned` with `plan` and writes the signed zone to `out`. The
+/// unsigned zone is dropped as soon as the zone to sign is prepared, so
+/// that a large zone is not held twice.
 pub fn sign_zone(
-    unsigned: &Zone,
+    unsigned: Zone,
     plan: &KeyPlan<'_>,
     settings: &SignSettings,
     out: &mut dyn Write,
@@ -204,7 +206,8 @@ pub fn sign_zone(
     if plan.zone_signers.is_empty() {
         return Err(SignError::MissingRole("zone-signing"));
     }
-    let prepared = prepare::prepare(unsigned, plan, settings)?;
+    let prepared = prepare::prepare(&unsigned, plan, settings)?;
+    drop(unsigned);
     let zone = &prepared.zone;
     let tree = ZoneTree::build(zone);
     let run = Run { zone, plan, settings, denial_ttl: prepared.denial_ttl };
