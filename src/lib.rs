@@ -13,8 +13,13 @@
 //!
 //! - [`zone`]: master files in and out, names, canonical order, RRsets,
 //!   zone cuts, and the DNSSEC record formats shared by signer and verifier.
+//! - [`policy`]: signing policies (TOML), checked field by field.
+//! - [`keys`]: the [`keys::KeyStore`] interface with a PKCS#11 and a soft
+//!   backend; keys named by URI; every key proven before it signs.
+//! - [`sign`]: NSEC/NSEC3 chains and RRSIGs, on all cores, written as text.
 //! - [`verify`]: the full-zone verifier. It shares nothing with the signer
 //!   but [`zone`].
+//! - [`publish`]: the gate. It installs only a [`verify::VerifiedZone`].
 //! - [`cli`]: the `signet` command line.
 
 pub mod cli;

@@ -1,36 +1,71 @@
 #!/usr/bin/env bash
 # signet's main job, end to end, on the example zone:
-#   1. sign tests/data/realistic.zone (here with BIND's dnssec-signzone and
-#      ECDSA P-256 + NSEC3: signet's own signer arrives with the signing
-#      issue),
-#   2. verify it with `signet verify` against its DS (the gate's check),
-#   3. break it the way .de broke (one NSEC3 signature malformed) and show
-#      that the verifier names the owner, type and key tag.
+#   1. make a SoftHSM token (hsm/make-token.sh) and a KSK and a ZSK in it,
+#   2. sign tests/data/realistic.zone under policies/tld-ecdsa.toml
+#      (ECDSA P-256, NSEC3 opt-out) through the gate,
+#   3. verify the result with signet against its DS, and with BIND,
+#   4. show the gate's two lines of defence: an impostor replica of the
+#      ZSK (another private key under its key id, the .de failure) is
+#      refused before signing, and a zone with one malformed NSEC3
+#      signature is refused by the verifier, naming owner, type, key tag.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+export SIGNET_PKCS11_PIN=${SIGNET_PKCS11_PIN:-1234}
 
 echo "== building signet (release)"
 cargo build --release --quiet
 signet=target/release/signet
 
-echo "== signing the example zone (BIND, ECDSAP256SHA256, NSEC3)"
-tests/peers/sign.sh bind 13 nsec3 tests/data/realistic.zone example. "$work/signed" >/dev/null
-sed -n '1,3p' "$work/signed/ds.txt"
+echo
+echo "== a SoftHSM token, and a KSK and a ZSK made inside it"
+eval "$(hsm/make-token.sh "$work/hsm")"
+for role in ksk zsk; do
+  "$signet" key generate --store pkcs11:token=signet --algorithm ECDSAP256SHA256 --role $role \
+    --origin example. --label "example-$role" | tee "$work/$role.txt"
+  sed -n 's/^; uri //p' "$work/$role.txt" >"$work/$role.uri"
+done
+ksk=$(cat "$work/ksk.uri") zsk=$(cat "$work/zsk.uri")
 
 echo
-echo "== signet verify (trust anchor: the DS above)"
-"$signet" verify "$work/signed/signed.zone" --origin example. --trust-anchor "$work/signed/ds.txt"
+echo "== the policy"
+"$signet" policy check policies/tld-ecdsa.toml
 
 echo
-echo "== the .de failure: one NSEC3 signature malformed"
+echo "== signet sign (keys proven, zone signed on both cores, the gate verifies before publishing)"
+"$signet" sign tests/data/realistic.zone --origin example. --policy policies/tld-ecdsa.toml \
+  --key "$ksk:ksk" --key "$zsk:zsk" -o "$work/example.signed" --ds-out "$work/ds.txt"
+cat "$work/ds.txt"
+grep -P '\tRRSIG\tSOA ' "$work/example.signed"
+
+echo
+echo "== signet verify (trust anchor: the DS above) and BIND's dnssec-verify"
+"$signet" verify "$work/example.signed" --origin example. --trust-anchor "$work/ds.txt"
+dnssec-verify -q -o example. "$work/example.signed" && echo "dnssec-verify: zone verifies"
+
+echo
+echo "== an impostor: a second token with another private key claimed as a replica of the ZSK"
+SIGNET_TOKEN_LABEL=replica hsm/make-token.sh "$work/hsm" >/dev/null
+other=$("$signet" key generate --store pkcs11:token=replica --algorithm ECDSAP256SHA256 --role zsk \
+  --origin example. --label impostor | sed -n 's/^; uri //p')
+impostor=$(sed -e 's/token=signet/token=replica/' -e "s/;id=[^;?]*/;$(grep -o 'id=[^;?]*' <<<"$other")/" <<<"$zsk")
+cp "$work/example.signed" "$work/before"
+if "$signet" sign tests/data/realistic.zone --origin example. --policy policies/tld-ecdsa.toml \
+  --key "$ksk:ksk" --key "$zsk $impostor:zsk" -o "$work/example.signed"; then
+  echo "demo: the impostor was accepted: this is a bug" >&2
+  exit 1
+fi
+cmp -s "$work/before" "$work/example.signed" && echo "demo: refused (exit 1); the published zone is unchanged."
+
+echo
+echo "== the .de failure after the fact: one NSEC3 signature malformed"
 # Drop the last 4 base64 characters of the first RRSIG over an NSEC3: a
 # 63-octet P-256 signature, as malformed as the one .de published.
 sed -E '0,/\sRRSIG\s+NSEC3\s/ s/^(.*\sRRSIG\s+NSEC3\s.*)[A-Za-z0-9+\/]{2}==$/\1/' \
-  "$work/signed/signed.zone" >"$work/broken.zone"
-if "$signet" verify "$work/broken.zone" --origin example. --trust-anchor "$work/signed/ds.txt"; then
+  "$work/example.signed" >"$work/broken.zone"
+if "$signet" verify "$work/broken.zone" --origin example. --trust-anchor "$work/ds.txt"; then
   echo "demo: the broken zone was accepted: this is a bug" >&2
   exit 1
 fi

@@ -119,8 +119,7 @@ impl Fixture {
         let settings = SignSettings::from_policy(&self.policy, NOW, Vec::new());
         let anchor = ksk.ds_rdata(self.origin.as_ref(), 2).expect("ds");
         let options = VerifyOptions { now: NOW, min_validity: 0, trust_anchor: Some(vec![Anchor::Ds(anchor)]) };
-        publish(out, &self.origin, &options, &NoProgress, |w| Ok(sign_zone(unsigned, &plan, &settings, w)?))
-            .map(|_| ())
+        publish(out, &self.origin, &options, &NoProgress, |w| Ok(sign_zone(unsigned, &plan, &settings, w)?)).map(|_| ())
     }
 }
 

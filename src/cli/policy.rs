@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use crate::policy::{Policy, ksk_rollover_time, zsk_rollover_time};
+use crate::policy::{DenialType, Policy, ksk_rollover_time, zsk_rollover_time};
 use crate::time::format_duration;
 
 /// `signet policy …`.
@@ -26,16 +26,25 @@ pub fn run(command: PolicyCommand) -> anyhow::Result<ExitCode> {
             let (policy, warnings) = Policy::from_file(&file)?;
             super::print_policy_warnings(&file, &warnings);
             let k = &policy.keys;
-            let roles = if k.csk { "CSK".to_owned() } else { "KSK + ZSK".to_owned() };
-            println!(
-                "{}: ok — {roles}, {}, {:?}{}; a ZSK rollover takes {}, a KSK rollover {} (RFC 7583)",
-                file.display(),
-                k.algorithm,
-                policy.denial.kind,
-                if policy.denial.opt_out { " opt-out" } else { "" },
-                format_duration(zsk_rollover_time(&policy)),
-                format_duration(ksk_rollover_time(&policy)),
-            );
+            let denial = match (policy.denial.kind, policy.denial.opt_out) {
+                (DenialType::Nsec, _) => "NSEC",
+                (DenialType::Nsec3, false) => "NSEC3",
+                (DenialType::Nsec3, true) => "NSEC3 opt-out",
+            };
+            let rollovers = if k.csk {
+                format!(
+                    "a CSK rollover takes {}",
+                    format_duration(ksk_rollover_time(&policy).max(zsk_rollover_time(&policy)))
+                )
+            } else {
+                format!(
+                    "a ZSK rollover takes {}, a KSK rollover {}",
+                    format_duration(zsk_rollover_time(&policy)),
+                    format_duration(ksk_rollover_time(&policy))
+                )
+            };
+            let keys = if k.csk { "CSK" } else { "KSK + ZSK" };
+            println!("{}: ok — {keys}, {}, {denial}; {rollovers} (RFC 7583)", file.display(), k.algorithm);
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -286,7 +286,7 @@ impl Policy {
     /// Reads and checks policy text; `source` names it in errors.
     pub fn from_text(text: &str, source: &Path) -> Result<(Policy, Vec<Warning>), PolicyError> {
         let mut policy: Policy = toml::from_str(text).map_err(|e| {
-            let line = e.span().map_or(0, |span| text[..span.start.min(text.len())].lines().count().max(1));
+            let line = e.span().map_or(0, |span| text[..span.start.min(text.len())].matches('\n').count() + 1);
             PolicyError::Syntax { file: source.to_owned(), line, reason: e.message().to_owned() }
         })?;
         if policy.name.is_empty() {

@@ -1,0 +1,71 @@
+//! `signet policy check`: the example policies in policies/ pass; policies
+//! that cannot work are refused naming the file, the field and the reason;
+//! unwise ones pass with a warning citing the RFC.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+fn check(path: &Path) -> Output {
+    common::run(common::signet().args(["policy", "check"]).arg(path))
+}
+
+#[test]
+fn example_policies_pass() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    let mut count = 0;
+    for entry in std::fs::read_dir(dir).expect("policies/").flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let output = check(&path);
+            common::expect_success(&format!("policy check {}", path.display()), &output);
+            count += 1;
+        }
+    }
+    assert_eq!(count, 3, "three example policies");
+}
+
+#[test]
+fn policies_that_cannot_work_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases = [
+        ("[signatures]\nvalidity = \"7d\"\nrefresh = \"8d\"\n", "signatures.refresh"),
+        ("[signatures]\nrefresh = \"12h\"\n[zone]\nmax-ttl = \"1d\"\n", "cached signatures expire"),
+        ("[keys]\nalgorithm = \"RSASHA256\"\nbits = 1024\n", "keys.bits"),
+        ("[keys]\nalgorithm = 16\n", "unsupported algorithm \"16\""),
+        ("[keys]\nzsk-lifetime = \"1d\"\n", "keys.zsk-lifetime: 1d is shorter than the rollover it needs"),
+        ("[keys]\nksk-lifetime = \"2d\"\n", "keys.ksk-lifetime"),
+        ("[denial]\ntype = \"nsec\"\nopt-out = true\n", "denial.opt-out"),
+        ("[denial]\niterations = 500\n", "RFC 9276"),
+        ("[keys]\ndnskey-ttl = \"2d\"\n", "keys.dnskey-ttl"),
+        ("[zone]\nmax-ttl = \"soon\"\n", ":2: bad duration \"soon\""),
+        ("[keys]\ncolour = \"blue\"\n", ":2: unknown field `colour`"),
+        ("[keys\n", ":1:"),
+    ];
+    for (i, (text, needle)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("bad{i}.toml"));
+        std::fs::write(&path, text).expect("write");
+        let output = check(&path);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{text}: {stderr}");
+        assert!(
+            stderr.contains(&format!("bad{i}.toml")) && stderr.contains(needle),
+            "{text}: expected {needle:?} in {stderr}"
+        );
+    }
+}
+
+#[test]
+fn nsec3_iterations_warn_citing_rfc9276() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("iterations.toml");
+    std::fs::write(&path, "[denial]\ntype = \"nsec3\"\niterations = 10\n").expect("write");
+    let output = check(&path);
+    common::expect_success("policy check", &output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("warning") && stderr.contains("denial.iterations") && stderr.contains("RFC 9276"),
+        "{stderr}"
+    );
+}
