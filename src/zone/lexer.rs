@@ -152,6 +152,76 @@ impl<'a> Lexer<'a> {
     }
 }
 
+/// Where text can be cut into pieces that read the same apart as together:
+/// for each offset in `targets` (ascending), the first entry that starts
+/// at or after it on a line of its own, with its owner written out, outside
+/// parentheses and quotes. `None` if the text holds a `$` directive, whose
+/// effect would cross the cuts. Lines without parentheses, quotes or
+/// escapes (nearly all) are skipped whole with `memchr`.
+pub fn cut_points(text: &[u8], targets: &[usize]) -> Option<Vec<usize>> {
+    let mut cuts = Vec::with_capacity(targets.len());
+    let mut targets = targets.iter().copied().peekable();
+    let mut in_paren = false;
+    let mut pos = 0;
+    while pos < text.len() {
+        if !in_paren {
+            match text[pos] {
+                b'$' => return None,
+                b' ' | b'\t' | b'\r' | b'\n' | b';' => {}
+                _ => {
+                    if targets.peek().is_some_and(|&t| t <= pos) {
+                        cuts.push(pos);
+                        while targets.next_if(|&t| t <= pos).is_some() {}
+                    }
+                }
+            }
+        }
+        let end = memchr::memchr(b'\n', &text[pos..]).map_or(text.len(), |i| pos + i);
+        let line = &text[pos..end];
+        pos = if memchr::memchr3(b'(', b')', b'"', line).is_none() && memchr::memchr(b'\\', line).is_none() {
+            end + 1
+        } else {
+            after_line(text, pos, &mut in_paren)
+        };
+    }
+    Some(cuts)
+}
+
+/// Walks one line byte by byte (a quoted string may carry it over newlines),
+/// tracking parentheses; returns the offset after its newline.
+fn after_line(text: &[u8], mut pos: usize, in_paren: &mut bool) -> usize {
+    while pos < text.len() {
+        match text[pos] {
+            b'\n' => return pos + 1,
+            b';' => pos = memchr::memchr(b'\n', &text[pos..]).map_or(text.len(), |i| pos + i),
+            b'\\' => pos += 2,
+            b'(' => {
+                *in_paren = true;
+                pos += 1;
+            }
+            b')' => {
+                *in_paren = false;
+                pos += 1;
+            }
+            b'"' => pos = closing_quote(text, pos + 1) + 1,
+            _ => pos += 1,
+        }
+    }
+    text.len()
+}
+
+/// The offset of the quote closing a string that starts at `from`, or the end.
+fn closing_quote(text: &[u8], mut pos: usize) -> usize {
+    while pos < text.len() {
+        match text[pos] {
+            b'\\' => pos += 2,
+            b'"' => return pos,
+            _ => pos += 1,
+        }
+    }
+    text.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,5 +253,17 @@ mod tests {
         assert_eq!(Lexer::new(b"a TXT ( x\n y\n").next_entry(&mut entry), Err((1, LexError::UnclosedParen(1))));
         assert_eq!(Lexer::new(b"\na TXT x )\n").next_entry(&mut entry), Err((2, LexError::StrayParen)));
         assert_eq!(Lexer::new(b"a TXT \"x\n").next_entry(&mut entry), Err((1, LexError::UnclosedQuote(1))));
+    }
+
+    #[test]
+    fn cuts_only_between_whole_entries() {
+        let text = b"a 1 TXT ( x\nb c )\n b 1 A 1.2.3.4\nc 1 TXT \"q\nd\" ; (\nd 1 A 1.2.3.4\n";
+        // Targets inside the parentheses or at a blank-owner line move on
+        // to the next whole entry (33); one inside the quoted string past
+        // the `(` of a comment, to the line after (51).
+        let d_line = text.windows(2).rposition(|w| w == b"\nd").map_or(0, |i| i + 1);
+        assert_eq!(d_line, 51);
+        assert_eq!(cut_points(text, &[0, 8, 15, 30, 35]), Some(vec![0, 33, 51]));
+        assert_eq!(cut_points(b"a 1 A 1.2.3.4\n$TTL 5\n", &[0]), None);
     }
 }

@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::lexer::{Entry, Lexer, Token};
+use super::lexer::{Entry, Lexer, Token, cut_points};
 use super::name::{Name, NameRef, parse_text};
 use super::rdata::{parse_rdata, parse_ttl};
 use super::rtype::Rtype;
@@ -52,31 +52,99 @@ pub struct OwnedRecord {
 /// Reads the zone for `origin` from the master file at `path`.
 pub fn read_zone_file(path: &Path, origin: &Name) -> Result<Zone, ReadError> {
     let text = read_bytes(path, path, 0)?;
-    read_zone_bytes(&text, origin, path)
+    let sink = match read_parallel(&text, origin, path) {
+        Some(pieces) => {
+            // The text is no longer needed: free it before the pieces are joined.
+            drop(text);
+            join(pieces)
+        }
+        None => read_serial(&text, origin, path)?,
+    };
+    Ok(finish(sink))
 }
 
 /// Reads a zone from master-file text; `source` names it in errors.
 pub fn read_zone_str(text: &str, origin: &Name, source: &Path) -> Result<Zone, ReadError> {
-    read_zone_bytes(text.as_bytes(), origin, source)
+    let sink = match read_parallel(text.as_bytes(), origin, source) {
+        Some(pieces) => join(pieces),
+        None => read_serial(text.as_bytes(), origin, source)?,
+    };
+    Ok(finish(sink))
 }
 
-fn read_zone_bytes(text: &[u8], origin: &Name, source: &Path) -> Result<Zone, ReadError> {
+fn finish(sink: ZoneSink) -> Zone {
+    let started = std::time::Instant::now();
+    let zone = sink.builder.finish();
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "records sorted");
+    zone
+}
+
+fn read_serial(text: &[u8], origin: &Name, source: &Path) -> Result<ZoneSink, ReadError> {
     let mut sink = ZoneSink { builder: ZoneBuilder::new(origin.clone(), CLASS_IN), soa: None };
     let mut reader = Reader::new(origin, &mut sink);
     reader.read(text, source, origin.clone(), 0)?;
     let last_line = reader.last_line;
-    let soa_count = sink.soa.map_or(0, |(count, _)| count);
-    if soa_count == 0 {
+    if sink.soa.is_none() {
         return Err(ReadError {
             file: source.to_owned(),
             line: last_line,
             message: format!("no SOA record at the apex {origin}"),
         });
     }
-    let parsed = std::time::Instant::now();
-    let zone = sink.builder.finish();
-    tracing::debug!(seconds = parsed.elapsed().as_secs_f64(), "records sorted");
-    Ok(zone)
+    Ok(sink)
+}
+
+/// Below this size a file is read on one core.
+const PARALLEL_MIN_BYTES: usize = 8 << 20;
+
+/// Reads a large file in pieces on all cores, when it can be cut into
+/// pieces that read the same apart as together: no `$` directives, cuts
+/// only before whole entries with their owner written out (see
+/// [`cut_points`]). A piece that relies on what came before it (a record
+/// without a TTL before the piece gives one, the SOA's TTL defaulting) or
+/// any error sends the whole file to the serial reader, which then gives
+/// the same records, or the error with its true line.
+fn read_parallel(text: &[u8], origin: &Name, source: &Path) -> Option<Pieces> {
+    use rayon::prelude::*;
+    if text.len() < PARALLEL_MIN_BYTES {
+        return None;
+    }
+    let pieces = rayon::current_num_threads() * 4;
+    let targets: Vec<usize> = (0..pieces).map(|i| i * text.len() / pieces).collect();
+    let mut cuts = cut_points(text, &targets)?;
+    // The first piece starts where the serial reader does, comments and all.
+    if cuts.first() != Some(&0) {
+        cuts.insert(0, 0);
+    }
+    cuts.push(text.len());
+    let sinks: Vec<ZoneSink> = cuts
+        .par_windows(2)
+        .map(|w| {
+            let mut sink = ZoneSink { builder: ZoneBuilder::new(origin.clone(), CLASS_IN), soa: None };
+            Reader::new(origin, &mut sink).read(&text[w[0]..w[1]], source, origin.clone(), 0).ok().map(|()| sink)
+        })
+        .collect::<Option<_>>()?;
+    // The SOA must be in the first piece (a later one would have taken
+    // its TTL from the SOA itself rather than from the records before it).
+    let mut sinks = sinks.into_iter();
+    let first = sinks.next()?;
+    let rest: Vec<ZoneSink> = sinks.collect();
+    (first.soa.is_some() && rest.iter().all(|s| s.soa.is_none())).then_some(Pieces { first, rest })
+}
+
+/// A zone read in pieces, in order.
+struct Pieces {
+    first: ZoneSink,
+    rest: Vec<ZoneSink>,
+}
+
+/// Joins pieces read in parallel, in order.
+fn join(pieces: Pieces) -> ZoneSink {
+    let Pieces { mut first, rest } = pieces;
+    for piece in rest {
+        first.builder.append(piece.builder);
+    }
+    first
 }
 
 /// Reads every record of a master file (no zone checks: for trust-anchor
@@ -419,5 +487,33 @@ mod tests {
         std::fs::write(dir.path().join("part.zone"), "$INCLUDE part.zone\n").expect("write");
         let err = read_zone_file(&dir.path().join("main.zone"), &origin()).expect_err("loop").to_string();
         assert!(err.contains("nested more than"), "{err}");
+    }
+
+    /// A file large enough to be read in pieces reads exactly as it does
+    /// serially; one whose pieces depend on each other (a record without a
+    /// TTL after a cut) falls back to the serial reader and reads the same.
+    #[test]
+    fn pieces_read_as_the_whole() {
+        let mut text = String::from("example. 3600 IN SOA ns.example. h.example. 1 2 3 4 5\n");
+        for i in 0..200_000 {
+            text.push_str(&format!("n{i}.example. 86400 IN NS ns{}.hoster.net.\n", i % 7));
+            if i % 10 == 0 {
+                text.push_str(&format!("n{i} 300 IN TXT \"a ( quoted\nstring\" ( \"spanning\"\n lines )\n"));
+            }
+        }
+        assert!(text.len() >= PARALLEL_MIN_BYTES);
+        let serial = read_serial(text.as_bytes(), &origin(), Path::new("t")).expect("serial").builder.finish();
+        assert!(read_parallel(text.as_bytes(), &origin(), Path::new("t")).is_some(), "read in pieces");
+        let parallel = read(&text).expect("parallel");
+        assert_eq!(lines(&parallel), lines(&serial));
+        // Without TTLs after the first record, pieces cannot stand alone.
+        let no_ttls = text.replace(" 86400 IN NS", " NS");
+        assert!(read_parallel(no_ttls.as_bytes(), &origin(), Path::new("t")).is_none());
+        assert_eq!(lines(&read(&no_ttls).expect("serial fallback")).len(), lines(&serial).len());
+        // What comes before the first whole entry is read too.
+        let commented = format!("; a header\n{text}");
+        assert_eq!(lines(&read(&commented).expect("reads")), lines(&serial));
+        let ownerless = format!(" 300 IN A 192.0.2.1\n{text}");
+        assert_eq!(read(&ownerless).expect_err("no owner").line, 1);
     }
 }

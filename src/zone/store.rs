@@ -115,6 +115,19 @@ impl ZoneBuilder {
         });
     }
 
+    /// Appends the records of `other` (a builder for the same zone), in
+    /// their order, after this one's.
+    pub fn append(&mut self, other: ZoneBuilder) {
+        let base = self.data.len();
+        self.data.extend_from_slice(&other.data);
+        self.recs.extend(other.recs.into_iter().map(|rec| Rec {
+            owner: rec.owner + base,
+            rdata: rec.rdata + base,
+            ..rec
+        }));
+        self.last_owner = None;
+    }
+
     /// Sorts into canonical order and drops exact duplicates (same owner,
     /// type, TTL and RDATA; RFC 2181 §5). Records that differ only in TTL
     /// are kept so that the verifier can report the mismatch.
