@@ -224,6 +224,44 @@ fn the_first_keys_are_published_then_the_ds_submitted() {
 }
 
 #[test]
+fn steps_say_why_and_what_waits() {
+    let p = policy("tld-rsasha256.toml");
+    let first = advance(&[], &p, START, &[]);
+    assert_eq!(first.actions.len(), 2, "a KSK and a ZSK: {:?}", first.actions);
+    let keys = vec![
+        Key::new(1, Role::Ksk, Algorithm::RsaSha256, 1, START),
+        Key::new(2, Role::Zsk, Algorithm::RsaSha256, 2, START),
+    ];
+    let step = advance(&keys, &p, START, &[]);
+    assert!(step.actions.is_empty(), "{:?}", step.actions);
+    let ready = START + 2 * HOUR + 15 * 60 + HOUR;
+    assert_eq!(step.next, Some(ready));
+    let wait = step.waits.iter().find(|w| w.key == 1 && w.record == Record::Dnskey).expect("DNSKEY waits");
+    assert_eq!(wait.until, Some(ready));
+    assert!(wait.reason.contains("DNSKEY TTL 2h + propagation 15m + publish safety 1h"), "{}", wait.reason);
+    let ds = step.waits.iter().find(|w| w.key == 1 && w.record == Record::Ds).expect("DS waits");
+    assert!(ds.reason.contains("double-KSK"), "{}", ds.reason);
+    let later = advance(&step.keys, &p, ready, &[]);
+    let t = later.transitions.iter().find(|t| t.key == 1 && t.record == Record::Dnskey).expect("moves");
+    assert_eq!(t.to, O);
+    assert!(t.why.starts_with("DNSKEY TTL 2h + propagation 15m + publish safety 1h passed since 2026-"), "{}", t.why);
+    // Deterministic.
+    assert_eq!(later.transitions, advance(&step.keys, &p, ready, &[]).transitions);
+}
+
+#[test]
+fn cds_is_published_only_while_the_ds_set_should_change() {
+    let mut sim = Sim::new(policy("tld-rsasha256.toml"));
+    sim.ds_delay = Box::new(|| 2 * DAY);
+    sim.run_until(START + 2 * DAY);
+    let ksk = sim.key_of(Role::Ksk);
+    assert!(sim.events.iter().any(|(_, e)| *e == Event::Submit(ksk)));
+    assert_eq!(publication(&sim.keys).cds, vec![ksk], "submitted, not yet seen");
+    sim.run_until(START + 10 * DAY);
+    assert!(publication(&sim.keys).cds.is_empty(), "the parent has what we want");
+}
+
+#[test]
 fn zsk_pre_publish() {
     let mut sim = Sim::new(policy("tld-rsasha256.toml"));
     sim.run_until(START + 10 * DAY);
@@ -258,14 +296,22 @@ fn zsk_pre_publish() {
 
 #[test]
 fn ksk_double_ksk_with_ds_seen_and_gone() {
-    let mut p = policy("tld-rsasha256.toml");
-    p.keys.ksk_lifetime = 60 * DAY;
-    let mut sim = Sim::new(p);
+    let mut sim = Sim::new(policy("tld-rsasha256.toml"));
     sim.ds_delay = Box::new(|| DAY);
     sim.run_until(START + 10 * DAY);
     let old = sim.key_of(Role::Ksk);
     let from = sim.established_at();
-    sim.run_until(START + 75 * DAY);
+    sim.run_until(START + 380 * DAY);
+    sim.events.retain(|(_, e)| {
+        let key = match e {
+            Event::Move { key, .. } | Event::Create { key, .. } => *key,
+            Event::Submit(key) | Event::Retract(key) | Event::Remove(key) => *key,
+        };
+        sim.keys
+            .iter()
+            .chain([&Key::new(old, Role::Ksk, Algorithm::RsaSha256, 0, 0)])
+            .any(|k| k.id == key && k.role == Role::Ksk)
+    });
     sim.print(from);
     let new = sim.key_of(Role::Ksk);
     assert_ne!(old, new);
