@@ -132,7 +132,8 @@ impl Sim {
         if self.established
             && let Err(v) = check_rules(&self.keys)
         {
-            panic!("at {} (step {}): {v}\nkeys: {:#?}", self.now, self.steps, self.keys);
+            let recent: Vec<_> = self.events.iter().rev().take(40).rev().collect();
+            panic!("at {} (step {}): {v}\nkeys: {:#?}\nrecent: {recent:#?}", self.now, self.steps, self.keys);
         }
         let p = publication(&self.keys);
         let alg = |id: &i64| self.keys.iter().find(|k| k.id == *id).map(|k| k.algorithm);
@@ -474,7 +475,7 @@ fn random_policy(rng: &mut Rng) -> Policy {
 #[test]
 fn random_histories_stay_safe_and_complete() {
     let (mut total_steps, mut rollovers) = (0, 0);
-    for seed in 1..=60u64 {
+    for seed in 1..=1000u64 {
         let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
         let policy = random_policy(&mut rng);
         let mut sim = Sim::new(policy);

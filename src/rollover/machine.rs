@@ -148,10 +148,16 @@ fn desired(goal: Goal, state: RecordState) -> Option<RecordState> {
 }
 
 /// The keys as they may be at any moment given the pending parent
-/// requests: a submitted DS may appear, a retracted one may vanish.
-fn anticipated(keys: &[Key]) -> Vec<Key> {
+/// requests: each submitted DS may or may not have appeared, each
+/// retracted one may or may not have vanished. `mask` says, bit by bit
+/// over the keys with a request pending, which have been acted upon.
+fn parent_view(keys: &[Key], mask: u32) -> Vec<Key> {
     let mut view = keys.to_vec();
-    for key in &mut view {
+    let pending = view.iter_mut().filter(|k| k.ds_pending.is_some());
+    for (bit, key) in pending.enumerate() {
+        if mask & (1 << bit.min(31)) == 0 {
+            continue;
+        }
         let state = match (key.state(Record::Ds), key.ds_pending) {
             (H, Some(true)) => R,
             (H | R | O, Some(false)) => U,
@@ -163,10 +169,11 @@ fn anticipated(keys: &[Key]) -> Vec<Key> {
     view
 }
 
-/// The first safety rule a move from `before` to `after` breaks, whether
-/// or not the parent has acted on pending requests yet.
+/// The first safety rule a move from `before` to `after` breaks, whatever
+/// the parent has or has not done yet of what it was asked.
 fn broken(before: &[Key], after: &[Key]) -> Option<RuleViolation> {
-    rules::first_broken(before, after).or_else(|| rules::first_broken(&anticipated(before), &anticipated(after)))
+    let pending = before.iter().filter(|k| k.ds_pending.is_some()).count().min(6) as u32;
+    (0..1u32 << pending).find_map(|mask| rules::first_broken(&parent_view(before, mask), &parent_view(after, mask)))
 }
 
 /// The rollover method's word on a move (only moves into rumoured are
@@ -278,7 +285,9 @@ impl Run<'_> {
         }
     }
 
-    /// Goals: successors, retirements, first keys, withdrawn submissions.
+    /// Goals: successors, retirements, first keys. (A DS submission still
+    /// pending when its key's goal becomes hidden is not cancelled: once
+    /// seen, the DS is retracted like any other, when the rules allow.)
     fn plan(&mut self, manual: &[Role]) {
         self.link_successors();
         let mut requested = BTreeSet::new();
@@ -300,7 +309,6 @@ impl Run<'_> {
                 self.actions.push(Action::CreateKey { role, algorithm: self.policy.keys.algorithm, predecessor: None });
             }
         }
-        self.withdraw_submissions();
     }
 
     /// A key that another names as predecessor has that successor; its goal
@@ -326,17 +334,6 @@ impl Run<'_> {
         let rolled = manual.iter().any(|&r| r == key.role || key.role == Role::Csk);
         let due = key.retire.is_some_and(|r| self.now >= r - prepublication(self.policy, key.role));
         rolled || due || key.algorithm != self.policy.keys.algorithm
-    }
-
-    /// A key that will not be used after all (compromised before its DS
-    /// appeared) has its DS submission withdrawn.
-    fn withdraw_submissions(&mut self) {
-        for key in &mut self.keys {
-            if key.goal == Goal::Hidden && key.state(Record::Ds) == H && key.ds_pending == Some(true) {
-                key.ds_pending = Some(false);
-                self.actions.push(Action::RetractDs { key: key.id });
-            }
-        }
     }
 
     /// Moves records until nothing moves.
