@@ -16,6 +16,8 @@
 //! - [`policy`]: signing policies (TOML), checked field by field.
 //! - [`keys`]: the [`keys::KeyStore`] interface with a PKCS#11 and a soft
 //!   backend; keys named by URI; every key proven before it signs.
+//! - [`rollover`]: the key-state machine (pure): safe rollovers, RFC 7583
+//!   timing, the actions for the caller to carry out.
 //! - [`sign`]: NSEC/NSEC3 chains and RRSIGs, on all cores, written as text.
 //! - [`verify`]: the full-zone verifier. It shares nothing with the signer
 //!   but [`zone`].
@@ -26,6 +28,7 @@ pub mod cli;
 pub mod keys;
 pub mod policy;
 pub mod publish;
+pub mod rollover;
 pub mod sign;
 pub mod time;
 pub mod verify;

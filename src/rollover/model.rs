@@ -80,8 +80,10 @@ pub struct Key {
     /// Stable id (the database's).
     pub id: i64,
     /// KSK, ZSK or CSK.
+    #[serde(with = "serde_role")]
     pub role: Role,
     /// Its algorithm.
+    #[serde(with = "serde_algorithm")]
     pub algorithm: Algorithm,
     /// The key tag of its DNSKEY.
     pub tag: u16,
@@ -169,6 +171,7 @@ pub enum Observation {
     /// Start a rollover of the keys of this role now (manual).
     Rollover {
         /// The role to roll.
+        #[serde(with = "serde_role")]
         role: Role,
     },
     /// This key is compromised: replace it as fast as the rules allow.
@@ -185,8 +188,10 @@ pub enum Action {
     /// `predecessor` set) before the next step.
     CreateKey {
         /// Its role.
+        #[serde(with = "serde_role")]
         role: Role,
         /// Its algorithm.
+        #[serde(with = "serde_algorithm")]
         algorithm: Algorithm,
         /// The key it will replace.
         predecessor: Option<i64>,
@@ -254,4 +259,36 @@ pub struct Step {
     /// When to run the machine again at the latest (`None`: only on an
     /// observation).
     pub next: Option<i64>,
+}
+
+/// Roles as `ksk`, `zsk`, `csk` (the keys module does not derive serde).
+mod serde_role {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    use crate::keys::Role;
+
+    pub fn serialize<S: Serializer>(role: &Role, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(role.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Role, D::Error> {
+        let text = String::deserialize(d)?;
+        Role::from_text(&text).map_err(D::Error::custom)
+    }
+}
+
+/// Algorithms as their IANA number.
+mod serde_algorithm {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    use crate::keys::Algorithm;
+
+    pub fn serialize<S: Serializer>(algorithm: &Algorithm, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u8(algorithm.number())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Algorithm, D::Error> {
+        let number = u8::deserialize(d)?;
+        Algorithm::from_number(number).ok_or_else(|| D::Error::custom(format!("unsupported algorithm {number}")))
+    }
 }
