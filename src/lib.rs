@@ -30,6 +30,7 @@ pub mod policy;
 pub mod publish;
 pub mod rollover;
 pub mod sign;
+pub mod store;
 pub mod time;
 pub mod verify;
 pub mod zone;

@@ -6,12 +6,16 @@
 //! the input could not be used (unreadable file, syntax error, bad
 //! arguments, an HSM that cannot be reached).
 
+mod ds;
 mod key;
 mod keyset;
+mod managed;
 mod policy;
 mod progress;
 mod sign;
+mod table;
 mod verify;
+mod zone;
 
 use std::process::ExitCode;
 
@@ -48,6 +52,12 @@ pub struct Cli {
     /// The time to act at: RFC 3339 or Unix seconds (default: the clock).
     #[arg(long, global = true, env = "SIGNET_NOW")]
     now: Option<String>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// The state database (SQLite).
+    #[arg(long, global = true, env = "SIGNET_DB", default_value = "signet.db")]
+    db: std::path::PathBuf,
     #[command(subcommand)]
     command: Command,
 }
@@ -62,21 +72,46 @@ enum LogFormat {
 enum Command {
     /// Verify a signed zone file the way a validating resolver would.
     Verify(verify::VerifyArgs),
-    /// Sign a zone file with the keys given, through the gate.
+    /// Sign: a zone under management (`signet sign ZONE`), or a zone file
+    /// with the keys given (`signet sign FILE --origin … --policy … --key …`).
     Sign(sign::SignArgs),
-    /// Make and inspect keys.
+    /// Make the state database.
+    Init,
+    /// Make, list and roll keys.
     #[command(subcommand)]
     Key(key::KeyCommand),
-    /// Check signing policies.
+    /// Check and import signing policies.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Zones under management.
+    #[command(subcommand)]
+    Zone(zone::ZoneCommand),
+    /// The DS at the parent: show, and confirm seen or gone.
+    #[command(subcommand)]
+    Ds(ds::DsCommand),
 }
 
 /// Output format of a command.
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
     Text,
     Json,
+}
+
+/// What the managed commands share: the database, the time, the format.
+#[derive(Debug)]
+struct Managed {
+    db: std::path::PathBuf,
+    now: i64,
+    explicit_now: bool,
+    format: Format,
+}
+
+impl Managed {
+    /// Opens the existing database.
+    async fn store(&self) -> anyhow::Result<crate::store::Store> {
+        Ok(crate::store::Store::open(&self.db, false).await?)
+    }
 }
 
 /// Parses the command line, runs the command, prints any error once, and
@@ -91,11 +126,20 @@ pub fn main() -> ExitCode {
             return ExitCode::from(EXIT_INPUT);
         }
     };
+    let ctx = Managed {
+        db: cli.db,
+        now: now.unwrap_or_else(crate::time::wall_clock),
+        explicit_now: now.is_some(),
+        format: cli.format,
+    };
     let result = match cli.command {
-        Command::Verify(args) => verify::run(args, now),
-        Command::Sign(args) => sign::run(args, now),
-        Command::Key(command) => key::run(command, now),
-        Command::Policy(command) => policy::run(command),
+        Command::Verify(args) => verify::run(args, now, ctx.format),
+        Command::Policy(command) => block_on(policy::run(command, &ctx)),
+        Command::Sign(args) => block_on(sign::run(args, &ctx)),
+        Command::Init => block_on(zone::init(&ctx)),
+        Command::Key(command) => block_on(key::run(command, &ctx)),
+        Command::Zone(command) => block_on(zone::run(command, &ctx)),
+        Command::Ds(command) => block_on(ds::run(command, &ctx)),
     };
     match result {
         Ok(code) => code,
@@ -136,4 +180,10 @@ fn print_policy_warnings(file: &std::path::Path, warnings: &[crate::policy::Warn
     for w in warnings {
         eprintln!("signet: warning: {}: {}: {}", file.display(), w.field, w.reason);
     }
+}
+
+/// Runs the database work of a command on a single-threaded runtime (the
+/// signing itself runs on rayon's threads).
+fn block_on<T>(future: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(future)
 }

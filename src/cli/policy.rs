@@ -17,11 +17,22 @@ pub enum PolicyCommand {
         /// The policy (TOML).
         file: PathBuf,
     },
+    /// Check a policy and store it in the database (replacing one of the
+    /// same name: zones under it follow the new one, e.g. into an
+    /// algorithm rollover).
+    Import {
+        /// The policy (TOML).
+        file: PathBuf,
+        /// Its name in the database (default: its `name`, or the file name).
+        #[arg(long)]
+        name: Option<String>,
+    },
 }
 
 /// Runs a `signet policy` command.
-pub fn run(command: PolicyCommand) -> anyhow::Result<ExitCode> {
+pub async fn run(command: PolicyCommand, ctx: &super::Managed) -> anyhow::Result<ExitCode> {
     match command {
+        PolicyCommand::Import { file, name } => super::zone::import_policy(ctx, &file, name.as_deref()).await,
         PolicyCommand::Check { file } => {
             let (policy, warnings) = Policy::from_file(&file)?;
             super::print_policy_warnings(&file, &warnings);

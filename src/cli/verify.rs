@@ -29,13 +29,10 @@ pub struct VerifyArgs {
     /// Every RRSIG must remain valid at least this long (e.g. 2d, 12h).
     #[arg(long, value_parser = humantime::parse_duration)]
     min_validity: Option<std::time::Duration>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
 }
 
 /// Runs `signet verify`: exit 0 valid, 1 errors found, 2 unreadable input.
-pub fn run(args: VerifyArgs, now: Option<i64>) -> anyhow::Result<ExitCode> {
+pub fn run(args: VerifyArgs, now: Option<i64>, format: Format) -> anyhow::Result<ExitCode> {
     let origin = super::parse_origin(&args.origin)?;
     let trust_anchor = args.trust_anchor.as_deref().map(|path| read_anchor(path, &origin)).transpose()?;
     let started = std::time::Instant::now();
@@ -47,7 +44,7 @@ pub fn run(args: VerifyArgs, now: Option<i64>) -> anyhow::Result<ExitCode> {
         trust_anchor,
     };
     let report = verify_zone_with_progress(&zone, &options, &TerminalProgress::new());
-    match args.format {
+    match format {
         Format::Text => print!("{}", report.to_text()),
         Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
     }

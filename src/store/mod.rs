@@ -1,0 +1,537 @@
+//! SQLite persistence (sqlx): policies, zones, keys with the states of
+//! the rollover machine, operator observations, signing runs and the
+//! audit trail. The only module that speaks SQL.
+//!
+//! The database runs in WAL mode with foreign keys on and full sync; the
+//! file is created mode 0600; the schema changes only through the
+//! migrations in `migrations/`, embedded at build time. Everything a
+//! signing run changes is written in one transaction, after the zone has
+//! been published: a run killed at any point leaves the database as it
+//! was before the run (or after it), never half-way.
+
+mod rows;
+
+/// A zone with its policy's name, then `$tail` (a literal, so that the
+/// query stays a static string).
+macro_rules! zone_select {
+    ($tail:literal) => {
+        concat!(
+            "SELECT z.id, z.name, z.policy_id, p.name AS policy_name, z.input_path, z.output_path, z.nsec3_salt, ",
+            "z.last_serial, z.last_run_at, z.next_run_at, z.created_at ",
+            "FROM zones z JOIN policies p ON p.id = z.policy_id ",
+            $tail
+        )
+    };
+}
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row as _, Sqlite, Transaction};
+
+pub use rows::{AuditRow, PolicyRow, RunRow, StoredKey, ZoneRow};
+
+use crate::rollover::{Key, Observation, Transition};
+
+/// Why the database could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database file could not be created or opened.
+    #[error("database {}: {reason}", path.display())]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A query failed.
+    #[error("database: {0}")]
+    Sql(#[from] sqlx::Error),
+    /// The schema could not be brought up to date.
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// No such policy, zone or key.
+    #[error("no {what} {name:?} in the database")]
+    NotFound {
+        /// "policy", "zone", "key".
+        what: &'static str,
+        /// Its name.
+        name: String,
+    },
+    /// Already there.
+    #[error("{what} {name:?} is already in the database")]
+    Exists {
+        /// "zone".
+        what: &'static str,
+        /// Its name.
+        name: String,
+    },
+    /// Another signet process is signing the zone.
+    #[error("zone {zone} is busy: signet (pid {pid}) has been signing it since {since}")]
+    Busy {
+        /// The zone.
+        zone: String,
+        /// The other process.
+        pid: i64,
+        /// Since when (UTC).
+        since: String,
+    },
+    /// A stored value that the code cannot read (a newer signet's data?).
+    #[error("database holds an unreadable {what}: {value:?}")]
+    Corrupt {
+        /// The column.
+        what: &'static str,
+        /// The value.
+        value: String,
+    },
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// A signing run, as recorded.
+#[derive(Debug, Clone, Default)]
+pub struct RunRecord {
+    /// The time of the run.
+    pub at: i64,
+    /// The serial published (or attempted).
+    pub serial: Option<u32>,
+    /// `published`, `refused` or `failed`.
+    pub result: &'static str,
+    /// RRSIGs made.
+    pub rrsigs: u64,
+    /// Records written.
+    pub records: u64,
+    /// Gate errors and warnings.
+    pub errors: u64,
+    /// Gate warnings.
+    pub warnings: u64,
+    /// The gate's findings (JSON) when refused.
+    pub findings: Option<String>,
+    /// A message: the error, or a summary.
+    pub message: String,
+    /// Wall seconds.
+    pub seconds: f64,
+}
+
+/// Everything a published run changes, written in one transaction.
+#[derive(Debug)]
+pub struct RunCommit<'a> {
+    /// The keys after the machine's step.
+    pub keys: &'a [Key],
+    /// Its transitions (one audit row each).
+    pub transitions: &'a [Transition],
+    /// Keys done with and deleted from their stores.
+    pub removed: &'a [i64],
+    /// Observations taken in.
+    pub consumed: &'a [i64],
+    /// When the machine wants to run again.
+    pub next_run_at: Option<i64>,
+    /// The run itself.
+    pub run: RunRecord,
+}
+
+/// The database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens the database at `path`, creating it (mode 0600) if `create`,
+    /// and brings its schema up to date.
+    pub async fn open(path: &Path, create: bool) -> Result<Store> {
+        let open_error = |reason: String| StoreError::Open { path: path.to_owned(), reason };
+        if !path.exists() {
+            if !create {
+                return Err(open_error("no such database: run `signet init` first".to_owned()));
+            }
+            create_private(path).map_err(|e| open_error(e.to_string()))?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await
+            .map_err(|e| open_error(e.to_string()))?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        for suffix in ["-wal", "-shm"] {
+            let side = PathBuf::from(format!("{}{suffix}", path.display()));
+            if side.exists() {
+                set_private(&side).map_err(|e| open_error(e.to_string()))?;
+            }
+        }
+        Ok(Store { pool, path: path.to_owned() })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A write transaction, taking the write lock at once (BEGIN
+    /// IMMEDIATE): a transaction that reads first and writes later could
+    /// otherwise fail when another process wrote in between; this one
+    /// waits for the other (up to the busy timeout) instead.
+    async fn write(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Imports a policy (its TOML text), replacing one of the same name.
+    pub async fn import_policy(&self, name: &str, source: &str, now: i64) -> Result<i64> {
+        let mut tx = self.write().await?;
+        let id: i64 = sqlx::query(
+            "INSERT INTO policies (name, source, imported_at) VALUES (?, ?, ?)
+             ON CONFLICT(name) DO UPDATE SET source = excluded.source, imported_at = excluded.imported_at
+             RETURNING id",
+        )
+        .bind(name)
+        .bind(source)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?
+        .get(0);
+        audit(&mut tx, None, None, now, "operator", "policy-import", &format!("policy {name} imported")).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// A policy by name.
+    pub async fn policy(&self, name: &str) -> Result<PolicyRow> {
+        sqlx::query_as::<_, PolicyRow>("SELECT id, name, source, imported_at FROM policies WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { what: "policy", name: name.to_owned() })
+    }
+
+    /// A policy by id.
+    pub async fn policy_by_id(&self, id: i64) -> Result<PolicyRow> {
+        sqlx::query_as::<_, PolicyRow>("SELECT id, name, source, imported_at FROM policies WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { what: "policy", name: format!("#{id}") })
+    }
+
+    /// Adds a zone under a policy.
+    pub async fn add_zone(&self, zone: &NewZone<'_>, now: i64) -> Result<i64> {
+        let policy = self.policy(zone.policy).await?;
+        let mut tx = self.write().await?;
+        let exists = sqlx::query("SELECT 1 FROM zones WHERE name = ?").bind(zone.name).fetch_optional(&mut *tx).await?;
+        if exists.is_some() {
+            return Err(StoreError::Exists { what: "zone", name: zone.name.to_owned() });
+        }
+        let id: i64 = sqlx::query(
+            "INSERT INTO zones (name, policy_id, input_path, output_path, nsec3_salt, created_at)
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(zone.name)
+        .bind(policy.id)
+        .bind(zone.input)
+        .bind(zone.output)
+        .bind(zone.salt)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?
+        .get(0);
+        let message = format!("zone {} added under policy {}", zone.name, policy.name);
+        audit(&mut tx, Some(id), None, now, "operator", "zone-add", &message).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Every zone, by name.
+    pub async fn zones(&self) -> Result<Vec<ZoneRow>> {
+        Ok(sqlx::query_as::<_, ZoneRow>(zone_select!("ORDER BY z.name")).fetch_all(&self.pool).await?)
+    }
+
+    /// A zone by name (the apex, lowercase, absolute).
+    pub async fn zone(&self, name: &str) -> Result<ZoneRow> {
+        sqlx::query_as::<_, ZoneRow>(zone_select!("WHERE z.name = ?"))
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound { what: "zone", name: name.to_owned() })
+    }
+
+    /// The zone's keys that are not yet removed, oldest first.
+    pub async fn keys(&self, zone_id: i64) -> Result<Vec<StoredKey>> {
+        let rows = sqlx::query_as::<_, rows::KeyRow>(
+            "SELECT * FROM keys WHERE zone_id = ? AND removed_at IS NULL ORDER BY id",
+        )
+        .bind(zone_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(rows::KeyRow::into_stored).collect()
+    }
+
+    /// Records a key just made in its store (all records hidden); returns its id.
+    pub async fn insert_key(&self, zone_id: i64, uri: &str, dnskey: &[u8], key: &Key, now: i64) -> Result<i64> {
+        let mut tx = self.write().await?;
+        let id: i64 = rows::insert_key(&mut tx, zone_id, uri, dnskey, key).await?;
+        if let Some(predecessor) = key.predecessor {
+            sqlx::query("UPDATE keys SET successor_id = ? WHERE id = ?")
+                .bind(id)
+                .bind(predecessor)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let message = format!("{} key tag {} ({}) made: {uri}", key.role, key.tag, key.algorithm);
+        audit(&mut tx, Some(zone_id), Some(id), now, "machine", "key-created", &message).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Records what the operator (or a parent check) reports, for the next
+    /// run to take in, with an audit row.
+    pub async fn observe(&self, zone_id: i64, observation: &Observation, now: i64, message: &str) -> Result<()> {
+        let (kind, key, role) = rows::observation_columns(observation);
+        let mut tx = self.write().await?;
+        sqlx::query("INSERT INTO observations (zone_id, key_id, kind, role, at) VALUES (?, ?, ?, ?, ?)")
+            .bind(zone_id)
+            .bind(key)
+            .bind(kind)
+            .bind(role)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        audit(&mut tx, Some(zone_id), key, now, "operator", kind, message).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Observations not yet taken in by a run, oldest first, with their ids.
+    pub async fn pending_observations(&self, zone_id: i64) -> Result<Vec<(i64, Observation)>> {
+        let rows = sqlx::query(
+            "SELECT id, kind, key_id, role FROM observations WHERE zone_id = ? AND consumed_at IS NULL ORDER BY id",
+        )
+        .bind(zone_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::observation_from_row).collect()
+    }
+
+    /// Takes the zone's signing lock for this process, or says who holds
+    /// it. A lock whose process is gone (killed) is taken over.
+    pub async fn lock_zone(&self, zone: &ZoneRow, pid: u32, now: i64) -> Result<()> {
+        // IMMEDIATE: two processes must not both read "unlocked" and both
+        // take the lock; the second waits for the first's write.
+        let mut tx = self.write().await?;
+        let held: Option<(Option<i64>, Option<i64>)> =
+            sqlx::query_as("SELECT lock_pid, lock_since FROM zones WHERE id = ?")
+                .bind(zone.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some((Some(other), since)) = held
+            && other != i64::from(pid)
+            && Path::new(&format!("/proc/{other}")).exists()
+        {
+            return Err(StoreError::Busy {
+                zone: zone.name.clone(),
+                pid: other,
+                since: crate::time::format_time(since.unwrap_or(0)),
+            });
+        }
+        sqlx::query("UPDATE zones SET lock_pid = ?, lock_since = ? WHERE id = ?")
+            .bind(i64::from(pid))
+            .bind(now)
+            .bind(zone.id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Releases the zone's signing lock if this process holds it.
+    pub async fn unlock_zone(&self, zone_id: i64, pid: u32) -> Result<()> {
+        sqlx::query("UPDATE zones SET lock_pid = NULL, lock_since = NULL WHERE id = ? AND lock_pid = ?")
+            .bind(zone_id)
+            .bind(i64::from(pid))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Writes everything a published run changed, in one transaction: key
+    /// states, removed keys, consumed observations, the run, an audit row
+    /// per transition, the zone's serial and next wake-up.
+    pub async fn commit_run(&self, zone_id: i64, commit: &RunCommit<'_>) -> Result<()> {
+        let at = commit.run.at;
+        let mut tx = self.write().await?;
+        for key in commit.keys {
+            rows::update_key(&mut tx, key).await?;
+        }
+        for transition in commit.transitions {
+            let message = format!(
+                "{} {} → {}: {}",
+                transition.record.as_str(),
+                state(transition.from),
+                state(transition.to),
+                transition.why
+            );
+            sqlx::query(
+                "INSERT INTO audit (zone_id, key_id, at, actor, event, record, from_state, to_state, message)
+                 VALUES (?, ?, ?, 'machine', 'transition', ?, ?, ?, ?)",
+            )
+            .bind(zone_id)
+            .bind(transition.key)
+            .bind(at)
+            .bind(transition.record.as_str())
+            .bind(state(transition.from))
+            .bind(state(transition.to))
+            .bind(message)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for &key in commit.removed {
+            sqlx::query("UPDATE keys SET removed_at = ? WHERE id = ?").bind(at).bind(key).execute(&mut *tx).await?;
+            audit(
+                &mut tx,
+                Some(zone_id),
+                Some(key),
+                at,
+                "machine",
+                "key-removed",
+                "hidden everywhere; deleted from its store",
+            )
+            .await?;
+        }
+        for &observation in commit.consumed {
+            sqlx::query("UPDATE observations SET consumed_at = ? WHERE id = ?")
+                .bind(at)
+                .bind(observation)
+                .execute(&mut *tx)
+                .await?;
+        }
+        insert_run(&mut tx, zone_id, &commit.run).await?;
+        sqlx::query("UPDATE zones SET last_serial = ?, last_run_at = ?, next_run_at = ? WHERE id = ?")
+            .bind(commit.run.serial.map(i64::from))
+            .bind(at)
+            .bind(commit.next_run_at)
+            .bind(zone_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records a run that published nothing (refused by the gate, or
+    /// failed); key states stay as they were.
+    pub async fn record_unpublished_run(&self, zone_id: i64, run: &RunRecord) -> Result<()> {
+        let mut tx = self.write().await?;
+        insert_run(&mut tx, zone_id, run).await?;
+        sqlx::query("UPDATE zones SET last_run_at = MAX(COALESCE(last_run_at, 0), ?) WHERE id = ?")
+            .bind(run.at)
+            .bind(zone_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The newest audit rows of a zone, oldest first.
+    pub async fn audit(&self, zone_id: i64, limit: i64) -> Result<Vec<AuditRow>> {
+        let mut rows = sqlx::query_as::<_, AuditRow>(
+            "SELECT at, actor, event, key_id, record, from_state, to_state, message FROM audit
+             WHERE zone_id = ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(zone_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.reverse();
+        Ok(rows)
+    }
+
+    /// The newest runs of a zone, newest first.
+    pub async fn runs(&self, zone_id: i64, limit: i64) -> Result<Vec<RunRow>> {
+        Ok(sqlx::query_as::<_, RunRow>(
+            "SELECT at, serial, result, rrsigs, errors, message, seconds FROM runs WHERE zone_id = ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(zone_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
+/// A zone to add.
+#[derive(Debug)]
+pub struct NewZone<'a> {
+    /// The apex, lowercase, absolute.
+    pub name: &'a str,
+    /// The policy's name.
+    pub policy: &'a str,
+    /// The unsigned zone file.
+    pub input: &'a str,
+    /// The signed zone file.
+    pub output: &'a str,
+    /// The NSEC3 salt to use.
+    pub salt: &'a [u8],
+}
+
+fn state(state: crate::rollover::RecordState) -> &'static str {
+    rows::state_text(state)
+}
+
+async fn audit(
+    tx: &mut Transaction<'_, Sqlite>,
+    zone: Option<i64>,
+    key: Option<i64>,
+    at: i64,
+    actor: &str,
+    event: &str,
+    message: &str,
+) -> Result<()> {
+    sqlx::query("INSERT INTO audit (zone_id, key_id, at, actor, event, message) VALUES (?, ?, ?, ?, ?, ?)")
+        .bind(zone)
+        .bind(key)
+        .bind(at)
+        .bind(actor)
+        .bind(event)
+        .bind(message)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn insert_run(tx: &mut Transaction<'_, Sqlite>, zone_id: i64, run: &RunRecord) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO runs (zone_id, at, serial, result, rrsigs, records, errors, warnings, findings, message, seconds)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(zone_id)
+    .bind(run.at)
+    .bind(run.serial.map(i64::from))
+    .bind(run.result)
+    .bind(run.rrsigs as i64)
+    .bind(run.records as i64)
+    .bind(run.errors as i64)
+    .bind(run.warnings as i64)
+    .bind(&run.findings)
+    .bind(&run.message)
+    .bind(run.seconds)
+    .execute(&mut **tx)
+    .await?;
+    let message =
+        format!("run {}: serial {}, {}", run.result, run.serial.map_or("-".to_owned(), |s| s.to_string()), run.message);
+    audit(tx, Some(zone_id), None, run.at, "machine", "run", &message).await
+}
+
+/// Creates the database file with mode 0600 from the start.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map(|_| ())
+}
+
+fn set_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+}

@@ -1,0 +1,278 @@
+//! Rows as stored, and their conversion to and from the model types.
+
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row as _, Sqlite, Transaction};
+
+use super::{Result, StoreError};
+use crate::keys::{Algorithm, Role};
+use crate::rollover::{Goal, Key, Observation, Record, RecordState, RecordStatus};
+
+/// A stored policy.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PolicyRow {
+    /// Row id.
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// The TOML text.
+    pub source: String,
+    /// When it was imported.
+    pub imported_at: i64,
+}
+
+/// A stored zone.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ZoneRow {
+    /// Row id.
+    pub id: i64,
+    /// The apex.
+    pub name: String,
+    /// Its policy's id.
+    pub policy_id: i64,
+    /// Its policy's name.
+    pub policy_name: String,
+    /// The unsigned zone file.
+    pub input_path: String,
+    /// The signed zone file.
+    pub output_path: String,
+    /// NSEC3 salt.
+    pub nsec3_salt: Vec<u8>,
+    /// Serial last published.
+    pub last_serial: Option<i64>,
+    /// `now` of the last run.
+    pub last_run_at: Option<i64>,
+    /// When the machine wants to run again.
+    pub next_run_at: Option<i64>,
+    /// When the zone was added.
+    pub created_at: i64,
+}
+
+/// A key with what only the database knows of it.
+#[derive(Debug, Clone)]
+pub struct StoredKey {
+    /// The machine's view.
+    pub key: Key,
+    /// Where it lives.
+    pub uri: String,
+    /// Its DNSKEY RDATA.
+    pub dnskey: Vec<u8>,
+}
+
+/// An audit row.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct AuditRow {
+    /// When.
+    pub at: i64,
+    /// `machine` or `operator`.
+    pub actor: String,
+    /// What kind of event.
+    pub event: String,
+    /// The key concerned.
+    pub key_id: Option<i64>,
+    /// The record concerned.
+    pub record: Option<String>,
+    /// State before.
+    pub from_state: Option<String>,
+    /// State after.
+    pub to_state: Option<String>,
+    /// In words.
+    pub message: String,
+}
+
+/// A run row.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct RunRow {
+    /// When.
+    pub at: i64,
+    /// Serial.
+    pub serial: Option<i64>,
+    /// `published`, `refused`, `failed`.
+    pub result: String,
+    /// RRSIGs made.
+    pub rrsigs: i64,
+    /// Gate errors.
+    pub errors: i64,
+    /// Summary or error.
+    pub message: Option<String>,
+    /// Wall seconds.
+    pub seconds: f64,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct KeyRow {
+    id: i64,
+    uri: String,
+    role: String,
+    algorithm: i64,
+    key_tag: i64,
+    dnskey: Vec<u8>,
+    goal: String,
+    dnskey_state: String,
+    dnskey_since: i64,
+    krrsig_state: String,
+    krrsig_since: i64,
+    zrrsig_state: String,
+    zrrsig_since: i64,
+    ds_state: String,
+    ds_since: i64,
+    created_at: i64,
+    active_at: Option<i64>,
+    retire_at: Option<i64>,
+    predecessor_id: Option<i64>,
+    successor_id: Option<i64>,
+    compromised: bool,
+    ds_pending: Option<bool>,
+}
+
+fn corrupt(what: &'static str, value: impl ToString) -> StoreError {
+    StoreError::Corrupt { what, value: value.to_string() }
+}
+
+pub(super) fn state_text(state: RecordState) -> &'static str {
+    match state {
+        RecordState::Hidden => "hidden",
+        RecordState::Rumoured => "rumoured",
+        RecordState::Omnipresent => "omnipresent",
+        RecordState::Unretentive => "unretentive",
+    }
+}
+
+fn parse_state(text: &str, since: i64) -> Result<RecordStatus> {
+    let state = match text {
+        "hidden" => RecordState::Hidden,
+        "rumoured" => RecordState::Rumoured,
+        "omnipresent" => RecordState::Omnipresent,
+        "unretentive" => RecordState::Unretentive,
+        other => return Err(corrupt("record state", other)),
+    };
+    Ok(RecordStatus { state, since })
+}
+
+fn goal_text(goal: Goal) -> &'static str {
+    match goal {
+        Goal::Omnipresent => "omnipresent",
+        Goal::Hidden => "hidden",
+    }
+}
+
+impl KeyRow {
+    pub(super) fn into_stored(self) -> Result<StoredKey> {
+        let role = Role::from_text(&self.role).map_err(|_| corrupt("role", &self.role))?;
+        let algorithm = u8::try_from(self.algorithm)
+            .ok()
+            .and_then(Algorithm::from_number)
+            .ok_or_else(|| corrupt("algorithm", self.algorithm))?;
+        let goal = match self.goal.as_str() {
+            "omnipresent" => Goal::Omnipresent,
+            "hidden" => Goal::Hidden,
+            other => return Err(corrupt("goal", other)),
+        };
+        let records = [
+            parse_state(&self.dnskey_state, self.dnskey_since)?,
+            parse_state(&self.krrsig_state, self.krrsig_since)?,
+            parse_state(&self.zrrsig_state, self.zrrsig_since)?,
+            parse_state(&self.ds_state, self.ds_since)?,
+        ];
+        let key = Key {
+            id: self.id,
+            role,
+            algorithm,
+            tag: u16::try_from(self.key_tag).map_err(|_| corrupt("key tag", self.key_tag))?,
+            goal,
+            records,
+            created: self.created_at,
+            active: self.active_at,
+            retire: self.retire_at,
+            predecessor: self.predecessor_id,
+            successor: self.successor_id,
+            compromised: self.compromised,
+            ds_pending: self.ds_pending,
+        };
+        Ok(StoredKey { key, uri: self.uri, dnskey: self.dnskey })
+    }
+}
+
+pub(super) async fn insert_key(
+    tx: &mut Transaction<'_, Sqlite>,
+    zone_id: i64,
+    uri: &str,
+    dnskey: &[u8],
+    key: &Key,
+) -> Result<i64> {
+    let row = sqlx::query(
+        "INSERT INTO keys (zone_id, uri, role, algorithm, key_tag, dnskey, goal,
+            dnskey_state, dnskey_since, krrsig_state, krrsig_since, zrrsig_state, zrrsig_since, ds_state, ds_since,
+            created_at, predecessor_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(zone_id)
+    .bind(uri)
+    .bind(key.role.as_str())
+    .bind(i64::from(key.algorithm.number()))
+    .bind(i64::from(key.tag))
+    .bind(dnskey)
+    .bind(goal_text(key.goal));
+    let row = bind_records(row, key).bind(key.created).bind(key.predecessor).fetch_one(&mut **tx).await?;
+    Ok(row.get(0))
+}
+
+fn bind_records<'q>(
+    mut query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
+    key: &Key,
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
+    for record in Record::ALL {
+        let status = key.record(record);
+        query = query.bind(state_text(status.state)).bind(status.since);
+    }
+    query
+}
+
+pub(super) async fn update_key(tx: &mut Transaction<'_, Sqlite>, key: &Key) -> Result<()> {
+    let query = sqlx::query(
+        "UPDATE keys SET goal = ?,
+            dnskey_state = ?, dnskey_since = ?, krrsig_state = ?, krrsig_since = ?,
+            zrrsig_state = ?, zrrsig_since = ?, ds_state = ?, ds_since = ?,
+            active_at = ?, retire_at = ?, predecessor_id = ?, successor_id = ?, compromised = ?, ds_pending = ?
+         WHERE id = ?",
+    )
+    .bind(goal_text(key.goal));
+    bind_records(query, key)
+        .bind(key.active)
+        .bind(key.retire)
+        .bind(key.predecessor)
+        .bind(key.successor)
+        .bind(key.compromised)
+        .bind(key.ds_pending)
+        .bind(key.id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// kind, key id, role of an observation.
+pub(super) fn observation_columns(observation: &Observation) -> (&'static str, Option<i64>, Option<&'static str>) {
+    match observation {
+        Observation::DsSeen { key } => ("ds-seen", Some(*key), None),
+        Observation::DsGone { key } => ("ds-gone", Some(*key), None),
+        Observation::Rollover { role } => ("rollover", None, Some(role.as_str())),
+        Observation::Compromised { key } => ("compromised", Some(*key), None),
+    }
+}
+
+pub(super) fn observation_from_row(row: &SqliteRow) -> Result<(i64, Observation)> {
+    let id: i64 = row.get("id");
+    let kind: String = row.get("kind");
+    let key: Option<i64> = row.get("key_id");
+    let role: Option<String> = row.get("role");
+    let need_key = || key.ok_or_else(|| corrupt("observation key", &kind));
+    let observation = match kind.as_str() {
+        "ds-seen" => Observation::DsSeen { key: need_key()? },
+        "ds-gone" => Observation::DsGone { key: need_key()? },
+        "compromised" => Observation::Compromised { key: need_key()? },
+        "rollover" => Observation::Rollover {
+            role: Role::from_text(role.as_deref().unwrap_or("")).map_err(|_| corrupt("observation role", &kind))?,
+        },
+        other => return Err(corrupt("observation", other)),
+    };
+    Ok((id, observation))
+}

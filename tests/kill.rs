@@ -1,0 +1,128 @@
+//! The process itself is safe: `kill -9` at any point of `signet sign`
+//! leaves the previous output intact (or the complete new one) and a
+//! database that the next run continues from; two signet processes on one
+//! zone do not both sign it.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+const ORIGIN: &str = "tld.";
+const START: i64 = 1_795_000_000;
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    db: PathBuf,
+    output: PathBuf,
+}
+
+impl Setup {
+    /// A managed zone of 20,000 delegations with soft keys: big enough that
+    /// a run takes a while to kill.
+    fn new() -> Option<Setup> {
+        if !common::have_tool("python3") {
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let zone = dir.path().join("tld.zone");
+        let generator = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/genzone.py");
+        let out = common::run(
+            Command::new("python3").arg(generator).args(["--count", "20000", "--origin", ORIGIN, "-o"]).arg(&zone),
+        );
+        common::expect_success("genzone.py", &out);
+        let keys = dir.path().join("keys");
+        std::fs::create_dir(&keys).expect("mkdir");
+        let policy = dir.path().join("policy.toml");
+        let text = format!(
+            "[keys]\nalgorithm = \"ECDSAP256SHA256\"\nstore = \"file:{}\"\n[denial]\ntype = \"nsec\"\n[zone]\nmax-ttl = \"2d\"\n[signatures]\nrefresh = \"6d\"\n",
+            keys.display()
+        );
+        std::fs::write(&policy, text).expect("policy");
+        let setup = Setup { db: dir.path().join("signet.db"), output: dir.path().join("tld.signed"), _dir: dir };
+        setup.ok(&["init"], START);
+        setup.ok(&["policy", "import", policy.to_str()?, "--name", "p"], START);
+        setup.ok(
+            &["zone", "add", ORIGIN, "--policy", "p", "--input", zone.to_str()?, "--output", setup.output.to_str()?],
+            START,
+        );
+        Some(setup)
+    }
+
+    fn command(&self, args: &[&str], now: i64) -> Command {
+        let mut command = common::signet();
+        command.arg("--db").arg(&self.db).args(["--now", &now.to_string()]).args(args);
+        command
+    }
+
+    fn ok(&self, args: &[&str], now: i64) {
+        common::expect_success(&format!("signet {}", args.join(" ")), &common::run(&mut self.command(args, now)));
+    }
+
+    /// The published zone, if any, is whole and valid.
+    fn check_output(&self, now: i64, when: &str) {
+        if !self.output.exists() {
+            return;
+        }
+        let output =
+            common::run(&mut self.command(&["verify", self.output.to_str().expect("path"), "--origin", ORIGIN], now));
+        common::expect_success(&format!("the published zone {when}"), &output);
+    }
+}
+
+#[test]
+fn kill_9_at_random_points_of_sign() {
+    let Some(setup) = Setup::new() else { return };
+    let mut now = START;
+    let started = Instant::now();
+    setup.ok(&["sign", ORIGIN], now);
+    let run_time = started.elapsed();
+    let before = std::fs::read(&setup.output).expect("first output");
+    assert!(!before.is_empty());
+    let mut killed_mid_run = 0;
+    for i in 0..24u32 {
+        now += 3600;
+        // Kill points spread over the whole run, from its very start.
+        let delay = run_time.mul_f64(f64::from(i) / 20.0);
+        let mut child =
+            setup.command(&["sign", ORIGIN], now).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn");
+        std::thread::sleep(delay);
+        if child.try_wait().expect("wait").is_none() {
+            killed_mid_run += 1;
+        }
+        child.kill().ok(); // SIGKILL
+        child.wait().expect("reap");
+        setup.check_output(now, &format!("after kill -9 at {delay:?}"));
+        // The next run continues from the database.
+        setup.ok(&["sign", ORIGIN], now);
+        setup.check_output(now, "after the run that followed the kill");
+        let status = common::run(&mut setup.command(&["zone", "status", ORIGIN, "--format", "json"], now));
+        common::expect_success("zone status", &status);
+    }
+    assert!(killed_mid_run >= 15, "only {killed_mid_run} kills landed mid-run");
+    let leftovers: Vec<_> = std::fs::read_dir(setup.output.parent().expect("dir"))
+        .expect("ls")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".signet-"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn two_processes_do_not_both_sign() {
+    let Some(setup) = Setup::new() else { return };
+    setup.ok(&["sign", ORIGIN], START);
+    let now = START + 3600;
+    let spawn =
+        || setup.command(&["sign", ORIGIN], now).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().expect("a"), b.wait_with_output().expect("b"));
+    let outcomes = [&a, &b];
+    assert!(outcomes.iter().any(|o| o.status.success()), "one of them signs");
+    for o in outcomes.iter().filter(|o| !o.status.success()) {
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(stderr.contains("is busy"), "the other says the zone is busy: {stderr}");
+    }
+    setup.check_output(now, "after two concurrent runs");
+}

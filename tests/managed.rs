@@ -1,0 +1,300 @@
+//! Managed signing through the real binary, with SoftHSM keys and a
+//! simulated clock (`--now`): the zone's lifecycle under a policy —
+//! initial signing, ZSK rollovers by lifetime, a KSK rollover with the DS
+//! flow (`ds seen`, `ds gone`), an algorithm rollover 8 → 13, a CSK
+//! zone's rollover, an emergency ZSK rollover. After every run the
+//! published zone passes signet verify against the DS the parent has (as
+//! this test plays the parent) and BIND's dnssec-verify, and `key list`
+//! agrees with the DNSKEY RRset published.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::Store;
+
+const ORIGIN: &str = "example.";
+const START: i64 = 1_795_000_000; // 2026-11-18
+const HOUR: i64 = 3600;
+const DAY: i64 = 86400;
+
+/// A database, a SoftHSM token, a zone under management, and the parent
+/// as this test plays it.
+struct Zone {
+    dir: tempfile::TempDir,
+    store: Store,
+    db: PathBuf,
+    output: PathBuf,
+    now: i64,
+    csk: bool,
+    /// DS records the parent publishes, by key tag.
+    parent: BTreeMap<u16, Vec<String>>,
+    /// Parent actions due: (time, tag, seen?).
+    parent_due: Vec<(i64, u16, bool)>,
+    /// Every transition seen: (time, key id, record, to).
+    events: Vec<(i64, i64, String, String)>,
+    /// Every key `key list` has shown: id → role.
+    seen_keys: BTreeMap<i64, String>,
+}
+
+fn policy_text(algorithm: &str, csk: bool) -> String {
+    let keys = if csk { "csk = true\nksk-lifetime = \"0\"" } else { "ksk-lifetime = \"0\"\nzsk-lifetime = \"10d\"" };
+    format!(
+        "[keys]\nalgorithm = \"{algorithm}\"\n{keys}\ndnskey-ttl = \"1h\"\npublish-safety = \"10m\"\nretire-safety = \"10m\"\nstore = \"pkcs11:token=signet\"\n\
+         [signatures]\nvalidity = \"14d\"\ndnskey-validity = \"14d\"\nrefresh = \"5d\"\njitter = \"1h\"\n\
+         [denial]\ntype = \"nsec3\"\n\
+         [zone]\npropagation-delay = \"5m\"\nmax-ttl = \"1d\"\nserial = \"unixtime\"\n\
+         [parent]\nds-ttl = \"1h\"\npropagation-delay = \"5m\"\nregistration-delay = \"1h\"\n"
+    )
+}
+
+impl Zone {
+    fn new(algorithm: &str, csk: bool) -> Option<Zone> {
+        if !["softhsm2-util", "dnssec-verify"].iter().all(|t| common::have_tool(t)) {
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::softhsm(&dir.path().join("hsm"));
+        let db = dir.path().join("signet.db");
+        let output = dir.path().join("example.signed");
+        let zone = Zone {
+            dir,
+            store,
+            db,
+            output,
+            now: START,
+            csk,
+            parent: BTreeMap::new(),
+            parent_due: Vec::new(),
+            events: Vec::new(),
+            seen_keys: BTreeMap::new(),
+        };
+        zone.ok(&["init"]);
+        let policy = zone.dir.path().join("policy.toml");
+        std::fs::write(&policy, policy_text(algorithm, csk)).expect("write policy");
+        zone.ok(&["policy", "import", policy.to_str().expect("path"), "--name", "test"]);
+        let input = common::realistic_zone();
+        let (input, output) =
+            (input.to_str().expect("path").to_owned(), zone.output.to_str().expect("path").to_owned());
+        zone.ok(&["zone", "add", ORIGIN, "--policy", "test", "--input", &input, "--output", &output]);
+        Some(zone)
+    }
+
+    fn signet(&self, args: &[&str]) -> Output {
+        let mut command = self.store.signet();
+        command.arg("--db").arg(&self.db).args(["--now", &self.now.to_string()]).args(args);
+        common::run(&mut command)
+    }
+
+    fn ok(&self, args: &[&str]) -> Output {
+        let output = self.signet(args);
+        common::expect_success(&format!("signet {}", args.join(" ")), &output);
+        output
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut args = args.to_vec();
+        args.extend(["--format", "json"]);
+        serde_json::from_slice(&self.ok(&args).stdout).expect("JSON output")
+    }
+
+    /// One managed run at `now`, then every check; returns `next`.
+    fn sign(&mut self) -> Option<i64> {
+        self.parent_acts();
+        let run = self.json(&["sign", ORIGIN]);
+        for t in run["transitions"].as_array().into_iter().flatten() {
+            let record = t["record"].as_str().unwrap_or_default().to_owned();
+            self.events.push((
+                self.now,
+                t["key"].as_i64().unwrap_or(0),
+                record,
+                t["to"].as_str().unwrap_or_default().to_owned(),
+            ));
+        }
+        self.check_published();
+        self.answer_todos();
+        run["next"].as_i64()
+    }
+
+    /// The parent: DS changes asked for come into effect after two hours.
+    fn parent_acts(&mut self) {
+        let (due, later): (Vec<_>, Vec<_>) = self.parent_due.drain(..).partition(|(at, _, _)| *at <= self.now);
+        self.parent_due = later;
+        for (_, tag, seen) in due {
+            let tag_text = tag.to_string();
+            if seen {
+                let ds = self.json(&["ds", "show", ORIGIN, "--keytag", &tag_text]);
+                let lines: Vec<String> =
+                    ds["ds"].as_array().into_iter().flatten().filter_map(|l| l.as_str().map(str::to_owned)).collect();
+                self.parent.insert(tag, lines.into_iter().take(1).collect());
+                self.ok(&["ds", "seen", ORIGIN, "--keytag", &tag_text]);
+            } else {
+                self.parent.remove(&tag);
+                self.ok(&["ds", "gone", ORIGIN, "--keytag", &tag_text]);
+            }
+        }
+    }
+
+    /// What `key list` says to do, the test does (as the parent would).
+    fn answer_todos(&mut self) {
+        let list = self.json(&["key", "list", ORIGIN]);
+        for key in list[0]["keys"].as_array().into_iter().flatten() {
+            let tag = key["keytag"].as_u64().unwrap_or(0) as u16;
+            for todo in key["todo"].as_array().into_iter().flatten().filter_map(|t| t.as_str()) {
+                let seen = todo.starts_with("submit this DS");
+                let wanted = todo.starts_with("submit this DS") || todo.starts_with("ask the parent to remove");
+                if wanted && !self.parent_due.iter().any(|(_, t, s)| *t == tag && *s == seen) {
+                    self.parent_due.push((self.now + 2 * HOUR, tag, seen));
+                }
+            }
+        }
+    }
+
+    /// The published zone validates against the parent's DS (signet and
+    /// BIND), and `key list` names exactly the DNSKEYs it publishes.
+    fn check_published(&mut self) {
+        let mut verify = vec!["verify", self.output.to_str().expect("path"), "--origin", ORIGIN];
+        let anchor = self.dir.path().join("parent-ds.txt");
+        if !self.parent.is_empty() {
+            std::fs::write(&anchor, self.parent.values().flatten().map(|l| format!("{l}\n")).collect::<String>())
+                .expect("write");
+            verify.extend(["--trust-anchor", anchor.to_str().expect("path")]);
+        }
+        let output = self.signet(&verify);
+        common::expect_success(&format!("signet verify at {}", self.now - START), &output);
+        let mut bind = Command::new("dnssec-verify");
+        bind.args(["-q", "-o", ORIGIN]).args(if self.csk { &["-z"][..] } else { &[][..] }).arg(&self.output);
+        common::expect_success(&format!("dnssec-verify at +{}s", self.now - START), &common::run(&mut bind));
+        let list = self.json(&["key", "list", ORIGIN]);
+        for key in list[0]["keys"].as_array().into_iter().flatten() {
+            let (id, role) = (key["id"].as_i64().unwrap_or(0), key["role"].as_str().unwrap_or_default());
+            self.seen_keys.insert(id, role.to_owned());
+        }
+        let mut listed: Vec<u64> = list[0]["keys"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|k| matches!(k["states"]["dnskey"].as_str(), Some("rumoured" | "omnipresent")))
+            .filter_map(|k| k["keytag"].as_u64())
+            .collect();
+        listed.sort_unstable();
+        assert_eq!(listed, published_tags(&self.output), "key list vs the DNSKEY RRset at +{}s", self.now - START);
+    }
+
+    /// Runs until `until`, jumping to each `next` (at most a day apart).
+    fn run_until(&mut self, until: i64) {
+        while self.now < until {
+            let next = self.sign();
+            let parent_next = self.parent_due.iter().map(|(at, _, _)| *at).min();
+            let jump =
+                [next, parent_next].into_iter().flatten().filter(|&t| t > self.now).min().unwrap_or(self.now + DAY);
+            self.now = jump.min(self.now + DAY).max(self.now + 60);
+        }
+    }
+
+    fn keys(&self) -> Vec<serde_json::Value> {
+        self.json(&["key", "list", ORIGIN])[0]["keys"].as_array().cloned().unwrap_or_default()
+    }
+
+    fn tags(&self, role: &str) -> Vec<u64> {
+        self.keys().iter().filter(|k| k["role"] == role).filter_map(|k| k["keytag"].as_u64()).collect()
+    }
+
+    /// Keys seen over the whole run with `role`.
+    fn made(&self, role: &str) -> usize {
+        self.seen_keys.values().filter(|r| *r == role).count()
+    }
+
+    /// The audit trail's newest messages.
+    fn audit(&self) -> Vec<String> {
+        let status = self.json(&["zone", "status", ORIGIN]);
+        status["audit"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a["message"].as_str().map(str::to_owned))
+            .collect()
+    }
+}
+
+/// Key tags of the DNSKEY RRset in a signed zone file.
+fn published_tags(zone: &Path) -> Vec<u64> {
+    let origin = signet::Name::from_text(ORIGIN, None).expect("origin");
+    let zone = signet::read_zone_file(zone, &origin).expect("signed zone reads");
+    let mut tags: Vec<u64> = zone
+        .records()
+        .filter(|r| r.rtype == signet::zone::Rtype::DNSKEY && r.owner.eq_ignore_case(origin.as_ref()))
+        .map(|r| u64::from(signet::zone::dnssec::key_tag(r.rdata)))
+        .collect();
+    tags.sort_unstable();
+    tags
+}
+
+#[test]
+fn ksk_zsk_lifecycle_with_algorithm_rollover() {
+    let Some(mut zone) = Zone::new("RSASHA256", false) else { return };
+    // Initial signing; the first DS goes to the parent.
+    zone.run_until(START + 3 * DAY);
+    assert_eq!(zone.parent.len(), 1, "the initial DS was submitted and seen");
+    let first_ksk = zone.tags("ksk");
+    // Two ZSK rollovers by lifetime (10d).
+    zone.run_until(START + 23 * DAY);
+    assert!(zone.made("zsk") >= 3, "two ZSK rollovers: {:#?}", zone.audit());
+    // A KSK rollover, asked for by the operator.
+    zone.ok(&["key", "rollover", ORIGIN, "--ksk"]);
+    zone.run_until(START + 28 * DAY);
+    let ksks = zone.tags("ksk");
+    assert_eq!(ksks.len(), 1, "one KSK after the rollover: {ksks:?}");
+    assert_ne!(ksks, first_ksk, "a new KSK");
+    assert_eq!(zone.parent.keys().map(|&t| u64::from(t)).collect::<Vec<_>>(), ksks, "the parent has the new DS only");
+    // Algorithm rollover 8 → 13: the policy changes.
+    let policy = zone.dir.path().join("policy13.toml");
+    std::fs::write(&policy, policy_text("ECDSAP256SHA256", false)).expect("write");
+    zone.ok(&["policy", "import", policy.to_str().expect("path"), "--name", "test"]);
+    zone.run_until(START + 36 * DAY);
+    let algorithms: Vec<u64> = zone.keys().iter().filter_map(|k| k["algorithm"].as_u64()).collect();
+    assert!(!algorithms.is_empty() && algorithms.iter().all(|&a| a == 13), "only algorithm 13 left: {algorithms:?}");
+    assert_eq!(zone.parent.len(), 1, "one DS at the parent, of algorithm 13");
+}
+
+#[test]
+fn csk_rollover() {
+    let Some(mut zone) = Zone::new("ED25519", true) else { return };
+    zone.run_until(START + 3 * DAY);
+    let first = zone.tags("csk");
+    zone.ok(&["key", "rollover", ORIGIN, "--csk"]);
+    zone.run_until(START + 9 * DAY);
+    let now = zone.tags("csk");
+    assert_eq!(now.len(), 1, "one CSK after the rollover");
+    assert_ne!(now, first);
+}
+
+#[test]
+fn emergency_zsk_rollover() {
+    let Some(mut zone) = Zone::new("ECDSAP256SHA256", false) else { return };
+    zone.run_until(START + 3 * DAY);
+    let compromised = zone.tags("zsk");
+    zone.ok(&["key", "rollover", ORIGIN, "--zsk", "--emergency"]);
+    let started = zone.now;
+    zone.run_until(started + 3 * DAY);
+    let zsks = zone.tags("zsk");
+    assert_eq!(zsks.len(), 1);
+    assert_ne!(zsks, compromised, "the compromised ZSK is gone");
+    assert!(zone.audit().iter().any(|m| m.contains("compromised")));
+}
+
+#[test]
+fn clock_going_backwards_is_refused() {
+    let Some(mut zone) = Zone::new("ECDSAP256SHA256", false) else { return };
+    // A run "in the future" (wall clock + 10 days), then the wall clock.
+    zone.now = signet::time::wall_clock() + 10 * DAY;
+    zone.sign();
+    let mut command = zone.store.signet();
+    command.arg("--db").arg(&zone.db).args(["sign", ORIGIN]).env_remove("SIGNET_NOW");
+    let output = common::run(&mut command);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("clock went backwards") && stderr.contains("--now"), "{stderr}");
+}
