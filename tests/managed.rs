@@ -16,7 +16,13 @@ use std::process::{Command, Output};
 use common::Store;
 
 const ORIGIN: &str = "example.";
-const START: i64 = 1_795_000_000; // 2026-11-18
+// dnssec-verify judges signatures by the wall clock and cannot be told
+// another time: the simulated clock runs in the 40 days before the wall
+// clock, and signatures are valid for 60 days, so that every zone signed
+// on the way is valid for BIND now too.
+fn start() -> i64 {
+    signet::time::wall_clock() - 40 * DAY
+}
 const HOUR: i64 = 3600;
 const DAY: i64 = 86400;
 
@@ -35,6 +41,8 @@ struct Zone {
     parent_due: Vec<(i64, u16, bool)>,
     /// Every transition seen: (time, key id, record, to).
     events: Vec<(i64, i64, String, String)>,
+    /// When the simulation started.
+    start: i64,
     /// Every key `key list` has shown: id → role.
     seen_keys: BTreeMap<i64, String>,
 }
@@ -43,7 +51,7 @@ fn policy_text(algorithm: &str, csk: bool) -> String {
     let keys = if csk { "csk = true\nksk-lifetime = \"0\"" } else { "ksk-lifetime = \"0\"\nzsk-lifetime = \"10d\"" };
     format!(
         "[keys]\nalgorithm = \"{algorithm}\"\n{keys}\ndnskey-ttl = \"1h\"\npublish-safety = \"10m\"\nretire-safety = \"10m\"\nstore = \"pkcs11:token=signet\"\n\
-         [signatures]\nvalidity = \"14d\"\ndnskey-validity = \"14d\"\nrefresh = \"5d\"\njitter = \"1h\"\n\
+         [signatures]\nvalidity = \"60d\"\ndnskey-validity = \"60d\"\nrefresh = \"20d\"\njitter = \"1d\"\n\
          [denial]\ntype = \"nsec3\"\n\
          [zone]\npropagation-delay = \"5m\"\nmax-ttl = \"1d\"\nserial = \"unixtime\"\n\
          [parent]\nds-ttl = \"1h\"\npropagation-delay = \"5m\"\nregistration-delay = \"1h\"\n"
@@ -55,6 +63,7 @@ impl Zone {
         if !["softhsm2-util", "dnssec-verify"].iter().all(|t| common::have_tool(t)) {
             return None;
         }
+        let start = start();
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::softhsm(&dir.path().join("hsm"));
         let db = dir.path().join("signet.db");
@@ -64,7 +73,8 @@ impl Zone {
             store,
             db,
             output,
-            now: START,
+            now: start,
+            start,
             csk,
             parent: BTreeMap::new(),
             parent_due: Vec::new(),
@@ -163,10 +173,10 @@ impl Zone {
             verify.extend(["--trust-anchor", anchor.to_str().expect("path")]);
         }
         let output = self.signet(&verify);
-        common::expect_success(&format!("signet verify at {}", self.now - START), &output);
+        common::expect_success(&format!("signet verify at {}", self.now - self.start), &output);
         let mut bind = Command::new("dnssec-verify");
         bind.args(["-q", "-o", ORIGIN]).args(if self.csk { &["-z"][..] } else { &[][..] }).arg(&self.output);
-        common::expect_success(&format!("dnssec-verify at +{}s", self.now - START), &common::run(&mut bind));
+        common::expect_success(&format!("dnssec-verify at +{}s", self.now - self.start), &common::run(&mut bind));
         let list = self.json(&["key", "list", ORIGIN]);
         for key in list[0]["keys"].as_array().into_iter().flatten() {
             let (id, role) = (key["id"].as_i64().unwrap_or(0), key["role"].as_str().unwrap_or_default());
@@ -180,7 +190,7 @@ impl Zone {
             .filter_map(|k| k["keytag"].as_u64())
             .collect();
         listed.sort_unstable();
-        assert_eq!(listed, published_tags(&self.output), "key list vs the DNSKEY RRset at +{}s", self.now - START);
+        assert_eq!(listed, published_tags(&self.output), "key list vs the DNSKEY RRset at +{}s", self.now - self.start);
     }
 
     /// Runs until `until`, jumping to each `next` (at most a day apart).
@@ -236,15 +246,15 @@ fn published_tags(zone: &Path) -> Vec<u64> {
 fn ksk_zsk_lifecycle_with_algorithm_rollover() {
     let Some(mut zone) = Zone::new("RSASHA256", false) else { return };
     // Initial signing; the first DS goes to the parent.
-    zone.run_until(START + 3 * DAY);
+    zone.run_until(zone.start + 3 * DAY);
     assert_eq!(zone.parent.len(), 1, "the initial DS was submitted and seen");
     let first_ksk = zone.tags("ksk");
     // Two ZSK rollovers by lifetime (10d).
-    zone.run_until(START + 23 * DAY);
+    zone.run_until(zone.start + 23 * DAY);
     assert!(zone.made("zsk") >= 3, "two ZSK rollovers: {:#?}", zone.audit());
     // A KSK rollover, asked for by the operator.
     zone.ok(&["key", "rollover", ORIGIN, "--ksk"]);
-    zone.run_until(START + 28 * DAY);
+    zone.run_until(zone.start + 28 * DAY);
     let ksks = zone.tags("ksk");
     assert_eq!(ksks.len(), 1, "one KSK after the rollover: {ksks:?}");
     assert_ne!(ksks, first_ksk, "a new KSK");
@@ -253,7 +263,7 @@ fn ksk_zsk_lifecycle_with_algorithm_rollover() {
     let policy = zone.dir.path().join("policy13.toml");
     std::fs::write(&policy, policy_text("ECDSAP256SHA256", false)).expect("write");
     zone.ok(&["policy", "import", policy.to_str().expect("path"), "--name", "test"]);
-    zone.run_until(START + 36 * DAY);
+    zone.run_until(zone.start + 36 * DAY);
     let algorithms: Vec<u64> = zone.keys().iter().filter_map(|k| k["algorithm"].as_u64()).collect();
     assert!(!algorithms.is_empty() && algorithms.iter().all(|&a| a == 13), "only algorithm 13 left: {algorithms:?}");
     assert_eq!(zone.parent.len(), 1, "one DS at the parent, of algorithm 13");
@@ -262,10 +272,10 @@ fn ksk_zsk_lifecycle_with_algorithm_rollover() {
 #[test]
 fn csk_rollover() {
     let Some(mut zone) = Zone::new("ED25519", true) else { return };
-    zone.run_until(START + 3 * DAY);
+    zone.run_until(zone.start + 3 * DAY);
     let first = zone.tags("csk");
     zone.ok(&["key", "rollover", ORIGIN, "--csk"]);
-    zone.run_until(START + 9 * DAY);
+    zone.run_until(zone.start + 9 * DAY);
     let now = zone.tags("csk");
     assert_eq!(now.len(), 1, "one CSK after the rollover");
     assert_ne!(now, first);
@@ -274,7 +284,7 @@ fn csk_rollover() {
 #[test]
 fn emergency_zsk_rollover() {
     let Some(mut zone) = Zone::new("ECDSAP256SHA256", false) else { return };
-    zone.run_until(START + 3 * DAY);
+    zone.run_until(zone.start + 3 * DAY);
     let compromised = zone.tags("zsk");
     zone.ok(&["key", "rollover", ORIGIN, "--zsk", "--emergency"]);
     let started = zone.now;
@@ -288,8 +298,9 @@ fn emergency_zsk_rollover() {
 #[test]
 fn clock_going_backwards_is_refused() {
     let Some(mut zone) = Zone::new("ECDSAP256SHA256", false) else { return };
-    // A run "in the future" (wall clock + 10 days), then the wall clock.
-    zone.now = signet::time::wall_clock() + 10 * DAY;
+    // A run "in the future" (half an hour ahead: its signatures, valid from
+    // an hour before, are still valid now), then the wall clock.
+    zone.now = signet::time::wall_clock() + 1800;
     zone.sign();
     let mut command = zone.store.signet();
     command.arg("--db").arg(&zone.db).args(["sign", ORIGIN]).env_remove("SIGNET_NOW");
