@@ -7,7 +7,9 @@
 #   4. show the gate's two lines of defence: an impostor replica of the
 #      ZSK (another private key under its key id, the .de failure) is
 #      refused before signing, and a zone with one malformed NSEC3
-#      signature is refused by the verifier, naming owner, type, key tag.
+#      signature is refused by the verifier, naming owner, type, key tag,
+#   5. put the zone under management and show the key timeline: the
+#      state machine's first days on a simulated clock, with the DS flow.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -71,3 +73,28 @@ if "$signet" verify "$work/broken.zone" --origin example. --trust-anchor "$work/
 fi
 echo
 echo "demo: the broken zone was refused (exit 1), as it must be."
+
+echo
+echo "== managed: the key states over the first days (simulated clock, --now)"
+export SIGNET_DB="$work/signet.db"
+"$signet" init
+"$signet" policy import policies/tld-ecdsa.toml
+"$signet" zone add example. --policy tld-ecdsa --input tests/data/realistic.zone --output "$work/managed.signed"
+t0=$(date -u -d '2026-12-01T00:00:00Z' +%s)
+at() { date -u -d "@$((t0 + $1))" +%Y-%m-%dT%H:%M:%SZ; }
+for offset in 0 10800 90000; do
+  echo; echo "-- signet sign at $(at $offset)"
+  "$signet" --now "$(at $offset)" sign example.
+done
+echo; "$signet" --now "$(at 90000)" key list example.
+ksk=$("$signet" --now "$(at 90000)" --format json key list example. |
+  python3 -c 'import json,sys; print(next(k["keytag"] for k in json.load(sys.stdin)[0]["keys"] if k["role"] == "ksk"))')
+echo; echo "-- the parent publishes the DS (as the TODO above asks); the operator confirms"
+"$signet" --now "$(at 100800)" ds seen example. --keytag "$ksk"
+for offset in 100800 201600; do
+  echo; echo "-- signet sign at $(at $offset)"
+  "$signet" --now "$(at $offset)" sign example.
+done
+echo; "$signet" --now "$(at 201600)" key list example.
+"$signet" verify "$work/managed.signed" --origin example. --now "$(at 201600)"
+

@@ -105,6 +105,9 @@ async fn run_locked(store: &Store, zone: &ZoneRow, now: i64) -> anyhow::Result<R
                 seconds,
             };
             let consumed: Vec<i64> = pending.iter().map(|(id, _)| *id).collect();
+            let mut step = step;
+            let due = resign_due(&policy, now);
+            step.next = Some(step.next.map_or(due, |next| next.min(due)));
             let commit = RunCommit {
                 keys: &step.keys,
                 transitions: &step.transitions,
@@ -257,4 +260,12 @@ fn parent_ds(keys: &[Key], opened: &[InUse], origin: &Name, policy: &Policy) -> 
         .map(Anchor::Ds)
         .collect();
     (!anchors.is_empty()).then_some(anchors)
+}
+
+/// When the signatures just made fall due for refresh: the zone must be
+/// signed again by then, whatever the keys do (the earliest expiration,
+/// jitter included, less the refresh margin).
+fn resign_due(policy: &Policy, now: i64) -> i64 {
+    let s = &policy.signatures;
+    now + s.validity.min(s.dnskey_validity) - s.jitter - s.refresh
 }
