@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use super::table::{table, when};
 use super::{Format, Managed};
 use crate::keys::{Algorithm, KeyUri, PublishedKey, Role, generate_key, proof::prove};
-use crate::rollover::{Observation, Record, RecordState, advance};
+use crate::rollover::{Observation, Record, advance};
 use crate::store::{Store, ZoneRow};
 use crate::zone::writer::write_record;
 use crate::zone::{RecordRef, Rtype};
@@ -198,15 +198,6 @@ pub struct KeyLine {
     uri: String,
 }
 
-fn state_word(state: RecordState) -> &'static str {
-    match state {
-        RecordState::Hidden => "hidden",
-        RecordState::Rumoured => "rumoured",
-        RecordState::Omnipresent => "omnipresent",
-        RecordState::Unretentive => "unretentive",
-    }
-}
-
 /// Every key of the zone with its states, what each record waits for
 /// (from a dry step of the machine at `now`), and what the operator must do.
 pub async fn key_report(store: &Store, ctx: &Managed, zone: &ZoneRow) -> anyhow::Result<Vec<KeyLine>> {
@@ -223,12 +214,12 @@ pub async fn key_report(store: &Store, ctx: &Managed, zone: &ZoneRow) -> anyhow:
         let mut since = std::collections::BTreeMap::new();
         let mut next = std::collections::BTreeMap::new();
         for record in Record::ALL.into_iter().filter(|r| key.affects(*r)) {
-            states.insert(record.as_str(), state_word(key.state(record)).to_owned());
+            states.insert(record.as_str(), key.state(record).as_str().to_owned());
             since.insert(record.as_str(), key.record(record).since);
             let due = dry.transitions.iter().find(|t| t.key == key.id && t.record == record);
             let wait = dry.waits.iter().find(|w| w.key == key.id && w.record == record);
             let text = match (due, wait) {
-                (Some(t), _) => format!("→ {} now (next signet sign)", state_word(t.to)),
+                (Some(t), _) => format!("→ {} now (next signet sign)", t.to.as_str()),
                 (None, Some(w)) => match w.until {
                     Some(until) => format!("{} ({})", when(until), w.reason),
                     None => w.reason.clone(),

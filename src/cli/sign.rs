@@ -74,14 +74,7 @@ async fn run_managed(name: &str, ctx: &Managed) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
                 for t in &step.transitions {
-                    println!(
-                        "key {} {} {} → {}: {}",
-                        t.key,
-                        t.record.as_str(),
-                        state_name(t.from),
-                        state_name(t.to),
-                        t.why
-                    );
+                    println!("key {} {} {} → {}: {}", t.key, t.record.as_str(), t.from.as_str(), t.to.as_str(), t.why);
                 }
                 println!(
                     "signed {name} serial {}: {} RRSIGs made, {} verified by the gate; next run due {}",
@@ -100,15 +93,6 @@ async fn run_managed(name: &str, ctx: &Managed) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::from(super::EXIT_REFUSED))
         }
-    }
-}
-
-fn state_name(state: crate::rollover::RecordState) -> &'static str {
-    match state {
-        crate::rollover::RecordState::Hidden => "hidden",
-        crate::rollover::RecordState::Rumoured => "rumoured",
-        crate::rollover::RecordState::Omnipresent => "omnipresent",
-        crate::rollover::RecordState::Unretentive => "unretentive",
     }
 }
 

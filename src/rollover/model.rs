@@ -21,6 +21,18 @@ pub enum RecordState {
     Unretentive,
 }
 
+impl RecordState {
+    /// `hidden`, `rumoured`, `omnipresent`, `unretentive`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordState::Hidden => "hidden",
+            RecordState::Rumoured => "rumoured",
+            RecordState::Omnipresent => "omnipresent",
+            RecordState::Unretentive => "unretentive",
+        }
+    }
+}
+
 /// Where a key is headed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -372,8 +372,8 @@ impl Store {
             let message = format!(
                 "{} {} → {}: {}",
                 transition.record.as_str(),
-                state(transition.from),
-                state(transition.to),
+                transition.from.as_str(),
+                transition.to.as_str(),
                 transition.why
             );
             sqlx::query(
@@ -384,8 +384,8 @@ impl Store {
             .bind(transition.key)
             .bind(at)
             .bind(transition.record.as_str())
-            .bind(state(transition.from))
-            .bind(state(transition.to))
+            .bind(transition.from.as_str())
+            .bind(transition.to.as_str())
             .bind(message)
             .execute(&mut *tx)
             .await?;
@@ -475,10 +475,6 @@ pub struct NewZone<'a> {
     pub output: &'a str,
     /// The NSEC3 salt to use.
     pub salt: &'a [u8],
-}
-
-fn state(state: crate::rollover::RecordState) -> &'static str {
-    rows::state_text(state)
 }
 
 async fn audit(

@@ -128,15 +128,6 @@ fn corrupt(what: &'static str, value: impl ToString) -> StoreError {
     StoreError::Corrupt { what, value: value.to_string() }
 }
 
-pub(super) fn state_text(state: RecordState) -> &'static str {
-    match state {
-        RecordState::Hidden => "hidden",
-        RecordState::Rumoured => "rumoured",
-        RecordState::Omnipresent => "omnipresent",
-        RecordState::Unretentive => "unretentive",
-    }
-}
-
 fn parse_state(text: &str, since: i64) -> Result<RecordStatus> {
     let state = match text {
         "hidden" => RecordState::Hidden,
@@ -222,7 +213,7 @@ fn bind_records<'q>(
 ) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
     for record in Record::ALL {
         let status = key.record(record);
-        query = query.bind(state_text(status.state)).bind(status.since);
+        query = query.bind(status.state.as_str()).bind(status.since);
     }
     query
 }
