@@ -44,7 +44,7 @@ fn softhsm() {
     let dir = tempfile::tempdir().expect("tempdir");
     let conf = make_tokens(dir.path());
     let output = Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--ignored", "--test-threads", "4", "token_"])
+        .args(["--ignored", "--test-threads", "1", "token_"])
         .env("SOFTHSM2_CONF", &conf)
         .env("SIGNET_PKCS11_PIN", PIN)
         .env(INSIDE, "1")

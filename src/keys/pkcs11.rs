@@ -72,16 +72,25 @@ impl Pkcs11Store {
     }
 }
 
+/// Serialises key-pair generation in the process (see `generate`).
+static GENERATING: Mutex<()> = Mutex::new(());
+
 impl KeyStore for Pkcs11Store {
     fn generate(&self, algorithm: Algorithm, bits: u32, label: &str) -> Result<Box<dyn SigningKey>, KeyError> {
         let bits = algorithm.check_bits(Some(bits))?;
         let id = random_id()?.to_vec();
         let (mechanism, public, private) = templates(algorithm, bits, &id, label);
         let operation = format!("generate {} key pair", algorithm.mnemonic());
+        // One key generation at a time in this process: SoftHSM's file
+        // object store has been seen to fail (CKR_GENERAL_ERROR) when key
+        // pairs are created while other sessions work on the same token.
+        // Keys are made rarely; signing is not serialised.
+        let generating = lock(&GENERATING);
         let (public, private) = self
             .token
             .with_main(|s| s.generate_key_pair(&mechanism, &public, &private))
             .map_err(|e| self.token.error(&operation, &e))?;
+        drop(generating);
         let uri = KeyUri::Pkcs11(self.uri.with_key(&id, label));
         Pkcs11Key::load(&self.token, uri, private, public).inspect_err(|_| {
             // A pair that cannot be used is not left behind; failing to
