@@ -120,7 +120,8 @@ fn read_parallel(text: &[u8], origin: &Name, source: &Path) -> Option<Pieces> {
     let sinks: Vec<ZoneSink> = cuts
         .par_windows(2)
         .map(|w| {
-            let mut sink = ZoneSink { builder: ZoneBuilder::new(origin.clone(), CLASS_IN), soa: None };
+            let builder = ZoneBuilder::with_capacity_for_text(origin.clone(), CLASS_IN, w[1] - w[0]);
+            let mut sink = ZoneSink { builder, soa: None };
             Reader::new(origin, &mut sink).read(&text[w[0]..w[1]], source, origin.clone(), 0).ok().map(|()| sink)
         })
         .collect::<Option<_>>()?;
