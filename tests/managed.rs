@@ -39,8 +39,6 @@ struct Zone {
     parent: BTreeMap<u16, Vec<String>>,
     /// Parent actions due: (time, tag, seen?).
     parent_due: Vec<(i64, u16, bool)>,
-    /// Every transition seen: (time, key id, record, to).
-    events: Vec<(i64, i64, String, String)>,
     /// When the simulation started.
     start: i64,
     /// Every key `key list` has shown: id → role.
@@ -78,7 +76,6 @@ impl Zone {
             csk,
             parent: BTreeMap::new(),
             parent_due: Vec::new(),
-            events: Vec::new(),
             seen_keys: BTreeMap::new(),
         };
         zone.ok(&["init"]);
@@ -114,15 +111,6 @@ impl Zone {
     fn sign(&mut self) -> Option<i64> {
         self.parent_acts();
         let run = self.json(&["sign", ORIGIN]);
-        for t in run["transitions"].as_array().into_iter().flatten() {
-            let record = t["record"].as_str().unwrap_or_default().to_owned();
-            self.events.push((
-                self.now,
-                t["key"].as_i64().unwrap_or(0),
-                record,
-                t["to"].as_str().unwrap_or_default().to_owned(),
-            ));
-        }
         self.check_published();
         self.answer_todos();
         run["next"].as_i64()

@@ -233,7 +233,7 @@ pub async fn key_report(store: &Store, ctx: &Managed, zone: &ZoneRow) -> anyhow:
             role: key.role.as_str(),
             algorithm: key.algorithm.number(),
             keytag: key.tag,
-            goal: if key.goal == crate::rollover::Goal::Omnipresent { "omnipresent" } else { "hidden" },
+            goal: key.goal.as_str(),
             states,
             since,
             next,

@@ -18,7 +18,7 @@ use super::progress::TerminalProgress;
 use crate::keys::{KeyUri, PublishedKey, SigningKey, generate_key, open_key, proof::prove};
 use crate::policy::Policy;
 use crate::publish::{PublishError, publish};
-use crate::rollover::{Action, Key, Record, RecordState, Step, advance, publication};
+use crate::rollover::{Action, Key, Publication, Record, RecordState, Step, advance, publication};
 use crate::sign::{KeyPlan, SignSettings, SignStats, Signer, sign_zone};
 use crate::store::{RunCommit, RunRecord, Store, StoredKey, ZoneRow};
 use crate::verify::{Anchor, Report, VerifyOptions};
@@ -67,8 +67,9 @@ async fn run_locked(store: &Store, zone: &ZoneRow, now: i64) -> anyhow::Result<R
     let pending = store.pending_observations(zone.id).await?;
     let observations: Vec<_> = pending.iter().map(|(_, o)| o.clone()).collect();
     let (step, stored) = advance_with_new_keys(store, zone, &policy, &origin, now, &observations).await?;
-    let opened = open_signing_keys(&stored, &step.keys)?;
-    let plan = signing_plan(&step.keys, &opened);
+    let publication = publication(&step.keys);
+    let opened = open_signing_keys(&stored, &step.keys, &publication)?;
+    let plan = signing_plan(&publication, &opened);
     let unsigned = read_zone_file(Path::new(&zone.input_path), &origin)?;
     let mut settings = SignSettings::from_policy(&policy, now, zone.nsec3_salt.clone());
     settings.last_serial = zone.last_serial.and_then(|s| u32::try_from(s).ok());
@@ -215,8 +216,7 @@ struct InUse {
 }
 
 /// Opens (and proves) every key that will sign; the others need only their DNSKEY.
-fn open_signing_keys(stored: &[StoredKey], keys: &[Key]) -> anyhow::Result<Vec<InUse>> {
-    let plan = publication(keys);
+fn open_signing_keys(stored: &[StoredKey], keys: &[Key], plan: &Publication) -> anyhow::Result<Vec<InUse>> {
     let mut in_use = Vec::new();
     for key in keys {
         let Some(row) = stored.iter().find(|s| s.key.id == key.id) else { continue };
@@ -236,8 +236,7 @@ fn open_signing_keys(stored: &[StoredKey], keys: &[Key]) -> anyhow::Result<Vec<I
 }
 
 /// The signing plan the key states give.
-fn signing_plan<'a>(keys: &[Key], opened: &'a [InUse]) -> KeyPlan<'a> {
-    let plan = publication(keys);
+fn signing_plan<'a>(plan: &Publication, opened: &'a [InUse]) -> KeyPlan<'a> {
     let find = |id: &i64| opened.iter().find(|k| k.id == *id);
     let signer = |id: &i64| find(id).and_then(|k| k.signer.as_deref().map(|key| Signer { key, tag: k.published.tag }));
     KeyPlan {

@@ -43,6 +43,16 @@ pub enum Goal {
     Hidden,
 }
 
+impl Goal {
+    /// `omnipresent` or `hidden`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Goal::Omnipresent => "omnipresent",
+            Goal::Hidden => "hidden",
+        }
+    }
+}
+
 /// The records a key affects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

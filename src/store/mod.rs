@@ -102,7 +102,7 @@ pub struct RunRecord {
     pub rrsigs: u64,
     /// Records written.
     pub records: u64,
-    /// Gate errors and warnings.
+    /// Gate errors.
     pub errors: u64,
     /// Gate warnings.
     pub warnings: u64,

@@ -139,13 +139,6 @@ fn parse_state(text: &str, since: i64) -> Result<RecordStatus> {
     Ok(RecordStatus { state, since })
 }
 
-fn goal_text(goal: Goal) -> &'static str {
-    match goal {
-        Goal::Omnipresent => "omnipresent",
-        Goal::Hidden => "hidden",
-    }
-}
-
 impl KeyRow {
     pub(super) fn into_stored(self) -> Result<StoredKey> {
         let role = Role::from_text(&self.role).map_err(|_| corrupt("role", &self.role))?;
@@ -202,7 +195,7 @@ pub(super) async fn insert_key(
     .bind(i64::from(key.algorithm.number()))
     .bind(i64::from(key.tag))
     .bind(dnskey)
-    .bind(goal_text(key.goal));
+    .bind(key.goal.as_str());
     let row = bind_records(row, key).bind(key.created).bind(key.predecessor).fetch_one(&mut **tx).await?;
     Ok(row.get(0))
 }
@@ -226,7 +219,7 @@ pub(super) async fn update_key(tx: &mut Transaction<'_, Sqlite>, key: &Key) -> R
             active_at = ?, retire_at = ?, predecessor_id = ?, successor_id = ?, compromised = ?, ds_pending = ?
          WHERE id = ?",
     )
-    .bind(goal_text(key.goal));
+    .bind(key.goal.as_str());
     bind_records(query, key)
         .bind(key.active)
         .bind(key.retire)
