@@ -3,8 +3,8 @@
 //! in an HSM.
 //!
 //! Key files are created mode 0600 and never overwritten; a key file that
-//! others may read is refused. ring cannot generate RSA keys: an RSA key
-//! is made elsewhere (e.g. `openssl genpkey`) and named by its file.
+//! others may read is refused. ring cannot generate RSA keys, so RSA key
+//! pairs are made with the `rsa` crate (generation only: ring signs).
 
 use std::fs;
 use std::io::Write as _;
@@ -31,22 +31,21 @@ impl SoftStore {
 }
 
 impl KeyStore for SoftStore {
-    fn generate(&self, algorithm: Algorithm, _bits: u32, label: &str) -> Result<Box<dyn SigningKey>, KeyError> {
+    fn generate(&self, algorithm: Algorithm, bits: u32, label: &str) -> Result<Box<dyn SigningKey>, KeyError> {
         let rng = SystemRandom::new();
         let pkcs8 = match algorithm {
-            Algorithm::RsaSha256 => {
-                return Err(file_error(
-                    &self.path,
-                    "ring cannot generate RSA keys: make one with `openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -outform DER -out FILE`, chmod 600 it, and name it file:FILE".to_owned(),
-                ));
-            }
+            Algorithm::RsaSha256 => rsa_pkcs8(bits).ok_or(()),
             Algorithm::EcdsaP256Sha256 => {
-                EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng).map(|d| d.as_ref().to_vec())
+                EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                    .map(|d| d.as_ref().to_vec())
+                    .map_err(|_| ())
             }
             Algorithm::EcdsaP384Sha384 => {
-                EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, &rng).map(|d| d.as_ref().to_vec())
+                EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, &rng)
+                    .map(|d| d.as_ref().to_vec())
+                    .map_err(|_| ())
             }
-            Algorithm::Ed25519 => Ed25519KeyPair::generate_pkcs8(&rng).map(|d| d.as_ref().to_vec()),
+            Algorithm::Ed25519 => Ed25519KeyPair::generate_pkcs8(&rng).map(|d| d.as_ref().to_vec()).map_err(|_| ()),
         }
         .map_err(|_| file_error(&self.path, "key generation failed".to_owned()))?;
         let file = self.path.join(format!("{}.pk8", sanitize(label)));
@@ -154,6 +153,13 @@ impl SigningKey for SoftKey {
             Pair::Ed25519(pair) => Ok(pair.sign(data).as_ref().to_vec()),
         }
     }
+}
+
+/// A new RSA key pair of `bits` bits (exponent 65537) as PKCS#8 DER.
+fn rsa_pkcs8(bits: u32) -> Option<Vec<u8>> {
+    use rsa::pkcs8::EncodePrivateKey as _;
+    let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, bits as usize).ok()?;
+    key.to_pkcs8_der().ok().map(|der| der.as_bytes().to_vec())
 }
 
 /// RFC 3110 §2: exponent length (one octet, or zero and two octets), the

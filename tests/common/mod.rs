@@ -140,7 +140,7 @@ impl Store {
     }
 
     /// Makes a key with `signet key generate`; returns its URI. RSA soft
-    /// keys come from openssl, since ring cannot make them.
+    /// keys come from openssl, so that the PKCS#1 DER it writes is read too.
     pub fn generate(&self, algorithm: &str, role: &str, label: &str) -> String {
         if let (Store::Soft(dir), "8") = (self, algorithm) {
             let file = dir.join(format!("{label}.der"));
