@@ -25,6 +25,7 @@
 //! - [`cli`]: the `signet` command line.
 
 pub mod cli;
+pub mod dryrun;
 pub mod keys;
 pub mod policy;
 pub mod publish;

@@ -7,6 +7,7 @@
 //! arguments, an HSM that cannot be reached).
 
 mod ds;
+mod dry_run;
 mod key;
 mod keyset;
 mod managed;
@@ -89,6 +90,10 @@ enum Command {
     /// The DS at the parent: show, and confirm seen or gone.
     #[command(subcommand)]
     Ds(ds::DsCommand),
+    /// Rehearse a policy's rollovers on a simulated clock, check at every
+    /// instant that resolvers with any mix of cached records validate, and
+    /// draw the timeline.
+    DryRun(dry_run::DryRunArgs),
 }
 
 /// Output format of a command.
@@ -140,6 +145,7 @@ pub fn main() -> ExitCode {
         Command::Key(command) => block_on(key::run(command, &ctx)),
         Command::Zone(command) => block_on(zone::run(command, &ctx)),
         Command::Ds(command) => block_on(ds::run(command, &ctx)),
+        Command::DryRun(args) => block_on(dry_run::run(args, ctx.format)),
     };
     match result {
         Ok(code) => code,

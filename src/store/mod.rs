@@ -289,6 +289,15 @@ impl Store {
         Ok(id)
     }
 
+    /// Overwrites one key's states with those given (a dry-run's injected
+    /// fault; managed runs write keys only through [`Store::commit_run`]).
+    pub async fn update_key(&self, key: &Key) -> Result<()> {
+        let mut tx = self.write().await?;
+        rows::update_key(&mut tx, key).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Records what the operator (or a parent check) reports, for the next
     /// run to take in, with an audit row.
     pub async fn observe(&self, zone_id: i64, observation: &Observation, now: i64, message: &str) -> Result<()> {

@@ -1,0 +1,604 @@
+//! `signet dry-run`: rehearses a policy on a simulated clock with the
+//! production code — the rollover machine, the signer and the gate, run by
+//! the same managed run as `signet sign ZONE` — in a throw-away database
+//! with soft keys, against a simulated parent that publishes the CDS it
+//! sees `--ds-delay` later. After every published version the cache-model
+//! safety check runs; the first unsafe instant ends the run with exit 1.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+
+use super::managed::{RunOutcome, sign_managed};
+use super::table::{table, when};
+use super::{EXIT_REFUSED, Format};
+use crate::dryrun::parent::{DsChange, Parent};
+use crate::dryrun::safety::{CacheModel, Checker, Unsafe, ds_name};
+use crate::dryrun::trace::Trace;
+use crate::dryrun::version::ZoneVersion;
+use crate::dryrun::{Event, EventKind, KeyInfo, example, svg};
+use crate::policy::Policy;
+use crate::rollover::{Action, Observation, Record, RecordState, Step, advance};
+use crate::store::{NewZone, Store};
+use crate::time::{format_duration, format_time, parse_time};
+use crate::verify::trust::ds_matches;
+use crate::zone::{Name, read_zone_file};
+
+/// Arguments of `signet dry-run`.
+#[derive(Debug, Args)]
+pub struct DryRunArgs {
+    /// The policy to rehearse.
+    #[arg(long)]
+    policy: PathBuf,
+    /// The zone (apex).
+    #[arg(long)]
+    origin: String,
+    /// The unsigned zone to sign (default: a small example zone whose
+    /// largest TTL is the policy's max-ttl).
+    #[arg(long)]
+    zone: Option<PathBuf>,
+    /// Start of the simulated time (RFC 3339 or Unix seconds).
+    #[arg(long)]
+    from: String,
+    /// End of the simulated time.
+    #[arg(long)]
+    until: String,
+    /// How long after the zone publishes CDS the parent publishes the DS
+    /// set it names (default: the policy's parent registration-delay).
+    #[arg(long)]
+    ds_delay: Option<String>,
+    /// Replace the policy at a time, e.g. `2027-06-01T00:00:00Z=new.toml`
+    /// (an algorithm change is rehearsed this way). Repeatable.
+    #[arg(long = "change-policy", value_name = "TIME=FILE")]
+    change_policy: Vec<String>,
+    /// Write every published version, the parent's DS and index.json here.
+    #[arg(long)]
+    trace: Option<PathBuf>,
+    /// Draw the timeline to this SVG file.
+    #[arg(long)]
+    svg: Option<PathBuf>,
+    /// Make keys in this store instead of throw-away soft keys.
+    #[arg(long)]
+    key_store: Option<String>,
+    /// Inject a fault, to see the safety check catch it.
+    #[arg(long, value_enum)]
+    fault: Option<Fault>,
+}
+
+/// Faults a dry-run can inject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Fault {
+    /// The machine is told that a retiring key's zone signatures left the
+    /// caches one max-ttl earlier than they did, so it withdraws the old
+    /// DNSKEY one TTL early.
+    EarlyZskWithdrawal,
+}
+
+/// What the operator asked for, checked.
+struct Plan {
+    origin: Name,
+    policy_name: String,
+    policy: (Policy, String),
+    changes: Vec<(i64, Policy, String)>,
+    from: i64,
+    until: i64,
+    ds_delay: i64,
+    zone: Option<PathBuf>,
+    key_store: Option<String>,
+    fault: Option<Fault>,
+}
+
+impl Plan {
+    fn from_args(args: &DryRunArgs) -> anyhow::Result<Plan> {
+        let origin = super::parse_origin(&args.origin)?;
+        let time = |flag: &str, text: &str| parse_time(text).with_context(|| format!("--{flag} {text:?}"));
+        let (from, until) = (time("from", &args.from)?, time("until", &args.until)?);
+        if until <= from {
+            bail!("--until {} is not after --from {}", args.until, args.from);
+        }
+        let policy = read_policy(&args.policy)?;
+        let mut changes = Vec::new();
+        for change in &args.change_policy {
+            let (at, file) =
+                change.split_once('=').with_context(|| format!("--change-policy {change:?}: expected TIME=FILE"))?;
+            let at = time("change-policy", at)?;
+            if at <= from || at > until {
+                bail!("--change-policy {change:?}: the time is not within --from … --until");
+            }
+            let (p, source) = read_policy(Path::new(file))?;
+            changes.push((at, p, source));
+        }
+        changes.sort_by_key(|c| c.0);
+        let ds_delay = match &args.ds_delay {
+            Some(text) => humantime::parse_duration(text)
+                .map(|d| d.as_secs() as i64)
+                .map_err(|e| anyhow::anyhow!("--ds-delay {text:?}: {e}"))?,
+            None => policy.0.parent.registration_delay,
+        };
+        Ok(Plan {
+            origin,
+            policy_name: policy.0.name.clone(),
+            policy,
+            changes,
+            from,
+            until,
+            ds_delay: ds_delay.max(1),
+            zone: args.zone.clone(),
+            key_store: args.key_store.clone(),
+            fault: args.fault,
+        })
+    }
+
+    /// The smallest max-ttl of every policy the run uses.
+    fn max_ttl(&self) -> i64 {
+        self.changes.iter().map(|c| c.1.zone.max_ttl).fold(self.policy.0.zone.max_ttl, i64::min)
+    }
+}
+
+fn read_policy(file: &Path) -> anyhow::Result<(Policy, String)> {
+    let (policy, warnings) = Policy::from_file(file)?;
+    super::print_policy_warnings(file, &warnings);
+    let source = std::fs::read_to_string(file).with_context(|| file.display().to_string())?;
+    Ok((policy, source))
+}
+
+/// The policy text with `keys.store` pointed at `store`.
+fn with_key_store(source: &str, store: &str) -> anyhow::Result<String> {
+    let mut table: toml::Table = source.parse().context("policy")?;
+    let keys = table.entry("keys").or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    let toml::Value::Table(keys) = keys else { bail!("policy: [keys] is not a table") };
+    keys.insert("store".to_owned(), toml::Value::String(store.to_owned()));
+    Ok(toml::to_string(&table)?)
+}
+
+/// A private directory for the throw-away database, keys and zones,
+/// removed when dropped.
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn new() -> anyhow::Result<WorkDir> {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let dir = std::env::temp_dir().join(format!("signet-dry-run-{}-{nanos}", std::process::id()));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .with_context(|| format!("making {}", dir.display()))?;
+        Ok(WorkDir(dir))
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+use std::os::unix::fs::DirBuilderExt as _;
+
+/// How the rehearsal ended.
+#[derive(Debug, Serialize)]
+#[serde(tag = "verdict", rename_all = "kebab-case")]
+enum Verdict {
+    /// Every instant was safe.
+    Safe,
+    /// A combination of cached records fails to validate.
+    Unsafe(Box<Unsafe>),
+    /// The gate refused a version.
+    Refused {
+        at: i64,
+        findings: Vec<String>,
+    },
+}
+
+/// The simulation's state.
+struct Simulation {
+    plan: Plan,
+    store: Store,
+    zone_id: i64,
+    zone_name: String,
+    output: PathBuf,
+    parent: Parent,
+    checker: Checker,
+    policy: Policy,
+    events: Vec<Event>,
+    keys: BTreeMap<i64, KeyInfo>,
+    versions: u64,
+    trace: Option<Trace>,
+    last_cds: Vec<Vec<u8>>,
+}
+
+impl Simulation {
+    async fn start(plan: Plan, work: &Path, trace: Option<&Path>) -> anyhow::Result<Simulation> {
+        let key_store = match &plan.key_store {
+            Some(uri) => uri.clone(),
+            None => {
+                let dir = work.join("keys");
+                std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+                format!("file:{}", dir.display())
+            }
+        };
+        let input = match &plan.zone {
+            Some(file) => std::path::absolute(file)?,
+            None => {
+                let file = work.join("unsigned.zone");
+                std::fs::write(&file, example::example_zone(&plan.origin.to_string(), plan.max_ttl()))?;
+                file
+            }
+        };
+        let output = work.join("signed.zone");
+        let store = Store::open(&work.join("dry-run.db"), true).await?;
+        let source = with_key_store(&plan.policy.1, &key_store)?;
+        store.import_policy(&plan.policy_name, &source, plan.from).await?;
+        let zone_name = plan.origin.to_string().to_ascii_lowercase();
+        let salt = super::sign::random_salt(plan.policy.0.denial.salt_length)?;
+        let new = NewZone {
+            name: &zone_name,
+            policy: &plan.policy_name,
+            input: &input.display().to_string(),
+            output: &output.display().to_string(),
+            salt: &salt,
+        };
+        let zone_id = store.add_zone(&new, plan.from).await?;
+        let p = &plan.policy.0;
+        let model = CacheModel {
+            zone_propagation: p.zone.propagation_delay,
+            parent_propagation: p.parent.propagation_delay,
+            ds_ttl: p.parent.ds_ttl,
+        };
+        let mut plan = plan;
+        for change in &mut plan.changes {
+            change.2 = with_key_store(&change.2, &key_store)?;
+        }
+        Ok(Simulation {
+            parent: Parent::new(plan.ds_delay),
+            checker: Checker::new(plan.origin.clone(), model),
+            policy: plan.policy.0.clone(),
+            trace: trace.map(Trace::create).transpose().context("--trace")?,
+            plan,
+            store,
+            zone_id,
+            zone_name,
+            output,
+            events: Vec::new(),
+            keys: BTreeMap::new(),
+            versions: 0,
+            last_cds: Vec::new(),
+        })
+    }
+
+    /// Runs from `from` to `until`, or to the first unsafe instant.
+    async fn run(&mut self) -> anyhow::Result<Verdict> {
+        let mut now = self.plan.from;
+        let mut changes = std::mem::take(&mut self.plan.changes).into_iter().peekable();
+        loop {
+            let first_event = self.events.len();
+            if let Some(change) = self.parent.act(now) {
+                self.parent_changed(&change, now).await?;
+            }
+            while let Some((_, policy, source)) = changes.next_if(|c| c.0 <= now) {
+                self.store.import_policy(&self.plan.policy_name, &source, now).await?;
+                let why = format!("policy replaced: {}", describe_policy(&policy));
+                self.events.push(Event::note(now, EventKind::PolicyChange, None, why));
+                self.policy = policy;
+            }
+            let step = match sign_managed(&self.store, &self.zone_name, now, true).await? {
+                RunOutcome::Published { step, .. } => step,
+                RunOutcome::Refused(report) => {
+                    let findings = report.findings.iter().map(|f| f.to_line()).collect();
+                    return Ok(Verdict::Refused { at: now, findings });
+                }
+            };
+            self.record_step(&step, now);
+            if let Err(found) = self.publish_version(now, first_event) {
+                return Ok(Verdict::Unsafe(found));
+            }
+            if let Err(found) = self.checker.check(now) {
+                return Ok(Verdict::Unsafe(found));
+            }
+            let mut next = self.store.zone(&self.zone_name).await?.next_run_at;
+            if self.plan.fault == Some(Fault::EarlyZskWithdrawal) {
+                next = earliest(next, self.inject_early_withdrawal(&step, now).await?);
+            }
+            next = earliest(next, self.parent.due());
+            next = earliest(next, changes.peek().map(|c| c.0));
+            match next {
+                Some(t) if t <= self.plan.until => now = t.max(now + 1),
+                _ => return Ok(Verdict::Safe),
+            }
+        }
+    }
+
+    /// The parent changed its DS RRset: tell the machine which keys' DS
+    /// appeared or went, as an operator would with `ds seen`/`ds gone`.
+    async fn parent_changed(&mut self, change: &DsChange, now: i64) -> anyhow::Result<()> {
+        self.checker.ds_published(self.parent.ds(), now);
+        let stored = self.store.keys(self.zone_id).await?;
+        let origin = self.plan.origin.clone();
+        let key_of = |ds: &[u8]| {
+            stored.iter().find(|k| ds_matches(origin.as_ref(), ds, &k.dnskey) == Some(true)).map(|k| k.key.id)
+        };
+        let seen = change.added.iter().map(|ds| (ds, true));
+        let gone = change.removed.iter().map(|ds| (ds, false));
+        for (ds, added) in seen.chain(gone) {
+            let key = key_of(ds);
+            let verb = if added { "publishes" } else { "withdraws" };
+            let why = format!("the parent {verb} DS {}", ds_name(ds));
+            self.events.push(Event::note(now, EventKind::Parent, key, why.clone()));
+            if let Some(key) = key {
+                let observation = if added { Observation::DsSeen { key } } else { Observation::DsGone { key } };
+                self.store.observe(self.zone_id, &observation, now, &format!("simulated parent: {why}")).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Turns a managed run's step into events.
+    fn record_step(&mut self, step: &Step, now: i64) {
+        for key in &step.keys {
+            if self.keys.contains_key(&key.id) {
+                continue;
+            }
+            let info = KeyInfo { id: key.id, role: key.role.to_string(), algorithm: key.algorithm.number(), tag: key.tag };
+            let why = match key.predecessor {
+                Some(p) => format!("key made to replace key {p}"),
+                None => "key made".to_owned(),
+            };
+            self.events.push(Event::note(now, EventKind::KeyCreated, Some(key.id), why));
+            self.keys.insert(key.id, info);
+        }
+        for t in &step.transitions {
+            self.events.push(Event {
+                time: now,
+                kind: EventKind::Transition,
+                key: Some(t.key),
+                record: Some(t.record),
+                from: Some(t.from),
+                to: Some(t.to),
+                why: t.why.clone(),
+            });
+        }
+        for action in &step.actions {
+            let (kind, key, why) = match *action {
+                Action::SubmitDs { key } => (EventKind::DsRequested, key, "DS submitted: CDS/CDNSKEY ask the parent for it"),
+                Action::RetractDs { key } => (EventKind::DsRequested, key, "DS retraction asked: CDS/CDNSKEY leave it out"),
+                Action::RemoveKey { key } => (EventKind::KeyRemoved, key, "hidden everywhere: key removed"),
+                Action::CreateKey { .. } => continue,
+            };
+            self.events.push(Event::note(now, kind, Some(key), why));
+        }
+    }
+
+    /// Reads back what was published, shows its CDS to the parent, traces
+    /// it, and adds it to the safety check's history.
+    fn publish_version(&mut self, now: i64, first_event: usize) -> Result<(), Box<Unsafe>> {
+        let zone = match read_zone_file(&self.output, &self.plan.origin) {
+            Ok(zone) => zone,
+            Err(e) => {
+                let reason = format!("the published zone cannot be read back: {e}");
+                return Err(Box::new(Unsafe { at: now, ds_published: 0, ds: Vec::new(), dnskey_serial: 0, data_serial: 0, reason }));
+            }
+        };
+        let version = ZoneVersion::from_zone(&zone, now);
+        self.versions += 1;
+        self.parent.saw_cds(&version.cds, now);
+        self.last_cds.clone_from(&version.cds);
+        if let Some(trace) = &mut self.trace {
+            let events = self.events[first_event..].to_vec();
+            let ds_ttl = self.policy.parent.ds_ttl;
+            if let Err(e) = trace.version(&zone, version.serial, now, self.parent.ds(), ds_ttl, events) {
+                tracing::warn!(error = %e, "--trace: could not write this version");
+            }
+        }
+        self.checker.zone_published(version)
+    }
+
+    /// The fault: every zone signature the step withdrew is recorded as
+    /// withdrawn one max-ttl earlier. Returns when the machine now wants
+    /// to run.
+    async fn inject_early_withdrawal(&mut self, step: &Step, now: i64) -> anyhow::Result<Option<i64>> {
+        let withdrawn: Vec<i64> = step
+            .transitions
+            .iter()
+            .filter(|t| t.record == Record::Zrrsig && t.to == RecordState::Unretentive)
+            .map(|t| t.key)
+            .collect();
+        if withdrawn.is_empty() {
+            return Ok(None);
+        }
+        let mut keys: Vec<_> = self.store.keys(self.zone_id).await?.into_iter().map(|k| k.key).collect();
+        for key in keys.iter_mut().filter(|k| withdrawn.contains(&k.id)) {
+            let since = key.record(Record::Zrrsig).since - self.policy.zone.max_ttl;
+            key.set(Record::Zrrsig, RecordState::Unretentive, since);
+            self.store.update_key(key).await?;
+            let why = format!("fault injected: zone signatures recorded as withdrawn at {}", format_time(since));
+            self.events.push(Event::note(now, EventKind::Transition, Some(key.id), why));
+        }
+        Ok(advance(&keys, &self.policy, now, &[]).next)
+    }
+}
+
+fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn describe_policy(policy: &Policy) -> String {
+    let k = &policy.keys;
+    let keys = if k.csk { "CSK".to_owned() } else { "KSK + ZSK".to_owned() };
+    format!("{} ({keys}, {})", policy.name, k.algorithm)
+}
+
+/// Runs `signet dry-run`.
+pub async fn run(args: DryRunArgs, format: Format) -> anyhow::Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let plan = Plan::from_args(&args)?;
+    let work = WorkDir::new()?;
+    let mut sim = Simulation::start(plan, &work.0, args.trace.as_deref()).await?;
+    let verdict = sim.run().await?;
+    if let Some(trace) = &sim.trace {
+        trace.finish().context("--trace")?;
+    }
+    let keys: Vec<KeyInfo> = sim.keys.values().cloned().collect();
+    if let Some(file) = &args.svg {
+        let title = format!(
+            "signet dry-run: {} for {} ({} to {})",
+            sim.plan.policy_name,
+            sim.zone_name,
+            &format_time(sim.plan.from)[..10],
+            &format_time(sim.plan.until)[..10]
+        );
+        let end = match &verdict {
+            Verdict::Safe => sim.plan.until,
+            Verdict::Unsafe(u) => u.at.max(sim.plan.from + 1),
+            Verdict::Refused { at, .. } => (*at).max(sim.plan.from + 1),
+        };
+        std::fs::write(file, svg::timeline(&title, &keys, &sim.events, sim.plan.from, end))
+            .with_context(|| format!("--svg {}", file.display()))?;
+    }
+    let report = Report {
+        policy: &sim.plan.policy_name,
+        zone: &sim.zone_name,
+        from: sim.plan.from,
+        until: sim.plan.until,
+        ds_delay: sim.plan.ds_delay,
+        versions: sim.versions,
+        instants: sim.checker.instants,
+        combinations: sim.checker.combinations,
+        seconds: started.elapsed().as_secs_f64(),
+        verdict: &verdict,
+        events: &sim.events,
+        keys: keys.iter().map(|k| summary(k, &sim.events)).collect(),
+    };
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Text => print_text(&report, &sim.keys),
+    }
+    Ok(match verdict {
+        Verdict::Safe => ExitCode::SUCCESS,
+        Verdict::Unsafe(_) | Verdict::Refused { .. } => ExitCode::from(EXIT_REFUSED),
+    })
+}
+
+/// Everything the run found, as printed.
+#[derive(Debug, Serialize)]
+struct Report<'a> {
+    policy: &'a str,
+    zone: &'a str,
+    from: i64,
+    until: i64,
+    ds_delay: i64,
+    versions: u64,
+    instants: u64,
+    combinations: u64,
+    seconds: f64,
+    verdict: &'a Verdict,
+    events: &'a [Event],
+    keys: Vec<KeySummary>,
+}
+
+/// When each of a key's milestones came.
+#[derive(Debug, Serialize)]
+struct KeySummary {
+    #[serde(flatten)]
+    key: KeyInfo,
+    created: Option<i64>,
+    published: Option<i64>,
+    active: Option<i64>,
+    retired: Option<i64>,
+    withdrawn: Option<i64>,
+    removed: Option<i64>,
+    ds_seen: Option<i64>,
+    ds_gone: Option<i64>,
+}
+
+fn summary(key: &KeyInfo, events: &[Event]) -> KeySummary {
+    let mine: Vec<&Event> = events.iter().filter(|e| e.key == Some(key.id)).collect();
+    let first = |kind: EventKind| mine.iter().find(|e| e.kind == kind).map(|e| e.time);
+    let moved = |records: &[Record], to: RecordState| {
+        mine.iter().find(|e| e.record.is_some_and(|r| records.contains(&r)) && e.to == Some(to)).map(|e| e.time)
+    };
+    let signatures = [Record::Krrsig, Record::Zrrsig];
+    KeySummary {
+        key: key.clone(),
+        created: first(EventKind::KeyCreated),
+        published: moved(&[Record::Dnskey], RecordState::Rumoured),
+        active: moved(&signatures, RecordState::Rumoured),
+        retired: moved(&signatures, RecordState::Unretentive),
+        withdrawn: moved(&[Record::Dnskey], RecordState::Unretentive),
+        removed: first(EventKind::KeyRemoved),
+        ds_seen: moved(&[Record::Ds], RecordState::Rumoured),
+        ds_gone: moved(&[Record::Ds], RecordState::Unretentive),
+    }
+}
+
+fn print_text(report: &Report<'_>, keys: &BTreeMap<i64, KeyInfo>) {
+    println!(
+        "dry-run of policy {} for {}, {} to {}; the parent publishes a DS {} after the CDS asks for it\n",
+        report.policy,
+        report.zone,
+        format_time(report.from),
+        format_time(report.until),
+        format_duration(report.ds_delay)
+    );
+    let label = |id: Option<i64>| id.and_then(|id| keys.get(&id)).map_or_else(|| "-".to_owned(), KeyInfo::label);
+    let mut rows = vec![["TIME", "KEY", "RECORD", "FROM → TO", "WHY"].map(String::from).to_vec()];
+    for e in report.events {
+        let change = match (e.from, e.to) {
+            (Some(from), Some(to)) => format!("{} → {}", from.as_str(), to.as_str()),
+            _ => "-".to_owned(),
+        };
+        let record = e.record.map_or("-", Record::as_str).to_owned();
+        rows.push(vec![when(e.time), label(e.key), record, change, e.why.clone()]);
+    }
+    print!("{}", table(&rows));
+    let mut rows = vec![
+        ["KEY", "ID", "CREATED", "PUBLISHED", "ACTIVE", "RETIRED", "WITHDRAWN", "REMOVED", "DS SEEN", "DS GONE"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    let at = |t: Option<i64>| t.map_or_else(|| "-".to_owned(), when);
+    for k in &report.keys {
+        rows.push(vec![
+            k.key.label(),
+            k.key.id.to_string(),
+            at(k.created),
+            at(k.published),
+            at(k.active),
+            at(k.retired),
+            at(k.withdrawn),
+            at(k.removed),
+            at(k.ds_seen),
+            at(k.ds_gone),
+        ]);
+    }
+    println!("\nkeys:");
+    print!("{}", table(&rows));
+    println!();
+    match report.verdict {
+        Verdict::Safe => println!(
+            "safe: {} versions published, each through the gate; at {} instants, {} combinations of cached DS, DNSKEY and signed RRsets checked, and every one validates ({:.1} s)",
+            report.versions, report.instants, report.combinations, report.seconds
+        ),
+        Verdict::Unsafe(u) => println!(
+            "UNSAFE at {}: a resolver may hold the DS RRset the parent published at {} ({}), the DNSKEY RRset of serial {} and data of serial {}: {}",
+            format_time(u.at),
+            format_time(u.ds_published),
+            if u.ds.is_empty() { "empty".to_owned() } else { u.ds.join(", ") },
+            u.dnskey_serial,
+            u.data_serial,
+            u.reason
+        ),
+        Verdict::Refused { at, findings } => {
+            println!("REFUSED at {}: the gate would not publish the version signed then:", format_time(*at));
+            for f in findings {
+                println!("  {f}");
+            }
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Dry-runs: a policy's rollovers rehearsed on a simulated clock.
+//!
+//! The driver (`signet dry-run`, in the command line) runs the production
+//! code — the rollover machine, the signer and the gate — against a
+//! throw-away database, soft keys and a simulated parent. This module holds
+//! what it needs besides:
+//!
+//! - [`version`]: what each published version of the zone holds, read back
+//!   from the signed file;
+//! - [`parent`]: the parent, publishing the CDS it sees after a delay;
+//! - [`safety`]: the cache-model check, at every instant, of every mix of
+//!   cached DS, DNSKEY and signed RRsets a resolver could hold;
+//! - [`svg`]: the timeline drawing;
+//! - [`example`]: the zone signed when the operator gives none.
+
+pub mod example;
+pub mod parent;
+pub mod safety;
+pub mod svg;
+pub mod trace;
+pub mod version;
+
+use serde::Serialize;
+
+use crate::rollover::{Record, RecordState};
+
+/// What kind of thing happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventKind {
+    /// The machine made a key.
+    KeyCreated,
+    /// A record of a key changed state.
+    Transition,
+    /// The zone asked the parent for a DS change (CDS published).
+    DsRequested,
+    /// The parent changed its DS RRset; reported to the machine.
+    Parent,
+    /// The policy was replaced.
+    PolicyChange,
+    /// The machine removed a key it is done with.
+    KeyRemoved,
+}
+
+/// A key, as the event table and the drawing name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyInfo {
+    /// The database id.
+    pub id: i64,
+    /// `ksk`, `zsk` or `csk`.
+    pub role: String,
+    /// Algorithm number.
+    pub algorithm: u8,
+    /// Key tag.
+    pub tag: u16,
+}
+
+impl KeyInfo {
+    /// `zsk 12345/8`.
+    pub fn label(&self) -> String {
+        format!("{} {}/{}", self.role, self.tag, self.algorithm)
+    }
+}
+
+/// One line of the event table.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    /// When (Unix seconds).
+    pub time: i64,
+    /// What kind.
+    pub kind: EventKind,
+    /// The key, if one is concerned.
+    pub key: Option<i64>,
+    /// The record, for a transition.
+    pub record: Option<Record>,
+    /// The state before, for a transition.
+    pub from: Option<RecordState>,
+    /// The state after, for a transition.
+    pub to: Option<RecordState>,
+    /// Why, or what, in words.
+    pub why: String,
+}
+
+impl Event {
+    /// An event that is not a transition.
+    pub fn note(time: i64, kind: EventKind, key: Option<i64>, why: impl Into<String>) -> Event {
+        Event { time, kind, key, record: None, from: None, to: None, why: why.into() }
+    }
+}
+
+/// Each record's state over time, for one key: `(record, since, state)`
+/// in time order, from the transitions among `events`.
+pub fn state_history(events: &[Event], key: i64) -> Vec<(Record, i64, RecordState)> {
+    events
+        .iter()
+        .filter(|e| e.key == Some(key) && e.kind == EventKind::Transition)
+        .filter_map(|e| Some((e.record?, e.time, e.to?)))
+        .collect()
+}

@@ -1,0 +1,88 @@
+//! The parent, modelled as a registry that polls the child's CDS records
+//! (RFC 7344, RFC 8078): when the zone publishes a CDS RRset that differs
+//! from the DS RRset the parent has, the parent replaces its DS RRset with
+//! it a fixed delay later, provided the zone still asks for the same set
+//! then. A zone that stops publishing CDS asks for nothing.
+
+/// A change the parent made to its DS RRset.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DsChange {
+    /// DS RDATA now published that was not before.
+    pub added: Vec<Vec<u8>>,
+    /// DS RDATA no longer published.
+    pub removed: Vec<Vec<u8>>,
+}
+
+/// The simulated parent.
+#[derive(Debug, Clone)]
+pub struct Parent {
+    delay: i64,
+    ds: Vec<Vec<u8>>,
+    pending: Option<(Vec<Vec<u8>>, i64)>,
+}
+
+impl Parent {
+    /// A parent with no DS for the zone, acting `delay` seconds after it
+    /// sees a CDS RRset.
+    pub fn new(delay: i64) -> Parent {
+        Parent { delay, ds: Vec::new(), pending: None }
+    }
+
+    /// The DS RDATA the parent publishes, sorted.
+    pub fn ds(&self) -> &[Vec<u8>] {
+        &self.ds
+    }
+
+    /// The zone published a version with these CDS records at `at`.
+    pub fn saw_cds(&mut self, cds: &[Vec<u8>], at: i64) {
+        let mut wanted = cds.to_vec();
+        wanted.sort();
+        if wanted.is_empty() || wanted == self.ds {
+            self.pending = None;
+            return;
+        }
+        if self.pending.as_ref().is_none_or(|(set, _)| *set != wanted) {
+            self.pending = Some((wanted, at + self.delay));
+        }
+    }
+
+    /// When the parent next changes its DS RRset, if it will.
+    pub fn due(&self) -> Option<i64> {
+        self.pending.as_ref().map(|(_, due)| *due)
+    }
+
+    /// Makes the change that is due at `at`, if one is.
+    pub fn act(&mut self, at: i64) -> Option<DsChange> {
+        let (wanted, _) = self.pending.take_if(|(_, due)| *due <= at)?;
+        let change = DsChange {
+            added: wanted.iter().filter(|d| !self.ds.contains(d)).cloned().collect(),
+            removed: self.ds.iter().filter(|d| !wanted.contains(d)).cloned().collect(),
+        };
+        self.ds = wanted;
+        Some(change)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn acts_on_a_steady_cds_after_the_delay() {
+        let mut parent = Parent::new(100);
+        parent.saw_cds(&[b"a".to_vec()], 0);
+        parent.saw_cds(&[b"a".to_vec()], 50);
+        assert_eq!(parent.due(), Some(100), "the same request does not restart the clock");
+        assert_eq!(parent.act(99), None);
+        let change = parent.act(100).expect("due");
+        assert_eq!(change.added, [b"a".to_vec()]);
+        parent.saw_cds(&[b"a".to_vec(), b"b".to_vec()], 200);
+        parent.saw_cds(&[b"b".to_vec()], 250);
+        assert_eq!(parent.due(), Some(350), "a changed request starts again");
+        let change = parent.act(400).expect("due");
+        assert_eq!((change.added, change.removed), (vec![b"b".to_vec()], vec![b"a".to_vec()]));
+        parent.saw_cds(&[b"c".to_vec()], 500);
+        parent.saw_cds(&[], 510);
+        assert_eq!(parent.due(), None, "a withdrawn request is dropped");
+    }
+}

@@ -1,0 +1,225 @@
+//! The cache-model safety check. At an instant T a validating resolver
+//! may hold, at once, any DS RRset the parent published within the DS TTL
+//! plus the parent's propagation delay before T, any DNSKEY RRset the zone
+//! published within its TTL plus the zone's propagation delay before T,
+//! and any signed RRset within its TTL plus that delay. Every such
+//! combination must still validate, for every algorithm in the DS RRset
+//! (a resolver that knows only one of them must succeed with that one):
+//!
+//! 1. a DS of that algorithm matches a DNSKEY of the cached DNSKEY RRset
+//!    that signs that RRset, and
+//! 2. the cached RRset carries a signature of that algorithm by a key of
+//!    the cached DNSKEY RRset.
+//!
+//! Once the parent has published a DS, an empty DS RRset is unsafe too: the
+//! zone would fall back to insecure. The check is independent of the state
+//! machine: it reads what each version of the zone and of the parent
+//! actually published, with the TTLs actually in them.
+//!
+//! Candidate sets only grow when something is published, so checking at
+//! each publication instant covers every instant in between.
+
+use serde::Serialize;
+
+use super::version::{SignedKind, ZoneVersion};
+use crate::verify::trust::ds_matches;
+use crate::zone::Name;
+use crate::zone::dnssec::Ds;
+
+/// Propagation delays and the parent's DS TTL.
+#[derive(Debug, Clone, Copy)]
+pub struct CacheModel {
+    /// Time for a zone version to reach every name server of the zone.
+    pub zone_propagation: i64,
+    /// Time for a DS change to reach every name server of the parent.
+    pub parent_propagation: i64,
+    /// TTL of the parent's DS RRset.
+    pub ds_ttl: i64,
+}
+
+/// The first combination of cached records that does not validate.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unsafe {
+    /// The instant (Unix seconds).
+    pub at: i64,
+    /// When the parent published the DS RRset involved.
+    pub ds_published: i64,
+    /// Its DS records, as `tag/alg`.
+    pub ds: Vec<String>,
+    /// The serial of the version whose DNSKEY RRset is involved.
+    pub dnskey_serial: u32,
+    /// The serial of the version whose signed RRset is involved.
+    pub data_serial: u32,
+    /// Why the chain fails, in words.
+    pub reason: String,
+}
+
+/// Something published, and until when it was the current version.
+#[derive(Debug)]
+struct Published<T> {
+    item: T,
+    since: i64,
+    replaced: Option<i64>,
+}
+
+impl<T> Published<T> {
+    /// Can a cache hold it at `at`, given its TTL plus propagation delay?
+    fn may_be_cached(&self, at: i64, hold: i64) -> bool {
+        self.since <= at && self.replaced.is_none_or(|end| at < end + hold)
+    }
+}
+
+/// The history the check runs on, and how many combinations it has tried.
+#[derive(Debug)]
+pub struct Checker {
+    origin: Name,
+    model: CacheModel,
+    zone: Vec<Published<ZoneVersion>>,
+    ds: Vec<Published<Vec<Vec<u8>>>>,
+    /// Combinations checked so far.
+    pub combinations: u64,
+    /// Instants checked so far.
+    pub instants: u64,
+}
+
+impl Checker {
+    /// An empty history: no zone yet, no DS at the parent.
+    pub fn new(origin: Name, model: CacheModel) -> Checker {
+        Checker { origin, model, zone: Vec::new(), ds: Vec::new(), combinations: 0, instants: 0 }
+    }
+
+    /// A new version of the zone is published. Fails when the version it
+    /// replaces has signatures that expire while name servers may still
+    /// serve it.
+    pub fn zone_published(&mut self, version: ZoneVersion) -> Result<(), Box<Unsafe>> {
+        let at = version.published;
+        if let Some(last) = self.zone.last_mut() {
+            last.replaced = Some(at);
+            let served_until = at + self.model.zone_propagation;
+            let v = &last.item;
+            let earliest = v.key_signatures.iter().map(|s| s.expiration).chain(v.data.iter().map(|k| k.expiration)).min();
+            if let Some(expiration) = earliest.filter(|&e| e < served_until) {
+                let reason = format!(
+                    "signatures of serial {} expire at {} while name servers may serve it until {}",
+                    v.serial,
+                    crate::time::format_time(expiration),
+                    crate::time::format_time(served_until)
+                );
+                return Err(Box::new(unsafe_at(expiration, v.serial, v.serial, reason)));
+            }
+        }
+        self.zone.push(Published { since: at, replaced: None, item: version });
+        Ok(())
+    }
+
+    /// The parent publishes a new DS RRset at `at`.
+    pub fn ds_published(&mut self, records: &[Vec<u8>], at: i64) {
+        if let Some(last) = self.ds.last_mut() {
+            last.replaced = Some(at);
+        }
+        self.ds.push(Published { since: at, replaced: None, item: records.to_vec() });
+    }
+
+    /// Checks every combination a resolver may hold at `at`.
+    pub fn check(&mut self, at: i64) -> Result<(), Box<Unsafe>> {
+        self.instants += 1;
+        let m = self.model;
+        let ds_hold = m.ds_ttl + m.parent_propagation;
+        let secure_before = self.ds.iter().any(|d| d.since <= at && !d.item.is_empty());
+        let ds_sets: Vec<&Published<Vec<Vec<u8>>>> = self.ds.iter().filter(|d| d.may_be_cached(at, ds_hold)).collect();
+        let dnskeys: Vec<&Published<ZoneVersion>> = self
+            .zone
+            .iter()
+            .filter(|v| v.may_be_cached(at, i64::from(v.item.dnskey_ttl) + m.zone_propagation))
+            .collect();
+        for data in &self.zone {
+            for kind in &data.item.data {
+                if !data.may_be_cached(at, i64::from(kind.ttl) + m.zone_propagation) {
+                    continue;
+                }
+                for ds in &ds_sets {
+                    for keys in &dnskeys {
+                        self.combinations += 1;
+                        let verdict = if ds.item.is_empty() {
+                            insecure(secure_before)
+                        } else {
+                            validates(&self.origin, &ds.item, &keys.item, &data.item, kind, at)
+                        };
+                        if let Err(reason) = verdict {
+                            let mut found = unsafe_at(at, keys.item.serial, data.item.serial, reason);
+                            found.ds_published = ds.since;
+                            found.ds = ds.item.iter().map(|d| ds_name(d)).collect();
+                            return Err(Box::new(found));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+}
+
+fn unsafe_at(at: i64, dnskey_serial: u32, data_serial: u32, reason: String) -> Unsafe {
+    Unsafe { at, ds_published: 0, ds: Vec::new(), dnskey_serial, data_serial, reason }
+}
+
+/// An empty DS RRset: insecure, which is unsafe once the zone was secure.
+fn insecure(secure_before: bool) -> Result<(), String> {
+    if secure_before {
+        Err("a resolver may hold an empty DS RRset from the parent: the zone would be insecure".to_owned())
+    } else {
+        Ok(())
+    }
+}
+
+/// Does the chain DS → DNSKEY RRset → signed RRset hold for every
+/// algorithm in the DS RRset?
+fn validates(
+    origin: &Name,
+    ds: &[Vec<u8>],
+    keys: &ZoneVersion,
+    data: &ZoneVersion,
+    kind: &SignedKind,
+    at: i64,
+) -> Result<(), String> {
+    let mut algorithms: Vec<u8> = ds.iter().filter_map(|d| Ds::parse(d)).map(|d| d.algorithm).collect();
+    algorithms.sort_unstable();
+    algorithms.dedup();
+    for algorithm in algorithms {
+        let trusted = ds.iter().filter(|d| Ds::parse(d).is_some_and(|d| d.algorithm == algorithm)).any(|d| {
+            keys.key_signatures
+                .iter()
+                .any(|s| s.expiration > at && ds_matches(origin.as_ref(), d, &keys.dnskeys[s.key]) == Some(true))
+        });
+        if !trusted {
+            return Err(format!(
+                "no DS of algorithm {algorithm} matches a DNSKEY that signs the DNSKEY RRset of serial {} (it holds {})",
+                keys.serial,
+                key_list(keys, 0..keys.dnskeys.len())
+            ));
+        }
+        let signed = kind.signers.iter().any(|&i| data.algorithm(i) == algorithm && keys.dnskeys.contains(&data.dnskeys[i]));
+        if !signed {
+            return Err(format!(
+                "{} of serial {} is signed by {}, and the DNSKEY RRset of serial {} holds no key of algorithm {algorithm} among them (it holds {})",
+                kind.example,
+                data.serial,
+                key_list(data, kind.signers.iter().copied()),
+                keys.serial,
+                key_list(keys, 0..keys.dnskeys.len())
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn key_list(version: &ZoneVersion, keys: impl Iterator<Item = usize>) -> String {
+    let names: Vec<String> = keys.map(|i| version.key_name(i)).collect();
+    if names.is_empty() { "no key".to_owned() } else { format!("key {}", names.join(", ")) }
+}
+
+/// `tag/alg` of a DS record.
+pub fn ds_name(rdata: &[u8]) -> String {
+    Ds::parse(rdata).map_or_else(|| "?".to_owned(), |d| format!("{}/{}", d.key_tag, d.algorithm))
+}
