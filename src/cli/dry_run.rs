@@ -6,6 +6,7 @@
 //! safety check runs; the first unsafe instant ends the run with exit 1.
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -72,9 +73,10 @@ pub struct DryRunArgs {
 /// Faults a dry-run can inject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Fault {
-    /// The machine is told that a retiring key's zone signatures left the
-    /// caches one max-ttl earlier than they did, so it withdraws the old
-    /// DNSKEY one TTL early.
+    /// The machine is told that zone signatures were published (and
+    /// withdrawn) one max-ttl earlier than they were, so it takes the new
+    /// ZSK's signatures for omnipresent and withdraws the old ZSK's DNSKEY
+    /// one TTL early.
     EarlyZskWithdrawal,
 }
 
@@ -163,10 +165,7 @@ impl WorkDir {
     fn new() -> anyhow::Result<WorkDir> {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
         let dir = std::env::temp_dir().join(format!("signet-dry-run-{}-{nanos}", std::process::id()));
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&dir)
-            .with_context(|| format!("making {}", dir.display()))?;
+        std::fs::DirBuilder::new().mode(0o700).create(&dir).with_context(|| format!("making {}", dir.display()))?;
         Ok(WorkDir(dir))
     }
 }
@@ -177,8 +176,6 @@ impl Drop for WorkDir {
     }
 }
 
-use std::os::unix::fs::DirBuilderExt as _;
-
 /// How the rehearsal ended.
 #[derive(Debug, Serialize)]
 #[serde(tag = "verdict", rename_all = "kebab-case")]
@@ -188,10 +185,7 @@ enum Verdict {
     /// A combination of cached records fails to validate.
     Unsafe(Box<Unsafe>),
     /// The gate refused a version.
-    Refused {
-        at: i64,
-        findings: Vec<String>,
-    },
+    Refused { at: i64, findings: Vec<String> },
 }
 
 /// The simulation's state.
@@ -342,7 +336,8 @@ impl Simulation {
             if self.keys.contains_key(&key.id) {
                 continue;
             }
-            let info = KeyInfo { id: key.id, role: key.role.to_string(), algorithm: key.algorithm.number(), tag: key.tag };
+            let info =
+                KeyInfo { id: key.id, role: key.role.to_string(), algorithm: key.algorithm.number(), tag: key.tag };
             let why = match key.predecessor {
                 Some(p) => format!("key made to replace key {p}"),
                 None => "key made".to_owned(),
@@ -363,8 +358,12 @@ impl Simulation {
         }
         for action in &step.actions {
             let (kind, key, why) = match *action {
-                Action::SubmitDs { key } => (EventKind::DsRequested, key, "DS submitted: CDS/CDNSKEY ask the parent for it"),
-                Action::RetractDs { key } => (EventKind::DsRequested, key, "DS retraction asked: CDS/CDNSKEY leave it out"),
+                Action::SubmitDs { key } => {
+                    (EventKind::DsRequested, key, "DS submitted: CDS/CDNSKEY ask the parent for it")
+                }
+                Action::RetractDs { key } => {
+                    (EventKind::DsRequested, key, "DS retraction asked: CDS/CDNSKEY leave it out")
+                }
                 Action::RemoveKey { key } => (EventKind::KeyRemoved, key, "hidden everywhere: key removed"),
                 Action::CreateKey { .. } => continue,
             };
@@ -379,7 +378,14 @@ impl Simulation {
             Ok(zone) => zone,
             Err(e) => {
                 let reason = format!("the published zone cannot be read back: {e}");
-                return Err(Box::new(Unsafe { at: now, ds_published: 0, ds: Vec::new(), dnskey_serial: 0, data_serial: 0, reason }));
+                return Err(Box::new(Unsafe {
+                    at: now,
+                    ds_published: 0,
+                    ds: Vec::new(),
+                    dnskey_serial: 0,
+                    data_serial: 0,
+                    reason,
+                }));
             }
         };
         let version = ZoneVersion::from_zone(&zone, now);
@@ -396,26 +402,28 @@ impl Simulation {
         self.checker.zone_published(version)
     }
 
-    /// The fault: every zone signature the step withdrew is recorded as
-    /// withdrawn one max-ttl earlier. Returns when the machine now wants
-    /// to run.
+    /// The fault: each move of zone signatures this step made (new ones
+    /// published, old ones withdrawn) is recorded as made one max-ttl
+    /// earlier, so the machine believes caches caught up one TTL sooner.
+    /// Returns when the machine now wants to run.
     async fn inject_early_withdrawal(&mut self, step: &Step, now: i64) -> anyhow::Result<Option<i64>> {
-        let withdrawn: Vec<i64> = step
+        let moved: Vec<(i64, RecordState)> = step
             .transitions
             .iter()
-            .filter(|t| t.record == Record::Zrrsig && t.to == RecordState::Unretentive)
-            .map(|t| t.key)
+            .filter(|t| t.record == Record::Zrrsig && matches!(t.to, RecordState::Rumoured | RecordState::Unretentive))
+            .map(|t| (t.key, t.to))
             .collect();
-        if withdrawn.is_empty() {
+        if moved.is_empty() {
             return Ok(None);
         }
         let mut keys: Vec<_> = self.store.keys(self.zone_id).await?.into_iter().map(|k| k.key).collect();
-        for key in keys.iter_mut().filter(|k| withdrawn.contains(&k.id)) {
+        for (id, state) in moved {
+            let Some(key) = keys.iter_mut().find(|k| k.id == id && k.state(Record::Zrrsig) == state) else { continue };
             let since = key.record(Record::Zrrsig).since - self.policy.zone.max_ttl;
-            key.set(Record::Zrrsig, RecordState::Unretentive, since);
+            key.set(Record::Zrrsig, state, since);
             self.store.update_key(key).await?;
-            let why = format!("fault injected: zone signatures recorded as withdrawn at {}", format_time(since));
-            self.events.push(Event::note(now, EventKind::Transition, Some(key.id), why));
+            let why = format!("fault injected: zrrsig recorded as {} since {}", state.as_str(), format_time(since));
+            self.events.push(Event::note(now, EventKind::Fault, Some(id), why));
         }
         Ok(advance(&keys, &self.policy, now, &[]).next)
     }

@@ -6,8 +6,8 @@
 //! the input could not be used (unreadable file, syntax error, bad
 //! arguments, an HSM that cannot be reached).
 
-mod ds;
 mod dry_run;
+mod ds;
 mod key;
 mod keyset;
 mod managed;

@@ -40,6 +40,8 @@ pub enum EventKind {
     PolicyChange,
     /// The machine removed a key it is done with.
     KeyRemoved,
+    /// A fault the dry-run injected.
+    Fault,
 }
 
 /// A key, as the event table and the drawing name it.

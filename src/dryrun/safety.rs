@@ -97,7 +97,8 @@ impl Checker {
             last.replaced = Some(at);
             let served_until = at + self.model.zone_propagation;
             let v = &last.item;
-            let earliest = v.key_signatures.iter().map(|s| s.expiration).chain(v.data.iter().map(|k| k.expiration)).min();
+            let earliest =
+                v.key_signatures.iter().map(|s| s.expiration).chain(v.data.iter().map(|k| k.expiration)).min();
             if let Some(expiration) = earliest.filter(|&e| e < served_until) {
                 let reason = format!(
                     "signatures of serial {} expire at {} while name servers may serve it until {}",
@@ -157,7 +158,6 @@ impl Checker {
         }
         Ok(())
     }
-
 }
 
 fn unsafe_at(at: i64, dnskey_serial: u32, data_serial: u32, reason: String) -> Unsafe {
@@ -199,7 +199,8 @@ fn validates(
                 key_list(keys, 0..keys.dnskeys.len())
             ));
         }
-        let signed = kind.signers.iter().any(|&i| data.algorithm(i) == algorithm && keys.dnskeys.contains(&data.dnskeys[i]));
+        let signed =
+            kind.signers.iter().any(|&i| data.algorithm(i) == algorithm && keys.dnskeys.contains(&data.dnskeys[i]));
         if !signed {
             return Err(format!(
                 "{} of serial {} is signed by {}, and the DNSKEY RRset of serial {} holds no key of algorithm {algorithm} among them (it holds {})",

@@ -62,7 +62,7 @@ impl Scale {
 /// `from`..`until`; `title` heads it.
 pub fn timeline(title: &str, keys: &[KeyInfo], events: &[Event], from: i64, until: i64) -> String {
     let scale = Scale { from, until };
-    let lanes_height: f64 = keys.iter().map(|k| lane_height(k)).sum();
+    let lanes_height: f64 = keys.iter().map(lane_height).sum();
     let legend_y = LANES_Y + lanes_height + 16.0;
     let height = legend_y + 48.0;
     let mut svg = String::new();
@@ -72,13 +72,19 @@ pub fn timeline(title: &str, keys: &[KeyInfo], events: &[Event], from: i64, unti
     );
     let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
     let _ = writeln!(svg, r#"<text x="12" y="24" font-size="16" font-weight="bold">{}</text>"#, escape(title));
-    axis(&mut svg, &scale, LANES_Y + lanes_height);
-    markers(&mut svg, &scale, keys, events, LANES_Y + lanes_height);
     let mut y = LANES_Y;
     for (n, key) in keys.iter().enumerate() {
-        lane(&mut svg, &scale, key, events, y, n % 2 == 1);
+        let fill = if n % 2 == 1 { "#f3f5f8" } else { "#ffffff" };
+        let _ = writeln!(svg, r#"<rect x="0" y="{y}" width="{WIDTH}" height="{}" fill="{fill}"/>"#, lane_height(key));
         y += lane_height(key);
     }
+    axis(&mut svg, &scale, LANES_Y + lanes_height);
+    let mut y = LANES_Y;
+    for key in keys {
+        lane(&mut svg, &scale, key, events, y);
+        y += lane_height(key);
+    }
+    markers(&mut svg, &scale, keys, events, LANES_Y + lanes_height);
     legend(&mut svg, legend_y);
     svg.push_str("</svg>\n");
     svg
@@ -88,11 +94,9 @@ fn lane_height(key: &KeyInfo) -> f64 {
     rows(key).len() as f64 * (ROW + ROW_GAP) + 2.0 * LANE_PAD
 }
 
-fn lane(svg: &mut String, scale: &Scale, key: &KeyInfo, events: &[Event], top: f64, shaded: bool) {
-    let height = lane_height(key);
+/// A key's lane (its background is drawn first, under the date grid).
+fn lane(svg: &mut String, scale: &Scale, key: &KeyInfo, events: &[Event], top: f64) {
     let _ = writeln!(svg, r#"<g class="lane" data-key="{}">"#, key.id);
-    let fill = if shaded { "#f3f5f8" } else { "#ffffff" };
-    let _ = writeln!(svg, r#"<rect x="0" y="{top}" width="{WIDTH}" height="{height}" fill="{fill}"/>"#);
     let _ = writeln!(
         svg,
         r##"<text x="10" y="{:.1}" font-weight="bold">{}</text><text x="10" y="{:.1}" fill="#555">key {}</text>"##,
@@ -135,12 +139,9 @@ fn lane(svg: &mut String, scale: &Scale, key: &KeyInfo, events: &[Event], top: f
 /// Month ticks (or days, for short runs) with dates.
 fn axis(svg: &mut String, scale: &Scale, bottom: f64) {
     let span_days = (scale.until - scale.from) / DAY;
-    let _ = writeln!(
-        svg,
-        r##"<line x1="{LEFT}" y1="{AXIS_Y}" x2="{}" y2="{AXIS_Y}" stroke="#333"/>"##,
-        WIDTH - RIGHT
-    );
-    let ticks: Vec<i64> = if span_days <= 62 { day_ticks(scale, if span_days <= 14 { 1 } else { 7 }) } else { month_ticks(scale) };
+    let _ = writeln!(svg, r##"<line x1="{LEFT}" y1="{AXIS_Y}" x2="{}" y2="{AXIS_Y}" stroke="#333"/>"##, WIDTH - RIGHT);
+    let ticks: Vec<i64> =
+        if span_days <= 62 { day_ticks(scale, if span_days <= 14 { 1 } else { 7 }) } else { month_ticks(scale) };
     let label_every = match span_days {
         0..=400 => 1,
         401..=800 => 2,
@@ -151,7 +152,11 @@ fn axis(svg: &mut String, scale: &Scale, bottom: f64) {
         let _ = writeln!(svg, r##"<line x1="{x:.1}" y1="{}" x2="{x:.1}" y2="{bottom}" stroke="#d8dde3"/>"##, AXIS_Y);
         if i % label_every == 0 {
             let text = &format_time(t)[..if span_days <= 62 { 10 } else { 7 }];
-            let _ = writeln!(svg, r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle" font-size="10">{text}</text>"#, AXIS_Y - 6.0);
+            let _ = writeln!(
+                svg,
+                r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle" font-size="10">{text}</text>"#,
+                AXIS_Y - 6.0
+            );
         }
     }
 }
@@ -184,27 +189,29 @@ fn markers(svg: &mut String, scale: &Scale, keys: &[KeyInfo], events: &[Event], 
     let label = |id: Option<i64>| {
         id.and_then(|id| keys.iter().find(|k| k.id == id)).map_or_else(String::new, |k| format!("{}: ", k.label()))
     };
-    let _ = writeln!(svg, r##"<text x="{:.1}" y="{:.1}" text-anchor="end" font-size="9" fill="#555">events</text>"##, LEFT - 6.0, MARKS_Y + 4.0);
+    let _ = writeln!(
+        svg,
+        r##"<text x="{:.1}" y="{:.1}" text-anchor="end" font-size="9" fill="#555">events</text>"##,
+        LEFT - 6.0,
+        MARKS_Y + 4.0
+    );
     for event in events {
         let x = scale.x(event.time);
         let tip = format!("{} {}{}", format_time(event.time), label(event.key), event.why);
         let shape = match event.kind {
-            EventKind::KeyCreated => format!(
-                r##"<path d="M{:.1} {:.1} l5 8 h-10 z" fill="#2f5d8a"/>"##,
-                x,
-                MARKS_Y - 4.0
-            ),
-            EventKind::DsRequested | EventKind::Parent => format!(
-                r##"<path d="M{x:.1} {:.1} l4 4 l-4 4 l-4 -4 z" fill="#7a4fa0"/>"##,
-                MARKS_Y - 4.0
-            ),
+            EventKind::KeyCreated => {
+                format!(r##"<path d="M{:.1} {:.1} l5 8 h-10 z" fill="#2f5d8a"/>"##, x, MARKS_Y - 4.0)
+            }
+            EventKind::DsRequested | EventKind::Parent => {
+                format!(r##"<path d="M{x:.1} {:.1} l4 4 l-4 4 l-4 -4 z" fill="#7a4fa0"/>"##, MARKS_Y - 4.0)
+            }
             EventKind::PolicyChange => format!(
                 r##"<rect x="{:.1}" y="{:.1}" width="8" height="8" fill="#b03060"/><line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{bottom}" stroke="#b03060" stroke-dasharray="4 3"/>"##,
                 x - 4.0,
                 MARKS_Y - 4.0,
                 MARKS_Y + 4.0
             ),
-            EventKind::Transition | EventKind::KeyRemoved => continue,
+            EventKind::Transition | EventKind::KeyRemoved | EventKind::Fault => continue,
         };
         let _ = writeln!(svg, r#"<g class="marker">{shape}<title>{}</title></g>"#, escape(&tip));
     }

@@ -38,7 +38,15 @@ impl Trace {
     }
 
     /// Writes one version: its excerpt and the parent's DS RRset.
-    pub fn version(&mut self, zone: &Zone, serial: u32, time: i64, ds: &[Vec<u8>], ds_ttl: i64, events: Vec<Event>) -> io::Result<()> {
+    pub fn version(
+        &mut self,
+        zone: &Zone,
+        serial: u32,
+        time: i64,
+        ds: &[Vec<u8>],
+        ds_ttl: i64,
+        events: Vec<Event>,
+    ) -> io::Result<()> {
         let n = self.entries.len() + 1;
         let zone_file = format!("{n:04}-{serial}.zone");
         let ds_file = format!("{n:04}-ds.txt");
@@ -63,7 +71,9 @@ fn excerpt(zone: &Zone) -> String {
     for (n, node) in zone.nodes().enumerate() {
         let Some(rrsigs) = node.rrset(Rtype::RRSIG) else { continue };
         let covered = |rtype: Rtype| {
-            rrsigs.records().filter(move |r| crate::zone::dnssec::Rrsig::parse(r.rdata).is_some_and(|s| s.type_covered == rtype))
+            rrsigs
+                .records()
+                .filter(move |r| crate::zone::dnssec::Rrsig::parse(r.rdata).is_some_and(|s| s.type_covered == rtype))
         };
         for rrset in node.rrsets().filter(|s| s.rtype() != Rtype::RRSIG) {
             let signed = covered(rrset.rtype()).next().is_some();

@@ -58,7 +58,10 @@ impl ZoneVersion {
     pub fn from_zone(zone: &Zone, published: i64) -> ZoneVersion {
         let apex = zone.node(zone.origin());
         let rdatas = |rtype: Rtype| -> Vec<Vec<u8>> {
-            apex.as_ref().and_then(|n| n.rrset(rtype)).map(|s| s.rdatas().map(<[u8]>::to_vec).collect()).unwrap_or_default()
+            apex.as_ref()
+                .and_then(|n| n.rrset(rtype))
+                .map(|s| s.rdatas().map(<[u8]>::to_vec).collect())
+                .unwrap_or_default()
         };
         let soa = rdatas(Rtype::SOA);
         let serial = soa.first().and_then(|r| soa_fields(r)).map_or(0, |(serial, _)| serial);
