@@ -195,10 +195,9 @@ async fn make_key(
     let store_uri = policy.keys.store.clone().with_context(|| {
         format!("policy {}: keys.store is not set, so signet cannot make the {role} it needs", policy.name)
     })?;
-    let label = format!("{}-{role}-{now}", origin.to_string().trim_end_matches('.'));
     let bits = if algorithm == policy.keys.algorithm { policy.keys.bits } else { None };
-    let signing = generate_key(&store_uri, algorithm, bits, &label)?;
-    let published = PublishedKey::new(signing.as_ref(), role);
+    let taken: Vec<u16> = store.keys(zone.id).await?.iter().map(|k| k.key.tag).collect();
+    let (signing, published) = generate_untaken(&store_uri, algorithm, bits, role, origin, now, &taken)?;
     prove(signing.as_ref(), &published)?;
     let mut key = Key::new(0, role, algorithm, published.tag, now);
     key.predecessor = predecessor;
@@ -206,6 +205,33 @@ async fn make_key(
     key.id = store.insert_key(zone.id, &uri, &published.rdata, &key, now).await?;
     tracing::info!(zone = %zone.name, role = %role, tag = published.tag, %uri, "key made");
     Ok(StoredKey { key, uri, dnskey: published.rdata })
+}
+
+/// Makes a key whose tag no other key of the zone has, as BIND does: a
+/// resolver tries every key with a signature's tag, and the rollover
+/// check tells keys apart by tag. A colliding key (one in 65536 per key)
+/// is left unused in the store.
+fn generate_untaken(
+    store_uri: &KeyUri,
+    algorithm: crate::keys::Algorithm,
+    bits: Option<u32>,
+    role: crate::keys::Role,
+    origin: &Name,
+    now: i64,
+    taken: &[u16],
+) -> anyhow::Result<(Box<dyn SigningKey>, PublishedKey)> {
+    let zone = origin.to_string();
+    for attempt in 0..8 {
+        let suffix = if attempt == 0 { String::new() } else { format!("-{attempt}") };
+        let label = format!("{}-{role}-{now}{suffix}", zone.trim_end_matches('.'));
+        let signing = generate_key(store_uri, algorithm, bits, &label)?;
+        let published = PublishedKey::new(signing.as_ref(), role);
+        if !taken.contains(&published.tag) {
+            return Ok((signing, published));
+        }
+        tracing::warn!(zone = %zone, tag = published.tag, "new key's tag is taken by another key of the zone; making another");
+    }
+    bail!("zone {zone}: eight new keys in a row had a key tag already in use")
 }
 
 /// A key the next zone uses: its DNSKEY and, if it signs, its store handle.

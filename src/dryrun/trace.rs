@@ -3,6 +3,7 @@
 //! every other type with its signatures) and the parent's DS RRset at that
 //! time; `index.json` lists them in order with the events of that instant.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::Event;
+use crate::zone::dnssec::Rrsig;
 use crate::zone::writer::write_record;
 use crate::zone::{Name, Rtype, Zone};
 
@@ -64,32 +66,37 @@ impl Trace {
     }
 }
 
-/// The apex, then one signed RRset of each other type, each with its RRSIGs.
+/// The apex, then for every other type the signed RRset with the largest
+/// TTL (the one whose signatures stay longest in caches), each with its
+/// RRSIGs.
 fn excerpt(zone: &Zone) -> String {
-    let mut out = String::new();
-    let mut seen: Vec<Rtype> = Vec::new();
+    let mut apex = String::new();
+    let mut by_type: BTreeMap<Rtype, (u32, String)> = BTreeMap::new();
     for (n, node) in zone.nodes().enumerate() {
         let Some(rrsigs) = node.rrset(Rtype::RRSIG) else { continue };
-        let covered = |rtype: Rtype| {
-            rrsigs
-                .records()
-                .filter(move |r| crate::zone::dnssec::Rrsig::parse(r.rdata).is_some_and(|s| s.type_covered == rtype))
+        let covering = |rtype: Rtype| {
+            rrsigs.records().filter(move |r| Rrsig::parse(r.rdata).is_some_and(|s| s.type_covered == rtype))
         };
         for rrset in node.rrsets().filter(|s| s.rtype() != Rtype::RRSIG) {
-            let signed = covered(rrset.rtype()).next().is_some();
-            if !signed || (n > 0 && seen.contains(&rrset.rtype())) {
+            if covering(rrset.rtype()).next().is_none() {
                 continue;
             }
-            if n > 0 {
-                seen.push(rrset.rtype());
+            if n > 0 && by_type.get(&rrset.rtype()).is_some_and(|(ttl, _)| *ttl >= rrset.ttl()) {
+                continue;
             }
-            for record in rrset.records().chain(covered(rrset.rtype())) {
-                write_record(record, zone.class(), &mut out);
-                out.push('\n');
+            let mut text = String::new();
+            for record in rrset.records().chain(covering(rrset.rtype())) {
+                write_record(record, zone.class(), &mut text);
+                text.push('\n');
+            }
+            if n == 0 {
+                apex.push_str(&text);
+            } else {
+                by_type.insert(rrset.rtype(), (rrset.ttl(), text));
             }
         }
     }
-    out
+    by_type.into_values().fold(apex, |out, (_, text)| out + &text)
 }
 
 fn ds_text(origin: Name, ds: &[Vec<u8>], ttl: i64) -> String {

@@ -1,0 +1,256 @@
+//! `signet dry-run`: the example policies rehearsed over two simulated
+//! years are safe, every rollover they call for happens and completes, the
+//! trace and the SVG are written and the SVG renders in headless Chromium;
+//! an algorithm change mid-run is safe; an injected fault is caught at the
+//! instant it bites, with exit 1; bad arguments exit 2.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const FROM: &str = "2027-01-01T00:00:00Z";
+const TWO_YEARS_ON: &str = "2029-01-01T00:00:00Z";
+const DAY: i64 = 86_400;
+
+fn policy(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("policies").join(format!("{name}.toml"))
+}
+
+fn dry_run(policy: &Path, until: &str, extra: &[&str]) -> (Output, Value) {
+    let output = common::run(
+        common::signet()
+            .args(["dry-run", "--format", "json", "--origin", "example.", "--from", FROM, "--until", until])
+            .arg("--policy")
+            .arg(policy)
+            .args(extra),
+    );
+    let json = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!("dry-run printed no JSON ({e}); stderr:\n{}", String::from_utf8_lossy(&output.stderr))
+    });
+    (output, json)
+}
+
+fn events<'a>(report: &'a Value, kind: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+    report["events"].as_array().expect("events").iter().filter(move |e| e["kind"] == kind)
+}
+
+fn keys(report: &Value) -> &Vec<Value> {
+    report["keys"].as_array().expect("keys")
+}
+
+/// Keys of `role` made as successors, and whether each predecessor made
+/// more than `settle` seconds before the end was removed.
+fn check_rollovers(report: &Value, role: &str, expected: usize, until: i64, settle: i64) {
+    let keys = keys(report);
+    let successors: Vec<&Value> = events(report, "key-created")
+        .filter(|e| e["why"].as_str().is_some_and(|w| w.contains("replace")))
+        .filter(|e| keys.iter().any(|k| k["id"] == e["key"] && k["role"] == role))
+        .collect();
+    assert!(successors.len() >= expected, "{role}: {} rollovers, expected at least {expected}", successors.len());
+    for made in successors.iter().filter(|e| e["time"].as_i64().expect("time") < until - settle) {
+        let why = made["why"].as_str().expect("why");
+        let predecessor: i64 = why.rsplit(' ').next().and_then(|id| id.parse().ok()).expect("predecessor id");
+        let old = keys.iter().find(|k| k["id"] == predecessor).expect("predecessor in the summary");
+        assert!(old["removed"].is_i64(), "{role} rollover from key {predecessor} never completed: {old}");
+    }
+}
+
+fn time_of(text: &str) -> i64 {
+    let output = common::run(Command::new("date").args(["-u", "-d", text, "+%s"]));
+    String::from_utf8_lossy(&output.stdout).trim().parse().expect("date")
+}
+
+/// Renders the SVG in headless Chromium; returns the PNG's size.
+fn render(svg: &Path, dir: &Path) -> u64 {
+    let png = dir.join("timeline.png");
+    let profile = tempfile::tempdir().expect("profile dir");
+    let output = common::run(
+        Command::new("chromium")
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
+            .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(["--window-size=1400,1200", "--hide-scrollbars"])
+            .arg(format!("--screenshot={}", png.display()))
+            .arg(format!("file://{}", svg.display())),
+    );
+    common::expect_success("chromium --screenshot", &output);
+    let bytes = std::fs::read(&png).expect("chromium wrote no PNG");
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    bytes.len() as u64
+}
+
+#[test]
+fn example_policies_over_two_years_are_safe_and_drawn() {
+    // (policy, role, rollovers expected in two years)
+    let cases = [
+        ("tld-rsasha256", &[("zsk", 19), ("ksk", 1)][..]),
+        ("tld-ecdsa", &[("zsk", 7)][..]),
+        ("small-csk-ed25519", &[("csk", 1)][..]),
+    ];
+    let until = time_of(TWO_YEARS_ON);
+    for (name, rollovers) in cases {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (trace, svg) = (dir.path().join("trace"), dir.path().join("timeline.svg"));
+        let extra = ["--trace", trace.to_str().expect("utf-8"), "--svg", svg.to_str().expect("utf-8")];
+        let (output, report) = dry_run(&policy(name), TWO_YEARS_ON, &extra);
+        common::expect_success(&format!("dry-run {name}"), &output);
+        assert_eq!(report["verdict"]["verdict"], "safe", "{name}: {}", report["verdict"]);
+        assert!(
+            report["combinations"].as_u64().expect("combinations") > report["versions"].as_u64().expect("versions")
+        );
+        for &(role, expected) in rollovers {
+            check_rollovers(&report, role, expected, until, 10 * DAY);
+        }
+        // The DS went to the parent, through CDS, and was seen.
+        assert!(events(&report, "parent").count() >= 1, "{name}: the parent never published a DS");
+
+        let index: Value =
+            serde_json::from_slice(&std::fs::read(trace.join("index.json")).expect("index.json")).expect("index JSON");
+        let entries = index.as_array().expect("index is a list");
+        assert_eq!(
+            entries.len() as u64,
+            report["versions"].as_u64().expect("versions"),
+            "{name}: one entry per version"
+        );
+        for entry in [&entries[0], &entries[entries.len() / 2], &entries[entries.len() - 1]] {
+            let zone = std::fs::read_to_string(trace.join(entry["zone"].as_str().expect("zone"))).expect("zone file");
+            for needle in ["\tSOA\t", "\tDNSKEY\t", "\tRRSIG\tDNSKEY ", "\tRRSIG\tSOA ", "www.example.\t"] {
+                assert!(zone.contains(needle), "{name}: {} lacks {needle:?}", entry["zone"]);
+            }
+            assert!(trace.join(entry["ds"].as_str().expect("ds")).exists());
+        }
+        let with_ds = entries.iter().rev().find(|e| e["time"].as_str().is_some_and(|t| t > "2027-02")).expect("entry");
+        let ds = std::fs::read_to_string(trace.join(with_ds["ds"].as_str().expect("ds"))).expect("ds file");
+        assert!(ds.contains("\tDS\t"), "{name}: the parent's DS RRset is traced: {ds}");
+
+        let drawing = std::fs::read_to_string(&svg).expect("svg");
+        assert_eq!(drawing.matches(r#"<g class="lane""#).count(), keys(&report).len(), "{name}: one lane per key");
+        for state in ["rumoured", "omnipresent", "unretentive"] {
+            assert!(drawing.contains(&format!(": {state} from ")), "{name}: no {state} bar");
+        }
+        let png = render(&svg, dir.path());
+        assert!(png > 20_000, "{name}: the rendered timeline is only {png} bytes");
+    }
+}
+
+#[test]
+fn an_algorithm_change_mid_run_is_safe() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ecdsa = dir.path().join("to-ecdsa.toml");
+    let text = std::fs::read_to_string(policy("tld-rsasha256")).expect("policy");
+    std::fs::write(
+        &ecdsa,
+        text.replace("algorithm = \"RSASHA256\"", "algorithm = \"ECDSAP256SHA256\"").replace("bits = 2048\n", ""),
+    )
+    .expect("write policy");
+    let change = format!("2027-06-01T00:00:00Z={}", ecdsa.display());
+    let (output, report) = dry_run(&policy("tld-rsasha256"), "2028-01-01T00:00:00Z", &["--change-policy", &change]);
+    common::expect_success("dry-run with an algorithm change", &output);
+    assert_eq!(report["verdict"]["verdict"], "safe", "{}", report["verdict"]);
+    assert_eq!(events(&report, "policy-change").count(), 1);
+    let keys = keys(&report);
+    for k in keys.iter().filter(|k| k["algorithm"] == 8) {
+        assert!(k["removed"].is_i64(), "RSA key left behind: {k}");
+    }
+    let ecdsa_ksk = keys.iter().find(|k| k["algorithm"] == 13 && k["role"] == "ksk").expect("an ECDSA KSK");
+    assert!(ecdsa_ksk["ds_seen"].is_i64(), "its DS reached the parent");
+    let rsa_ksk = keys.iter().find(|k| k["algorithm"] == 8 && k["role"] == "ksk").expect("the RSA KSK");
+    assert!(
+        rsa_ksk["ds_gone"].as_i64() > ecdsa_ksk["ds_seen"].as_i64(),
+        "the old DS goes only after the new one is seen"
+    );
+    assert!(rsa_ksk["withdrawn"].as_i64() > rsa_ksk["ds_gone"].as_i64(), "the old DNSKEY goes only after its DS");
+}
+
+#[test]
+fn an_early_zsk_withdrawal_is_caught_when_it_bites() {
+    let ecdsa = policy("tld-ecdsa");
+    let until = "2027-06-01T00:00:00Z";
+    let (_, safe) = dry_run(&ecdsa, until, &[]);
+    assert_eq!(safe["verdict"]["verdict"], "safe");
+    // In the safe run the first retiring ZSK's DNSKEY goes once the new
+    // ZSK's signatures are in every cache.
+    let zsks: Vec<&Value> = keys(&safe).iter().filter(|k| k["role"] == "zsk").collect();
+    let withdrawn = zsks[0]["withdrawn"].as_i64().expect("the first ZSK was withdrawn");
+
+    let (output, faulty) = dry_run(&ecdsa, until, &["--fault", "early-zsk-withdrawal"]);
+    assert_eq!(output.status.code(), Some(1), "an unsafe run exits 1");
+    let verdict = &faulty["verdict"];
+    assert_eq!(verdict["verdict"], "unsafe", "{verdict}");
+    // One max-ttl (1 day) early: then resolvers still hold data signed
+    // only by the old ZSK, and may fetch a DNSKEY RRset without it.
+    assert_eq!(verdict["at"].as_i64(), Some(withdrawn - DAY), "{verdict}");
+    let reason = verdict["reason"].as_str().expect("reason");
+    let first_zsk = keys(&faulty).iter().find(|k| k["role"] == "zsk").expect("a ZSK");
+    let old_tag = first_zsk["tag"].as_u64().expect("tag");
+    assert!(reason.contains(&format!("is signed by key {old_tag}/13")), "names the old ZSK: {reason}");
+    assert!(reason.contains("holds no key of algorithm 13 among them"), "{reason}");
+    assert_ne!(verdict["dnskey_serial"], verdict["data_serial"], "two versions are involved");
+
+    let text = common::run(
+        common::signet()
+            .args([
+                "dry-run",
+                "--origin",
+                "example.",
+                "--from",
+                FROM,
+                "--until",
+                until,
+                "--fault",
+                "early-zsk-withdrawal",
+            ])
+            .arg("--policy")
+            .arg(&ecdsa),
+    );
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    let at = stdout.lines().last().unwrap_or_default();
+    assert!(at.starts_with("UNSAFE at "), "{stdout}");
+}
+
+#[test]
+fn bad_arguments_exit_2_naming_what_is_wrong() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("nope.toml");
+    let ecdsa = policy("tld-ecdsa");
+    let cases: [(Vec<String>, &str); 4] = [
+        (vec!["--policy".into(), missing.display().to_string(), "--until".into(), TWO_YEARS_ON.into()], "nope.toml"),
+        (
+            vec!["--policy".into(), ecdsa.display().to_string(), "--until".into(), "2026-01-01T00:00:00Z".into()],
+            "--until",
+        ),
+        (
+            vec![
+                "--policy".into(),
+                ecdsa.display().to_string(),
+                "--until".into(),
+                TWO_YEARS_ON.into(),
+                "--change-policy".into(),
+                "soon".into(),
+            ],
+            "TIME=FILE",
+        ),
+        (
+            vec![
+                "--policy".into(),
+                ecdsa.display().to_string(),
+                "--until".into(),
+                TWO_YEARS_ON.into(),
+                "--ds-delay".into(),
+                "a while".into(),
+            ],
+            "--ds-delay",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output =
+            common::run(common::signet().args(["dry-run", "--origin", "example.", "--from", FROM]).args(&args));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
