@@ -98,3 +98,9 @@ done
 echo; "$signet" --now "$(at 201600)" key list example.
 "$signet" verify "$work/managed.signed" --origin example. --now "$(at 201600)"
 
+
+echo
+echo "== dry-run: a year of the policy on a simulated clock; every version through the gate, every instant through the cache-model check"
+"$signet" dry-run --policy policies/tld-ecdsa.toml --origin example. --zone tests/data/realistic.zone \
+  --from 2027-01-01T00:00:00Z --until 2028-01-01T00:00:00Z --svg target/demo-timeline.svg | tail -n 8
+echo "demo: the timeline (one lane per key, states coloured) is in target/demo-timeline.svg"
