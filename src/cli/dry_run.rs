@@ -135,6 +135,17 @@ impl Plan {
         })
     }
 
+    /// The longest delays and DS TTL of every policy the run uses: the
+    /// longest any cache may hold what was published under any of them.
+    fn cache_model(&self) -> CacheModel {
+        let policies = std::iter::once(&self.policy.0).chain(self.changes.iter().map(|c| &c.1));
+        policies.fold(CacheModel { zone_propagation: 0, parent_propagation: 0, ds_ttl: 0 }, |m, p| CacheModel {
+            zone_propagation: m.zone_propagation.max(p.zone.propagation_delay),
+            parent_propagation: m.parent_propagation.max(p.parent.propagation_delay),
+            ds_ttl: m.ds_ttl.max(p.parent.ds_ttl),
+        })
+    }
+
     /// The smallest max-ttl of every policy the run uses.
     fn max_ttl(&self) -> i64 {
         self.changes.iter().map(|c| c.1.zone.max_ttl).fold(self.policy.0.zone.max_ttl, i64::min)
@@ -202,11 +213,10 @@ struct Simulation {
     keys: BTreeMap<i64, KeyInfo>,
     versions: u64,
     trace: Option<Trace>,
-    last_cds: Vec<Vec<u8>>,
 }
 
 impl Simulation {
-    async fn start(plan: Plan, work: &Path, trace: Option<&Path>) -> anyhow::Result<Simulation> {
+    async fn start(mut plan: Plan, work: &Path, trace: Option<&Path>) -> anyhow::Result<Simulation> {
         let key_store = match &plan.key_store {
             Some(uri) => uri.clone(),
             None => {
@@ -237,19 +247,12 @@ impl Simulation {
             salt: &salt,
         };
         let zone_id = store.add_zone(&new, plan.from).await?;
-        let p = &plan.policy.0;
-        let model = CacheModel {
-            zone_propagation: p.zone.propagation_delay,
-            parent_propagation: p.parent.propagation_delay,
-            ds_ttl: p.parent.ds_ttl,
-        };
-        let mut plan = plan;
         for change in &mut plan.changes {
             change.2 = with_key_store(&change.2, &key_store)?;
         }
         Ok(Simulation {
             parent: Parent::new(plan.ds_delay),
-            checker: Checker::new(plan.origin.clone(), model),
+            checker: Checker::new(plan.origin.clone(), plan.cache_model()),
             policy: plan.policy.0.clone(),
             trace: trace.map(Trace::create).transpose().context("--trace")?,
             plan,
@@ -260,7 +263,6 @@ impl Simulation {
             events: Vec::new(),
             keys: BTreeMap::new(),
             versions: 0,
-            last_cds: Vec::new(),
         })
     }
 
@@ -287,10 +289,7 @@ impl Simulation {
                 }
             };
             self.record_step(&step, now);
-            if let Err(found) = self.publish_version(now, first_event) {
-                return Ok(Verdict::Unsafe(found));
-            }
-            if let Err(found) = self.checker.check(now) {
+            if let Some(found) = self.publish_version(now, first_event)? {
                 return Ok(Verdict::Unsafe(found));
             }
             let mut next = self.store.zone(&self.zone_name).await?.next_run_at;
@@ -371,35 +370,20 @@ impl Simulation {
         }
     }
 
-    /// Reads back what was published, shows its CDS to the parent, traces
-    /// it, and adds it to the safety check's history.
-    fn publish_version(&mut self, now: i64, first_event: usize) -> Result<(), Box<Unsafe>> {
-        let zone = match read_zone_file(&self.output, &self.plan.origin) {
-            Ok(zone) => zone,
-            Err(e) => {
-                let reason = format!("the published zone cannot be read back: {e}");
-                return Err(Box::new(Unsafe {
-                    at: now,
-                    ds_published: 0,
-                    ds: Vec::new(),
-                    dnskey_serial: 0,
-                    data_serial: 0,
-                    reason,
-                }));
-            }
-        };
+    /// Reads back what was published, traces it, shows its CDS to the
+    /// parent and runs the safety check at `now`: the first unsafe
+    /// combination, if there is one.
+    fn publish_version(&mut self, now: i64, first_event: usize) -> anyhow::Result<Option<Box<Unsafe>>> {
+        let zone = read_zone_file(&self.output, &self.plan.origin).context("reading back the published zone")?;
         let version = ZoneVersion::from_zone(&zone, now);
-        self.versions += 1;
-        self.parent.saw_cds(&version.cds, now);
-        self.last_cds.clone_from(&version.cds);
         if let Some(trace) = &mut self.trace {
             let events = self.events[first_event..].to_vec();
             let ds_ttl = self.policy.parent.ds_ttl;
-            if let Err(e) = trace.version(&zone, version.serial, now, self.parent.ds(), ds_ttl, events) {
-                tracing::warn!(error = %e, "--trace: could not write this version");
-            }
+            trace.version(&zone, version.serial, now, self.parent.ds(), ds_ttl, events).context("--trace")?;
         }
-        self.checker.zone_published(version)
+        self.versions += 1;
+        self.parent.saw_cds(&version.cds, now);
+        Ok(self.checker.zone_published(version).and_then(|()| self.checker.check(now)).err())
     }
 
     /// The fault: each move of zone signatures this step made (new ones
