@@ -51,12 +51,17 @@ pub struct OwnedRecord {
 
 /// Reads the zone for `origin` from the master file at `path`.
 pub fn read_zone_file(path: &Path, origin: &Name) -> Result<Zone, ReadError> {
+    let started = std::time::Instant::now();
     let text = read_bytes(path, path, 0)?;
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), bytes = text.len(), "file read");
     let sink = match read_parallel(&text, origin, path) {
         Some(pieces) => {
+            tracing::debug!(seconds = started.elapsed().as_secs_f64(), "pieces parsed");
             // The text is no longer needed: free it before the pieces are joined.
             drop(text);
-            join(pieces)
+            let sink = join(pieces);
+            tracing::debug!(seconds = started.elapsed().as_secs_f64(), "pieces joined");
+            sink
         }
         None => read_serial(&text, origin, path)?,
     };
@@ -112,9 +117,14 @@ fn read_parallel(text: &[u8], origin: &Name, source: &Path) -> Option<Pieces> {
     let pieces = rayon::current_num_threads() * 4;
     let targets: Vec<usize> = (0..pieces).map(|i| i * text.len() / pieces).collect();
     let mut cuts = cut_points(text, &targets)?;
-    // The first piece starts where the serial reader does, comments and all.
-    if cuts.first() != Some(&0) {
-        cuts.insert(0, 0);
+    // The first piece starts where the serial reader does, comments and
+    // all: the first cut (for target 0) moves to the start of the text.
+    // (Inserting a cut at 0 instead would leave the leading comment as a
+    // piece of its own, without the SOA, and send the file to the serial
+    // reader: signers' dumps start with a comment.)
+    match cuts.first_mut() {
+        Some(first) => *first = 0,
+        None => cuts.push(0),
     }
     cuts.push(text.len());
     let sinks: Vec<ZoneSink> = cuts
@@ -514,6 +524,8 @@ mod tests {
         // What comes before the first whole entry is read too.
         let commented = format!("; a header\n{text}");
         assert_eq!(lines(&read(&commented).expect("reads")), lines(&serial));
+        let piece = read_parallel(commented.as_bytes(), &origin(), Path::new("t"));
+        assert!(piece.is_some(), "a leading comment, as Knot and BIND write, still reads in pieces");
         let ownerless = format!(" 300 IN A 192.0.2.1\n{text}");
         assert_eq!(read(&ownerless).expect_err("no owner").line, 1);
     }
