@@ -21,7 +21,7 @@ use crate::dryrun::parent::{DsChange, Parent};
 use crate::dryrun::safety::{CacheModel, Checker, Unsafe, ds_name};
 use crate::dryrun::trace::Trace;
 use crate::dryrun::version::ZoneVersion;
-use crate::dryrun::{Event, EventKind, KeyInfo, example, svg};
+use crate::dryrun::{Event, EventKind, KeyInfo, KeySummary, example, key_summary, svg};
 use crate::policy::Policy;
 use crate::rollover::{Action, Observation, Record, RecordState, Step, advance};
 use crate::store::{NewZone, Store};
@@ -465,7 +465,7 @@ pub async fn run(args: DryRunArgs, format: Format) -> anyhow::Result<ExitCode> {
         seconds: started.elapsed().as_secs_f64(),
         verdict: &verdict,
         events: &sim.events,
-        keys: keys.iter().map(|k| summary(k, &sim.events)).collect(),
+        keys: keys.iter().map(|k| key_summary(k, &sim.events)).collect(),
     };
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
@@ -492,41 +492,6 @@ struct Report<'a> {
     verdict: &'a Verdict,
     events: &'a [Event],
     keys: Vec<KeySummary>,
-}
-
-/// When each of a key's milestones came.
-#[derive(Debug, Serialize)]
-struct KeySummary {
-    #[serde(flatten)]
-    key: KeyInfo,
-    created: Option<i64>,
-    published: Option<i64>,
-    active: Option<i64>,
-    retired: Option<i64>,
-    withdrawn: Option<i64>,
-    removed: Option<i64>,
-    ds_seen: Option<i64>,
-    ds_gone: Option<i64>,
-}
-
-fn summary(key: &KeyInfo, events: &[Event]) -> KeySummary {
-    let mine: Vec<&Event> = events.iter().filter(|e| e.key == Some(key.id)).collect();
-    let first = |kind: EventKind| mine.iter().find(|e| e.kind == kind).map(|e| e.time);
-    let moved = |records: &[Record], to: RecordState| {
-        mine.iter().find(|e| e.record.is_some_and(|r| records.contains(&r)) && e.to == Some(to)).map(|e| e.time)
-    };
-    let signatures = [Record::Krrsig, Record::Zrrsig];
-    KeySummary {
-        key: key.clone(),
-        created: first(EventKind::KeyCreated),
-        published: moved(&[Record::Dnskey], RecordState::Rumoured),
-        active: moved(&signatures, RecordState::Rumoured),
-        retired: moved(&signatures, RecordState::Unretentive),
-        withdrawn: moved(&[Record::Dnskey], RecordState::Unretentive),
-        removed: first(EventKind::KeyRemoved),
-        ds_seen: moved(&[Record::Ds], RecordState::Rumoured),
-        ds_gone: moved(&[Record::Ds], RecordState::Unretentive),
-    }
 }
 
 fn print_text(report: &Report<'_>, keys: &BTreeMap<i64, KeyInfo>) {

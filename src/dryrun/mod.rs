@@ -99,3 +99,48 @@ pub fn state_history(events: &[Event], key: i64) -> Vec<(Record, i64, RecordStat
         .filter_map(|e| Some((e.record?, e.time, e.to?)))
         .collect()
 }
+
+/// When each of a key's milestones came.
+#[derive(Debug, Serialize)]
+pub struct KeySummary {
+    /// The key.
+    #[serde(flatten)]
+    pub key: KeyInfo,
+    /// Made.
+    pub created: Option<i64>,
+    /// DNSKEY published.
+    pub published: Option<i64>,
+    /// It first signed.
+    pub active: Option<i64>,
+    /// It stopped signing (its signatures withdrawn).
+    pub retired: Option<i64>,
+    /// DNSKEY withdrawn.
+    pub withdrawn: Option<i64>,
+    /// Removed, hidden everywhere.
+    pub removed: Option<i64>,
+    /// Its DS published by the parent.
+    pub ds_seen: Option<i64>,
+    /// Its DS withdrawn by the parent.
+    pub ds_gone: Option<i64>,
+}
+
+/// A key's milestones, from the events.
+pub fn key_summary(key: &KeyInfo, events: &[Event]) -> KeySummary {
+    let mine: Vec<&Event> = events.iter().filter(|e| e.key == Some(key.id)).collect();
+    let first = |kind: EventKind| mine.iter().find(|e| e.kind == kind).map(|e| e.time);
+    let moved = |records: &[Record], to: RecordState| {
+        mine.iter().find(|e| e.record.is_some_and(|r| records.contains(&r)) && e.to == Some(to)).map(|e| e.time)
+    };
+    let signatures = [Record::Krrsig, Record::Zrrsig];
+    KeySummary {
+        key: key.clone(),
+        created: first(EventKind::KeyCreated),
+        published: moved(&[Record::Dnskey], RecordState::Rumoured),
+        active: moved(&signatures, RecordState::Rumoured),
+        retired: moved(&signatures, RecordState::Unretentive),
+        withdrawn: moved(&[Record::Dnskey], RecordState::Unretentive),
+        removed: first(EventKind::KeyRemoved),
+        ds_seen: moved(&[Record::Ds], RecordState::Rumoured),
+        ds_gone: moved(&[Record::Ds], RecordState::Unretentive),
+    }
+}
