@@ -254,3 +254,27 @@ fn bad_arguments_exit_2_naming_what_is_wrong() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+#[test]
+fn with_cds_off_the_operator_submits_the_ds_and_no_cds_is_published() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let no_cds = dir.path().join("no-cds.toml");
+    let text = std::fs::read_to_string(policy("small-csk-ed25519")).expect("policy");
+    std::fs::write(&no_cds, text.replace("cds = true", "cds = false")).expect("write policy");
+    let trace = dir.path().join("trace");
+    let (output, report) = dry_run(&no_cds, TWO_YEARS_ON, &["--trace", trace.to_str().expect("utf-8")]);
+    common::expect_success("dry-run with CDS off", &output);
+    assert_eq!(report["verdict"]["verdict"], "safe", "{}", report["verdict"]);
+    assert!(events(&report, "ds-requested").all(|e| e["why"].as_str().is_some_and(|w| w.contains("operator"))));
+    check_rollovers(&report, "csk", 1, time_of(TWO_YEARS_ON), 10 * DAY);
+    let published = events(&report, "parent").filter(|e| e["why"].as_str().is_some_and(|w| w.contains("publishes")));
+    assert!(published.count() >= 2, "the first CSK's DS and its successor's");
+    for entry in std::fs::read_dir(&trace).expect("trace").flatten() {
+        let text = std::fs::read_to_string(entry.path()).expect("trace file");
+        assert!(
+            !text.contains("\tCDS\t") && !text.contains("\tCDNSKEY\t"),
+            "{}: CDS published",
+            entry.path().display()
+        );
+    }
+}

@@ -1,8 +1,9 @@
 //! `signet dry-run`: rehearses a policy on a simulated clock with the
 //! production code — the rollover machine, the signer and the gate, run by
 //! the same managed run as `signet sign ZONE` — in a throw-away database
-//! with soft keys, against a simulated parent that publishes the CDS it
-//! sees `--ds-delay` later. After every published version the cache-model
+//! with soft keys, against a simulated parent that publishes the DS RRset
+//! the zone's CDS (or, with CDS off, the operator) asks for `--ds-delay`
+//! later. After every published version the cache-model
 //! safety check runs; the first unsafe instant ends the run with exit 1.
 
 use std::collections::BTreeMap;
@@ -22,11 +23,13 @@ use crate::dryrun::safety::{CacheModel, Checker, Unsafe, ds_name};
 use crate::dryrun::trace::Trace;
 use crate::dryrun::version::ZoneVersion;
 use crate::dryrun::{Event, EventKind, KeyInfo, KeySummary, example, key_summary, svg};
+use crate::keys::PublishedKey;
 use crate::policy::Policy;
-use crate::rollover::{Action, Observation, Record, RecordState, Step, advance};
+use crate::rollover::{Action, Observation, Record, RecordState, Step, advance, publication};
 use crate::store::{NewZone, Store};
 use crate::time::{format_duration, format_time, parse_time};
 use crate::verify::trust::ds_matches;
+use crate::zone::dnssec::key_tag;
 use crate::zone::{Name, read_zone_file};
 
 /// Arguments of `signet dry-run`.
@@ -289,7 +292,7 @@ impl Simulation {
                 }
             };
             self.record_step(&step, now);
-            if let Some(found) = self.publish_version(now, first_event)? {
+            if let Some(found) = self.publish_version(&step, now, first_event)? {
                 return Ok(Verdict::Unsafe(found));
             }
             let mut next = self.store.zone(&self.zone_name).await?.next_run_at;
@@ -331,6 +334,14 @@ impl Simulation {
 
     /// Turns a managed run's step into events.
     fn record_step(&mut self, step: &Step, now: i64) {
+        let (submit, retract) = if self.policy.parent.cds {
+            ("DS submitted: CDS/CDNSKEY ask the parent for it", "DS retraction asked: CDS/CDNSKEY leave it out")
+        } else {
+            (
+                "DS submitted to the parent by the operator (CDS is off)",
+                "DS retraction sent to the parent by the operator",
+            )
+        };
         for key in &step.keys {
             if self.keys.contains_key(&key.id) {
                 continue;
@@ -357,12 +368,8 @@ impl Simulation {
         }
         for action in &step.actions {
             let (kind, key, why) = match *action {
-                Action::SubmitDs { key } => {
-                    (EventKind::DsRequested, key, "DS submitted: CDS/CDNSKEY ask the parent for it")
-                }
-                Action::RetractDs { key } => {
-                    (EventKind::DsRequested, key, "DS retraction asked: CDS/CDNSKEY leave it out")
-                }
+                Action::SubmitDs { key } => (EventKind::DsRequested, key, submit),
+                Action::RetractDs { key } => (EventKind::DsRequested, key, retract),
                 Action::RemoveKey { key } => (EventKind::KeyRemoved, key, "hidden everywhere: key removed"),
                 Action::CreateKey { .. } => continue,
             };
@@ -370,10 +377,30 @@ impl Simulation {
         }
     }
 
-    /// Reads back what was published, traces it, shows its CDS to the
-    /// parent and runs the safety check at `now`: the first unsafe
+    /// The DS RRset the parent is asked for: the zone's CDS records, or,
+    /// when the policy publishes none, the same set submitted by the
+    /// operator (what CDS would have said).
+    fn ds_asked_for(&self, step: &Step, version: &ZoneVersion) -> Vec<Vec<u8>> {
+        if self.policy.parent.cds {
+            return version.cds.clone();
+        }
+        let wanted = publication(&step.keys).cds;
+        let digest = self.policy.parent.digest.number();
+        step.keys
+            .iter()
+            .filter(|k| wanted.contains(&k.id))
+            .filter_map(|k| {
+                let rdata =
+                    version.dnskeys.iter().find(|d| key_tag(d) == k.tag && d.get(3) == Some(&k.algorithm.number()))?;
+                PublishedKey::from_public(k.algorithm, &rdata[4..], k.role).ds_rdata(self.plan.origin.as_ref(), digest)
+            })
+            .collect()
+    }
+
+    /// Reads back what was published, traces it, shows the DS request to
+    /// the parent and runs the safety check at `now`: the first unsafe
     /// combination, if there is one.
-    fn publish_version(&mut self, now: i64, first_event: usize) -> anyhow::Result<Option<Box<Unsafe>>> {
+    fn publish_version(&mut self, step: &Step, now: i64, first_event: usize) -> anyhow::Result<Option<Box<Unsafe>>> {
         let zone = read_zone_file(&self.output, &self.plan.origin).context("reading back the published zone")?;
         let version = ZoneVersion::from_zone(&zone, now);
         if let Some(trace) = &mut self.trace {
@@ -382,7 +409,8 @@ impl Simulation {
             trace.version(&zone, version.serial, now, self.parent.ds(), ds_ttl, events).context("--trace")?;
         }
         self.versions += 1;
-        self.parent.saw_cds(&version.cds, now);
+        let asked = self.ds_asked_for(step, &version);
+        self.parent.asked(&asked, now);
         Ok(self.checker.zone_published(version).and_then(|()| self.checker.check(now)).err())
     }
 

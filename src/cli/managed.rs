@@ -69,7 +69,7 @@ async fn run_locked(store: &Store, zone: &ZoneRow, now: i64) -> anyhow::Result<R
     let (step, stored) = advance_with_new_keys(store, zone, &policy, &origin, now, &observations).await?;
     let publication = publication(&step.keys);
     let opened = open_signing_keys(&stored, &step.keys, &publication)?;
-    let plan = signing_plan(&publication, &opened);
+    let plan = signing_plan(&publication, &opened, policy.parent.cds);
     let unsigned = read_zone_file(Path::new(&zone.input_path), &origin)?;
     let mut settings = SignSettings::from_policy(&policy, now, zone.nsec3_salt.clone());
     settings.last_serial = zone.last_serial.and_then(|s| u32::try_from(s).ok());
@@ -261,15 +261,16 @@ fn open_signing_keys(stored: &[StoredKey], keys: &[Key], plan: &Publication) -> 
     Ok(in_use)
 }
 
-/// The signing plan the key states give.
-fn signing_plan<'a>(plan: &Publication, opened: &'a [InUse]) -> KeyPlan<'a> {
+/// The signing plan the key states give; CDS/CDNSKEY only if the policy
+/// publishes them (`parent.cds`).
+fn signing_plan<'a>(plan: &Publication, opened: &'a [InUse], publish_cds: bool) -> KeyPlan<'a> {
     let find = |id: &i64| opened.iter().find(|k| k.id == *id);
     let signer = |id: &i64| find(id).and_then(|k| k.signer.as_deref().map(|key| Signer { key, tag: k.published.tag }));
     KeyPlan {
         published: plan.dnskey.iter().filter_map(find).map(|k| k.published.clone()).collect(),
         key_signers: plan.key_signers.iter().filter_map(signer).collect(),
         zone_signers: plan.zone_signers.iter().filter_map(signer).collect(),
-        cds: plan.cds.iter().filter_map(find).map(|k| k.published.clone()).collect(),
+        cds: plan.cds.iter().filter(|_| publish_cds).filter_map(find).map(|k| k.published.clone()).collect(),
     }
 }
 

@@ -2,7 +2,8 @@
 //! (RFC 7344, RFC 8078): when the zone publishes a CDS RRset that differs
 //! from the DS RRset the parent has, the parent replaces its DS RRset with
 //! it a fixed delay later, provided the zone still asks for the same set
-//! then. A zone that stops publishing CDS asks for nothing.
+//! then. A zone that stops publishing CDS asks for nothing. (With CDS off,
+//! the dry-run plays the operator who submits the same set by hand.)
 
 /// A change the parent made to its DS RRset.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,9 +34,10 @@ impl Parent {
         &self.ds
     }
 
-    /// The zone published a version with these CDS records at `at`.
-    pub fn saw_cds(&mut self, cds: &[Vec<u8>], at: i64) {
-        let mut wanted = cds.to_vec();
+    /// At `at`, the zone asks for this DS RRset (its CDS records; or the
+    /// operator's submission, which the parent treats the same way).
+    pub fn asked(&mut self, ds: &[Vec<u8>], at: i64) {
+        let mut wanted = ds.to_vec();
         wanted.sort();
         if wanted.is_empty() || wanted == self.ds {
             self.pending = None;
@@ -70,19 +72,19 @@ mod tests {
     #[test]
     fn acts_on_a_steady_cds_after_the_delay() {
         let mut parent = Parent::new(100);
-        parent.saw_cds(&[b"a".to_vec()], 0);
-        parent.saw_cds(&[b"a".to_vec()], 50);
+        parent.asked(&[b"a".to_vec()], 0);
+        parent.asked(&[b"a".to_vec()], 50);
         assert_eq!(parent.due(), Some(100), "the same request does not restart the clock");
         assert_eq!(parent.act(99), None);
         let change = parent.act(100).expect("due");
         assert_eq!(change.added, [b"a".to_vec()]);
-        parent.saw_cds(&[b"a".to_vec(), b"b".to_vec()], 200);
-        parent.saw_cds(&[b"b".to_vec()], 250);
+        parent.asked(&[b"a".to_vec(), b"b".to_vec()], 200);
+        parent.asked(&[b"b".to_vec()], 250);
         assert_eq!(parent.due(), Some(350), "a changed request starts again");
         let change = parent.act(400).expect("due");
         assert_eq!((change.added, change.removed), (vec![b"b".to_vec()], vec![b"a".to_vec()]));
-        parent.saw_cds(&[b"c".to_vec()], 500);
-        parent.saw_cds(&[], 510);
+        parent.asked(&[b"c".to_vec()], 500);
+        parent.asked(&[], 510);
         assert_eq!(parent.due(), None, "a withdrawn request is dropped");
     }
 }
