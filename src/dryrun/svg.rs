@@ -152,9 +152,11 @@ fn axis(svg: &mut String, scale: &Scale, bottom: f64) {
         let _ = writeln!(svg, r##"<line x1="{x:.1}" y1="{}" x2="{x:.1}" y2="{bottom}" stroke="#d8dde3"/>"##, AXIS_Y);
         if i % label_every == 0 {
             let text = &format_time(t)[..if span_days <= 62 { 10 } else { 7 }];
+            // A label at the right edge ends at its tick rather than past the drawing.
+            let anchor = if x > WIDTH - RIGHT - 30.0 { "end" } else { "middle" };
             let _ = writeln!(
                 svg,
-                r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle" font-size="10">{text}</text>"#,
+                r#"<text x="{x:.1}" y="{:.1}" text-anchor="{anchor}" font-size="10">{text}</text>"#,
                 AXIS_Y - 6.0
             );
         }
