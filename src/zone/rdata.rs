@@ -11,6 +11,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use data_encoding::{BASE32HEX_NOPAD, BASE64, HEXUPPER_PERMISSIVE};
 
+use crate::time::{civil_from_days, days_from_civil};
+
 use super::dnssec::{TypeBitmap, encode_type_bitmap};
 use super::lexer::Token;
 use super::name::{NameRef, parse_text, unescape};
@@ -440,30 +442,11 @@ fn parse_rrsig_time(text: &[u8]) -> Option<u32> {
     Some(seconds.rem_euclid(1 << 32) as u32)
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// `YYYYMMDDHHmmSS` of Unix seconds.
 pub fn format_rrsig_time(seconds: u32) -> String {
     let seconds = i64::from(seconds);
     let (days, rest) = (seconds.div_euclid(86400), seconds.rem_euclid(86400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = civil_from_days(days);
     format!("{year:04}{month:02}{day:02}{:02}{:02}{:02}", rest / 3600, rest % 3600 / 60, rest % 60)
 }
 
