@@ -147,7 +147,10 @@ fn an_algorithm_change_mid_run_is_safe() {
     )
     .expect("write policy");
     let change = format!("2027-06-01T00:00:00Z={}", ecdsa.display());
-    let (output, report) = dry_run(&policy("tld-rsasha256"), "2028-01-01T00:00:00Z", &["--change-policy", &change]);
+    // The operator's own zone this time, not the built-in example.
+    let zone = common::realistic_zone();
+    let args = ["--change-policy", &change, "--zone", zone.to_str().expect("utf-8")];
+    let (output, report) = dry_run(&policy("tld-rsasha256"), "2028-01-01T00:00:00Z", &args);
     common::expect_success("dry-run with an algorithm change", &output);
     assert_eq!(report["verdict"]["verdict"], "safe", "{}", report["verdict"]);
     assert_eq!(events(&report, "policy-change").count(), 1);
@@ -277,4 +280,26 @@ fn with_cds_off_the_operator_submits_the_ds_and_no_cds_is_published() {
             entry.path().display()
         );
     }
+}
+
+#[test]
+fn keys_can_live_in_a_softhsm_token() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = common::Store::softhsm(&dir.path().join("hsm"));
+    let output = common::run(
+        token
+            .signet()
+            .args(["-v", "--log-format", "json", "dry-run", "--format", "json", "--origin", "example.", "--from", FROM])
+            .args(["--until", "2027-05-01T00:00:00Z", "--key-store", &token.uri()])
+            .arg("--policy")
+            .arg(policy("tld-ecdsa")),
+    );
+    common::expect_success("dry-run with SoftHSM keys", &output);
+    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(report["verdict"]["verdict"], "safe", "{}", report["verdict"]);
+    check_rollovers(&report, "zsk", 1, time_of("2027-05-01T00:00:00Z"), 10 * DAY);
+    let log = String::from_utf8_lossy(&output.stderr);
+    let made_in_token =
+        log.lines().filter(|l| l.contains("key made") && l.contains(r#""uri":"pkcs11:token=signet;id="#)).count();
+    assert!(made_in_token >= 3, "the KSK, the ZSK and its successor are made in the token:\n{log}");
 }
