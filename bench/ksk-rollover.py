@@ -101,7 +101,7 @@ def main():
 
     formula = {
         0: f"DNSKEY TTL + propagation + publish safety = {dnskey / 3600:.2f} h for the keys; "
-           f"ZRRSIG: max TTL + propagation; DS: parent delay ({PARENT_DELAY / 3600:.0f} h here) + DS TTL + parent propagation",
+           f"ZRRSIG: max TTL + propagation + retire safety; DS: parent delay ({PARENT_DELAY / 3600:.0f} h here) + DS TTL + parent propagation",
         1: f"Ipub = DNSKEY TTL + propagation + publish safety = {dnskey / 3600:.2f} h (RFC 7583 §3.3.2)",
         2: f"registration: the parent's delay, {PARENT_DELAY / 3600:.0f} h here (DS seen)",
         3: f"DS TTL + parent propagation = {ds / 3600:.2f} h, then DNSKEY TTL + propagation + retire safety "

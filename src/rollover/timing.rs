@@ -6,8 +6,13 @@
 //!   publish safety margin to become omnipresent or the retire safety
 //!   margin to become hidden (RFC 7583 §3.3.1, Ipub and Iret).
 //! - ZRRSIG: the zone's largest TTL + zone propagation delay, plus the
-//!   retire safety margin to become hidden. A full re-sign adds nothing:
-//!   every `signet sign` signs the whole zone.
+//!   retire safety margin both to become omnipresent and to become hidden.
+//!   Omnipresent new signatures are what lets the old ZSK's DNSKEY go
+//!   (RFC 7583 §3.3.1, Iret), so the margin belongs there too, as in
+//!   BIND; without it the old DNSKEY left at the very instant the last
+//!   cached old-only signature expired (the dry-run's safety check showed
+//!   zero slack). A full re-sign adds nothing: every `signet sign` signs
+//!   the whole zone.
 //! - DS: the parent's DS TTL + parent propagation delay, plus publish or
 //!   retire safety, counted from when the parent was seen to publish
 //!   (`ds seen`) or withdraw (`ds gone`) it (RFC 7583 §3.3.2).
@@ -53,7 +58,7 @@ pub fn interval(record: Record, to: RecordState, policy: &Policy) -> Option<Inte
     let k = &policy.keys;
     let z = &policy.zone;
     let p = &policy.parent;
-    let (mut parts, safety) = match record {
+    let (mut parts, publish_safety) = match record {
         Record::Dnskey | Record::Krrsig => {
             (vec![("DNSKEY TTL", k.dnskey_ttl), ("propagation", z.propagation_delay)], true)
         }
@@ -61,9 +66,8 @@ pub fn interval(record: Record, to: RecordState, policy: &Policy) -> Option<Inte
         Record::Ds => (vec![("DS TTL", p.ds_ttl), ("parent propagation", p.propagation_delay)], true),
     };
     match to {
-        RecordState::Omnipresent if safety => parts.push(("publish safety", k.publish_safety)),
-        RecordState::Omnipresent => {}
-        RecordState::Hidden => parts.push(("retire safety", k.retire_safety)),
+        RecordState::Omnipresent if publish_safety => parts.push(("publish safety", k.publish_safety)),
+        RecordState::Omnipresent | RecordState::Hidden => parts.push(("retire safety", k.retire_safety)),
         RecordState::Rumoured | RecordState::Unretentive => return None,
     }
     Some(Interval { parts })
@@ -94,11 +98,11 @@ mod tests {
     }
 
     #[test]
-    fn zrrsig_hidden_adds_retire_safety_and_omnipresent_does_not() {
+    fn zrrsig_adds_retire_safety_both_ways() {
         let p = policy();
         let o = interval(Record::Zrrsig, RecordState::Omnipresent, &p).expect("timed");
         let h = interval(Record::Zrrsig, RecordState::Hidden, &p).expect("timed");
-        assert_eq!(o.total(), 86400 + 15 * 60);
+        assert_eq!(o.total(), 86400 + 15 * 60 + 3600);
         assert_eq!(h.total(), 86400 + 15 * 60 + 3600);
     }
 
