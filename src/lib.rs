@@ -22,6 +22,8 @@
 //! - [`verify`]: the full-zone verifier. It shares nothing with the signer
 //!   but [`zone`].
 //! - [`publish`]: the gate. It installs only a [`verify::VerifiedZone`].
+//! - [`dryrun`]: rehearsals on a simulated clock: the simulated parent,
+//!   the cache-model safety check, the trace and the SVG timeline.
 //! - [`cli`]: the `signet` command line.
 
 pub mod cli;

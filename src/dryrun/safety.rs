@@ -224,3 +224,92 @@ fn key_list(version: &ZoneVersion, keys: impl Iterator<Item = usize>) -> String 
 pub fn ds_name(rdata: &[u8]) -> String {
     Ds::parse(rdata).map_or_else(|| "?".to_owned(), |d| format!("{}/{}", d.key_tag, d.algorithm))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dryrun::version::Signature;
+    use crate::keys::{Algorithm, PublishedKey, Role};
+
+    const HOUR: i64 = 3600;
+
+    fn origin() -> Name {
+        Name::from_text("example.", None).expect("name")
+    }
+
+    fn key(byte: u8, role: Role) -> PublishedKey {
+        PublishedKey::from_public(Algorithm::EcdsaP256Sha256, &[byte; 64], role)
+    }
+
+    /// A version published at `at` holding `keys`, the first signing the
+    /// DNSKEY RRset and `zone_signer` signing the rest (TTL 1 day).
+    fn version(serial: u32, at: i64, keys: &[&PublishedKey], zone_signer: usize) -> ZoneVersion {
+        let far = at + 30 * 24 * HOUR;
+        ZoneVersion {
+            serial,
+            published: at,
+            dnskey_ttl: 3600,
+            dnskeys: keys.iter().map(|k| k.rdata.clone()).collect(),
+            key_signatures: vec![Signature { key: 0, expiration: far }],
+            data: vec![SignedKind { signers: vec![zone_signer], ttl: 86400, example: "www A".into(), expiration: far }],
+            cds: Vec::new(),
+        }
+    }
+
+    fn checker() -> Checker {
+        Checker::new(origin(), CacheModel { zone_propagation: 600, parent_propagation: HOUR, ds_ttl: 86400 })
+    }
+
+    #[test]
+    fn a_zsk_withdrawn_while_its_signatures_are_cached_is_caught() {
+        let (ksk, old, new) = (key(1, Role::Ksk), key(2, Role::Zsk), key(3, Role::Zsk));
+        let ds = ksk.ds_rdata(origin().as_ref(), 2).expect("ds");
+        // Serial 2 (at 10 h) pre-publishes the new ZSK; serial 3 (at 20 h)
+        // signs with it. Serial 2's data, signed by the old ZSK, may stay
+        // cached until 20 h + 1 d + 10 m: a DNSKEY RRset without the old
+        // ZSK is unsafe before that.
+        let withdraw_at = |at: i64| {
+            let mut c = checker();
+            c.ds_published(std::slice::from_ref(&ds), 0);
+            c.zone_published(version(1, 0, &[&ksk, &old], 1)).expect("serial 1");
+            c.zone_published(version(2, 10 * HOUR, &[&ksk, &old, &new], 1)).expect("serial 2");
+            c.zone_published(version(3, 20 * HOUR, &[&ksk, &old, &new], 2)).expect("serial 3");
+            assert!(c.check(20 * HOUR).is_ok(), "pre-published, then signing with the new ZSK");
+            c.zone_published(version(4, at, &[&ksk, &new], 1)).expect("serial 4");
+            c.check(at)
+        };
+        let expired = 20 * HOUR + 86400 + 600;
+        let found = withdraw_at(expired - 1).expect_err("old-signed data still cached");
+        assert_eq!((found.at, found.dnskey_serial, found.data_serial), (expired - 1, 4, 2));
+        assert!(found.reason.contains("holds no key of algorithm 13"), "{}", found.reason);
+        assert!(withdraw_at(expired).is_ok(), "every cached copy of serial 1 has expired");
+    }
+
+    #[test]
+    fn signing_with_a_zsk_that_caches_may_not_hold_is_caught() {
+        let (ksk, old, new) = (key(1, Role::Ksk), key(2, Role::Zsk), key(3, Role::Zsk));
+        let ds = ksk.ds_rdata(origin().as_ref(), 2).expect("ds");
+        let mut c = checker();
+        c.ds_published(&[ds], 0);
+        c.zone_published(version(1, 0, &[&ksk, &old], 1)).expect("serial 1");
+        // The new ZSK published and used at once: resolvers holding serial
+        // 1's DNSKEY RRset (1 h + 10 m) cannot validate serial 2's data.
+        c.zone_published(version(2, 20 * HOUR, &[&ksk, &old, &new], 2)).expect("serial 2");
+        let found = c.check(20 * HOUR).expect_err("not pre-published");
+        assert_eq!((found.dnskey_serial, found.data_serial), (1, 2));
+    }
+
+    #[test]
+    fn an_empty_ds_rrset_after_a_secure_one_is_caught() {
+        let ksk = key(1, Role::Csk);
+        let ds = ksk.ds_rdata(origin().as_ref(), 2).expect("ds");
+        let mut c = checker();
+        c.zone_published(version(1, 0, &[&ksk], 0)).expect("first");
+        assert!(c.check(0).is_ok(), "insecure before any DS: not a failure");
+        c.ds_published(&[ds], HOUR);
+        assert!(c.check(HOUR).is_ok());
+        c.ds_published(&[], 2 * HOUR);
+        let found = c.check(2 * HOUR).expect_err("went insecure");
+        assert!(found.reason.contains("insecure"), "{}", found.reason);
+    }
+}
