@@ -68,8 +68,11 @@ fn render(svg: &Path, dir: &Path) -> u64 {
     let png = dir.join("timeline.png");
     let profile = tempfile::tempdir().expect("profile dir");
     let output = common::run(
-        Command::new("chromium")
+        // A hung browser must not hang the suite.
+        Command::new("timeout")
+            .args(["120", "chromium"])
             .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
+            .arg("--disable-dev-shm-usage")
             .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .args(["--window-size=1400,1200", "--hide-scrollbars"])
