@@ -45,8 +45,18 @@ impl BindKey {
                 .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(": ")))
                 .map(|v| data_encoding::BASE64.decode(v.trim().as_bytes()).expect("base64 in .private"))
         };
-        let private = field("PrivateKey")
+        let mut private = field("PrivateKey")
             .unwrap_or_else(|| panic!("{}: only ECDSA and Ed25519 keys are supported", base.display()));
+        // BIND writes the ECDSA scalar without its leading zero octets (one
+        // key in 256); ring wants it at the curve's full length.
+        let full = match dnskey.algorithm {
+            13 => 32,
+            14 => 48,
+            _ => private.len(),
+        };
+        if private.len() < full {
+            private.splice(0..0, std::iter::repeat_n(0, full - private.len()));
+        }
         BindKey {
             tag: key_tag(&record.rdata),
             algorithm: dnskey.algorithm,
