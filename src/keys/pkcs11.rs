@@ -295,46 +295,43 @@ impl Token {
         }
     }
 
-    /// The value of a byte-string attribute of `object`.
-    fn bytes(&self, object: ObjectHandle, kind: AttributeType) -> Result<Vec<u8>, KeyError> {
+    /// One attribute of `object`, taken apart by `pick`.
+    fn attribute<T>(
+        &self,
+        object: ObjectHandle,
+        kind: AttributeType,
+        pick: impl Fn(Attribute) -> Option<T>,
+    ) -> Result<T, KeyError> {
         let operation = format!("read {kind}");
         let attributes =
             self.with_main(|s| s.get_attributes(object, &[kind])).map_err(|e| self.error(&operation, &e))?;
         attributes
             .into_iter()
-            .find_map(|a| match a {
-                Attribute::Modulus(v)
-                | Attribute::PublicExponent(v)
-                | Attribute::EcParams(v)
-                | Attribute::EcPoint(v) => Some(v),
-                _ => None,
-            })
+            .find_map(pick)
             .ok_or_else(|| self.error_text(&operation, "the token has no such attribute for the key".to_owned()))
+    }
+
+    /// The value of a byte-string attribute of `object`.
+    fn bytes(&self, object: ObjectHandle, kind: AttributeType) -> Result<Vec<u8>, KeyError> {
+        self.attribute(object, kind, |a| match a {
+            Attribute::Modulus(v) | Attribute::PublicExponent(v) | Attribute::EcParams(v) | Attribute::EcPoint(v) => {
+                Some(v)
+            }
+            _ => None,
+        })
     }
 
     /// The value of a boolean attribute of `object`.
     fn flag(&self, object: ObjectHandle, kind: AttributeType) -> Result<bool, KeyError> {
-        let operation = format!("read {kind}");
-        let attributes =
-            self.with_main(|s| s.get_attributes(object, &[kind])).map_err(|e| self.error(&operation, &e))?;
-        attributes
-            .into_iter()
-            .find_map(|a| match a {
-                Attribute::Sensitive(b) | Attribute::Extractable(b) => Some(b),
-                _ => None,
-            })
-            .ok_or_else(|| self.error_text(&operation, "the token has no such attribute for the key".to_owned()))
+        self.attribute(object, kind, |a| match a {
+            Attribute::Sensitive(b) | Attribute::Extractable(b) => Some(b),
+            _ => None,
+        })
     }
 
     /// CKA_KEY_TYPE of `object`.
     fn key_type(&self, object: ObjectHandle) -> Result<KeyType, KeyError> {
-        let attributes = self
-            .with_main(|s| s.get_attributes(object, &[AttributeType::KeyType]))
-            .map_err(|e| self.error("read CKA_KEY_TYPE", &e))?;
-        attributes
-            .into_iter()
-            .find_map(|a| if let Attribute::KeyType(t) = a { Some(t) } else { None })
-            .ok_or_else(|| self.error_text("read CKA_KEY_TYPE", "the key has no key type".to_owned()))
+        self.attribute(object, AttributeType::KeyType, |a| if let Attribute::KeyType(t) = a { Some(t) } else { None })
     }
 
     fn error(&self, operation: &str, e: &CkError) -> KeyError {
