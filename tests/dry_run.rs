@@ -41,26 +41,21 @@ fn keys(report: &Value) -> &Vec<Value> {
     report["keys"].as_array().expect("keys")
 }
 
-/// Keys of `role` made as successors, and whether each predecessor made
-/// more than `settle` seconds before the end was removed.
+/// At least `expected` keys of `role` were made as successors, and each
+/// predecessor whose successor came more than `settle` seconds before the
+/// end was removed.
 fn check_rollovers(report: &Value, role: &str, expected: usize, until: i64, settle: i64) {
     let keys = keys(report);
-    let successors: Vec<&Value> = events(report, "key-created")
-        .filter(|e| e["why"].as_str().is_some_and(|w| w.contains("replace")))
-        .filter(|e| keys.iter().any(|k| k["id"] == e["key"] && k["role"] == role))
-        .collect();
+    let successors: Vec<&Value> = keys.iter().filter(|k| k["role"] == role && k["predecessor"].is_i64()).collect();
     assert!(successors.len() >= expected, "{role}: {} rollovers, expected at least {expected}", successors.len());
-    for made in successors.iter().filter(|e| e["time"].as_i64().expect("time") < until - settle) {
-        let why = made["why"].as_str().expect("why");
-        let predecessor: i64 = why.rsplit(' ').next().and_then(|id| id.parse().ok()).expect("predecessor id");
-        let old = keys.iter().find(|k| k["id"] == predecessor).expect("predecessor in the summary");
-        assert!(old["removed"].is_i64(), "{role} rollover from key {predecessor} never completed: {old}");
+    for new in successors.iter().filter(|k| k["created"].as_i64().expect("created") < until - settle) {
+        let old = keys.iter().find(|k| k["id"] == new["predecessor"]).expect("predecessor in the summary");
+        assert!(old["removed"].is_i64(), "{role} rollover from key {} never completed: {old}", old["id"]);
     }
 }
 
 fn time_of(text: &str) -> i64 {
-    let output = common::run(Command::new("date").args(["-u", "-d", text, "+%s"]));
-    String::from_utf8_lossy(&output.stdout).trim().parse().expect("date")
+    signet::time::parse_time(text).expect("time")
 }
 
 /// Renders the SVG in headless Chromium; returns the PNG's size.

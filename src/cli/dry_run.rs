@@ -83,12 +83,24 @@ pub enum Fault {
     EarlyZskWithdrawal,
 }
 
+/// A policy file, parsed, and its text (what the database stores).
+struct PolicyFile {
+    policy: Policy,
+    source: String,
+}
+
+/// A policy that replaces the current one at a time.
+struct PolicyChange {
+    at: i64,
+    file: PolicyFile,
+}
+
 /// What the operator asked for, checked.
 struct Plan {
     origin: Name,
     policy_name: String,
-    policy: (Policy, String),
-    changes: Vec<(i64, Policy, String)>,
+    policy: PolicyFile,
+    changes: Vec<PolicyChange>,
     from: i64,
     until: i64,
     ds_delay: i64,
@@ -114,19 +126,18 @@ impl Plan {
             if at <= from || at > until {
                 bail!("--change-policy {change:?}: the time is not within --from … --until");
             }
-            let (p, source) = read_policy(Path::new(file))?;
-            changes.push((at, p, source));
+            changes.push(PolicyChange { at, file: read_policy(Path::new(file))? });
         }
-        changes.sort_by_key(|c| c.0);
+        changes.sort_by_key(|c| c.at);
         let ds_delay = match &args.ds_delay {
             Some(text) => humantime::parse_duration(text)
                 .map(|d| d.as_secs() as i64)
                 .map_err(|e| anyhow::anyhow!("--ds-delay {text:?}: {e}"))?,
-            None => policy.0.parent.registration_delay,
+            None => policy.policy.parent.registration_delay,
         };
         Ok(Plan {
             origin,
-            policy_name: policy.0.name.clone(),
+            policy_name: policy.policy.name.clone(),
             policy,
             changes,
             from,
@@ -141,8 +152,7 @@ impl Plan {
     /// The longest delays and DS TTL of every policy the run uses: the
     /// longest any cache may hold what was published under any of them.
     fn cache_model(&self) -> CacheModel {
-        let policies = std::iter::once(&self.policy.0).chain(self.changes.iter().map(|c| &c.1));
-        policies.fold(CacheModel { zone_propagation: 0, parent_propagation: 0, ds_ttl: 0 }, |m, p| CacheModel {
+        self.policies().fold(CacheModel { zone_propagation: 0, parent_propagation: 0, ds_ttl: 0 }, |m, p| CacheModel {
             zone_propagation: m.zone_propagation.max(p.zone.propagation_delay),
             parent_propagation: m.parent_propagation.max(p.parent.propagation_delay),
             ds_ttl: m.ds_ttl.max(p.parent.ds_ttl),
@@ -151,15 +161,20 @@ impl Plan {
 
     /// The smallest max-ttl of every policy the run uses.
     fn max_ttl(&self) -> i64 {
-        self.changes.iter().map(|c| c.1.zone.max_ttl).fold(self.policy.0.zone.max_ttl, i64::min)
+        self.policies().map(|p| p.zone.max_ttl).min().unwrap_or(self.policy.policy.zone.max_ttl)
+    }
+
+    /// Every policy the run uses.
+    fn policies(&self) -> impl Iterator<Item = &Policy> {
+        std::iter::once(&self.policy).chain(self.changes.iter().map(|c| &c.file)).map(|f| &f.policy)
     }
 }
 
-fn read_policy(file: &Path) -> anyhow::Result<(Policy, String)> {
+fn read_policy(file: &Path) -> anyhow::Result<PolicyFile> {
     let (policy, warnings) = Policy::from_file(file)?;
     super::print_policy_warnings(file, &warnings);
     let source = std::fs::read_to_string(file).with_context(|| file.display().to_string())?;
-    Ok((policy, source))
+    Ok(PolicyFile { policy, source })
 }
 
 /// The policy text with `keys.store` pointed at `store`.
@@ -237,11 +252,14 @@ impl Simulation {
             }
         };
         let output = work.join("signed.zone");
+        let files = std::iter::once(&mut plan.policy).chain(plan.changes.iter_mut().map(|c| &mut c.file));
+        for file in files {
+            file.source = with_key_store(&file.source, &key_store)?;
+        }
         let store = Store::open(&work.join("dry-run.db"), true).await?;
-        let source = with_key_store(&plan.policy.1, &key_store)?;
-        store.import_policy(&plan.policy_name, &source, plan.from).await?;
+        store.import_policy(&plan.policy_name, &plan.policy.source, plan.from).await?;
         let zone_name = plan.origin.to_string().to_ascii_lowercase();
-        let salt = super::sign::random_salt(plan.policy.0.denial.salt_length)?;
+        let salt = super::sign::random_salt(plan.policy.policy.denial.salt_length)?;
         let new = NewZone {
             name: &zone_name,
             policy: &plan.policy_name,
@@ -250,13 +268,10 @@ impl Simulation {
             salt: &salt,
         };
         let zone_id = store.add_zone(&new, plan.from).await?;
-        for change in &mut plan.changes {
-            change.2 = with_key_store(&change.2, &key_store)?;
-        }
         Ok(Simulation {
             parent: Parent::new(plan.ds_delay),
             checker: Checker::new(plan.origin.clone(), plan.cache_model()),
-            policy: plan.policy.0.clone(),
+            policy: plan.policy.policy.clone(),
             trace: trace.map(Trace::create).transpose().context("--trace")?,
             plan,
             store,
@@ -278,11 +293,11 @@ impl Simulation {
             if let Some(change) = self.parent.act(now) {
                 self.parent_changed(&change, now).await?;
             }
-            while let Some((_, policy, source)) = changes.next_if(|c| c.0 <= now) {
-                self.store.import_policy(&self.plan.policy_name, &source, now).await?;
-                let why = format!("policy replaced: {}", describe_policy(&policy));
+            while let Some(PolicyChange { file, .. }) = changes.next_if(|c| c.at <= now) {
+                self.store.import_policy(&self.plan.policy_name, &file.source, now).await?;
+                let why = format!("policy replaced: {}", describe_policy(&file.policy));
                 self.events.push(Event::note(now, EventKind::PolicyChange, None, why));
-                self.policy = policy;
+                self.policy = file.policy;
             }
             let step = match sign_managed(&self.store, &self.zone_name, now, true).await? {
                 RunOutcome::Published { step, .. } => step,
@@ -300,7 +315,7 @@ impl Simulation {
                 next = earliest(next, self.inject_early_withdrawal(&step, now).await?);
             }
             next = earliest(next, self.parent.due());
-            next = earliest(next, changes.peek().map(|c| c.0));
+            next = earliest(next, changes.peek().map(|c| c.at));
             match next {
                 Some(t) if t <= self.plan.until => now = t.max(now + 1),
                 _ => return Ok(Verdict::Safe),
@@ -346,8 +361,13 @@ impl Simulation {
             if self.keys.contains_key(&key.id) {
                 continue;
             }
-            let info =
-                KeyInfo { id: key.id, role: key.role.to_string(), algorithm: key.algorithm.number(), tag: key.tag };
+            let info = KeyInfo {
+                id: key.id,
+                role: key.role.to_string(),
+                algorithm: key.algorithm.number(),
+                tag: key.tag,
+                predecessor: key.predecessor,
+            };
             let why = match key.predecessor {
                 Some(p) => format!("key made to replace key {p}"),
                 None => "key made".to_owned(),

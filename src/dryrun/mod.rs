@@ -55,6 +55,8 @@ pub struct KeyInfo {
     pub algorithm: u8,
     /// Key tag.
     pub tag: u16,
+    /// The key it replaces, if it is a successor.
+    pub predecessor: Option<i64>,
 }
 
 impl KeyInfo {

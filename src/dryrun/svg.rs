@@ -274,8 +274,8 @@ mod tests {
     #[test]
     fn one_lane_per_key() {
         let keys = [
-            KeyInfo { id: 1, role: "ksk".into(), algorithm: 13, tag: 1 },
-            KeyInfo { id: 2, role: "zsk".into(), algorithm: 13, tag: 2 },
+            KeyInfo { id: 1, role: "ksk".into(), algorithm: 13, tag: 1, predecessor: None },
+            KeyInfo { id: 2, role: "zsk".into(), algorithm: 13, tag: 2, predecessor: None },
         ];
         let events = [Event {
             time: 100,
