@@ -5,38 +5,49 @@
 //!
 //! 1. **The gate.** No zone leaves signet unless its own full-zone verifier
 //!    ([`verify`]) has checked every RRSIG against the published DNSKEYs,
-//!    the whole NSEC/NSEC3 chain, and the chain of trust to the DS.
-//! 2. **Safe rollovers.** Key lifecycles follow a key-state model that never
-//!    leaves a validating resolver unable to build a chain of trust.
+//!    the whole NSEC/NSEC3 chain, and the chain of trust to the DS. The
+//!    proof is a type: [`publish::install`] takes only a
+//!    [`verify::VerifiedZone`], which only [`verify::verify_file`] makes.
+//! 2. **Safe rollovers.** Key lifecycles follow a key-state model
+//!    ([`rollover`], pure) that never leaves a validating resolver unable
+//!    to build a chain of trust, and a dry-run ([`dryrun`]) proves it on a
+//!    simulated clock.
 //!
-//! The modules are the stages of the pipeline, in the order data flows:
+//! ## The pipeline, in the order data flows
 //!
-//! - [`zone`]: master files in and out, names, canonical order, RRsets,
-//!   zone cuts, and the DNSSEC record formats shared by signer and verifier.
+//! - [`zone`]: master files in and out, names, canonical order, the
+//!   in-memory zone, zone cuts, and the DNSSEC record formats shared by
+//!   signer and verifier.
 //! - [`policy`]: signing policies (TOML), checked field by field.
 //! - [`keys`]: the [`keys::KeyStore`] interface with a PKCS#11 and a soft
 //!   backend; keys named by URI; every key proven before it signs.
-//! - [`rollover`]: the key-state machine (pure): safe rollovers, RFC 7583
-//!   timing, the actions for the caller to carry out.
+//! - [`rollover`]: the key-state machine: safe rollovers, RFC 7583 timing,
+//!   the actions for the caller to carry out.
+//! - [`db`]: the SQLite state: zones, keys and their states, runs, audit.
 //! - [`sign`]: NSEC/NSEC3 chains and RRSIGs, on all cores, written as text.
 //! - [`verify`]: the full-zone verifier. It shares nothing with the signer
 //!   but [`zone`].
-//! - [`publish`]: the gate. It installs only a [`verify::VerifiedZone`].
-//! - [`dryrun`]: rehearsals on a simulated clock: the simulated parent,
-//!   the cache-model safety check, the trace and the SVG timeline.
-//! - [`cli`]: the `signet` command line.
+//! - [`publish`]: the candidate file and its installation.
+//! - [`manage`]: the engine: the managed run ([`manage::run_zone`]),
+//!   one-shot signing ([`manage::sign_once`]), the key report.
+//! - [`dryrun`]: rehearsals on a simulated clock
+//!   ([`dryrun::simulation::rehearse`]).
+//!
+//! The `signet` command line lives in the binary, not in this library.
+//! ARCHITECTURE.md (beside Cargo.toml) states who may import whom.
 
-pub mod cli;
+pub mod db;
 pub mod dryrun;
 pub mod keys;
+pub mod manage;
 pub mod policy;
 pub mod publish;
 pub mod rollover;
 pub mod sign;
-pub mod store;
 pub mod time;
 pub mod verify;
 pub mod zone;
 
-pub use verify::{Report, VerifyOptions, verify_zone};
+pub use manage::{ManageError, RunOptions, RunOutcome, run_zone, sign_once};
+pub use verify::{Report, VerifiedZone, VerifyOptions, verify_file, verify_zone};
 pub use zone::{Name, Zone, read_zone_file};

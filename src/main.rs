@@ -1,7 +1,9 @@
-//! The `signet` binary: everything happens in [`signet::cli`].
+//! The `signet` binary: the command line in `cli/`, on top of the library.
+
+mod cli;
 
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    signet::cli::main()
+    cli::main()
 }

@@ -33,6 +33,15 @@ pub fn format_time(unix: i64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(seconds)).to_string()
 }
 
+/// `2026-11-22 09:00Z`: a UTC date and minute, for tables and reports.
+pub fn format_minute(unix: i64) -> String {
+    let full = format_time(unix);
+    match (full.get(..10), full.get(11..16)) {
+        (Some(date), Some(minute)) => format!("{date} {minute}Z"),
+        _ => full,
+    }
+}
+
 /// Resolves a 32-bit RRSIG timestamp to the Unix time nearest `now`
 /// (RFC 4034 §3.1.5: serial-number arithmetic, RFC 1982).
 pub fn resolve_serial_time(stamp: u32, now: i64) -> i64 {

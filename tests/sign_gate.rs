@@ -11,9 +11,9 @@ use std::sync::Mutex;
 
 use signet::keys::soft::SoftStore;
 use signet::keys::{Algorithm, KeyError, KeyStore, KeyUri, PublishedKey, Role, SigningKey};
+use signet::manage::gate::{GateFailure, sign_through_gate};
 use signet::policy::Policy;
-use signet::publish::{PublishError, publish};
-use signet::sign::{KeyPlan, SignSettings, Signer, sign_zone};
+use signet::sign::{SignSettings, Signer, SigningKeys, sign_zone};
 use signet::verify::{Anchor, NoProgress, VerifyOptions};
 use signet::zone::{Name, Rtype};
 
@@ -106,11 +106,11 @@ impl Fixture {
 
     /// Signs the realistic zone with the fixture's KSK and `zsk` through the
     /// gate into `out`.
-    fn publish(&self, zsk: &dyn SigningKey, out: &Path) -> Result<(), PublishError> {
+    fn publish(&self, zsk: &dyn SigningKey, out: &Path) -> Result<(), GateFailure> {
         let unsigned = signet::read_zone_file(&realistic_zone(), &self.origin).expect("zone");
         let ksk = PublishedKey::new(self.ksk.as_ref(), Role::Ksk);
         let zsk_published = PublishedKey::new(zsk, Role::Zsk);
-        let plan = KeyPlan {
+        let keys = SigningKeys {
             published: vec![ksk.clone(), zsk_published.clone()],
             key_signers: vec![Signer { key: self.ksk.as_ref(), tag: ksk.tag }],
             zone_signers: vec![Signer { key: zsk, tag: zsk_published.tag }],
@@ -119,7 +119,8 @@ impl Fixture {
         let settings = SignSettings::from_policy(&self.policy, NOW, Vec::new());
         let anchor = ksk.ds_rdata(self.origin.as_ref(), 2).expect("ds");
         let options = VerifyOptions { now: NOW, min_validity: 0, trust_anchor: Some(vec![Anchor::Ds(anchor)]) };
-        publish(out, &self.origin, &options, &NoProgress, |w| Ok(sign_zone(unsigned, &plan, &settings, w)?)).map(|_| ())
+        sign_through_gate(out, &self.origin, &options, &NoProgress, |w| sign_zone(unsigned, &keys, &settings, w))
+            .map(|_| ())
     }
 }
 
@@ -135,7 +136,7 @@ fn refused(fixture: &Fixture, bad: &dyn SigningKey) -> Vec<signet::verify::Findi
     fixture.publish(good.as_ref(), &out).expect("the good zone is published");
     let before = std::fs::read(&out).expect("read");
     let report = match fixture.publish(bad, &out) {
-        Err(PublishError::Refused(report)) => report,
+        Err(GateFailure::Refused(report)) => report,
         other => panic!("expected the gate to refuse, got {other:?}"),
     };
     assert!(std::fs::read(&out).expect("read") == before, "the earlier output changed");

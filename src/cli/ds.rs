@@ -5,13 +5,13 @@
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
+use signet::keys::PublishedKey;
+use signet::manage::report_ds;
+use signet::manage::requests::key_by_tag;
+use signet::zone::writer::write_record;
+use signet::zone::{RecordRef, Rtype};
 
-use super::{Format, Managed};
-use crate::keys::PublishedKey;
-use crate::rollover::Observation;
-use crate::store::{Store, StoredKey, ZoneRow};
-use crate::zone::writer::write_record;
-use crate::zone::{RecordRef, Rtype};
+use super::{Context, Format};
 
 /// `signet ds …`.
 #[derive(Debug, Subcommand)]
@@ -35,68 +35,37 @@ pub struct DsArgs {
 }
 
 /// Runs a `signet ds` command.
-pub async fn run(command: DsCommand, ctx: &Managed) -> anyhow::Result<ExitCode> {
-    let store = ctx.store().await?;
-    let (args, kind) = match &command {
-        DsCommand::Show(a) => (a, "show"),
-        DsCommand::Seen(a) => (a, "seen"),
-        DsCommand::Gone(a) => (a, "gone"),
+pub async fn run(command: DsCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
+    let db = ctx.open_db().await?;
+    let (args, seen) = match &command {
+        DsCommand::Show(args) => return show(&db, args, ctx).await,
+        DsCommand::Seen(args) => (args, true),
+        DsCommand::Gone(args) => (args, false),
     };
-    let name = super::parse_origin(&args.zone)?.to_string().to_ascii_lowercase();
-    let zone = store.zone(&name).await?;
-    let key = find_key(&store, &zone, args.keytag).await?;
-    match kind {
-        "show" => show(&zone, &key, ctx),
-        _ => {
-            let id = key.key.id;
-            let (observation, what) = if kind == "seen" {
-                (Observation::DsSeen { key: id }, "publishes")
-            } else {
-                (Observation::DsGone { key: id }, "no longer publishes")
-            };
-            let message = format!("operator: the parent {what} the DS of key tag {}", args.keytag);
-            store.observe(zone.id, &observation, ctx.now, &message).await?;
-            println!("{message}; the next `signet sign {}` takes it in", zone.name);
-            Ok(ExitCode::SUCCESS)
-        }
-    }
+    let name = super::parse_origin(&args.zone)?;
+    let message = report_ds(&db, &name, args.keytag, seen, ctx.now).await?;
+    println!("{message}; the next `signet sign {name}` takes it in");
+    Ok(ExitCode::SUCCESS)
 }
 
-async fn find_key(store: &Store, zone: &ZoneRow, tag: u16) -> anyhow::Result<StoredKey> {
-    let keys: Vec<StoredKey> =
-        store.keys(zone.id).await?.into_iter().filter(|k| k.key.tag == tag && k.key.role.signs_keys()).collect();
-    match keys.len() {
-        1 => Ok(keys.into_iter().next().ok_or_else(|| anyhow::anyhow!("no key"))?),
-        0 => anyhow::bail!(
-            "zone {} has no KSK or CSK with key tag {tag} (see: signet key list {})",
-            zone.name,
-            zone.name
-        ),
-        n => anyhow::bail!("zone {} has {n} KSKs with key tag {tag}; they cannot be told apart by tag", zone.name),
-    }
-}
-
-fn show(zone: &ZoneRow, key: &StoredKey, ctx: &Managed) -> anyhow::Result<ExitCode> {
-    let origin = super::parse_origin(&zone.name)?;
+async fn show(db: &signet::db::Database, args: &DsArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
+    let origin = super::parse_origin(&args.zone)?;
+    let zone = db.zone(&origin).await?;
+    let key = key_by_tag(db, &zone, args.keytag).await?;
     let published = PublishedKey::from_public(key.key.algorithm, key.dnskey.get(4..).unwrap_or_default(), key.key.role);
     let lines: Vec<String> = [2, 4]
         .into_iter()
         .filter_map(|digest| published.ds_rdata(origin.as_ref(), digest))
         .map(|rdata| {
             let mut line = String::new();
-            write_record(
-                RecordRef { owner: origin.as_ref(), rtype: Rtype::DS, ttl: 3600, rdata: &rdata },
-                1,
-                &mut line,
-            );
+            let record = RecordRef { owner: origin.as_ref(), rtype: Rtype::DS, ttl: 3600, rdata: &rdata };
+            write_record(record, 1, &mut line);
             line
         })
         .collect();
     if ctx.format == Format::Json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"zone": zone.name, "keytag": key.key.tag, "ds": lines}))?
-        );
+        let out = serde_json::json!({"zone": zone.name, "keytag": key.key.tag, "ds": lines});
+        println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         for line in lines {
             println!("{line}");

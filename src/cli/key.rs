@@ -5,13 +5,13 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use super::table::{table, when};
-use super::{Format, Managed};
-use crate::keys::{Algorithm, KeyUri, PublishedKey, Role, generate_key, proof::prove};
-use crate::rollover::{Observation, Record, advance};
-use crate::store::{Store, ZoneRow};
-use crate::zone::writer::write_record;
-use crate::zone::{RecordRef, Rtype};
+use signet::keys::{Algorithm, KeyUri, PublishedKey, Role, generate_key, proof::prove};
+use signet::manage::{key_report, request_rollover};
+use signet::zone::writer::write_record;
+use signet::zone::{RecordRef, Rtype};
+
+use super::output::print_keys;
+use super::{Context, Format};
 
 /// `signet key …`.
 #[derive(Debug, Subcommand)]
@@ -51,7 +51,7 @@ pub struct RolloverArgs {
 /// Arguments of `signet key generate`.
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// The store: `pkcs11:token=LABEL[?module-path=…&pin-source=…]` or `file:DIR`.
+    /// The key store: `pkcs11:token=LABEL[?module-path=…&pin-source=…]` or `file:DIR`.
     #[arg(long)]
     store: String,
     /// Algorithm: RSASHA256, ECDSAP256SHA256, ECDSAP384SHA384, ED25519 (or 8, 13, 14, 15).
@@ -75,7 +75,7 @@ pub struct GenerateArgs {
 }
 
 /// Runs a `signet key` command.
-pub async fn run(command: KeyCommand, ctx: &Managed) -> anyhow::Result<ExitCode> {
+pub async fn run(command: KeyCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
     match command {
         KeyCommand::Generate(args) => generate(args, ctx),
         KeyCommand::List { zone } => list(ctx, zone.as_deref()).await,
@@ -83,19 +83,19 @@ pub async fn run(command: KeyCommand, ctx: &Managed) -> anyhow::Result<ExitCode>
     }
 }
 
-fn generate(args: GenerateArgs, ctx: &Managed) -> anyhow::Result<ExitCode> {
+fn generate(args: GenerateArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     let now = ctx.explicit_now.then_some(ctx.now);
     let format = ctx.format;
     let origin = super::parse_origin(&args.origin)?;
-    let store = KeyUri::parse(&args.store)?;
+    let key_store = KeyUri::parse(&args.store)?;
     let algorithm = Algorithm::from_text(&args.algorithm)?;
     let role = Role::from_text(&args.role)?;
-    let now = now.unwrap_or_else(crate::time::wall_clock);
+    let now = now.unwrap_or_else(signet::time::wall_clock);
     let label = args.label.clone().unwrap_or_else(|| {
         let zone = origin.to_string();
         format!("{}-{role}-{now}", zone.trim_end_matches('.'))
     });
-    let key = generate_key(&store, algorithm, args.bits, &label)?;
+    let key = generate_key(&key_store, algorithm, args.bits, &label)?;
     let published = PublishedKey::new(key.as_ref(), role);
     prove(key.as_ref(), &published)?;
     let line = |rtype: Rtype, rdata: &[u8]| {
@@ -129,10 +129,9 @@ fn generate(args: GenerateArgs, ctx: &Managed) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn rollover(ctx: &Managed, args: RolloverArgs) -> anyhow::Result<ExitCode> {
-    let store = ctx.store().await?;
-    let name = super::parse_origin(&args.zone)?.to_string().to_ascii_lowercase();
-    let zone = store.zone(&name).await?;
+async fn rollover(ctx: &Context, args: RolloverArgs) -> anyhow::Result<ExitCode> {
+    let db = ctx.open_db().await?;
+    let name = super::parse_origin(&args.zone)?;
     let role = if args.ksk {
         Role::Ksk
     } else if args.zsk {
@@ -140,158 +139,31 @@ async fn rollover(ctx: &Managed, args: RolloverArgs) -> anyhow::Result<ExitCode>
     } else {
         Role::Csk
     };
-    if !args.emergency {
-        let message = format!("operator: rollover of the {role} requested");
-        store.observe(zone.id, &Observation::Rollover { role }, ctx.now, &message).await?;
-        println!("{message}; the next `signet sign {name}` starts it");
-        return Ok(ExitCode::SUCCESS);
-    }
-    let keys = store.keys(zone.id).await?;
-    let active: Vec<_> = keys
-        .iter()
-        .filter(|k| k.key.role == role && k.key.goal == crate::rollover::Goal::Omnipresent && !k.key.compromised)
-        .collect();
-    if active.is_empty() {
-        anyhow::bail!("zone {name} has no active {role} to replace");
-    }
-    for key in active {
-        let message = format!("operator: {role} key tag {} declared compromised: emergency rollover", key.key.tag);
-        store.observe(zone.id, &Observation::Compromised { key: key.key.id }, ctx.now, &message).await?;
+    for message in request_rollover(&db, &name, role, args.emergency, ctx.now).await? {
         println!("{message}; the next `signet sign {name}` starts it");
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn list(ctx: &Managed, zone: Option<&str>) -> anyhow::Result<ExitCode> {
-    let store = ctx.store().await?;
-    let zones = match zone {
-        Some(name) => vec![store.zone(&super::parse_origin(name)?.to_string().to_ascii_lowercase()).await?],
-        None => store.zones().await?,
+async fn list(ctx: &Context, zone: Option<&str>) -> anyhow::Result<ExitCode> {
+    let db = ctx.open_db().await?;
+    let names = match zone {
+        Some(name) => vec![super::parse_origin(name)?],
+        None => db.zones().await?.iter().map(|z| super::parse_origin(&z.name)).collect::<anyhow::Result<_>>()?,
     };
+    let mut reports = Vec::new();
+    for name in &names {
+        let snapshot = db.snapshot(name).await?;
+        reports.push((snapshot.zone.name.clone(), key_report(&snapshot, ctx.now)));
+    }
     if ctx.format == Format::Json {
-        let mut out = Vec::new();
-        for zone in &zones {
-            out.push(serde_json::json!({"zone": zone.name, "keys": key_report(&store, ctx, zone).await?}));
-        }
+        let out: Vec<_> = reports.iter().map(|(zone, keys)| serde_json::json!({"zone": zone, "keys": keys})).collect();
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(ExitCode::SUCCESS);
     }
-    for zone in &zones {
-        println!("zone {}", zone.name);
-        print_keys(&store, ctx, zone).await?;
+    for (zone, keys) in &reports {
+        println!("zone {zone}");
+        print_keys(keys);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// One key's line of `key list`, as data.
-#[derive(Debug, serde::Serialize)]
-pub struct KeyLine {
-    id: i64,
-    role: &'static str,
-    algorithm: u8,
-    keytag: u16,
-    goal: &'static str,
-    states: std::collections::BTreeMap<&'static str, String>,
-    since: std::collections::BTreeMap<&'static str, i64>,
-    next: std::collections::BTreeMap<&'static str, String>,
-    todo: Vec<String>,
-    uri: String,
-}
-
-/// Every key of the zone with its states, what each record waits for
-/// (from a dry step of the machine at `now`), and what the operator must do.
-pub async fn key_report(store: &Store, ctx: &Managed, zone: &ZoneRow) -> anyhow::Result<Vec<KeyLine>> {
-    let stored = store.keys(zone.id).await?;
-    let policy_row = store.policy_by_id(zone.policy_id).await?;
-    let (policy, _) = crate::policy::Policy::from_text(&policy_row.source, std::path::Path::new(&policy_row.name))?;
-    let keys: Vec<_> = stored.iter().map(|s| s.key.clone()).collect();
-    let pending: Vec<Observation> = store.pending_observations(zone.id).await?.into_iter().map(|(_, o)| o).collect();
-    let dry = advance(&keys, &policy, ctx.now, &pending);
-    let mut lines = Vec::new();
-    for s in &stored {
-        let key = &s.key;
-        let mut states = std::collections::BTreeMap::new();
-        let mut since = std::collections::BTreeMap::new();
-        let mut next = std::collections::BTreeMap::new();
-        for record in Record::ALL.into_iter().filter(|r| key.affects(*r)) {
-            states.insert(record.as_str(), key.state(record).as_str().to_owned());
-            since.insert(record.as_str(), key.record(record).since);
-            let due = dry.transitions.iter().find(|t| t.key == key.id && t.record == record);
-            let wait = dry.waits.iter().find(|w| w.key == key.id && w.record == record);
-            let text = match (due, wait) {
-                (Some(t), _) => format!("→ {} now (next signet sign)", t.to.as_str()),
-                (None, Some(w)) => match w.until {
-                    Some(until) => format!("{} ({})", when(until), w.reason),
-                    None => w.reason.clone(),
-                },
-                (None, None) => "-".to_owned(),
-            };
-            next.insert(record.as_str(), text);
-        }
-        lines.push(KeyLine {
-            id: key.id,
-            role: key.role.as_str(),
-            algorithm: key.algorithm.number(),
-            keytag: key.tag,
-            goal: key.goal.as_str(),
-            states,
-            since,
-            next,
-            todo: todo(zone, key),
-            uri: s.uri.clone(),
-        });
-    }
-    Ok(lines)
-}
-
-/// What the operator must do now for a key.
-fn todo(zone: &ZoneRow, key: &crate::rollover::Key) -> Vec<String> {
-    let tag = key.tag;
-    match key.ds_pending {
-        Some(true) => vec![
-            format!("submit this DS to the parent: signet ds show {} --keytag {tag}", zone.name),
-            format!("when the parent publishes it, confirm with: signet ds seen {} --keytag {tag}", zone.name),
-        ],
-        Some(false) => vec![
-            format!("ask the parent to remove the DS of key tag {tag}"),
-            format!("when it is gone, confirm with: signet ds gone {} --keytag {tag}", zone.name),
-        ],
-        None => Vec::new(),
-    }
-}
-
-/// `key list` for one zone, as a table.
-pub async fn print_keys(store: &Store, ctx: &Managed, zone: &ZoneRow) -> anyhow::Result<()> {
-    let lines = key_report(store, ctx, zone).await?;
-    let mut rows =
-        vec![["ID", "ROLE", "ALG", "TAG", "GOAL", "DNSKEY", "KRRSIG", "ZRRSIG", "DS"].map(String::from).to_vec()];
-    for line in &lines {
-        let cell = |record: &str| match (line.states.get(record), line.since.get(record)) {
-            (Some(state), Some(since)) => format!("{state} {}", when(*since)),
-            _ => "-".to_owned(),
-        };
-        rows.push(vec![
-            line.id.to_string(),
-            line.role.to_owned(),
-            line.algorithm.to_string(),
-            line.keytag.to_string(),
-            line.goal.to_owned(),
-            cell("dnskey"),
-            cell("krrsig"),
-            cell("zrrsig"),
-            cell("ds"),
-        ]);
-    }
-    print!("{}", table(&rows));
-    for line in &lines {
-        for (record, next) in &line.next {
-            if next != "-" {
-                println!("  key {} ({} {}) {record}: next {next}", line.id, line.role, line.keytag);
-            }
-        }
-        for todo in &line.todo {
-            println!("  key {} ({} {}): TODO {todo}", line.id, line.role, line.keytag);
-        }
-    }
-    Ok(())
 }

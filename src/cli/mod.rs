@@ -1,5 +1,6 @@
-//! The `signet` command line: one file per command group; this file only
-//! parses arguments, sets up logging and dispatches.
+//! The `signet` command line: one file per command group. Each parses its
+//! arguments, calls the library and prints; no command file imports
+//! another (what they share is here and in `output.rs`).
 //!
 //! Exit codes: 0 success; 1 the command ran and found the zone wanting
 //! (verification errors, a gate refusal, a key that fails its proof); 2
@@ -9,32 +10,24 @@
 mod dry_run;
 mod ds;
 mod key;
-mod keyset;
-mod managed;
+mod output;
 mod policy;
 mod progress;
 mod sign;
-mod table;
 mod verify;
 mod zone;
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
+use signet::db::Database;
+use signet::zone::Name;
 
 /// Exit code when the command could not use its input.
 pub const EXIT_INPUT: u8 = 2;
 /// Exit code when a safety check refused: the gate, or a key proof.
 pub const EXIT_REFUSED: u8 = 1;
-
-/// A key that fails its proof is refused like a zone the gate refuses:
-/// the input was readable, and signet would not sign with it.
-fn exit_code_for(error: &anyhow::Error) -> u8 {
-    match error.downcast_ref::<crate::keys::KeyError>() {
-        Some(crate::keys::KeyError::ProofFailed { .. }) => EXIT_REFUSED,
-        _ => EXIT_INPUT,
-    }
-}
 
 /// signet: a DNSSEC signer that verifies every signature before it
 /// publishes a zone.
@@ -103,19 +96,19 @@ enum Format {
     Json,
 }
 
-/// What the managed commands share: the database, the time, the format.
+/// What every command may need: the database, the time, the format.
 #[derive(Debug)]
-struct Managed {
+struct Context {
     db: std::path::PathBuf,
     now: i64,
     explicit_now: bool,
     format: Format,
 }
 
-impl Managed {
+impl Context {
     /// Opens the existing database.
-    async fn store(&self) -> anyhow::Result<crate::store::Store> {
-        Ok(crate::store::Store::open(&self.db, false).await?)
+    async fn open_db(&self) -> anyhow::Result<Database> {
+        Ok(Database::open(&self.db, false).await?)
     }
 }
 
@@ -124,16 +117,16 @@ impl Managed {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli);
-    let now = match cli.now.as_deref().map(crate::time::parse_time).transpose() {
+    let now = match cli.now.as_deref().map(signet::time::parse_time).transpose() {
         Ok(now) => now,
         Err(e) => {
             eprintln!("signet: error: --now: {e}");
             return ExitCode::from(EXIT_INPUT);
         }
     };
-    let ctx = Managed {
+    let ctx = Context {
         db: cli.db,
-        now: now.unwrap_or_else(crate::time::wall_clock),
+        now: now.unwrap_or_else(signet::time::wall_clock),
         explicit_now: now.is_some(),
         format: cli.format,
     };
@@ -151,7 +144,7 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("signet: error: {e:#}");
-            ExitCode::from(exit_code_for(&e))
+            ExitCode::from(EXIT_INPUT)
         }
     }
 }
@@ -174,18 +167,27 @@ fn init_logging(cli: &Cli) {
     };
 }
 
-/// Reads an `--origin` value (a relative name is taken as absolute).
-fn parse_origin(text: &str) -> anyhow::Result<crate::zone::Name> {
-    use anyhow::Context as _;
-    crate::zone::Name::from_text(text, Some(crate::zone::Name::root().as_ref()))
-        .with_context(|| format!("--origin {text:?}"))
+/// Reads a zone name given on the command line (a relative name is taken
+/// as absolute).
+fn parse_origin(text: &str) -> anyhow::Result<Name> {
+    Name::from_text(text, Some(Name::root().as_ref())).with_context(|| format!("zone name {text:?}"))
 }
 
 /// Policy warnings go to standard error, one line each, naming the field.
-fn print_policy_warnings(file: &std::path::Path, warnings: &[crate::policy::Warning]) {
+fn print_policy_warnings(file: &std::path::Path, warnings: &[signet::policy::Warning]) {
     for w in warnings {
         eprintln!("signet: warning: {}: {}: {}", file.display(), w.field, w.reason);
     }
+}
+
+/// Prints a refusal (a key failing its proof) and returns exit 1, or
+/// passes any other error on.
+fn refused_or(error: signet::manage::ManageError) -> anyhow::Result<ExitCode> {
+    if error.is_refusal() {
+        eprintln!("signet: error: {error}");
+        return Ok(ExitCode::from(EXIT_REFUSED));
+    }
+    Err(error.into())
 }
 
 /// Runs the database work of a command on a single-threaded runtime (the

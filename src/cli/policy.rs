@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use crate::policy::{DenialType, Policy, ksk_rollover_time, zsk_rollover_time};
-use crate::time::format_duration;
+use anyhow::Context as _;
+use signet::policy::{DenialType, Policy, ksk_rollover_time, zsk_rollover_time};
+use signet::time::format_duration;
 
 /// `signet policy …`.
 #[derive(Debug, Subcommand)]
@@ -30,9 +31,9 @@ pub enum PolicyCommand {
 }
 
 /// Runs a `signet policy` command.
-pub async fn run(command: PolicyCommand, ctx: &super::Managed) -> anyhow::Result<ExitCode> {
+pub async fn run(command: PolicyCommand, ctx: &super::Context) -> anyhow::Result<ExitCode> {
     match command {
-        PolicyCommand::Import { file, name } => super::zone::import_policy(ctx, &file, name.as_deref()).await,
+        PolicyCommand::Import { file, name } => import(ctx, &file, name.as_deref()).await,
         PolicyCommand::Check { file } => {
             let (policy, warnings) = Policy::from_file(&file)?;
             super::print_policy_warnings(&file, &warnings);
@@ -59,4 +60,17 @@ pub async fn run(command: PolicyCommand, ctx: &super::Managed) -> anyhow::Result
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `signet policy import FILE [--name N]`: the text is read once, checked
+/// and stored as read.
+async fn import(ctx: &super::Context, file: &std::path::Path, name: Option<&str>) -> anyhow::Result<ExitCode> {
+    let source = std::fs::read_to_string(file).with_context(|| file.display().to_string())?;
+    let (policy, warnings) = Policy::from_text(&source, file)?;
+    super::print_policy_warnings(file, &warnings);
+    let name = name.unwrap_or(&policy.name);
+    let db = ctx.open_db().await?;
+    db.import_policy(name, &source, ctx.now).await?;
+    println!("policy {name} imported from {}", file.display());
+    Ok(ExitCode::SUCCESS)
 }

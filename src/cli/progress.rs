@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::verify::Progress;
+use signet::verify::Progress;
 
 /// Prints `verifying: 42% (420000 of 1000000 names)` to stderr at most
 /// every half second, and only when stderr is a terminal.

@@ -1,17 +1,14 @@
 //! `signet verify`: the full-zone verifier on a zone file.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::bail;
 use clap::Args;
+use signet::verify::{VerifyOptions, read_anchor_file, verify_zone_with_progress};
+use signet::zone::read_zone_file;
 
 use super::Format;
-
 use super::progress::TerminalProgress;
-use crate::verify::{Anchor, VerifyOptions, verify_zone_with_progress};
-use crate::zone::reader::read_records_file;
-use crate::zone::{Name, Rtype, read_zone_file};
 
 /// Arguments of `signet verify`.
 #[derive(Debug, Args)]
@@ -34,12 +31,12 @@ pub struct VerifyArgs {
 /// Runs `signet verify`: exit 0 valid, 1 errors found, 2 unreadable input.
 pub fn run(args: VerifyArgs, now: Option<i64>, format: Format) -> anyhow::Result<ExitCode> {
     let origin = super::parse_origin(&args.origin)?;
-    let trust_anchor = args.trust_anchor.as_deref().map(|path| read_anchor(path, &origin)).transpose()?;
+    let trust_anchor = args.trust_anchor.as_deref().map(|path| read_anchor_file(path, &origin)).transpose()?;
     let started = std::time::Instant::now();
     let zone = read_zone_file(&args.zonefile, &origin)?;
     tracing::info!(records = zone.len(), seconds = started.elapsed().as_secs_f64(), "zone read");
     let options = VerifyOptions {
-        now: now.unwrap_or_else(crate::time::wall_clock),
+        now: now.unwrap_or_else(signet::time::wall_clock),
         min_validity: args.min_validity.map_or(0, |d| d.as_secs() as i64),
         trust_anchor,
     };
@@ -49,25 +46,4 @@ pub fn run(args: VerifyArgs, now: Option<i64>, format: Format) -> anyhow::Result
         Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
     }
     Ok(if report.valid { ExitCode::SUCCESS } else { ExitCode::from(1) })
-}
-
-/// Reads DS and DNSKEY records for the apex from a master file.
-pub fn read_anchor(path: &Path, origin: &Name) -> anyhow::Result<Vec<Anchor>> {
-    let records = read_records_file(path, origin)?;
-    let mut anchors = Vec::new();
-    for record in records {
-        let place = format!("{}:{}", path.display(), record.line);
-        if !record.owner.as_ref().eq_ignore_case(origin.as_ref()) {
-            bail!("{place}: trust anchor owner {} is not the zone apex {origin}", record.owner);
-        }
-        match record.rtype {
-            Rtype::DS => anchors.push(Anchor::Ds(record.rdata)),
-            Rtype::DNSKEY => anchors.push(Anchor::Dnskey(record.rdata)),
-            other => bail!("{place}: trust anchor must be DS or DNSKEY records, found {other}"),
-        }
-    }
-    if anchors.is_empty() {
-        bail!("{}: no DS or DNSKEY records in the trust anchor file", path.display());
-    }
-    Ok(anchors)
 }

@@ -4,13 +4,13 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::{Args, Subcommand};
+use signet::db::{Database, Event, NewZone};
+use signet::manage::key_report;
+use signet::sign::random_salt;
 
-use super::table::{table, when};
-use super::{Format, Managed};
-use crate::policy::Policy;
-use crate::store::{NewZone, Store};
+use super::output::{print_keys, table, when_or};
+use super::{Context, Format};
 
 /// `signet zone …`.
 #[derive(Debug, Subcommand)]
@@ -43,49 +43,36 @@ pub struct AddArgs {
 }
 
 /// `signet init`: makes the database (mode 0600) and its schema.
-pub async fn init(ctx: &Managed) -> anyhow::Result<ExitCode> {
-    let store = Store::open(&ctx.db, true).await?;
-    println!("database {} ready", store.path().display());
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `signet policy import FILE [--name N]`.
-pub async fn import_policy(ctx: &Managed, file: &std::path::Path, name: Option<&str>) -> anyhow::Result<ExitCode> {
-    let (policy, warnings) = Policy::from_file(file)?;
-    super::print_policy_warnings(file, &warnings);
-    let source = std::fs::read_to_string(file).with_context(|| file.display().to_string())?;
-    let name = name.unwrap_or(&policy.name);
-    let store = ctx.store().await?;
-    store.import_policy(name, &source, ctx.now).await?;
-    println!("policy {name} imported from {}", file.display());
+pub async fn init(ctx: &Context) -> anyhow::Result<ExitCode> {
+    let db = Database::open(&ctx.db, true).await?;
+    println!("database {} ready", db.path().display());
     Ok(ExitCode::SUCCESS)
 }
 
 /// Runs a `signet zone` command.
-pub async fn run(command: ZoneCommand, ctx: &Managed) -> anyhow::Result<ExitCode> {
-    let store = ctx.store().await?;
+pub async fn run(command: ZoneCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
+    let db = ctx.open_db().await?;
     match command {
-        ZoneCommand::Add(args) => add(&store, ctx, args).await,
-        ZoneCommand::List => list(&store, ctx).await,
-        ZoneCommand::Status { name } => status(&store, ctx, &name).await,
+        ZoneCommand::Add(args) => add(&db, ctx, args).await,
+        ZoneCommand::List => list(&db, ctx).await,
+        ZoneCommand::Status { name } => status(&db, ctx, &name).await,
     }
 }
 
-async fn add(store: &Store, ctx: &Managed, args: AddArgs) -> anyhow::Result<ExitCode> {
-    let name = super::parse_origin(&args.name)?.to_string().to_ascii_lowercase();
-    let policy_row = store.policy(&args.policy).await?;
-    let (policy, _) = Policy::from_text(&policy_row.source, std::path::Path::new(&args.policy))?;
-    let salt = super::sign::random_salt(policy.denial.salt_length)?;
+async fn add(db: &Database, ctx: &Context, args: AddArgs) -> anyhow::Result<ExitCode> {
+    let name = super::parse_origin(&args.name)?;
+    let policy = db.policy(&args.policy).await?.parse()?;
+    let salt = random_salt(policy.denial.salt_length)?;
     let absolute = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone()).display().to_string();
     let (input, output) = (absolute(&args.input), absolute(&args.output));
     let zone = NewZone { name: &name, policy: &args.policy, input: &input, output: &output, salt: &salt };
-    store.add_zone(&zone, ctx.now).await?;
+    db.add_zone(&zone, ctx.now).await?;
     println!("zone {name} added: policy {}, {input} → {output}; sign it with: signet sign {name}", args.policy);
     Ok(ExitCode::SUCCESS)
 }
 
-async fn list(store: &Store, ctx: &Managed) -> anyhow::Result<ExitCode> {
-    let zones = store.zones().await?;
+async fn list(db: &Database, ctx: &Context) -> anyhow::Result<ExitCode> {
+    let zones = db.zones().await?;
     if ctx.format == Format::Json {
         let rows: Vec<_> = zones
             .iter()
@@ -100,8 +87,8 @@ async fn list(store: &Store, ctx: &Managed) -> anyhow::Result<ExitCode> {
             z.name.clone(),
             z.policy_name.clone(),
             z.last_serial.map_or("-".into(), |s| s.to_string()),
-            z.last_run_at.map_or("never".into(), when),
-            z.next_run_at.map_or("-".into(), when),
+            when_or(z.last_run_at, "never"),
+            when_or(z.next_run_at, "-"),
             z.output_path.clone(),
         ]);
     }
@@ -109,13 +96,14 @@ async fn list(store: &Store, ctx: &Managed) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn status(store: &Store, ctx: &Managed, name: &str) -> anyhow::Result<ExitCode> {
-    let name = super::parse_origin(name)?.to_string().to_ascii_lowercase();
-    let zone = store.zone(&name).await?;
-    let runs = store.runs(zone.id, 5).await?;
-    let audit = store.audit(zone.id, 20).await?;
+async fn status(db: &Database, ctx: &Context, name: &str) -> anyhow::Result<ExitCode> {
+    let snapshot = db.snapshot(&super::parse_origin(name)?).await?;
+    let keys = key_report(&snapshot, ctx.now);
+    let zone = &snapshot.zone;
+    let runs = db.runs(zone.id, 5).await?;
+    let events = db.events(zone.id, 20).await?;
     if ctx.format == Format::Json {
-        let keys = super::key::key_report(store, ctx, &zone).await?;
+        let audit: Vec<_> = events.iter().map(audit_json).collect();
         let out = serde_json::json!({"zone": zone.name, "policy": zone.policy_name, "serial": zone.last_serial,
             "last_run": zone.last_run_at, "next_run": zone.next_run_at, "keys": keys, "runs": runs, "audit": audit});
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -128,18 +116,14 @@ async fn status(store: &Store, ctx: &Managed, name: &str) -> anyhow::Result<Exit
         zone.last_serial.map_or("-".into(), |s| s.to_string())
     );
     println!("input {}  output {}", zone.input_path, zone.output_path);
-    println!(
-        "last signed {}  next due {}",
-        zone.last_run_at.map_or("never".into(), when),
-        zone.next_run_at.map_or("-".into(), when)
-    );
+    println!("last signed {}  next due {}", when_or(zone.last_run_at, "never"), when_or(zone.next_run_at, "-"));
     println!();
-    super::key::print_keys(store, ctx, &zone).await?;
+    print_keys(&keys);
     println!("\nrecent runs:");
     let mut rows = vec![["AT", "RESULT", "SERIAL", "RRSIGS", "SECONDS", "MESSAGE"].map(String::from).to_vec()];
     for r in &runs {
         rows.push(vec![
-            when(r.at),
+            when_or(Some(r.at), "-"),
             r.result.clone(),
             r.serial.map_or("-".into(), |s| s.to_string()),
             r.rrsigs.to_string(),
@@ -150,9 +134,33 @@ async fn status(store: &Store, ctx: &Managed, name: &str) -> anyhow::Result<Exit
     print!("{}", table(&rows));
     println!("\naudit (newest last):");
     let mut rows = vec![["AT", "BY", "KEY", "EVENT"].map(String::from).to_vec()];
-    for a in &audit {
-        rows.push(vec![when(a.at), a.actor.clone(), a.key_id.map_or("-".into(), |k| k.to_string()), a.message.clone()]);
+    for e in &events {
+        rows.push(vec![
+            when_or(Some(e.time), "-"),
+            e.actor.as_str().to_owned(),
+            e.key.map_or("-".into(), |k| k.to_string()),
+            describe(e),
+        ]);
     }
     print!("{}", table(&rows));
     Ok(ExitCode::SUCCESS)
+}
+
+/// An event in words: a transition as `record from → to: why`.
+fn describe(e: &Event) -> String {
+    match (e.record, e.from, e.to) {
+        (Some(record), Some(from), Some(to)) => {
+            format!("{} {} → {}: {}", record.as_str(), from.as_str(), to.as_str(), e.why)
+        }
+        _ => e.why.clone(),
+    }
+}
+
+/// An event as `zone status --format json` has always shown audit rows.
+fn audit_json(e: &Event) -> serde_json::Value {
+    serde_json::json!({
+        "at": e.time, "actor": e.actor, "event": e.kind, "key_id": e.key,
+        "record": e.record.map(|r| r.as_str()), "from_state": e.from.map(|s| s.as_str()),
+        "to_state": e.to.map(|s| s.as_str()), "message": describe(e),
+    })
 }

@@ -1,9 +1,9 @@
 //! Dry-runs: a policy's rollovers rehearsed on a simulated clock.
 //!
-//! The driver (`signet dry-run`, in the command line) runs the production
-//! code — the rollover machine, the signer and the gate — against a
-//! throw-away database, soft keys and a simulated parent. This module holds
-//! what it needs besides:
+//! [`simulation`] runs the production code — the managed run of
+//! [`crate::manage`]: the rollover machine, the signer and the gate —
+//! against a throw-away database, soft keys and a simulated parent. Its
+//! events are the throw-away database's audit trail ([`Event`]). Beside it:
 //!
 //! - [`version`]: what each published version of the zone holds, read back
 //!   from the signed file;
@@ -16,33 +16,15 @@
 pub mod example;
 pub mod parent;
 pub mod safety;
+pub mod simulation;
 pub mod svg;
 pub mod trace;
 pub mod version;
 
 use serde::Serialize;
 
+pub use crate::db::{Event, EventKind};
 use crate::rollover::{Record, RecordState};
-
-/// What kind of thing happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum EventKind {
-    /// The machine made a key.
-    KeyCreated,
-    /// A record of a key changed state.
-    Transition,
-    /// The zone asked the parent for a DS change (CDS published).
-    DsRequested,
-    /// The parent changed its DS RRset; reported to the machine.
-    Parent,
-    /// The policy was replaced.
-    PolicyChange,
-    /// The machine removed a key it is done with.
-    KeyRemoved,
-    /// A fault the dry-run injected.
-    Fault,
-}
 
 /// A key, as the event table and the drawing name it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -63,32 +45,6 @@ impl KeyInfo {
     /// `zsk 12345/8`.
     pub fn label(&self) -> String {
         format!("{} {}/{}", self.role, self.tag, self.algorithm)
-    }
-}
-
-/// One line of the event table.
-#[derive(Debug, Clone, Serialize)]
-pub struct Event {
-    /// When (Unix seconds).
-    pub time: i64,
-    /// What kind.
-    pub kind: EventKind,
-    /// The key, if one is concerned.
-    pub key: Option<i64>,
-    /// The record, for a transition.
-    pub record: Option<Record>,
-    /// The state before, for a transition.
-    pub from: Option<RecordState>,
-    /// The state after, for a transition.
-    pub to: Option<RecordState>,
-    /// Why, or what, in words.
-    pub why: String,
-}
-
-impl Event {
-    /// An event that is not a transition.
-    pub fn note(time: i64, kind: EventKind, key: Option<i64>, why: impl Into<String>) -> Event {
-        Event { time, kind, key, record: None, from: None, to: None, why: why.into() }
     }
 }
 

@@ -22,9 +22,9 @@
 use serde::Serialize;
 
 use super::version::{SignedKind, ZoneVersion};
-use crate::verify::trust::ds_matches;
 use crate::zone::Name;
 use crate::zone::dnssec::Ds;
+use crate::zone::dnssec::ds_matches;
 
 /// Propagation delays and the parent's DS TTL.
 #[derive(Debug, Clone, Copy)]

@@ -213,7 +213,16 @@ fn markers(svg: &mut String, scale: &Scale, keys: &[KeyInfo], events: &[Event], 
                 MARKS_Y - 4.0,
                 MARKS_Y + 4.0
             ),
-            EventKind::Transition | EventKind::KeyRemoved | EventKind::Fault => continue,
+            EventKind::Transition
+            | EventKind::KeyRemoved
+            | EventKind::KeyPurged
+            | EventKind::Fault
+            | EventKind::DsSeen
+            | EventKind::DsGone
+            | EventKind::Rollover
+            | EventKind::Compromised
+            | EventKind::ZoneAdded
+            | EventKind::Run => continue,
         };
         let _ = writeln!(svg, r#"<g class="marker">{shape}<title>{}</title></g>"#, escape(&tip));
     }
@@ -279,6 +288,7 @@ mod tests {
         ];
         let events = [Event {
             time: 100,
+            actor: crate::db::Actor::Machine,
             kind: EventKind::Transition,
             key: Some(2),
             record: Some(Record::Dnskey),

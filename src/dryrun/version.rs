@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::sign::prepare::soa_fields;
 use crate::time::resolve_serial_time;
+use crate::zone::dnssec::soa_fields;
 use crate::zone::dnssec::{Dnskey, Rrsig, key_tag};
 use crate::zone::{Rtype, Zone};
 

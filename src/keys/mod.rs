@@ -20,145 +20,29 @@ pub mod proof;
 pub mod soft;
 pub mod uri;
 
-use std::fmt;
-
 pub use dnskey::PublishedKey;
 pub use uri::KeyUri;
 
-/// A DNSSEC signing algorithm that signet's key stores can make and use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Algorithm {
-    /// RSA/SHA-256 (8), 2048 to 4096 bits.
-    RsaSha256,
-    /// ECDSA P-256 with SHA-256 (13).
-    EcdsaP256Sha256,
-    /// ECDSA P-384 with SHA-384 (14).
-    EcdsaP384Sha384,
-    /// Ed25519 (15).
-    Ed25519,
-}
+pub use crate::zone::dnssec::{Algorithm, Role, UnknownRole, UnsupportedAlgorithm};
 
-impl Algorithm {
-    /// Every algorithm, by number.
-    pub const ALL: [Algorithm; 4] =
-        [Algorithm::RsaSha256, Algorithm::EcdsaP256Sha256, Algorithm::EcdsaP384Sha384, Algorithm::Ed25519];
-
-    /// The IANA algorithm number.
-    pub fn number(self) -> u8 {
-        match self {
-            Algorithm::RsaSha256 => 8,
-            Algorithm::EcdsaP256Sha256 => 13,
-            Algorithm::EcdsaP384Sha384 => 14,
-            Algorithm::Ed25519 => 15,
-        }
-    }
-
-    /// The IANA mnemonic.
-    pub fn mnemonic(self) -> &'static str {
-        match self {
-            Algorithm::RsaSha256 => "RSASHA256",
-            Algorithm::EcdsaP256Sha256 => "ECDSAP256SHA256",
-            Algorithm::EcdsaP384Sha384 => "ECDSAP384SHA384",
-            Algorithm::Ed25519 => "ED25519",
-        }
-    }
-
-    /// The algorithm with this number, if signet signs with it.
-    pub fn from_number(number: u8) -> Option<Algorithm> {
-        Algorithm::ALL.into_iter().find(|a| a.number() == number)
-    }
-
-    /// Reads a mnemonic (any case) or a number.
-    pub fn from_text(text: &str) -> Result<Algorithm, KeyError> {
-        let found = match text.parse::<u8>() {
-            Ok(number) => Algorithm::from_number(number),
-            Err(_) => Algorithm::ALL.into_iter().find(|a| a.mnemonic().eq_ignore_ascii_case(text)),
-        };
-        found.ok_or_else(|| KeyError::UnsupportedAlgorithm(text.to_owned()))
-    }
-
-    /// Checks a key size for this algorithm: RSA takes 2048 to 4096 bits
-    /// (default 2048); the curves have one size each, which `bits` may
-    /// repeat. Returns the size to make.
-    pub fn check_bits(self, bits: Option<u32>) -> Result<u32, KeyError> {
-        let fixed = match self {
-            Algorithm::RsaSha256 => {
-                let bits = bits.unwrap_or(2048);
-                if !(2048..=4096).contains(&bits) || !bits.is_multiple_of(8) {
-                    return Err(KeyError::UnsupportedSize { algorithm: self, bits });
-                }
-                return Ok(bits);
+/// Checks a key size for an algorithm: RSA takes 2048 to 4096 bits
+/// (default 2048); the curves have one size each, which `bits` may
+/// repeat. Returns the size to make.
+pub fn check_bits(algorithm: Algorithm, bits: Option<u32>) -> Result<u32, KeyError> {
+    let fixed = match algorithm {
+        Algorithm::RsaSha256 => {
+            let bits = bits.unwrap_or(2048);
+            if !(2048..=4096).contains(&bits) || !bits.is_multiple_of(8) {
+                return Err(KeyError::UnsupportedSize { algorithm, bits });
             }
-            Algorithm::EcdsaP256Sha256 | Algorithm::Ed25519 => 256,
-            Algorithm::EcdsaP384Sha384 => 384,
-        };
-        match bits {
-            Some(bits) if bits != fixed => Err(KeyError::UnsupportedSize { algorithm: self, bits }),
-            _ => Ok(fixed),
+            return Ok(bits);
         }
-    }
-}
-
-impl fmt::Display for Algorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.mnemonic(), self.number())
-    }
-}
-
-/// What a key does in the zone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// Key-signing key: signs the DNSKEY RRset, referred to by the DS.
-    Ksk,
-    /// Zone-signing key: signs everything else.
-    Zsk,
-    /// Combined signing key: both.
-    Csk,
-}
-
-impl Role {
-    /// DNSKEY flags: zone key, plus SEP for a KSK or CSK.
-    pub fn dnskey_flags(self) -> u16 {
-        use crate::zone::dnssec::{FLAG_SEP, FLAG_ZONE};
-        match self {
-            Role::Ksk | Role::Csk => FLAG_ZONE | FLAG_SEP,
-            Role::Zsk => FLAG_ZONE,
-        }
-    }
-
-    /// Does the key sign the DNSKEY RRset (and CDS/CDNSKEY)?
-    pub fn signs_keys(self) -> bool {
-        matches!(self, Role::Ksk | Role::Csk)
-    }
-
-    /// Does the key sign the zone's other RRsets?
-    pub fn signs_zone(self) -> bool {
-        matches!(self, Role::Zsk | Role::Csk)
-    }
-
-    /// `ksk`, `zsk` or `csk`.
-    pub fn from_text(text: &str) -> Result<Role, KeyError> {
-        match text.to_ascii_lowercase().as_str() {
-            "ksk" => Ok(Role::Ksk),
-            "zsk" => Ok(Role::Zsk),
-            "csk" => Ok(Role::Csk),
-            _ => Err(KeyError::BadRole(text.to_owned())),
-        }
-    }
-
-    /// `ksk`, `zsk` or `csk`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Ksk => "ksk",
-            Role::Zsk => "zsk",
-            Role::Csk => "csk",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        Algorithm::EcdsaP256Sha256 | Algorithm::Ed25519 => 256,
+        Algorithm::EcdsaP384Sha384 => 384,
+    };
+    match bits {
+        Some(bits) if bits != fixed => Err(KeyError::UnsupportedSize { algorithm, bits }),
+        _ => Ok(fixed),
     }
 }
 
@@ -167,10 +51,8 @@ impl fmt::Display for Role {
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     /// An algorithm signet does not sign with.
-    #[error(
-        "unsupported algorithm {0:?}: signet signs with RSASHA256 (8), ECDSAP256SHA256 (13), ECDSAP384SHA384 (14), ED25519 (15)"
-    )]
-    UnsupportedAlgorithm(String),
+    #[error(transparent)]
+    UnsupportedAlgorithm(#[from] UnsupportedAlgorithm),
     /// A key size the algorithm does not take.
     #[error("{algorithm} keys cannot have {bits} bits (RSA: 2048 to 4096; the curves have one size)")]
     UnsupportedSize {
@@ -180,8 +62,8 @@ pub enum KeyError {
         bits: u32,
     },
     /// A role other than ksk, zsk, csk.
-    #[error("unknown key role {0:?}: expected ksk, zsk or csk")]
-    BadRole(String),
+    #[error(transparent)]
+    BadRole(#[from] UnknownRole),
     /// A key URI that cannot be read.
     #[error("bad key URI {uri:?}: {reason}")]
     BadUri {
@@ -270,7 +152,7 @@ pub enum KeyError {
 
 /// A private key inside a store: it signs, and tells its public half.
 /// Shared by all signing threads.
-pub trait SigningKey: Send + Sync + fmt::Debug {
+pub trait SigningKey: Send + Sync + std::fmt::Debug {
     /// The key's URI, as a policy or command line names it.
     fn uri(&self) -> &KeyUri;
     /// Its algorithm.
@@ -284,7 +166,7 @@ pub trait SigningKey: Send + Sync + fmt::Debug {
 }
 
 /// A place where keys are made and kept.
-pub trait KeyStore: fmt::Debug {
+pub trait KeyStore: std::fmt::Debug {
     /// Makes a key pair inside the store. `label` names it there.
     fn generate(&self, algorithm: Algorithm, bits: u32, label: &str) -> Result<Box<dyn SigningKey>, KeyError>;
     /// Opens the key that `uri` names.
@@ -312,6 +194,6 @@ pub fn generate_key(
     bits: Option<u32>,
     label: &str,
 ) -> Result<Box<dyn SigningKey>, KeyError> {
-    let bits = algorithm.check_bits(bits)?;
+    let bits = check_bits(algorithm, bits)?;
     open_store(store)?.generate(algorithm, bits, label)
 }

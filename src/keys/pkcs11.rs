@@ -77,7 +77,7 @@ static GENERATING: Mutex<()> = Mutex::new(());
 
 impl KeyStore for Pkcs11Store {
     fn generate(&self, algorithm: Algorithm, bits: u32, label: &str) -> Result<Box<dyn SigningKey>, KeyError> {
-        let bits = algorithm.check_bits(Some(bits))?;
+        let bits = super::check_bits(algorithm, Some(bits))?;
         let id = random_id()?.to_vec();
         let (mechanism, public, private) = templates(algorithm, bits, &id, label);
         let operation = format!("generate {} key pair", algorithm.mnemonic());
@@ -407,7 +407,7 @@ fn public_key(token: &Token, public: ObjectHandle, key_type: KeyType) -> Result<
         let exponent = token.bytes(public, AttributeType::PublicExponent)?;
         let dnskey = rsa_dnskey(&exponent, &modulus);
         let bits = rsa_modulus_len(&dnskey) * 8;
-        Algorithm::RsaSha256.check_bits(Some(u32::try_from(bits).unwrap_or(u32::MAX)))?;
+        super::check_bits(Algorithm::RsaSha256, Some(u32::try_from(bits).unwrap_or(u32::MAX)))?;
         return Ok((Algorithm::RsaSha256, dnskey));
     }
     let params = token.bytes(public, AttributeType::EcParams)?;
@@ -436,10 +436,10 @@ fn curve(key_type: KeyType, params: &[u8]) -> Result<Algorithm, KeyError> {
         None
     };
     found.ok_or_else(|| {
-        KeyError::UnsupportedAlgorithm(format!(
+        KeyError::UnsupportedAlgorithm(super::UnsupportedAlgorithm(format!(
             "PKCS#11 key type {key_type} with CKA_EC_PARAMS {}",
             data_encoding::HEXLOWER.encode(params)
-        ))
+        )))
     })
 }
 

@@ -117,7 +117,7 @@ impl SoftKey {
             Pair::Rsa(pair) => {
                 let components = PublicKeyComponents::<Vec<u8>>::from(pair.public());
                 let bits = pair.public().modulus_len() * 8;
-                Algorithm::RsaSha256.check_bits(Some(bits as u32))?;
+                super::check_bits(Algorithm::RsaSha256, Some(bits as u32))?;
                 rsa_dnskey(&components.e, &components.n)
             }
             // ring gives the uncompressed point 04 || X || Y; DNSKEY holds X || Y.

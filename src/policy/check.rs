@@ -22,7 +22,8 @@ fn refuse(field: &str, reason: String) -> Result<(), Refusal> {
 /// Checks a parsed policy: `Err((field, reason))` for the first field that
 /// cannot work, else the warnings.
 pub fn check(policy: &Policy) -> Result<Vec<Warning>, Refusal> {
-    policy.keys.algorithm.check_bits(policy.keys.bits).map_err(|e| ("keys.bits".to_owned(), e.to_string()))?;
+    crate::keys::check_bits(policy.keys.algorithm, policy.keys.bits)
+        .map_err(|e| ("keys.bits".to_owned(), e.to_string()))?;
     check_signatures(policy)?;
     check_lifetimes(policy)?;
     check_ttls(policy)?;

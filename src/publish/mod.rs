@@ -1,25 +1,28 @@
-//! The gate: a signed zone is written to a temporary file beside the
-//! target, read back from that file, and verified in full; only a
-//! [`VerifiedZone`] is moved into place (fsync, rename, fsync of the
-//! directory). On any failure nothing is installed, the temporary file is
-//! removed, and the previous output stays as it was.
+//! The last step of the gate: moving a verified zone into place.
 //!
-//! Every byte published is a byte the verifier read.
+//! A zone is written into a [`Candidate`], a temporary file beside the
+//! target; [`Candidate::seal`] flushes and fsyncs it; the verifier reads
+//! the sealed file back ([`crate::verify::verify_file`]) and, only if it
+//! finds no error, hands out a [`VerifiedZone`]; [`install`] takes that
+//! proof and renames the file over the target (then fsyncs the directory).
+//! On any failure the temporary file is removed and the previous output
+//! stays as it was.
+//!
+//! [`install`] is the only way into place and it consumes a
+//! [`VerifiedZone`], which only the verifier makes: every byte published
+//! is a byte the verifier read, and skipping the gate does not compile.
+//! This module knows nothing of how the zone was made.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
-use crate::verify::{GateError, Progress, Report, VerifiedZone, VerifyOptions, verify_file};
-use crate::zone::Name;
+use crate::verify::VerifiedZone;
 
-/// Why a zone was not published.
+/// Why a zone could not be put in place.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
-    /// The zone could not be produced (signing failed).
-    #[error(transparent)]
-    Produce(#[from] crate::sign::SignError),
     /// A file operation failed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -28,13 +31,19 @@ pub enum PublishError {
         /// The error.
         source: std::io::Error,
     },
-    /// The written zone could not be read back: a writer bug, reported
-    /// with the temporary file's line.
-    #[error("the written zone does not read back: {0}")]
-    ReadBack(crate::zone::ReadError),
-    /// The verifier found errors: nothing was published.
-    #[error("the gate refused the zone: {}", .0.summary_line())]
-    Refused(Box<Report>),
+    /// The proof is for another file than the candidate: a caller bug,
+    /// refused rather than installing bytes nobody verified.
+    #[error("the verified file {} is not the candidate {}", verified.display(), candidate.display())]
+    NotThisCandidate {
+        /// What the verifier read.
+        verified: PathBuf,
+        /// What would have been installed.
+        candidate: PathBuf,
+    },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> PublishError + '_ {
+    move |source| PublishError::Io { path: path.to_owned(), source }
 }
 
 /// A temporary file in the target's directory, removed unless installed.
@@ -52,47 +61,76 @@ impl Drop for TempFile {
     }
 }
 
-/// Produces a zone with `write`, verifies what was written, and installs
-/// it at `target`. Returns what `write` returned and the verifier's report.
-pub fn publish<T>(
-    target: &Path,
-    origin: &Name,
-    options: &VerifyOptions,
-    progress: &dyn Progress,
-    write: impl FnOnce(&mut dyn Write) -> Result<T, PublishError>,
-) -> Result<(T, Report), PublishError> {
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| PublishError::Io { path, source }
-    };
-    let dir = target_dir(target);
-    remove_stale_temps(target);
-    let mut temp = TempFile { path: temp_path(target), installed: false };
-    let file = OpenOptions::new().write(true).create_new(true).mode(0o644).open(&temp.path).map_err(io(&temp.path))?;
-    let produced = {
-        let mut writer = std::io::BufWriter::with_capacity(1 << 20, &file);
-        let produced = write(&mut writer)?;
-        writer.flush().map_err(io(&temp.path))?;
-        produced
-    };
-    file.sync_all().map_err(io(&temp.path))?;
-    drop(file);
-    let verified = match verify_file(&temp.path, origin, options, progress) {
-        Ok(verified) => verified,
-        Err(GateError::Read(e)) => return Err(PublishError::ReadBack(e)),
-        Err(GateError::Refused(report)) => return Err(PublishError::Refused(report)),
-    };
-    install(&verified, target, &dir).map_err(io(target))?;
-    temp.installed = true;
-    tracing::info!(target = %target.display(), "zone published");
-    Ok((produced, verified.report().clone()))
+/// A zone being written beside its target.
+#[derive(Debug)]
+pub struct Candidate {
+    temp: TempFile,
+    target: PathBuf,
+    writer: BufWriter<File>,
 }
 
-/// Moves the verified file into place atomically and makes the rename
-/// durable.
-fn install(verified: &VerifiedZone, target: &Path, dir: &Path) -> std::io::Result<()> {
-    fs::rename(verified.path(), target)?;
-    File::open(dir)?.sync_all()
+impl Candidate {
+    /// Opens a new temporary file beside `target` (removing those that
+    /// killed runs left behind).
+    pub fn create(target: &Path) -> Result<Candidate, PublishError> {
+        remove_stale_temps(target);
+        let temp = TempFile { path: temp_path(target), installed: false };
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&temp.path)
+            .map_err(io_error(&temp.path))?;
+        Ok(Candidate { temp, target: target.to_owned(), writer: BufWriter::with_capacity(1 << 20, file) })
+    }
+
+    /// Where the zone is written.
+    pub fn writer(&mut self) -> &mut dyn Write {
+        &mut self.writer
+    }
+
+    /// Flushes and fsyncs the file: what the verifier reads next is what
+    /// [`install`] would rename.
+    pub fn seal(self) -> Result<SealedCandidate, PublishError> {
+        let Candidate { temp, target, writer } = self;
+        let file =
+            writer.into_inner().map_err(|e| PublishError::Io { path: temp.path.clone(), source: e.into_error() })?;
+        file.sync_all().map_err(io_error(&temp.path))?;
+        Ok(SealedCandidate { temp, target })
+    }
+}
+
+/// A written, durable candidate, waiting for the verifier's verdict.
+#[derive(Debug)]
+pub struct SealedCandidate {
+    temp: TempFile,
+    target: PathBuf,
+}
+
+impl SealedCandidate {
+    /// The file to verify.
+    pub fn path(&self) -> &Path {
+        &self.temp.path
+    }
+}
+
+/// Moves the verified candidate over its target atomically and makes the
+/// rename durable. `verified` must be the verifier's proof for exactly
+/// this candidate's file.
+pub fn install(candidate: SealedCandidate, verified: VerifiedZone) -> Result<(), PublishError> {
+    let SealedCandidate { mut temp, target } = candidate;
+    if verified.path() != temp.path {
+        return Err(PublishError::NotThisCandidate {
+            verified: verified.path().to_owned(),
+            candidate: temp.path.clone(),
+        });
+    }
+    fs::rename(&temp.path, &target).map_err(io_error(&target))?;
+    temp.installed = true;
+    let dir = target_dir(&target);
+    File::open(&dir).and_then(|d| d.sync_all()).map_err(io_error(&dir))?;
+    tracing::info!(target = %target.display(), "zone published");
+    Ok(())
 }
 
 fn target_dir(target: &Path) -> PathBuf {

@@ -34,9 +34,9 @@
 
 use std::collections::BTreeSet;
 
-use crate::keys::Role;
 use crate::policy::Policy;
 use crate::time::format_time;
+use crate::zone::dnssec::Role;
 
 use super::model::{Action, Goal, Key, Observation, Record, RecordState, Step, Transition, Wait};
 use super::rules::{self, RuleViolation};
@@ -102,7 +102,7 @@ pub fn advance(keys: &[Key], policy: &Policy, now: i64, observations: &[Observat
     for observation in observations {
         run.observe(observation, &mut manual);
     }
-    run.plan(&manual);
+    run.set_goals(&manual);
     run.settle();
     run.update_lifetimes();
     let waits = run.waits();
@@ -288,7 +288,7 @@ impl Run<'_> {
     /// Goals: successors, retirements, first keys. (A DS submission still
     /// pending when its key's goal becomes hidden is not cancelled: once
     /// seen, the DS is retracted like any other, when the rules allow.)
-    fn plan(&mut self, manual: &[Role]) {
+    fn set_goals(&mut self, manual: &[Role]) {
         self.link_successors();
         let mut requested = BTreeSet::new();
         for i in 0..self.keys.len() {

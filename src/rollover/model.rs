@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::keys::{Algorithm, Role};
+use crate::zone::dnssec::{Algorithm, Role};
 
 /// Where a key's record stands in resolvers' caches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -287,7 +287,7 @@ pub struct Step {
 mod serde_role {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
-    use crate::keys::Role;
+    use crate::zone::dnssec::Role;
 
     pub fn serialize<S: Serializer>(role: &Role, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(role.as_str())
@@ -303,7 +303,7 @@ mod serde_role {
 mod serde_algorithm {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
-    use crate::keys::Algorithm;
+    use crate::zone::dnssec::Algorithm;
 
     pub fn serialize<S: Serializer>(algorithm: &Algorithm, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_u8(algorithm.number())

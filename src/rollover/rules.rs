@@ -29,7 +29,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use crate::keys::Algorithm;
+use crate::zone::dnssec::Algorithm;
 
 use super::model::{Key, Record, RecordState};
 
@@ -265,7 +265,7 @@ pub fn publishable(keys: &[Key]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::Role;
+    use crate::zone::dnssec::Role;
 
     const ALG: Algorithm = Algorithm::RsaSha256;
 

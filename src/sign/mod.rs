@@ -77,9 +77,20 @@ pub enum SignError {
         /// The key store's error.
         source: KeyError,
     },
+    /// The system's random number generator failed (NSEC3 salt).
+    #[error("no randomness for the NSEC3 salt")]
+    NoRandomness,
     /// The output could not be written.
     #[error("writing the signed zone: {0}")]
     Write(#[from] std::io::Error),
+}
+
+/// A fresh NSEC3 salt of `len` octets.
+pub fn random_salt(len: u8) -> Result<Vec<u8>, SignError> {
+    use ring::rand::SecureRandom as _;
+    let mut salt = vec![0; usize::from(len)];
+    ring::rand::SystemRandom::new().fill(&mut salt).map_err(|_| SignError::NoRandomness)?;
+    Ok(salt)
 }
 
 /// A key that signs, with the tag of the DNSKEY it is published as.
@@ -93,7 +104,7 @@ pub struct Signer<'a> {
 
 /// Which keys the zone publishes and which sign what.
 #[derive(Debug, Default)]
-pub struct KeyPlan<'a> {
+pub struct SigningKeys<'a> {
     /// The DNSKEY RRset.
     pub published: Vec<PublishedKey>,
     /// Keys that sign the DNSKEY, CDS and CDNSKEY RRsets.
@@ -190,27 +201,27 @@ pub struct SignStats {
 const NODES_PER_TASK: usize = 256;
 const NODES_PER_BATCH: usize = 64 * 1024;
 
-/// Signs `unsigned` with `plan` and writes the signed zone to `out`. The
+/// Signs `unsigned` with `keys` and writes the signed zone to `out`. The
 /// unsigned zone is dropped as soon as the zone to sign is prepared, so
 /// that a large zone is not held twice.
 pub fn sign_zone(
     unsigned: Zone,
-    plan: &KeyPlan<'_>,
+    keys: &SigningKeys<'_>,
     settings: &SignSettings,
     out: &mut dyn Write,
 ) -> Result<SignStats, SignError> {
     let _span = tracing::info_span!("sign", zone = %unsigned.origin()).entered();
-    if plan.key_signers.is_empty() {
+    if keys.key_signers.is_empty() {
         return Err(SignError::MissingRole("key-signing"));
     }
-    if plan.zone_signers.is_empty() {
+    if keys.zone_signers.is_empty() {
         return Err(SignError::MissingRole("zone-signing"));
     }
-    let prepared = prepare::prepare(&unsigned, plan, settings)?;
+    let prepared = prepare::prepare(&unsigned, keys, settings)?;
     drop(unsigned);
     let zone = &prepared.zone;
     let tree = ZoneTree::build(zone);
-    let run = Run { zone, plan, settings, denial_ttl: prepared.denial_ttl };
+    let run = Run { zone, keys, settings, denial_ttl: prepared.denial_ttl };
     let mut stats = SignStats { serial: prepared.serial, dropped: prepared.dropped as u64, ..SignStats::default() };
     let nsec_next = matches!(settings.denial, Denial::Nsec).then(|| denial::nsec_next(&tree));
     let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
@@ -255,7 +266,7 @@ impl SignStats {
 /// One signing run's shared state.
 struct Run<'a> {
     zone: &'a Zone,
-    plan: &'a KeyPlan<'a>,
+    keys: &'a SigningKeys<'a>,
     settings: &'a SignSettings,
     denial_ttl: u32,
 }
@@ -343,9 +354,9 @@ impl Run<'_> {
         }
         let apex = self.zone.origin();
         let (signers, window) = if self.signs_with_ksk(rrset.owner, rrset.rtype) {
-            (&self.plan.key_signers, &self.settings.key_window)
+            (&self.keys.key_signers, &self.settings.key_window)
         } else {
-            (&self.plan.zone_signers, &self.settings.zone_window)
+            (&self.keys.zone_signers, &self.settings.zone_window)
         };
         let mut rrsigs = Vec::with_capacity(signers.len());
         sign_rrset(rrset, signers, apex, class, window, &mut rrsigs)?;

@@ -4,7 +4,8 @@
 //! CDNSKEY and NSEC3PARAM added and the SOA serial moved on.
 
 use super::serial::next_serial;
-use super::{KeyPlan, SignError, SignSettings};
+use super::{SignError, SignSettings, SigningKeys};
+use crate::zone::dnssec::{soa_fields, soa_serial_offset};
 use crate::zone::{NameRef, Rtype, Zone, ZoneBuilder};
 
 /// The prepared zone and what preparing it decided.
@@ -27,14 +28,14 @@ fn replaced(rtype: Rtype, at_apex: bool) -> bool {
 }
 
 /// Builds the zone to sign from the unsigned input.
-pub fn prepare(unsigned: &Zone, plan: &KeyPlan<'_>, settings: &SignSettings) -> Result<Prepared, SignError> {
+pub fn prepare(unsigned: &Zone, keys: &SigningKeys<'_>, settings: &SignSettings) -> Result<Prepared, SignError> {
     let apex = unsigned.origin();
     let soa = find_soa(unsigned)?;
     let (input_serial, minimum) = soa_fields(soa.rdata).ok_or(SignError::NoSoa { apex: apex.to_string() })?;
     let serial = next_serial(settings.serial, input_serial, settings.last_serial, settings.now);
     let denial_ttl = soa.ttl.min(minimum);
     let mut builder = ZoneBuilder::new(apex.to_owned(), unsigned.class());
-    push_apex_keys(&mut builder, apex, plan, settings, denial_ttl);
+    push_apex_keys(&mut builder, apex, keys, settings, denial_ttl);
     let mut dropped = 0;
     for record in unsigned.records() {
         let at_apex = record.owner.eq_ignore_case(apex);
@@ -74,13 +75,19 @@ fn find_soa(zone: &Zone) -> Result<crate::zone::RecordRef<'_>, SignError> {
 
 /// The DNSKEY RRset, CDS and CDNSKEY for the keys wanted at the parent,
 /// and NSEC3PARAM, at the apex.
-fn push_apex_keys(builder: &mut ZoneBuilder, apex: NameRef<'_>, plan: &KeyPlan<'_>, s: &SignSettings, denial_ttl: u32) {
+fn push_apex_keys(
+    builder: &mut ZoneBuilder,
+    apex: NameRef<'_>,
+    keys: &SigningKeys<'_>,
+    s: &SignSettings,
+    denial_ttl: u32,
+) {
     let owner = apex.to_owned();
     let key_ttl = s.dnskey_ttl;
-    for key in &plan.published {
+    for key in &keys.published {
         builder.push(owner.as_ref(), Rtype::DNSKEY, key_ttl, &key.rdata);
     }
-    for key in &plan.cds {
+    for key in &keys.cds {
         if let Some(ds) = key.ds_rdata(apex, s.cds_digest) {
             builder.push(owner.as_ref(), Rtype::CDS, key_ttl, &ds);
         }
@@ -91,22 +98,9 @@ fn push_apex_keys(builder: &mut ZoneBuilder, apex: NameRef<'_>, plan: &KeyPlan<'
     }
 }
 
-/// SOA serial and MINIMUM: after the two names, five 32-bit fields.
-pub fn soa_fields(rdata: &[u8]) -> Option<(u32, u32)> {
-    let at = serial_offset(rdata)?;
-    let field = |i: usize| rdata.get(at + 4 * i..at + 4 * i + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
-    Some((field(0)?, field(4)?))
-}
-
-fn serial_offset(rdata: &[u8]) -> Option<usize> {
-    let (_, rest) = NameRef::parse_prefix(rdata)?;
-    let (_, rest) = NameRef::parse_prefix(rest)?;
-    (rest.len() == 20).then_some(rdata.len() - 20)
-}
-
 fn with_serial(rdata: &[u8], serial: u32) -> Vec<u8> {
     let mut out = rdata.to_vec();
-    if let Some(at) = serial_offset(rdata) {
+    if let Some(at) = soa_serial_offset(rdata) {
         out[at..at + 4].copy_from_slice(&serial.to_be_bytes());
     }
     out

@@ -5,7 +5,8 @@
 //! It reads only [`crate::zone`] and never the signer's code, so it can
 //! judge zones that BIND, Knot or ldns made as well as signet's own.
 //!
-//! The checks, as numbered in DESIGN.md:
+//! The checks, as numbered in the README (`signet verify`) and
+//! ARCHITECTURE.md §1:
 //! - 1, structure: the zone reader (owners, SOA) and [`crate::zone::tree`]
 //!   (cuts, glue, empty non-terminals);
 //! - 2, 3 and 6, signatures, coverage, RRset TTLs: [`signatures`];
@@ -25,7 +26,7 @@ use serde::Serialize;
 
 pub use findings::{Code, Finding, Severity};
 use keys::KeySet;
-pub use trust::Anchor;
+pub use trust::{Anchor, AnchorError, read_anchor_file};
 
 use crate::zone::tree::ZoneTree;
 use crate::zone::{NameRef, Zone};
@@ -96,7 +97,7 @@ pub struct Context<'a> {
 /// Told how far the signature checks have got (they take most of the
 /// time), so that a terminal can show progress. Called from worker
 /// threads.
-pub trait Progress: Sync {
+pub trait Progress: Sync + std::fmt::Debug {
     /// `done` of `total` names checked.
     fn advance(&self, done: u64, total: u64);
 }

@@ -180,7 +180,7 @@ pub struct RrsigVerdict<'k> {
     pub findings: Vec<Finding>,
 }
 
-/// Runs every check of DESIGN.md's item 2 on one RRSIG.
+/// Runs every check of item 2 (README, `signet verify`) on one RRSIG.
 pub fn verify_rrsig<'k>(
     ctx: &'k Context<'_>,
     rrset: &Rrset<'_>,

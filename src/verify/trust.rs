@@ -8,7 +8,7 @@ use super::Context;
 use super::findings::{Code, Finding};
 use super::keys::ZoneKey;
 use super::signatures::verify_rrsig;
-use crate::zone::dnssec::{Dnskey, Ds, Rrsig, ds_digest};
+use crate::zone::dnssec::{Dnskey, Ds, Rrsig, ds_matches};
 use crate::zone::{NameRef, Rtype};
 
 /// A trust-anchor record: DS or DNSKEY RDATA for the apex.
@@ -49,14 +49,46 @@ impl Anchor {
     }
 }
 
-/// Does DS RDATA name this DNSKEY RDATA? `None` for an unknown digest.
-pub fn ds_matches(apex: NameRef<'_>, ds_rdata: &[u8], dnskey_rdata: &[u8]) -> Option<bool> {
-    let ds = Ds::parse(ds_rdata)?;
-    let key = Dnskey::parse(dnskey_rdata)?;
-    if ds.key_tag != crate::zone::dnssec::key_tag(dnskey_rdata) || ds.algorithm != key.algorithm {
-        return Some(false);
+/// Why a trust-anchor file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum AnchorError {
+    /// The file does not read as a master file.
+    #[error(transparent)]
+    Read(#[from] crate::zone::ReadError),
+    /// A record that is not a DS or DNSKEY of the apex.
+    #[error("{file}:{line}: {reason}")]
+    Record {
+        /// The file.
+        file: String,
+        /// Its line.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No DS or DNSKEY in the file.
+    #[error("{0}: no DS or DNSKEY records in the trust anchor file")]
+    Empty(String),
+}
+
+/// Reads DS and DNSKEY records for the apex from a master file.
+pub fn read_anchor_file(path: &std::path::Path, origin: &crate::zone::Name) -> Result<Vec<Anchor>, AnchorError> {
+    let file = path.display().to_string();
+    let mut anchors = Vec::new();
+    for record in crate::zone::reader::read_records_file(path, origin)? {
+        let bad = |reason: String| AnchorError::Record { file: file.clone(), line: record.line, reason };
+        if !record.owner.as_ref().eq_ignore_case(origin.as_ref()) {
+            return Err(bad(format!("trust anchor owner {} is not the zone apex {origin}", record.owner)));
+        }
+        match record.rtype {
+            Rtype::DS => anchors.push(Anchor::Ds(record.rdata)),
+            Rtype::DNSKEY => anchors.push(Anchor::Dnskey(record.rdata)),
+            other => return Err(bad(format!("trust anchor must be DS or DNSKEY records, found {other}"))),
+        }
     }
-    ds_digest(apex, dnskey_rdata, ds.digest_type).map(|digest| digest == ds.digest)
+    if anchors.is_empty() {
+        return Err(AnchorError::Empty(file));
+    }
+    Ok(anchors)
 }
 
 /// Checks the trust chain and CDS/CDNSKEY.

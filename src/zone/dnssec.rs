@@ -5,6 +5,8 @@
 //! Every `parse` returns `None` for RDATA that is not well formed; callers
 //! report that as a malformed record.
 
+use std::fmt;
+
 use super::name::NameRef;
 use super::rtype::Rtype;
 
@@ -16,6 +18,133 @@ pub const FLAG_SEP: u16 = 0x0001;
 pub const FLAG_REVOKE: u16 = 0x0080;
 /// NSEC3 flag: opt-out (RFC 5155 §3.1.2.1).
 pub const NSEC3_OPT_OUT: u8 = 0x01;
+
+/// A DNSSEC signing algorithm that signet's key stores can make and use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Algorithm {
+    /// RSA/SHA-256 (8), 2048 to 4096 bits.
+    RsaSha256,
+    /// ECDSA P-256 with SHA-256 (13).
+    EcdsaP256Sha256,
+    /// ECDSA P-384 with SHA-384 (14).
+    EcdsaP384Sha384,
+    /// Ed25519 (15).
+    Ed25519,
+}
+
+impl Algorithm {
+    /// Every algorithm, by number.
+    pub const ALL: [Algorithm; 4] =
+        [Algorithm::RsaSha256, Algorithm::EcdsaP256Sha256, Algorithm::EcdsaP384Sha384, Algorithm::Ed25519];
+
+    /// The IANA algorithm number.
+    pub fn number(self) -> u8 {
+        match self {
+            Algorithm::RsaSha256 => 8,
+            Algorithm::EcdsaP256Sha256 => 13,
+            Algorithm::EcdsaP384Sha384 => 14,
+            Algorithm::Ed25519 => 15,
+        }
+    }
+
+    /// The IANA mnemonic.
+    pub fn mnemonic(self) -> &'static str {
+        match self {
+            Algorithm::RsaSha256 => "RSASHA256",
+            Algorithm::EcdsaP256Sha256 => "ECDSAP256SHA256",
+            Algorithm::EcdsaP384Sha384 => "ECDSAP384SHA384",
+            Algorithm::Ed25519 => "ED25519",
+        }
+    }
+
+    /// The algorithm with this number, if signet signs with it.
+    pub fn from_number(number: u8) -> Option<Algorithm> {
+        Algorithm::ALL.into_iter().find(|a| a.number() == number)
+    }
+
+    /// Reads a mnemonic (any case) or a number.
+    pub fn from_text(text: &str) -> Result<Algorithm, UnsupportedAlgorithm> {
+        let found = match text.parse::<u8>() {
+            Ok(number) => Algorithm::from_number(number),
+            Err(_) => Algorithm::ALL.into_iter().find(|a| a.mnemonic().eq_ignore_ascii_case(text)),
+        };
+        found.ok_or_else(|| UnsupportedAlgorithm(text.to_owned()))
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.mnemonic(), self.number())
+    }
+}
+
+/// What a key does in the zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Key-signing key: signs the DNSKEY RRset, referred to by the DS.
+    Ksk,
+    /// Zone-signing key: signs everything else.
+    Zsk,
+    /// Combined signing key: both.
+    Csk,
+}
+
+impl Role {
+    /// DNSKEY flags: zone key, plus SEP for a KSK or CSK.
+    pub fn dnskey_flags(self) -> u16 {
+        match self {
+            Role::Ksk | Role::Csk => FLAG_ZONE | FLAG_SEP,
+            Role::Zsk => FLAG_ZONE,
+        }
+    }
+
+    /// Does the key sign the DNSKEY RRset (and CDS/CDNSKEY)?
+    pub fn signs_keys(self) -> bool {
+        matches!(self, Role::Ksk | Role::Csk)
+    }
+
+    /// Does the key sign the zone's other RRsets?
+    pub fn signs_zone(self) -> bool {
+        matches!(self, Role::Zsk | Role::Csk)
+    }
+
+    /// `ksk`, `zsk` or `csk`.
+    pub fn from_text(text: &str) -> Result<Role, UnknownRole> {
+        match text.to_ascii_lowercase().as_str() {
+            "ksk" => Ok(Role::Ksk),
+            "zsk" => Ok(Role::Zsk),
+            "csk" => Ok(Role::Csk),
+            _ => Err(UnknownRole(text.to_owned())),
+        }
+    }
+
+    /// `ksk`, `zsk` or `csk`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Ksk => "ksk",
+            Role::Zsk => "zsk",
+            Role::Csk => "csk",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An algorithm signet does not sign with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unsupported algorithm {0:?}: signet signs with RSASHA256 (8), ECDSAP256SHA256 (13), ECDSAP384SHA384 (14), ED25519 (15)"
+)]
+pub struct UnsupportedAlgorithm(pub String);
+
+/// A role other than ksk, zsk, csk.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown key role {0:?}: expected ksk, zsk or csk")]
+pub struct UnknownRole(pub String);
 
 /// An RRSIG record (RFC 4034 §3.1).
 #[derive(Debug, Clone, Copy)]
@@ -331,6 +460,29 @@ fn u16_at(bytes: &[u8], at: usize) -> u16 {
 
 fn u32_at(bytes: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+/// Does DS RDATA name this DNSKEY RDATA? `None` for an unknown digest.
+pub fn ds_matches(apex: NameRef<'_>, ds_rdata: &[u8], dnskey_rdata: &[u8]) -> Option<bool> {
+    let ds = Ds::parse(ds_rdata)?;
+    let key = Dnskey::parse(dnskey_rdata)?;
+    if ds.key_tag != key_tag(dnskey_rdata) || ds.algorithm != key.algorithm {
+        return Some(false);
+    }
+    ds_digest(apex, dnskey_rdata, ds.digest_type).map(|digest| digest == ds.digest)
+}
+
+/// SOA serial and MINIMUM: after the two names, five 32-bit fields.
+pub fn soa_fields(rdata: &[u8]) -> Option<(u32, u32)> {
+    let at = soa_serial_offset(rdata)?;
+    let field = |i: usize| rdata.get(at + 4 * i..at + 4 * i + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    Some((field(0)?, field(4)?))
+}
+
+pub fn soa_serial_offset(rdata: &[u8]) -> Option<usize> {
+    let (_, rest) = NameRef::parse_prefix(rdata)?;
+    let (_, rest) = NameRef::parse_prefix(rest)?;
+    (rest.len() == 20).then_some(rdata.len() - 20)
 }
 
 #[cfg(test)]

@@ -3,18 +3,19 @@
 //! record arithmetic (key tags, DS digests, NSEC3 hashes) that both the
 //! signer and the verifier need.
 
+pub mod arena;
 pub mod dnssec;
 mod lexer;
 pub mod name;
 pub mod rdata;
 pub mod reader;
 pub mod rtype;
-pub mod store;
 mod svcb;
+mod text;
 pub mod tree;
 pub mod writer;
 
+pub use arena::{Node, RecordRef, Rrset, Zone, ZoneBuilder};
 pub use name::{Name, NameError, NameRef};
 pub use reader::{ReadError, read_zone_file, read_zone_str};
 pub use rtype::Rtype;
-pub use store::{Node, RecordRef, Rrset, Zone, ZoneBuilder};

@@ -15,41 +15,10 @@ use crate::time::{civil_from_days, days_from_civil};
 
 use super::dnssec::{TypeBitmap, encode_type_bitmap};
 use super::lexer::Token;
-use super::name::{NameRef, parse_text, unescape};
+use super::name::{NameRef, parse_text};
 use super::rtype::Rtype;
-
-/// Why RDATA could not be read or is not well formed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RdataError {
-    /// A field is missing at the end of the RDATA text.
-    #[error("missing {0}")]
-    Missing(&'static str),
-    /// A field's text is not of its kind.
-    #[error("bad {what} {text:?}")]
-    Bad {
-        /// What kind of field was expected.
-        what: &'static str,
-        /// The text found.
-        text: String,
-    },
-    /// Text left over after the last field.
-    #[error("unexpected {0:?} after the RDATA")]
-    Trailing(String),
-    /// Wire RDATA that does not parse as its type.
-    #[error("malformed {0} RDATA")]
-    MalformedWire(Rtype),
-    /// RDATA longer than 65535 octets.
-    #[error("RDATA longer than 65535 octets")]
-    TooLong,
-    /// RFC 3597 `\#` form whose length does not match its hex.
-    #[error("generic RDATA says {stated} octets but has {actual}")]
-    GenericLength {
-        /// Length stated.
-        stated: usize,
-        /// Octets given.
-        actual: usize,
-    },
-}
+pub use super::text::RdataError;
+use super::text::{unescape_into, write_quoted};
 
 /// One field of a type's RDATA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -377,23 +346,6 @@ fn char_string(token: &Token<'_>, out: &mut Vec<u8>) -> Result<(), RdataError> {
     Ok(())
 }
 
-/// Appends text with `\X` and `\DDD` escapes decoded; `None` on a bad
-/// escape.
-pub(super) fn unescape_into(text: &[u8], out: &mut Vec<u8>) -> Option<()> {
-    let mut i = 0;
-    while i < text.len() {
-        if text[i] == b'\\' {
-            let (byte, used) = unescape(&text[i + 1..]).ok()?;
-            out.push(byte);
-            i += 1 + used;
-        } else {
-            out.push(text[i]);
-            i += 1;
-        }
-    }
-    Some(())
-}
-
 /// A TTL: seconds, or units as BIND reads them (`1w2d3h4m5s`).
 pub fn parse_ttl(text: &[u8]) -> Option<u32> {
     if text.is_empty() {
@@ -642,23 +594,6 @@ fn write_field(field: Field, bytes: &[u8], out: &mut String) {
             Ok(())
         }
     };
-}
-
-/// A quoted character string with `"` and `\` escaped and non-printable
-/// bytes as `\DDD`.
-pub(super) fn write_quoted(bytes: &[u8], out: &mut String) {
-    out.push('"');
-    for &byte in bytes {
-        match byte {
-            b'"' | b'\\' => {
-                out.push('\\');
-                out.push(byte as char);
-            }
-            0x20..=0x7e => out.push(byte as char),
-            _ => out.push_str(&format!("\\{byte:03}")),
-        }
-    }
-    out.push('"');
 }
 
 /// An unquoted word with everything but letters, digits and `-` escaped.

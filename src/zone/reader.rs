@@ -12,11 +12,11 @@
 
 use std::path::{Path, PathBuf};
 
+use super::arena::{Zone, ZoneBuilder};
 use super::lexer::{Entry, Lexer, Token, cut_points};
 use super::name::{Name, NameRef, parse_text};
 use super::rdata::{parse_rdata, parse_ttl};
 use super::rtype::Rtype;
-use super::store::{Zone, ZoneBuilder};
 
 /// Deepest `$INCLUDE` nesting accepted (guards against include loops).
 const MAX_INCLUDE_DEPTH: usize = 16;

@@ -4,7 +4,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::lexer::Token;
-use super::rdata::{RdataError, unescape_into, write_quoted};
+use super::text::{RdataError, unescape_into, write_quoted};
 
 const KEY_NAMES: [&str; 8] = ["mandatory", "alpn", "no-default-alpn", "port", "ipv4hint", "ech", "ipv6hint", "dohpath"];
 

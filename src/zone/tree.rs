@@ -8,9 +8,9 @@
 //! and an empty non-terminal shows as an ancestor of a node that is not an
 //! ancestor of the node before it.
 
+use super::arena::{Node, Zone};
 use super::name::NameRef;
 use super::rtype::Rtype;
-use super::store::{Node, Zone};
 
 /// What a node is to the zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,8 +171,8 @@ fn missing_ancestors<'a>(name: NameRef<'a>, previous: Option<NameRef<'_>>, apex:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::zone::arena::ZoneBuilder;
     use crate::zone::name::Name;
-    use crate::zone::store::ZoneBuilder;
 
     fn zone(records: &[(&str, Rtype)]) -> Zone {
         let origin = Name::from_text("example.", None).expect("valid");

@@ -4,8 +4,8 @@
 
 use std::io::{self, Write};
 
+use super::arena::{RecordRef, Zone};
 use super::rdata::write_rdata;
-use super::store::{RecordRef, Zone};
 
 /// Appends one record as a line (without the newline):
 /// `owner TTL class type rdata`, tab-separated.

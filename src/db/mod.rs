@@ -9,6 +9,7 @@
 //! been published: a run killed at any point leaves the database as it
 //! was before the run (or after it), never half-way.
 
+mod events;
 mod rows;
 
 /// A zone with its policy's name, then `$tail` (a literal, so that the
@@ -30,13 +31,16 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row as _, Sqlite, Transaction};
 
-pub use rows::{AuditRow, PolicyRow, RunRow, StoredKey, ZoneRow};
+pub use events::{Actor, Event, EventKind};
+pub use rows::{PolicyRow, RunRow, StoredKey, ZoneRow};
 
-use crate::rollover::{Key, Observation, Transition};
+use crate::policy::{Policy, PolicyError};
+use crate::rollover::{Key, Observation};
+use crate::zone::Name;
 
 /// Why the database could not do what was asked.
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub enum DbError {
     /// The database file could not be created or opened.
     #[error("database {}: {reason}", path.display())]
     Open {
@@ -77,6 +81,15 @@ pub enum StoreError {
         /// Since when (UTC).
         since: String,
     },
+    /// A stored policy that no longer reads or checks (imported by another
+    /// version of signet?).
+    #[error("stored policy {name}: {source}")]
+    Policy {
+        /// The policy's name.
+        name: String,
+        /// Why it does not read.
+        source: PolicyError,
+    },
     /// A stored value that the code cannot read (a newer signet's data?).
     #[error("database holds an unreadable {what}: {value:?}")]
     Corrupt {
@@ -87,7 +100,50 @@ pub enum StoreError {
     },
 }
 
-type Result<T> = std::result::Result<T, StoreError>;
+type Result<T> = std::result::Result<T, DbError>;
+
+/// How a signing run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RunResult {
+    /// The zone went through the gate and is in place.
+    Published,
+    /// The gate refused the zone: nothing published.
+    Refused,
+    /// The run failed before the gate's verdict: nothing published.
+    #[default]
+    Failed,
+}
+
+impl RunResult {
+    /// `published`, `refused` or `failed`, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunResult::Published => "published",
+            RunResult::Refused => "refused",
+            RunResult::Failed => "failed",
+        }
+    }
+}
+
+/// One zone as a managed run needs it, read at once: the zone, its policy
+/// (parsed), its keys and the operator's requests not yet taken in.
+#[derive(Debug, Clone)]
+pub struct ZoneSnapshot {
+    /// The zone's row.
+    pub zone: ZoneRow,
+    /// Its policy, parsed and checked.
+    pub policy: Policy,
+    /// Its keys not yet removed, oldest first.
+    pub keys: Vec<StoredKey>,
+    /// Observations not yet taken in, oldest first, with their ids.
+    pub pending: Vec<(i64, Observation)>,
+}
+
+/// How a zone's name is stored: absolute, lowercase (the one spelling
+/// every lookup uses).
+pub fn zone_key(name: &Name) -> String {
+    name.to_string().to_ascii_lowercase()
+}
 
 /// A signing run, as recorded.
 #[derive(Debug, Clone, Default)]
@@ -96,8 +152,8 @@ pub struct RunRecord {
     pub at: i64,
     /// The serial published (or attempted).
     pub serial: Option<u32>,
-    /// `published`, `refused` or `failed`.
-    pub result: &'static str,
+    /// How it ended.
+    pub result: RunResult,
     /// RRSIGs made.
     pub rrsigs: u64,
     /// Records written.
@@ -119,9 +175,10 @@ pub struct RunRecord {
 pub struct RunCommit<'a> {
     /// The keys after the machine's step.
     pub keys: &'a [Key],
-    /// Its transitions (one audit row each).
-    pub transitions: &'a [Transition],
-    /// Keys done with and deleted from their stores.
+    /// What the step did (transitions, DS requests, keys removed), one
+    /// audit event each, in order.
+    pub events: &'a [Event],
+    /// Keys done with: marked removed.
     pub removed: &'a [i64],
     /// Observations taken in.
     pub consumed: &'a [i64],
@@ -133,16 +190,16 @@ pub struct RunCommit<'a> {
 
 /// The database.
 #[derive(Debug, Clone)]
-pub struct Store {
+pub struct Database {
     pool: SqlitePool,
     path: PathBuf,
 }
 
-impl Store {
+impl Database {
     /// Opens the database at `path`, creating it (mode 0600) if `create`,
     /// and brings its schema up to date.
-    pub async fn open(path: &Path, create: bool) -> Result<Store> {
-        let open_error = |reason: String| StoreError::Open { path: path.to_owned(), reason };
+    pub async fn open(path: &Path, create: bool) -> Result<Database> {
+        let open_error = |reason: String| DbError::Open { path: path.to_owned(), reason };
         if !path.exists() {
             if !create {
                 return Err(open_error("no such database: run `signet init` first".to_owned()));
@@ -167,7 +224,7 @@ impl Store {
                 set_private(&side).map_err(|e| open_error(e.to_string()))?;
             }
         }
-        Ok(Store { pool, path: path.to_owned() })
+        Ok(Database { pool, path: path.to_owned() })
     }
 
     /// The database file.
@@ -197,7 +254,15 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?
         .get(0);
-        audit(&mut tx, None, None, now, "operator", "policy-import", &format!("policy {name} imported")).await?;
+        let zones: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, name FROM zones WHERE policy_id = ?").bind(id).fetch_all(&mut *tx).await?;
+        let imported =
+            Event::note(now, Actor::Operator, EventKind::PolicyChange, None, format!("policy {name} imported"));
+        insert_event(&mut tx, None, &imported).await?;
+        for (zone_id, zone) in zones {
+            let why = format!("policy {name} replaced: zone {zone} follows it from the next run");
+            insert_event(&mut tx, Some(zone_id), &Event { why, ..imported.clone() }).await?;
+        }
         tx.commit().await?;
         Ok(id)
     }
@@ -208,31 +273,42 @@ impl Store {
             .bind(name)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| StoreError::NotFound { what: "policy", name: name.to_owned() })
+            .ok_or_else(|| DbError::NotFound { what: "policy", name: name.to_owned() })
     }
 
-    /// A policy by id.
-    pub async fn policy_by_id(&self, id: i64) -> Result<PolicyRow> {
-        sqlx::query_as::<_, PolicyRow>("SELECT id, name, source, imported_at FROM policies WHERE id = ?")
+    /// A policy by id, parsed: the one place that reads stored policy text.
+    pub async fn parsed_policy(&self, id: i64) -> Result<Policy> {
+        let row = sqlx::query_as::<_, PolicyRow>("SELECT id, name, source, imported_at FROM policies WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| StoreError::NotFound { what: "policy", name: format!("#{id}") })
+            .ok_or_else(|| DbError::NotFound { what: "policy", name: format!("#{id}") })?;
+        row.parse()
+    }
+
+    /// Everything a managed run needs of zone `name`.
+    pub async fn snapshot(&self, name: &Name) -> Result<ZoneSnapshot> {
+        let zone = self.zone(name).await?;
+        let policy = self.parsed_policy(zone.policy_id).await?;
+        let keys = self.keys(zone.id).await?;
+        let pending = self.pending_observations(zone.id).await?;
+        Ok(ZoneSnapshot { zone, policy, keys, pending })
     }
 
     /// Adds a zone under a policy.
     pub async fn add_zone(&self, zone: &NewZone<'_>, now: i64) -> Result<i64> {
         let policy = self.policy(zone.policy).await?;
         let mut tx = self.write().await?;
-        let exists = sqlx::query("SELECT 1 FROM zones WHERE name = ?").bind(zone.name).fetch_optional(&mut *tx).await?;
+        let name = zone_key(zone.name);
+        let exists = sqlx::query("SELECT 1 FROM zones WHERE name = ?").bind(&name).fetch_optional(&mut *tx).await?;
         if exists.is_some() {
-            return Err(StoreError::Exists { what: "zone", name: zone.name.to_owned() });
+            return Err(DbError::Exists { what: "zone", name });
         }
         let id: i64 = sqlx::query(
             "INSERT INTO zones (name, policy_id, input_path, output_path, nsec3_salt, created_at)
              VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         )
-        .bind(zone.name)
+        .bind(&name)
         .bind(policy.id)
         .bind(zone.input)
         .bind(zone.output)
@@ -241,8 +317,9 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?
         .get(0);
-        let message = format!("zone {} added under policy {}", zone.name, policy.name);
-        audit(&mut tx, Some(id), None, now, "operator", "zone-add", &message).await?;
+        let message = format!("zone {name} added under policy {}", policy.name);
+        insert_event(&mut tx, Some(id), &Event::note(now, Actor::Operator, EventKind::ZoneAdded, None, message))
+            .await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -252,13 +329,14 @@ impl Store {
         Ok(sqlx::query_as::<_, ZoneRow>(zone_select!("ORDER BY z.name")).fetch_all(&self.pool).await?)
     }
 
-    /// A zone by name (the apex, lowercase, absolute).
-    pub async fn zone(&self, name: &str) -> Result<ZoneRow> {
+    /// A zone by name (any case).
+    pub async fn zone(&self, name: &Name) -> Result<ZoneRow> {
+        let key = zone_key(name);
         sqlx::query_as::<_, ZoneRow>(zone_select!("WHERE z.name = ?"))
-            .bind(name)
+            .bind(&key)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| StoreError::NotFound { what: "zone", name: name.to_owned() })
+            .ok_or(DbError::NotFound { what: "zone", name: key })
     }
 
     /// The zone's keys that are not yet removed, oldest first.
@@ -272,7 +350,7 @@ impl Store {
         rows.into_iter().map(rows::KeyRow::into_stored).collect()
     }
 
-    /// Records a key just made in its store (all records hidden); returns its id.
+    /// Records a key just made in its key store (all records hidden); returns its id.
     pub async fn insert_key(&self, zone_id: i64, uri: &str, dnskey: &[u8], key: &Key, now: i64) -> Result<i64> {
         let mut tx = self.write().await?;
         let id: i64 = rows::insert_key(&mut tx, zone_id, uri, dnskey, key).await?;
@@ -283,24 +361,41 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        let message = format!("{} key tag {} ({}) made: {uri}", key.role, key.tag, key.algorithm);
-        audit(&mut tx, Some(zone_id), Some(id), now, "machine", "key-created", &message).await?;
+        let replacing = key.predecessor.map(|p| format!(" to replace key {p}")).unwrap_or_default();
+        let message = format!("{} key tag {} ({}) made{replacing}: {uri}", key.role, key.tag, key.algorithm);
+        insert_event(
+            &mut tx,
+            Some(zone_id),
+            &Event::note(now, Actor::Machine, EventKind::KeyCreated, Some(id), message),
+        )
+        .await?;
         tx.commit().await?;
         Ok(id)
     }
 
-    /// Overwrites one key's states with those given (a dry-run's injected
-    /// fault; managed runs write keys only through [`Store::commit_run`]).
-    pub async fn update_key(&self, key: &Key) -> Result<()> {
+    /// Overwrites one key's states with those given, recording why (a
+    /// dry-run's injected fault; managed runs write keys only through
+    /// [`Database::commit_run`]).
+    pub async fn inject_key_states(&self, zone_id: i64, key: &Key, event: &Event) -> Result<()> {
         let mut tx = self.write().await?;
         rows::update_key(&mut tx, key).await?;
+        insert_event(&mut tx, Some(zone_id), event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records an event that changes nothing else (a parent's DS that
+    /// matches no key of the zone, say).
+    pub async fn record_event(&self, zone_id: i64, event: &Event) -> Result<()> {
+        let mut tx = self.write().await?;
+        insert_event(&mut tx, Some(zone_id), event).await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// Records what the operator (or a parent check) reports, for the next
-    /// run to take in, with an audit row.
-    pub async fn observe(&self, zone_id: i64, observation: &Observation, now: i64, message: &str) -> Result<()> {
+    /// run to take in, with its audit event.
+    pub async fn observe(&self, zone_id: i64, observation: &Observation, event: &Event) -> Result<()> {
         let (kind, key, role) = rows::observation_columns(observation);
         let mut tx = self.write().await?;
         sqlx::query("INSERT INTO observations (zone_id, key_id, kind, role, at) VALUES (?, ?, ?, ?, ?)")
@@ -308,10 +403,10 @@ impl Store {
             .bind(key)
             .bind(kind)
             .bind(role)
-            .bind(now)
+            .bind(event.time)
             .execute(&mut *tx)
             .await?;
-        audit(&mut tx, Some(zone_id), key, now, "operator", kind, message).await?;
+        insert_event(&mut tx, Some(zone_id), event).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -342,7 +437,7 @@ impl Store {
             && other != i64::from(pid)
             && Path::new(&format!("/proc/{other}")).exists()
         {
-            return Err(StoreError::Busy {
+            return Err(DbError::Busy {
                 zone: zone.name.clone(),
                 pid: other,
                 since: crate::time::format_time(since.unwrap_or(0)),
@@ -377,40 +472,11 @@ impl Store {
         for key in commit.keys {
             rows::update_key(&mut tx, key).await?;
         }
-        for transition in commit.transitions {
-            let message = format!(
-                "{} {} → {}: {}",
-                transition.record.as_str(),
-                transition.from.as_str(),
-                transition.to.as_str(),
-                transition.why
-            );
-            sqlx::query(
-                "INSERT INTO audit (zone_id, key_id, at, actor, event, record, from_state, to_state, message)
-                 VALUES (?, ?, ?, 'machine', 'transition', ?, ?, ?, ?)",
-            )
-            .bind(zone_id)
-            .bind(transition.key)
-            .bind(at)
-            .bind(transition.record.as_str())
-            .bind(transition.from.as_str())
-            .bind(transition.to.as_str())
-            .bind(message)
-            .execute(&mut *tx)
-            .await?;
+        for event in commit.events {
+            insert_event(&mut tx, Some(zone_id), event).await?;
         }
         for &key in commit.removed {
             sqlx::query("UPDATE keys SET removed_at = ? WHERE id = ?").bind(at).bind(key).execute(&mut *tx).await?;
-            audit(
-                &mut tx,
-                Some(zone_id),
-                Some(key),
-                at,
-                "machine",
-                "key-removed",
-                "hidden everywhere; deleted from its store",
-            )
-            .await?;
         }
         for &observation in commit.consumed {
             sqlx::query("UPDATE observations SET consumed_at = ? WHERE id = ?")
@@ -445,18 +511,31 @@ impl Store {
         Ok(())
     }
 
-    /// The newest audit rows of a zone, oldest first.
-    pub async fn audit(&self, zone_id: i64, limit: i64) -> Result<Vec<AuditRow>> {
-        let mut rows = sqlx::query_as::<_, AuditRow>(
-            "SELECT at, actor, event, key_id, record, from_state, to_state, message FROM audit
+    /// The newest events of a zone, oldest first.
+    pub async fn events(&self, zone_id: i64, limit: i64) -> Result<Vec<Event>> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, event, key_id, record, from_state, to_state, message FROM audit
              WHERE zone_id = ? ORDER BY id DESC LIMIT ?",
         )
         .bind(zone_id)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.reverse();
-        Ok(rows)
+        rows.iter().rev().map(|row| rows::event_from_row(row).map(|(_, e)| e)).collect()
+    }
+
+    /// The zone's events after audit row `after` (0: all), oldest first,
+    /// each with its row id.
+    pub async fn events_after(&self, zone_id: i64, after: i64) -> Result<Vec<(i64, Event)>> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, event, key_id, record, from_state, to_state, message FROM audit
+             WHERE zone_id = ? AND id > ? ORDER BY id",
+        )
+        .bind(zone_id)
+        .bind(after)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::event_from_row).collect()
     }
 
     /// The newest runs of a zone, newest first.
@@ -474,8 +553,8 @@ impl Store {
 /// A zone to add.
 #[derive(Debug)]
 pub struct NewZone<'a> {
-    /// The apex, lowercase, absolute.
-    pub name: &'a str,
+    /// The apex.
+    pub name: &'a Name,
     /// The policy's name.
     pub policy: &'a str,
     /// The unsigned zone file.
@@ -486,24 +565,22 @@ pub struct NewZone<'a> {
     pub salt: &'a [u8],
 }
 
-async fn audit(
-    tx: &mut Transaction<'_, Sqlite>,
-    zone: Option<i64>,
-    key: Option<i64>,
-    at: i64,
-    actor: &str,
-    event: &str,
-    message: &str,
-) -> Result<()> {
-    sqlx::query("INSERT INTO audit (zone_id, key_id, at, actor, event, message) VALUES (?, ?, ?, ?, ?, ?)")
-        .bind(zone)
-        .bind(key)
-        .bind(at)
-        .bind(actor)
-        .bind(event)
-        .bind(message)
-        .execute(&mut **tx)
-        .await?;
+async fn insert_event(tx: &mut Transaction<'_, Sqlite>, zone: Option<i64>, event: &Event) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit (zone_id, key_id, at, actor, event, record, from_state, to_state, message)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(zone)
+    .bind(event.key)
+    .bind(event.time)
+    .bind(event.actor.as_str())
+    .bind(event.kind.as_str())
+    .bind(event.record.map(|r| r.as_str()))
+    .bind(event.from.map(|s| s.as_str()))
+    .bind(event.to.map(|s| s.as_str()))
+    .bind(&event.why)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -515,7 +592,7 @@ async fn insert_run(tx: &mut Transaction<'_, Sqlite>, zone_id: i64, run: &RunRec
     .bind(zone_id)
     .bind(run.at)
     .bind(run.serial.map(i64::from))
-    .bind(run.result)
+    .bind(run.result.as_str())
     .bind(run.rrsigs as i64)
     .bind(run.records as i64)
     .bind(run.errors as i64)
@@ -525,9 +602,13 @@ async fn insert_run(tx: &mut Transaction<'_, Sqlite>, zone_id: i64, run: &RunRec
     .bind(run.seconds)
     .execute(&mut **tx)
     .await?;
-    let message =
-        format!("run {}: serial {}, {}", run.result, run.serial.map_or("-".to_owned(), |s| s.to_string()), run.message);
-    audit(tx, Some(zone_id), None, run.at, "machine", "run", &message).await
+    let message = format!(
+        "run {}: serial {}, {}",
+        run.result.as_str(),
+        run.serial.map_or("-".to_owned(), |s| s.to_string()),
+        run.message
+    );
+    insert_event(tx, Some(zone_id), &Event::note(run.at, Actor::Machine, EventKind::Run, None, message)).await
 }
 
 /// Creates the database file with mode 0600 from the start.

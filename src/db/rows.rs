@@ -3,9 +3,10 @@
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row as _, Sqlite, Transaction};
 
-use super::{Result, StoreError};
-use crate::keys::{Algorithm, Role};
+use super::events::{Actor, Event, EventKind};
+use super::{DbError, Result};
 use crate::rollover::{Goal, Key, Observation, Record, RecordState, RecordStatus};
+use crate::zone::dnssec::{Algorithm, Role};
 
 /// A stored policy.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -18,6 +19,16 @@ pub struct PolicyRow {
     pub source: String,
     /// When it was imported.
     pub imported_at: i64,
+}
+
+impl PolicyRow {
+    /// The stored text, parsed and checked.
+    pub fn parse(&self) -> Result<crate::policy::Policy> {
+        let source = std::path::Path::new(&self.name);
+        crate::policy::Policy::from_text(&self.source, source)
+            .map(|(policy, _)| policy)
+            .map_err(|source| DbError::Policy { name: self.name.clone(), source })
+    }
 }
 
 /// A stored zone.
@@ -56,27 +67,6 @@ pub struct StoredKey {
     pub uri: String,
     /// Its DNSKEY RDATA.
     pub dnskey: Vec<u8>,
-}
-
-/// An audit row.
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
-pub struct AuditRow {
-    /// When.
-    pub at: i64,
-    /// `machine` or `operator`.
-    pub actor: String,
-    /// What kind of event.
-    pub event: String,
-    /// The key concerned.
-    pub key_id: Option<i64>,
-    /// The record concerned.
-    pub record: Option<String>,
-    /// State before.
-    pub from_state: Option<String>,
-    /// State after.
-    pub to_state: Option<String>,
-    /// In words.
-    pub message: String,
 }
 
 /// A run row.
@@ -124,19 +114,44 @@ pub(super) struct KeyRow {
     ds_pending: Option<bool>,
 }
 
-fn corrupt(what: &'static str, value: impl ToString) -> StoreError {
-    StoreError::Corrupt { what, value: value.to_string() }
+fn corrupt(what: &'static str, value: impl ToString) -> DbError {
+    DbError::Corrupt { what, value: value.to_string() }
 }
 
 fn parse_state(text: &str, since: i64) -> Result<RecordStatus> {
-    let state = match text {
+    Ok(RecordStatus { state: state_from_text(text)?, since })
+}
+
+fn state_from_text(text: &str) -> Result<RecordState> {
+    Ok(match text {
         "hidden" => RecordState::Hidden,
         "rumoured" => RecordState::Rumoured,
         "omnipresent" => RecordState::Omnipresent,
         "unretentive" => RecordState::Unretentive,
         other => return Err(corrupt("record state", other)),
+    })
+}
+
+/// An audit row as an [`Event`], with its row id.
+pub(super) fn event_from_row(row: &SqliteRow) -> Result<(i64, Event)> {
+    let kind: String = row.get("event");
+    let actor: String = row.get("actor");
+    let record: Option<String> = row.get("record");
+    let from: Option<String> = row.get("from_state");
+    let to: Option<String> = row.get("to_state");
+    let event = Event {
+        time: row.get("at"),
+        actor: if actor == "operator" { Actor::Operator } else { Actor::Machine },
+        kind: EventKind::from_stored(&kind).ok_or_else(|| corrupt("audit event", &kind))?,
+        key: row.get("key_id"),
+        record: record
+            .map(|r| Record::ALL.into_iter().find(|x| x.as_str() == r).ok_or_else(|| corrupt("audit record", r)))
+            .transpose()?,
+        from: from.as_deref().map(state_from_text).transpose()?,
+        to: to.as_deref().map(state_from_text).transpose()?,
+        why: row.get("message"),
     };
-    Ok(RecordStatus { state, since })
+    Ok((row.get("id"), event))
 }
 
 impl KeyRow {

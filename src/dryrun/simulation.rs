@@ -1,0 +1,521 @@
+//! The rehearsal itself: the managed run of [`crate::manage`] on a
+//! simulated clock, in a throw-away database and key store, against the
+//! simulated [`Parent`]; after every published version, the cache-model
+//! check of [`Checker`]. The first unsafe instant (or a version the gate
+//! refuses) ends it.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::DirBuilderExt as _;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::parent::{DsChange, Parent};
+use super::safety::{CacheModel, Checker, Unsafe, ds_name};
+use super::trace::Trace;
+use super::version::ZoneVersion;
+use super::{KeyInfo, KeySummary, example, key_summary};
+use crate::db::{Actor, Event, EventKind};
+use crate::db::{Database, DbError, NewZone};
+use crate::keys::{KeyUri, PublishedKey};
+use crate::manage::{ManageError, RunOptions, RunOutcome, run_zone};
+use crate::policy::{Policy, PolicyError};
+use crate::rollover::{Observation, Record, RecordState, Step, advance, publication};
+use crate::sign::random_salt;
+use crate::time::format_time;
+use crate::verify::NoProgress;
+use crate::zone::dnssec::{ds_matches, key_tag};
+use crate::zone::{Name, ReadError, read_zone_file};
+
+/// Why a rehearsal could not be run to a verdict.
+#[derive(Debug, thiserror::Error)]
+pub enum DryRunError {
+    /// A policy file does not read or check.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The throw-away database failed.
+    #[error(transparent)]
+    Database(#[from] DbError),
+    /// No NSEC3 salt could be made.
+    #[error(transparent)]
+    Salt(#[from] crate::sign::SignError),
+    /// A managed run failed (not refused: that is a verdict).
+    #[error(transparent)]
+    Run(#[from] ManageError),
+    /// The published version does not read back.
+    #[error("reading back the published zone: {0}")]
+    ReadBack(ReadError),
+    /// A file of the rehearsal could not be written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// A fault a dry-run can inject, to see the safety check catch it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The machine is told that zone signatures were published (and
+    /// withdrawn) one max-ttl earlier than they were, so it takes the new
+    /// ZSK's signatures for omnipresent and withdraws the old ZSK's DNSKEY
+    /// one TTL early.
+    EarlyZskWithdrawal,
+}
+
+/// A policy file, read once: parsed, and its text (what the database stores).
+#[derive(Debug, Clone)]
+pub struct PolicyFile {
+    /// The policy.
+    pub policy: Policy,
+    /// Its TOML text.
+    pub source: String,
+}
+
+impl PolicyFile {
+    /// Reads and checks a policy file; returns it with its warnings.
+    pub fn read(path: &Path) -> Result<(PolicyFile, Vec<crate::policy::Warning>), PolicyError> {
+        let source = std::fs::read_to_string(path)
+            .map_err(|e| PolicyError::Read { file: path.to_owned(), reason: e.to_string() })?;
+        let (policy, warnings) = Policy::from_text(&source, path)?;
+        Ok((PolicyFile { policy, source }, warnings))
+    }
+}
+
+/// A policy that replaces the current one at a time.
+#[derive(Debug, Clone)]
+pub struct PolicyChange {
+    /// When.
+    pub at: i64,
+    /// The new policy.
+    pub file: PolicyFile,
+}
+
+/// What to rehearse.
+#[derive(Debug, Clone)]
+pub struct Rehearsal {
+    /// The zone's apex.
+    pub origin: Name,
+    /// The policy at the start.
+    pub policy: PolicyFile,
+    /// Policies replacing it later, in time order.
+    pub changes: Vec<PolicyChange>,
+    /// Start of the simulated time.
+    pub from: i64,
+    /// End of the simulated time.
+    pub until: i64,
+    /// How long after the zone asks for a DS change the parent makes it.
+    pub ds_delay: i64,
+    /// The unsigned zone (default: the example zone).
+    pub zone: Option<PathBuf>,
+    /// Where keys are made (default: soft keys in the work directory).
+    pub key_store: Option<KeyUri>,
+    /// A fault to inject.
+    pub fault: Option<Fault>,
+    /// Write a trace of every version here.
+    pub trace: Option<PathBuf>,
+}
+
+impl Rehearsal {
+    /// The longest delays and DS TTL of every policy the run uses: the
+    /// longest any cache may hold what was published under any of them.
+    fn cache_model(&self) -> CacheModel {
+        self.policies().fold(CacheModel { zone_propagation: 0, parent_propagation: 0, ds_ttl: 0 }, |m, p| CacheModel {
+            zone_propagation: m.zone_propagation.max(p.zone.propagation_delay),
+            parent_propagation: m.parent_propagation.max(p.parent.propagation_delay),
+            ds_ttl: m.ds_ttl.max(p.parent.ds_ttl),
+        })
+    }
+
+    /// The smallest max-ttl of every policy the run uses.
+    fn max_ttl(&self) -> i64 {
+        self.policies().map(|p| p.zone.max_ttl).min().unwrap_or(self.policy.policy.zone.max_ttl)
+    }
+
+    /// Every policy the run uses.
+    fn policies(&self) -> impl Iterator<Item = &Policy> {
+        std::iter::once(&self.policy).chain(self.changes.iter().map(|c| &c.file)).map(|f| &f.policy)
+    }
+
+    /// Whether the fault can show anything under these policies: it moves
+    /// zone signatures between ZSKs, which a CSK-only rehearsal never does.
+    pub fn fault_applies(&self) -> bool {
+        self.fault.is_none() || self.policies().any(|p| !p.keys.csk)
+    }
+}
+
+/// How the rehearsal ended.
+#[derive(Debug, Serialize)]
+#[serde(tag = "verdict", rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Every instant was safe.
+    Safe,
+    /// A combination of cached records fails to validate.
+    Unsafe(Box<Unsafe>),
+    /// The gate refused a version.
+    Refused {
+        /// When.
+        at: i64,
+        /// The gate's findings, one line each.
+        findings: Vec<String>,
+    },
+}
+
+impl Verdict {
+    /// When the rehearsal stopped (`until` if it ran to the end).
+    pub fn end(&self, until: i64) -> i64 {
+        match self {
+            Verdict::Safe => until,
+            Verdict::Unsafe(u) => u.at,
+            Verdict::Refused { at, .. } => *at,
+        }
+    }
+}
+
+/// Everything a rehearsal found.
+#[derive(Debug, Serialize)]
+pub struct Rehearsed {
+    /// The policy's name.
+    pub policy: String,
+    /// The zone.
+    pub zone: String,
+    /// Start.
+    pub from: i64,
+    /// End.
+    pub until: i64,
+    /// The parent's delay.
+    pub ds_delay: i64,
+    /// Versions published, each through the gate.
+    pub versions: u64,
+    /// Instants checked.
+    pub instants: u64,
+    /// Combinations of cached records checked.
+    pub combinations: u64,
+    /// How it ended.
+    pub verdict: Verdict,
+    /// What happened, in order.
+    pub events: Vec<Event>,
+    /// Each key's milestones.
+    pub keys: Vec<KeySummary>,
+}
+
+impl Rehearsed {
+    /// The keys, as the event table and the drawing name them.
+    pub fn key_infos(&self) -> Vec<KeyInfo> {
+        self.keys.iter().map(|k| k.key.clone()).collect()
+    }
+}
+
+/// Rehearses `rehearsal` in a private temporary directory, removed afterwards.
+pub async fn rehearse(rehearsal: Rehearsal) -> Result<Rehearsed, DryRunError> {
+    let work = WorkDir::new()?;
+    let mut sim = Simulation::start(rehearsal, &work.0).await?;
+    let verdict = sim.run().await?;
+    if let Some(trace) = &sim.trace {
+        trace.finish().map_err(|source| io_error(&sim.rehearsal.trace, source))?;
+    }
+    let keys = sim.keys.values().map(|k| key_summary(k, &sim.events)).collect();
+    Ok(Rehearsed {
+        policy: sim.rehearsal.policy.policy.name.clone(),
+        zone: sim.zone_name.clone(),
+        from: sim.rehearsal.from,
+        until: sim.rehearsal.until,
+        ds_delay: sim.rehearsal.ds_delay,
+        versions: sim.versions,
+        instants: sim.checker.instants,
+        combinations: sim.checker.combinations,
+        verdict,
+        events: sim.events,
+        keys,
+    })
+}
+
+fn io_error(path: &Option<PathBuf>, source: std::io::Error) -> DryRunError {
+    DryRunError::Io { path: path.clone().unwrap_or_default(), source }
+}
+
+/// A private directory for the throw-away database, keys and zones,
+/// removed when dropped.
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn new() -> Result<WorkDir, DryRunError> {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let dir = std::env::temp_dir().join(format!("signet-dry-run-{}-{nanos}", std::process::id()));
+        make_private_dir(&dir)?;
+        Ok(WorkDir(dir))
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn make_private_dir(dir: &Path) -> Result<(), DryRunError> {
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| DryRunError::Io { path: dir.to_owned(), source })
+}
+
+/// The simulation's state.
+struct Simulation {
+    rehearsal: Rehearsal,
+    db: Database,
+    key_store: KeyUri,
+    zone_name: String,
+    output: PathBuf,
+    parent: Parent,
+    checker: Checker,
+    policy: Policy,
+    events: Vec<Event>,
+    last_event: i64,
+    keys: BTreeMap<i64, KeyInfo>,
+    versions: u64,
+    trace: Option<Trace>,
+    zone_id: i64,
+}
+
+impl Simulation {
+    async fn start(rehearsal: Rehearsal, work: &Path) -> Result<Simulation, DryRunError> {
+        let key_store = match &rehearsal.key_store {
+            Some(uri) => uri.clone(),
+            None => {
+                let dir = work.join("keys");
+                make_private_dir(&dir)?;
+                KeyUri::File(dir)
+            }
+        };
+        let input = match &rehearsal.zone {
+            Some(file) => std::path::absolute(file).map_err(|source| DryRunError::Io { path: file.clone(), source })?,
+            None => {
+                let file = work.join("unsigned.zone");
+                let text = example::example_zone(&rehearsal.origin.to_string(), rehearsal.max_ttl());
+                std::fs::write(&file, text).map_err(|source| DryRunError::Io { path: file.clone(), source })?;
+                file
+            }
+        };
+        let output = work.join("signed.zone");
+        let db = Database::open(&work.join("dry-run.db"), true).await?;
+        let policy = &rehearsal.policy.policy;
+        db.import_policy(&policy.name, &rehearsal.policy.source, rehearsal.from).await?;
+        let salt = random_salt(policy.denial.salt_length)?;
+        let new = NewZone {
+            name: &rehearsal.origin,
+            policy: &policy.name,
+            input: &input.display().to_string(),
+            output: &output.display().to_string(),
+            salt: &salt,
+        };
+        let zone_id = db.add_zone(&new, rehearsal.from).await?;
+        let trace = match &rehearsal.trace {
+            Some(dir) => Some(Trace::create(dir).map_err(|source| DryRunError::Io { path: dir.clone(), source })?),
+            None => None,
+        };
+        Ok(Simulation {
+            parent: Parent::new(rehearsal.ds_delay),
+            checker: Checker::new(rehearsal.origin.clone(), rehearsal.cache_model()),
+            policy: policy.clone(),
+            zone_name: crate::db::zone_key(&rehearsal.origin),
+            trace,
+            rehearsal,
+            db,
+            key_store,
+            output,
+            events: Vec::new(),
+            last_event: 0,
+            keys: BTreeMap::new(),
+            zone_id,
+            versions: 0,
+        })
+    }
+
+    /// Runs from `from` to `until`, or to the first unsafe instant.
+    async fn run(&mut self) -> Result<Verdict, DryRunError> {
+        let mut now = self.rehearsal.from;
+        let mut changes = std::mem::take(&mut self.rehearsal.changes).into_iter().peekable();
+        let key_store = self.key_store.clone();
+        let options = RunOptions { explicit_now: true, key_store: Some(&key_store), progress: &NoProgress };
+        loop {
+            let first_event = self.events.len();
+            if let Some(change) = self.parent.act(now) {
+                self.parent_changed(&change, now).await?;
+            }
+            while let Some(PolicyChange { file, .. }) = changes.next_if(|c| c.at <= now) {
+                self.db.import_policy(&self.rehearsal.policy.policy.name, &file.source, now).await?;
+                tracing::info!(policy = %describe_policy(&file.policy), "policy replaced");
+                self.policy = file.policy;
+            }
+            let step = match run_zone(&self.db, &self.rehearsal.origin, now, &options).await? {
+                RunOutcome::Published(published) => published.step,
+                RunOutcome::Refused(report) => {
+                    let findings = report.findings.iter().map(|f| f.to_line()).collect();
+                    return Ok(Verdict::Refused { at: now, findings });
+                }
+            };
+            self.record_keys(&step);
+            self.collect_events().await?;
+            if let Some(found) = self.publish_version(&step, now, first_event)? {
+                return Ok(Verdict::Unsafe(found));
+            }
+            let mut next = self.db.zone(&self.rehearsal.origin).await?.next_run_at;
+            if self.rehearsal.fault == Some(Fault::EarlyZskWithdrawal) {
+                next = earliest(next, self.inject_early_withdrawal(&step, now).await?);
+                self.collect_events().await?;
+            }
+            next = earliest(next, self.parent.due());
+            next = earliest(next, changes.peek().map(|c| c.at));
+            match next {
+                Some(t) if t <= self.rehearsal.until => now = t.max(now + 1),
+                _ => return Ok(Verdict::Safe),
+            }
+        }
+    }
+
+    /// The parent changed its DS RRset: tell the machine which keys' DS
+    /// appeared or went, as an operator would with `ds seen`/`ds gone`.
+    async fn parent_changed(&mut self, change: &DsChange, now: i64) -> Result<(), DryRunError> {
+        self.checker.ds_published(self.parent.ds(), now);
+        let zone = self.db.zone(&self.rehearsal.origin).await?;
+        let stored = self.db.keys(zone.id).await?;
+        let origin = self.rehearsal.origin.clone();
+        let key_of = |ds: &[u8]| {
+            stored.iter().find(|k| ds_matches(origin.as_ref(), ds, &k.dnskey) == Some(true)).map(|k| k.key.id)
+        };
+        let seen = change.added.iter().map(|ds| (ds, true));
+        let gone = change.removed.iter().map(|ds| (ds, false));
+        for (ds, added) in seen.chain(gone) {
+            let key = key_of(ds);
+            let verb = if added { "publishes" } else { "withdraws" };
+            let event = Event::note(
+                now,
+                Actor::Machine,
+                EventKind::Parent,
+                key,
+                format!("the parent {verb} DS {}", ds_name(ds)),
+            );
+            match key {
+                Some(key) => {
+                    let observation = if added { Observation::DsSeen { key } } else { Observation::DsGone { key } };
+                    self.db.observe(zone.id, &observation, &event).await?;
+                }
+                None => self.db.record_event(zone.id, &event).await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Names the keys of a step that are new to the rehearsal.
+    fn record_keys(&mut self, step: &Step) {
+        for key in &step.keys {
+            self.keys.entry(key.id).or_insert_with(|| KeyInfo {
+                id: key.id,
+                role: key.role.to_string(),
+                algorithm: key.algorithm.number(),
+                tag: key.tag,
+                predecessor: key.predecessor,
+            });
+        }
+    }
+
+    /// Takes the zone's new audit events into the event table (all but
+    /// the run rows and the zone's addition).
+    async fn collect_events(&mut self) -> Result<(), DryRunError> {
+        for (id, event) in self.db.events_after(self.zone_id, self.last_event).await? {
+            self.last_event = id;
+            if !matches!(event.kind, EventKind::Run | EventKind::ZoneAdded) {
+                self.events.push(event);
+            }
+        }
+        Ok(())
+    }
+
+    /// The DS RRset the parent is asked for: the zone's CDS records, or,
+    /// when the policy publishes none, the same set submitted by the
+    /// operator (what CDS would have said).
+    fn ds_asked_for(&self, step: &Step, version: &ZoneVersion) -> Vec<Vec<u8>> {
+        if self.policy.parent.cds {
+            return version.cds.clone();
+        }
+        let wanted = publication(&step.keys).cds;
+        let digest = self.policy.parent.digest.number();
+        step.keys
+            .iter()
+            .filter(|k| wanted.contains(&k.id))
+            .filter_map(|k| {
+                let rdata =
+                    version.dnskeys.iter().find(|d| key_tag(d) == k.tag && d.get(3) == Some(&k.algorithm.number()))?;
+                PublishedKey::from_public(k.algorithm, &rdata[4..], k.role)
+                    .ds_rdata(self.rehearsal.origin.as_ref(), digest)
+            })
+            .collect()
+    }
+
+    /// Reads back what was published, traces it, shows the DS request to
+    /// the parent and runs the safety check at `now`: the first unsafe
+    /// combination, if there is one.
+    fn publish_version(
+        &mut self,
+        step: &Step,
+        now: i64,
+        first_event: usize,
+    ) -> Result<Option<Box<Unsafe>>, DryRunError> {
+        let zone = read_zone_file(&self.output, &self.rehearsal.origin).map_err(DryRunError::ReadBack)?;
+        let version = ZoneVersion::from_zone(&zone, now);
+        if let Some(trace) = &mut self.trace {
+            let events = self.events[first_event..].to_vec();
+            let ds_ttl = self.policy.parent.ds_ttl;
+            trace
+                .version(&zone, version.serial, now, self.parent.ds(), ds_ttl, events)
+                .map_err(|source| io_error(&self.rehearsal.trace, source))?;
+        }
+        self.versions += 1;
+        let asked = self.ds_asked_for(step, &version);
+        self.parent.asked(&asked, now);
+        Ok(self.checker.zone_published(version).and_then(|()| self.checker.check(now)).err())
+    }
+
+    /// The fault: each move of zone signatures this step made (new ones
+    /// published, old ones withdrawn) is recorded as made one max-ttl
+    /// earlier, so the machine believes caches caught up one TTL sooner.
+    /// Returns when the machine now wants to run.
+    async fn inject_early_withdrawal(&mut self, step: &Step, now: i64) -> Result<Option<i64>, DryRunError> {
+        let moved: Vec<(i64, RecordState)> = step
+            .transitions
+            .iter()
+            .filter(|t| t.record == Record::Zrrsig && matches!(t.to, RecordState::Rumoured | RecordState::Unretentive))
+            .map(|t| (t.key, t.to))
+            .collect();
+        if moved.is_empty() {
+            return Ok(None);
+        }
+        let zone = self.db.zone(&self.rehearsal.origin).await?;
+        let mut keys: Vec<_> = self.db.keys(zone.id).await?.into_iter().map(|k| k.key).collect();
+        for (id, state) in moved {
+            let Some(key) = keys.iter_mut().find(|k| k.id == id && k.state(Record::Zrrsig) == state) else { continue };
+            let since = key.record(Record::Zrrsig).since - self.policy.zone.max_ttl;
+            key.set(Record::Zrrsig, state, since);
+            let why = format!("fault injected: zrrsig recorded as {} since {}", state.as_str(), format_time(since));
+            let event = Event::note(now, Actor::Operator, EventKind::Fault, Some(id), why);
+            self.db.inject_key_states(zone.id, key, &event).await?;
+        }
+        Ok(advance(&keys, &self.policy, now, &[]).next)
+    }
+}
+
+fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn describe_policy(policy: &Policy) -> String {
+    let k = &policy.keys;
+    let keys = if k.csk { "CSK".to_owned() } else { "KSK + ZSK".to_owned() };
+    format!("{} ({keys}, {})", policy.name, k.algorithm)
+}

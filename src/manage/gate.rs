@@ -1,0 +1,48 @@
+//! The gate as one step: sign into a candidate beside the output, seal
+//! it, let the verifier read all of it back, and install it only with the
+//! verifier's proof. The signer and the verifier meet only here; neither
+//! knows the other.
+
+use std::io::Write;
+use std::path::Path;
+
+use super::PublishFailure;
+use crate::publish::{Candidate, install};
+use crate::sign::SignError;
+use crate::verify::{GateError, Progress, Report, VerifyOptions, verify_file};
+use crate::zone::Name;
+
+/// Why the gate did not publish.
+#[derive(Debug)]
+pub enum GateFailure {
+    /// The signer failed.
+    Sign(SignError),
+    /// Writing, reading back or installing failed.
+    Publish(PublishFailure),
+    /// The verifier found errors: nothing was published.
+    Refused(Box<Report>),
+}
+
+/// Writes a zone with `sign` into a candidate beside `target`, verifies
+/// the candidate in full and installs it. Returns what `sign` returned
+/// and the verifier's report; on any failure `target` is untouched.
+pub fn sign_through_gate<T>(
+    target: &Path,
+    origin: &Name,
+    options: &VerifyOptions,
+    progress: &dyn Progress,
+    sign: impl FnOnce(&mut dyn Write) -> Result<T, SignError>,
+) -> Result<(T, Report), GateFailure> {
+    let publish = |e| GateFailure::Publish(PublishFailure::Io(e));
+    let mut candidate = Candidate::create(target).map_err(publish)?;
+    let made = sign(candidate.writer()).map_err(GateFailure::Sign)?;
+    let sealed = candidate.seal().map_err(publish)?;
+    let verified = match verify_file(sealed.path(), origin, options, progress) {
+        Ok(verified) => verified,
+        Err(GateError::Read(e)) => return Err(GateFailure::Publish(PublishFailure::ReadBack(e))),
+        Err(GateError::Refused(report)) => return Err(GateFailure::Refused(report)),
+    };
+    let report = verified.report().clone();
+    install(sealed, verified).map_err(publish)?;
+    Ok((made, report))
+}

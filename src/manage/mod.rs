@@ -1,0 +1,143 @@
+//! The engine: signing runs as the command line, a dry-run and (later) a
+//! service call them.
+//!
+//! - [`run`]: the managed run of one zone: advance the key-state machine
+//!   to now, make and prove the keys it asks for, sign with exactly the
+//!   keys the states say, pass the gate, and commit the new states, all
+//!   from one [`ZoneSnapshot`] of the database;
+//! - [`oneshot`]: signing a zone file with keys given by URI, through the
+//!   same gate (`signet sign FILE …`);
+//! - [`report`]: what each key of a zone waits for, as a forecast of the
+//!   machine's next step, and what the operator must do;
+//! - [`gate`]: sign into a candidate, verify it, install it;
+//! - [`keys`]: making, opening, proving and destroying the keys a run needs.
+//!
+//! Errors are one enum, [`ManageError`]; [`ManageError::is_refusal`] tells
+//! a safety refusal (exit 1 at the command line) from unusable input.
+
+pub mod gate;
+pub mod keys;
+pub mod oneshot;
+pub mod report;
+pub mod requests;
+pub mod run;
+
+pub use gate::GateFailure;
+pub use oneshot::{OneShot, OneShotOutcome, sign_once};
+pub use report::{KeyLine, key_report};
+pub use requests::{report_ds, request_rollover};
+pub use run::{Published, RunOptions, RunOutcome, run_zone};
+
+use crate::db::{DbError, ZoneSnapshot};
+use crate::keys::KeyError;
+use crate::publish::PublishError;
+use crate::sign::SignError;
+use crate::zone::ReadError;
+use crate::zone::dnssec::Role;
+
+/// Why a run could not be done. Each variant names the zone (or file),
+/// key or cause.
+#[derive(Debug, thiserror::Error)]
+pub enum ManageError {
+    /// The database could not do what was asked (a busy zone included).
+    #[error(transparent)]
+    Database(#[from] DbError),
+    /// The wall clock is behind the zone's last run.
+    #[error(
+        "the clock went backwards: zone {zone} was last signed at {last}, and the clock says {now}; \
+         refusing to run (give --now to override)"
+    )]
+    ClockWentBack {
+        /// The zone.
+        zone: String,
+        /// Its last run (UTC).
+        last: String,
+        /// The clock (UTC).
+        now: String,
+    },
+    /// The machine needs a key and the policy says nowhere to make it.
+    #[error("zone {zone}: policy {policy}: keys.store is not set, so signet cannot make the {role} it needs")]
+    NoKeyStore {
+        /// The zone.
+        zone: String,
+        /// The policy.
+        policy: String,
+        /// The key wanted.
+        role: Role,
+    },
+    /// New keys kept colliding with the zone's key tags.
+    #[error("zone {zone}: eight new keys in a row had a key tag already in use")]
+    TagCollisions {
+        /// The zone.
+        zone: String,
+    },
+    /// A key could not be made, opened, proven or used.
+    #[error("zone {zone}: {source}")]
+    Key {
+        /// The zone.
+        zone: String,
+        /// The key store's error (names the key).
+        source: Box<KeyError>,
+    },
+    /// The unsigned zone could not be read (names file and line).
+    #[error("zone {zone}: {source}")]
+    Input {
+        /// The zone.
+        zone: String,
+        /// The reader's error.
+        source: Box<ReadError>,
+    },
+    /// Something the one-shot signer was given cannot be used.
+    #[error("{0}")]
+    Argument(String),
+    /// The signer failed: nothing was written to the output.
+    #[error("zone {zone}: nothing was written to {output}: {source}")]
+    Sign {
+        /// The zone.
+        zone: String,
+        /// The output kept as it was.
+        output: String,
+        /// The signer's error.
+        source: Box<SignError>,
+    },
+    /// The candidate could not be written, read back or put in place:
+    /// nothing was published.
+    #[error("zone {zone}: nothing was written to {output}: {source}")]
+    Publish {
+        /// The zone.
+        zone: String,
+        /// The output kept as it was.
+        output: String,
+        /// What failed.
+        source: Box<PublishFailure>,
+    },
+}
+
+/// Why the candidate zone did not get into place (other than the gate's
+/// verdict, which is an outcome, not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum PublishFailure {
+    /// Writing or installing the file failed.
+    #[error(transparent)]
+    Io(#[from] PublishError),
+    /// The written zone does not read back: a writer bug.
+    #[error("the written zone does not read back: {0}")]
+    ReadBack(ReadError),
+}
+
+impl ManageError {
+    /// Is this a safety refusal (a key that fails its proof), reported
+    /// like a zone the gate refuses, rather than unusable input?
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, ManageError::Key { source, .. } if matches!(**source, KeyError::ProofFailed { .. }))
+    }
+
+    fn key(zone: &str) -> impl Fn(KeyError) -> ManageError + '_ {
+        move |source| ManageError::Key { zone: zone.to_owned(), source: Box::new(source) }
+    }
+}
+
+/// The snapshot's zone name, as messages give it.
+fn zone_name(snapshot: &ZoneSnapshot) -> &str {
+    &snapshot.zone.name
+}

@@ -1,0 +1,226 @@
+//! The managed run of one zone (`signet sign ZONE`): advance the zone's
+//! rollover state machine to now, make the keys it asks for, sign with the
+//! keys the key states say, through the gate, and record the run — key
+//! states, transitions, consumed observations — in one transaction after
+//! the zone is published.
+//!
+//! Order matters for safety: the database learns of a transition only
+//! once the zone that carries it is in place. A run killed before that
+//! leaves the old states, which the next run takes up again later (a
+//! later start of every timer: never less safe); a run killed after the
+//! rename but before the commit is redone the same way.
+
+use std::path::Path;
+
+use super::gate::{GateFailure, sign_through_gate};
+use super::keys::{advance_with_new_keys, key_store, open_signing_keys, parent_ds, signing_keys};
+use super::{ManageError, PublishFailure, zone_name};
+use crate::db::{Actor, Database, Event, EventKind, RunCommit, RunRecord, RunResult, ZoneSnapshot};
+use crate::keys::KeyUri;
+use crate::policy::Policy;
+use crate::rollover::{Action, Step, publication};
+use crate::sign::{SignSettings, SignStats, sign_zone};
+use crate::time::format_time;
+use crate::verify::{Progress, Report, VerifyOptions};
+use crate::zone::{Name, read_zone_file};
+
+/// How a run is done, besides the zone and the time.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions<'a> {
+    /// The time was given (`--now`): lifts the check that the clock did
+    /// not go backwards.
+    pub explicit_now: bool,
+    /// Make new keys here instead of in the policy's `keys.store` (a
+    /// dry-run's throw-away key store).
+    pub key_store: Option<&'a KeyUri>,
+    /// Where the gate reports its progress.
+    pub progress: &'a dyn Progress,
+}
+
+/// A published run.
+#[derive(Debug)]
+pub struct Published {
+    /// The machine's step: transitions, actions, the next wake-up.
+    pub step: Step,
+    /// What the signer made.
+    pub stats: SignStats,
+    /// The gate's report.
+    pub report: Report,
+}
+
+/// How a managed run ended.
+#[derive(Debug)]
+pub enum RunOutcome {
+    /// Published, and the new key states committed.
+    Published(Box<Published>),
+    /// The gate refused: nothing published, key states unchanged.
+    Refused(Box<Report>),
+}
+
+/// Signs zone `name` at `now`, holding the zone's lock for the run.
+pub async fn run_zone(
+    db: &Database,
+    name: &Name,
+    now: i64,
+    options: &RunOptions<'_>,
+) -> Result<RunOutcome, ManageError> {
+    let snapshot = db.snapshot(name).await?;
+    let zone = &snapshot.zone;
+    if !options.explicit_now
+        && let Some(last) = zone.last_run_at.filter(|last| now < *last)
+    {
+        return Err(ManageError::ClockWentBack {
+            zone: zone.name.clone(),
+            last: format_time(last),
+            now: format_time(now),
+        });
+    }
+    let pid = std::process::id();
+    db.lock_zone(zone, pid, now).await?;
+    let (zone_id, started) = (zone.id, std::time::Instant::now());
+    let result = run_locked(db, snapshot, now, options).await;
+    let record = run_record(&result, now, started.elapsed().as_secs_f64());
+    let recorded = match record {
+        Some(run) => db.record_unpublished_run(zone_id, &run).await,
+        None => Ok(()),
+    };
+    db.unlock_zone(zone_id, pid).await?;
+    recorded?;
+    result
+}
+
+/// The run row of a run that published nothing (the published run is
+/// recorded by its commit).
+fn run_record(result: &Result<RunOutcome, ManageError>, at: i64, seconds: f64) -> Option<RunRecord> {
+    match result {
+        Ok(RunOutcome::Published(_)) => None,
+        Ok(RunOutcome::Refused(report)) => Some(RunRecord {
+            at,
+            result: RunResult::Refused,
+            errors: report.stats.errors,
+            warnings: report.stats.warnings,
+            findings: serde_json::to_string(&report.findings).ok(),
+            message: report.summary_line(),
+            seconds,
+            ..RunRecord::default()
+        }),
+        Err(e) => {
+            Some(RunRecord { at, result: RunResult::Failed, message: e.to_string(), seconds, ..RunRecord::default() })
+        }
+    }
+}
+
+async fn run_locked(
+    db: &Database,
+    mut snapshot: ZoneSnapshot,
+    now: i64,
+    options: &RunOptions<'_>,
+) -> Result<RunOutcome, ManageError> {
+    let started = std::time::Instant::now();
+    let origin = Name::from_text(&snapshot.zone.name, None)
+        .map_err(|e| ManageError::Argument(format!("stored zone name {:?}: {e}", snapshot.zone.name)))?;
+    let input = Path::new(&snapshot.zone.input_path);
+    let unsigned = read_zone_file(input, &origin)
+        .map_err(|source| ManageError::Input { zone: zone_name(&snapshot).to_owned(), source: Box::new(source) })?;
+    let key_store = key_store(&snapshot, options.key_store).cloned();
+    let mut step = advance_with_new_keys(db, &mut snapshot, key_store.as_ref(), &origin, now).await?;
+    let zone = &snapshot.zone;
+    let policy = &snapshot.policy;
+    let publication = publication(&step.keys);
+    let opened = open_signing_keys(&zone.name, &snapshot.keys, &step.keys, &publication)?;
+    let keys = signing_keys(&publication, &opened, policy.parent.cds);
+    let mut settings = SignSettings::from_policy(policy, now, zone.nsec3_salt.clone());
+    settings.last_serial = zone.last_serial.and_then(|s| u32::try_from(s).ok());
+    let verify = VerifyOptions {
+        now,
+        min_validity: policy.signatures.refresh,
+        trust_anchor: parent_ds(&step.keys, &opened, &origin, policy),
+    };
+    let output = Path::new(&zone.output_path);
+    let result =
+        sign_through_gate(output, &origin, &verify, options.progress, |out| sign_zone(unsigned, &keys, &settings, out));
+    let (stats, report) = match result {
+        Ok(done) => done,
+        Err(GateFailure::Refused(report)) => return Ok(RunOutcome::Refused(report)),
+        Err(GateFailure::Sign(source)) => {
+            let (zone, output) = (zone.name.clone(), zone.output_path.clone());
+            return Err(ManageError::Sign { zone, output, source: Box::new(source) });
+        }
+        Err(GateFailure::Publish(source)) => return Err(publish_failed(&snapshot, source)),
+    };
+    let due = resign_due(policy, now);
+    step.next = Some(step.next.map_or(due, |next| next.min(due)));
+    let run = RunRecord {
+        at: now,
+        serial: Some(stats.serial),
+        result: RunResult::Published,
+        rrsigs: stats.rrsigs,
+        records: stats.records,
+        errors: report.stats.errors,
+        warnings: report.stats.warnings,
+        findings: None,
+        message: format!("{} RRSIGs, {} transitions", stats.rrsigs, step.transitions.len()),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let events = step_events(&step, now, policy.parent.cds);
+    commit(db, &snapshot, &step, &events, run).await?;
+    Ok(RunOutcome::Published(Box::new(Published { step, stats, report })))
+}
+
+fn publish_failed(snapshot: &ZoneSnapshot, source: PublishFailure) -> ManageError {
+    let (zone, output) = (snapshot.zone.name.clone(), snapshot.zone.output_path.clone());
+    ManageError::Publish { zone, output, source: Box::new(source) }
+}
+
+/// What a step did, as audit events: its transitions, then its actions
+/// (DS requests, keys removed) in order.
+fn step_events(step: &Step, now: i64, publish_cds: bool) -> Vec<Event> {
+    let (submit, retract) = if publish_cds {
+        ("DS submitted: CDS/CDNSKEY ask the parent for it", "DS retraction asked: CDS/CDNSKEY leave it out")
+    } else {
+        ("DS submitted to the parent by the operator (CDS is off)", "DS retraction sent to the parent by the operator")
+    };
+    let transitions = step.transitions.iter().map(|t| Event::transition(now, t));
+    let actions = step.actions.iter().filter_map(|action| {
+        let (kind, key, why) = match *action {
+            Action::SubmitDs { key } => (EventKind::DsRequested, key, submit),
+            Action::RetractDs { key } => (EventKind::DsRequested, key, retract),
+            Action::RemoveKey { key } => (EventKind::KeyRemoved, key, "hidden everywhere: key removed"),
+            Action::CreateKey { .. } => return None,
+        };
+        Some(Event::note(now, Actor::Machine, kind, Some(key), why))
+    });
+    transitions.chain(actions).collect()
+}
+
+/// Writes the new key states, the step's events, removed keys and
+/// consumed observations with the run, in one transaction.
+async fn commit(
+    db: &Database,
+    snapshot: &ZoneSnapshot,
+    step: &Step,
+    events: &[Event],
+    run: RunRecord,
+) -> Result<(), ManageError> {
+    let removed: Vec<i64> = step
+        .actions
+        .iter()
+        .filter_map(|a| match *a {
+            Action::RemoveKey { key } => Some(key),
+            _ => None,
+        })
+        .collect();
+    let consumed: Vec<i64> = snapshot.pending.iter().map(|(id, _)| *id).collect();
+    let commit =
+        RunCommit { keys: &step.keys, events, removed: &removed, consumed: &consumed, next_run_at: step.next, run };
+    db.commit_run(snapshot.zone.id, &commit).await?;
+    Ok(())
+}
+
+/// When the signatures just made fall due for refresh: the zone must be
+/// signed again by then, whatever the keys do (the earliest expiration,
+/// jitter included, less the refresh margin).
+fn resign_due(policy: &Policy, now: i64) -> i64 {
+    let s = &policy.signatures;
+    now + s.validity.min(s.dnskey_validity) - s.jitter - s.refresh
+}
