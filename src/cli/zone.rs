@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use signet::db::{Database, Event, NewZone};
+use signet::db::{Database, Event};
 use signet::manage::key_report;
-use signet::sign::random_salt;
+use signet::manage::requests::{ZonePaths, add_zone};
 
 use super::output::{print_keys, table, when_or};
 use super::{Context, Format};
@@ -61,13 +61,14 @@ pub async fn run(command: ZoneCommand, ctx: &Context) -> anyhow::Result<ExitCode
 
 async fn add(db: &Database, ctx: &Context, args: AddArgs) -> anyhow::Result<ExitCode> {
     let name = super::parse_origin(&args.name)?;
-    let policy = db.policy(&args.policy).await?.parse()?;
-    let salt = random_salt(policy.denial.salt_length)?;
-    let absolute = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone()).display().to_string();
-    let (input, output) = (absolute(&args.input), absolute(&args.output));
-    let zone = NewZone { name: &name, policy: &args.policy, input: &input, output: &output, salt: &salt };
-    db.add_zone(&zone, ctx.now).await?;
-    println!("zone {name} added: policy {}, {input} → {output}; sign it with: signet sign {name}", args.policy);
+    let paths = ZonePaths { input: &args.input, output: &args.output };
+    let (input, output) = add_zone(db, &name, &args.policy, &paths, ctx.now).await?;
+    println!(
+        "zone {name} added: policy {}, {} → {}; sign it with: signet sign {name}",
+        args.policy,
+        input.display(),
+        output.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -72,14 +72,24 @@ pub enum DbError {
         name: String,
     },
     /// Another signet process is signing the zone.
-    #[error("zone {zone} is busy: signet (pid {pid}) has been signing it since {since}")]
+    #[error("zone {zone} is busy: {program} (pid {pid}) has been signing it since {since}")]
     Busy {
         /// The zone.
         zone: String,
         /// The other process.
         pid: i64,
+        /// Its program name, as the kernel has it.
+        program: String,
         /// Since when (UTC).
         since: String,
+    },
+    /// Another zone already publishes to that output path.
+    #[error("zone {zone} already publishes to {output}: two zones cannot share one output file")]
+    OutputTaken {
+        /// The zone that has it.
+        zone: String,
+        /// The path.
+        output: String,
     },
     /// A stored policy that no longer reads or checks (imported by another
     /// version of signet?).
@@ -304,6 +314,13 @@ impl Database {
         if exists.is_some() {
             return Err(DbError::Exists { what: "zone", name });
         }
+        let taken: Option<(String,)> = sqlx::query_as("SELECT name FROM zones WHERE output_path = ?")
+            .bind(zone.output)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some((other,)) = taken {
+            return Err(DbError::OutputTaken { zone: other, output: zone.output.to_owned() });
+        }
         let id: i64 = sqlx::query(
             "INSERT INTO zones (name, policy_id, input_path, output_path, nsec3_salt, created_at)
              VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
@@ -423,29 +440,34 @@ impl Database {
     }
 
     /// Takes the zone's signing lock for this process, or says who holds
-    /// it. A lock whose process is gone (killed) is taken over.
+    /// it. A lock whose process is gone (killed), or whose pid now belongs
+    /// to another process (another start time), is taken over.
     pub async fn lock_zone(&self, zone: &ZoneRow, pid: u32, now: i64) -> Result<()> {
         // IMMEDIATE: two processes must not both read "unlocked" and both
         // take the lock; the second waits for the first's write.
         let mut tx = self.write().await?;
-        let held: Option<(Option<i64>, Option<i64>)> =
-            sqlx::query_as("SELECT lock_pid, lock_since FROM zones WHERE id = ?")
+        let held: Option<(Option<i64>, Option<i64>, Option<i64>)> =
+            sqlx::query_as("SELECT lock_pid, lock_since, lock_started FROM zones WHERE id = ?")
                 .bind(zone.id)
                 .fetch_optional(&mut *tx)
                 .await?;
-        if let Some((Some(other), since)) = held
+        if let Some((Some(other), since, started)) = held
             && other != i64::from(pid)
-            && Path::new(&format!("/proc/{other}")).exists()
         {
-            return Err(DbError::Busy {
-                zone: zone.name.clone(),
-                pid: other,
-                since: crate::time::format_time(since.unwrap_or(0)),
-            });
+            match lock_holder(other, started) {
+                Holder::Alive(program) => {
+                    let since = crate::time::format_time(since.unwrap_or(0));
+                    return Err(DbError::Busy { zone: zone.name.clone(), pid: other, program, since });
+                }
+                Holder::Gone(why) => {
+                    tracing::warn!(zone = %zone.name, pid = other, "stale signing lock taken over: {why}")
+                }
+            }
         }
-        sqlx::query("UPDATE zones SET lock_pid = ?, lock_since = ? WHERE id = ?")
+        sqlx::query("UPDATE zones SET lock_pid = ?, lock_since = ?, lock_started = ? WHERE id = ?")
             .bind(i64::from(pid))
             .bind(now)
+            .bind(process_start(i64::from(pid)))
             .bind(zone.id)
             .execute(&mut *tx)
             .await?;
@@ -455,11 +477,13 @@ impl Database {
 
     /// Releases the zone's signing lock if this process holds it.
     pub async fn unlock_zone(&self, zone_id: i64, pid: u32) -> Result<()> {
-        sqlx::query("UPDATE zones SET lock_pid = NULL, lock_since = NULL WHERE id = ? AND lock_pid = ?")
-            .bind(zone_id)
-            .bind(i64::from(pid))
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE zones SET lock_pid = NULL, lock_since = NULL, lock_started = NULL WHERE id = ? AND lock_pid = ?",
+        )
+        .bind(zone_id)
+        .bind(i64::from(pid))
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -609,6 +633,39 @@ async fn insert_run(tx: &mut Transaction<'_, Sqlite>, zone_id: i64, run: &RunRec
         run.message
     );
     insert_event(tx, Some(zone_id), &Event::note(run.at, Actor::Machine, EventKind::Run, None, message)).await
+}
+
+/// What holds a signing lock recorded for `pid` (started at `started`).
+enum Holder {
+    /// That process still runs: its program name.
+    Alive(String),
+    /// It is gone: why the lock is stale.
+    Gone(String),
+}
+
+fn lock_holder(pid: i64, started: Option<i64>) -> Holder {
+    let Some(now_started) = process_start(pid) else {
+        return Holder::Gone("the process is gone".to_owned());
+    };
+    let program =
+        std::fs::read_to_string(format!("/proc/{pid}/comm")).map_or_else(|_| "?".to_owned(), |c| c.trim().to_owned());
+    match started {
+        Some(started) if started != now_started => {
+            Holder::Gone(format!("pid {pid} now belongs to another process ({program}, started later)"))
+        }
+        // A lock from before start times were recorded: trust the name.
+        None if program != "signet" => Holder::Gone(format!("pid {pid} now belongs to {program}")),
+        _ => Holder::Alive(program),
+    }
+}
+
+/// A process's start time (clock ticks since boot, field 22 of
+/// /proc/PID/stat): with the pid, it names one process for good.
+fn process_start(pid: i64) -> Option<i64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// Creates the database file with mode 0600 from the start.

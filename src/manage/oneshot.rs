@@ -55,6 +55,12 @@ pub enum OneShotOutcome {
 /// Signs `job.input` into `job.output` through the gate.
 pub fn sign_once(job: &OneShot<'_>, progress: &dyn Progress) -> Result<OneShotOutcome, ManageError> {
     let zone = job.origin.to_string();
+    if super::requests::same_file(job.input, job.output) {
+        return Err(ManageError::Argument(format!(
+            "-o {} is the input: signing would overwrite the unsigned zone",
+            job.output.display()
+        )));
+    }
     let unsigned = read_zone_file(job.input, job.origin)
         .map_err(|source| ManageError::Input { zone: zone.clone(), source: Box::new(source) })?;
     let keys = open_and_prove(&zone, job.keys)?;

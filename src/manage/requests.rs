@@ -3,11 +3,77 @@
 //! Each is recorded as an observation, with an audit row, for the next
 //! run to take in.
 
+use std::path::{Path, PathBuf};
+
 use super::ManageError;
-use crate::db::{Database, Event, StoredKey, ZoneRow};
+use crate::db::{Database, DbError, Event, NewZone, StoredKey, ZoneRow};
 use crate::rollover::{Goal, Observation};
+use crate::sign::random_salt;
 use crate::zone::Name;
 use crate::zone::dnssec::Role;
+
+/// The files of a zone to add.
+#[derive(Debug)]
+pub struct ZonePaths<'a> {
+    /// The unsigned zone.
+    pub input: &'a Path,
+    /// Where the signed zone is published.
+    pub output: &'a Path,
+}
+
+/// Puts zone `name` under management with policy `policy`. Refuses an
+/// output that is the input, or that another zone publishes to (by any
+/// path: symlinks and relative paths resolved). Returns the absolute
+/// input and output paths stored.
+pub async fn add_zone(
+    db: &Database,
+    name: &Name,
+    policy: &str,
+    paths: &ZonePaths<'_>,
+    now: i64,
+) -> Result<(PathBuf, PathBuf), ManageError> {
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+    let (input, output) = (absolute(paths.input), absolute(paths.output));
+    if same_file(&input, &output) {
+        return Err(ManageError::Argument(format!(
+            "--output {} is the input: signing would overwrite the unsigned zone",
+            output.display()
+        )));
+    }
+    for zone in db.zones().await? {
+        if same_file(Path::new(&zone.output_path), &output) {
+            return Err(DbError::OutputTaken { zone: zone.name, output: output.display().to_string() }.into());
+        }
+    }
+    let salt = random_salt(db.policy(policy).await?.parse()?.denial.salt_length)
+        .map_err(|e| ManageError::Argument(e.to_string()))?;
+    let (input_text, output_text) = (input.display().to_string(), output.display().to_string());
+    let zone = NewZone { name, policy, input: &input_text, output: &output_text, salt: &salt };
+    db.add_zone(&zone, now).await?;
+    Ok((input, output))
+}
+
+/// Do two paths name one file? Compared after resolving symlinks and
+/// `..`; for files that exist, by device and inode (hard links too).
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+        return x.dev() == y.dev() && x.ino() == y.ino();
+    }
+    resolved(a) == resolved(b)
+}
+
+/// A path with its directory's symlinks resolved (the file itself may
+/// not exist yet).
+fn resolved(path: &Path) -> PathBuf {
+    if let Ok(real) = std::fs::canonicalize(path) {
+        return real;
+    }
+    match (path.parent().and_then(|d| std::fs::canonicalize(d).ok()), path.file_name()) {
+        (Some(dir), Some(name)) => dir.join(name),
+        _ => path.to_owned(),
+    }
+}
 
 /// Records a rollover request for the zone's `role` key (every active one
 /// declared compromised if `emergency`). Returns what was recorded, one

@@ -14,6 +14,7 @@ use std::path::Path;
 
 use super::gate::{GateFailure, sign_through_gate};
 use super::keys::{advance_with_new_keys, key_store, open_signing_keys, parent_ds, signing_keys};
+use super::oneshot::published_serial;
 use super::{ManageError, PublishFailure, zone_name};
 use crate::db::{Actor, Database, Event, EventKind, RunCommit, RunRecord, RunResult, ZoneSnapshot};
 use crate::keys::KeyUri;
@@ -130,7 +131,11 @@ async fn run_locked(
     let opened = open_signing_keys(&zone.name, &snapshot.keys, &step.keys, &publication)?;
     let keys = signing_keys(&publication, &opened, policy.parent.cds);
     let mut settings = SignSettings::from_policy(policy, now, zone.nsec3_salt.clone());
-    settings.last_serial = zone.last_serial.and_then(|s| u32::try_from(s).ok());
+    // The serial at the output counts too: after a kill between rename and
+    // commit, or a hand edit, the database's is not the newest.
+    let recorded = zone.last_serial.and_then(|s| u32::try_from(s).ok());
+    let published = published_serial(Path::new(&zone.output_path), &origin);
+    settings.last_serial = later_serial(recorded, published);
     let verify = VerifyOptions {
         now,
         min_validity: policy.signatures.refresh,
@@ -165,6 +170,14 @@ async fn run_locked(
     let events = step_events(&step, now, policy.parent.cds);
     commit(db, &snapshot, &step, &events, run).await?;
     Ok(RunOutcome::Published(Box::new(Published { step, stats, report })))
+}
+
+/// The later of two serials in RFC 1982 arithmetic.
+fn later_serial(a: Option<u32>, b: Option<u32>) -> Option<u32> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if crate::sign::serial::serial_gt(b, a) { b } else { a }),
+        (a, b) => a.or(b),
+    }
 }
 
 fn publish_failed(snapshot: &ZoneSnapshot, source: PublishFailure) -> ManageError {

@@ -71,17 +71,22 @@ pub struct Candidate {
 
 impl Candidate {
     /// Opens a new temporary file beside `target` (removing those that
-    /// killed runs left behind).
+    /// killed runs left behind). A `target` that is a symlink is written
+    /// through: the file it points to is replaced, the link stays. The new
+    /// file gets the mode and group of the file it replaces (0644 for a
+    /// new one), so that the name servers reading it still can.
     pub fn create(target: &Path) -> Result<Candidate, PublishError> {
-        remove_stale_temps(target);
-        let temp = TempFile { path: temp_path(target), installed: false };
+        let target = through_symlinks(target)?;
+        remove_stale_temps(&target);
+        let temp = TempFile { path: temp_path(&target), installed: false };
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0o644)
+            .mode(0o600)
             .open(&temp.path)
             .map_err(io_error(&temp.path))?;
-        Ok(Candidate { temp, target: target.to_owned(), writer: BufWriter::with_capacity(1 << 20, file) })
+        keep_mode_and_group(&file, &target).map_err(io_error(&temp.path))?;
+        Ok(Candidate { temp, target, writer: BufWriter::with_capacity(1 << 20, file) })
     }
 
     /// Where the zone is written.
@@ -131,6 +136,35 @@ pub fn install(candidate: SealedCandidate, verified: VerifiedZone) -> Result<(),
     File::open(&dir).and_then(|d| d.sync_all()).map_err(io_error(&dir))?;
     tracing::info!(target = %target.display(), "zone published");
     Ok(())
+}
+
+/// The file a path names after following symlinks (the path itself if
+/// it is not one; a dangling link names the file it would point to).
+fn through_symlinks(target: &Path) -> Result<PathBuf, PublishError> {
+    let mut path = target.to_owned();
+    for _ in 0..40 {
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let link = fs::read_link(&path).map_err(io_error(&path))?;
+                path = target_dir(&path).join(link);
+            }
+            _ => return Ok(path),
+        }
+    }
+    Err(PublishError::Io { path, source: std::io::Error::other("too many levels of symbolic links") })
+}
+
+/// Gives the new file the permission bits and group of the file it
+/// replaces; a new output is 0644.
+fn keep_mode_and_group(file: &File, target: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let Ok(old) = fs::metadata(target) else {
+        return file.set_permissions(fs::Permissions::from_mode(0o644));
+    };
+    if let Err(e) = std::os::unix::fs::fchown(file, None, Some(old.gid())) {
+        tracing::warn!(target = %target.display(), gid = old.gid(), "cannot keep the output's group: {e}");
+    }
+    file.set_permissions(fs::Permissions::from_mode(old.mode() & 0o7777))
 }
 
 fn target_dir(target: &Path) -> PathBuf {

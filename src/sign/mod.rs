@@ -4,7 +4,7 @@
 //! key of its kind ([`rrsig`]), on all cores, and write the result in
 //! canonical order (the NSEC3 chain last).
 //!
-//! What is written is not yet published: [`crate::publish`] reads it back
+//! What is written is not yet published: the gate (`manage::gate`) reads it back
 //! and has the verifier judge it first.
 
 pub mod denial;

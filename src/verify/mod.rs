@@ -178,7 +178,7 @@ impl Report {
 }
 
 /// Proof that a zone file was read and passed the verifier with no
-/// error. Only [`verify_file`] makes one, and [`crate::publish`] installs
+/// error. Only [`verify_file`] makes one, and `publish::install` installs
 /// nothing else: skipping the gate does not compile.
 #[derive(Debug)]
 pub struct VerifiedZone {
