@@ -140,8 +140,8 @@ pub async fn run(args: DryRunArgs, format: Format) -> anyhow::Result<ExitCode> {
     }
     let seconds = started.elapsed().as_secs_f64();
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&Report { rehearsed: &rehearsed, seconds })?),
-        Format::Text => print_text(&rehearsed, seconds),
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&Report { rehearsed: &rehearsed, seconds })?)?,
+        Format::Text => print_text(&rehearsed, seconds)?,
     }
     Ok(match rehearsed.verdict {
         Verdict::Safe => ExitCode::SUCCESS,
@@ -157,16 +157,16 @@ struct Report<'a> {
     seconds: f64,
 }
 
-fn print_text(report: &Rehearsed, seconds: f64) {
+fn print_text(report: &Rehearsed, seconds: f64) -> std::io::Result<()> {
     let keys: BTreeMap<i64, KeyInfo> = report.key_infos().into_iter().map(|k| (k.id, k)).collect();
-    println!(
+    outln!(
         "dry-run of policy {} for {}, {} to {}; the parent publishes a DS {} after the CDS asks for it\n",
         report.policy,
         report.zone,
         format_time(report.from),
         format_time(report.until),
         format_duration(report.ds_delay)
-    );
+    )?;
     let label = |id: Option<i64>| id.and_then(|id| keys.get(&id)).map_or_else(|| "-".to_owned(), KeyInfo::label);
     let mut rows = vec![["TIME", "KEY", "RECORD", "FROM → TO", "WHY"].map(String::from).to_vec()];
     for e in &report.events {
@@ -177,7 +177,7 @@ fn print_text(report: &Rehearsed, seconds: f64) {
         let record = e.record.map_or("-", Record::as_str).to_owned();
         rows.push(vec![format_minute(e.time), label(e.key), record, change, e.why.clone()]);
     }
-    print!("{}", table(&rows));
+    out!("{}", table(&rows))?;
     let mut rows = vec![
         ["KEY", "ID", "CREATED", "PUBLISHED", "ACTIVE", "RETIRED", "WITHDRAWN", "REMOVED", "DS SEEN", "DS GONE"]
             .map(String::from)
@@ -198,15 +198,18 @@ fn print_text(report: &Rehearsed, seconds: f64) {
             at(k.ds_gone),
         ]);
     }
-    println!("\nkeys:");
-    print!("{}", table(&rows));
-    println!();
+    outln!("\nkeys:")?;
+    out!("{}", table(&rows))?;
+    outln!()?;
     match &report.verdict {
-        Verdict::Safe => println!(
+        Verdict::Safe => outln!(
             "safe: {} versions published, each through the gate; at {} instants, {} combinations of cached DS, DNSKEY and signed RRsets checked, and every one validates ({:.1} s)",
-            report.versions, report.instants, report.combinations, seconds
-        ),
-        Verdict::Unsafe(u) => println!(
+            report.versions,
+            report.instants,
+            report.combinations,
+            seconds
+        )?,
+        Verdict::Unsafe(u) => outln!(
             "UNSAFE at {}: a resolver may hold the DS RRset the parent published at {} ({}), the DNSKEY RRset of serial {} and data of serial {}: {}",
             format_time(u.at),
             format_time(u.ds_published),
@@ -214,12 +217,13 @@ fn print_text(report: &Rehearsed, seconds: f64) {
             u.dnskey_serial,
             u.data_serial,
             u.reason
-        ),
+        )?,
         Verdict::Refused { at, findings } => {
-            println!("REFUSED at {}: the gate would not publish the version signed then:", format_time(*at));
+            outln!("REFUSED at {}: the gate would not publish the version signed then:", format_time(*at))?;
             for f in findings {
-                println!("  {f}");
+                outln!("  {f}")?;
             }
         }
     }
+    Ok(())
 }

@@ -44,7 +44,7 @@ pub async fn run(command: DsCommand, ctx: &Context) -> anyhow::Result<ExitCode> 
     };
     let name = super::parse_origin(&args.zone)?;
     let message = report_ds(&db, &name, args.keytag, seen, ctx.now).await?;
-    println!("{message}; the next `signet sign {name}` takes it in");
+    outln!("{message}; the next `signet sign {name}` takes it in")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -65,10 +65,10 @@ async fn show(db: &signet::db::Database, args: &DsArgs, ctx: &Context) -> anyhow
         .collect();
     if ctx.format == Format::Json {
         let out = serde_json::json!({"zone": zone.name, "keytag": key.key.tag, "ds": lines});
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
     } else {
         for line in lines {
-            println!("{line}");
+            outln!("{line}")?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -115,14 +115,14 @@ fn generate(args: GenerateArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
                 "uri": key.uri().to_string(), "key_tag": published.tag, "algorithm": algorithm.number(),
                 "role": role.as_str(), "dnskey": dnskey, "ds": ds,
             });
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            outln!("{}", serde_json::to_string_pretty(&out)?)?;
         }
         Format::Text => {
-            println!("; {role} {algorithm}, key tag {}", published.tag);
-            println!("; uri {}", key.uri());
-            println!("{dnskey}");
+            outln!("; {role} {algorithm}, key tag {}", published.tag)?;
+            outln!("; uri {}", key.uri())?;
+            outln!("{dnskey}")?;
             for ds in ds {
-                println!("{ds}");
+                outln!("{ds}")?;
             }
         }
     }
@@ -140,7 +140,7 @@ async fn rollover(ctx: &Context, args: RolloverArgs) -> anyhow::Result<ExitCode>
         Role::Csk
     };
     for message in request_rollover(&db, &name, role, args.emergency, ctx.now).await? {
-        println!("{message}; the next `signet sign {name}` starts it");
+        outln!("{message}; the next `signet sign {name}` starts it")?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -158,12 +158,12 @@ async fn list(ctx: &Context, zone: Option<&str>) -> anyhow::Result<ExitCode> {
     }
     if ctx.format == Format::Json {
         let out: Vec<_> = reports.iter().map(|(zone, keys)| serde_json::json!({"zone": zone, "keys": keys})).collect();
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     for (zone, keys) in &reports {
-        println!("zone {zone}");
-        print_keys(keys);
+        outln!("zone {zone}")?;
+        print_keys(keys)?;
     }
     Ok(ExitCode::SUCCESS)
 }

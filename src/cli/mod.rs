@@ -7,6 +7,23 @@
 //! the input could not be used (unreadable file, syntax error, bad
 //! arguments, an HSM that cannot be reached).
 
+/// `println!` that returns the write error instead of panicking: a closed
+/// pipe (`signet key list | head -1`) ends the command quietly.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
+/// `print!` that returns the write error instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
 mod dry_run;
 mod ds;
 mod key;
@@ -120,7 +137,7 @@ pub fn main() -> ExitCode {
     let now = match cli.now.as_deref().map(signet::time::parse_time).transpose() {
         Ok(now) => now,
         Err(e) => {
-            eprintln!("signet: error: --now: {e}");
+            report_error(&anyhow::Error::new(e).context("--now"), cli.format);
             return ExitCode::from(EXIT_INPUT);
         }
     };
@@ -142,9 +159,42 @@ pub fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => ExitCode::from(EXIT_BROKEN_PIPE),
         Err(e) => {
-            eprintln!("signet: error: {e:#}");
+            report_error(&e, ctx.format);
             ExitCode::from(EXIT_INPUT)
+        }
+    }
+}
+
+/// Exit code when standard output was closed under us (`… | head -1`):
+/// what a shell reports for a process ended by SIGPIPE, so that a
+/// pipeline under `set -o pipefail` sees the output was cut.
+const EXIT_BROKEN_PIPE: u8 = 141;
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
+        .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+/// Prints an error once: the message, then each cause that the message
+/// does not already contain (thiserror messages often quote their
+/// source). With `--format json`, as one JSON object on standard output.
+fn report_error(error: &anyhow::Error, format: Format) {
+    let mut message = error.to_string();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message = format!("{message}: {text}");
+        }
+    }
+    match format {
+        Format::Text => eprintln!("signet: error: {message}"),
+        Format::Json => {
+            let json = serde_json::json!({"error": {"message": message, "exit_code": EXIT_INPUT}});
+            let _ = outln!("{json}");
         }
     }
 }
@@ -159,7 +209,9 @@ fn init_logging(cli: &Cli) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("SIGNET_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour only for a person at a terminal, never into a pipe or a file.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     // A second initialisation (in tests) is harmless; ignore its error.
     let _ = match cli.log_format {
         LogFormat::Text => builder.try_init(),
@@ -184,7 +236,7 @@ fn print_policy_warnings(file: &std::path::Path, warnings: &[signet::policy::War
 /// passes any other error on.
 fn refused_or(error: signet::manage::ManageError) -> anyhow::Result<ExitCode> {
     if error.is_refusal() {
-        eprintln!("signet: error: {error}");
+        eprintln!("signet: refused: {error}");
         return Ok(ExitCode::from(EXIT_REFUSED));
     }
     Err(error.into())

@@ -27,7 +27,7 @@ pub fn when_or(time: Option<i64>, none: &str) -> String {
 
 /// `key list` for one zone, as a table, then each record's next move and
 /// the operator's TODOs.
-pub fn print_keys(lines: &[KeyLine]) {
+pub fn print_keys(lines: &[KeyLine]) -> std::io::Result<()> {
     let mut rows =
         vec![["ID", "ROLE", "ALG", "TAG", "GOAL", "DNSKEY", "KRRSIG", "ZRRSIG", "DS"].map(String::from).to_vec()];
     for line in lines {
@@ -47,15 +47,16 @@ pub fn print_keys(lines: &[KeyLine]) {
             cell("ds"),
         ]);
     }
-    print!("{}", table(&rows));
+    out!("{}", table(&rows))?;
     for line in lines {
         for (record, next) in &line.next {
             if next != "-" {
-                println!("  key {} ({} {}) {record}: next {next}", line.id, line.role, line.keytag);
+                outln!("  key {} ({} {}) {record}: next {next}", line.id, line.role, line.keytag)?;
             }
         }
         for todo in &line.todo {
-            println!("  key {} ({} {}): TODO {todo}", line.id, line.role, line.keytag);
+            outln!("  key {} ({} {}): TODO {todo}", line.id, line.role, line.keytag)?;
         }
     }
+    Ok(())
 }

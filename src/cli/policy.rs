@@ -56,7 +56,7 @@ pub async fn run(command: PolicyCommand, ctx: &super::Context) -> anyhow::Result
                 )
             };
             let keys = if k.csk { "CSK" } else { "KSK + ZSK" };
-            println!("{}: ok — {keys}, {}, {denial}; {rollovers} (RFC 7583)", file.display(), k.algorithm);
+            outln!("{}: ok — {keys}, {}, {denial}; {rollovers} (RFC 7583)", file.display(), k.algorithm)?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -71,6 +71,6 @@ async fn import(ctx: &super::Context, file: &std::path::Path, name: Option<&str>
     let name = name.unwrap_or(&policy.name);
     let db = ctx.open_db().await?;
     db.import_policy(name, &source, ctx.now).await?;
-    println!("policy {name} imported from {}", file.display());
+    outln!("policy {name} imported from {}", file.display())?;
     Ok(ExitCode::SUCCESS)
 }

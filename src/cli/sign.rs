@@ -60,7 +60,7 @@ async fn run_managed(name: &str, ctx: &Context) -> anyhow::Result<ExitCode> {
     let published = match run_zone(&db, &name, ctx.now, &options).await {
         Ok(RunOutcome::Published(published)) => published,
         Ok(RunOutcome::Refused(report)) => {
-            print!("{}", report.to_text());
+            out!("{}", report.to_text())?;
             eprintln!(
                 "signet: the gate refused the signed zone of {name}: nothing was published, key states unchanged"
             );
@@ -72,19 +72,19 @@ async fn run_managed(name: &str, ctx: &Context) -> anyhow::Result<ExitCode> {
     if ctx.format == Format::Json {
         let out = serde_json::json!({"zone": name.to_string(), "stats": stats, "verified": report.stats,
             "transitions": step.transitions, "actions": step.actions, "waits": step.waits, "next": step.next});
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     for t in &step.transitions {
-        println!("key {} {} {} → {}: {}", t.key, t.record.as_str(), t.from.as_str(), t.to.as_str(), t.why);
+        outln!("key {} {} {} → {}: {}", t.key, t.record.as_str(), t.from.as_str(), t.to.as_str(), t.why)?;
     }
-    println!(
+    outln!(
         "signed {name} serial {}: {} RRSIGs made, {} verified by the gate; next run due {}",
         stats.serial,
         stats.rrsigs,
         report.stats.rrsigs_verified,
         step.next.map_or("-".to_owned(), signet::time::format_time)
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -114,7 +114,7 @@ fn run_one_shot(
     let (stats, report) = match sign_once(&job, &TerminalProgress::new()) {
         Ok(OneShotOutcome::Published { stats, report }) => (stats, report),
         Ok(OneShotOutcome::Refused(report)) => {
-            print!("{}", report.to_text());
+            out!("{}", report.to_text())?;
             eprintln!("signet: the gate refused the signed zone: nothing was written to {}", output.display());
             return Ok(ExitCode::from(EXIT_REFUSED));
         }
@@ -127,19 +127,19 @@ fn run_one_shot(
                 "zone": origin.to_string(), "output": output, "stats": stats,
                 "verified": report.stats, "seconds": seconds,
             });
-            println!("{}", serde_json::to_string_pretty(&summary)?);
+            outln!("{}", serde_json::to_string_pretty(&summary)?)?;
         }
         Format::Text => {
             for finding in &report.findings {
-                println!("{}", finding.to_line());
+                outln!("{}", finding.to_line())?;
             }
-            println!(
+            outln!(
                 "signed {origin} serial {}: {} RRSIGs made, {} verified by the gate; written to {} in {seconds:.2} s",
                 stats.serial,
                 stats.rrsigs,
                 report.stats.rrsigs_verified,
                 output.display()
-            );
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)

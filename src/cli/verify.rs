@@ -42,8 +42,8 @@ pub fn run(args: VerifyArgs, now: Option<i64>, format: Format) -> anyhow::Result
     };
     let report = verify_zone_with_progress(&zone, &options, &TerminalProgress::new());
     match format {
-        Format::Text => print!("{}", report.to_text()),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Text => out!("{}", report.to_text())?,
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&report)?)?,
     }
     Ok(if report.valid { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -45,7 +45,7 @@ pub struct AddArgs {
 /// `signet init`: makes the database (mode 0600) and its schema.
 pub async fn init(ctx: &Context) -> anyhow::Result<ExitCode> {
     let db = Database::open(&ctx.db, true).await?;
-    println!("database {} ready", db.path().display());
+    outln!("database {} ready", db.path().display())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -63,12 +63,12 @@ async fn add(db: &Database, ctx: &Context, args: AddArgs) -> anyhow::Result<Exit
     let name = super::parse_origin(&args.name)?;
     let paths = ZonePaths { input: &args.input, output: &args.output };
     let (input, output) = add_zone(db, &name, &args.policy, &paths, ctx.now).await?;
-    println!(
+    outln!(
         "zone {name} added: policy {}, {} → {}; sign it with: signet sign {name}",
         args.policy,
         input.display(),
         output.display()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -79,7 +79,7 @@ async fn list(db: &Database, ctx: &Context) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|z| serde_json::json!({"zone": z.name, "policy": z.policy_name, "serial": z.last_serial, "last_run": z.last_run_at, "next_run": z.next_run_at, "output": z.output_path}))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut rows = vec![["ZONE", "POLICY", "SERIAL", "LAST SIGNED", "NEXT DUE", "OUTPUT"].map(String::from).to_vec()];
@@ -93,7 +93,7 @@ async fn list(db: &Database, ctx: &Context) -> anyhow::Result<ExitCode> {
             z.output_path.clone(),
         ]);
     }
-    print!("{}", table(&rows));
+    out!("{}", table(&rows))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -107,20 +107,20 @@ async fn status(db: &Database, ctx: &Context, name: &str) -> anyhow::Result<Exit
         let audit: Vec<_> = events.iter().map(audit_json).collect();
         let out = serde_json::json!({"zone": zone.name, "policy": zone.policy_name, "serial": zone.last_serial,
             "last_run": zone.last_run_at, "next_run": zone.next_run_at, "keys": keys, "runs": runs, "audit": audit});
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "zone {}  policy {}  serial {}",
         zone.name,
         zone.policy_name,
         zone.last_serial.map_or("-".into(), |s| s.to_string())
-    );
-    println!("input {}  output {}", zone.input_path, zone.output_path);
-    println!("last signed {}  next due {}", when_or(zone.last_run_at, "never"), when_or(zone.next_run_at, "-"));
-    println!();
-    print_keys(&keys);
-    println!("\nrecent runs:");
+    )?;
+    outln!("input {}  output {}", zone.input_path, zone.output_path)?;
+    outln!("last signed {}  next due {}", when_or(zone.last_run_at, "never"), when_or(zone.next_run_at, "-"))?;
+    outln!()?;
+    print_keys(&keys)?;
+    outln!("\nrecent runs:")?;
     let mut rows = vec![["AT", "RESULT", "SERIAL", "RRSIGS", "SECONDS", "MESSAGE"].map(String::from).to_vec()];
     for r in &runs {
         rows.push(vec![
@@ -132,8 +132,8 @@ async fn status(db: &Database, ctx: &Context, name: &str) -> anyhow::Result<Exit
             r.message.clone().unwrap_or_default(),
         ]);
     }
-    print!("{}", table(&rows));
-    println!("\naudit (newest last):");
+    out!("{}", table(&rows))?;
+    outln!("\naudit (newest last):")?;
     let mut rows = vec![["AT", "BY", "KEY", "EVENT"].map(String::from).to_vec()];
     for e in &events {
         rows.push(vec![
@@ -143,7 +143,7 @@ async fn status(db: &Database, ctx: &Context, name: &str) -> anyhow::Result<Exit
             describe(e),
         ]);
     }
-    print!("{}", table(&rows));
+    out!("{}", table(&rows))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -64,6 +64,15 @@ pub fn sign_once(job: &OneShot<'_>, progress: &dyn Progress) -> Result<OneShotOu
     let unsigned = read_zone_file(job.input, job.origin)
         .map_err(|source| ManageError::Input { zone: zone.clone(), source: Box::new(source) })?;
     let keys = open_and_prove(&zone, job.keys)?;
+    for key in keys.iter().filter(|k| k.published.algorithm != job.policy.keys.algorithm) {
+        // An algorithm rollover signs with two algorithms on purpose; a
+        // policy that names neither is more likely a mistake.
+        tracing::warn!(
+            "key tag {} is not of the policy's keys.algorithm {}: signing with it anyway",
+            key.published.tag,
+            job.policy.keys.algorithm
+        );
+    }
     let signing = given_signing_keys(&keys, job.policy.parent.cds);
     let salt = random_salt(job.policy.denial.salt_length).map_err(|source| sign_error(job, source))?;
     let mut settings = SignSettings::from_policy(job.policy, job.now, salt);
