@@ -16,11 +16,12 @@ use std::process::Command;
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::object::{Attribute, AttributeType, ObjectClass};
-use cryptoki::session::UserType;
+use cryptoki::session::{Session, UserType};
 use cryptoki::types::AuthPin;
 use signet::keys::uri::{Pkcs11Uri, SOFTHSM_MODULE};
 use signet::keys::{
-    Algorithm, KeyError, KeyUri, PublishedKey, Role, SigningKey, generate_key, open_key, open_store, proof,
+    Algorithm, Destroyed, KeyError, KeyUri, PublishedKey, Role, SigningKey, destroy_key, generate_key, open_key,
+    open_store, proof,
 };
 use signet::verify::crypto::PublicKey;
 
@@ -34,7 +35,7 @@ const PIN: &str = "4711-test-pin";
 /// Set in the child run's environment.
 const INSIDE: &str = "SIGNET_TEST_INSIDE_SOFTHSM";
 /// The inner tests, run by [`softhsm`] in the child.
-const INNER_TESTS: usize = 7;
+const INNER_TESTS: usize = 9;
 
 #[test]
 fn softhsm() {
@@ -130,8 +131,8 @@ fn round_trip(algorithm: Algorithm) {
     assert_private_stays_in(TOKEN, &id);
 }
 
-/// Looks at the private key object through cryptoki directly.
-fn assert_private_stays_in(token: &str, id: &[u8]) {
+/// A logged-in session on `token` through cryptoki directly, not signet.
+fn session(token: &str) -> Session {
     let context = Pkcs11::new(SOFTHSM_MODULE).expect("load SoftHSM");
     match context.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
         Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
@@ -143,11 +144,17 @@ fn assert_private_stays_in(token: &str, id: &[u8]) {
         .into_iter()
         .find(|s| context.get_token_info(*s).is_ok_and(|i| i.label().trim() == token))
         .expect("the token");
-    let session = context.open_ro_session(slot).expect("session");
+    let session = context.open_rw_session(slot).expect("session");
     match session.login(UserType::User, Some(&AuthPin::from(PIN))) {
         Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
         Err(e) => panic!("login: {e}"),
     }
+    session
+}
+
+/// Looks at the private key object through cryptoki directly.
+fn assert_private_stays_in(token: &str, id: &[u8]) {
+    let session = session(token);
     let template = [Attribute::Class(ObjectClass::PRIVATE_KEY), Attribute::Id(id.to_vec())];
     let found = session.find_objects(&template).expect("find");
     assert_eq!(found.len(), 1, "one private key with the id");
@@ -301,4 +308,73 @@ fn token_parallel_signing() {
             worker.join().expect("signing thread");
         }
     });
+}
+
+/// The private and public key objects in `token` with CKA_ID `id`, and
+/// all key objects there, listed through cryptoki.
+fn key_objects(token: &str, id: &[u8]) -> (usize, usize, usize) {
+    let session = session(token);
+    let count = |template: &[Attribute]| session.find_objects(template).expect("find").len();
+    let with_id = |class| count(&[Attribute::Class(class), Attribute::Id(id.to_vec())]);
+    let all =
+        count(&[Attribute::Class(ObjectClass::PRIVATE_KEY)]) + count(&[Attribute::Class(ObjectClass::PUBLIC_KEY)]);
+    (with_id(ObjectClass::PRIVATE_KEY), with_id(ObjectClass::PUBLIC_KEY), all)
+}
+
+fn signs_and_verifies(key: &dyn SigningKey) {
+    let public = PublicKey::from_dnskey(key.algorithm().number(), key.public_key()).expect("DNSKEY");
+    let signature = key.sign(b"the survivor").expect("sign");
+    public.verify(b"the survivor", &signature).expect("verify");
+}
+
+#[test]
+#[ignore = "run by the softhsm test"]
+fn token_destroy() {
+    if !inside() {
+        return;
+    }
+    let doomed = generate(Algorithm::EcdsaP256Sha256, "doomed");
+    let kept = generate(Algorithm::EcdsaP256Sha256, "kept");
+    let (id, uri) = (key_id(doomed.as_ref()), doomed.uri().clone());
+    let (.., before) = key_objects(TOKEN, &id);
+    assert_eq!(key_objects(TOKEN, &id), (1, 1, before));
+    drop(doomed);
+
+    assert_eq!(destroy_key(&uri).expect("destroy"), Destroyed::Now);
+    assert_eq!(key_objects(TOKEN, &id), (0, 0, before - 2), "both halves gone, nothing else");
+    let err = open_key(&uri).expect_err("a destroyed key opens");
+    assert!(matches!(&err, KeyError::NoKey { what: "private key", .. }), "{err:?}");
+    assert_eq!(destroy_key(&uri).expect("destroy again"), Destroyed::AlreadyGone);
+
+    // The other key in the token lives on, open or reopened.
+    signs_and_verifies(kept.as_ref());
+    signs_and_verifies(open_key(kept.uri()).expect("reopen the other key").as_ref());
+
+    // Only what the URI names exactly: not a whole token, not the id under another label.
+    let kept_id = key_id(kept.as_ref());
+    let err = destroy_key(&KeyUri::Pkcs11(store(TOKEN))).expect_err("a token is not a key");
+    assert!(matches!(&err, KeyError::BadUri { .. }), "{err:?}");
+    let relabelled = KeyUri::Pkcs11(store(TOKEN).with_key(&kept_id, "doomed"));
+    let err = destroy_key(&relabelled).expect_err("the id under another label");
+    assert!(err.to_string().contains("nothing destroyed"), "{err}");
+    assert_eq!(key_objects(TOKEN, &kept_id), (1, 1, before - 2));
+    signs_and_verifies(kept.as_ref());
+}
+
+#[test]
+#[ignore = "run by the softhsm test"]
+fn token_destroy_finishes_a_half_destroyed_key() {
+    if !inside() {
+        return;
+    }
+    let key = generate(Algorithm::Ed25519, "half");
+    let id = key_id(key.as_ref());
+    let session = session(TOKEN);
+    let private =
+        session.find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY), Attribute::Id(id.clone())]).expect("find");
+    session.destroy_object(private[0]).expect("destroy the private half behind signet's back");
+    let by_id = KeyUri::Pkcs11(store(TOKEN).with_key(&id, "half"));
+    assert_eq!(destroy_key(&by_id).expect("destroy the rest"), Destroyed::Now);
+    assert_eq!(key_objects(TOKEN, &id).0 + key_objects(TOKEN, &id).1, 0);
+    assert_eq!(destroy_key(&by_id).expect("again"), Destroyed::AlreadyGone);
 }

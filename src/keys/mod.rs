@@ -171,6 +171,20 @@ pub trait KeyStore: std::fmt::Debug {
     fn generate(&self, algorithm: Algorithm, bits: u32, label: &str) -> Result<Box<dyn SigningKey>, KeyError>;
     /// Opens the key that `uri` names.
     fn open(&self, uri: &KeyUri) -> Result<Box<dyn SigningKey>, KeyError>;
+    /// Destroys the key that `uri` names, and nothing else: both halves
+    /// in a token, the file in a soft store. A key that is not there is
+    /// [`Destroyed::AlreadyGone`], not an error, so that a destruction
+    /// interrupted or repeated can simply be done again.
+    fn destroy(&self, uri: &KeyUri) -> Result<Destroyed, KeyError>;
+}
+
+/// What [`KeyStore::destroy`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destroyed {
+    /// The key was in the store (whole, or what was left of it) and is gone now.
+    Now,
+    /// The store held nothing the URI names: destroyed before, or never made.
+    AlreadyGone,
 }
 
 /// Opens the store that a URI names (`pkcs11:…` or `file:…`).
@@ -196,4 +210,10 @@ pub fn generate_key(
 ) -> Result<Box<dyn SigningKey>, KeyError> {
     let bits = check_bits(algorithm, bits)?;
     open_store(store)?.generate(algorithm, bits, label)
+}
+
+/// Destroys the key a URI names, in its store (a retired key, once the
+/// policy's `keys.purge-after` has passed since its removal).
+pub fn destroy_key(uri: &KeyUri) -> Result<Destroyed, KeyError> {
+    open_store(uri)?.destroy(uri)
 }

@@ -35,7 +35,7 @@ use zeroize::Zeroizing;
 
 use super::soft::{random_id, rsa_dnskey};
 use super::uri::{PIN_ENV, Pkcs11Uri};
-use super::{Algorithm, KeyError, KeyStore, KeyUri, SigningKey};
+use super::{Algorithm, Destroyed, KeyError, KeyStore, KeyUri, SigningKey};
 
 /// DER OID 1.2.840.10045.3.1.7, prime256v1 (P-256).
 const OID_P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
@@ -100,6 +100,38 @@ impl KeyStore for Pkcs11Store {
     }
 
     fn open(&self, uri: &KeyUri) -> Result<Box<dyn SigningKey>, KeyError> {
+        let (id, _) = self.named(uri)?;
+        let private = self.token.find_key(id, ObjectClass::PRIVATE_KEY, "private key")?;
+        let public = self.token.find_key(id, ObjectClass::PUBLIC_KEY, "public key")?;
+        Pkcs11Key::load(&self.token, uri.clone(), private, public)
+    }
+
+    /// Destroys the private and the public key object with the URI's
+    /// CKA_ID (and CKA_LABEL, if it names one), private first. Nothing is
+    /// destroyed unless each class has at most one such object; an object
+    /// with the id but another label is refused, not reported gone.
+    fn destroy(&self, uri: &KeyUri) -> Result<Destroyed, KeyError> {
+        let (id, label) = self.named(uri)?;
+        let mut halves = Vec::new();
+        for (class, what) in [(ObjectClass::PRIVATE_KEY, "private key"), (ObjectClass::PUBLIC_KEY, "public key")] {
+            halves.extend(self.token.find_named(id, label, class, what)?);
+        }
+        if halves.is_empty() {
+            if let Some(label) = label {
+                self.token.refuse_other_labels(id, label)?;
+            }
+            return Ok(Destroyed::AlreadyGone);
+        }
+        for handle in halves {
+            self.token.destroy_object(handle, id)?;
+        }
+        Ok(Destroyed::Now)
+    }
+}
+
+impl Pkcs11Store {
+    /// The key id and label a key URI names in this store.
+    fn named<'u>(&self, uri: &'u KeyUri) -> Result<(&'u [u8], Option<&'u str>), KeyError> {
         let bad = |reason: String| KeyError::BadUri { uri: uri.to_string(), reason };
         let KeyUri::Pkcs11(p) = uri else {
             return Err(bad("not a pkcs11: URI".to_owned()));
@@ -110,9 +142,7 @@ impl KeyStore for Pkcs11Store {
         let Some(id) = p.id.as_deref() else {
             return Err(bad("no id=: which key?".to_owned()));
         };
-        let private = self.token.find_key(id, ObjectClass::PRIVATE_KEY, "private key")?;
-        let public = self.token.find_key(id, ObjectClass::PUBLIC_KEY, "public key")?;
-        Pkcs11Key::load(&self.token, uri.clone(), private, public)
+        Ok((id, p.object.as_deref()))
     }
 }
 
@@ -292,6 +322,60 @@ impl Token {
                 &format!("find {what}"),
                 format!("{} objects have key id {}", found.len(), data_encoding::HEXLOWER.encode(id)),
             )),
+        }
+    }
+
+    /// The token objects of `class` with CKA_ID `id` (and CKA_LABEL
+    /// `label`, if given): none or one; more is an error.
+    fn find_named(
+        &self,
+        id: &[u8],
+        label: Option<&str>,
+        class: ObjectClass,
+        what: &str,
+    ) -> Result<Option<ObjectHandle>, KeyError> {
+        let mut template = vec![Attribute::Class(class), Attribute::Token(true), Attribute::Id(id.to_vec())];
+        template.extend(label.map(|l| Attribute::Label(l.as_bytes().to_vec())));
+        let found = self.with_main(|s| s.find_objects(&template)).map_err(|e| self.error("find keys", &e))?;
+        match found.as_slice() {
+            [] => Ok(None),
+            [handle] => Ok(Some(*handle)),
+            _ => Err(self.error_text(
+                &format!("destroy {what}"),
+                format!(
+                    "{} objects have key id {}; nothing destroyed, the URI must name one key",
+                    found.len(),
+                    data_encoding::HEXLOWER.encode(id)
+                ),
+            )),
+        }
+    }
+
+    /// Refuses to call a key gone that is there under another label.
+    fn refuse_other_labels(&self, id: &[u8], label: &str) -> Result<(), KeyError> {
+        let mut found = 0;
+        for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
+            let template = [Attribute::Class(class), Attribute::Token(true), Attribute::Id(id.to_vec())];
+            found += self.with_main(|s| s.find_objects(&template)).map_err(|e| self.error("find keys", &e))?.len();
+        }
+        if found == 0 {
+            return Ok(());
+        }
+        Err(self.error_text(
+            "destroy key",
+            format!(
+                "{found} key objects have key id {} but not the label {label:?}; nothing destroyed",
+                data_encoding::HEXLOWER.encode(id)
+            ),
+        ))
+    }
+
+    /// Destroys one object; one that another session destroyed meanwhile
+    /// is gone all the same.
+    fn destroy_object(&self, object: ObjectHandle, id: &[u8]) -> Result<(), KeyError> {
+        match self.with_main(|s| s.destroy_object(object)) {
+            Ok(()) | Err(CkError::Pkcs11(RvError::ObjectHandleInvalid, _)) => Ok(()),
+            Err(e) => Err(self.error(&format!("destroy key id {}", data_encoding::HEXLOWER.encode(id)), &e)),
         }
     }
 

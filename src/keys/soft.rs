@@ -15,7 +15,7 @@ use ring::rand::{SecureRandom as _, SystemRandom};
 use ring::rsa::PublicKeyComponents;
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair};
 
-use super::{Algorithm, KeyError, KeyStore, KeyUri, SigningKey};
+use super::{Algorithm, Destroyed, KeyError, KeyStore, KeyUri, SigningKey};
 
 /// A directory of key files (for `generate`), or one key file (for `open`).
 #[derive(Debug)]
@@ -71,6 +71,39 @@ impl KeyStore for SoftStore {
         let der = pem_or_der(&bytes).ok_or_else(|| file_error(path, "not PKCS#8 DER or PEM".to_owned()))?;
         SoftKey::from_pkcs8(uri.clone(), &der).map(|k| Box::new(k) as Box<dyn SigningKey>)
     }
+
+    /// Removes the key file. Only a regular file that opens as a key is
+    /// removed: a directory (a store, not a key), a symbolic link (its
+    /// target would stay) or a file that is no key is refused.
+    fn destroy(&self, uri: &KeyUri) -> Result<Destroyed, KeyError> {
+        let KeyUri::File(path) = uri else {
+            return Err(KeyError::BadUri { uri: uri.to_string(), reason: "not a file: URI".to_owned() });
+        };
+        let metadata = match fs::symlink_metadata(path) {
+            Ok(metadata) => metadata,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Destroyed::AlreadyGone),
+            Err(e) => return Err(file_error(path, e.to_string())),
+        };
+        if !metadata.file_type().is_file() {
+            let kind = if metadata.is_dir() { "a directory" } else { "not a regular file" };
+            return Err(file_error(path, format!("{kind}: only a key file is destroyed")));
+        }
+        self.open(uri).map_err(|e| file_error(path, format!("not destroyed: it does not open as a key ({e})")))?;
+        match fs::remove_file(path) {
+            Ok(()) => sync_parent(path).map(|()| Destroyed::Now),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Destroyed::AlreadyGone),
+            Err(e) => Err(file_error(path, format!("cannot remove: {e}"))),
+        }
+    }
+}
+
+/// Makes a removal in `path`'s directory durable.
+fn sync_parent(path: &Path) -> Result<(), KeyError> {
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    fs::File::open(parent).and_then(|dir| dir.sync_all()).map_err(|e| file_error(parent, e.to_string()))
 }
 
 /// A ring key pair.
@@ -226,4 +259,58 @@ fn pem_or_der(bytes: &[u8]) -> Option<Vec<u8>> {
     let body: String =
         text.lines().skip_while(|l| !is_begin(l)).skip(1).take_while(|l| !l.starts_with("-----END")).collect();
     data_encoding::BASE64.decode(body.trim().as_bytes()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{destroy_key, generate_key, open_key};
+
+    fn store(dir: &Path) -> KeyUri {
+        KeyUri::File(dir.to_owned())
+    }
+
+    #[test]
+    fn destroy_removes_the_file_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = generate_key(&store(dir.path()), Algorithm::Ed25519, None, "old-zsk").expect("generate");
+        let other = generate_key(&store(dir.path()), Algorithm::EcdsaP256Sha256, None, "new-zsk").expect("generate");
+        let KeyUri::File(path) = key.uri().clone() else { panic!("a file key") };
+        assert!(path.is_file());
+
+        assert_eq!(destroy_key(key.uri()).expect("destroy"), Destroyed::Now);
+        assert!(!path.exists(), "the key file is still there");
+        assert!(matches!(open_key(key.uri()), Err(KeyError::File { .. })), "the destroyed key still opens");
+        assert_eq!(destroy_key(key.uri()).expect("destroy again"), Destroyed::AlreadyGone);
+
+        let reopened = open_key(other.uri()).expect("the other key is untouched");
+        assert_eq!(reopened.public_key(), other.public_key());
+        reopened.sign(b"still signs").expect("sign");
+    }
+
+    #[test]
+    fn destroy_refuses_what_is_not_a_key_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = generate_key(&store(dir.path()), Algorithm::Ed25519, None, "k").expect("generate");
+        let KeyUri::File(path) = key.uri().clone() else { panic!("a file key") };
+
+        let err = destroy_key(&store(dir.path())).expect_err("a store directory is not a key");
+        assert!(err.to_string().contains("a directory"), "{err}");
+
+        let link = dir.path().join("link.pk8");
+        std::os::unix::fs::symlink(&path, &link).expect("symlink");
+        let err = destroy_key(&KeyUri::File(link.clone())).expect_err("a link is not the key");
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+
+        let notes = dir.path().join("notes.txt");
+        write_new_private(&notes, b"not a key at all").expect("write");
+        let err = destroy_key(&KeyUri::File(notes.clone())).expect_err("not a key");
+        assert!(err.to_string().contains("does not open as a key"), "{err}");
+
+        for kept in [&path, &link, &notes] {
+            assert!(kept.exists(), "{} was removed", kept.display());
+        }
+        let pkcs11 = KeyUri::parse("pkcs11:token=t;id=%01").expect("URI");
+        assert!(matches!(SoftStore::new(dir.path()).destroy(&pkcs11), Err(KeyError::BadUri { .. })));
+    }
 }
