@@ -39,6 +39,11 @@ fn policies_that_cannot_work_are_refused() {
         ("[denial]\ntype = \"nsec\"\nopt-out = true\n", "denial.opt-out"),
         ("[denial]\niterations = 500\n", "RFC 9276"),
         ("[keys]\ndnskey-ttl = \"2d\"\n", "keys.dnskey-ttl"),
+        (
+            "[keys]\npurge-after = \"101y\"\n",
+            "keys.purge-after: 36890d 6h is longer than 36525d; to keep removed keys for ever, write 0",
+        ),
+        ("[keys]\npurge-after = -1\n", ":2: a duration cannot be negative"),
         ("[zone]\nmax-ttl = \"soon\"\n", ":2: bad duration \"soon\""),
         ("[keys]\ncolour = \"blue\"\n", ":2: unknown field `colour`"),
         ("[keys\n", ":1:"),
@@ -68,4 +73,15 @@ fn nsec3_iterations_warn_citing_rfc9276() {
         stderr.contains("warning") && stderr.contains("denial.iterations") && stderr.contains("RFC 9276"),
         "{stderr}"
     );
+}
+
+#[test]
+fn purge_after_defaults_to_90_days_and_0_is_never() {
+    use signet::policy::Policy;
+    let read = |text: &str| Policy::from_text(text, Path::new("p.toml")).expect("a valid policy").0.keys.purge_after;
+    assert_eq!(read(""), 90 * 86400, "BIND's purge-keys default");
+    assert_eq!(read("[keys]\npurge-after = \"0\"\n"), 0);
+    assert_eq!(read("[keys]\npurge-after = 0\n"), 0);
+    assert_eq!(read("[keys]\npurge-after = \"30d\"\n"), 30 * 86400);
+    assert_eq!(read("[keys]\npurge-after = \"100y\"\n"), signet::policy::MAX_PURGE_AFTER, "100 years, the longest");
 }

@@ -27,7 +27,28 @@ pub fn check(policy: &Policy) -> Result<Vec<Warning>, Refusal> {
     check_signatures(policy)?;
     check_lifetimes(policy)?;
     check_ttls(policy)?;
+    check_purge(policy)?;
     denial_warnings(policy)
+}
+
+/// The longest `keys.purge-after` taken: 100 years (of 365.25 days, as
+/// `"100y"` reads). Longer is "never", which is written 0; the bound keeps
+/// a removal time plus it far from overflow.
+pub const MAX_PURGE_AFTER: i64 = 100 * 31_557_600;
+
+fn check_purge(policy: &Policy) -> Result<(), Refusal> {
+    let purge = policy.keys.purge_after;
+    if purge > MAX_PURGE_AFTER {
+        refuse(
+            "keys.purge-after",
+            format!(
+                "{} is longer than {}; to keep removed keys for ever, write 0",
+                format_duration(purge),
+                format_duration(MAX_PURGE_AFTER)
+            ),
+        )?;
+    }
+    Ok(())
 }
 
 fn check_signatures(policy: &Policy) -> Result<(), Refusal> {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use check::{Warning, ksk_rollover_time, zsk_rollover_time};
+pub use check::{MAX_PURGE_AFTER, Warning, ksk_rollover_time, zsk_rollover_time};
 
 use crate::keys::{Algorithm, KeyUri};
 
@@ -102,6 +102,10 @@ pub struct KeysPolicy {
     /// Where new keys are made: `pkcs11:token=…` or `file:DIR`.
     #[serde(default, deserialize_with = "de::key_store")]
     pub store: Option<KeyUri>,
+    /// How long after its removal (hidden everywhere) a key is destroyed
+    /// in its store; 0 means never, as BIND's `purge-keys`.
+    #[serde(deserialize_with = "de::duration")]
+    pub purge_after: i64,
 }
 
 /// `[signatures]`.
@@ -234,6 +238,7 @@ impl Default for KeysPolicy {
             publish_safety: HOUR,
             retire_safety: HOUR,
             store: None,
+            purge_after: 90 * DAY,
         }
     }
 }
@@ -319,9 +324,12 @@ mod de {
         match TextOrNumber::deserialize(d)? {
             TextOrNumber::Number(n) if n >= 0 => Ok(n),
             TextOrNumber::Number(n) => Err(D::Error::custom(format!("a duration cannot be negative ({n})"))),
-            TextOrNumber::Text(text) => humantime::parse_duration(&text).map(|d| d.as_secs() as i64).map_err(|e| {
-                D::Error::custom(format!("bad duration {text:?} ({e}); write e.g. \"35d\", \"12h\", \"3600s\""))
-            }),
+            TextOrNumber::Text(text) => {
+                let parsed = humantime::parse_duration(&text).map_err(|e| e.to_string());
+                parsed.and_then(|d| i64::try_from(d.as_secs()).map_err(|_| "too long".to_owned())).map_err(|e| {
+                    D::Error::custom(format!("bad duration {text:?} ({e}); write e.g. \"35d\", \"12h\", \"3600s\""))
+                })
+            }
         }
     }
 
