@@ -297,3 +297,67 @@ fn clock_going_backwards_is_refused() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("clock went backwards") && stderr.contains("--now"), "{stderr}");
 }
+
+/// The CKA_IDs (hex, lowercase) of the objects in the zone's SoftHSM
+/// token, as pkcs11-tool (opensc) lists them: a look into the token that
+/// does not go through signet.
+fn token_object_ids(zone: &Zone) -> Vec<String> {
+    let common::Store::Pkcs11 { conf } = &zone.store else { panic!("a SoftHSM zone") };
+    let module = "/usr/lib/softhsm/libsofthsm2.so";
+    let output = common::run(
+        Command::new("pkcs11-tool")
+            .args(["--module", module, "--token-label", common::TEST_TOKEN, "--login", "--pin", common::TEST_PIN])
+            .arg("--list-objects")
+            .env("SOFTHSM2_CONF", conf),
+    );
+    common::expect_success("pkcs11-tool --list-objects", &output);
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("ID:"))
+        .map(|id| id.trim().to_ascii_lowercase())
+        .collect()
+}
+
+/// The CKA_ID in a key's `pkcs11:…;id=%01%02…` URI, as hex.
+fn uri_id(uri: &str) -> String {
+    let id = uri.split([';', '?']).find_map(|part| part.strip_prefix("id=")).expect("an id in the URI");
+    id.replace('%', "").to_ascii_lowercase()
+}
+
+#[test]
+fn removed_keys_are_destroyed_in_the_token_after_purge_after() {
+    if !common::have_tool("pkcs11-tool") {
+        return;
+    }
+    let Some(mut zone) = Zone::new("ECDSAP256SHA256", false) else { return };
+    let policy = zone.dir.path().join("purge.toml");
+    let text = policy_text("ECDSAP256SHA256", false).replace("[signatures]", "purge-after = \"1d\"\n[signatures]");
+    std::fs::write(&policy, text).expect("write");
+    zone.ok(&["policy", "import", policy.to_str().expect("path"), "--name", "test"]);
+    zone.run_until(zone.start + 3 * DAY);
+    let compromised: Vec<(u64, String)> = zone
+        .keys()
+        .iter()
+        .filter(|k| k["role"] == "zsk")
+        .map(|k| (k["keytag"].as_u64().unwrap_or(0), k["uri"].as_str().unwrap_or_default().to_owned()))
+        .collect();
+    assert_eq!(compromised.len(), 1);
+    let old_id = uri_id(&compromised[0].1);
+    assert!(token_object_ids(&zone).contains(&old_id), "the ZSK is in the token");
+    zone.ok(&["key", "rollover", ORIGIN, "--zsk", "--emergency"]);
+    let deadline = zone.now + 3 * DAY;
+    while zone.tags("zsk").contains(&compromised[0].0) {
+        assert!(zone.now < deadline, "the compromised ZSK is removed within three days");
+        let step = zone.now + HOUR;
+        zone.run_until(step);
+    }
+    assert!(token_object_ids(&zone).contains(&old_id), "removed but not yet purged: still in the token");
+    zone.run_until(zone.now + 2 * DAY);
+    let ids = token_object_ids(&zone);
+    assert!(!ids.contains(&old_id), "the removed ZSK's objects are gone from the token: {ids:?}");
+    for key in zone.keys() {
+        let id = uri_id(key["uri"].as_str().unwrap_or_default());
+        assert_eq!(ids.iter().filter(|i| **i == id).count(), 2, "a live key keeps its private and public objects");
+    }
+    assert!(zone.audit().iter().any(|m| m.contains("key material destroyed")), "{:#?}", zone.audit());
+}

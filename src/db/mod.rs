@@ -401,6 +401,32 @@ impl Database {
         Ok(())
     }
 
+    /// Keys of the zone removed at or before `before` whose material is
+    /// still in their stores: `(id, uri)`.
+    pub async fn purgeable_keys(&self, zone_id: i64, before: i64) -> Result<Vec<(i64, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, uri FROM keys WHERE zone_id = ? AND removed_at IS NOT NULL AND removed_at <= ?
+             AND purged_at IS NULL ORDER BY id",
+        )
+        .bind(zone_id)
+        .bind(before)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Records that a removed key's material is destroyed.
+    pub async fn mark_purged(&self, zone_id: i64, key_id: i64, event: &Event) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("UPDATE keys SET purged_at = ? WHERE id = ? AND removed_at IS NOT NULL")
+            .bind(event.time)
+            .bind(key_id)
+            .execute(&mut *tx)
+            .await?;
+        insert_event(&mut tx, Some(zone_id), event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Records an event that changes nothing else (a parent's DS that
     /// matches no key of the zone, say).
     pub async fn record_event(&self, zone_id: i64, event: &Event) -> Result<()> {

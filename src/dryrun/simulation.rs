@@ -339,7 +339,9 @@ impl Simulation {
         let mut now = self.rehearsal.from;
         let mut changes = std::mem::take(&mut self.rehearsal.changes).into_iter().peekable();
         let key_store = self.key_store.clone();
-        let options = RunOptions { explicit_now: true, key_store: Some(&key_store), progress: &NoProgress };
+        // Keys made in the caller's own store are never destroyed by a rehearsal.
+        let purge = self.rehearsal.key_store.is_none();
+        let options = RunOptions { explicit_now: true, key_store: Some(&key_store), progress: &NoProgress, purge };
         loop {
             let first_event = self.events.len();
             if let Some(change) = self.parent.act(now) {

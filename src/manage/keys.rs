@@ -3,8 +3,8 @@
 //! sign, and turned into the signer's [`SigningKeys`].
 
 use super::ManageError;
-use crate::db::{Database, StoredKey, ZoneSnapshot};
-use crate::keys::{KeyUri, PublishedKey, SigningKey, generate_key, open_key, proof::prove};
+use crate::db::{Actor, Database, Event, EventKind, StoredKey, ZoneSnapshot};
+use crate::keys::{Destroyed, KeyUri, PublishedKey, SigningKey, destroy_key, generate_key, open_key, proof::prove};
 use crate::policy::Policy;
 use crate::rollover::{Action, Key, Observation, Publication, Record, RecordState, Step, advance};
 use crate::sign::{Signer, SigningKeys};
@@ -178,6 +178,32 @@ pub(super) fn parent_ds(keys: &[Key], opened: &[InUse], origin: &Name, policy: &
         .map(Anchor::Ds)
         .collect();
     (!anchors.is_empty()).then_some(anchors)
+}
+
+/// Destroys the material of the zone's keys removed more than the
+/// policy's `keys.purge-after` ago (never with 0), each with an audit
+/// event. Removed keys are hidden everywhere: no record state needs them.
+/// A key that cannot be destroyed now is left for a later run.
+pub(super) async fn purge_removed_keys(db: &Database, snapshot: &ZoneSnapshot, now: i64) -> Result<(), ManageError> {
+    let purge_after = snapshot.policy.keys.purge_after;
+    if purge_after == 0 {
+        return Ok(());
+    }
+    let zone = &snapshot.zone;
+    for (id, uri) in db.purgeable_keys(zone.id, now - purge_after).await? {
+        let destroyed = KeyUri::parse(&uri).and_then(|uri| destroy_key(&uri));
+        let why = match destroyed {
+            Ok(Destroyed::Now) => format!("key material destroyed in its store ({uri})"),
+            Ok(Destroyed::AlreadyGone) => format!("key material was already gone from its store ({uri})"),
+            Err(e) => {
+                tracing::warn!(zone = %zone.name, key = id, "cannot destroy a removed key yet: {e}");
+                continue;
+            }
+        };
+        tracing::info!(zone = %zone.name, key = id, "{why}");
+        db.mark_purged(zone.id, id, &Event::note(now, Actor::Machine, EventKind::KeyPurged, Some(id), why)).await?;
+    }
+    Ok(())
 }
 
 /// One key given to the one-shot signer: its replicas (the same key in

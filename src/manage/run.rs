@@ -13,7 +13,7 @@
 use std::path::Path;
 
 use super::gate::{GateFailure, sign_through_gate};
-use super::keys::{advance_with_new_keys, key_store, open_signing_keys, parent_ds, signing_keys};
+use super::keys::{advance_with_new_keys, key_store, open_signing_keys, parent_ds, purge_removed_keys, signing_keys};
 use super::oneshot::published_serial;
 use super::{ManageError, PublishFailure, zone_name};
 use crate::db::{Actor, Database, Event, EventKind, RunCommit, RunRecord, RunResult, ZoneSnapshot};
@@ -36,6 +36,9 @@ pub struct RunOptions<'a> {
     pub key_store: Option<&'a KeyUri>,
     /// Where the gate reports its progress.
     pub progress: &'a dyn Progress,
+    /// Destroy the material of keys removed longer than `keys.purge-after`
+    /// ago (off for a dry-run that makes keys in its caller's store).
+    pub purge: bool,
 }
 
 /// A published run.
@@ -169,6 +172,9 @@ async fn run_locked(
     };
     let events = step_events(&step, now, policy.parent.cds);
     commit(db, &snapshot, &step, &events, run).await?;
+    if options.purge {
+        purge_removed_keys(db, &snapshot, now).await?;
+    }
     Ok(RunOutcome::Published(Box::new(Published { step, stats, report })))
 }
 
