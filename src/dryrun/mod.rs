@@ -5,21 +5,21 @@
 //! against a throw-away database, soft keys and a simulated parent. Its
 //! events are the throw-away database's audit trail ([`Event`]). Beside it:
 //!
-//! - [`version`]: what each published version of the zone holds, read back
+//! - `version`: what each published version of the zone holds, read back
 //!   from the signed file;
-//! - [`parent`]: the parent, publishing the CDS it sees after a delay;
+//! - `parent`: the parent, publishing the CDS it sees after a delay;
 //! - [`safety`]: the cache-model check, at every instant, of every mix of
 //!   cached DS, DNSKEY and signed RRsets a resolver could hold;
 //! - [`svg`]: the timeline drawing;
-//! - [`example`]: the zone signed when the operator gives none.
+//! - `example`: the zone signed when the operator gives none.
 
-pub mod example;
-pub mod parent;
+pub(crate) mod example;
+pub(crate) mod parent;
 pub mod safety;
 pub mod simulation;
 pub mod svg;
-pub mod trace;
-pub mod version;
+pub(crate) mod trace;
+pub(crate) mod version;
 
 use serde::Serialize;
 

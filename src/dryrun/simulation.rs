@@ -1,6 +1,6 @@
 //! The rehearsal itself: the managed run of [`crate::manage`] on a
 //! simulated clock, in a throw-away database and key store, against the
-//! simulated [`Parent`]; after every published version, the cache-model
+//! simulated `Parent`; after every published version, the cache-model
 //! check of [`Checker`]. The first unsafe instant (or a version the gate
 //! refuses) ends it.
 

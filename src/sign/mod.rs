@@ -1,16 +1,16 @@
 //! The signer: the unsigned zone in, the signed zone out as master-file
-//! text. Sort and prepare the records ([`prepare`]), make the NSEC or
-//! NSEC3 chain ([`denial`]), sign every authoritative RRset with every
-//! key of its kind ([`rrsig`]), on all cores, and write the result in
+//! text. Sort and prepare the records (`prepare`), make the NSEC or
+//! NSEC3 chain (`denial`), sign every authoritative RRset with every
+//! key of its kind (`rrsig`), on all cores, and write the result in
 //! canonical order (the NSEC3 chain last).
 //!
 //! What is written is not yet published: the gate (`manage::gate`) reads it back
 //! and has the verifier judge it first.
 
-pub mod denial;
-pub mod prepare;
-pub mod rrsig;
-pub mod serial;
+pub(crate) mod denial;
+pub(crate) mod prepare;
+pub(crate) mod rrsig;
+pub(crate) mod serial;
 
 use std::io::Write;
 

@@ -7,17 +7,17 @@
 //!
 //! The checks, as numbered in the README (`signet verify`) and
 //! ARCHITECTURE.md §1:
-//! - 1, structure: the zone reader (owners, SOA) and [`crate::zone::tree`]
+//! - 1, structure: the zone reader (owners, SOA) and `crate::zone::tree`
 //!   (cuts, glue, empty non-terminals);
-//! - 2, 3 and 6, signatures, coverage, RRset TTLs: [`signatures`];
+//! - 2, 3 and 6, signatures, coverage, RRset TTLs: `signatures`;
 //! - 4, trust anchor and CDS/CDNSKEY: [`trust`];
-//! - 5, NSEC/NSEC3: [`denial`].
+//! - 5, NSEC/NSEC3: `denial`.
 
 pub mod crypto;
-pub mod denial;
+pub(crate) mod denial;
 pub mod findings;
-pub mod keys;
-pub mod signatures;
+pub(crate) mod keys;
+pub(crate) mod signatures;
 pub mod trust;
 
 use std::time::Instant;

@@ -12,7 +12,7 @@ pub mod reader;
 pub mod rtype;
 mod svcb;
 mod text;
-pub mod tree;
+pub(crate) mod tree;
 pub mod writer;
 
 pub use arena::{Node, RecordRef, Rrset, Zone, ZoneBuilder};

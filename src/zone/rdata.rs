@@ -1,7 +1,7 @@
 //! RDATA formats: presentation text to wire, wire to text, wire checks,
 //! and the RFC 4034 §6.2 canonical form.
 //!
-//! Each type is described once, as a list of fields ([`Field`]); reading,
+//! Each type is described once, as a list of fields (`Field`); reading,
 //! writing, checking and canonicalising all walk that one description, so
 //! they cannot disagree about a type's layout. Types without a
 //! description are read and written in the RFC 3597 `\# len hex` form.
