@@ -189,6 +189,19 @@ fn a_symlinked_output_is_written_through_with_mode_and_group_kept() {
     }
 }
 
+/// Writes a signing lock for `pid` started at `started` into the
+/// database, as a signet process would have (with Python's sqlite3, not
+/// signet's code).
+fn record_lock(db: &Path, pid: u32, started: &str) {
+    let lock = format!("UPDATE zones SET lock_pid = {pid}, lock_since = 0, lock_started = {started}");
+    let python = common::run(std::process::Command::new("python3").args([
+        "-c",
+        &format!("import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('{lock}'); c.commit()"),
+        path(db),
+    ]));
+    common::expect_success("python3 sqlite3", &python);
+}
+
 #[test]
 fn a_stale_lock_held_by_another_program_is_taken_over() {
     let m = Managed::new();
@@ -197,14 +210,8 @@ fn a_stale_lock_held_by_another_program_is_taken_over() {
     // the signet that took the lock.
     let mut other = std::process::Command::new("sleep").arg("60").spawn().expect("sleep");
     let pid = other.id();
-    let lock = format!("UPDATE zones SET lock_pid = {pid}, lock_since = 0, lock_started = 1");
-    let python = common::run(std::process::Command::new("python3").args([
-        "-c",
-        &format!("import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('{lock}'); c.commit()"),
-        path(&m.db),
-    ]));
-    common::expect_success("python3 sqlite3", &python);
-    let run = m.signet(&["sign", ORIGIN, "--now", "2026-12-01T01:00:00Z"]);
+    record_lock(&m.db, pid, "1");
+    let run = m.signet(&["sign", ORIGIN]);
     let _ = other.kill();
     let _ = other.wait();
     common::expect_success("sign over a stale lock", &run);
@@ -213,14 +220,8 @@ fn a_stale_lock_held_by_another_program_is_taken_over() {
     let pid = holder.id();
     let started = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
     let started: String = started[started.rfind(')').expect(")") + 1..].split_whitespace().nth(19).expect("f22").into();
-    let lock = format!("UPDATE zones SET lock_pid = {pid}, lock_since = 0, lock_started = {started}");
-    let python = common::run(std::process::Command::new("python3").args([
-        "-c",
-        &format!("import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('{lock}'); c.commit()"),
-        path(&m.db),
-    ]));
-    common::expect_success("python3 sqlite3", &python);
-    let busy = m.signet(&["sign", ORIGIN, "--now", "2026-12-01T02:00:00Z"]);
+    record_lock(&m.db, pid, &started);
+    let busy = m.signet(&["sign", ORIGIN]);
     let _ = holder.kill();
     let _ = holder.wait();
     assert_eq!(busy.status.code(), Some(2), "{}", stderr(&busy));
