@@ -85,3 +85,43 @@ fn purge_after_defaults_to_90_days_and_0_is_never() {
     assert_eq!(read("[keys]\npurge-after = \"30d\"\n"), 30 * 86400);
     assert_eq!(read("[keys]\npurge-after = \"100y\"\n"), signet::policy::MAX_PURGE_AFTER, "100 years, the longest");
 }
+
+/// Every duration field has a limit the RRSIG and calendar arithmetic can
+/// carry: `validity = "36500d"` used to pass the check, and the gate then
+/// found every signature expired in 1990 (the expiration wrapped around
+/// the 32-bit serial). Each field past its limit is refused, naming the
+/// field and the limit.
+#[test]
+fn durations_past_their_limit_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lifetimes = ["ksk-lifetime", "zsk-lifetime"].map(|f| ("keys", f, "40000d", "36525d"));
+    let others = [
+        ("keys", "dnskey-ttl"),
+        ("keys", "publish-safety"),
+        ("keys", "retire-safety"),
+        ("signatures", "validity"),
+        ("signatures", "dnskey-validity"),
+        ("signatures", "refresh"),
+        ("signatures", "jitter"),
+        ("signatures", "inception-offset"),
+        ("zone", "propagation-delay"),
+        ("zone", "max-ttl"),
+        ("parent", "ds-ttl"),
+        ("parent", "propagation-delay"),
+        ("parent", "registration-delay"),
+    ]
+    .map(|(section, field)| (section, field, "36500d", "3660d"));
+    for (i, (section, field, value, limit)) in lifetimes.into_iter().chain(others).enumerate() {
+        let path = dir.path().join(format!("long{i}.toml"));
+        std::fs::write(&path, format!("[{section}]\n{field} = \"{value}\"\n")).expect("write");
+        let output = check(&path);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{section}.{field} = {value}: {stderr}");
+        let needle = format!("{section}.{field}: {value} exceeds the limit of {limit}");
+        assert!(stderr.contains(&needle), "{section}.{field}: expected {needle:?} in {stderr}");
+    }
+    let path = dir.path().join("huge.toml");
+    std::fs::write(&path, "[signatures]\nvalidity = \"18446744073709551615s\"\n").expect("write");
+    let output = check(&path);
+    assert_eq!(output.status.code(), Some(2), "{}", String::from_utf8_lossy(&output.stderr));
+}

@@ -22,6 +22,7 @@ fn refuse(field: &str, reason: String) -> Result<(), Refusal> {
 /// Checks a parsed policy: `Err((field, reason))` for the first field that
 /// cannot work, else the warnings.
 pub fn check(policy: &Policy) -> Result<Vec<Warning>, Refusal> {
+    check_bounds(policy)?;
     crate::keys::check_bits(policy.keys.algorithm, policy.keys.bits)
         .map_err(|e| ("keys.bits".to_owned(), e.to_string()))?;
     check_signatures(policy)?;
@@ -47,6 +48,64 @@ fn check_purge(policy: &Policy) -> Result<(), Refusal> {
                 format_duration(MAX_PURGE_AFTER)
             ),
         )?;
+    }
+    Ok(())
+}
+
+/// The longest a signature timer or any other duration may be: ten years
+/// (3660 days, BIND's limit for its signature validity). RRSIG times are
+/// 32-bit serial numbers (RFC 4034 §3.1.5, RFC 1982): a signature's
+/// inception and expiration are only unambiguous within 2^31 s (68 years)
+/// of the validator's clock, so validity plus inception offset must stay
+/// well under that; ten years each keeps their sum under a third of it,
+/// and no TTL, propagation delay or safety margin is sane beyond it either.
+const MAX_DURATION: i64 = 3660 * 86400;
+
+/// The longest key lifetime (0 means unlimited): a hundred years, as for
+/// `keys.purge-after`, far beyond any rollover plan, and small enough
+/// that no time arithmetic on it can overflow.
+const MAX_LIFETIME: i64 = MAX_PURGE_AFTER;
+
+/// Every duration within its limit, so that no time arithmetic overflows.
+fn check_bounds(policy: &Policy) -> Result<(), Refusal> {
+    let (k, s, z, p) = (&policy.keys, &policy.signatures, &policy.zone, &policy.parent);
+    let lifetimes = [("keys.ksk-lifetime", k.ksk_lifetime), ("keys.zsk-lifetime", k.zsk_lifetime)];
+    let others = [
+        ("keys.dnskey-ttl", k.dnskey_ttl),
+        ("keys.publish-safety", k.publish_safety),
+        ("keys.retire-safety", k.retire_safety),
+        ("signatures.validity", s.validity),
+        ("signatures.dnskey-validity", s.dnskey_validity),
+        ("signatures.refresh", s.refresh),
+        ("signatures.jitter", s.jitter),
+        ("signatures.inception-offset", s.inception_offset),
+        ("zone.propagation-delay", z.propagation_delay),
+        ("zone.max-ttl", z.max_ttl),
+        ("parent.ds-ttl", p.ds_ttl),
+        ("parent.propagation-delay", p.propagation_delay),
+        ("parent.registration-delay", p.registration_delay),
+    ];
+    for (field, value) in lifetimes {
+        if value > MAX_LIFETIME {
+            let limit = format_duration(MAX_LIFETIME);
+            refuse(
+                field,
+                format!("{} exceeds the limit of {limit} (100 years; 0 means unlimited)", format_duration(value)),
+            )?;
+        }
+    }
+    for (field, value) in others {
+        if value > MAX_DURATION {
+            refuse(
+                field,
+                format!(
+                    "{} exceeds the limit of {} (10 years): RRSIG times are 32-bit serial numbers (RFC 4034 §3.1.5), \
+                     so signature timers must stay well under 68 years",
+                    format_duration(value),
+                    format_duration(MAX_DURATION)
+                ),
+            )?;
+        }
     }
     Ok(())
 }
@@ -143,8 +202,8 @@ fn check_ttls(policy: &Policy) -> Result<(), Refusal> {
         ("zone.max-ttl", policy.zone.max_ttl),
         ("parent.ds-ttl", policy.parent.ds_ttl),
     ] {
-        if ttl == 0 || ttl > i64::from(i32::MAX) {
-            refuse(field, format!("{} is not a usable TTL (1s to 68 years)", d(ttl)))?;
+        if ttl == 0 {
+            refuse(field, "0s is not a usable TTL".to_owned())?;
         }
     }
     if policy.keys.dnskey_ttl > policy.zone.max_ttl {
