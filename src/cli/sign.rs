@@ -149,6 +149,8 @@ fn run_one_shot(
 /// Reads `URI[ URI…]:ROLE`: one or more URIs of replicas of one key,
 /// separated by spaces, then its role.
 fn parse_key_arg(text: &str) -> anyhow::Result<GivenKey> {
+    // Refused before any message below could echo the text with its PIN.
+    signet::keys::uri::refuse_pin(text)?;
     let (uris, role) =
         text.rsplit_once(':').with_context(|| format!("--key {text:?}: expected URI:ROLE, e.g. file:zsk.pk8:zsk"))?;
     let role = Role::from_text(role).with_context(|| format!("--key {text:?}"))?;

@@ -5,9 +5,12 @@
 //! attributes: `module-path` (default `$SIGNET_PKCS11_MODULE`, else
 //! SoftHSM's Debian path) and `pin-source` (`file:PATH` or `env:VAR`;
 //! default the environment variable `SIGNET_PKCS11_PIN`). A PIN is never
-//! part of a URI: `pin-value` is refused, so that URIs can be logged and
-//! stored.
+//! part of a URI: `pin-value` is refused wherever it is (path or query),
+//! however it is spelt (RFC 7512 compares attribute names after
+//! percent-decoding; signet also ignores case), so that URIs can be logged
+//! and stored; the refusal shows nothing of the URI from the PIN on.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -62,53 +65,58 @@ impl Pkcs11Uri {
     pub fn with_key(&self, id: &[u8], label: &str) -> Pkcs11Uri {
         Pkcs11Uri { id: Some(id.to_vec()), object: Some(label.to_owned()), ..self.clone() }
     }
-}
 
-impl KeyUri {
-    /// Reads a URI; `file:` paths may be relative.
-    pub fn parse(text: &str) -> Result<KeyUri, KeyError> {
-        let bad = |reason: &str| KeyError::BadUri { uri: text.to_owned(), reason: reason.to_owned() };
-        if let Some(path) = text.strip_prefix("file:") {
-            if path.is_empty() {
-                return Err(bad("file: needs a path"));
-            }
-            return Ok(KeyUri::File(PathBuf::from(path)));
-        }
-        let Some(rest) = text.strip_prefix("pkcs11:") else {
-            return Err(bad("expected pkcs11:… or file:…"));
-        };
+    /// Reads what follows `pkcs11:` (already known to hold no PIN).
+    /// Attribute names are compared after percent-decoding, in any case.
+    fn parse(rest: &str) -> Result<Pkcs11Uri, String> {
         let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
         let mut uri = Pkcs11Uri { token: String::new(), id: None, object: None, module_path: None, pin_source: None };
         for attr in path.split(';').filter(|a| !a.is_empty()) {
-            let (key, value) = attr.split_once('=').ok_or_else(|| bad(&format!("attribute {attr:?} has no '='")))?;
-            let value = percent_decode(value).ok_or_else(|| bad(&format!("bad percent-encoding in {key}")))?;
-            match key {
-                "token" => uri.token = utf8(value).ok_or_else(|| bad("token label is not UTF-8"))?,
+            let (name, value) = attribute(attr)?;
+            let label = |what: &str| utf8(value.clone()).ok_or_else(|| format!("{what} label is not UTF-8"));
+            match name.as_str() {
+                "token" => uri.token = label("token")?,
                 "id" => uri.id = Some(value),
-                "object" => uri.object = Some(utf8(value).ok_or_else(|| bad("object label is not UTF-8"))?),
+                "object" => uri.object = Some(label("object")?),
                 // Other RFC 7512 attributes (manufacturer, serial, type…) are
                 // accepted and ignored: the token label and id decide.
                 _ => {}
             }
         }
         for attr in query.split('&').filter(|a| !a.is_empty()) {
-            let (key, value) = attr.split_once('=').ok_or_else(|| bad(&format!("attribute {attr:?} has no '='")))?;
-            let value =
-                percent_decode(value).and_then(utf8).ok_or_else(|| bad(&format!("bad percent-encoding in {key}")))?;
-            match key {
-                "module-path" => uri.module_path = Some(value),
-                "pin-source" => uri.pin_source = Some(value),
-                "pin-value" => return Err(bad("a PIN does not belong in a URI: use pin-source=file:… or env:…")),
+            let (name, value) = attribute(attr)?;
+            let text = || utf8(value.clone()).ok_or_else(|| format!("{name} is not UTF-8"));
+            match name.as_str() {
+                "module-path" => uri.module_path = Some(text()?),
+                "pin-source" => uri.pin_source = Some(text()?),
                 _ => {}
             }
         }
         if uri.token.is_empty() {
-            return Err(bad("a token=LABEL attribute is required (slot ids change between runs)"));
+            return Err("a token=LABEL attribute is required (slot ids change between runs)".to_owned());
         }
         if uri.id.as_ref().is_some_and(Vec::is_empty) {
-            return Err(bad("id is empty"));
+            return Err("id is empty".to_owned());
         }
-        Ok(KeyUri::Pkcs11(uri))
+        Ok(uri)
+    }
+}
+
+impl KeyUri {
+    /// Reads a URI; `file:` paths may be relative.
+    pub fn parse(text: &str) -> Result<KeyUri, KeyError> {
+        refuse_pin(text)?;
+        let bad = |reason: String| KeyError::BadUri { uri: text.to_owned(), reason };
+        if let Some(path) = text.strip_prefix("file:") {
+            if path.is_empty() {
+                return Err(bad("file: needs a path".to_owned()));
+            }
+            return Ok(KeyUri::File(PathBuf::from(path)));
+        }
+        let Some(rest) = text.strip_prefix("pkcs11:") else {
+            return Err(bad("expected pkcs11:… or file:…".to_owned()));
+        };
+        Pkcs11Uri::parse(rest).map(KeyUri::Pkcs11).map_err(bad)
     }
 
     /// For messages: `token "signet", key id 0a1b…` or the file path.
@@ -146,6 +154,113 @@ impl fmt::Display for KeyUri {
             }
         }
     }
+}
+
+/// Why a URI holding a PIN is refused, and what to do instead.
+const PIN_REFUSED: &str = "a PIN does not belong in a key URI (pin-value is refused, so that URIs can be logged and \
+                           stored): use pin-source=file:PATH or env:VAR, or set SIGNET_PKCS11_PIN";
+
+/// The attribute that would carry a PIN (RFC 7512 §2.3).
+const PIN_ATTRIBUTE: &str = "pin-value";
+
+/// How many rounds of percent-decoding a piece is looked through for a
+/// PIN (`%252D` is `%2D` after one, `-` after two).
+const DECODE_ROUNDS: usize = 3;
+
+/// Where a `pin-value` attribute starts in `text` (one URI, or several
+/// separated by white space as `--key` takes them), in any spelling: in
+/// the path or the query, any case, its name percent-encoded (even
+/// twice), or hidden in a percent-encoded value (`token=a%3Bpin-value%3D…`).
+/// `None` if there is none.
+pub fn pin_at(text: &str) -> Option<usize> {
+    pieces(text)
+        .find(|&(_, piece)| {
+            let mut variant = Cow::Borrowed(piece);
+            for _ in 0..=DECODE_ROUNDS {
+                if pieces(&variant).any(|(_, p)| names_pin(p)) {
+                    return true;
+                }
+                variant = Cow::Owned(String::from_utf8_lossy(&percent_decode_lossy(&variant)).into_owned());
+            }
+            false
+        })
+        .map(|(start, _)| start)
+}
+
+/// Refuses a text (a URI, or anything holding one) with a PIN in it; the
+/// error shows the text only up to the PIN.
+pub fn refuse_pin(text: &str) -> Result<(), KeyError> {
+    match pin_at(text) {
+        Some(_) => Err(KeyError::BadUri { uri: redact(text).into_owned(), reason: PIN_REFUSED.to_owned() }),
+        None => Ok(()),
+    }
+}
+
+/// `text` as it may be shown in a message: unchanged without a PIN, else
+/// cut where the `pin-value` attribute starts (its value and everything
+/// after it dropped).
+pub fn redact(text: &str) -> Cow<'_, str> {
+    match pin_at(text) {
+        Some(at) => Cow::Owned(format!("{}{PIN_ATTRIBUTE}=… (cut: a PIN is never shown)", &text[..at])),
+        None => Cow::Borrowed(text),
+    }
+}
+
+/// The attribute-sized pieces of `text` with their offsets: split at every
+/// separator a URI (or a list of them) has, `:` `;` `?` `&` and white space.
+fn pieces(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut start = 0;
+    text.char_indices()
+        .filter(|&(_, c)| matches!(c, ':' | ';' | '?' | '&') || c.is_whitespace())
+        .map(|(i, c)| (i, i + c.len_utf8()))
+        .chain(std::iter::once((text.len(), text.len())))
+        .map(move |(end, next)| {
+            let piece = (start, &text[start..end]);
+            start = next;
+            piece
+        })
+}
+
+/// Is the piece a `pin-value` attribute (name before any `=`, any case)?
+fn names_pin(piece: &str) -> bool {
+    let name = piece.split_once('=').map_or(piece, |(name, _)| name);
+    name.trim().eq_ignore_ascii_case(PIN_ATTRIBUTE)
+}
+
+/// Percent-decoding that keeps a bad escape as it is.
+fn percent_decode_lossy(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok());
+        match escaped {
+            Some(b) => {
+                out.push(b);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// One `name=value` attribute: the name percent-decoded and lowercased,
+/// the value percent-decoded.
+fn attribute(attr: &str) -> Result<(String, Vec<u8>), String> {
+    let (name, value) = attr.split_once('=').ok_or_else(|| format!("attribute {attr:?} has no '='"))?;
+    let name = percent_decode(name)
+        .and_then(utf8)
+        .ok_or_else(|| format!("bad percent-encoding in the attribute name {name:?}"))?
+        .to_ascii_lowercase();
+    let value = percent_decode(value).ok_or_else(|| format!("bad percent-encoding in {name}"))?;
+    Ok((name, value))
 }
 
 fn utf8(bytes: Vec<u8>) -> Option<String> {
@@ -206,5 +321,46 @@ mod tests {
         assert!(KeyUri::parse("pkcs11:token=t;id=%zz").is_err(), "bad escape");
         assert!(KeyUri::parse("http://x").is_err());
         assert_eq!(KeyUri::parse("file:keys/a.pk8").expect("file"), KeyUri::File("keys/a.pk8".into()));
+    }
+
+    /// Every spelling of a PIN is refused, and the refusal shows nothing
+    /// of the URI from the PIN on.
+    #[test]
+    fn refuses_a_pin_in_any_spelling_without_echoing_it() {
+        for text in [
+            "pkcs11:token=signet;id=%01?pin-value=SECRET",
+            "pkcs11:token=signet;pin-value=SECRET",
+            "pkcs11:pin-value=SECRET;token=signet",
+            "pkcs11:token=signet?PIN-VALUE=SECRET",
+            "pkcs11:token=signet?Pin-Value=SECRET&pin-source=env:X",
+            "pkcs11:token=signet?pin%2Dvalue=SECRET",
+            "pkcs11:token=signet;pin%2dVALUE=SECRET",
+            "pkcs11:token=signet;%70%69%6e-value=SECRET",
+            "pkcs11:token=signet?pin%252Dvalue=SECRET",
+            "pkcs11:token=signet%3Bpin-value%3DSECRET",
+            "pkcs11:token=signet?module-path=/x&pin-value=SECRET",
+            "pkcs11:token=signet;id=%zz?pin-value=SECRET",
+            "pkcs11:token=signet? pin-value =SECRET",
+            "file:k.pk8?pin-value=SECRET",
+        ] {
+            let error = KeyUri::parse(text).expect_err(text).to_string();
+            assert!(!error.contains("SECRET"), "{text}: {error}");
+            assert!(error.contains("PIN"), "{text}: {error}");
+            assert!(!redact(text).contains("SECRET"), "{text}");
+        }
+        let text = "pkcs11:token=signet;id=%01?pin-value=SECRET";
+        assert_eq!(redact(text), "pkcs11:token=signet;id=%01?pin-value=… (cut: a PIN is never shown)");
+        assert_eq!(redact("pkcs11:token=signet;object=pin-values"), "pkcs11:token=signet;object=pin-values");
+        assert!(KeyUri::parse("pkcs11:token=signet;object=pin-value").is_ok(), "a label is not an attribute");
+    }
+
+    #[test]
+    fn attribute_names_in_any_case_and_encoding() {
+        let uri = KeyUri::parse("pkcs11:TOKEN=signet;%69d=%01?Module-Path=/m.so").expect("valid");
+        let KeyUri::Pkcs11(p) = uri else { panic!("pkcs11 expected") };
+        assert_eq!(
+            (p.token.as_str(), p.id.as_deref(), p.module_path.as_deref()),
+            ("signet", Some(&[1][..]), Some("/m.so"))
+        );
     }
 }

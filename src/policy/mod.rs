@@ -345,6 +345,8 @@ mod de {
     /// A key store URI.
     pub fn key_store<'de, D: Deserializer<'de>>(d: D) -> Result<Option<KeyUri>, D::Error> {
         let text = String::deserialize(d)?;
-        KeyUri::parse(&text).map(Some).map_err(D::Error::custom)
+        // The field is named: a refused URI (one holding a PIN, say) must
+        // be found without its text, which the message may not show.
+        KeyUri::parse(&text).map(Some).map_err(|e| D::Error::custom(format!("keys.store: {e}")))
     }
 }
