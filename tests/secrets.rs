@@ -1,9 +1,11 @@
 //! Secrets stay secret: a PIN written into a key URI, in any spelling, on
 //! the command line or in a policy, is refused without being printed
-//! (whatever the log level) or stored.
+//! (whatever the log level) or stored; the database is private (0600)
+//! whatever mode the file had.
 
 mod common;
 
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -89,4 +91,34 @@ fn a_pin_in_a_uri_is_refused_unprinted_and_unstored() {
         let bytes = std::fs::read(&file).expect("read the database");
         assert!(!bytes.windows(PIN.len()).any(|w| w == PIN.as_bytes()), "{} holds the PIN", file.display());
     }
+}
+
+/// A database that exists with mode 0644 (copied under umask 022, say)
+/// ends up 0600, with its WAL and shared-memory files.
+#[test]
+fn a_world_readable_database_is_made_private() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = dir.path();
+    common::expect_success("signet init", &signet(dir, &["init"]));
+    // SQLite removes its side files when the last connection closes; an
+    // empty WAL and shared-memory file is what a crash can leave.
+    for file in ["signet.db", "signet.db-wal", "signet.db-shm"].map(|f| dir.join(f)) {
+        if !file.exists() {
+            std::fs::write(&file, b"").expect("write");
+        }
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod 0644");
+    }
+    let output = signet(dir, &["zone", "list"]);
+    common::expect_success("zone list", &output);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("made 0600"), "the operator is told");
+    for file in database_files(dir) {
+        let mode = std::fs::metadata(&file).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} is {mode:o}", file.display());
+    }
+    // An empty file made 0644 beforehand and given to init ends up 0600 too.
+    let empty = dir.join("empty.db");
+    std::fs::write(&empty, b"").expect("write");
+    std::fs::set_permissions(&empty, std::fs::Permissions::from_mode(0o644)).expect("chmod 0644");
+    common::expect_success("init", &common::run(common::signet().arg("--db").arg(&empty).arg("init")));
+    assert_eq!(std::fs::metadata(&empty).expect("stat").permissions().mode() & 0o777, 0o600);
 }

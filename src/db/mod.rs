@@ -216,6 +216,9 @@ impl Database {
             }
             create_private(path).map_err(|e| open_error(e.to_string()))?;
         }
+        for file in with_side_files(path) {
+            make_private(&file).map_err(|e| open_error(format!("cannot make {} private: {e}", file.display())))?;
+        }
         let options = SqliteConnectOptions::new()
             .filename(path)
             .journal_mode(SqliteJournalMode::Wal)
@@ -228,11 +231,8 @@ impl Database {
             .await
             .map_err(|e| open_error(e.to_string()))?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        for suffix in ["-wal", "-shm"] {
-            let side = PathBuf::from(format!("{}{suffix}", path.display()));
-            if side.exists() {
-                set_private(&side).map_err(|e| open_error(e.to_string()))?;
-            }
+        for file in with_side_files(path) {
+            make_private(&file).map_err(|e| open_error(format!("cannot make {} private: {e}", file.display())))?;
         }
         Ok(Database { pool, path: path.to_owned() })
     }
@@ -700,7 +700,31 @@ fn create_private(path: &Path) -> std::io::Result<()> {
     std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map(|_| ())
 }
 
-fn set_private(path: &Path) -> std::io::Result<()> {
+/// The database and its WAL and shared-memory files, as far as they exist.
+fn with_side_files(path: &Path) -> Vec<PathBuf> {
+    let side = |suffix: &str| PathBuf::from(format!("{}{suffix}", path.display()));
+    [path.to_owned(), side("-wal"), side("-shm")].into_iter().filter(|f| f.exists()).collect()
+}
+
+/// Takes every permission but the owner's read and write away from a
+/// database file: one that exists with mode 0644 becomes 0600 (one the
+/// owner made read-only stays so, and is reported as read-only on open).
+///
+/// Made private rather than refused: the database holds no secret (PINs
+/// are never stored) but key URIs, policies and the audit trail, which are
+/// nobody else's business, and the usual way it becomes 0644 is its owner
+/// copying or restoring it under umask 022; refusing would only have the
+/// operator type the chmod that signet can do. It is said, once, as a
+/// warning, since the file was readable by others until now. Only the
+/// owner can change the mode: for anyone else this fails, and the
+/// database is not opened.
+fn make_private(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+    let mode = std::fs::metadata(path)?.permissions().mode() & 0o7777;
+    let private = mode & 0o600;
+    if private != mode {
+        tracing::warn!(file = %path.display(), "mode {mode:04o} let others at the database; made {private:04o}");
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(private))?;
+    }
+    Ok(())
 }
