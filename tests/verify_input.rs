@@ -173,3 +173,58 @@ fn mutated_signed_zones_never_panic() {
     }
     assert!(read > 100 && refused > 100, "the mutations exercise both paths: {read} read, {refused} refused");
 }
+
+/// `signet verify ZONE --origin example.`, killed (failing the test) if it
+/// reads on past a deadline or a memory ceiling.
+fn signet_verify_bounded(zone: &Path) -> Output {
+    common::run_bounded(
+        Command::new(env!("CARGO_BIN_EXE_signet")).arg("verify").arg(zone).args(["--origin", "example."]),
+    )
+}
+
+/// A device has no end: `verify /dev/zero` and `$INCLUDE /dev/zero` are
+/// refused at once, naming the file (they grew to 6 GB in 10 s).
+#[test]
+fn devices_are_refused_at_once() {
+    let output = signet_verify_bounded(Path::new("/dev/zero"));
+    assert_input_error(&output, &["/dev/zero", "not a regular file"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let zone = write(dir.path(), "inc.zone", &format!("{GOOD_HEAD}$INCLUDE /dev/zero\n"));
+    assert_input_error(&signet_verify_bounded(&zone), &["inc.zone:5", "/dev/zero", "not a regular file"]);
+}
+
+/// A 100 KB token is refused with a message that shows only its start
+/// (it was echoed whole).
+#[test]
+fn a_long_token_is_echoed_short() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let long = "a".repeat(100_000);
+    for (name, text) in [
+        ("owner.zone", format!("{GOOD_HEAD}{long} A 192.0.2.1\n")),
+        ("rdata.zone", format!("{GOOD_HEAD}www A {long}\n")),
+        ("txt.zone", format!("{GOOD_HEAD}www TXT {long}\n")),
+        ("type.zone", format!("{GOOD_HEAD}www {long} x\n")),
+    ] {
+        let zone = write(dir.path(), name, &text);
+        let output = signet_verify_bounded(&zone);
+        assert_input_error(&output, &[&format!("{name}:5"), &format!("{}…", &long[..40])]);
+        assert!(output.stderr.len() < 400, "{name}: {} bytes of message", output.stderr.len());
+    }
+}
+
+/// An entry (a record with its parenthesised lines) longer than 1 MiB is
+/// refused at its line, on the serial path (small files) and on the
+/// parallel one (from 8 MiB), quickly and with a short message.
+#[test]
+fn an_endless_entry_is_refused_on_both_paths() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let strings = "\"x\" ".repeat(300_000);
+    let serial = write(dir.path(), "paren.zone", &format!("{GOOD_HEAD}www TXT ( {strings}\n)\n"));
+    let big_head = "example. 3600 SOA ns1.example. h.example. 1 2 3 4 5\nexample. 3600 NS ns1.example.\n";
+    let parallel = write(dir.path(), "big.zone", &format!("{big_head}{}\n", "a".repeat(9 << 20)));
+    for (zone, at) in [(serial, "paren.zone:5"), (parallel, "big.zone:3")] {
+        let output = signet_verify_bounded(&zone);
+        assert_input_error(&output, &[at, "longer than 1 MiB"]);
+        assert!(output.stderr.len() < 400, "{at}: {} bytes of message", output.stderr.len());
+    }
+}

@@ -13,6 +13,29 @@ pub struct Token<'a> {
     pub quoted: bool,
 }
 
+/// The longest entry (one record or directive, its parenthesised lines
+/// and comments included): 1 MiB. A record's RDATA is at most 65535
+/// octets, whose longest presentation is about 256 KiB (a TXT of 255-octet
+/// strings with every octet written `\DDD`; hex is 128 KiB, base64 87 KiB),
+/// so no real zone comes near it; what does is not a zone (a device, a
+/// binary file) or has a parenthesis or quote left open, and is refused
+/// before it costs more than this much work.
+pub const MAX_ENTRY: usize = 1 << 20;
+
+/// The longest piece of input text a message shows.
+const ECHO_CHARS: usize = 40;
+
+/// Input text for a message: at most [`ECHO_CHARS`] characters, then `…`
+/// (a token can be 100 KB; the message needs its start).
+pub fn echo(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(4 * ECHO_CHARS)]);
+    match text.char_indices().nth(ECHO_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None if bytes.len() > 4 * ECHO_CHARS => format!("{text}…"),
+        None => text.into_owned(),
+    }
+}
+
 /// Why an entry could not be split into tokens.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LexError {
@@ -25,6 +48,11 @@ pub enum LexError {
     /// A quoted string without its closing quote.
     #[error("quoted string opened on line {0} is never closed")]
     UnclosedQuote(usize),
+    /// An entry longer than [`MAX_ENTRY`].
+    #[error(
+        "entry longer than 1 MiB (a record's text is at most about 256 KiB): not a zone file, or a '(' or '\"' never closed?"
+    )]
+    TooLong,
 }
 
 /// An entry: the tokens of one logical line.
@@ -44,12 +72,19 @@ pub struct Lexer<'a> {
     text: &'a [u8],
     pos: usize,
     line: usize,
+    /// Where the entry being read must end: at most [`MAX_ENTRY`] past its start.
+    end: usize,
 }
 
 impl<'a> Lexer<'a> {
     /// A lexer at the start of `text`.
     pub fn new(text: &'a [u8]) -> Lexer<'a> {
-        Lexer { text, pos: 0, line: 1 }
+        Lexer { text, pos: 0, line: 1, end: 0 }
+    }
+
+    /// Ran into the entry's limit rather than the end of the text?
+    fn cut_short(&self) -> bool {
+        self.pos >= self.end && self.end < self.text.len()
     }
 
     /// Fills `entry` with the next non-empty entry; `Ok(false)` at the end.
@@ -72,7 +107,8 @@ impl<'a> Lexer<'a> {
     fn read_entry(&mut self, entry: &mut Entry<'a>) -> Result<(), (usize, LexError)> {
         let text = self.text;
         let mut paren_line = None;
-        while self.pos < text.len() {
+        self.end = text.len().min(self.pos + MAX_ENTRY);
+        while self.pos < self.end {
             match text[self.pos] {
                 b'\n' => {
                     self.pos += 1;
@@ -83,7 +119,7 @@ impl<'a> Lexer<'a> {
                 }
                 b' ' | b'\t' | b'\r' => self.pos += 1,
                 b';' => {
-                    while self.pos < text.len() && text[self.pos] != b'\n' {
+                    while self.pos < self.end && text[self.pos] != b'\n' {
                         self.pos += 1;
                     }
                 }
@@ -104,6 +140,9 @@ impl<'a> Lexer<'a> {
                 _ => entry.tokens.push(self.word()),
             }
         }
+        if self.cut_short() {
+            return Err((entry.line, LexError::TooLong));
+        }
         match paren_line {
             Some(line) => Err((line, LexError::UnclosedParen(line))),
             None => Ok(()),
@@ -113,9 +152,9 @@ impl<'a> Lexer<'a> {
     fn word(&mut self) -> Token<'a> {
         let text = self.text;
         let start = self.pos;
-        while self.pos < text.len() {
+        while self.pos < self.end {
             match text[self.pos] {
-                b'\\' => self.pos = (self.pos + 2).min(text.len()),
+                b'\\' => self.pos = (self.pos + 2).min(self.end),
                 b' ' | b'\t' | b'\r' | b'\n' | b'(' | b')' | b';' | b'"' => break,
                 _ => self.pos += 1,
             }
@@ -128,7 +167,7 @@ impl<'a> Lexer<'a> {
         let opened = self.line;
         self.pos += 1;
         let start = self.pos;
-        while self.pos < text.len() {
+        while self.pos < self.end {
             match text[self.pos] {
                 b'\\' => {
                     if text.get(self.pos + 1) == Some(&b'\n') {
@@ -148,7 +187,8 @@ impl<'a> Lexer<'a> {
                 _ => self.pos += 1,
             }
         }
-        Err((opened, LexError::UnclosedQuote(opened)))
+        self.pos = self.pos.min(self.end);
+        Err((opened, if self.cut_short() { LexError::TooLong } else { LexError::UnclosedQuote(opened) }))
     }
 }
 
@@ -253,6 +293,25 @@ mod tests {
         assert_eq!(Lexer::new(b"a TXT ( x\n y\n").next_entry(&mut entry), Err((1, LexError::UnclosedParen(1))));
         assert_eq!(Lexer::new(b"\na TXT x )\n").next_entry(&mut entry), Err((2, LexError::StrayParen)));
         assert_eq!(Lexer::new(b"a TXT \"x\n").next_entry(&mut entry), Err((1, LexError::UnclosedQuote(1))));
+    }
+
+    #[test]
+    fn bounds_an_entry_and_echoes() {
+        let mut entry = Entry::default();
+        let long = format!("a TXT {}\n", "x".repeat(MAX_ENTRY));
+        assert_eq!(Lexer::new(long.as_bytes()).next_entry(&mut entry), Err((1, LexError::TooLong)));
+        let quoted = format!("\na TXT \"{}\"\n", "x".repeat(MAX_ENTRY));
+        assert_eq!(Lexer::new(quoted.as_bytes()).next_entry(&mut entry), Err((2, LexError::TooLong)));
+        let comment = format!(";{}\n", "x".repeat(MAX_ENTRY));
+        assert_eq!(Lexer::new(comment.as_bytes()).next_entry(&mut entry), Err((1, LexError::TooLong)));
+        let paren = format!("a TXT ( {}", "\"x\"\n".repeat(MAX_ENTRY / 4));
+        assert_eq!(Lexer::new(paren.as_bytes()).next_entry(&mut entry), Err((1, LexError::TooLong)));
+        // The longest real RDATA, 65535 octets in RFC 3597 hex, is read.
+        let generic = format!("a TYPE65280 \\# 65535 {}\n", "ab".repeat(65535));
+        assert_eq!(Lexer::new(generic.as_bytes()).next_entry(&mut entry), Ok(true));
+        assert_eq!(echo(b"short"), "short");
+        assert_eq!(echo(&[b'a'; 100_000]), format!("{}…", "a".repeat(40)));
+        assert_eq!(echo("é".repeat(100).as_bytes()), format!("{}…", "é".repeat(40)));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use data_encoding::{BASE32HEX_NOPAD, BASE64, HEXUPPER_PERMISSIVE};
 use crate::time::{civil_from_days, days_from_civil};
 
 use super::dnssec::{TypeBitmap, encode_type_bitmap};
-use super::lexer::Token;
+use super::lexer::{Token, echo};
 use super::name::{NameRef, parse_text};
 use super::rtype::Rtype;
 pub use super::text::RdataError;
@@ -158,7 +158,7 @@ pub fn parse_rdata(
         rest = parse_field(*field, rest, origin, out)?;
     }
     if let Some(extra) = rest.first() {
-        return Err(RdataError::Trailing(String::from_utf8_lossy(extra.text).into_owned()));
+        return Err(RdataError::Trailing(echo(extra.text)));
     }
     if out.len() - start > 65535 {
         return Err(RdataError::TooLong);
@@ -180,11 +180,11 @@ pub fn parse_rdata_text(rtype: Rtype, text: &str, origin: NameRef<'_>) -> Result
 }
 
 fn joined(tokens: &[Token<'_>]) -> String {
-    tokens.iter().map(|t| String::from_utf8_lossy(t.text)).collect::<Vec<_>>().join(" ")
+    echo(tokens.iter().map(|t| String::from_utf8_lossy(t.text)).collect::<Vec<_>>().join(" ").as_bytes())
 }
 
 fn bad(what: &'static str, token: &Token<'_>) -> RdataError {
-    RdataError::Bad { what, text: String::from_utf8_lossy(token.text).into_owned() }
+    RdataError::Bad { what, text: echo(token.text) }
 }
 
 fn parse_generic(tokens: &[Token<'_>], out: &mut Vec<u8>) -> Result<(), RdataError> {
@@ -228,10 +228,8 @@ fn parse_field<'t, 'a>(
                 .ok_or_else(|| bad("record type", token))?;
             out.extend_from_slice(&rtype.0.to_be_bytes());
         }
-        Name => parse_text(token.text, Some(origin), out).map_err(|e| RdataError::Bad {
-            what: "domain name",
-            text: format!("{} ({e})", String::from_utf8_lossy(token.text)),
-        })?,
+        Name => parse_text(token.text, Some(origin), out)
+            .map_err(|e| RdataError::Bad { what: "domain name", text: format!("{} ({e})", echo(token.text)) })?,
         Ipv4 => out.extend_from_slice(&parse_str::<Ipv4Addr>(token, "IPv4 address")?.octets()),
         Ipv6 => out.extend_from_slice(&parse_str::<Ipv6Addr>(token, "IPv6 address")?.octets()),
         Str | Tag => char_string(token, out)?,
@@ -315,9 +313,7 @@ fn decode_joined(
     for token in tokens {
         text.extend_from_slice(token.text);
     }
-    let decoded = encoding
-        .decode(&text)
-        .map_err(|_| RdataError::Bad { what, text: String::from_utf8_lossy(&text).into_owned() })?;
+    let decoded = encoding.decode(&text).map_err(|_| RdataError::Bad { what, text: echo(&text) })?;
     out.extend_from_slice(&decoded);
     Ok(())
 }
@@ -339,10 +335,8 @@ fn char_string(token: &Token<'_>, out: &mut Vec<u8>) -> Result<(), RdataError> {
     out.push(0);
     unescape_into(token.text, out).ok_or_else(|| bad("character string", token))?;
     let len = out.len() - at - 1;
-    out[at] = u8::try_from(len).map_err(|_| RdataError::Bad {
-        what: "character string (longer than 255 octets)",
-        text: String::from_utf8_lossy(token.text).into_owned(),
-    })?;
+    out[at] = u8::try_from(len)
+        .map_err(|_| RdataError::Bad { what: "character string (longer than 255 octets)", text: echo(token.text) })?;
     Ok(())
 }
 

@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 
 use super::arena::{Zone, ZoneBuilder};
-use super::lexer::{Entry, Lexer, Token, cut_points};
+use super::lexer::{Entry, Lexer, Token, cut_points, echo};
 use super::name::{Name, NameRef, parse_text};
 use super::rdata::{parse_rdata, parse_ttl};
 use super::rtype::Rtype;
@@ -170,12 +170,23 @@ pub fn read_records_file(path: &Path, origin: &Name) -> Result<Vec<OwnedRecord>,
     Ok(sink.0)
 }
 
+/// Reads a whole file, which must be a regular file: a device such as
+/// `/dev/zero`, a FIFO or a terminal has no end to read to.
 fn read_bytes(path: &Path, file_for_errors: &Path, line: usize) -> Result<Vec<u8>, ReadError> {
-    std::fs::read(path).map_err(|e| ReadError {
-        file: file_for_errors.to_owned(),
-        line,
-        message: format!("cannot read {}: {e}", path.display()),
-    })
+    use std::io::Read as _;
+    let error = |message: String| ReadError { file: file_for_errors.to_owned(), line, message };
+    let cannot = |e: std::io::Error| error(format!("cannot read {}: {e}", path.display()));
+    let mut file = std::fs::File::open(path).map_err(cannot)?;
+    let metadata = file.metadata().map_err(cannot)?;
+    if !metadata.is_file() {
+        return Err(error(format!(
+            "cannot read {}: not a regular file (a directory, device or pipe); signet reads zone files whole",
+            path.display()
+        )));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
+    file.read_to_end(&mut bytes).map_err(cannot)?;
+    Ok(bytes)
 }
 
 /// Where records go.
@@ -281,7 +292,7 @@ impl<'s> Reader<'s> {
             b"$TTL" => {
                 let [arg] = args else { return Err(at("$TTL takes one TTL".into())) };
                 self.default_ttl = Some(parse_ttl(arg.text).ok_or_else(|| {
-                    at(format!("bad TTL {:?}: expected a number with optional units (1h30m)", text(arg.text)))
+                    at(format!("bad TTL {:?}: expected a number with optional units (1h30m)", echo(arg.text)))
                 })?);
             }
             b"$INCLUDE" => {
@@ -297,15 +308,15 @@ impl<'s> Reader<'s> {
                 let included = read_bytes(&path, file, entry.line)?;
                 self.read(&included, &path, include_origin, depth + 1)?;
             }
-            _ => return Err(at(format!("unknown directive {}", text(entry.tokens[0].text)))),
+            _ => return Err(at(format!("unknown directive {}", echo(entry.tokens[0].text)))),
         }
         Ok(())
     }
 
     fn name(&self, token: &[u8], origin: NameRef<'_>) -> Result<Name, String> {
         let mut wire = Vec::new();
-        parse_text(token, Some(origin), &mut wire).map_err(|e| format!("bad domain name {:?}: {e}", text(token)))?;
-        Name::from_wire(&wire).ok_or_else(|| format!("bad domain name {:?}", text(token)))
+        parse_text(token, Some(origin), &mut wire).map_err(|e| format!("bad domain name {:?}: {e}", echo(token)))?;
+        Name::from_wire(&wire).ok_or_else(|| format!("bad domain name {:?}", echo(token)))
     }
 
     fn record(&mut self, entry: &Entry<'_>, origin: &Name) -> Result<(), String> {
@@ -317,7 +328,7 @@ impl<'s> Reader<'s> {
         } else {
             self.owner_buf.clear();
             parse_text(tokens[0].text, Some(origin.as_ref()), &mut self.owner_buf)
-                .map_err(|e| format!("bad owner name {:?}: {e}", text(tokens[0].text)))?;
+                .map_err(|e| format!("bad owner name {:?}: {e}", echo(tokens[0].text)))?;
             std::mem::swap(&mut self.last_owner, &mut self.owner_buf);
             tokens = &tokens[1..];
         }
@@ -360,20 +371,20 @@ fn parse_head<'t, 'a>(tokens: &'t [Token<'a>]) -> Result<Head<'t, 'a>, String> {
         if ttl.is_none() && word.first().is_some_and(u8::is_ascii_digit) {
             ttl =
                 Some(parse_ttl(word).ok_or_else(|| {
-                    format!("bad TTL {:?}: expected a number with optional units (1h30m)", text(word))
+                    format!("bad TTL {:?}: expected a number with optional units (1h30m)", echo(word))
                 })?);
         } else if class.is_none()
             && let Some(c) = parse_class(word)
         {
             if c != CLASS_IN {
-                return Err(format!("class {} is not supported: signet reads class IN zones", text(word)));
+                return Err(format!("class {} is not supported: signet reads class IN zones", echo(word)));
             }
             class = Some(c);
         } else {
             let rtype = std::str::from_utf8(word)
                 .ok()
                 .and_then(Rtype::from_text)
-                .ok_or_else(|| format!("unknown record type {:?}", text(word)))?;
+                .ok_or_else(|| format!("unknown record type {:?}", echo(word)))?;
             if rtype.is_meta() {
                 return Err(format!("{rtype} is a meta type and cannot be in a zone"));
             }
@@ -528,5 +539,22 @@ mod tests {
         assert!(piece.is_some(), "a leading comment, as Knot and BIND write, still reads in pieces");
         let ownerless = format!(" 300 IN A 192.0.2.1\n{text}");
         assert_eq!(read(&ownerless).expect_err("no owner").line, 1);
+    }
+
+    /// An entry longer than the lexer's bound is refused in pieces as
+    /// serially, at its line, its text echoed short; a device is not read.
+    #[test]
+    fn bounds_hold_on_both_paths() {
+        let head = "example. 3600 IN SOA ns.example. h.example. 1 2 3 4 5\nwww 300 A 192.0.2.1\n";
+        let text = format!("{head}{} 300 A 192.0.2.2\n", "a".repeat(PARALLEL_MIN_BYTES));
+        assert!(read_parallel(text.as_bytes(), &origin(), Path::new("t")).is_none());
+        let serial = read_serial(text.as_bytes(), &origin(), Path::new("t.zone")).err().expect("refused");
+        assert_eq!((serial.line, serial.message.contains("longer than 1 MiB")), (3, true), "{serial}");
+        assert_eq!(read(&text).expect_err("refused").to_string(), serial.to_string());
+        let token = format!("{head}{} 300 A 192.0.2.2\n", "a".repeat(100_000));
+        let message = read(&token).expect_err("refused").to_string();
+        assert!(message.len() < 200 && message.contains(&format!("\"{}…\"", "a".repeat(40))), "{message}");
+        let device = read_zone_file(Path::new("/dev/zero"), &origin()).expect_err("refused").to_string();
+        assert!(device.contains("not a regular file"), "{device}");
     }
 }

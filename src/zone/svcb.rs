@@ -3,7 +3,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::lexer::Token;
+use super::lexer::{Token, echo};
 use super::text::{RdataError, unescape_into, write_quoted};
 
 const KEY_NAMES: [&str; 8] = ["mandatory", "alpn", "no-default-alpn", "port", "ipv4hint", "ech", "ipv6hint", "dohpath"];
@@ -25,7 +25,7 @@ fn key_name(key: u16) -> String {
 }
 
 fn bad(what: &'static str, text: &[u8]) -> RdataError {
-    RdataError::Bad { what, text: String::from_utf8_lossy(text).into_owned() }
+    RdataError::Bad { what, text: echo(text) }
 }
 
 /// Reads `key[=value]` tokens (a value may be quoted, as its own token

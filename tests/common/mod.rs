@@ -24,6 +24,45 @@ pub fn run(command: &mut Command) -> Output {
     command.output().unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"))
 }
 
+/// Runs a command that must end quickly: one that is still running after
+/// 5 s, or whose peak memory passes 256 MiB, is killed and the test fails
+/// (a reader that reads without end must not hurt the machine).
+pub fn run_bounded(command: &mut Command) -> Output {
+    use std::time::{Duration, Instant};
+    const DEADLINE: Duration = Duration::from_secs(5);
+    const PEAK_KIB: u64 = 256 * 1024;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (out, err) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    let mut child = command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out).expect("stdout file"))
+        .stderr(std::fs::File::create(&err).expect("stderr file"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        let peak = peak_kib(child.id());
+        if started.elapsed() > DEADLINE || peak > PEAK_KIB {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{command:?} still running after {:?}, peak {peak} KiB", started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let read = |path: &Path| std::fs::read(path).expect("output");
+    Output { status, stdout: read(&out), stderr: read(&err) }
+}
+
+/// A process's peak resident memory (VmHWM), 0 if it cannot be read.
+fn peak_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap_or("");
+    line.split_whitespace().nth(1).and_then(|kib| kib.parse().ok()).unwrap_or(0)
+}
+
 /// Panics with the command's output unless it succeeded.
 pub fn expect_success(what: &str, output: &Output) {
     assert!(
