@@ -125,3 +125,20 @@ fn durations_past_their_limit_are_refused() {
     let output = check(&path);
     assert_eq!(output.status.code(), Some(2), "{}", String::from_utf8_lossy(&output.stderr));
 }
+
+/// A policy that is a device or far too long is refused at once (reading
+/// /dev/zero had no end).
+#[test]
+fn endless_policy_files_are_refused() {
+    let output = common::run_bounded(common::signet().args(["policy", "check", "/dev/zero"]));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("/dev/zero: not a regular file"), "{stderr}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("huge.toml");
+    std::fs::write(&path, format!("# {}\n", "x".repeat(2 << 20))).expect("write");
+    let output = common::run_bounded(common::signet().args(["policy", "check"]).arg(&path));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("longer than 1 MiB"), "{stderr}");
+}

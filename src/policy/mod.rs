@@ -283,8 +283,7 @@ impl Policy {
     /// Reads and checks a policy file. Warnings (legal but unwise) come
     /// back beside the policy; anything that cannot work is an error.
     pub fn from_file(path: &Path) -> Result<(Policy, Vec<Warning>), PolicyError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| PolicyError::Read { file: path.to_owned(), reason: e.to_string() })?;
+        let text = read_text(path).map_err(|reason| PolicyError::Read { file: path.to_owned(), reason })?;
         Policy::from_text(&text, path)
     }
 
@@ -304,6 +303,26 @@ impl Policy {
         })?;
         Ok((policy, warnings))
     }
+}
+
+/// The largest policy file read: a policy is a few hundred bytes.
+const MAX_POLICY_BYTES: u64 = 1 << 20;
+
+/// Reads a policy file: a regular file (a device such as `/dev/zero` has
+/// no end) of at most [`MAX_POLICY_BYTES`].
+fn read_text(path: &Path) -> Result<String, String> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let metadata = file.metadata().map_err(|e| e.to_string())?;
+    if !metadata.is_file() {
+        return Err("not a regular file (a directory, device or pipe)".to_owned());
+    }
+    let mut text = String::new();
+    file.take(MAX_POLICY_BYTES + 1).read_to_string(&mut text).map_err(|e| e.to_string())?;
+    if text.len() as u64 > MAX_POLICY_BYTES {
+        return Err("longer than 1 MiB: not a policy".to_owned());
+    }
+    Ok(text)
 }
 
 /// Deserializers for the policy's value forms.
