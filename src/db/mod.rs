@@ -10,6 +10,7 @@
 //! was before the run (or after it), never half-way.
 
 mod events;
+mod open;
 mod rows;
 
 /// A zone with its policy's name, then `$tail` (a literal, so that the
@@ -47,6 +48,42 @@ pub enum DbError {
         /// The file.
         path: PathBuf,
         /// Why.
+        reason: String,
+    },
+    /// The file is not signet's database: another program's, not SQLite
+    /// at all, or empty where a database was expected.
+    #[error(
+        "{}: not a signet database ({reason}); point --db (or $SIGNET_DB) at signet's database, or run `signet init` on a new file",
+        path.display()
+    )]
+    NotSignet {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead.
+        reason: String,
+    },
+    /// The schema holds a migration this binary does not have.
+    #[error(
+        "database {}: schema version {found} is unknown to this signet, whose newest is {known}: a newer signet made or upgraded it (use that one), or the file is not signet's",
+        path.display()
+    )]
+    UnknownSchema {
+        /// The file.
+        path: PathBuf,
+        /// The newest migration version applied that the binary lacks.
+        found: i64,
+        /// The newest migration version the binary has.
+        known: i64,
+    },
+    /// The database cannot be written.
+    #[error(
+        "database {}: read-only ({reason}); signet writes to it on every command, and SQLite makes its -wal and -shm files beside it: make the file and its directory writable by the user running signet (or run signet as the file's owner)",
+        path.display()
+    )]
+    ReadOnly {
+        /// The file.
+        path: PathBuf,
+        /// Why it cannot be written.
         reason: String,
     },
     /// A query failed.
@@ -209,16 +246,7 @@ impl Database {
     /// Opens the database at `path`, creating it (mode 0600) if `create`,
     /// and brings its schema up to date.
     pub async fn open(path: &Path, create: bool) -> Result<Database> {
-        let open_error = |reason: String| DbError::Open { path: path.to_owned(), reason };
-        if !path.exists() {
-            if !create {
-                return Err(open_error("no such database: run `signet init` first".to_owned()));
-            }
-            create_private(path).map_err(|e| open_error(e.to_string()))?;
-        }
-        for file in with_side_files(path) {
-            make_private(&file).map_err(|e| open_error(format!("cannot make {} private: {e}", file.display())))?;
-        }
+        open::check(path, create).await?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .journal_mode(SqliteJournalMode::Wal)
@@ -229,11 +257,9 @@ impl Database {
             .max_connections(2)
             .connect_with(options)
             .await
-            .map_err(|e| open_error(e.to_string()))?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
-        for file in with_side_files(path) {
-            make_private(&file).map_err(|e| open_error(format!("cannot make {} private: {e}", file.display())))?;
-        }
+            .map_err(|e| open::open_failure(path, e))?;
+        open::MIGRATOR.run(&pool).await?;
+        open::make_all_private(path)?;
         Ok(Database { pool, path: path.to_owned() })
     }
 
@@ -692,39 +718,4 @@ fn process_start(pid: i64) -> Option<i64> {
     // The command name (field 2) is in parentheses and may hold spaces.
     let after_name = &stat[stat.rfind(')')? + 1..];
     after_name.split_whitespace().nth(19)?.parse().ok()
-}
-
-/// Creates the database file with mode 0600 from the start.
-fn create_private(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map(|_| ())
-}
-
-/// The database and its WAL and shared-memory files, as far as they exist.
-fn with_side_files(path: &Path) -> Vec<PathBuf> {
-    let side = |suffix: &str| PathBuf::from(format!("{}{suffix}", path.display()));
-    [path.to_owned(), side("-wal"), side("-shm")].into_iter().filter(|f| f.exists()).collect()
-}
-
-/// Takes every permission but the owner's read and write away from a
-/// database file: one that exists with mode 0644 becomes 0600 (one the
-/// owner made read-only stays so, and is reported as read-only on open).
-///
-/// Made private rather than refused: the database holds no secret (PINs
-/// are never stored) but key URIs, policies and the audit trail, which are
-/// nobody else's business, and the usual way it becomes 0644 is its owner
-/// copying or restoring it under umask 022; refusing would only have the
-/// operator type the chmod that signet can do. It is said, once, as a
-/// warning, since the file was readable by others until now. Only the
-/// owner can change the mode: for anyone else this fails, and the
-/// database is not opened.
-fn make_private(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let mode = std::fs::metadata(path)?.permissions().mode() & 0o7777;
-    let private = mode & 0o600;
-    if private != mode {
-        tracing::warn!(file = %path.display(), "mode {mode:04o} let others at the database; made {private:04o}");
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(private))?;
-    }
-    Ok(())
 }

@@ -1,0 +1,191 @@
+//! Opening the database safely: the file is signet's (or empty, for
+//! `signet init`), of a schema version this binary knows, writable and
+//! private, before anything is written to it. SQLite would otherwise turn
+//! any file it can open, another program's database included, into WAL
+//! mode and a signet schema.
+
+use std::path::{Path, PathBuf};
+
+use sqlx::Connection as _;
+use sqlx::Row as _;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+
+use super::DbError;
+
+/// The migrations in `migrations/`, embedded at build time.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// The first 16 octets of every SQLite database file.
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// How many foreign table names a refusal lists.
+const NAMES_SHOWN: usize = 5;
+
+type Result<T> = std::result::Result<T, DbError>;
+
+/// Makes sure the file at `path` may be opened as signet's database: it
+/// exists (or is made, mode 0600, if `create`), is a regular file this user
+/// can write, is private, and holds signet's schema at a version this
+/// binary knows (or nothing at all, if `create`).
+pub async fn check(path: &Path, create: bool) -> Result<()> {
+    let open_error = |reason: String| DbError::Open { path: path.to_owned(), reason };
+    if !path.exists() {
+        if !create {
+            return Err(open_error("no such database: run `signet init` first".to_owned()));
+        }
+        create_private(path).map_err(|e| open_error(e.to_string()))?;
+    }
+    check_file(path)?;
+    // Contents first: a file that is not signet's is left as it was, mode and all.
+    check_contents(path, create).await?;
+    make_all_private(path)
+}
+
+/// The database and its side files made private (see [`make_private`]).
+pub fn make_all_private(path: &Path) -> Result<()> {
+    for file in with_side_files(path) {
+        make_private(&file).map_err(|e| DbError::Open {
+            path: path.to_owned(),
+            reason: format!("cannot make {} private: {e}", file.display()),
+        })?;
+    }
+    Ok(())
+}
+
+/// A regular file, writable by this user.
+fn check_file(path: &Path) -> Result<()> {
+    let metadata =
+        std::fs::metadata(path).map_err(|e| DbError::Open { path: path.to_owned(), reason: e.to_string() })?;
+    if !metadata.is_file() {
+        return Err(not_signet(path, "not a regular file".to_owned()));
+    }
+    match std::fs::OpenOptions::new().read(true).write(true).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem) => {
+            Err(DbError::ReadOnly { path: path.to_owned(), reason: format!("this user cannot write it: {e}") })
+        }
+        Err(e) => Err(DbError::Open { path: path.to_owned(), reason: e.to_string() }),
+    }
+}
+
+/// Empty (only for `create`), or SQLite with signet's migrations, each of
+/// a version this binary knows. Read through a read-only connection, so
+/// that a file that is not signet's is left exactly as it was.
+async fn check_contents(path: &Path, create: bool) -> Result<()> {
+    let head = read_head(path)?;
+    if head.is_empty() {
+        return if create { Ok(()) } else { Err(not_signet(path, "the file is empty".into())) };
+    }
+    if head != SQLITE_MAGIC {
+        return Err(not_signet(path, "not an SQLite database".to_owned()));
+    }
+    let options = SqliteConnectOptions::new().filename(path).read_only(true);
+    let mut connection = SqliteConnection::connect_with(&options).await.map_err(|e| open_failure(path, e))?;
+    let tables: Vec<String> = sqlx::query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .fetch_all(&mut connection)
+        .await
+        .map_err(|e| open_failure(path, e))?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    if tables.is_empty() {
+        return if create { Ok(()) } else { Err(not_signet(path, "it holds no tables".into())) };
+    }
+    if !tables.iter().any(|t| t == "_sqlx_migrations") {
+        let shown: Vec<&str> = tables.iter().take(NAMES_SHOWN).map(String::as_str).collect();
+        let more = if tables.len() > NAMES_SHOWN { ", …" } else { "" };
+        return Err(not_signet(path, format!("it holds another program's tables: {}{more}", shown.join(", "))));
+    }
+    let applied: Vec<i64> = sqlx::query("SELECT version FROM _sqlx_migrations ORDER BY version")
+        .fetch_all(&mut connection)
+        .await
+        .map_err(|e| open_failure(path, e))?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    connection.close().await.map_err(|e| open_failure(path, e))?;
+    check_versions(path, &applied)
+}
+
+/// Every migration applied is one this binary has.
+fn check_versions(path: &Path, applied: &[i64]) -> Result<()> {
+    let known: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
+    match applied.iter().filter(|v| !known.contains(v)).max() {
+        Some(&found) => Err(DbError::UnknownSchema {
+            path: path.to_owned(),
+            found,
+            known: known.iter().copied().max().unwrap_or(0),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The first 16 octets of the file (fewer if it is shorter).
+fn read_head(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).map_err(|e| DbError::Open { path: path.to_owned(), reason: e.to_string() })?;
+    let mut head = Vec::with_capacity(SQLITE_MAGIC.len());
+    file.take(SQLITE_MAGIC.len() as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| DbError::Open { path: path.to_owned(), reason: e.to_string() })?;
+    Ok(head)
+}
+
+fn not_signet(path: &Path, reason: String) -> DbError {
+    DbError::NotSignet { path: path.to_owned(), reason }
+}
+
+/// What an SQLite error while opening means: a database that cannot be
+/// written (SQLITE_READONLY, or SQLITE_CANTOPEN: the WAL and shared-memory
+/// files cannot be made beside it), a file that is not a database
+/// (SQLITE_NOTADB), or else SQLite's own words.
+pub fn open_failure(path: &Path, error: sqlx::Error) -> DbError {
+    let code = match &error {
+        sqlx::Error::Database(e) => e.code().and_then(|c| c.parse::<i32>().ok()).map(|c| c & 0xff),
+        _ => None,
+    };
+    match code {
+        Some(8 | 14) => DbError::ReadOnly {
+            path: path.to_owned(),
+            reason: "SQLite cannot write it, or cannot make its -wal and -shm files in its directory".to_owned(),
+        },
+        Some(26) => not_signet(path, "not an SQLite database".to_owned()),
+        _ => DbError::Open { path: path.to_owned(), reason: error.to_string() },
+    }
+}
+
+/// Creates the database file with mode 0600 from the start.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map(|_| ())
+}
+
+/// The database and its WAL and shared-memory files, as far as they exist.
+fn with_side_files(path: &Path) -> Vec<PathBuf> {
+    let side = |suffix: &str| PathBuf::from(format!("{}{suffix}", path.display()));
+    [path.to_owned(), side("-wal"), side("-shm")].into_iter().filter(|f| f.exists()).collect()
+}
+
+/// Takes every permission but the owner's read and write away from a
+/// database file: one that exists with mode 0644 becomes 0600 (one the
+/// owner made read-only stays so, and is reported as read-only on open).
+///
+/// Made private rather than refused: the database holds no secret (PINs
+/// are never stored) but key URIs, policies and the audit trail, which are
+/// nobody else's business, and the usual way it becomes 0644 is its owner
+/// copying or restoring it under umask 022; refusing would only have the
+/// operator type the chmod that signet can do. It is said, once, as a
+/// warning, since the file was readable by others until now. Only the
+/// owner can change the mode: for anyone else this fails, and the
+/// database is not opened.
+fn make_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(path)?.permissions().mode() & 0o7777;
+    let private = mode & 0o600;
+    if private != mode {
+        tracing::warn!(file = %path.display(), "mode {mode:04o} let others at the database; made {private:04o}");
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(private))?;
+    }
+    Ok(())
+}
