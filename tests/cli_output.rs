@@ -144,3 +144,25 @@ fn one_shot_keys_of_another_algorithm_than_the_policy_are_warned_about() {
     common::expect_success("sign", &output);
     assert!(stderr(&output).contains("not of the policy's keys.algorithm"), "{}", stderr(&output));
 }
+
+#[test]
+fn a_key_or_pin_file_that_is_not_a_regular_file_is_refused_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("fifo");
+    let made = common::run(Command::new("mkfifo").arg("-m").arg("600").arg(&fifo));
+    common::expect_success("mkfifo", &made);
+    let policy = common::write_policy(dir.path(), "policy", "13", "nsec", "csk = true");
+    let started = std::time::Instant::now();
+    let output = common::run(
+        common::signet()
+            .arg("sign")
+            .arg(common::realistic_zone())
+            .args(["--origin", ORIGIN, "--policy", policy.to_str().expect("path")])
+            .args(["--key", &format!("file:{}:csk", fifo.display())])
+            .arg("-o")
+            .arg(dir.path().join("out.zone")),
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("not a regular file"), "{}", stderr(&output));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}

@@ -187,6 +187,27 @@ pub enum Destroyed {
     AlreadyGone,
 }
 
+/// Reads a small file (a PIN, a key) that must be a regular file of at
+/// most `limit` octets: `/dev/zero` or a FIFO named by mistake is refused
+/// instead of read without end.
+pub(crate) fn read_small_file(path: &std::path::Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    // Checked before opening too: opening a FIFO would wait for a writer.
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let file = std::fs::File::open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::other(format!("longer than {limit} octets")));
+    }
+    Ok(bytes)
+}
+
 /// Opens the store that a URI names (`pkcs11:…` or `file:…`).
 pub fn open_store(uri: &KeyUri) -> Result<Box<dyn KeyStore>, KeyError> {
     match uri {

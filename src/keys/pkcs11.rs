@@ -228,9 +228,10 @@ fn find_slot(context: &Pkcs11, label: &str, module: &str) -> Result<Slot, KeyErr
 fn read_pin(uri: &Pkcs11Uri) -> Result<AuthPin, KeyError> {
     let source = uri.pin_source.clone().unwrap_or_else(|| format!("env:{PIN_ENV}"));
     let text = if let Some(path) = source.strip_prefix("file:") {
-        std::fs::read_to_string(path)
-            .map(Zeroizing::new)
-            .map_err(|e| KeyError::NoPin(format!("cannot read the PIN file {path}: {e}")))?
+        let cannot = |e: std::io::Error| KeyError::NoPin(format!("cannot read the PIN file {path}: {e}"));
+        let bytes = Zeroizing::new(super::read_small_file(std::path::Path::new(path), 4096).map_err(cannot)?);
+        let text = std::str::from_utf8(&bytes).map_err(|_| cannot(std::io::Error::other("not UTF-8")))?;
+        Zeroizing::new(text.to_owned())
     } else if let Some(var) = source.strip_prefix("env:") {
         std::env::var(var)
             .map(Zeroizing::new)
