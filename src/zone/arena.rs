@@ -63,6 +63,14 @@ pub struct Node<'a> {
     recs: &'a [Rec],
 }
 
+/// Consecutive nodes of a zone, in canonical order: one piece of a pass
+/// over the nodes on several cores.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeRun<'a> {
+    zone: &'a Zone,
+    recs: &'a [Rec],
+}
+
 /// All records of one owner name and type.
 #[derive(Debug, Clone, Copy)]
 pub struct Rrset<'a> {
@@ -248,10 +256,34 @@ impl Zone {
 
     /// The nodes (owner names with their records), in canonical order.
     pub fn nodes(&self) -> impl Iterator<Item = Node<'_>> + '_ {
-        let data = &self.data;
-        self.recs
-            .chunk_by(move |a, b| cmp_owners(data, a, b) == Ordering::Equal)
-            .map(move |recs| Node { zone: self, recs })
+        NodeRun { zone: self, recs: &self.recs }.nodes()
+    }
+
+    /// The nodes cut into at most `pieces` runs of consecutive nodes, in
+    /// canonical order; no node is split between two runs.
+    pub fn node_runs(&self, pieces: usize) -> Vec<NodeRun<'_>> {
+        let len = self.recs.len();
+        let pieces = pieces.max(1);
+        let mut runs = Vec::with_capacity(pieces);
+        let mut start = 0;
+        for piece in 1..=pieces {
+            let mut end = (len * piece / pieces).max(start);
+            while end > start && end < len && cmp_owners(&self.data, &self.recs[end - 1], &self.recs[end]).is_eq() {
+                end += 1;
+            }
+            if end > start {
+                runs.push(NodeRun { zone: self, recs: &self.recs[start..end] });
+                start = end;
+            }
+        }
+        runs
+    }
+
+    /// Is there a node at `name` or below it (so that `name` exists, if
+    /// only as an empty non-terminal)?
+    pub fn has_name_at_or_below(&self, name: NameRef<'_>) -> bool {
+        let first = self.recs.partition_point(|rec| owner_of(&self.data, rec).canonical_cmp(name) == Ordering::Less);
+        self.recs.get(first).is_some_and(|rec| owner_of(&self.data, rec).is_at_or_below(name))
     }
 
     /// The node at `name`, found by binary search.
@@ -266,6 +298,16 @@ impl Zone {
 
     fn record<'a>(&'a self, rec: &Rec) -> RecordRef<'a> {
         RecordRef { owner: owner_of(&self.data, rec), rtype: rec.rtype, ttl: rec.ttl, rdata: rdata_of(&self.data, rec) }
+    }
+}
+
+impl<'a> NodeRun<'a> {
+    /// The run's nodes, in canonical order.
+    pub fn nodes(self) -> impl Iterator<Item = Node<'a>> + 'a {
+        let zone = self.zone;
+        self.recs
+            .chunk_by(move |a, b| cmp_owners(&zone.data, a, b) == Ordering::Equal)
+            .map(move |recs| Node { zone, recs })
     }
 }
 
@@ -367,5 +409,26 @@ mod tests {
         assert!(!a_set.ttls_agree());
         assert_eq!(b.types().collect::<Vec<_>>(), [Rtype::A, Rtype::AAAA]);
         assert!(zone.node(name("c.example.").as_ref()).is_none());
+        assert!(zone.has_name_at_or_below(name("B.example.").as_ref()));
+        assert!(!zone.has_name_at_or_below(name("c.example.").as_ref()));
+    }
+
+    #[test]
+    fn node_runs_cover_every_node_once() {
+        let mut builder = ZoneBuilder::new(name("example."), 1);
+        for i in 0..50 {
+            let owner = name(&format!("n{i}.example."));
+            for rtype in [Rtype::A, Rtype::TXT, Rtype::NS] {
+                builder.push(owner.as_ref(), rtype, 60, &[i, 0, 0, 1]);
+            }
+        }
+        let zone = builder.finish();
+        let all: Vec<String> = zone.nodes().map(|n| n.name().to_string()).collect();
+        for pieces in [1, 3, 7, 50, 400] {
+            let runs = zone.node_runs(pieces);
+            assert!(runs.len() <= pieces);
+            let joined: Vec<String> = runs.iter().flat_map(|r| r.nodes()).map(|n| n.name().to_string()).collect();
+            assert_eq!(joined, all, "{pieces} pieces");
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! signer and the verifier need.
 
 pub mod arena;
+pub mod content;
 pub mod dnssec;
 mod lexer;
 pub mod name;
@@ -15,7 +16,7 @@ mod text;
 pub(crate) mod tree;
 pub mod writer;
 
-pub use arena::{Node, RecordRef, Rrset, Zone, ZoneBuilder};
+pub use arena::{Node, NodeRun, RecordRef, Rrset, Zone, ZoneBuilder};
 pub use name::{Name, NameError, NameRef};
 pub use reader::{ReadError, read_zone_file, read_zone_str};
 pub use rtype::Rtype;
