@@ -154,11 +154,9 @@ impl ZoneBuilder {
         let mut recs = sort_by_owner(&data, recs);
         // Within each node (records whose owners are canonically equal),
         // order by type and RDATA: small sorts, in place, on all cores.
-        recs.par_chunk_by_mut(|a, b| cmp_owners(&data, a, b) == Ordering::Equal)
+        recs.par_chunk_by_mut(|a, b| same_owner(&data, a, b))
             .for_each(|node| node.sort_by(|a, b| cmp_in_node(&data, a, b)));
-        recs.dedup_by(|b, a| {
-            cmp_owners(&data, a, b) == Ordering::Equal && cmp_in_node(&data, a, b) == Ordering::Equal && a.ttl == b.ttl
-        });
+        recs.dedup_by(|b, a| same_owner(&data, a, b) && cmp_in_node(&data, a, b) == Ordering::Equal && a.ttl == b.ttl);
         data.shrink_to_fit();
         recs.shrink_to_fit();
         Zone { origin, class, data, recs }
@@ -221,6 +219,12 @@ fn rdata_of<'a>(data: &'a [u8], rec: &Rec) -> &'a [u8] {
     &data[rec.rdata..rec.rdata + rec.rdata_len as usize]
 }
 
+/// Do two records have one owner? Canonically equal names are equal
+/// wire bytes up to ASCII case: cheaper to test than to order.
+fn same_owner(data: &[u8], a: &Rec, b: &Rec) -> bool {
+    a.owner == b.owner || owner_of(data, a).eq_ignore_case(owner_of(data, b))
+}
+
 fn cmp_owners(data: &[u8], a: &Rec, b: &Rec) -> Ordering {
     if a.owner == b.owner {
         return Ordering::Equal;
@@ -268,7 +272,7 @@ impl Zone {
         let mut start = 0;
         for piece in 1..=pieces {
             let mut end = (len * piece / pieces).max(start);
-            while end > start && end < len && cmp_owners(&self.data, &self.recs[end - 1], &self.recs[end]).is_eq() {
+            while end > start && end < len && same_owner(&self.data, &self.recs[end - 1], &self.recs[end]) {
                 end += 1;
             }
             if end > start {
@@ -305,9 +309,7 @@ impl<'a> NodeRun<'a> {
     /// The run's nodes, in canonical order.
     pub fn nodes(self) -> impl Iterator<Item = Node<'a>> + 'a {
         let zone = self.zone;
-        self.recs
-            .chunk_by(move |a, b| cmp_owners(&zone.data, a, b) == Ordering::Equal)
-            .map(move |recs| Node { zone, recs })
+        self.recs.chunk_by(move |a, b| same_owner(&zone.data, a, b)).map(move |recs| Node { zone, recs })
     }
 }
 
