@@ -7,12 +7,14 @@
 //!
 //! The checks, as numbered in the README (`signet verify`) and
 //! ARCHITECTURE.md §1:
-//! - 1, structure: the zone reader (owners, SOA) and `crate::zone::tree`
-//!   (cuts, glue, empty non-terminals);
+//! - 1, structure: the zone reader (owners, SOA), `crate::zone::tree`
+//!   (cuts, glue, empty non-terminals) and the content rules (`content`,
+//!   from [`crate::zone::content`]);
 //! - 2, 3 and 6, signatures, coverage, RRset TTLs: `signatures`;
 //! - 4, trust anchor and CDS/CDNSKEY: [`trust`];
 //! - 5, NSEC/NSEC3: `denial`.
 
+pub(crate) mod content;
 pub mod crypto;
 pub(crate) mod denial;
 pub mod findings;
@@ -120,8 +122,13 @@ pub fn verify_zone_with_progress(zone: &Zone, options: &VerifyOptions, progress:
     let started = Instant::now();
     let _span = tracing::info_span!("verify", zone = %zone.origin()).entered();
     let mut findings = Vec::new();
-    let tree = ZoneTree::build(zone);
-    tracing::info!(names = tree.nodes.len(), seconds = started.elapsed().as_secs_f64(), "zone structure found");
+    // The tree is one sequential pass; the content rules run beside it.
+    let (tree, ()) = rayon::join(|| ZoneTree::build(zone), || content::check(zone, &mut findings));
+    tracing::info!(
+        names = tree.nodes.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "zone structure and content checked"
+    );
     let keys = KeySet::from_apex(zone, &mut findings);
     let ctx = Context {
         zone,
