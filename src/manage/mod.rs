@@ -87,6 +87,17 @@ pub enum ManageError {
         /// The reader's error.
         source: Box<ReadError>,
     },
+    /// The unsigned zone breaks content rules (names file, owner, type and
+    /// rule): refused before any key is made or opened.
+    #[error("zone {zone}: {file}: {source}")]
+    Content {
+        /// The zone.
+        zone: String,
+        /// The unsigned zone file.
+        file: String,
+        /// The violations ([`SignError::Content`]).
+        source: Box<SignError>,
+    },
     /// Something the one-shot signer was given cannot be used.
     #[error("{0}")]
     Argument(String),
@@ -134,6 +145,14 @@ impl ManageError {
 
     fn key(zone: &str) -> impl Fn(KeyError) -> ManageError + '_ {
         move |source| ManageError::Key { zone: zone.to_owned(), source: Box::new(source) }
+    }
+
+    fn content<'a>(zone: &'a str, file: &'a std::path::Path) -> impl Fn(SignError) -> ManageError + 'a {
+        move |source| ManageError::Content {
+            zone: zone.to_owned(),
+            file: file.display().to_string(),
+            source: Box::new(source),
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use super::{ManageError, PublishFailure};
 use crate::keys::PublishedKey;
 use crate::policy::Policy;
 use crate::publish::PublishError;
-use crate::sign::{SignSettings, SignStats, random_salt, sign_zone};
+use crate::sign::{SignSettings, SignStats, check_input, random_salt, sign_zone};
 use crate::verify::{Anchor, Progress, Report, VerifyOptions};
 use crate::zone::dnssec::{Role, soa_fields};
 use crate::zone::writer::write_record;
@@ -63,6 +63,8 @@ pub fn sign_once(job: &OneShot<'_>, progress: &dyn Progress) -> Result<OneShotOu
     }
     let unsigned = read_zone_file(job.input, job.origin)
         .map_err(|source| ManageError::Input { zone: zone.clone(), source: Box::new(source) })?;
+    // Content gate: checked before any key is opened.
+    check_input(&unsigned, job.origin).map_err(ManageError::content(&zone, job.input))?;
     let keys = open_and_prove(&zone, job.keys)?;
     for key in keys.iter().filter(|k| k.published.algorithm != job.policy.keys.algorithm) {
         // An algorithm rollover signs with two algorithms on purpose; a

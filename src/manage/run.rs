@@ -20,7 +20,7 @@ use crate::db::{Actor, Database, Event, EventKind, RunCommit, RunRecord, RunResu
 use crate::keys::KeyUri;
 use crate::policy::Policy;
 use crate::rollover::{Action, Step, publication};
-use crate::sign::{SignSettings, SignStats, sign_zone};
+use crate::sign::{SignSettings, SignStats, check_input, sign_zone};
 use crate::time::format_time;
 use crate::verify::{Progress, Report, VerifyOptions};
 use crate::zone::{Name, read_zone_file};
@@ -126,6 +126,8 @@ async fn run_locked(
     let input = Path::new(&snapshot.zone.input_path);
     let unsigned = read_zone_file(input, &origin)
         .map_err(|source| ManageError::Input { zone: zone_name(&snapshot).to_owned(), source: Box::new(source) })?;
+    // Content gate: checked before any key is made or opened.
+    check_input(&unsigned, &origin).map_err(ManageError::content(zone_name(&snapshot), input))?;
     let key_store = key_store(&snapshot, options.key_store).cloned();
     let mut step = advance_with_new_keys(db, &mut snapshot, key_store.as_ref(), &origin, now).await?;
     let zone = &snapshot.zone;

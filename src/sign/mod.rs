@@ -17,10 +17,12 @@ use std::io::Write;
 use rayon::prelude::*;
 
 pub use denial::Nsec3Settings;
+pub use prepare::check_input;
 pub use rrsig::Window;
 
 use crate::keys::{KeyError, PublishedKey, SigningKey};
 use crate::policy::{DenialType, Policy, SerialScheme};
+use crate::zone::content::Violation;
 use crate::zone::tree::{ZoneNode, ZoneTree};
 use crate::zone::writer::write_record;
 use crate::zone::{NameRef, RecordRef, Rtype, Zone};
@@ -35,6 +37,9 @@ pub enum SignError {
         /// The apex.
         apex: String,
     },
+    /// The input breaks zone content rules ([`crate::zone::content`]).
+    #[error("{}", content_refusal(.0))]
+    Content(Vec<Violation>),
     /// A record whose TTL is above the policy's `zone.max-ttl`: rollover
     /// timing relies on that bound.
     #[error("{owner}/{rtype}: TTL {ttl} exceeds the policy's zone.max-ttl ({max} s)")]
@@ -91,6 +96,22 @@ pub fn random_salt(len: u8) -> Result<Vec<u8>, SignError> {
     let mut salt = vec![0; usize::from(len)];
     ring::rand::SystemRandom::new().fill(&mut salt).map_err(|_| SignError::NoRandomness)?;
     Ok(salt)
+}
+
+/// Violations listed in an error message, at most this many.
+const VIOLATIONS_LISTED: usize = 100;
+
+/// `the zone breaks content rules (N violations):` and one line each.
+fn content_refusal(violations: &[Violation]) -> String {
+    let count = violations.len();
+    let mut text = format!("the zone breaks content rules ({count} violation{}):", if count == 1 { "" } else { "s" });
+    for violation in violations.iter().take(VIOLATIONS_LISTED) {
+        text.push_str(&format!("\n  {violation}"));
+    }
+    if violations.len() > VIOLATIONS_LISTED {
+        text.push_str(&format!("\n  … and {} more", violations.len() - VIOLATIONS_LISTED));
+    }
+    text
 }
 
 /// A key that signs, with the tag of the DNSKEY it is published as.

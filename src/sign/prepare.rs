@@ -5,8 +5,9 @@
 
 use super::serial::next_serial;
 use super::{SignError, SignSettings, SigningKeys};
+use crate::zone::content;
 use crate::zone::dnssec::{soa_fields, soa_serial_offset};
-use crate::zone::{NameRef, Rtype, Zone, ZoneBuilder};
+use crate::zone::{Name, NameRef, Rtype, Zone, ZoneBuilder};
 
 /// The prepared zone and what preparing it decided.
 #[derive(Debug)]
@@ -19,6 +20,14 @@ pub struct Prepared {
     pub denial_ttl: u32,
     /// Input records dropped because the signer makes them anew.
     pub dropped: usize,
+}
+
+/// Checks the unsigned input against the zone content rules, leaving out
+/// the records the signer drops and makes anew. Call it before any key is
+/// opened: a zone that breaks a rule is refused whatever the keys.
+pub fn check_input(unsigned: &Zone, origin: &Name) -> Result<(), SignError> {
+    let violations = content::check_ignoring(unsigned, origin.as_ref(), replaced);
+    if violations.is_empty() { Ok(()) } else { Err(SignError::Content(violations)) }
 }
 
 /// Is this input record one the signer replaces?
