@@ -76,6 +76,10 @@ fn encode_value(key: u16, raw: &[u8]) -> Result<Vec<u8>, RdataError> {
         }
         1 => {
             for id in split_list(raw) {
+                // An empty id has no wire form (RFC 9460 §7.1.1).
+                if id.is_empty() {
+                    return Err(bad("alpn list (an id is empty)", raw));
+                }
                 value.push(u8::try_from(id.len()).map_err(|_| bad("alpn id", &id))?);
                 value.extend_from_slice(&id);
             }
@@ -167,6 +171,27 @@ fn alpn_ok(mut value: &[u8]) -> bool {
     true
 }
 
+/// The alpn ids (length-prefixed, checked by `alpn_ok`) as one
+/// comma-separated list of octets, commas and backslashes in an id
+/// escaped (RFC 9460 §A.1); octets stay octets, whatever their value.
+fn alpn_list(mut rest: &[u8]) -> Vec<u8> {
+    let mut list = Vec::with_capacity(rest.len() * 2);
+    while let Some((&len, tail)) = rest.split_first() {
+        let (id, after) = tail.split_at(usize::from(len).min(tail.len()));
+        if !list.is_empty() {
+            list.push(b',');
+        }
+        for &b in id {
+            if b == b',' || b == b'\\' {
+                list.push(b'\\');
+            }
+            list.push(b);
+        }
+        rest = after;
+    }
+    list
+}
+
 /// Writes the wire list as ` key=value` pairs (checked by `check_params`).
 pub fn write_params(mut rest: &[u8], out: &mut String) {
     while rest.len() >= 4 {
@@ -189,19 +214,7 @@ fn write_value(key: u16, value: &[u8], out: &mut String) {
             let keys: Vec<String> = value.chunks(2).map(|c| key_name(u16::from_be_bytes([c[0], c[1]]))).collect();
             out.push_str(&keys.join(","));
         }
-        1 => {
-            let mut ids = Vec::new();
-            let mut rest = value;
-            while let Some((&len, tail)) = rest.split_first() {
-                let id: String = tail[..len as usize]
-                    .iter()
-                    .flat_map(|&b| if b == b',' || b == b'\\' { vec!['\\', b as char] } else { vec![b as char] })
-                    .collect();
-                ids.push(id);
-                rest = &tail[len as usize..];
-            }
-            write_quoted(ids.join(",").as_bytes(), out);
-        }
+        1 => write_quoted(&alpn_list(value), out),
         3 => out.push_str(&u16::from_be_bytes([value[0], value[1]]).to_string()),
         4 => {
             let addrs: Vec<String> =
@@ -247,5 +260,36 @@ mod tests {
         write_rdata(Rtype::SVCB, &alias, &mut written);
         assert_eq!(written, "0 svc.example.");
         assert!(parse_rdata_text(Rtype::HTTPS, "1 . port=99999", origin.as_ref()).is_err());
+    }
+
+    /// Found by fuzzing: alpn octets above 127 were written as the UTF-8
+    /// of the Latin-1 character, and read back as two octets each.
+    #[test]
+    fn alpn_octets_round_trip() {
+        let origin = Name::from_text("example.", None).expect("valid");
+        let text = r#"1 . alpn="h2,\239\191\189x,a\\,b""#;
+        let wire = parse_rdata_text(Rtype::HTTPS, text, origin.as_ref()).expect("valid HTTPS");
+        let ids = [&b"h2"[..], &[0xef, 0xbf, 0xbd, b'x'], b"a,b"];
+        // Priority 1, target ".", key 1 (alpn), then the value's length.
+        let mut expected = vec![0, 1, 0, 0, 1, 0, 0];
+        for id in ids {
+            expected.push(id.len() as u8);
+            expected.extend_from_slice(id);
+        }
+        expected[6] = (expected.len() - 7) as u8;
+        assert_eq!(wire, expected);
+        let mut written = String::new();
+        write_rdata(Rtype::HTTPS, &wire, &mut written);
+        assert_eq!(parse_rdata_text(Rtype::HTTPS, &written, origin.as_ref()).expect("reads back"), wire, "{written}");
+    }
+
+    /// Found by fuzzing: `alpn="h2,,h3"` was read into an id of length 0,
+    /// which the wire check refuses, so the record written did not read back.
+    #[test]
+    fn empty_alpn_ids_are_refused() {
+        let origin = Name::from_text("example.", None).expect("valid");
+        for text in [r#"1 . alpn="h2,,h3""#, r#"1 . alpn="h2,""#, r#"1 . alpn="""#, "1 . alpn=,h2"] {
+            assert!(parse_rdata_text(Rtype::HTTPS, text, origin.as_ref()).is_err(), "{text}");
+        }
     }
 }
