@@ -54,7 +54,7 @@ pub fn read_zone_file(path: &Path, origin: &Name) -> Result<Zone, ReadError> {
     let started = std::time::Instant::now();
     let text = read_bytes(path, path, 0)?;
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), bytes = text.len(), "file read");
-    let sink = match read_parallel(&text, origin, path) {
+    let sink = match read_parallel(&text, origin, path, PARALLEL_MIN_BYTES) {
         Some(pieces) => {
             tracing::debug!(seconds = started.elapsed().as_secs_f64(), "pieces parsed");
             // The text is no longer needed: free it before the pieces are joined.
@@ -70,11 +70,20 @@ pub fn read_zone_file(path: &Path, origin: &Name) -> Result<Zone, ReadError> {
 
 /// Reads a zone from master-file text; `source` names it in errors.
 pub fn read_zone_str(text: &str, origin: &Name, source: &Path) -> Result<Zone, ReadError> {
-    let sink = match read_parallel(text.as_bytes(), origin, source) {
+    let sink = match read_parallel(text.as_bytes(), origin, source, PARALLEL_MIN_BYTES) {
         Some(pieces) => join(pieces),
         None => read_serial(text.as_bytes(), origin, source)?,
     };
     Ok(finish(sink))
+}
+
+/// Reads `text` the way a large file is read, cut into pieces parsed on
+/// all cores, whatever its size; `None` when it cannot be read so (then
+/// [`read_zone_str`] reads it serially). For tests and fuzzing, which
+/// hold the pieces to the serial reader.
+#[doc(hidden)]
+pub fn read_zone_str_in_pieces(text: &str, origin: &Name, source: &Path) -> Option<Zone> {
+    read_parallel(text.as_bytes(), origin, source, 0).map(|pieces| finish(join(pieces)))
 }
 
 fn finish(sink: ZoneSink) -> Zone {
@@ -109,9 +118,9 @@ const PARALLEL_MIN_BYTES: usize = 8 << 20;
 /// without a TTL before the piece gives one, the SOA's TTL defaulting) or
 /// any error sends the whole file to the serial reader, which then gives
 /// the same records, or the error with its true line.
-fn read_parallel(text: &[u8], origin: &Name, source: &Path) -> Option<Pieces> {
+fn read_parallel(text: &[u8], origin: &Name, source: &Path, min_bytes: usize) -> Option<Pieces> {
     use rayon::prelude::*;
-    if text.len() < PARALLEL_MIN_BYTES {
+    if text.len() < min_bytes {
         return None;
     }
     let pieces = rayon::current_num_threads() * 4;
@@ -525,17 +534,20 @@ mod tests {
         }
         assert!(text.len() >= PARALLEL_MIN_BYTES);
         let serial = read_serial(text.as_bytes(), &origin(), Path::new("t")).expect("serial").builder.finish();
-        assert!(read_parallel(text.as_bytes(), &origin(), Path::new("t")).is_some(), "read in pieces");
+        assert!(
+            read_parallel(text.as_bytes(), &origin(), Path::new("t"), PARALLEL_MIN_BYTES).is_some(),
+            "read in pieces"
+        );
         let parallel = read(&text).expect("parallel");
         assert_eq!(lines(&parallel), lines(&serial));
         // Without TTLs after the first record, pieces cannot stand alone.
         let no_ttls = text.replace(" 86400 IN NS", " NS");
-        assert!(read_parallel(no_ttls.as_bytes(), &origin(), Path::new("t")).is_none());
+        assert!(read_parallel(no_ttls.as_bytes(), &origin(), Path::new("t"), PARALLEL_MIN_BYTES).is_none());
         assert_eq!(lines(&read(&no_ttls).expect("serial fallback")).len(), lines(&serial).len());
         // What comes before the first whole entry is read too.
         let commented = format!("; a header\n{text}");
         assert_eq!(lines(&read(&commented).expect("reads")), lines(&serial));
-        let piece = read_parallel(commented.as_bytes(), &origin(), Path::new("t"));
+        let piece = read_parallel(commented.as_bytes(), &origin(), Path::new("t"), PARALLEL_MIN_BYTES);
         assert!(piece.is_some(), "a leading comment, as Knot and BIND write, still reads in pieces");
         let ownerless = format!(" 300 IN A 192.0.2.1\n{text}");
         assert_eq!(read(&ownerless).expect_err("no owner").line, 1);
