@@ -28,10 +28,17 @@ fn files(dir: &str) -> Vec<PathBuf> {
     files
 }
 
+/// Replays one input as the fuzzer ran it (one rayon thread, which makes
+/// the piece reader cut the text in 4) and with 3 threads (12 pieces).
 fn replay(path: &Path) {
     let data = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    harness::zone_reader(&data);
-    harness::verify(&data);
+    for threads in [1, 3] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a thread pool");
+        pool.install(|| {
+            harness::zone_reader(&data);
+            harness::verify(&data);
+        });
+    }
 }
 
 #[test]

@@ -156,15 +156,18 @@ impl ZoneBuilder {
         // order by type and RDATA: small sorts, in place, on all cores.
         recs.par_chunk_by_mut(|a, b| same_owner(&data, a, b))
             .for_each(|node| node.sort_by(|a, b| cmp_in_node(&data, a, b)));
-        recs.dedup_by(|b, a| same_owner(&data, a, b) && cmp_in_node(&data, a, b) == Ordering::Equal && a.ttl == b.ttl);
+        // TTL is the last key of cmp_in_node: only exact copies are equal.
+        recs.dedup_by(|b, a| same_owner(&data, a, b) && cmp_in_node(&data, a, b) == Ordering::Equal);
         data.shrink_to_fit();
         recs.shrink_to_fit();
         Zone { origin, class, data, recs }
     }
 }
 
+/// Type, then RDATA, then TTL: exact duplicates end up side by side,
+/// whatever lies between them in the file, for `dedup_by` to drop.
 fn cmp_in_node(data: &[u8], a: &Rec, b: &Rec) -> Ordering {
-    a.rtype.cmp(&b.rtype).then_with(|| rdata_of(data, a).cmp(rdata_of(data, b)))
+    a.rtype.cmp(&b.rtype).then_with(|| rdata_of(data, a).cmp(rdata_of(data, b))).then(a.ttl.cmp(&b.ttl))
 }
 
 /// Puts records in canonical order of their owners, keeping each owner's
@@ -194,7 +197,10 @@ fn sort_by_owner(data: &[u8], recs: Vec<Rec>) -> Vec<Rec> {
         owner_of(data, &run[0]).write_canonical_key(&mut keys);
         order.push((start, keys.len(), i));
     }
-    order.par_sort_unstable_by(|a, b| keys[a.0..a.1].cmp(&keys[b.0..b.1]));
+    // Runs of one name keep their order in the file (the index decides a
+    // tie), so that which duplicate survives, and with which owner case,
+    // does not depend on how the file was cut into runs or pieces.
+    order.par_sort_unstable_by(|a, b| keys[a.0..a.1].cmp(&keys[b.0..b.1]).then(a.2.cmp(&b.2)));
     order.iter().flat_map(|&(_, _, i)| runs[i].iter().copied()).collect()
 }
 
@@ -404,7 +410,9 @@ mod tests {
         builder.push(name("b.example.").as_ref(), Rtype::AAAA, 60, &[0; 16]);
         let zone = builder.finish();
         let nodes: Vec<_> = zone.nodes().map(|n| n.name().to_string()).collect();
-        assert_eq!(nodes, ["example.", "b.example.", "a.b.example."]);
+        // A node is named as its first record is written: in type, RDATA,
+        // then TTL order, the B.example. A record with TTL 30.
+        assert_eq!(nodes, ["example.", "B.example.", "a.b.example."]);
         let b = zone.node(name("b.EXAMPLE.").as_ref()).expect("node b");
         let a_set = b.rrset(Rtype::A).expect("A rrset");
         assert_eq!(a_set.len(), 2, "exact duplicate dropped, TTL variant kept");
@@ -431,6 +439,41 @@ mod tests {
             assert!(runs.len() <= pieces);
             let joined: Vec<String> = runs.iter().flat_map(|r| r.nodes()).map(|n| n.name().to_string()).collect();
             assert_eq!(joined, all, "{pieces} pieces");
+        }
+    }
+
+    /// Found by fuzzing: a duplicate with a TTL variant between its copies
+    /// survived, and runs of one name (in another case) were ordered by an
+    /// unstable sort, so a file read in pieces read otherwise than whole.
+    #[test]
+    fn duplicates_go_whatever_the_runs() {
+        let records: Vec<(&str, u32, [u8; 4])> = (0..40)
+            .flat_map(|i| {
+                let owner = ["b.example.", "B.example.", "c.example.", "b.EXAMPLE."][i % 4];
+                [(owner, 60, [1, 2, 3, 4]), (owner, 30 + (i % 3) as u32, [1, 2, 3, 4]), ("a.example.", 60, [5; 4])]
+            })
+            .collect();
+        let listed =
+            |zone: &Zone| -> Vec<(String, u32)> { zone.records().map(|r| (format!("{}", r.owner), r.ttl)).collect() };
+        let mut whole = ZoneBuilder::new(name("example."), 1);
+        for &(owner, ttl, rdata) in &records {
+            whole.push(name(owner).as_ref(), Rtype::A, ttl, &rdata);
+        }
+        let whole = whole.finish();
+        let b = whole.node(name("b.example.").as_ref()).expect("node b");
+        assert_eq!(b.rrset(Rtype::A).expect("A").len(), 4, "one record per TTL: 30, 31, 32, 60");
+        // Of the copies of a record, the first in the file stays, owner case and all.
+        assert_eq!(listed(&whole)[..2], [("a.example.".to_owned(), 60), ("b.example.".to_owned(), 30)]);
+        for cut in [1, 7, 50, 99] {
+            let mut pieces = ZoneBuilder::new(name("example."), 1);
+            for chunk in records.chunks(cut) {
+                let mut piece = ZoneBuilder::new(name("example."), 1);
+                for &(owner, ttl, rdata) in chunk {
+                    piece.push(name(owner).as_ref(), Rtype::A, ttl, &rdata);
+                }
+                pieces.append(piece);
+            }
+            assert_eq!(listed(&pieces.finish()), listed(&whole), "pieces of {cut}");
         }
     }
 }
