@@ -559,7 +559,7 @@ mod tests {
     fn bounds_hold_on_both_paths() {
         let head = "example. 3600 IN SOA ns.example. h.example. 1 2 3 4 5\nwww 300 A 192.0.2.1\n";
         let text = format!("{head}{} 300 A 192.0.2.2\n", "a".repeat(PARALLEL_MIN_BYTES));
-        assert!(read_parallel(text.as_bytes(), &origin(), Path::new("t")).is_none());
+        assert!(read_parallel(text.as_bytes(), &origin(), Path::new("t"), PARALLEL_MIN_BYTES).is_none());
         let serial = read_serial(text.as_bytes(), &origin(), Path::new("t.zone")).err().expect("refused");
         assert_eq!((serial.line, serial.message.contains("longer than 1 MiB")), (3, true), "{serial}");
         assert_eq!(read(&text).expect_err("refused").to_string(), serial.to_string());
