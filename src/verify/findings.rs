@@ -80,35 +80,10 @@ pub enum Code {
     BrokenNsec3Chain,
     /// NSEC and NSEC3 both present, or other mixed denial.
     MixedDenial,
-    // The zone content rules ([`crate::zone::content::Rule`]), one code each.
-    /// Other data beside a CNAME.
-    CnameAndOtherData,
-    /// More than one CNAME record at a name.
-    MultipleCnames,
-    /// A CNAME at the apex.
-    CnameAtApex,
-    /// More than one DNAME record at a name.
-    MultipleDnames,
-    /// A name below a DNAME.
-    DataBelowDname,
-    /// No NS RRset at the apex.
-    ApexWithoutNs,
-    /// A DS RRset at the apex.
-    DsAtApex,
-    /// A DS RRset at a name that is not a delegation.
-    DsWithoutDelegation,
-    /// NS or DS below a delegation.
-    NsOrDsBelowDelegation,
-    /// An in-zone name server without an address record.
-    MissingGlue,
-    /// A DS digest of the wrong length for its digest type.
-    DsDigestLength,
-    /// RDATA of the wrong length for a fixed-size type.
-    RdataLength,
-    /// TYPE0, MD, MF or NULL in the zone.
-    TypeNotInZone,
-    /// NS at a wildcard name.
-    WildcardDelegation,
+    /// A zone content rule broken: the rule's own code
+    /// ([`crate::zone::content::Rule::code`], e.g. `cname-and-other-data`).
+    #[serde(untagged)]
+    Content(crate::zone::content::Rule),
 }
 
 /// One thing the verifier found.

@@ -67,6 +67,13 @@ pub enum Rule {
     WildcardDelegation,
 }
 
+/// A rule is written as its stable code (in the verifier's findings).
+impl serde::Serialize for Rule {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.code())
+    }
+}
+
 impl Rule {
     /// Every rule.
     pub const ALL: [Rule; 14] = [
