@@ -57,7 +57,8 @@ async fn run_managed(name: &str, ctx: &Context) -> anyhow::Result<ExitCode> {
     let db = ctx.open_db().await?;
     let name = super::parse_origin(name)?;
     let progress = TerminalProgress::new();
-    let options = RunOptions { explicit_now: ctx.explicit_now, key_store: None, progress: &progress, purge: true };
+    let options =
+        RunOptions { explicit_now: ctx.explicit_now, key_store: None, progress: &progress, purge: true, abandon: None };
     let published = match run_zone(&db, &name, ctx.now, &options).await {
         Ok(RunOutcome::Published(published)) => published,
         Ok(RunOutcome::Refused(report)) => {

@@ -19,7 +19,8 @@ macro_rules! zone_select {
     ($tail:literal) => {
         concat!(
             "SELECT z.id, z.name, z.policy_id, p.name AS policy_name, z.input_path, z.output_path, z.nsec3_salt, ",
-            "z.last_serial, z.last_run_at, z.next_run_at, z.created_at ",
+            "z.last_serial, z.last_run_at, z.next_run_at, z.created_at, z.next_run_why, z.input_digest, z.input_serial, ",
+            "z.sig_expires_at, z.reload_at, z.retry_at ",
             "FROM zones z JOIN policies p ON p.id = z.policy_id ",
             $tail
         )
@@ -33,7 +34,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{Row as _, Sqlite, Transaction};
 
 pub use events::{Actor, Event, EventKind};
-pub use rows::{PolicyRow, RunRow, StoredKey, ZoneRow};
+pub use rows::{PolicyRow, RunRow, StoredKey, ZoneRow, ZoneWatch};
 
 use crate::policy::{Policy, PolicyError};
 use crate::rollover::{Key, Observation};
@@ -116,6 +117,18 @@ pub enum DbError {
         /// The other process.
         pid: i64,
         /// Its program name, as the kernel has it.
+        program: String,
+        /// Since when (UTC).
+        since: String,
+    },
+    /// Another `signet serve` serves this database.
+    #[error("signet serve ({program}, pid {pid}) already serves database {} since {since}", path.display())]
+    ServiceRunning {
+        /// The database.
+        path: PathBuf,
+        /// The other process.
+        pid: i64,
+        /// Its program name.
         program: String,
         /// Since when (UTC).
         since: String,
@@ -215,6 +228,20 @@ pub struct RunRecord {
     pub message: String,
     /// Wall seconds.
     pub seconds: f64,
+    /// The input's SOA serial, if the input was read.
+    pub input_serial: Option<u32>,
+}
+
+/// What a published run leaves for `signet status` and the service.
+#[derive(Debug, Clone, Default)]
+pub struct PublishedZone {
+    /// SHA-256 of the input file the run read.
+    pub input_digest: Vec<u8>,
+    /// The earliest RRSIG expiration in the published zone, as the gate
+    /// read it.
+    pub signatures_expire: Option<i64>,
+    /// Why the zone is next due (`next_run_at`).
+    pub next_run_why: String,
 }
 
 /// Everything a published run changes, written in one transaction.
@@ -233,6 +260,8 @@ pub struct RunCommit<'a> {
     pub next_run_at: Option<i64>,
     /// The run itself.
     pub run: RunRecord,
+    /// The published zone, as status shows it.
+    pub published: PublishedZone,
 }
 
 /// The database.
@@ -562,13 +591,21 @@ impl Database {
                 .await?;
         }
         insert_run(&mut tx, zone_id, &commit.run).await?;
-        sqlx::query("UPDATE zones SET last_serial = ?, last_run_at = ?, next_run_at = ? WHERE id = ?")
-            .bind(commit.run.serial.map(i64::from))
-            .bind(at)
-            .bind(commit.next_run_at)
-            .bind(zone_id)
-            .execute(&mut *tx)
-            .await?;
+        let published = &commit.published;
+        sqlx::query(
+            "UPDATE zones SET last_serial = ?, last_run_at = ?, next_run_at = ?, next_run_why = ?, input_digest = ?,
+             input_serial = ?, sig_expires_at = ? WHERE id = ?",
+        )
+        .bind(commit.run.serial.map(i64::from))
+        .bind(at)
+        .bind(commit.next_run_at)
+        .bind(&published.next_run_why)
+        .bind(&published.input_digest)
+        .bind(commit.run.input_serial.map(i64::from))
+        .bind(published.signatures_expire)
+        .bind(zone_id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -612,6 +649,102 @@ impl Database {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(rows::event_from_row).collect()
+    }
+
+    /// The last run of the zone that did not publish, if any.
+    pub async fn last_failure(&self, zone_id: i64) -> Result<Option<RunRow>> {
+        Ok(sqlx::query_as::<_, RunRow>(
+            "SELECT at, serial, result, rrsigs, errors, message, seconds FROM runs
+             WHERE zone_id = ? AND result != 'published' ORDER BY id DESC LIMIT 1",
+        )
+        .bind(zone_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// How many runs of the zone failed or were refused since its last
+    /// publication.
+    pub async fn consecutive_failures(&self, zone_id: i64) -> Result<i64> {
+        Ok(sqlx::query(
+            "SELECT count(*) FROM runs WHERE zone_id = ?1 AND id > COALESCE(
+                 (SELECT max(id) FROM runs WHERE zone_id = ?1 AND result = 'published'), 0)",
+        )
+        .bind(zone_id)
+        .fetch_one(&self.pool)
+        .await?
+        .get(0))
+    }
+
+    /// Asks the service to read the zone's input again (`signet zone
+    /// reload`).
+    pub async fn request_reload(&self, name: &Name, now: i64) -> Result<()> {
+        let zone = self.zone(name).await?;
+        sqlx::query("UPDATE zones SET reload_at = ? WHERE id = ?").bind(now).bind(zone.id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Records when the service tries a failing zone again (None: the
+    /// zone is not failing).
+    pub async fn set_retry(&self, zone_id: i64, at: Option<i64>) -> Result<()> {
+        sqlx::query("UPDATE zones SET retry_at = ? WHERE id = ?").bind(at).bind(zone_id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// What the service watches of every zone, read once per poll: a
+    /// change in a row is an operator command landing.
+    pub async fn zone_watch(&self) -> Result<Vec<ZoneWatch>> {
+        Ok(sqlx::query_as::<_, ZoneWatch>(
+            "SELECT z.id, z.name, z.input_path, z.policy_id, p.imported_at AS policy_imported_at, z.reload_at,
+                    z.next_run_at, z.last_run_at,
+                    (SELECT max(o.id) FROM observations o WHERE o.zone_id = z.id AND o.consumed_at IS NULL)
+                        AS pending_request
+             FROM zones z JOIN policies p ON p.id = z.policy_id ORDER BY z.name",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Makes this process the database's one service, or says which
+    /// process is. A holder that is gone (killed) is replaced.
+    pub async fn hold_service(&self, pid: u32, now: i64) -> Result<()> {
+        let mut tx = self.write().await?;
+        let held: Option<(i64, Option<i64>, i64)> =
+            sqlx::query_as("SELECT pid, started, since FROM service WHERE id = 1").fetch_optional(&mut *tx).await?;
+        if let Some((other, started, since)) = held
+            && other != i64::from(pid)
+        {
+            match lock_holder(other, started) {
+                Holder::Alive(program) => {
+                    let since = crate::time::format_time(since);
+                    return Err(DbError::ServiceRunning { path: self.path.clone(), pid: other, program, since });
+                }
+                Holder::Gone(why) => tracing::warn!(pid = other, "stale service lock taken over: {why}"),
+            }
+        }
+        sqlx::query("INSERT OR REPLACE INTO service (id, pid, started, since) VALUES (1, ?, ?, ?)")
+            .bind(i64::from(pid))
+            .bind(process_start(i64::from(pid)))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Lets go of the service lock if this process holds it.
+    pub async fn release_service(&self, pid: u32) -> Result<()> {
+        sqlx::query("DELETE FROM service WHERE id = 1 AND pid = ?").bind(i64::from(pid)).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The running service, if any: its pid and since when it serves.
+    pub async fn service(&self) -> Result<Option<(i64, i64)>> {
+        let held: Option<(i64, Option<i64>, i64)> =
+            sqlx::query_as("SELECT pid, started, since FROM service WHERE id = 1").fetch_optional(&self.pool).await?;
+        Ok(held.and_then(|(pid, started, since)| match lock_holder(pid, started) {
+            Holder::Alive(_) => Some((pid, since)),
+            Holder::Gone(_) => None,
+        }))
     }
 
     /// The newest runs of a zone, newest first.
@@ -662,8 +795,8 @@ async fn insert_event(tx: &mut Transaction<'_, Sqlite>, zone: Option<i64>, event
 
 async fn insert_run(tx: &mut Transaction<'_, Sqlite>, zone_id: i64, run: &RunRecord) -> Result<()> {
     sqlx::query(
-        "INSERT INTO runs (zone_id, at, serial, result, rrsigs, records, errors, warnings, findings, message, seconds)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO runs (zone_id, at, serial, result, rrsigs, records, errors, warnings, findings, message, seconds,
+         input_serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(zone_id)
     .bind(run.at)
@@ -676,6 +809,7 @@ async fn insert_run(tx: &mut Transaction<'_, Sqlite>, zone_id: i64, run: &RunRec
     .bind(&run.findings)
     .bind(&run.message)
     .bind(run.seconds)
+    .bind(run.input_serial.map(i64::from))
     .execute(&mut **tx)
     .await?;
     let message = format!(

@@ -56,6 +56,41 @@ pub struct ZoneRow {
     pub next_run_at: Option<i64>,
     /// When the zone was added.
     pub created_at: i64,
+    /// Why it is next due.
+    pub next_run_why: Option<String>,
+    /// SHA-256 of the input the last published run read.
+    pub input_digest: Option<Vec<u8>>,
+    /// That input's SOA serial.
+    pub input_serial: Option<i64>,
+    /// The earliest RRSIG expiration in the published zone.
+    pub sig_expires_at: Option<i64>,
+    /// When `signet zone reload` asked for a re-read.
+    pub reload_at: Option<i64>,
+    /// The service's next try after failed runs.
+    pub retry_at: Option<i64>,
+}
+
+/// What the service watches of a zone (see [`super::Database::zone_watch`]).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ZoneWatch {
+    /// Row id.
+    pub id: i64,
+    /// The apex.
+    pub name: String,
+    /// The unsigned zone file.
+    pub input_path: String,
+    /// Its policy.
+    pub policy_id: i64,
+    /// When that policy was last imported.
+    pub policy_imported_at: i64,
+    /// When `signet zone reload` last asked.
+    pub reload_at: Option<i64>,
+    /// When the machine wants to run.
+    pub next_run_at: Option<i64>,
+    /// The last run.
+    pub last_run_at: Option<i64>,
+    /// The newest operator request not yet taken in.
+    pub pending_request: Option<i64>,
 }
 
 /// A key with what only the database knows of it.

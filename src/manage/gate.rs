@@ -5,6 +5,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::PublishFailure;
 use crate::publish::{Candidate, install};
@@ -21,27 +22,42 @@ pub enum GateFailure {
     Publish(PublishFailure),
     /// The verifier found errors: nothing was published.
     Refused(Box<Report>),
+    /// The caller asked to stop (a service shutting down): nothing was
+    /// published.
+    Abandoned,
 }
 
 /// Writes a zone with `sign` into a candidate beside `target`, verifies
 /// the candidate in full and installs it. Returns what `sign` returned
 /// and the verifier's report; on any failure `target` is untouched.
+///
+/// `abandon`, when set, is looked at between the stages: once it is true
+/// the candidate is dropped, so that a service stopping never publishes
+/// after it was told to stop (a stage under way finishes first).
 pub fn sign_through_gate<T>(
     target: &Path,
     origin: &Name,
     options: &VerifyOptions,
     progress: &dyn Progress,
+    abandon: Option<&AtomicBool>,
     sign: impl FnOnce(&mut dyn Write) -> Result<T, SignError>,
 ) -> Result<(T, Report), GateFailure> {
     let publish = |e| GateFailure::Publish(PublishFailure::Io(e));
+    let abandoned = || abandon.is_some_and(|flag| flag.load(Ordering::SeqCst));
     let mut candidate = Candidate::create(target).map_err(publish)?;
     let made = sign(candidate.writer()).map_err(GateFailure::Sign)?;
+    if abandoned() {
+        return Err(GateFailure::Abandoned);
+    }
     let sealed = candidate.seal().map_err(publish)?;
     let verified = match verify_file(sealed.path(), origin, options, progress) {
         Ok(verified) => verified,
         Err(GateError::Read(e)) => return Err(GateFailure::Publish(PublishFailure::ReadBack(e))),
         Err(GateError::Refused(report)) => return Err(GateFailure::Refused(report)),
     };
+    if abandoned() {
+        return Err(GateFailure::Abandoned);
+    }
     let report = verified.report().clone();
     install(sealed, verified).map_err(publish)?;
     Ok((made, report))

@@ -26,7 +26,7 @@ pub use gate::GateFailure;
 pub use oneshot::{OneShot, OneShotOutcome, sign_once};
 pub use report::{KeyLine, key_report};
 pub use requests::{report_ds, request_rollover};
-pub use run::{Published, RunOptions, RunOutcome, run_zone};
+pub use run::{Published, RunOptions, RunOutcome, file_digest, run_zone};
 
 use crate::db::{DbError, ZoneSnapshot};
 use crate::keys::KeyError;
@@ -121,6 +121,13 @@ pub enum ManageError {
         output: String,
         /// What failed.
         source: Box<PublishFailure>,
+    },
+    /// The run was told to stop (the service is stopping) before it
+    /// published: nothing was published, nothing committed.
+    #[error("zone {zone}: run abandoned on shutdown: nothing was published")]
+    Abandoned {
+        /// The zone.
+        zone: String,
     },
 }
 

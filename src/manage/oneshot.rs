@@ -91,7 +91,7 @@ pub fn sign_once(job: &OneShot<'_>, progress: &dyn Progress) -> Result<OneShotOu
     };
     let options =
         VerifyOptions { now: job.now, min_validity: job.policy.signatures.refresh, trust_anchor: Some(trust_anchor) };
-    let result = sign_through_gate(job.output, job.origin, &options, progress, |out| {
+    let result = sign_through_gate(job.output, job.origin, &options, progress, None, |out| {
         sign_zone(unsigned, &signing, &settings, out)
     });
     match result {
@@ -103,6 +103,7 @@ pub fn sign_once(job: &OneShot<'_>, progress: &dyn Progress) -> Result<OneShotOu
         }
         Err(GateFailure::Refused(report)) => Ok(OneShotOutcome::Refused(report)),
         Err(GateFailure::Sign(source)) => Err(sign_error(job, source)),
+        Err(GateFailure::Abandoned) => Err(ManageError::Abandoned { zone: job.origin.to_string() }),
         Err(GateFailure::Publish(source)) => Err(ManageError::Publish {
             zone: job.origin.to_string(),
             output: job.output.display().to_string(),

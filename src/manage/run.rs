@@ -11,19 +11,21 @@
 //! rename but before the commit is redone the same way.
 
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 
 use super::gate::{GateFailure, sign_through_gate};
 use super::keys::{advance_with_new_keys, key_store, open_signing_keys, parent_ds, purge_removed_keys, signing_keys};
 use super::oneshot::published_serial;
 use super::{ManageError, PublishFailure, zone_name};
-use crate::db::{Actor, Database, Event, EventKind, RunCommit, RunRecord, RunResult, ZoneSnapshot};
+use crate::db::{Actor, Database, Event, EventKind, PublishedZone, RunCommit, RunRecord, RunResult, ZoneSnapshot};
 use crate::keys::KeyUri;
 use crate::policy::Policy;
 use crate::rollover::{Action, Step, publication};
 use crate::sign::{SignSettings, SignStats, check_input, sign_zone};
 use crate::time::format_time;
 use crate::verify::{Progress, Report, VerifyOptions};
-use crate::zone::{Name, read_zone_file};
+use crate::zone::dnssec::soa_fields;
+use crate::zone::{Name, Rtype, Zone, read_zone_file};
 
 /// How a run is done, besides the zone and the time.
 #[derive(Debug, Clone, Copy)]
@@ -39,6 +41,9 @@ pub struct RunOptions<'a> {
     /// Destroy the material of keys removed longer than `keys.purge-after`
     /// ago (off for a dry-run that makes keys in its caller's store).
     pub purge: bool,
+    /// Set by a service that is stopping: the run publishes nothing once
+    /// this is true ([`ManageError::Abandoned`]).
+    pub abandon: Option<&'a AtomicBool>,
 }
 
 /// A published run.
@@ -97,7 +102,7 @@ pub async fn run_zone(
 /// recorded by its commit).
 fn run_record(result: &Result<RunOutcome, ManageError>, at: i64, seconds: f64) -> Option<RunRecord> {
     match result {
-        Ok(RunOutcome::Published(_)) => None,
+        Ok(RunOutcome::Published(_)) | Err(ManageError::Abandoned { .. }) => None,
         Ok(RunOutcome::Refused(report)) => Some(RunRecord {
             at,
             result: RunResult::Refused,
@@ -124,8 +129,15 @@ async fn run_locked(
     let origin = Name::from_text(&snapshot.zone.name, None)
         .map_err(|e| ManageError::Argument(format!("stored zone name {:?}: {e}", snapshot.zone.name)))?;
     let input = Path::new(&snapshot.zone.input_path);
-    let unsigned = read_zone_file(input, &origin)
-        .map_err(|source| ManageError::Input { zone: zone_name(&snapshot).to_owned(), source: Box::new(source) })?;
+    let input_error = |source| ManageError::Input { zone: zone_name(&snapshot).to_owned(), source: Box::new(source) };
+    // The digest first: if the file changes while it is read, the digest
+    // recorded is of an older version, and a service sees the change.
+    let input_digest = file_digest(input).map_err(|e| {
+        let message = format!("cannot read {}: {e}", input.display());
+        input_error(crate::zone::ReadError { file: input.to_owned(), line: 0, message })
+    })?;
+    let unsigned = read_zone_file(input, &origin).map_err(input_error)?;
+    let input_serial = soa_serial(&unsigned);
     // Content gate: checked before any key is made or opened.
     check_input(&unsigned, &origin).map_err(ManageError::content(zone_name(&snapshot), input))?;
     let key_store = key_store(&snapshot, options.key_store).cloned();
@@ -147,8 +159,9 @@ async fn run_locked(
         trust_anchor: parent_ds(&step.keys, &opened, &origin, policy),
     };
     let output = Path::new(&zone.output_path);
-    let result =
-        sign_through_gate(output, &origin, &verify, options.progress, |out| sign_zone(unsigned, &keys, &settings, out));
+    let result = sign_through_gate(output, &origin, &verify, options.progress, options.abandon, |out| {
+        sign_zone(unsigned, &keys, &settings, out)
+    });
     let (stats, report) = match result {
         Ok(done) => done,
         Err(GateFailure::Refused(report)) => return Ok(RunOutcome::Refused(report)),
@@ -157,9 +170,19 @@ async fn run_locked(
             return Err(ManageError::Sign { zone, output, source: Box::new(source) });
         }
         Err(GateFailure::Publish(source)) => return Err(publish_failed(&snapshot, source)),
+        Err(GateFailure::Abandoned) => return Err(ManageError::Abandoned { zone: zone.name.clone() }),
     };
     let due = resign_due(policy, now);
+    let next_run_why = match step.next {
+        Some(next) if next <= due => "a key state transition",
+        _ => "the signatures' refresh",
+    };
     step.next = Some(step.next.map_or(due, |next| next.min(due)));
+    let published = PublishedZone {
+        input_digest,
+        signatures_expire: report.stats.earliest_expiration,
+        next_run_why: next_run_why.to_owned(),
+    };
     let run = RunRecord {
         at: now,
         serial: Some(stats.serial),
@@ -171,13 +194,38 @@ async fn run_locked(
         findings: None,
         message: format!("{} RRSIGs, {} transitions", stats.rrsigs, step.transitions.len()),
         seconds: started.elapsed().as_secs_f64(),
+        input_serial,
     };
     let events = step_events(&step, now, policy.parent.cds);
-    commit(db, &snapshot, &step, &events, run).await?;
+    commit(db, &snapshot, &step, &events, run, published).await?;
     if options.purge {
         purge_removed_keys(db, &snapshot, now).await?;
     }
     Ok(RunOutcome::Published(Box::new(Published { step, stats, report })))
+}
+
+/// SHA-256 of a regular file's bytes: how the service tells a changed
+/// input from a touched one.
+pub fn file_digest(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut buf = vec![0; 1 << 20];
+    loop {
+        match file.read(&mut buf)? {
+            0 => return Ok(context.finish().as_ref().to_vec()),
+            n => context.update(&buf[..n]),
+        }
+    }
+}
+
+/// The SOA serial of an unsigned zone, if it has an SOA.
+fn soa_serial(zone: &Zone) -> Option<u32> {
+    let soa = zone.records().find(|r| r.rtype == Rtype::SOA)?;
+    soa_fields(soa.rdata).map(|(serial, _)| serial)
 }
 
 /// The later of two serials in RFC 1982 arithmetic.
@@ -222,6 +270,7 @@ async fn commit(
     step: &Step,
     events: &[Event],
     run: RunRecord,
+    published: PublishedZone,
 ) -> Result<(), ManageError> {
     let removed: Vec<i64> = step
         .actions
@@ -232,8 +281,15 @@ async fn commit(
         })
         .collect();
     let consumed: Vec<i64> = snapshot.pending.iter().map(|(id, _)| *id).collect();
-    let commit =
-        RunCommit { keys: &step.keys, events, removed: &removed, consumed: &consumed, next_run_at: step.next, run };
+    let commit = RunCommit {
+        keys: &step.keys,
+        events,
+        removed: &removed,
+        consumed: &consumed,
+        next_run_at: step.next,
+        run,
+        published,
+    };
     db.commit_run(snapshot.zone.id, &commit).await?;
     Ok(())
 }

@@ -58,6 +58,9 @@ pub struct Stats {
     pub rrsigs: u64,
     /// RRSIGs whose signature verified cryptographically.
     pub rrsigs_verified: u64,
+    /// The earliest expiration of a valid RRSIG (Unix seconds): when the
+    /// zone stops validating unless signed again.
+    pub earliest_expiration: Option<i64>,
     /// Findings of severity error.
     pub errors: u64,
     /// Findings of severity warning.
@@ -152,6 +155,7 @@ pub fn verify_zone_with_progress(zone: &Zone, options: &VerifyOptions, progress:
         rrsets: signatures.rrsets,
         rrsigs: signatures.rrsigs,
         rrsigs_verified: signatures.rrsigs_verified,
+        earliest_expiration: signatures.earliest_expiration,
         errors,
         warnings: findings.len() as u64 - errors,
         seconds: started.elapsed().as_secs_f64(),

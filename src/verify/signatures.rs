@@ -27,6 +27,8 @@ pub struct SignatureResults {
     pub rrsigs: u64,
     /// RRSIGs whose signature verified.
     pub rrsigs_verified: u64,
+    /// The earliest expiration among them.
+    pub earliest_expiration: Option<i64>,
 }
 
 impl SignatureResults {
@@ -35,6 +37,7 @@ impl SignatureResults {
         self.rrsets += other.rrsets;
         self.rrsigs += other.rrsigs;
         self.rrsigs_verified += other.rrsigs_verified;
+        self.earliest_expiration = earliest(self.earliest_expiration, other.earliest_expiration);
         self
     }
 }
@@ -151,9 +154,18 @@ fn check_rrsig(
     let verdict = verify_rrsig(ctx, &rrset, record, &rrsig, buf);
     if verdict.key.is_some() {
         out.rrsigs_verified += 1;
+        let expiration = crate::time::resolve_serial_time(rrsig.expiration, ctx.now);
+        out.earliest_expiration = earliest(out.earliest_expiration, Some(expiration));
         mark(coverage, covered, rrsig.algorithm, true);
     }
     out.findings.extend(verdict.findings);
+}
+
+fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 fn mark(coverage: &mut [Coverage], rtype: Rtype, algorithm: u8, valid: bool) {
