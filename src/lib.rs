@@ -43,6 +43,7 @@ pub mod manage;
 pub mod policy;
 pub mod publish;
 pub mod rollover;
+pub mod serve;
 pub mod sign;
 pub mod time;
 pub mod verify;

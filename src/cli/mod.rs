@@ -30,7 +30,9 @@ mod key;
 mod output;
 mod policy;
 mod progress;
+mod serve;
 mod sign;
+mod status;
 mod verify;
 mod zone;
 
@@ -104,6 +106,15 @@ enum Command {
     /// instant that resolvers with any mix of cached records validate, and
     /// draw the timeline.
     DryRun(dry_run::DryRunArgs),
+    /// Run every managed zone as a service: sign when due, when the input
+    /// changes and when an operator command lands; until SIGTERM.
+    Serve(serve::ServeArgs),
+    /// Each zone: serials, last run, next wake-up, signature expiry, what
+    /// waits for the operator, the last failure.
+    Status {
+        /// Only this zone.
+        zone: Option<String>,
+    },
 }
 
 /// Output format of a command.
@@ -156,6 +167,8 @@ pub fn main() -> ExitCode {
         Command::Zone(command) => block_on(zone::run(command, &ctx)),
         Command::Ds(command) => block_on(ds::run(command, &ctx)),
         Command::DryRun(args) => block_on(dry_run::run(args, ctx.format)),
+        Command::Serve(args) => serve::run(args, ctx.db.clone()),
+        Command::Status { zone } => block_on(status::run(zone, &ctx)),
     };
     match result {
         Ok(code) => code,
@@ -200,9 +213,11 @@ fn report_error(error: &anyhow::Error, format: Format) {
 }
 
 fn init_logging(cli: &Cli) {
+    // A service's log is its record of what it did: runs at info.
+    let quiet_level = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
     let level = match (cli.quiet, cli.verbose) {
         (true, _) => "error",
-        (false, 0) => "warn",
+        (false, 0) => quiet_level,
         (false, 1) => "info",
         (false, 2) => "debug",
         (false, _) => "trace",

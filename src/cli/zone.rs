@@ -24,6 +24,11 @@ pub enum ZoneCommand {
         /// The zone (apex).
         name: String,
     },
+    /// Ask `signet serve` to read the zone's input again now.
+    Reload {
+        /// The zone (apex).
+        name: String,
+    },
 }
 
 /// Arguments of `signet zone add`.
@@ -56,6 +61,7 @@ pub async fn run(command: ZoneCommand, ctx: &Context) -> anyhow::Result<ExitCode
         ZoneCommand::Add(args) => add(&db, ctx, args).await,
         ZoneCommand::List => list(&db, ctx).await,
         ZoneCommand::Status { name } => status(&db, ctx, &name).await,
+        ZoneCommand::Reload { name } => reload(&db, ctx, &name).await,
     }
 }
 
@@ -69,6 +75,18 @@ async fn add(db: &Database, ctx: &Context, args: AddArgs) -> anyhow::Result<Exit
         input.display(),
         output.display()
     )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn reload(db: &Database, ctx: &Context, name: &str) -> anyhow::Result<ExitCode> {
+    let name = super::parse_origin(name)?;
+    db.request_reload(&name, ctx.now).await?;
+    match db.service().await? {
+        Some((pid, _)) => outln!("zone {name}: reload asked; signet serve (pid {pid}) takes it up within seconds")?,
+        None => {
+            outln!("zone {name}: reload noted, but signet serve is not running: sign it with `signet sign {name}`")?
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

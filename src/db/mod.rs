@@ -654,7 +654,7 @@ impl Database {
     /// The last run of the zone that did not publish, if any.
     pub async fn last_failure(&self, zone_id: i64) -> Result<Option<RunRow>> {
         Ok(sqlx::query_as::<_, RunRow>(
-            "SELECT at, serial, result, rrsigs, errors, message, seconds FROM runs
+            "SELECT at, serial, result, rrsigs, errors, message, seconds, input_serial FROM runs
              WHERE zone_id = ? AND result != 'published' ORDER BY id DESC LIMIT 1",
         )
         .bind(zone_id)
@@ -750,7 +750,7 @@ impl Database {
     /// The newest runs of a zone, newest first.
     pub async fn runs(&self, zone_id: i64, limit: i64) -> Result<Vec<RunRow>> {
         Ok(sqlx::query_as::<_, RunRow>(
-            "SELECT at, serial, result, rrsigs, errors, message, seconds FROM runs WHERE zone_id = ? ORDER BY id DESC LIMIT ?",
+            "SELECT at, serial, result, rrsigs, errors, message, seconds, input_serial FROM runs WHERE zone_id = ? ORDER BY id DESC LIMIT ?",
         )
         .bind(zone_id)
         .bind(limit)

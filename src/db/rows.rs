@@ -121,6 +121,8 @@ pub struct RunRow {
     pub message: Option<String>,
     /// Wall seconds.
     pub seconds: f64,
+    /// The input's SOA serial, when the run read it.
+    pub input_serial: Option<i64>,
 }
 
 #[derive(Debug, sqlx::FromRow)]

@@ -249,7 +249,7 @@ pub fn open_and_prove(zone: &str, given: &[GivenKey]) -> Result<Vec<OpenedKey>, 
         if let Some(other) = keys.iter().find(|k| k.published.tag == published.tag) {
             tracing::warn!(tag = published.tag, other = %other.replicas[0].uri(), "two keys share a key tag");
         }
-        tracing::info!(tag = published.tag, role = %key.role, replicas = replicas.len(), "key proven");
+        tracing::debug!(tag = published.tag, role = %key.role, replicas = replicas.len(), "key proven");
         keys.push(OpenedKey { replicas, role: key.role, published });
     }
     Ok(keys)

@@ -10,7 +10,8 @@
 //! - [`report`]: what each key of a zone waits for, as a forecast of the
 //!   machine's next step, and what the operator must do;
 //! - [`gate`]: sign into a candidate, verify it, install it;
-//! - [`keys`]: making, opening, proving and destroying the keys a run needs.
+//! - [`keys`]: making, opening, proving and destroying the keys a run needs;
+//! - [`status`]: what `signet status` shows of each zone.
 //!
 //! Errors are one enum, [`ManageError`]; [`ManageError::is_refusal`] tells
 //! a safety refusal (exit 1 at the command line) from unusable input.
@@ -21,12 +22,14 @@ pub mod oneshot;
 pub mod report;
 pub mod requests;
 pub mod run;
+pub mod status;
 
 pub use gate::GateFailure;
 pub use oneshot::{OneShot, OneShotOutcome, sign_once};
 pub use report::{KeyLine, key_report};
 pub use requests::{report_ds, request_rollover};
 pub use run::{Published, RunOptions, RunOutcome, file_digest, run_zone};
+pub use status::{ZoneStatus, zone_statuses};
 
 use crate::db::{DbError, ZoneSnapshot};
 use crate::keys::KeyError;

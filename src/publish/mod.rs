@@ -134,7 +134,7 @@ pub fn install(candidate: SealedCandidate, verified: VerifiedZone) -> Result<(),
     temp.installed = true;
     let dir = target_dir(&target);
     File::open(&dir).and_then(|d| d.sync_all()).map_err(io_error(&dir))?;
-    tracing::info!(target = %target.display(), "zone published");
+    tracing::debug!(target = %target.display(), "zone published");
     Ok(())
 }
 

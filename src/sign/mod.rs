@@ -271,7 +271,7 @@ pub fn sign_zone(
         }
     }
     out.flush()?;
-    tracing::info!(rrsigs = stats.rrsigs, records = stats.records, serial = stats.serial, "zone signed");
+    tracing::debug!(rrsigs = stats.rrsigs, records = stats.records, serial = stats.serial, "zone signed");
     Ok(stats)
 }
 

@@ -127,7 +127,7 @@ pub fn verify_zone_with_progress(zone: &Zone, options: &VerifyOptions, progress:
     let mut findings = Vec::new();
     // The tree is one sequential pass; the content rules run beside it.
     let (tree, ()) = rayon::join(|| ZoneTree::build(zone), || content::check(zone, &mut findings));
-    tracing::info!(
+    tracing::debug!(
         names = tree.nodes.len(),
         seconds = started.elapsed().as_secs_f64(),
         "zone structure and content checked"
@@ -144,9 +144,9 @@ pub fn verify_zone_with_progress(zone: &Zone, options: &VerifyOptions, progress:
     trust::check(&ctx, options.trust_anchor.as_deref(), &mut findings);
     let signatures = signatures::check_all(&ctx, &tree.nodes, progress);
     findings.extend(signatures.findings);
-    tracing::info!(seconds = started.elapsed().as_secs_f64(), "signatures checked");
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "signatures checked");
     denial::check(zone, &tree, &mut findings);
-    tracing::info!(seconds = started.elapsed().as_secs_f64(), "denial checked");
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "denial checked");
     findings.sort_by_key(|f| f.severity);
     let errors = findings.iter().filter(|f| f.severity == Severity::Error).count() as u64;
     let stats = Stats {
@@ -160,7 +160,7 @@ pub fn verify_zone_with_progress(zone: &Zone, options: &VerifyOptions, progress:
         warnings: findings.len() as u64 - errors,
         seconds: started.elapsed().as_secs_f64(),
     };
-    tracing::info!(errors, rrsigs_verified = stats.rrsigs_verified, "verification done");
+    tracing::debug!(errors, rrsigs_verified = stats.rrsigs_verified, "verification done");
     Report { zone: zone.origin().to_string(), valid: errors == 0, stats, findings }
 }
 

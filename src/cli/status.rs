@@ -1,0 +1,75 @@
+//! `signet status [ZONE]`: each zone as an operator on call needs it,
+//! from the database (whether or not `signet serve` runs).
+
+use std::process::ExitCode;
+
+use signet::manage::{ZoneStatus, zone_statuses};
+use signet::time::{format_duration, format_minute};
+
+use super::{Context, Format};
+
+/// Prints the status of every zone, or of `zone`.
+pub async fn run(zone: Option<String>, ctx: &Context) -> anyhow::Result<ExitCode> {
+    let db = ctx.open_db().await?;
+    let name = zone.as_deref().map(super::parse_origin).transpose()?;
+    let statuses = zone_statuses(&db, name.as_ref(), ctx.now).await?;
+    if ctx.format == Format::Json {
+        outln!("{}", serde_json::to_string_pretty(&statuses)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    match statuses.first().and_then(|s| s.service) {
+        Some(service) => outln!("signet serve: running, pid {} since {}", service.pid, format_minute(service.since))?,
+        None if statuses.is_empty() => outln!("no zones under management")?,
+        None => outln!("signet serve: not running")?,
+    }
+    for status in &statuses {
+        outln!()?;
+        print_zone(status, ctx.now)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_zone(s: &ZoneStatus, now: i64) -> std::io::Result<()> {
+    let serial = |serial: Option<i64>| serial.map_or("-".to_owned(), |s| s.to_string());
+    let when = |at: i64| format!("{} ({})", format_minute(at), relative(at, now));
+    outln!("zone {}  policy {}", s.zone, s.policy)?;
+    outln!("  input        {}  serial {}", s.input, serial(s.input_serial))?;
+    outln!("  published    {}  serial {}", s.output, serial(s.published_serial))?;
+    match &s.last_run {
+        Some(run) => {
+            outln!("  last run     {}: {} in {:.2} s: {}", when(run.at), run.result, run.seconds, run.message)?
+        }
+        None => outln!("  last run     never")?,
+    }
+    match &s.next_wake {
+        Some(wake) => outln!("  next wake    {}: {}", when(wake.at), wake.why)?,
+        None => outln!("  next wake    -")?,
+    }
+    match s.signatures_expire_at {
+        Some(at) if s.signatures_expiring => {
+            outln!("  signatures   expire {}: WITHIN THE REFRESH MARGIN, the zone must be signed again", when(at))?
+        }
+        Some(at) => outln!("  signatures   earliest expiry {}", when(at))?,
+        None => outln!("  signatures   -")?,
+    }
+    match &s.last_failure {
+        Some(f) if s.consecutive_failures > 0 => outln!(
+            "  FAILING      {} run(s) in a row; last {}: {}: {}",
+            s.consecutive_failures,
+            when(f.at),
+            f.result,
+            f.message
+        )?,
+        Some(f) => outln!("  last failure {}: {}: {}", when(f.at), f.result, f.message)?,
+        None => {}
+    }
+    for todo in &s.todo {
+        outln!("  TODO         {todo}")?;
+    }
+    Ok(())
+}
+
+/// `in 3h 5m` or `5m ago`.
+fn relative(at: i64, now: i64) -> String {
+    if at >= now { format!("in {}", format_duration(at - now)) } else { format!("{} ago", format_duration(now - at)) }
+}

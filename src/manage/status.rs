@@ -1,0 +1,144 @@
+//! `signet status`: what an operator on call needs of each zone, read
+//! from the database alone, so that it answers whether or not `signet
+//! serve` runs: the serials in and out, the last run, the next wake-up and
+//! why, when the published signatures expire, what waits for the
+//! operator, and the last failure.
+
+use serde::Serialize;
+
+use super::report::key_report;
+use crate::db::{Database, DbError, RunRow, ZoneRow};
+
+/// One zone's status.
+#[derive(Debug, Serialize)]
+pub struct ZoneStatus {
+    /// The apex.
+    pub zone: String,
+    /// Its policy.
+    pub policy: String,
+    /// The unsigned zone file.
+    pub input: String,
+    /// The signed zone file.
+    pub output: String,
+    /// The input's SOA serial when it was last read.
+    pub input_serial: Option<i64>,
+    /// The serial published.
+    pub published_serial: Option<i64>,
+    /// The last run.
+    pub last_run: Option<RunSummary>,
+    /// When the zone is next due, and why.
+    pub next_wake: Option<Wakeup>,
+    /// The earliest RRSIG expiration in the published zone (Unix
+    /// seconds), as the gate read it.
+    pub signatures_expire_at: Option<i64>,
+    /// The published signatures are within the policy's refresh margin of
+    /// expiry: runs must succeed soon.
+    pub signatures_expiring: bool,
+    /// Runs that published nothing since the last publication.
+    pub consecutive_failures: i64,
+    /// The last run that published nothing.
+    pub last_failure: Option<RunSummary>,
+    /// What the operator must do, key by key.
+    pub todo: Vec<String>,
+    /// The `signet serve` serving the database, if one runs.
+    pub service: Option<ServiceInfo>,
+}
+
+/// A run, as status shows it.
+#[derive(Debug, Serialize)]
+pub struct RunSummary {
+    /// When (Unix seconds).
+    pub at: i64,
+    /// `published`, `refused` or `failed`.
+    pub result: String,
+    /// Wall seconds.
+    pub seconds: f64,
+    /// What it made, or why it failed.
+    pub message: String,
+}
+
+/// The next wake-up.
+#[derive(Debug, Serialize)]
+pub struct Wakeup {
+    /// When (Unix seconds).
+    pub at: i64,
+    /// Why.
+    pub why: String,
+}
+
+/// The service holding the database.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ServiceInfo {
+    /// Its pid.
+    pub pid: i64,
+    /// Since when it serves (Unix seconds).
+    pub since: i64,
+}
+
+impl From<RunRow> for RunSummary {
+    fn from(run: RunRow) -> RunSummary {
+        RunSummary { at: run.at, result: run.result, seconds: run.seconds, message: run.message.unwrap_or_default() }
+    }
+}
+
+/// The status of every zone (or of `only`), at `now`.
+pub async fn zone_statuses(
+    db: &Database,
+    only: Option<&crate::zone::Name>,
+    now: i64,
+) -> Result<Vec<ZoneStatus>, DbError> {
+    let zones = match only {
+        Some(name) => vec![db.zone(name).await?],
+        None => db.zones().await?,
+    };
+    let service = db.service().await?.map(|(pid, since)| ServiceInfo { pid, since });
+    let mut statuses = Vec::with_capacity(zones.len());
+    for zone in zones {
+        statuses.push(zone_status(db, zone, service, now).await?);
+    }
+    Ok(statuses)
+}
+
+async fn zone_status(
+    db: &Database,
+    zone: ZoneRow,
+    service: Option<ServiceInfo>,
+    now: i64,
+) -> Result<ZoneStatus, DbError> {
+    let origin = crate::zone::Name::from_text(&zone.name, None)
+        .map_err(|_| DbError::Corrupt { what: "zone name", value: zone.name.clone() })?;
+    let snapshot = db.snapshot(&origin).await?;
+    let todo = key_report(&snapshot, now)
+        .into_iter()
+        .flat_map(|key| {
+            key.todo.into_iter().map(move |todo| format!("key {} ({} {}): {todo}", key.id, key.role, key.keytag))
+        })
+        .collect();
+    let last_run = db.runs(zone.id, 1).await?.into_iter().next();
+    let failures = db.consecutive_failures(zone.id).await?;
+    let last_failure = db.last_failure(zone.id).await?.map(RunSummary::from);
+    let refresh = snapshot.policy.signatures.refresh;
+    let next_wake = match zone.retry_at {
+        Some(at) if failures > 0 => Some(Wakeup { at, why: format!("retry after {failures} failed run(s)") }),
+        _ => zone.next_run_at.map(|at| Wakeup {
+            at,
+            why: zone.next_run_why.clone().unwrap_or_else(|| "the key state machine".to_owned()),
+        }),
+    };
+    Ok(ZoneStatus {
+        input_serial: last_run.as_ref().and_then(|r| r.input_serial).or(zone.input_serial),
+        published_serial: zone.last_serial,
+        last_run: last_run.map(RunSummary::from),
+        next_wake,
+        signatures_expire_at: zone.sig_expires_at,
+        signatures_expiring: zone.sig_expires_at.is_some_and(|at| at - refresh <= now),
+        consecutive_failures: failures,
+        last_failure,
+        todo,
+        service,
+        zone: zone.name,
+        policy: zone.policy_name,
+        input: zone.input_path,
+        output: zone.output_path,
+    })
+}

@@ -1,0 +1,220 @@
+//! The service's configuration file (`signet serve --config FILE`), TOML.
+//! Every key is optional; SIGHUP reads the file again.
+//!
+//! ```toml
+//! [serve]
+//! poll-interval = "250ms"     # how often each input file is looked at
+//! db-poll-interval = "1s"     # how often the database is read for operator commands
+//! retry-min = "5s"            # first retry after a failed run; doubles up to retry-max
+//! retry-max = "10m"
+//! stop-timeout = "10s"        # SIGTERM: how long runs under way may take to finish
+//! max-parallel-runs = 4
+//! publish-command = ["/usr/sbin/nsd-control", "reload"]
+//! metrics = "127.0.0.1:9253"
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A configuration file that cannot be used: names the file and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not TOML of the expected shape.
+    #[error("{}: {message}", path.display())]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (names the key and line).
+        message: String,
+    },
+    /// A value is out of range or does not parse.
+    #[error("{}: serve.{key}: {reason}", path.display())]
+    Value {
+        /// The file.
+        path: PathBuf,
+        /// The key.
+        key: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The settings of `signet serve`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServeConfig {
+    /// How often each zone's input file is looked at (size, mtime, inode).
+    pub poll_interval: Duration,
+    /// How often the database is read for operator commands.
+    pub db_poll_interval: Duration,
+    /// The first retry after a failed run.
+    pub retry_min: Duration,
+    /// The longest wait between retries.
+    pub retry_max: Duration,
+    /// How long runs under way may take to finish after SIGTERM.
+    pub stop_timeout: Duration,
+    /// Runs at once, over all zones.
+    pub max_parallel_runs: usize,
+    /// Run after every publication (program and arguments).
+    pub publish_command: Vec<String>,
+    /// The Prometheus endpoint.
+    pub metrics: Option<SocketAddr>,
+}
+
+impl Default for ServeConfig {
+    fn default() -> ServeConfig {
+        ServeConfig {
+            poll_interval: Duration::from_millis(250),
+            db_poll_interval: Duration::from_secs(1),
+            retry_min: Duration::from_secs(5),
+            retry_max: Duration::from_secs(600),
+            stop_timeout: Duration::from_secs(10),
+            max_parallel_runs: 4,
+            publish_command: Vec::new(),
+            metrics: None,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    serve: BTreeMap<String, toml::Value>,
+}
+
+/// The keys a `[serve]` table may have.
+const KEYS: [&str; 8] = [
+    "poll-interval",
+    "db-poll-interval",
+    "retry-min",
+    "retry-max",
+    "stop-timeout",
+    "max-parallel-runs",
+    "publish-command",
+    "metrics",
+];
+
+impl ServeConfig {
+    /// Reads a configuration file; keys not in it keep their defaults.
+    pub fn read(path: &Path) -> Result<ServeConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        ServeConfig::from_text(&text, path)
+    }
+
+    /// Parses the text of a configuration file read from `path`.
+    pub fn from_text(text: &str, path: &Path) -> Result<ServeConfig, ConfigError> {
+        let file: File =
+            toml::from_str(text).map_err(|e| ConfigError::Syntax { path: path.into(), message: e.to_string() })?;
+        let value_error = |key: &'static str, reason: String| ConfigError::Value { path: path.into(), key, reason };
+        if let Some(unknown) = file.serve.keys().find(|k| !KEYS.contains(&k.as_str())) {
+            return Err(ConfigError::Syntax {
+                path: path.into(),
+                message: format!("unknown key serve.{unknown} (known: {})", KEYS.join(", ")),
+            });
+        }
+        let mut config = ServeConfig::default();
+        for key in KEYS {
+            let Some(value) = file.serve.get(key) else { continue };
+            let fail = |reason: String| value_error(key, reason);
+            match key {
+                "poll-interval" => config.poll_interval = duration(value, Duration::from_millis(10)).map_err(fail)?,
+                "db-poll-interval" => {
+                    config.db_poll_interval = duration(value, Duration::from_millis(100)).map_err(fail)?
+                }
+                "retry-min" => config.retry_min = duration(value, Duration::from_secs(1)).map_err(fail)?,
+                "retry-max" => config.retry_max = duration(value, Duration::from_secs(1)).map_err(fail)?,
+                "stop-timeout" => config.stop_timeout = duration(value, Duration::ZERO).map_err(fail)?,
+                "max-parallel-runs" => config.max_parallel_runs = count(value).map_err(fail)?,
+                "publish-command" => config.publish_command = command(value).map_err(fail)?,
+                _ => config.metrics = Some(address(value).map_err(fail)?),
+            }
+        }
+        if config.retry_max < config.retry_min {
+            return Err(value_error("retry-max", "shorter than retry-min".to_owned()));
+        }
+        Ok(config)
+    }
+}
+
+fn duration(value: &toml::Value, min: Duration) -> Result<Duration, String> {
+    let text = value.as_str().ok_or("expected a duration in quotes, e.g. \"5s\"")?;
+    let parsed = humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e}"))?;
+    if parsed < min {
+        return Err(format!("{text:?} is shorter than the least allowed, {}", humantime::format_duration(min)));
+    }
+    Ok(parsed)
+}
+
+fn count(value: &toml::Value) -> Result<usize, String> {
+    value
+        .as_integer()
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|&n| (1..=1024).contains(&n))
+        .ok_or_else(|| format!("{value} is not a whole number from 1 to 1024"))
+}
+
+fn command(value: &toml::Value) -> Result<Vec<String>, String> {
+    let list = value.as_array().ok_or("expected a list: [\"program\", \"argument\", …]")?;
+    let words: Option<Vec<String>> = list.iter().map(|v| v.as_str().map(str::to_owned)).collect();
+    match words {
+        Some(words) if !words.is_empty() => Ok(words),
+        _ => Err("expected a non-empty list of strings: [\"program\", \"argument\", …]".to_owned()),
+    }
+}
+
+fn address(value: &toml::Value) -> Result<SocketAddr, String> {
+    let text = value.as_str().ok_or("expected an address in quotes, e.g. \"127.0.0.1:9253\"")?;
+    text.parse().map_err(|e| format!("{text:?}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ServeConfig, ConfigError> {
+        ServeConfig::from_text(text, Path::new("serve.toml"))
+    }
+
+    #[test]
+    fn empty_file_gives_the_defaults() {
+        assert_eq!(parse("").ok(), Some(ServeConfig::default()));
+    }
+
+    #[test]
+    fn every_key_reads() {
+        let config = parse(
+            "[serve]\npoll-interval = \"100ms\"\ndb-poll-interval = \"2s\"\nretry-min = \"1s\"\nretry-max = \"1m\"\n\
+             stop-timeout = \"3s\"\nmax-parallel-runs = 2\npublish-command = [\"true\", \"x\"]\nmetrics = \"127.0.0.1:9000\"\n",
+        )
+        .expect("config");
+        assert_eq!(config.poll_interval, Duration::from_millis(100));
+        assert_eq!(config.retry_max, Duration::from_secs(60));
+        assert_eq!(config.max_parallel_runs, 2);
+        assert_eq!(config.publish_command, ["true", "x"]);
+        assert_eq!(config.metrics, "127.0.0.1:9000".parse().ok());
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let message = |text: &str| parse(text).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message("[serve]\nretry-min = \"soon\"").contains("serve.retry-min"));
+        assert!(message("[serve]\npoll-interval = \"1ms\"").contains("serve.poll-interval"));
+        assert!(message("[serve]\nmax-parallel-runs = 0").contains("serve.max-parallel-runs"));
+        assert!(message("[serve]\nretry-min = \"2m\"\nretry-max = \"1m\"").contains("serve.retry-max"));
+        assert!(message("[serve]\npoll = \"1s\"").contains("unknown key serve.poll"));
+        assert!(message("[server]\n").contains("server"));
+        assert!(message("[serve]\npublish-command = \"nsd-control reload\"").contains("publish-command"));
+    }
+}

@@ -1,0 +1,354 @@
+//! `signet serve`: every managed zone of a database, signed continuously.
+//!
+//! One tokio task per zone ([`zone_task`]), so that a slow or failing zone
+//! never delays another; each wake-up is exactly the managed run of the
+//! command line. A supervisor loop here polls the input files
+//! ([`watch`]) and the database (operator commands, zones added or
+//! removed), wakes the zone tasks, and handles the signals:
+//!
+//! - SIGTERM, SIGINT: no new runs; runs under way are told to abandon
+//!   before they publish, and are waited for at most `stop-timeout`;
+//!   then the service returns (exit 0). A run still going then is cut off
+//!   when the process exits: publication is an atomic rename and the run's
+//!   database writes one transaction, so that is a run killed before
+//!   publishing, which the next start redoes.
+//! - SIGHUP: the configuration file is read again (a bad one is reported
+//!   and the old one kept), and every zone looks at its input again.
+//!
+//! One service per database: a second refuses to start, naming the first.
+
+pub mod config;
+pub mod metrics;
+mod watch;
+mod zone_task;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::{Semaphore, mpsc, watch as channel};
+use tokio::task::JoinHandle;
+use tokio::time::{Interval, MissedTickBehavior};
+
+pub use config::{ConfigError, ServeConfig};
+use metrics::Metrics;
+use watch::InputWatch;
+use zone_task::{Wake, ZoneTask};
+
+use crate::db::{Database, DbError, ZoneWatch};
+use crate::time::wall_clock;
+use crate::zone::Name;
+
+/// Why the service could not start or go on.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The configuration file cannot be used.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The database refused (another service holds it, included).
+    #[error(transparent)]
+    Database(#[from] DbError),
+    /// The metrics endpoint cannot listen where told.
+    #[error("metrics endpoint {addr}: {source}")]
+    Metrics {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The signal handlers could not be installed.
+    #[error("signal handling: {0}")]
+    Signals(std::io::Error),
+}
+
+/// How `signet serve` was started.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// The configuration file, read at start and on SIGHUP.
+    pub config: Option<PathBuf>,
+    /// The Prometheus endpoint (over the configuration file's).
+    pub metrics: Option<SocketAddr>,
+}
+
+/// How the service ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped {
+    /// Zone tasks still running when `stop-timeout` was up: their runs
+    /// published nothing after the stop and are cut off at exit.
+    pub cut_off: usize,
+}
+
+/// What the supervisor and the zone tasks share.
+#[derive(Debug)]
+struct Shared {
+    db: Database,
+    config: RwLock<ServeConfig>,
+    /// Set once on SIGTERM/SIGINT: no new runs, runs under way abandon.
+    stopping: AtomicBool,
+    /// Runs at once.
+    runs: Semaphore,
+    metrics: Arc<Metrics>,
+    run_ids: AtomicU64,
+    /// Threads of each run's rayon pool.
+    cores: usize,
+}
+
+impl Shared {
+    fn config(&self) -> ServeConfig {
+        self.config.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
+
+/// A zone as the supervisor knows it.
+#[derive(Debug)]
+struct ServedZone {
+    row: ZoneWatch,
+    input: InputWatch,
+    wakes: mpsc::UnboundedSender<Wake>,
+    task: JoinHandle<()>,
+}
+
+/// Serves every zone of `db` until SIGTERM or SIGINT.
+pub async fn serve(db: Database, options: ServeOptions) -> Result<Stopped, ServeError> {
+    let config = read_config(options.config.as_deref(), options.metrics)?;
+    let pid = std::process::id();
+    let started = wall_clock();
+    db.hold_service(pid, started).await?;
+    let result = serve_held(db.clone(), options, config, started).await;
+    if let Err(e) = db.release_service(pid).await {
+        tracing::error!("cannot release the service lock: {e}");
+    }
+    result
+}
+
+fn read_config(path: Option<&Path>, metrics: Option<SocketAddr>) -> Result<ServeConfig, ConfigError> {
+    let mut config = match path {
+        Some(path) => ServeConfig::read(path)?,
+        None => ServeConfig::default(),
+    };
+    if metrics.is_some() {
+        config.metrics = metrics;
+    }
+    Ok(config)
+}
+
+async fn serve_held(
+    db: Database,
+    options: ServeOptions,
+    config: ServeConfig,
+    started: i64,
+) -> Result<Stopped, ServeError> {
+    let mut signals = Signals::new().map_err(ServeError::Signals)?;
+    let metrics = Arc::new(Metrics::new(started));
+    let (shutdown_tx, shutdown) = channel::channel(false);
+    let metrics_task = start_metrics(config.metrics, &metrics, &shutdown).await?;
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let shared = Arc::new(Shared {
+        db,
+        runs: Semaphore::new(config.max_parallel_runs),
+        config: RwLock::new(config),
+        stopping: AtomicBool::new(false),
+        metrics,
+        run_ids: AtomicU64::new(0),
+        cores,
+    });
+    tracing::info!(pid = std::process::id(), database = %shared.db.path().display(), "signet serve started");
+    let mut supervisor = Supervisor { shared: Arc::clone(&shared), zones: HashMap::new(), shutdown };
+    let why = supervisor.supervise(&mut signals, &options).await;
+    tracing::info!("{why}: stopping; no new runs, runs under way publish nothing more");
+    shared.stopping.store(true, Ordering::SeqCst);
+    let _ = shutdown_tx.send(true);
+    let stopped = supervisor.stop(shared.config().stop_timeout).await;
+    if let Some(task) = metrics_task {
+        task.abort();
+    }
+    Ok(stopped)
+}
+
+async fn start_metrics(
+    addr: Option<SocketAddr>,
+    metrics: &Arc<Metrics>,
+    shutdown: &channel::Receiver<bool>,
+) -> Result<Option<JoinHandle<()>>, ServeError> {
+    let Some(addr) = addr else { return Ok(None) };
+    let server = metrics::MetricsServer::bind(addr).await.map_err(|source| ServeError::Metrics { addr, source })?;
+    tracing::info!(address = %server.local_addr(), "metrics endpoint listening");
+    Ok(Some(tokio::spawn(server.run(Arc::clone(metrics), shutdown.clone()))))
+}
+
+/// The signals the service answers.
+struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+}
+
+struct Supervisor {
+    shared: Arc<Shared>,
+    zones: HashMap<i64, ServedZone>,
+    shutdown: channel::Receiver<bool>,
+}
+
+impl Supervisor {
+    /// Polls inputs and the database until a stop signal; returns which.
+    async fn supervise(&mut self, signals: &mut Signals, options: &ServeOptions) -> &'static str {
+        let (mut inputs, mut database) = self.intervals();
+        loop {
+            tokio::select! {
+                _ = database.tick() => self.refresh().await,
+                _ = inputs.tick() => self.poll_inputs(),
+                _ = signals.hup.recv() => {
+                    self.reconfigure(options);
+                    (inputs, database) = self.intervals();
+                }
+                _ = signals.term.recv() => return "SIGTERM",
+                _ = signals.int.recv() => return "SIGINT",
+            }
+        }
+    }
+
+    fn intervals(&self) -> (Interval, Interval) {
+        let config = self.shared.config();
+        let make = |period| {
+            let mut interval = tokio::time::interval(period);
+            interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            interval
+        };
+        (make(config.poll_interval), make(config.db_poll_interval))
+    }
+
+    fn poll_inputs(&mut self) {
+        for zone in self.zones.values_mut() {
+            if zone.input.poll() {
+                tracing::debug!(zone = %zone.row.name, input = %zone.input.path().display(), "input changed");
+                let _ = zone.wakes.send(Wake::Input);
+            }
+        }
+    }
+
+    /// SIGHUP: reads the configuration again and has every zone look at
+    /// its input.
+    fn reconfigure(&mut self, options: &ServeOptions) {
+        match read_config(options.config.as_deref(), options.metrics) {
+            Ok(config) => {
+                let old = self.shared.config();
+                if config.metrics != old.metrics || config.max_parallel_runs != old.max_parallel_runs {
+                    tracing::warn!("SIGHUP: metrics and max-parallel-runs change only at a restart");
+                }
+                *self.shared.config.write().unwrap_or_else(PoisonError::into_inner) = config;
+                tracing::info!("SIGHUP: configuration read again");
+            }
+            Err(e) => tracing::error!("SIGHUP: the configuration is unchanged: {e}"),
+        }
+        for zone in self.zones.values() {
+            let _ = zone.wakes.send(Wake::Input);
+        }
+    }
+
+    /// Reads the database: starts tasks for new zones, stops those of
+    /// zones removed, and wakes zones whose rows show an operator command.
+    async fn refresh(&mut self) {
+        let rows = match self.shared.db.zone_watch().await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::error!("cannot read the zones from the database: {e}");
+                return;
+            }
+        };
+        let ids: std::collections::HashSet<i64> = rows.iter().map(|row| row.id).collect();
+        self.zones.retain(|id, zone| {
+            let keep = ids.contains(id);
+            if !keep {
+                tracing::info!(zone = %zone.row.name, "zone left management: its task stops");
+                self.shared.metrics.remove_zone(&zone.row.name);
+            }
+            keep
+        });
+        for row in rows {
+            match self.zones.get_mut(&row.id) {
+                Some(zone) => zone.update(row),
+                None => self.start_zone(row),
+            }
+        }
+        self.shared.metrics.set_zones(self.zones.len());
+    }
+
+    fn start_zone(&mut self, row: ZoneWatch) {
+        let origin = match Name::from_text(&row.name, None) {
+            Ok(origin) => origin,
+            Err(e) => {
+                tracing::error!(zone = %row.name, "stored zone name does not read: {e}");
+                return;
+            }
+        };
+        let (wakes, receiver) = mpsc::unbounded_channel();
+        let task = ZoneTask::new(origin, &row, Arc::clone(&self.shared), receiver, self.shutdown.clone());
+        let first = row.clone();
+        let handle = tokio::spawn(task.run(first));
+        tracing::info!(zone = %row.name, input = %row.input_path, "zone served");
+        let input = InputWatch::new(Path::new(&row.input_path));
+        self.zones.insert(row.id, ServedZone { row, input, wakes, task: handle });
+    }
+
+    /// Stops every zone task, waiting at most `timeout` for runs under way.
+    async fn stop(self, timeout: std::time::Duration) -> Stopped {
+        let mut tasks: Vec<JoinHandle<()>> = self.zones.into_values().map(|zone| zone.task).collect();
+        let all = futures_join(&mut tasks);
+        let cut_off = match tokio::time::timeout(timeout, all).await {
+            Ok(()) => 0,
+            Err(_) => tasks.iter().filter(|t| !t.is_finished()).count(),
+        };
+        if cut_off > 0 {
+            tracing::warn!("{cut_off} run(s) still going after the stop timeout: cut off unpublished");
+        }
+        Stopped { cut_off }
+    }
+}
+
+/// Waits for every task (a panicked task counts as finished).
+async fn futures_join(tasks: &mut [JoinHandle<()>]) {
+    for task in tasks.iter_mut() {
+        let _ = task.await;
+    }
+}
+
+impl ServedZone {
+    /// Wakes the zone's task for what changed in its row.
+    fn update(&mut self, row: ZoneWatch) {
+        let old = &self.row;
+        let mut wakes = Vec::new();
+        if row.input_path != old.input_path {
+            self.input = InputWatch::new(Path::new(&row.input_path));
+            wakes.push(Wake::Reload);
+        }
+        if row.pending_request != old.pending_request && row.pending_request.is_some() {
+            wakes.push(Wake::Request("an operator request"));
+        }
+        if row.policy_id != old.policy_id || row.policy_imported_at != old.policy_imported_at {
+            wakes.push(Wake::Request("the policy changed"));
+        }
+        if row.reload_at != old.reload_at {
+            wakes.push(Wake::Reload);
+        }
+        if (row.next_run_at, row.last_run_at) != (old.next_run_at, old.last_run_at) {
+            wakes.push(Wake::Reschedule);
+        }
+        for wake in wakes {
+            let _ = self.wakes.send(wake);
+        }
+        self.row = row;
+    }
+}

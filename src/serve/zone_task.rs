@@ -1,0 +1,413 @@
+//! One zone under the service: a task that sleeps until the zone is due
+//! (the machine's next transition, the signatures' refresh, a retry) or
+//! is woken (its input changed, an operator command landed, a reload),
+//! then does exactly the managed run the command line does
+//! ([`crate::manage::run_zone`]): gate, atomic publish, one commit.
+//!
+//! A failing zone keeps its last good output, retries with capped
+//! exponential backoff, and says loudly when the signatures it serves
+//! come within the refresh margin of expiry. The run itself is CPU work:
+//! it runs on a blocking thread with a rayon pool of its own, so that a
+//! big zone's signing never queues a small zone's behind it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+
+use super::Shared;
+use super::metrics::{RunMetric, RunResultLabel, ZoneGauges};
+use crate::db::{DbError, ZoneRow, ZoneWatch};
+use crate::manage::{ManageError, RunOptions, RunOutcome, file_digest, run_zone};
+use crate::time::{format_duration, format_time, wall_clock};
+use crate::verify::NoProgress;
+use crate::zone::Name;
+
+/// Why the service looks at a zone now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// The input file changed and has settled.
+    Input,
+    /// An operator request or a new policy landed in the database.
+    Request(&'static str),
+    /// `signet zone reload`, SIGHUP, or another input file.
+    Reload,
+    /// The zone's schedule changed (a run from the command line).
+    Reschedule,
+}
+
+/// How long a zone waits after finding another process signing it.
+const BUSY_RETRY: i64 = 2;
+/// How long a zone waits when the database cannot be read.
+const DB_RETRY: Duration = Duration::from_secs(5);
+/// The least time between two runs of one zone that nothing asked for.
+const MIN_SPACING: Duration = Duration::from_secs(1);
+
+/// One zone's task.
+#[derive(Debug)]
+pub struct ZoneTask {
+    origin: Name,
+    zone_id: i64,
+    input: PathBuf,
+    shared: Arc<Shared>,
+    wakes: mpsc::UnboundedReceiver<Wake>,
+    shutdown: watch::Receiver<bool>,
+    /// The digest of the input the last run read (or tried to).
+    tried_digest: Option<Vec<u8>>,
+    /// Runs failed in a row.
+    failures: u32,
+    /// When to try again after a failure or a busy zone.
+    retry_at: Option<i64>,
+    last_run: Option<Instant>,
+}
+
+impl ZoneTask {
+    /// A task for the zone `watch` describes.
+    pub fn new(
+        origin: Name,
+        watch: &ZoneWatch,
+        shared: Arc<Shared>,
+        wakes: mpsc::UnboundedReceiver<Wake>,
+        shutdown: watch::Receiver<bool>,
+    ) -> ZoneTask {
+        ZoneTask {
+            origin,
+            zone_id: watch.id,
+            input: PathBuf::from(&watch.input_path),
+            shared,
+            wakes,
+            shutdown,
+            tried_digest: None,
+            failures: 0,
+            retry_at: None,
+            last_run: None,
+        }
+    }
+
+    /// Serves the zone until the service stops or the zone is removed.
+    pub async fn run(mut self, first: ZoneWatch) {
+        let mut due_now = self.startup(&first).await;
+        loop {
+            if self.stopping() {
+                return;
+            }
+            let why = match due_now.take() {
+                Some(why) => why,
+                None => match self.wait().await {
+                    Some(why) => why,
+                    None => return,
+                },
+            };
+            self.run_once(why).await;
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.shared.stopping.load(Ordering::SeqCst)
+    }
+
+    /// What the zone needs at the service's start: a run at once if it
+    /// was never published, its input or policy changed while nobody
+    /// served it, or requests wait; otherwise nothing until it is due.
+    async fn startup(&mut self, first: &ZoneWatch) -> Option<String> {
+        let zone = match self.shared.db.zone(&self.origin).await {
+            Ok(zone) => zone,
+            Err(e) => return Some(format!("start (the zone did not read: {e})")),
+        };
+        self.tried_digest = zone.input_digest.clone();
+        self.retry_at = zone.retry_at;
+        self.failures = u32::try_from(self.shared.db.consecutive_failures(zone.id).await.unwrap_or(0)).unwrap_or(0);
+        self.update_metrics(&zone).await;
+        let output_missing = !std::path::Path::new(&zone.output_path).exists();
+        let last_run = zone.last_run_at.unwrap_or(i64::MIN);
+        let why = if zone.last_serial.is_none() || output_missing {
+            "first publication"
+        } else if self.digest().await != zone.input_digest {
+            "the input changed while the service was not running"
+        } else if first.pending_request.is_some() {
+            "an operator request waits"
+        } else if first.reload_at.is_some_and(|at| at >= last_run) {
+            "a reload was asked for"
+        } else if first.policy_imported_at >= last_run {
+            "the policy was imported again"
+        } else {
+            return None;
+        };
+        Some(why.to_owned())
+    }
+
+    /// Sleeps until the zone is due or something wakes it; `None` when
+    /// the service stops or the zone left management.
+    async fn wait(&mut self) -> Option<String> {
+        loop {
+            let zone = match self.shared.db.zone(&self.origin).await {
+                Ok(zone) => zone,
+                Err(DbError::NotFound { .. }) => return None,
+                Err(e) => {
+                    tracing::error!(zone = %self.origin, "cannot read the zone from the database: {e}");
+                    tokio::select! {
+                        _ = tokio::time::sleep(DB_RETRY) => continue,
+                        _ = self.shutdown.changed() => return None,
+                    }
+                }
+            };
+            self.input = PathBuf::from(&zone.input_path);
+            let (due, why) = self.due(&zone);
+            let sleep = due.map(|at| self.until(at));
+            tokio::select! {
+                _ = sleep_for(sleep) => return Some(why),
+                wake = self.wakes.recv() => match wake? {
+                    Wake::Reschedule => continue,
+                    Wake::Input => {
+                        if self.digest().await != self.tried_digest {
+                            return Some("the input changed".to_owned());
+                        }
+                    }
+                    Wake::Request(what) => return Some(what.to_owned()),
+                    Wake::Reload => return Some("reload".to_owned()),
+                },
+                _ = self.shutdown.changed() => return None,
+            }
+        }
+    }
+
+    /// When the zone is due next, and why.
+    fn due(&self, zone: &ZoneRow) -> (Option<i64>, String) {
+        if let Some(retry) = self.retry_at {
+            let why = match self.failures {
+                0 => "retry: the zone was busy".to_owned(),
+                n => format!("retry after {n} failed run(s)"),
+            };
+            return (Some(retry), why);
+        }
+        let why = zone.next_run_why.clone().unwrap_or_else(|| "the key state machine".to_owned());
+        (zone.next_run_at, why)
+    }
+
+    /// How long until `at` (Unix seconds), at least [`MIN_SPACING`] after
+    /// the last run.
+    fn until(&self, at: i64) -> Duration {
+        let now_ms = wall_clock_ms();
+        let wait = Duration::from_millis(u64::try_from(at.saturating_mul(1000) - now_ms).unwrap_or(0));
+        let spacing = self.last_run.map_or(Duration::ZERO, |last| MIN_SPACING.saturating_sub(last.elapsed()));
+        wait.max(spacing)
+    }
+
+    /// The input's digest now (`None`: it cannot be read).
+    async fn digest(&self) -> Option<Vec<u8>> {
+        let path = self.input.clone();
+        tokio::task::spawn_blocking(move || file_digest(&path).ok()).await.ok().flatten()
+    }
+
+    /// The wait before the next retry: `retry-min`, doubled for each
+    /// failure in a row, at most `retry-max`.
+    fn backoff(&self) -> Duration {
+        let config = self.shared.config();
+        let doublings = self.failures.saturating_sub(1).min(30);
+        config.retry_min.saturating_mul(1 << doublings).min(config.retry_max)
+    }
+
+    async fn run_once(&mut self, why: String) {
+        let shared = Arc::clone(&self.shared);
+        let Ok(permit) = shared.runs.acquire().await else { return };
+        if self.stopping() {
+            return;
+        }
+        let run_id = self.shared.run_ids.fetch_add(1, Ordering::Relaxed) + 1;
+        self.tried_digest = self.digest().await;
+        self.last_run = Some(Instant::now());
+        let now = wall_clock();
+        let started = Instant::now();
+        tracing::info!(zone = %self.origin, run = run_id, why = %why, "run started");
+        let result = self.execute(now).await;
+        drop(permit);
+        let seconds = started.elapsed().as_secs_f64();
+        let metric = |result, report: Option<&crate::verify::Report>| RunMetric {
+            result,
+            seconds,
+            gate_errors: report.map_or(0, |r| r.stats.errors),
+            gate_warnings: report.map_or(0, |r| r.stats.warnings),
+        };
+        let zone = self.origin.to_string();
+        match result {
+            Ok(RunOutcome::Published(published)) => {
+                let (stats, report) = (&published.stats, &published.report);
+                tracing::info!(
+                    zone = %self.origin,
+                    run = run_id,
+                    serial = stats.serial,
+                    rrsigs = stats.rrsigs,
+                    records = stats.records,
+                    transitions = published.step.transitions.len(),
+                    gate_seconds = report.stats.seconds,
+                    seconds,
+                    outcome = "published",
+                    "zone published"
+                );
+                self.shared.metrics.run_finished(&zone, &metric(RunResultLabel::Published, Some(report)));
+                self.recovered().await;
+                self.publish_command(stats.serial).await;
+            }
+            Ok(RunOutcome::Refused(report)) => {
+                self.shared.metrics.run_finished(&zone, &metric(RunResultLabel::Refused, Some(&report)));
+                self.failed(run_id, now, &format!("the gate refused the zone: {}", report.summary_line())).await;
+            }
+            Err(ManageError::Abandoned { .. }) => {
+                tracing::info!(zone = %self.origin, run = run_id, outcome = "abandoned", "run abandoned on shutdown: nothing was published");
+            }
+            Err(ManageError::Database(DbError::Busy { pid, program, .. })) => {
+                tracing::warn!(zone = %self.origin, run = run_id, "busy: {program} (pid {pid}) is signing it; trying again in {BUSY_RETRY} s");
+                self.retry_at = Some(now + BUSY_RETRY);
+            }
+            Err(e) => {
+                self.shared.metrics.run_finished(&zone, &metric(RunResultLabel::Failed, None));
+                self.failed(run_id, now, &e.to_string()).await;
+            }
+        }
+        if let Ok(zone) = self.shared.db.zone(&self.origin).await {
+            self.update_metrics(&zone).await;
+        }
+    }
+
+    /// Runs the managed run on a blocking thread, with a rayon pool of
+    /// its own, driving its database work on the service's runtime.
+    async fn execute(&self, now: i64) -> Result<RunOutcome, ManageError> {
+        let shared = Arc::clone(&self.shared);
+        let origin = self.origin.clone();
+        let handle = tokio::runtime::Handle::current();
+        let job = move || {
+            let run = || {
+                let options = RunOptions {
+                    explicit_now: false,
+                    key_store: None,
+                    progress: &NoProgress,
+                    purge: true,
+                    abandon: Some(&shared.stopping),
+                };
+                handle.block_on(run_zone(&shared.db, &origin, now, &options))
+            };
+            match rayon::ThreadPoolBuilder::new().num_threads(shared.cores).build() {
+                Ok(pool) => pool.install(run),
+                Err(_) => run(),
+            }
+        };
+        match tokio::task::spawn_blocking(job).await {
+            Ok(result) => result,
+            // A panic is a bug: the zone is treated as failing, the
+            // service and the other zones go on.
+            Err(e) => Err(ManageError::Argument(format!("the run stopped abnormally: {e}"))),
+        }
+    }
+
+    async fn recovered(&mut self) {
+        if self.failures > 0 {
+            tracing::info!(zone = %self.origin, "published again after {} failed run(s)", self.failures);
+        }
+        self.failures = 0;
+        if self.retry_at.take().is_some()
+            && let Err(e) = self.shared.db.set_retry(self.zone_id, None).await
+        {
+            tracing::error!(zone = %self.origin, "cannot record the zone's recovery: {e}");
+        }
+    }
+
+    /// A run that published nothing: back off, and say how long the
+    /// published signatures have left.
+    async fn failed(&mut self, run_id: u64, now: i64, reason: &str) {
+        self.failures += 1;
+        let backoff = self.backoff();
+        let retry = now + i64::try_from(backoff.as_secs()).unwrap_or(i64::MAX / 2).max(1);
+        self.retry_at = Some(retry);
+        if let Err(e) = self.shared.db.set_retry(self.zone_id, Some(retry)).await {
+            tracing::error!(zone = %self.origin, "cannot record the retry time: {e}");
+        }
+        tracing::error!(
+            zone = %self.origin,
+            run = run_id,
+            failures = self.failures,
+            retry_in = %format_duration(backoff.as_secs() as i64),
+            outcome = "failed",
+            "run failed, the last good output stays published: {reason}"
+        );
+        if let Some((expires, refresh)) = self.expiry().await
+            && expires - refresh <= now
+        {
+            tracing::error!(
+                zone = %self.origin,
+                signatures_expire = %format_time(expires),
+                "the published signatures expire at {} (in {}), within the refresh margin ({}), and runs keep failing: \
+                 validating resolvers will fail this zone then unless a run succeeds",
+                format_time(expires),
+                format_duration(expires - now),
+                format_duration(refresh)
+            );
+        }
+    }
+
+    /// The published zone's earliest signature expiry and the policy's
+    /// refresh margin.
+    async fn expiry(&self) -> Option<(i64, i64)> {
+        let zone = self.shared.db.zone(&self.origin).await.ok()?;
+        let policy = self.shared.db.parsed_policy(zone.policy_id).await.ok()?;
+        Some((zone.sig_expires_at?, policy.signatures.refresh))
+    }
+
+    async fn update_metrics(&self, zone: &ZoneRow) {
+        let refresh = self.shared.db.parsed_policy(zone.policy_id).await.map_or(0, |p| p.signatures.refresh);
+        let expiring = self.failures > 0 && zone.sig_expires_at.is_some_and(|at| at - refresh <= wall_clock());
+        let key_event = zone.next_run_why.as_deref().filter(|why| why.contains("key")).and(zone.next_run_at);
+        let gauges = ZoneGauges {
+            last_publication: zone.last_serial.and(zone.last_run_at),
+            signature_expiry: zone.sig_expires_at,
+            next_key_event: key_event,
+            published_serial: zone.last_serial.and_then(|s| u32::try_from(s).ok()),
+            consecutive_failures: self.failures,
+            signatures_expiring: expiring,
+        };
+        self.shared.metrics.set_zone(&self.origin.to_string(), &gauges);
+    }
+
+    /// Runs the configured `publish-command`, if any, before the zone's
+    /// next run (so that it sees this version of the output).
+    async fn publish_command(&self, serial: u32) {
+        let config = self.shared.config();
+        let Some((program, args)) = config.publish_command.split_first() else { return };
+        let output = self.shared.db.zone(&self.origin).await.map(|z| z.output_path).unwrap_or_default();
+        let mut command = tokio::process::Command::new(program);
+        command
+            .args(args)
+            .env("SIGNET_ZONE", self.origin.to_string().to_ascii_lowercase())
+            .env("SIGNET_SERIAL", serial.to_string())
+            .env("SIGNET_OUTPUT", &output)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        let status = tokio::time::timeout(PUBLISH_COMMAND_TIMEOUT, command.status()).await;
+        match status {
+            Ok(Ok(status)) if status.success() => {}
+            Ok(Ok(status)) => tracing::warn!(zone = %self.origin, "publish-command {program} ended with {status}"),
+            Ok(Err(e)) => tracing::warn!(zone = %self.origin, "publish-command {program} did not start: {e}"),
+            Err(_) => {
+                tracing::warn!(zone = %self.origin, "publish-command {program} killed after {PUBLISH_COMMAND_TIMEOUT:?}")
+            }
+        }
+    }
+}
+
+/// How long a `publish-command` may run.
+const PUBLISH_COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Sleeps for `duration`, or forever when there is none.
+async fn sleep_for(duration: Option<Duration>) {
+    match duration {
+        Some(duration) => tokio::time::sleep(duration).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
