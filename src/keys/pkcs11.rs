@@ -19,8 +19,9 @@
 //! its own from a pool (a cryptoki `Session` may move between threads but
 //! not be shared).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
@@ -61,9 +62,18 @@ impl Pkcs11Store {
     pub fn open(uri: &Pkcs11Uri) -> Result<Pkcs11Store, KeyError> {
         let module = uri.module();
         let context = context(&module)?;
-        let slot = find_slot(&context, &uri.token, &module)?;
-        let token = Token::log_in(context, slot, uri, module)?;
-        Ok(Pkcs11Store { uri: uri.clone(), token: Arc::new(token) })
+        let opened = find_slot(&context, &uri.token, &module)
+            .and_then(|slot| Token::log_in(Arc::clone(&context), slot, uri, module.clone()));
+        match opened {
+            Ok(token) => Ok(Pkcs11Store { uri: uri.clone(), token: Arc::new(token) }),
+            Err(e) => {
+                // The token may be gone (an HSM unplugged, a token
+                // directory moved): start the module afresh once nobody
+                // uses it, so that a later run finds the token again.
+                retire(&context);
+                Err(e)
+            }
+        }
     }
 
     /// The token's label.
@@ -180,22 +190,70 @@ fn templates(
     (mechanism, public, private)
 }
 
+/// A loaded PKCS#11 module and its context, shared by every store that
+/// uses it. After an error opening a token it is retired: finalised when
+/// its last user lets go, and only then initialised anew. C_Finalize is
+/// global to the library, so a new context must not start while an old
+/// one still has sessions.
+struct Module {
+    path: String,
+    context: Pkcs11,
+    retired: AtomicBool,
+}
+
+impl std::ops::Deref for Module {
+    type Target = Pkcs11;
+    fn deref(&self) -> &Pkcs11 {
+        &self.context
+    }
+}
+
+impl Drop for Module {
+    fn drop(&mut self) {
+        if *self.retired.get_mut() {
+            let _ = self.context.clone().finalize();
+            lock(&RETIRING).remove(&self.path);
+        }
+    }
+}
+
+/// The modules in use, by path.
+static MODULES: OnceLock<Mutex<HashMap<String, Arc<Module>>>> = OnceLock::new();
+/// Modules retired and not yet finalised.
+static RETIRING: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
 /// The process's context for `module`: loaded and initialised on first
-/// use, then shared.
-fn context(module: &str) -> Result<Pkcs11, KeyError> {
-    static CONTEXTS: OnceLock<Mutex<HashMap<String, Pkcs11>>> = OnceLock::new();
-    let mut contexts = lock(CONTEXTS.get_or_init(Default::default));
-    if let Some(context) = contexts.get(module) {
-        return Ok(context.clone());
+/// use (or first use after it was retired), then shared.
+fn context(module: &str) -> Result<Arc<Module>, KeyError> {
+    let mut modules = lock(MODULES.get_or_init(Default::default));
+    if let Some(context) = modules.get(module) {
+        return Ok(Arc::clone(context));
     }
     let failed = |reason: String| KeyError::Module { path: module.to_owned(), reason };
+    if lock(&RETIRING).contains(module) {
+        return Err(failed(
+            "being restarted after an error, once the runs using it end; a later run tries again".into(),
+        ));
+    }
     let context = Pkcs11::new(module).map_err(|e| failed(e.to_string()))?;
     match context.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
         Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
         Err(e) => return Err(failed(format!("C_Initialize: {}", reason(&e)))),
     }
-    contexts.insert(module.to_owned(), context.clone());
+    let context = Arc::new(Module { path: module.to_owned(), context, retired: AtomicBool::new(false) });
+    modules.insert(module.to_owned(), Arc::clone(&context));
     Ok(context)
+}
+
+/// Retires a module (see [`Module`]): no new store uses it.
+fn retire(module: &Arc<Module>) {
+    let mut modules = lock(MODULES.get_or_init(Default::default));
+    if modules.get(&module.path).is_some_and(|current| Arc::ptr_eq(current, module)) {
+        lock(&RETIRING).insert(module.path.clone());
+        module.retired.store(true, Ordering::SeqCst);
+        modules.remove(&module.path);
+        tracing::warn!(module = %module.path, "PKCS#11 module retired after an error: it starts afresh when its last run ends");
+    }
 }
 
 /// The one slot whose token carries `label`.
@@ -253,13 +311,15 @@ fn read_pin(uri: &Pkcs11Uri) -> Result<AuthPin, KeyError> {
 struct Token {
     label: String,
     module: String,
-    context: Pkcs11,
     slot: Slot,
     /// The session that logged in. While it is open the application stays
     /// logged in; generation and lookups use it.
     main: Mutex<Session>,
     /// Idle sessions for signing, one per thread that has signed at once.
     idle: Mutex<Vec<Session>>,
+    /// Last: fields drop in order, and the sessions must close before a
+    /// retired module is finalised.
+    context: Arc<Module>,
 }
 
 impl fmt::Debug for Token {
@@ -274,7 +334,7 @@ impl fmt::Debug for Token {
 
 impl Token {
     /// Opens a read-write session on `slot` and logs in as the user.
-    fn log_in(context: Pkcs11, slot: Slot, uri: &Pkcs11Uri, module: String) -> Result<Token, KeyError> {
+    fn log_in(context: Arc<Module>, slot: Slot, uri: &Pkcs11Uri, module: String) -> Result<Token, KeyError> {
         let label = uri.token.clone();
         let session = context.open_rw_session(slot).map_err(|e| pkcs11_error(&label, "open session", &e))?;
         let pin = read_pin(uri)?;
