@@ -24,6 +24,12 @@ pub enum ZoneCommand {
         /// The zone (apex).
         name: String,
     },
+    /// Take a zone out of management (its history stays; its keys stay in
+    /// their stores; its last output stays where it is).
+    Remove {
+        /// The zone (apex).
+        name: String,
+    },
     /// Ask `signet serve` to read the zone's input again now.
     Reload {
         /// The zone (apex).
@@ -62,6 +68,7 @@ pub async fn run(command: ZoneCommand, ctx: &Context) -> anyhow::Result<ExitCode
         ZoneCommand::List => list(&db, ctx).await,
         ZoneCommand::Status { name } => status(&db, ctx, &name).await,
         ZoneCommand::Reload { name } => reload(&db, ctx, &name).await,
+        ZoneCommand::Remove { name } => remove(&db, ctx, &name).await,
     }
 }
 
@@ -75,6 +82,18 @@ async fn add(db: &Database, ctx: &Context, args: AddArgs) -> anyhow::Result<Exit
         input.display(),
         output.display()
     )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn remove(db: &Database, ctx: &Context, name: &str) -> anyhow::Result<ExitCode> {
+    let name = super::parse_origin(name)?;
+    let uris = db.remove_zone(&name, ctx.now).await?;
+    outln!(
+        "zone {name} removed from management; its last signed output stays in place, and its keys in their stores:"
+    )?;
+    for uri in uris {
+        outln!("  {uri}")?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

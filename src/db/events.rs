@@ -33,6 +33,8 @@ pub enum EventKind {
     PolicyChange,
     /// A zone was put under management.
     ZoneAdded,
+    /// A zone left management.
+    ZoneRemoved,
     /// The machine removed a key it is done with (hidden everywhere).
     KeyRemoved,
     /// A removed key's material was destroyed in its store.
@@ -44,7 +46,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    const ALL: [EventKind; 14] = [
+    const ALL: [EventKind; 15] = [
         EventKind::KeyCreated,
         EventKind::Transition,
         EventKind::DsRequested,
@@ -55,6 +57,7 @@ impl EventKind {
         EventKind::Compromised,
         EventKind::PolicyChange,
         EventKind::ZoneAdded,
+        EventKind::ZoneRemoved,
         EventKind::KeyRemoved,
         EventKind::KeyPurged,
         EventKind::Fault,
@@ -74,6 +77,7 @@ impl EventKind {
             EventKind::Compromised => "compromised",
             EventKind::PolicyChange => "policy-change",
             EventKind::ZoneAdded => "zone-add",
+            EventKind::ZoneRemoved => "zone-remove",
             EventKind::KeyRemoved => "key-removed",
             EventKind::KeyPurged => "key-purged",
             EventKind::Fault => "fault",

@@ -369,10 +369,11 @@ impl Database {
         if exists.is_some() {
             return Err(DbError::Exists { what: "zone", name });
         }
-        let taken: Option<(String,)> = sqlx::query_as("SELECT name FROM zones WHERE output_path = ?")
-            .bind(zone.output)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let taken: Option<(String,)> =
+            sqlx::query_as("SELECT name FROM zones WHERE output_path = ? AND removed_at IS NULL")
+                .bind(zone.output)
+                .fetch_optional(&mut *tx)
+                .await?;
         if let Some((other,)) = taken {
             return Err(DbError::OutputTaken { zone: other, output: zone.output.to_owned() });
         }
@@ -398,7 +399,9 @@ impl Database {
 
     /// Every zone, by name.
     pub async fn zones(&self) -> Result<Vec<ZoneRow>> {
-        Ok(sqlx::query_as::<_, ZoneRow>(zone_select!("ORDER BY z.name")).fetch_all(&self.pool).await?)
+        Ok(sqlx::query_as::<_, ZoneRow>(zone_select!("WHERE z.removed_at IS NULL ORDER BY z.name"))
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     /// A zone by name (any case).
@@ -675,6 +678,31 @@ impl Database {
         .get(0))
     }
 
+    /// Takes a zone out of management, keeping its history: its row is
+    /// renamed `NAME#removed-ID`, so that the name can be added again.
+    /// Refused while a process signs it. Returns its keys' URIs (their
+    /// material stays in the stores).
+    pub async fn remove_zone(&self, name: &Name, now: i64) -> Result<Vec<String>> {
+        let zone = self.zone(name).await?;
+        let pid = std::process::id();
+        self.lock_zone(&zone, pid, now).await?;
+        let uris: Vec<String> = self.keys(zone.id).await?.into_iter().map(|k| k.uri).collect();
+        let mut tx = self.write().await?;
+        sqlx::query(
+            "UPDATE zones SET removed_at = ?1, name = name || '#removed-' || id, next_run_at = NULL,
+                 lock_pid = NULL, lock_since = NULL, lock_started = NULL WHERE id = ?2",
+        )
+        .bind(now)
+        .bind(zone.id)
+        .execute(&mut *tx)
+        .await?;
+        let why = format!("zone {} removed from management; {} key(s) left in their stores", zone.name, uris.len());
+        insert_event(&mut tx, Some(zone.id), &Event::note(now, Actor::Operator, EventKind::ZoneRemoved, None, why))
+            .await?;
+        tx.commit().await?;
+        Ok(uris)
+    }
+
     /// Asks the service to read the zone's input again (`signet zone
     /// reload`).
     pub async fn request_reload(&self, name: &Name, now: i64) -> Result<()> {
@@ -698,7 +726,7 @@ impl Database {
                     z.next_run_at, z.last_run_at,
                     (SELECT max(o.id) FROM observations o WHERE o.zone_id = z.id AND o.consumed_at IS NULL)
                         AS pending_request
-             FROM zones z JOIN policies p ON p.id = z.policy_id ORDER BY z.name",
+             FROM zones z JOIN policies p ON p.id = z.policy_id WHERE z.removed_at IS NULL ORDER BY z.name",
         )
         .fetch_all(&self.pool)
         .await?)

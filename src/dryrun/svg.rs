@@ -222,6 +222,7 @@ fn markers(svg: &mut String, scale: &Scale, keys: &[KeyInfo], events: &[Event], 
             | EventKind::Rollover
             | EventKind::Compromised
             | EventKind::ZoneAdded
+            | EventKind::ZoneRemoved
             | EventKind::Run => continue,
         };
         let _ = writeln!(svg, r#"<g class="marker">{shape}<title>{}</title></g>"#, escape(&tip));
