@@ -32,6 +32,8 @@
 //!   one-shot signing ([`manage::sign_once`]), the key report.
 //! - [`dryrun`]: rehearsals on a simulated clock
 //!   ([`dryrun::simulation::rehearse`]).
+//! - [`serve`]: the long-running service: one task per zone doing the
+//!   managed run when due, on input changes and on operator commands.
 //!
 //! The `signet` command line lives in the binary, not in this library.
 //! ARCHITECTURE.md (beside Cargo.toml) states who may import whom.
