@@ -665,6 +665,15 @@ impl Database {
         .await?)
     }
 
+    /// When the zone was last published (not merely run).
+    pub async fn last_publication(&self, zone_id: i64) -> Result<Option<i64>> {
+        Ok(sqlx::query("SELECT max(at) FROM runs WHERE zone_id = ? AND result = 'published'")
+            .bind(zone_id)
+            .fetch_one(&self.pool)
+            .await?
+            .get(0))
+    }
+
     /// How many runs of the zone failed or were refused since its last
     /// publication.
     pub async fn consecutive_failures(&self, zone_id: i64) -> Result<i64> {

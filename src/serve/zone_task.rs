@@ -49,6 +49,8 @@ const MIN_SPACING: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub struct ZoneTask {
     origin: Name,
+    /// The zone as stored (absolute, lowercase): its metrics label.
+    label: String,
     zone_id: i64,
     input: PathBuf,
     shared: Arc<Shared>,
@@ -74,6 +76,7 @@ impl ZoneTask {
     ) -> ZoneTask {
         ZoneTask {
             origin,
+            label: watch.name.clone(),
             zone_id: watch.id,
             input: PathBuf::from(&watch.input_path),
             shared,
@@ -230,7 +233,7 @@ impl ZoneTask {
             gate_errors: report.map_or(0, |r| r.stats.errors),
             gate_warnings: report.map_or(0, |r| r.stats.warnings),
         };
-        let zone = self.origin.to_string();
+        let mut finished = None;
         match result {
             Ok(RunOutcome::Published(published)) => {
                 let (stats, report) = (&published.stats, &published.report);
@@ -246,12 +249,12 @@ impl ZoneTask {
                     outcome = "published",
                     "zone published"
                 );
-                self.shared.metrics.run_finished(&zone, &metric(RunResultLabel::Published, Some(report)));
+                finished = Some(metric(RunResultLabel::Published, Some(report)));
                 self.recovered().await;
                 self.publish_command(stats.serial).await;
             }
             Ok(RunOutcome::Refused(report)) => {
-                self.shared.metrics.run_finished(&zone, &metric(RunResultLabel::Refused, Some(&report)));
+                finished = Some(metric(RunResultLabel::Refused, Some(&report)));
                 self.failed(run_id, now, &format!("the gate refused the zone: {}", report.summary_line())).await;
             }
             Err(ManageError::Abandoned { .. }) => {
@@ -262,11 +265,16 @@ impl ZoneTask {
                 self.retry_at = Some(now + BUSY_RETRY);
             }
             Err(e) => {
-                self.shared.metrics.run_finished(&zone, &metric(RunResultLabel::Failed, None));
+                finished = Some(metric(RunResultLabel::Failed, None));
                 self.failed(run_id, now, &e.to_string()).await;
             }
         }
+        // A zone removed while it ran has no metrics any more: none are
+        // made anew for it.
         if let Ok(zone) = self.shared.db.zone(&self.origin).await {
+            if let Some(run) = finished {
+                self.shared.metrics.run_finished(&self.label, &run);
+            }
             self.update_metrics(&zone).await;
         }
     }
@@ -359,14 +367,14 @@ impl ZoneTask {
         let expiring = self.failures > 0 && zone.sig_expires_at.is_some_and(|at| at - refresh <= wall_clock());
         let key_event = zone.next_run_why.as_deref().filter(|why| why.contains("key")).and(zone.next_run_at);
         let gauges = ZoneGauges {
-            last_publication: zone.last_serial.and(zone.last_run_at),
+            last_publication: self.shared.db.last_publication(zone.id).await.ok().flatten(),
             signature_expiry: zone.sig_expires_at,
             next_key_event: key_event,
             published_serial: zone.last_serial.and_then(|s| u32::try_from(s).ok()),
             consecutive_failures: self.failures,
             signatures_expiring: expiring,
         };
-        self.shared.metrics.set_zone(&self.origin.to_string(), &gauges);
+        self.shared.metrics.set_zone(&self.label, &gauges);
     }
 
     /// Runs the configured `publish-command`, if any, before the zone's
