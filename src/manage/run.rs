@@ -21,7 +21,7 @@ use crate::db::{Actor, Database, Event, EventKind, PublishedZone, RunCommit, Run
 use crate::keys::KeyUri;
 use crate::policy::Policy;
 use crate::rollover::{Action, Step, publication};
-use crate::sign::{SignSettings, SignStats, check_input, sign_zone};
+use crate::sign::{SignError, SignSettings, SignStats, check_input, sign_zone_until};
 use crate::time::format_time;
 use crate::verify::{Progress, Report, VerifyOptions};
 use crate::zone::dnssec::soa_fields;
@@ -160,17 +160,19 @@ async fn run_locked(
     };
     let output = Path::new(&zone.output_path);
     let result = sign_through_gate(output, &origin, &verify, options.progress, options.abandon, |out| {
-        sign_zone(unsigned, &keys, &settings, out)
+        sign_zone_until(unsigned, &keys, &settings, options.abandon, out)
     });
     let (stats, report) = match result {
         Ok(done) => done,
         Err(GateFailure::Refused(report)) => return Ok(RunOutcome::Refused(report)),
+        Err(GateFailure::Abandoned | GateFailure::Sign(SignError::Stopped)) => {
+            return Err(ManageError::Abandoned { zone: zone.name.clone() });
+        }
         Err(GateFailure::Sign(source)) => {
             let (zone, output) = (zone.name.clone(), zone.output_path.clone());
             return Err(ManageError::Sign { zone, output, source: Box::new(source) });
         }
         Err(GateFailure::Publish(source)) => return Err(publish_failed(&snapshot, source)),
-        Err(GateFailure::Abandoned) => return Err(ManageError::Abandoned { zone: zone.name.clone() }),
     };
     let due = resign_due(policy, now);
     let next_run_why = match step.next {

@@ -13,6 +13,7 @@ pub(crate) mod rrsig;
 pub(crate) mod serial;
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
@@ -86,6 +87,9 @@ pub enum SignError {
     #[error("no randomness for the NSEC3 salt")]
     NoRandomness,
     /// The output could not be written.
+    /// The caller asked the signer to stop (a service shutting down).
+    #[error("stopped before the zone was signed in full")]
+    Stopped,
     #[error("writing the signed zone: {0}")]
     Write(#[from] std::io::Error),
 }
@@ -231,6 +235,20 @@ pub fn sign_zone(
     settings: &SignSettings,
     out: &mut dyn Write,
 ) -> Result<SignStats, SignError> {
+    sign_zone_until(unsigned, keys, settings, None, out)
+}
+
+/// [`sign_zone`], stopping with [`SignError::Stopped`] once `stop` is
+/// set: looked at before every task of a few hundred names, so that a
+/// service stopping is not held up by a large zone (nor cut off in the
+/// middle of an HSM call).
+pub fn sign_zone_until(
+    unsigned: Zone,
+    keys: &SigningKeys<'_>,
+    settings: &SignSettings,
+    stop: Option<&AtomicBool>,
+    out: &mut dyn Write,
+) -> Result<SignStats, SignError> {
     let _span = tracing::info_span!("sign", zone = %unsigned.origin()).entered();
     if keys.key_signers.is_empty() {
         return Err(SignError::MissingRole("key-signing"));
@@ -242,7 +260,7 @@ pub fn sign_zone(
     drop(unsigned);
     let zone = &prepared.zone;
     let tree = ZoneTree::build(zone);
-    let run = Run { zone, keys, settings, denial_ttl: prepared.denial_ttl };
+    let run = Run { zone, keys, settings, denial_ttl: prepared.denial_ttl, stop };
     let mut stats = SignStats { serial: prepared.serial, dropped: prepared.dropped as u64, ..SignStats::default() };
     let nsec_next = matches!(settings.denial, Denial::Nsec).then(|| denial::nsec_next(&tree));
     let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
@@ -290,9 +308,17 @@ struct Run<'a> {
     keys: &'a SigningKeys<'a>,
     settings: &'a SignSettings,
     denial_ttl: u32,
+    stop: Option<&'a AtomicBool>,
 }
 
 impl Run<'_> {
+    fn check_stop(&self) -> Result<(), SignError> {
+        match self.stop {
+            Some(stop) if stop.load(Ordering::Relaxed) => Err(SignError::Stopped),
+            _ => Ok(()),
+        }
+    }
+
     /// The text of the nodes `task` (starting at index `start`), each with
     /// its RRSIGs and NSEC.
     fn nodes_text(
@@ -302,6 +328,7 @@ impl Run<'_> {
         task: &[ZoneNode<'_>],
         nsec_next: Option<&[Option<u32>]>,
     ) -> Result<(String, SignStats), SignError> {
+        self.check_stop()?;
         let mut text = String::with_capacity(task.len() * 256);
         let mut stats = SignStats::default();
         for (i, zn) in task.iter().enumerate() {
@@ -341,6 +368,7 @@ impl Run<'_> {
 
     /// The NSEC3 records of `task`, each with its RRSIGs.
     fn nsec3_text(&self, task: &[denial::Nsec3Record]) -> Result<(String, SignStats), SignError> {
+        self.check_stop()?;
         let mut text = String::with_capacity(task.len() * 400);
         let mut stats = SignStats::default();
         for record in task {
