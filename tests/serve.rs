@@ -822,15 +822,14 @@ fn serve_stops_mid_run_and_restarts() {
     );
     let verified = env.signet(&["verify", big.output.to_str().expect("path"), "--origin", big.name]);
     common::expect_success("signet verify of the output after SIGTERM", &verified);
-    // A run cut off at the stop timeout leaves its candidate file behind
-    // (the process ends while the signer writes it; the next run of the
-    // zone removes it, see below). Nothing else may be left.
-    // TODO(serve): a clean stop should leave nothing: then assert that
-    // `leftovers(&big)` is empty here.
+    // The run saw the stop and dropped its candidate: nothing is left.
     let left = leftovers(&big);
-    eprintln!("beside the output after SIGTERM: {left:?}");
-    let candidate = format!(".big.test.signed.signet-{}.tmp", serve.pid);
-    assert!(left.iter().all(|name| *name == candidate), "files left beside the output after SIGTERM: {left:?}");
+    assert!(left.is_empty(), "files left beside the output after SIGTERM: {left:?}");
+    assert!(
+        serve.lines().iter().any(|l| l.contains("abandoned") && l.contains(big.name)),
+        "the run under way says it was abandoned\n{}",
+        serve.tail()
+    );
     let status = env.status(big.name);
     assert!(
         status["service"].is_null() || status["service"]["pid"].as_u64() != Some(u64::from(serve.pid)),
