@@ -170,10 +170,11 @@ zsks="[k for k in keys if k['role'] == 'zsk']"
 wait_keys 30 "$zsks and all(s == 'omnipresent' for s in $zsks[0]['states'].values())"
 echo; echo "-- +$(($(date +%s) - t0)) s: signed and published, the first keys omnipresent"
 "$signet" status example.
+first=$("$signet" --format json key list example. | python3 -c "import json,sys; keys = json.load(sys.stdin)[0]['keys']; print($zsks[0]['id'])")
 wait_keys 60 "len($zsks) == 2 and $zsks[1]['states']['zrrsig'] != 'hidden'"
 echo; echo "-- +$(($(date +%s) - t0)) s: the successor ZSK is published and now signs"
 "$signet" status example.
-wait_keys 60 "all(s == 'hidden' for s in $zsks[0]['states'].values())"
+wait_keys 60 "all(s == 'hidden' for k in keys if k['id'] == $first for s in k['states'].values())"
 echo; echo "-- +$(($(date +%s) - t0)) s: the old ZSK is withdrawn: rollover done"
 "$signet" status example.
 echo; "$signet" key list example.
