@@ -16,7 +16,9 @@
 #   * the time from an input change (a new SOA serial, written by rename)
 #     to the new signed output in place (its inode changes; polled every
 #     50 ms), for a small zone and for the big zone, 3 times each, median;
-#   * the time from SIGTERM to exit.
+#   * the time from SIGTERM to exit;
+#   * for scale, the big zone's managed run from the command line
+#     (`signet sign tld.`) right after, at the same load.
 #
 # Work files in bench/work/serve (git-ignored); the big input is generated
 # once into bench/work/ref-N_BIG.zone (the same file bench/sign.sh uses).
@@ -104,7 +106,7 @@ failing = sum(1 for z in zones if z["consecutive_failures"])
 print(small, int(big), failing)'
 }
 
-echo "== signet serve (log: $work/serve.log)"
+echo "== signet serve (log: $work/serve.log); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 t_start=$(now)
 "$signet" serve --db "$SIGNET_DB" --config "$work/serve.toml" --log-format json 2>"$work/serve.log" &
 serve_pid=$!
@@ -195,14 +197,21 @@ t_stop=$(elapsed "$t0" "$(now)")
 serve_pid=
 echo "exit $code after $t_stop s"
 
+# For scale: the same managed run of the big zone from the command line,
+# on the same machine at the same load.
+cli_start=$(now)
+"$signet" sign tld. >/dev/null
+cli_sign=$(elapsed "$cli_start" "$(now)")
+
 echo
-echo "signet serve: $n_small zones of $small_records records + tld. ($n_big delegations), tld-ecdsa (P-256, NSEC3 opt-out), soft keys, $(nproc) cores"
+echo "signet serve: $n_small zones of $small_records records + tld. ($n_big delegations), tld-ecdsa (P-256, NSEC3 opt-out), soft keys, $(nproc) cores, load average now $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-44s %s\n' measure value
 printf '%-44s %s\n' "first publication of every zone" "$(elapsed "$t_start" "$t_all") s ($cpu_publish CPU s; small zones all after $(elapsed "$t_start" "$t_small") s, big zone after $(elapsed "$t_start" "$t_big") s)"
 printf '%-44s %s\n' "idle, $idle_window s after that" "$idle_cpu"
 printf '%-44s %s\n' "peak RSS (VmHWM)" "$((hwm / 1024)) MiB (idle RSS $((rss_idle / 1024)) MiB)"
 printf '%-44s %s\n' "input change -> output in place, small zone" "$(median "${small_runs[@]}") s median (${small_runs[*]})"
 printf '%-44s %s\n' "input change -> output in place, big zone" "$(median "${big_runs[@]}") s median (${big_runs[*]})"
+printf '%-44s %s\n' "(signet sign tld. from the command line)" "$cli_sign s"
 printf '%-44s %s\n' "SIGTERM -> exit" "$t_stop s, exit $code"
 printf '%-44s %s\n' "zones published / failing / metrics" "$((n_pub + big)) / $failing / signet_zones $metrics_zones"
 [ "$code" = 0 ] && [ "$failing" = 0 ]
