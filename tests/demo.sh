@@ -146,6 +146,10 @@ opt-out = true
 propagation-delay = "1s"
 max-ttl = "5s"
 serial = "increment"
+[parent]
+ds-ttl = "5s"
+propagation-delay = "1s"
+registration-delay = "5s"
 EOF
 "$signet" policy check "$svc/fast.toml"
 export SIGNET_DB="$svc/signet.db"
@@ -171,11 +175,16 @@ wait_keys 30 "$zsks and all(s == 'omnipresent' for s in $zsks[0]['states'].value
 echo; echo "-- +$(($(date +%s) - t0)) s: signed and published, the first keys omnipresent"
 "$signet" status example.
 first=$("$signet" --format json key list example. | python3 -c "import json,sys; keys = json.load(sys.stdin)[0]['keys']; print($zsks[0]['id'])")
-wait_keys 60 "len($zsks) == 2 and $zsks[1]['states']['zrrsig'] != 'hidden'"
-echo; echo "-- +$(($(date +%s) - t0)) s: the successor ZSK is published and now signs"
+ksk=$("$signet" --format json key list example. |
+  python3 -c "import json,sys; print(next(k['keytag'] for k in json.load(sys.stdin)[0]['keys'] if k['role'] == 'ksk'))")
+echo; echo "-- the parent publishes the DS (as the TODO asks); the operator confirms, serve takes it in within a second"
+"$signet" ds seen example. --keytag "$ksk"
+wait_keys 10 "any(k['role'] == 'ksk' and k['states']['ds'] != 'hidden' for k in keys)"
+wait_keys 60 "len($zsks) == 2"
+echo; echo "-- +$(($(date +%s) - t0)) s: the ZSK's successor is published (pre-publication: it does not sign yet)"
 "$signet" status example.
 wait_keys 60 "all(s == 'hidden' for k in keys if k['id'] == $first for s in k['states'].values())"
-echo; echo "-- +$(($(date +%s) - t0)) s: the old ZSK is withdrawn: rollover done"
+echo; echo "-- +$(($(date +%s) - t0)) s: the successor signs, the old ZSK is withdrawn: rollover done"
 "$signet" status example.
 echo; "$signet" key list example.
 kill -TERM "$serve_pid"
