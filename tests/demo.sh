@@ -9,12 +9,20 @@
 #      refused before signing, and a zone with one malformed NSEC3
 #      signature is refused by the verifier, naming owner, type, key tag,
 #   5. put the zone under management and show the key timeline: the
-#      state machine's first days on a simulated clock, with the DS flow.
+#      state machine's first days on a simulated clock, with the DS flow,
+#   6. run it as a service: `signet serve` keeps the zone signed on the
+#      real clock, under a policy compressed to seconds, through one ZSK
+#      rollover in about a minute; SIGTERM stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+serve_pid=
+cleanup() {
+  if [ -n "$serve_pid" ]; then kill -TERM "$serve_pid" 2>/dev/null || true; wait "$serve_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
 export SIGNET_PKCS11_PIN=${SIGNET_PKCS11_PIN:-1234}
 
 echo "== building signet (release)"
@@ -104,3 +112,86 @@ echo "== dry-run: a year of the policy on a simulated clock; every version throu
 "$signet" dry-run --policy policies/tld-ecdsa.toml --origin example. --zone tests/data/realistic.zone \
   --from 2027-01-01T00:00:00Z --until 2028-01-01T00:00:00Z --svg target/demo-timeline.svg | tail -n 8
 echo "demo: the timeline (one lane per key, states coloured) is in target/demo-timeline.svg"
+
+echo
+echo "== signet serve: the example zone on the real clock, one ZSK rollover in about a minute"
+# The same zone with every TTL cut to 5 s, and a policy compressed to
+# seconds (a ZSK lives 40 s; its rollover takes 14 s), keys made by serve
+# as soft keys. Nothing else differs from production.
+svc=$work/serve
+mkdir -p "$svc" && mkdir -m 0700 "$svc/keys"
+sed -E -e 's/^\$TTL [0-9]+/$TTL 5/' -e 's/\b(86400|7200|300)(\s+(NS|A|CNAME|DS)\b)/5\2/' \
+  tests/data/realistic.zone >"$svc/example.zone.new"
+mv "$svc/example.zone.new" "$svc/example.zone"
+cat >"$svc/fast.toml" <<EOF
+name = "demo-fast"
+[keys]
+algorithm = "ECDSAP256SHA256"
+ksk-lifetime = "0"
+zsk-lifetime = "40s"
+dnskey-ttl = "3s"
+publish-safety = "2s"
+retire-safety = "2s"
+store = "file:$svc/keys"
+[signatures]
+validity = "2h"
+dnskey-validity = "2h"
+refresh = "1h"
+jitter = "1m"
+inception-offset = "1m"
+[denial]
+type = "nsec3"
+opt-out = true
+[zone]
+propagation-delay = "1s"
+max-ttl = "5s"
+serial = "increment"
+[parent]
+ds-ttl = "5s"
+propagation-delay = "1s"
+registration-delay = "5s"
+EOF
+"$signet" policy check "$svc/fast.toml"
+export SIGNET_DB="$svc/signet.db"
+"$signet" init
+"$signet" policy import "$svc/fast.toml"
+"$signet" zone add example. --policy demo-fast --input "$svc/example.zone" --output "$svc/example.signed"
+"$signet" serve 2>"$svc/serve.log" &
+serve_pid=$!
+t0=$(date +%s)
+# Waits until a Python condition on `signet key list --format json` (keys)
+# holds, for at most $1 seconds.
+wait_keys() {
+  local limit=$(($(date +%s) + $1))
+  until "$signet" --format json key list example. |
+    python3 -c "import json,sys; keys = json.load(sys.stdin)[0]['keys']; sys.exit(0 if ($2) else 1)"; do
+    kill -0 "$serve_pid" || { echo "demo: signet serve died:" >&2; tail "$svc/serve.log" >&2; exit 1; }
+    [ "$(date +%s)" -lt "$limit" ] || { echo "demo: waited $1 s for: $2" >&2; tail "$svc/serve.log" >&2; exit 1; }
+    sleep 1
+  done
+}
+zsks="[k for k in keys if k['role'] == 'zsk']"
+wait_keys 30 "$zsks and all(s == 'omnipresent' for s in $zsks[0]['states'].values())"
+echo; echo "-- +$(($(date +%s) - t0)) s: signed and published, the first keys omnipresent"
+"$signet" status example.
+first=$("$signet" --format json key list example. | python3 -c "import json,sys; keys = json.load(sys.stdin)[0]['keys']; print($zsks[0]['id'])")
+ksk=$("$signet" --format json key list example. |
+  python3 -c "import json,sys; print(next(k['keytag'] for k in json.load(sys.stdin)[0]['keys'] if k['role'] == 'ksk'))")
+echo; echo "-- the parent publishes the DS (as the TODO asks); the operator confirms, serve takes it in within a second"
+"$signet" ds seen example. --keytag "$ksk"
+wait_keys 10 "any(k['role'] == 'ksk' and k['states']['ds'] != 'hidden' for k in keys)"
+wait_keys 60 "len($zsks) == 2"
+echo; echo "-- +$(($(date +%s) - t0)) s: the ZSK's successor is published (pre-publication: it does not sign yet)"
+"$signet" status example.
+wait_keys 60 "all(s == 'hidden' for k in keys if k['id'] == $first for s in k['states'].values())"
+echo; echo "-- +$(($(date +%s) - t0)) s: the successor signs, the old ZSK is withdrawn: rollover done"
+"$signet" status example.
+echo; "$signet" key list example.
+kill -TERM "$serve_pid"
+code=0
+wait "$serve_pid" || code=$?
+serve_pid=
+echo; echo "-- signet serve stopped by SIGTERM: exit $code; the end of its log:"
+tail -n 5 "$svc/serve.log"
+[ "$code" = 0 ]
+"$signet" verify "$svc/example.signed" --origin example.
