@@ -17,10 +17,3 @@ ALTER TABLE zones ADD COLUMN sig_expires_at INTEGER;  -- the earliest RRSIG expi
 ALTER TABLE zones ADD COLUMN reload_at      INTEGER;  -- `signet zone reload`: asked at
 ALTER TABLE zones ADD COLUMN retry_at       INTEGER;  -- the service's next try after failed runs (NULL: not failing)
 ALTER TABLE runs  ADD COLUMN input_serial   INTEGER;  -- the input's SOA serial, when it read
-
--- `signet zone remove`: the zone leaves management and its history stays.
--- Its row is renamed (NAME#removed-ID) so that the name can be added again,
--- and one output path is unique among the zones still managed.
-ALTER TABLE zones ADD COLUMN removed_at INTEGER;
-DROP INDEX zones_by_output;
-CREATE UNIQUE INDEX zones_by_output ON zones(output_path) WHERE removed_at IS NULL;

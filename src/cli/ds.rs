@@ -44,7 +44,7 @@ pub async fn run(command: DsCommand, ctx: &Context) -> anyhow::Result<ExitCode> 
     };
     let name = super::parse_origin(&args.zone)?;
     let message = report_ds(&db, &name, args.keytag, seen, ctx.now).await?;
-    outln!("{message}; the next `signet sign {name}` takes it in")?;
+    outln!("{message}; {}", super::output::taken_up_by(&db, &name).await)?;
     Ok(ExitCode::SUCCESS)
 }
 

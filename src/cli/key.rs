@@ -140,7 +140,7 @@ async fn rollover(ctx: &Context, args: RolloverArgs) -> anyhow::Result<ExitCode>
         Role::Csk
     };
     for message in request_rollover(&db, &name, role, args.emergency, ctx.now).await? {
-        outln!("{message}; the next `signet sign {name}` starts it")?;
+        outln!("{message}; {}", super::output::taken_up_by(&db, &name).await)?;
     }
     Ok(ExitCode::SUCCESS)
 }

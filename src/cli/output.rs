@@ -60,3 +60,12 @@ pub fn print_keys(lines: &[KeyLine]) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// Who takes up an operator request: the running service, or the next
+/// `signet sign`.
+pub async fn taken_up_by(db: &signet::db::Database, name: &signet::zone::Name) -> String {
+    match db.service().await {
+        Ok(Some((pid, _))) => format!("signet serve (pid {pid}) takes it up within seconds"),
+        _ => format!("the next `signet sign {name}` takes it up"),
+    }
+}

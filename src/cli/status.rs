@@ -71,5 +71,9 @@ fn print_zone(s: &ZoneStatus, now: i64) -> std::io::Result<()> {
 
 /// `in 3h 5m` or `5m ago`.
 fn relative(at: i64, now: i64) -> String {
-    if at >= now { format!("in {}", format_duration(at - now)) } else { format!("{} ago", format_duration(now - at)) }
+    match at.cmp(&now) {
+        std::cmp::Ordering::Greater => format!("in {}", format_duration(at - now)),
+        std::cmp::Ordering::Equal => "now".to_owned(),
+        std::cmp::Ordering::Less => format!("{} ago", format_duration(now - at)),
+    }
 }

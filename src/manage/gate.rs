@@ -27,13 +27,32 @@ pub enum GateFailure {
     Abandoned,
 }
 
+/// The caller's progress, with the abandon flag as the verifier's stop.
+#[derive(Debug)]
+struct Stoppable<'a> {
+    inner: &'a dyn Progress,
+    abandon: Option<&'a AtomicBool>,
+}
+
+impl Progress for Stoppable<'_> {
+    fn advance(&self, done: u64, total: u64) {
+        self.inner.advance(done, total);
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.abandon.is_some_and(|flag| flag.load(Ordering::SeqCst))
+    }
+}
+
 /// Writes a zone with `sign` into a candidate beside `target`, verifies
 /// the candidate in full and installs it. Returns what `sign` returned
 /// and the verifier's report; on any failure `target` is untouched.
 ///
-/// `abandon`, when set, is looked at between the stages: once it is true
-/// the candidate is dropped, so that a service stopping never publishes
-/// after it was told to stop (a stage under way finishes first).
+/// `abandon`, when set, stops the run: the signer and the verifier look
+/// at it every few hundred names, the gate between the stages; once it is
+/// true the candidate is dropped, so that a service stopping never
+/// publishes after it was told to stop. A verification stopped part-way
+/// gives no verdict ([`GateError::Stopped`]).
 pub fn sign_through_gate<T>(
     target: &Path,
     origin: &Name,
@@ -50,8 +69,10 @@ pub fn sign_through_gate<T>(
         return Err(GateFailure::Abandoned);
     }
     let sealed = candidate.seal().map_err(publish)?;
-    let verified = match verify_file(sealed.path(), origin, options, progress) {
+    let progress = Stoppable { inner: progress, abandon };
+    let verified = match verify_file(sealed.path(), origin, options, &progress) {
         Ok(verified) => verified,
+        Err(GateError::Stopped) => return Err(GateFailure::Abandoned),
         Err(GateError::Read(e)) => return Err(GateFailure::Publish(PublishFailure::ReadBack(e))),
         Err(GateError::Refused(report)) => return Err(GateFailure::Refused(report)),
     };

@@ -194,7 +194,7 @@ async fn run_locked(
         errors: report.stats.errors,
         warnings: report.stats.warnings,
         findings: None,
-        message: format!("{} RRSIGs, {} transitions", stats.rrsigs, step.transitions.len()),
+        message: format!("{} RRSIGs, {} transition(s)", stats.rrsigs, step.transitions.len()),
         seconds: started.elapsed().as_secs_f64(),
         input_serial,
     };

@@ -105,6 +105,14 @@ pub struct Context<'a> {
 pub trait Progress: Sync + std::fmt::Debug {
     /// `done` of `total` names checked.
     fn advance(&self, done: u64, total: u64);
+
+    /// Has the caller given up on this verification (a service stopping)?
+    /// Once true the signature checks skip what is left, and
+    /// [`verify_file`] returns [`GateError::Stopped`]: a verification cut
+    /// short never makes a [`VerifiedZone`].
+    fn stop_requested(&self) -> bool {
+        false
+    }
 }
 
 /// A `Progress` that ignores everything.
@@ -218,6 +226,10 @@ pub enum GateError {
     /// The verifier found errors.
     #[error("the verifier refused the zone: {}", .0.summary_line())]
     Refused(Box<Report>),
+    /// The caller stopped the verification ([`Progress::stop_requested`]):
+    /// no verdict.
+    #[error("verification stopped before it was complete")]
+    Stopped,
 }
 
 /// Reads the zone file at `path` and verifies all of it; the zone is
@@ -230,6 +242,11 @@ pub fn verify_file(
 ) -> Result<VerifiedZone, GateError> {
     let zone = crate::zone::read_zone_file(path, origin)?;
     let report = verify_zone_with_progress(&zone, options, progress);
+    // Asked after every check has run: a stop at any point before means
+    // some signatures were skipped, and that is no verdict.
+    if progress.stop_requested() {
+        return Err(GateError::Stopped);
+    }
     if report.valid {
         Ok(VerifiedZone { path: path.to_owned(), report })
     } else {

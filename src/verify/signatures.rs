@@ -50,6 +50,9 @@ pub fn check_all(ctx: &Context<'_>, nodes: &[ZoneNode<'_>], progress: &dyn Progr
         .par_chunks(512)
         .map_init(Vec::new, |buf, chunk| {
             let mut results = SignatureResults::default();
+            if progress.stop_requested() {
+                return results;
+            }
             for node in chunk {
                 check_node(ctx, node, buf, &mut results);
             }
