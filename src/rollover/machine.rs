@@ -513,7 +513,13 @@ fn move_why(key: &Key, record: Record, to: RecordState) -> String {
         },
         (Record::Krrsig, R) => "sign the DNSKEY RRset (its DNSKEY is published)".to_owned(),
         (Record::Zrrsig, R) if key.state(Record::Dnskey) == O => "sign the zone (its DNSKEY is omnipresent)".to_owned(),
-        (Record::Zrrsig, R) => "sign the zone with the DNSKEY (new algorithm or emergency)".to_owned(),
+        // Before its DNSKEY is omnipresent the safety rules allow this
+        // only where no resolver can be broken by it.
+        (Record::Zrrsig, R) => {
+            "sign the zone with the DNSKEY before it is omnipresent (a new algorithm, an emergency, \
+             or no DS at the parent yet, so that no resolver validates the zone)"
+                .to_owned()
+        }
         (Record::Ds, R) => "submit the DS".to_owned(),
         (_, U) => format!("withdraw the {} ({reason}): the safety rules hold without it", record.as_str()),
         _ => String::new(),
