@@ -25,15 +25,15 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::Store;
+use common::serve::{Serve, wait_for, write_by_rename};
 
 /// The two tests take turns: each measures latencies.
 static TURN: Mutex<()> = Mutex::new(());
@@ -47,21 +47,6 @@ const CHANGE_LATENCY: Duration = Duration::from_secs(2);
 
 fn unix_now() -> i64 {
     signet::time::wall_clock()
-}
-
-/// Polls `probe` every 50 ms until it gives a value or `timeout` passes
-/// (`Err` with the time waited).
-fn wait_for<T>(timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> Result<T, Duration> {
-    let started = Instant::now();
-    loop {
-        if let Some(value) = probe() {
-            return Ok(value);
-        }
-        if started.elapsed() >= timeout {
-            return Err(started.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// A compressed-time policy: TTLs of 5 s, safety margins of 2 s,
@@ -107,13 +92,6 @@ fn big_zone(origin: &str, marker: &str, names: usize) -> String {
         }
     }
     text
-}
-
-/// Writes `text` to `path` by rename, as an operator should.
-fn write_by_rename(path: &Path, text: &str) {
-    let temporary = path.with_extension("new");
-    std::fs::write(&temporary, text).expect("write input");
-    std::fs::rename(&temporary, path).expect("rename input");
 }
 
 /// The SOA serial of a master file as signet writes it.
@@ -253,27 +231,8 @@ impl Env {
 
     /// Starts `signet serve` on the database.
     fn serve(&self, label: &str) -> Serve {
-        let mut command = self.command(&["serve", "--config", self.config.to_str().expect("path")]);
-        command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
-        let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot start signet serve: {e}"));
-        let pid = child.id();
-        let log: Arc<Mutex<Vec<String>>> = Arc::default();
-        let stderr = child.stderr.take().expect("stderr");
-        let file = self.dir.path().join(format!("serve-{label}.log"));
-        let sink = Arc::clone(&log);
-        let reader = std::thread::spawn(move || {
-            use std::io::Write;
-            let mut file = std::fs::File::create(file).ok();
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(file) = file.as_mut() {
-                    let _ = writeln!(file, "{line}");
-                }
-                sink.lock().unwrap_or_else(|p| p.into_inner()).push(line);
-            }
-        });
-        eprintln!("serve {label} started: pid {pid}");
-        Serve { child: Some(child), pid, log, reader: Some(reader), label: label.to_owned() }
+        let command = self.command(&["serve", "--config", self.config.to_str().expect("path")]);
+        Serve::start(command, label, Some(self.dir.path().join(format!("serve-{label}.log"))))
     }
 
     /// The versions the publish command captured for a zone: serial → file.
@@ -303,65 +262,6 @@ impl Drop for Env {
 /// A TOML basic string.
 fn toml_string(text: &str) -> String {
     format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-/// A running `signet serve`; killed (SIGKILL) when dropped, so that a
-/// failing assertion leaves nothing running.
-struct Serve {
-    child: Option<Child>,
-    pid: u32,
-    log: Arc<Mutex<Vec<String>>>,
-    reader: Option<JoinHandle<()>>,
-    label: String,
-}
-
-impl Serve {
-    fn lines(&self) -> Vec<String> {
-        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    /// The last lines of its log, for a failure message.
-    fn tail(&self) -> String {
-        let lines = self.lines();
-        let from = lines.len().saturating_sub(40);
-        format!("serve {} (pid {}) log, last lines:\n{}", self.label, self.pid, lines[from..].join("\n"))
-    }
-
-    fn signal(&self, signal: &str) {
-        let output = common::run(Command::new("kill").arg(format!("-{signal}")).arg(self.pid.to_string()));
-        common::expect_success(&format!("kill -{signal} {}", self.pid), &output);
-    }
-
-    fn running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| c.try_wait().expect("try_wait").is_none())
-    }
-
-    /// Waits for it to end, at most `timeout`.
-    fn wait(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let child = self.child.as_mut()?;
-        let status = wait_for(timeout, || child.try_wait().expect("try_wait")).ok()?;
-        self.child = None;
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
-        }
-        Some(status)
-    }
-
-    fn kill_9(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
-        }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        self.kill_9();
-    }
 }
 
 /// The parent, played by a thread: it confirms `ds seen` and `ds gone`

@@ -12,12 +12,11 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
+use common::serve::{Serve, wait_for, write_by_rename};
 use common::{Store, expect_success, run};
 
 /// A policy whose signatures come within the refresh margin half a minute
@@ -55,13 +54,6 @@ fn zone_text(origin: &str, serial: u32, address: &str) -> String {
     format!(
         "$ORIGIN {origin}\n$TTL 5\n@ SOA ns1 hostmaster {serial} 60 30 600 5\n@ NS ns1\nns1 A 192.0.2.1\nwww A {address}\n"
     )
-}
-
-/// Writes a file by rename, as a zone generator should.
-fn write_by_rename(path: &Path, text: &str) {
-    let temp = path.with_extension("new");
-    std::fs::write(&temp, text).expect("write");
-    std::fs::rename(&temp, path).expect("rename");
 }
 
 struct Setup {
@@ -115,88 +107,9 @@ impl Setup {
     }
 
     fn serve(&self, config: &Path) -> Serve {
-        let mut child = self
-            .signet(&["serve", "--log-format", "json", "--config"])
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start signet serve");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().expect("stderr");
-        let lines = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                lines.lock().expect("log").push(line);
-            }
-        });
-        Serve { child, log }
-    }
-}
-
-/// A running `signet serve`, killed if the test fails.
-struct Serve {
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Serve {
-    fn log_lines(&self, needle: &str) -> Vec<String> {
-        self.log.lock().expect("log").iter().filter(|l| l.contains(needle)).cloned().collect()
-    }
-
-    /// Waits until the log has a line with every one of `needles`.
-    fn wait_log(&self, needles: &[&str], within: Duration) -> String {
-        wait_for(&format!("a log line with {needles:?}"), within, || {
-            self.log.lock().expect("log").iter().find(|l| needles.iter().all(|n| l.contains(n))).cloned()
-        })
-        .unwrap_or_else(|| panic!("no log line with {needles:?} within {within:?}; log:\n{}", self.dump()))
-    }
-
-    fn count(&self, needles: &[&str]) -> usize {
-        self.log.lock().expect("log").iter().filter(|l| needles.iter().all(|n| l.contains(n))).count()
-    }
-
-    fn dump(&self) -> String {
-        self.log.lock().expect("log").join("\n")
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill").args([&format!("-{signal}"), &self.child.id().to_string()]).status();
-        assert!(status.is_ok_and(|s| s.success()), "kill -{signal}");
-    }
-
-    fn stop(mut self) {
-        self.signal("TERM");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                assert!(status.success(), "serve exit status {status}; log:\n{}", self.dump());
-                return;
-            }
-            assert!(Instant::now() < deadline, "serve did not stop within 20 s after SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_for<T>(_what: &str, within: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(found) = probe() {
-            return Some(found);
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
+        let mut command = self.signet(&["serve", "--log-format", "json", "--config"]);
+        command.arg(config);
+        Serve::start(command, "faults", None)
     }
 }
 
@@ -211,8 +124,8 @@ fn published_serial(path: &Path) -> u64 {
 }
 
 fn wait_serial_above(path: &Path, above: u64, within: Duration) -> u64 {
-    wait_for("a new serial", within, || Some(published_serial(path)).filter(|&s| s > above))
-        .unwrap_or_else(|| panic!("{} still at serial {above} after {within:?}", path.display()))
+    wait_for(within, || Some(published_serial(path)).filter(|&s| s > above))
+        .unwrap_or_else(|_| panic!("{} still at serial {above} after {within:?}", path.display()))
 }
 
 fn config(setup: &Setup, text: &str) -> PathBuf {
@@ -280,10 +193,8 @@ fn failing_zone_near_expiry_says_so_every_run() {
     assert_eq!(std::fs::read(&output).expect("output"), published, "the last good output stays");
     let before = serve.count(&["runs keep failing"]);
     serve.wait_log(&["run started", "retry"], Duration::from_secs(10));
-    wait_for("another warning", Duration::from_secs(10), || {
-        Some(()).filter(|()| serve.count(&["runs keep failing"]) > before)
-    })
-    .unwrap_or_else(|| panic!("a later failed run did not warn again; log:\n{}", serve.dump()));
+    wait_for(Duration::from_secs(10), || Some(()).filter(|()| serve.count(&["runs keep failing"]) > before))
+        .unwrap_or_else(|_| panic!("a later failed run did not warn again\n{}", serve.tail()));
     serve.stop();
 }
 
@@ -299,7 +210,7 @@ fn operator_commands_reach_a_running_service() {
     let config_path = config(&setup, "");
     let serve = setup.serve(&config_path);
     let a_serial = wait_serial_above(&a_output, 0, Duration::from_secs(20));
-    assert!(setup.status("a.test.")["service"]["pid"].as_u64() == Some(u64::from(serve.child.id())));
+    assert!(setup.status("a.test.")["service"]["pid"].as_u64() == Some(u64::from(serve.pid)));
 
     // zone add: served within a poll; zone remove: its task stops.
     let (_, b_output) = setup.add_zone("b.test.");
@@ -324,7 +235,7 @@ fn operator_commands_reach_a_running_service() {
     std::fs::write(&config_path, "[serve]\nretry-min = \"3s\"\n").expect("config");
     serve.signal("HUP");
     serve.wait_log(&["SIGHUP", "read again"], Duration::from_secs(5));
-    assert!(serve.log_lines("panicked").is_empty(), "{}", serve.dump());
+    assert_eq!(serve.count(&["panicked"]), 0, "{}", serve.tail());
     serve.stop();
 }
 

@@ -2,6 +2,8 @@
 //! independent validators, with their output shown when they fail.
 #![allow(dead_code)]
 
+pub mod serve;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
