@@ -7,7 +7,6 @@
 use std::path::{Path, PathBuf};
 
 use sqlx::Connection as _;
-use sqlx::Row as _;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 
@@ -82,13 +81,10 @@ async fn check_contents(path: &Path, create: bool) -> Result<()> {
     }
     let options = SqliteConnectOptions::new().filename(path).read_only(true);
     let mut connection = SqliteConnection::connect_with(&options).await.map_err(|e| open_failure(path, e))?;
-    let tables: Vec<String> = sqlx::query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+    let tables: Vec<String> = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         .fetch_all(&mut connection)
         .await
-        .map_err(|e| open_failure(path, e))?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
+        .map_err(|e| open_failure(path, e))?;
     if tables.is_empty() {
         return if create { Ok(()) } else { Err(not_signet(path, "it holds no tables".into())) };
     }
@@ -97,13 +93,10 @@ async fn check_contents(path: &Path, create: bool) -> Result<()> {
         let more = if tables.len() > NAMES_SHOWN { ", …" } else { "" };
         return Err(not_signet(path, format!("it holds another program's tables: {}{more}", shown.join(", "))));
     }
-    let applied: Vec<i64> = sqlx::query("SELECT version FROM _sqlx_migrations ORDER BY version")
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
         .fetch_all(&mut connection)
         .await
-        .map_err(|e| open_failure(path, e))?
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
+        .map_err(|e| open_failure(path, e))?;
     connection.close().await.map_err(|e| open_failure(path, e))?;
     check_versions(path, &applied)
 }

@@ -144,7 +144,8 @@ async fn serve_held(
     let mut signals = Signals::new().map_err(ServeError::Signals)?;
     let metrics = Arc::new(Metrics::new(started));
     let (shutdown_tx, shutdown) = channel::channel(false);
-    let metrics_task = start_metrics(config.metrics, &metrics, &shutdown).await?;
+    // The endpoint stops by itself once `shutdown` says so.
+    start_metrics(config.metrics, &metrics, &shutdown).await?;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let shared = Arc::new(Shared {
         db,
@@ -161,22 +162,19 @@ async fn serve_held(
     tracing::info!("{why}: stopping; no new runs, runs under way publish nothing more");
     shared.stopping.store(true, Ordering::SeqCst);
     let _ = shutdown_tx.send(true);
-    let stopped = supervisor.stop(shared.config().stop_timeout).await;
-    if let Some(task) = metrics_task {
-        task.abort();
-    }
-    Ok(stopped)
+    Ok(supervisor.stop(shared.config().stop_timeout).await)
 }
 
 async fn start_metrics(
     addr: Option<SocketAddr>,
     metrics: &Arc<Metrics>,
     shutdown: &channel::Receiver<bool>,
-) -> Result<Option<JoinHandle<()>>, ServeError> {
-    let Some(addr) = addr else { return Ok(None) };
+) -> Result<(), ServeError> {
+    let Some(addr) = addr else { return Ok(()) };
     let server = metrics::MetricsServer::bind(addr).await.map_err(|source| ServeError::Metrics { addr, source })?;
     tracing::info!(address = %server.local_addr(), "metrics endpoint listening");
-    Ok(Some(tokio::spawn(server.run(Arc::clone(metrics), shutdown.clone()))))
+    tokio::spawn(server.run(Arc::clone(metrics), shutdown.clone()));
+    Ok(())
 }
 
 /// The signals the service answers.
@@ -306,8 +304,7 @@ impl Supervisor {
     /// Stops every zone task, waiting at most `timeout` for runs under way.
     async fn stop(self, timeout: std::time::Duration) -> Stopped {
         let mut tasks: Vec<JoinHandle<()>> = self.zones.into_values().map(|zone| zone.task).collect();
-        let all = futures_join(&mut tasks);
-        let cut_off = match tokio::time::timeout(timeout, all).await {
+        let cut_off = match tokio::time::timeout(timeout, join_all(&mut tasks)).await {
             Ok(()) => 0,
             Err(_) => tasks.iter().filter(|t| !t.is_finished()).count(),
         };
@@ -319,7 +316,7 @@ impl Supervisor {
 }
 
 /// Waits for every task (a panicked task counts as finished).
-async fn futures_join(tasks: &mut [JoinHandle<()>]) {
+async fn join_all(tasks: &mut [JoinHandle<()>]) {
     for task in tasks.iter_mut() {
         let _ = task.await;
     }

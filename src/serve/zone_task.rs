@@ -56,7 +56,10 @@ pub struct ZoneTask {
     shared: Arc<Shared>,
     wakes: mpsc::UnboundedReceiver<Wake>,
     shutdown: watch::Receiver<bool>,
-    /// The digest of the input the last run read (or tried to).
+    /// The digest of the input the last run read or was started for:
+    /// the published run's from the database, or the one an input
+    /// change was noticed with (hashing a large input costs time, so a run
+    /// does not hash it again).
     tried_digest: Option<Vec<u8>>,
     /// Runs failed in a row.
     failures: u32,
@@ -119,7 +122,8 @@ impl ZoneTask {
             Ok(zone) => zone,
             Err(e) => return Some(format!("start (the zone did not read: {e})")),
         };
-        self.tried_digest = zone.input_digest.clone();
+        // The input as it is now: a run started for it (below, or later)
+        // is not started again for the same bytes.
         self.retry_at = zone.retry_at;
         self.failures = u32::try_from(self.shared.db.consecutive_failures(zone.id).await.unwrap_or(0)).unwrap_or(0);
         self.update_metrics(&zone).await;
@@ -127,7 +131,7 @@ impl ZoneTask {
         let last_run = zone.last_run_at.unwrap_or(i64::MIN);
         let why = if zone.last_serial.is_none() || output_missing {
             "first publication"
-        } else if self.digest().await != zone.input_digest {
+        } else if self.tried_digest != zone.input_digest {
             "the input changed while the service was not running"
         } else if first.pending_request.is_some() {
             "an operator request waits"
@@ -164,7 +168,9 @@ impl ZoneTask {
                 wake = self.wakes.recv() => match wake? {
                     Wake::Reschedule => continue,
                     Wake::Input => {
-                        if self.digest().await != self.tried_digest {
+                        let digest = self.digest().await;
+                        if digest != self.tried_digest {
+                            self.tried_digest = digest;
                             return Some("the input changed".to_owned());
                         }
                     }
@@ -219,7 +225,6 @@ impl ZoneTask {
             return;
         }
         let run_id = self.shared.run_ids.fetch_add(1, Ordering::Relaxed) + 1;
-        self.tried_digest = self.digest().await;
         self.last_run = Some(Instant::now());
         let now = wall_clock();
         let started = Instant::now();
@@ -234,6 +239,7 @@ impl ZoneTask {
             gate_warnings: report.map_or(0, |r| r.stats.warnings),
         };
         let mut finished = None;
+        let published = matches!(result, Ok(RunOutcome::Published(_)));
         match result {
             Ok(RunOutcome::Published(published)) => {
                 let (stats, report) = (&published.stats, &published.report);
@@ -272,6 +278,10 @@ impl ZoneTask {
         // A zone removed while it ran has no metrics any more: none are
         // made anew for it.
         if let Ok(zone) = self.shared.db.zone(&self.origin).await {
+            if published {
+                // What the run read, whatever the input is by now.
+                self.tried_digest = zone.input_digest.clone();
+            }
             if let Some(run) = finished {
                 self.shared.metrics.run_finished(&self.label, &run);
             }
