@@ -81,9 +81,10 @@ async fn run_managed(name: &str, ctx: &Context) -> anyhow::Result<ExitCode> {
         outln!("key {} {} {} → {}: {}", t.key, t.record.as_str(), t.from.as_str(), t.to.as_str(), t.why)?;
     }
     outln!(
-        "signed {name} serial {}: {} RRSIGs made, {} verified by the gate; next run due {}",
+        "signed {name} serial {}: {} RRSIGs made, {} kept, {} verified by the gate; next run due {}",
         stats.serial,
         stats.rrsigs,
+        stats.rrsigs_kept,
         report.stats.rrsigs_verified,
         step.next.map_or("-".to_owned(), signet::time::format_time)
     )?;

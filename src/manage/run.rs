@@ -136,10 +136,10 @@ async fn run_locked(
         let message = format!("cannot read {}: {e}", input.display());
         input_error(crate::zone::ReadError { file: input.to_owned(), line: 0, message })
     })?;
-    let unsigned = read_zone_file(input, &origin).map_err(input_error)?;
+    let output = std::path::PathBuf::from(&snapshot.zone.output_path);
+    let (unsigned, previous) = rayon::join(|| read_input(&snapshot, &origin), || previous_version(&output, &origin));
+    let unsigned = unsigned?;
     let input_serial = soa_serial(&unsigned);
-    // Content gate: checked before any key is made or opened.
-    check_input(&unsigned, &origin).map_err(ManageError::content(zone_name(&snapshot), input))?;
     let key_store = key_store(&snapshot, options.key_store).cloned();
     let mut step = advance_with_new_keys(db, &mut snapshot, key_store.as_ref(), &origin, now).await?;
     let zone = &snapshot.zone;
@@ -158,10 +158,21 @@ async fn run_locked(
         min_validity: policy.signatures.refresh,
         trust_anchor: parent_ds(&step.keys, &opened, &origin, policy),
     };
-    let output = Path::new(&zone.output_path);
-    let result = sign_through_gate(output, &origin, &verify, options.progress, options.abandon, |out| {
-        sign_zone_until(unsigned, &keys, &settings, options.abandon, out)
-    });
+    let gate = |unsigned, previous| {
+        sign_through_gate(&output, &origin, &verify, options.progress, options.abandon, |out| {
+            sign_zone_until(unsigned, &keys, &settings, previous, options.abandon, out)
+        })
+    };
+    let mut result = gate(unsigned, previous.as_ref());
+    let mut refused_incremental = None;
+    if let (Err(GateFailure::Refused(report)), Some(_)) = (&result, &previous) {
+        // A kept signature the gate refuses (the published file damaged
+        // on disk, say) must not hold the zone up: sign it all anew.
+        tracing::warn!(zone = %zone.name, verdict = %report.summary_line(), first = ?report.findings.first().map(|f| f.to_line()),
+            "the candidate that kept signatures of the published version was refused; signing in full");
+        refused_incremental = Some(report.summary_line());
+        result = gate(read_input(&snapshot, &origin)?, None);
+    }
     let (stats, report) = match result {
         Ok(done) => done,
         Err(GateFailure::Refused(report)) => return Ok(RunOutcome::Refused(report)),
@@ -174,7 +185,7 @@ async fn run_locked(
         }
         Err(GateFailure::Publish(source)) => return Err(publish_failed(&snapshot, source)),
     };
-    let due = resign_due(policy, now);
+    let due = resign_due(policy, report.stats.earliest_expiration, now);
     let next_run_why = match step.next {
         Some(next) if next <= due => "a key state transition",
         _ => "the signatures' refresh",
@@ -194,7 +205,7 @@ async fn run_locked(
         errors: report.stats.errors,
         warnings: report.stats.warnings,
         findings: None,
-        message: format!("{} RRSIGs, {} transition(s)", stats.rrsigs, step.transitions.len()),
+        message: run_message(&stats, step.transitions.len(), refused_incremental.as_deref()),
         seconds: started.elapsed().as_secs_f64(),
         input_serial,
     };
@@ -296,10 +307,49 @@ async fn commit(
     Ok(())
 }
 
-/// When the signatures just made fall due for refresh: the zone must be
-/// signed again by then, whatever the keys do (the earliest expiration,
-/// jitter included, less the refresh margin).
-fn resign_due(policy: &Policy, now: i64) -> i64 {
+/// When the earliest signature published falls due for refresh: the zone
+/// must be signed again by then, whatever the keys do. `earliest` is the
+/// gate's reading of the zone just published (kept signatures included);
+/// without it, the earliest a fresh signature could expire.
+fn resign_due(policy: &Policy, earliest: Option<i64>, now: i64) -> i64 {
     let s = &policy.signatures;
-    now + s.validity.min(s.dnskey_validity) - s.jitter - s.refresh
+    let earliest = earliest.unwrap_or(now + s.validity.min(s.dnskey_validity) - s.jitter);
+    earliest - s.renew_within()
+}
+
+/// The run's line in the runs table and the log.
+fn run_message(stats: &SignStats, transitions: usize, refused_incremental: Option<&str>) -> String {
+    let mut message = format!("{} RRSIGs made, {} kept, {transitions} transition(s)", stats.rrsigs, stats.rrsigs_kept);
+    if let Some(refused) = refused_incremental {
+        message.push_str(&format!("; signed in full after the gate refused the incremental candidate ({refused})"));
+    }
+    message
+}
+
+/// The unsigned input, read and checked against the content rules
+/// (before any key is made or opened).
+fn read_input(snapshot: &ZoneSnapshot, origin: &Name) -> Result<Zone, ManageError> {
+    let input = Path::new(&snapshot.zone.input_path);
+    let zone = zone_name(snapshot);
+    let unsigned = read_zone_file(input, origin)
+        .map_err(|source| ManageError::Input { zone: zone.to_owned(), source: Box::new(source) })?;
+    check_input(&unsigned, origin).map_err(ManageError::content(zone, input))?;
+    Ok(unsigned)
+}
+
+/// The version published at `output`, whose signatures the signer may
+/// keep. None when there is none yet or it cannot be read: then every
+/// signature is made anew (logged, for a file that is there).
+fn previous_version(output: &Path, origin: &Name) -> Option<Zone> {
+    match read_zone_file(output, origin) {
+        Ok(zone) => Some(zone),
+        Err(e) if !output.exists() => {
+            tracing::debug!(error = %e, "no published version: signing in full");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the published version cannot be read: signing in full");
+            None
+        }
+    }
 }

@@ -79,6 +79,7 @@ fn check_bounds(policy: &Policy) -> Result<(), Refusal> {
         ("signatures.refresh", s.refresh),
         ("signatures.jitter", s.jitter),
         ("signatures.inception-offset", s.inception_offset),
+        ("signatures.pre-refresh", s.pre_refresh_setting.unwrap_or(0)),
         ("zone.propagation-delay", z.propagation_delay),
         ("zone.max-ttl", z.max_ttl),
         ("parent.ds-ttl", p.ds_ttl),
@@ -139,6 +140,19 @@ fn check_signatures(policy: &Policy) -> Result<(), Refusal> {
                 format!("inception offset ({}) must be shorter than {field} ({})", d(s.inception_offset), d(validity)),
             )?;
         }
+    }
+    if let Some(pre_refresh) = s.pre_refresh_setting
+        && pre_refresh >= s.refresh_slack()
+    {
+        refuse(
+            "signatures.pre-refresh",
+            format!(
+                "pre-refresh ({}) must be shorter than validity minus refresh minus jitter ({}), \
+                 or fresh signatures would be due at once",
+                d(pre_refresh),
+                d(s.refresh_slack())
+            ),
+        )?;
     }
     // A signature cached by a resolver must not expire in its cache: the
     // refresh margin must cover the longest TTL and the propagation delay.

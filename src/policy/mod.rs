@@ -129,6 +129,33 @@ pub struct SignaturesPolicy {
     /// Inception is set this far in the past, for resolvers whose clocks lag.
     #[serde(deserialize_with = "de::duration")]
     pub inception_offset: i64,
+    /// A signature that would fall due for refresh within this much more
+    /// time is made anew with those that are due, so that refreshing
+    /// comes in runs of a useful size (Knot's `rrsig-pre-refresh`).
+    /// Unset: an hour, or half the slack left by validity, refresh and
+    /// jitter if that is less ([`SignaturesPolicy::pre_refresh`]).
+    #[serde(default, rename = "pre-refresh", deserialize_with = "de::optional_duration")]
+    pub pre_refresh_setting: Option<i64>,
+}
+
+impl SignaturesPolicy {
+    /// What a refresh leaves of the shorter validity before the
+    /// earliest jittered expiration comes due again.
+    pub fn refresh_slack(&self) -> i64 {
+        self.validity.min(self.dnskey_validity) - self.refresh - self.jitter
+    }
+
+    /// The pre-refresh in force: the setting, or by default an hour (as
+    /// Knot), at most half the slack so that a fresh signature is never
+    /// due at once.
+    pub fn pre_refresh(&self) -> i64 {
+        self.pre_refresh_setting.unwrap_or_else(|| HOUR.min(self.refresh_slack() / 2).max(0))
+    }
+
+    /// A signature with less validity left than this is made anew.
+    pub fn renew_within(&self) -> i64 {
+        self.refresh + self.pre_refresh()
+    }
 }
 
 /// Which denial of existence.
@@ -251,6 +278,7 @@ impl Default for SignaturesPolicy {
             refresh: 5 * DAY,
             jitter: 12 * HOUR,
             inception_offset: HOUR,
+            pre_refresh_setting: None,
         }
     }
 }
@@ -350,6 +378,11 @@ mod de {
                 })
             }
         }
+    }
+
+    /// An optional [`duration`].
+    pub fn optional_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        duration(d).map(Some)
     }
 
     /// A mnemonic such as `"ECDSAP256SHA256"` or a number.

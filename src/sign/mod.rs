@@ -9,6 +9,7 @@
 
 pub(crate) mod denial;
 pub(crate) mod prepare;
+pub(crate) mod reuse;
 pub(crate) mod rrsig;
 pub(crate) mod serial;
 
@@ -26,8 +27,9 @@ use crate::policy::{DenialType, Policy, SerialScheme};
 use crate::zone::content::Violation;
 use crate::zone::tree::{ZoneNode, ZoneTree};
 use crate::zone::writer::write_record;
-use crate::zone::{NameRef, RecordRef, Rtype, Zone};
-use rrsig::{RrsetToSign, sign_rrset};
+use crate::zone::{NameRef, Node, RecordRef, Rtype, Zone};
+use reuse::Previous;
+use rrsig::{RrsetToSign, canonical_records, sign_rrset};
 
 /// Why a zone could not be signed.
 #[derive(Debug, thiserror::Error)]
@@ -170,6 +172,9 @@ pub struct SignSettings {
     pub last_serial: Option<u32>,
     /// CDS digest type.
     pub cds_digest: u8,
+    /// A signature of the previous version with less validity left than
+    /// this is made anew (refresh plus pre-refresh).
+    pub renew_within: i64,
 }
 
 impl SignSettings {
@@ -200,6 +205,7 @@ impl SignSettings {
             serial: policy.zone.serial,
             last_serial: None,
             cds_digest: policy.parent.digest.number(),
+            renew_within: s.renew_within(),
         }
     }
 }
@@ -215,6 +221,8 @@ pub struct SignStats {
     pub records: u64,
     /// RRSIGs made.
     pub rrsigs: u64,
+    /// RRSIGs kept from the previous version.
+    pub rrsigs_kept: u64,
     /// NSEC or NSEC3 records made.
     pub denial_records: u64,
     /// Input DNSSEC records dropped and made anew.
@@ -235,17 +243,19 @@ pub fn sign_zone(
     settings: &SignSettings,
     out: &mut dyn Write,
 ) -> Result<SignStats, SignError> {
-    sign_zone_until(unsigned, keys, settings, None, out)
+    sign_zone_until(unsigned, keys, settings, None, None, out)
 }
 
-/// [`sign_zone`], stopping with [`SignError::Stopped`] once `stop` is
-/// set: looked at before every task of a few hundred names, so that a
-/// service stopping is not held up by a large zone (nor cut off in the
-/// middle of an HSM call).
+/// [`sign_zone`], keeping the signatures of `previous` (the version last
+/// published) that may be kept ([`reuse`]), and stopping with
+/// [`SignError::Stopped`] once `stop` is set: looked at before every task
+/// of a few hundred names, so that a service stopping is not held up by a
+/// large zone (nor cut off in the middle of an HSM call).
 pub fn sign_zone_until(
     unsigned: Zone,
     keys: &SigningKeys<'_>,
     settings: &SignSettings,
+    previous: Option<&Zone>,
     stop: Option<&AtomicBool>,
     out: &mut dyn Write,
 ) -> Result<SignStats, SignError> {
@@ -260,7 +270,8 @@ pub fn sign_zone_until(
     drop(unsigned);
     let zone = &prepared.zone;
     let tree = ZoneTree::build(zone);
-    let run = Run { zone, keys, settings, denial_ttl: prepared.denial_ttl, stop };
+    let previous = previous.map(|old| Previous::new(old, settings.now, settings.renew_within));
+    let run = Run { zone, keys, settings, denial_ttl: prepared.denial_ttl, previous: previous.as_ref(), stop };
     let mut stats = SignStats { serial: prepared.serial, dropped: prepared.dropped as u64, ..SignStats::default() };
     let nsec_next = matches!(settings.denial, Denial::Nsec).then(|| denial::nsec_next(&tree));
     let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
@@ -298,6 +309,7 @@ impl SignStats {
         self.names += other.names;
         self.records += other.records;
         self.rrsigs += other.rrsigs;
+        self.rrsigs_kept += other.rrsigs_kept;
         self.denial_records += other.denial_records;
     }
 }
@@ -308,6 +320,7 @@ struct Run<'a> {
     keys: &'a SigningKeys<'a>,
     settings: &'a SignSettings,
     denial_ttl: u32,
+    previous: Option<&'a Previous<'a>>,
     stop: Option<&'a AtomicBool>,
 }
 
@@ -333,7 +346,8 @@ impl Run<'_> {
         let mut stats = SignStats::default();
         for (i, zn) in task.iter().enumerate() {
             stats.names += 1;
-            self.node_text(zn, &mut text, &mut stats)?;
+            let old = self.previous.and_then(|previous| previous.node(zn.node.name()));
+            self.node_text(zn, old.as_ref(), &mut text, &mut stats)?;
             if let Some(Some(next)) = nsec_next.map(|n| n[start + i]) {
                 let rdata = denial::nsec_rdata(zn, tree.nodes[next as usize].node.name());
                 let rrset = RrsetToSign {
@@ -342,7 +356,7 @@ impl Run<'_> {
                     ttl: self.denial_ttl,
                     rdatas: vec![&rdata],
                 };
-                self.rrset_text(&rrset, true, &mut text, &mut stats)?;
+                self.rrset_text(&rrset, old.as_ref(), true, &mut text, &mut stats)?;
                 stats.denial_records += 1;
             }
         }
@@ -351,7 +365,13 @@ impl Run<'_> {
 
     /// A node's RRsets (the SOA first, for readers that want it first),
     /// each followed by its RRSIGs when it is authoritative.
-    fn node_text(&self, zn: &ZoneNode<'_>, text: &mut String, stats: &mut SignStats) -> Result<(), SignError> {
+    fn node_text(
+        &self,
+        zn: &ZoneNode<'_>,
+        old: Option<&Node<'_>>,
+        text: &mut String,
+        stats: &mut SignStats,
+    ) -> Result<(), SignError> {
         let rrsets = zn.node.rrsets();
         let (soa, rest): (Vec<_>, Vec<_>) = rrsets.partition(|set| set.rtype() == Rtype::SOA);
         for rrset in soa.into_iter().chain(rest) {
@@ -361,7 +381,7 @@ impl Run<'_> {
                 ttl: rrset.ttl(),
                 rdatas: rrset.rdatas().collect(),
             };
-            self.rrset_text(&to_sign, zn.role.signs(rrset.rtype()), text, stats)?;
+            self.rrset_text(&to_sign, old, zn.role.signs(rrset.rtype()), text, stats)?;
         }
         Ok(())
     }
@@ -378,17 +398,21 @@ impl Run<'_> {
                 ttl: self.denial_ttl,
                 rdatas: vec![&record.rdata],
             };
-            self.rrset_text(&rrset, true, &mut text, &mut stats)?;
+            let old = self.previous.and_then(|previous| previous.node(record.owner.as_ref()));
+            self.rrset_text(&rrset, old.as_ref(), true, &mut text, &mut stats)?;
             stats.names += 1;
             stats.denial_records += 1;
         }
         Ok((text, stats))
     }
 
-    /// Writes an RRset's records and, if `sign`, its RRSIGs.
+    /// Writes an RRset's records and, if `sign`, its RRSIGs: those of
+    /// the previous version's node `old` that may be kept, the others
+    /// made anew.
     fn rrset_text(
         &self,
         rrset: &RrsetToSign<'_>,
+        old: Option<&Node<'_>>,
         sign: bool,
         text: &mut String,
         stats: &mut SignStats,
@@ -407,13 +431,26 @@ impl Run<'_> {
         } else {
             (&self.keys.zone_signers, &self.settings.zone_window)
         };
-        let mut rrsigs = Vec::with_capacity(signers.len());
-        sign_rrset(rrset, signers, apex, class, window, &mut rrsigs)?;
-        for rdata in &rrsigs {
+        let records = canonical_records(rrset, class);
+        let previous = self.previous.zip(old);
+        let candidates = previous.map(|(p, old)| p.signatures_over(old, rrset, &records, class)).unwrap_or_default();
+        for signer in signers {
+            let kept = previous.and_then(|(p, _)| p.keep(&candidates, rrset, signer, window));
+            let made;
+            let rdata = match kept {
+                Some(kept) => {
+                    stats.rrsigs_kept += 1;
+                    kept
+                }
+                None => {
+                    made = sign_rrset(rrset, &records, signer, apex, window)?;
+                    stats.rrsigs += 1;
+                    &made[..]
+                }
+            };
             line(RecordRef { owner: rrset.owner, rtype: Rtype::RRSIG, ttl: rrset.ttl, rdata }, class, text);
+            stats.records += 1;
         }
-        stats.records += rrsigs.len() as u64;
-        stats.rrsigs += rrsigs.len() as u64;
         Ok(())
     }
 

@@ -49,46 +49,42 @@ pub struct RrsetToSign<'a> {
     pub rdatas: Vec<&'a [u8]>,
 }
 
-/// Signs `rrset` with every signer, appending one RRSIG RDATA per signer.
+/// The RRSIG RDATA `signer` makes over `rrset`, whose canonical form
+/// ([`canonical_records`]) is `records`.
 pub fn sign_rrset(
     rrset: &RrsetToSign<'_>,
-    signers: &[Signer<'_>],
+    records: &[u8],
+    signer: &Signer<'_>,
     apex: NameRef<'_>,
-    class: u16,
     window: &Window,
-    out: &mut Vec<Vec<u8>>,
-) -> Result<(), SignError> {
-    let records = canonical_records(rrset, class);
+) -> Result<Vec<u8>, SignError> {
     let expiration = window.expiration_for(rrset.owner);
-    for signer in signers {
-        let mut rdata = Vec::with_capacity(18 + apex.wire().len() + 256);
-        rdata.extend_from_slice(&rrset.rtype.0.to_be_bytes());
-        rdata.push(signer.key.algorithm().number());
-        rdata.push(rrset.owner.rrsig_labels() as u8);
-        rdata.extend_from_slice(&rrset.ttl.to_be_bytes());
-        // RRSIG times are 32-bit serial numbers (RFC 4034 §3.1.5).
-        rdata.extend_from_slice(&(expiration as u32).to_be_bytes());
-        rdata.extend_from_slice(&(window.inception as u32).to_be_bytes());
-        rdata.extend_from_slice(&signer.tag.to_be_bytes());
-        rdata.extend(apex.wire().iter().map(u8::to_ascii_lowercase));
-        let mut input = Vec::with_capacity(rdata.len() + records.len());
-        input.extend_from_slice(&rdata);
-        input.extend_from_slice(&records);
-        let signature = signer.key.sign(&input).map_err(|source| SignError::Key {
-            owner: rrset.owner.to_string(),
-            rtype: rrset.rtype,
-            key_tag: signer.tag,
-            source,
-        })?;
-        rdata.extend_from_slice(&signature);
-        out.push(rdata);
-    }
-    Ok(())
+    let mut rdata = Vec::with_capacity(18 + apex.wire().len() + 256);
+    rdata.extend_from_slice(&rrset.rtype.0.to_be_bytes());
+    rdata.push(signer.key.algorithm().number());
+    rdata.push(rrset.owner.rrsig_labels() as u8);
+    rdata.extend_from_slice(&rrset.ttl.to_be_bytes());
+    // RRSIG times are 32-bit serial numbers (RFC 4034 §3.1.5).
+    rdata.extend_from_slice(&(expiration as u32).to_be_bytes());
+    rdata.extend_from_slice(&(window.inception as u32).to_be_bytes());
+    rdata.extend_from_slice(&signer.tag.to_be_bytes());
+    rdata.extend(apex.wire().iter().map(u8::to_ascii_lowercase));
+    let mut input = Vec::with_capacity(rdata.len() + records.len());
+    input.extend_from_slice(&rdata);
+    input.extend_from_slice(records);
+    let signature = signer.key.sign(&input).map_err(|source| SignError::Key {
+        owner: rrset.owner.to_string(),
+        rtype: rrset.rtype,
+        key_tag: signer.tag,
+        source,
+    })?;
+    rdata.extend_from_slice(&signature);
+    Ok(rdata)
 }
 
 /// The RRset in canonical wire form: each record as owner | type | class
 /// | TTL | RDLENGTH | RDATA, sorted by canonical RDATA, no duplicates.
-fn canonical_records(rrset: &RrsetToSign<'_>, class: u16) -> Vec<u8> {
+pub fn canonical_records(rrset: &RrsetToSign<'_>, class: u16) -> Vec<u8> {
     let owner = rrset.owner.wire().to_ascii_lowercase();
     let mut rdatas: Vec<_> = rrset.rdatas.iter().map(|rdata| canonical_rdata(rrset.rtype, rdata)).collect();
     rdatas.sort_unstable();

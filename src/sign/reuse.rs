@@ -1,0 +1,116 @@
+//! Signatures kept from the version last published: an RRSIG is copied
+//! into the new version instead of being made again when the RRset it
+//! covers is byte for byte what it was, the key that made it is one the
+//! key states say should sign the RRset now (same tag, algorithm and
+//! public key), and it stays valid for longer than the refresh margin
+//! plus the pre-refresh. Everything else is signed anew: changed RRsets,
+//! RRsets whose signing keys changed in a rollover, signatures due for
+//! refresh, and all of them after a change of algorithm, NSEC3
+//! parameters or denial type (the records differ, or the key does).
+//!
+//! The signer trusts nothing here beyond the bytes it copies: the gate
+//! verifies a kept signature like any other, and a refused candidate that
+//! kept signatures is signed again in full (`manage::run`).
+
+use std::collections::HashMap;
+
+use super::Signer;
+use super::rrsig::{RrsetToSign, Window, canonical_records};
+use crate::time::resolve_serial_time;
+use crate::zone::dnssec::{Rrsig, key_tag};
+use crate::zone::{Node, Rtype, Zone};
+
+/// The version last published, as a source of signatures.
+#[derive(Debug)]
+pub struct Previous<'a> {
+    zone: &'a Zone,
+    /// Its apex DNSKEYs by key tag: (algorithm, public key). A tag two
+    /// keys share is left out, so that no signature is taken for the
+    /// wrong key.
+    keys: HashMap<u16, (u8, &'a [u8])>,
+    now: i64,
+    renew_within: i64,
+}
+
+impl<'a> Previous<'a> {
+    /// Signatures of `zone` may be kept at `now` while they have more than
+    /// `renew_within` (refresh plus pre-refresh) of validity left.
+    pub fn new(zone: &'a Zone, now: i64, renew_within: i64) -> Previous<'a> {
+        let mut keys = HashMap::new();
+        let mut shared = Vec::new();
+        let dnskeys = zone.node(zone.origin()).and_then(|apex| apex.rrset(Rtype::DNSKEY));
+        for rdata in dnskeys.iter().flat_map(|set| set.rdatas()) {
+            let (Some(&algorithm), Some(public)) = (rdata.get(3), rdata.get(4..)) else { continue };
+            let tag = key_tag(rdata);
+            if keys.insert(tag, (algorithm, public)).is_some() {
+                shared.push(tag);
+            }
+        }
+        for tag in shared {
+            keys.remove(&tag);
+        }
+        Previous { zone, keys, now, renew_within }
+    }
+
+    /// The previous version's node at the owner of `rrset`.
+    pub fn node(&self, owner: crate::zone::NameRef<'_>) -> Option<Node<'a>> {
+        self.zone.node(owner)
+    }
+
+    /// The RRSIG RDATAs that covered this RRset in `old`, if the RRset
+    /// there was exactly `canonical` (the new RRset's canonical form).
+    pub fn signatures_over(
+        &self,
+        old: &Node<'a>,
+        rrset: &RrsetToSign<'_>,
+        canonical: &[u8],
+        class: u16,
+    ) -> Vec<&'a [u8]> {
+        let Some(old_set) = old.rrset(rrset.rtype) else { return Vec::new() };
+        let old_rrset = RrsetToSign {
+            owner: old_set.owner(),
+            rtype: old_set.rtype(),
+            ttl: old_set.ttl(),
+            rdatas: old_set.rdatas().collect(),
+        };
+        if !old_set.ttls_agree() || canonical_records(&old_rrset, class) != canonical {
+            return Vec::new();
+        }
+        let Some(rrsigs) = old.rrset(Rtype::RRSIG) else { return Vec::new() };
+        rrsigs.rdatas().filter(|rdata| rdata.get(..2) == Some(&rrset.rtype.0.to_be_bytes()[..])).collect()
+    }
+
+    /// The signature among `candidates` that `signer` made over `rrset`
+    /// and that may be kept under `window` (the window a new one would
+    /// get): same labels, original TTL, signer name, tag, algorithm and
+    /// public key, valid now, with more than the renewal margin left, and
+    /// expiring no later than a new one would (a shortened validity
+    /// re-signs).
+    pub fn keep(
+        &self,
+        candidates: &[&'a [u8]],
+        rrset: &RrsetToSign<'_>,
+        signer: &Signer<'_>,
+        window: &Window,
+    ) -> Option<&'a [u8]> {
+        let apex = self.zone.origin();
+        let algorithm = signer.key.algorithm().number();
+        let same_key = self.keys.get(&signer.tag) == Some(&(algorithm, signer.key.public_key()));
+        if !same_key {
+            return None;
+        }
+        candidates.iter().copied().find(|rdata| {
+            let Some(rrsig) = Rrsig::parse(rdata) else { return false };
+            let inception = resolve_serial_time(rrsig.inception, self.now);
+            let expiration = resolve_serial_time(rrsig.expiration, self.now);
+            rrsig.key_tag == signer.tag
+                && rrsig.algorithm == algorithm
+                && usize::from(rrsig.labels) == rrset.owner.rrsig_labels()
+                && rrsig.original_ttl == rrset.ttl
+                && rrsig.signer.eq_ignore_case(apex)
+                && inception <= self.now
+                && expiration - self.now > self.renew_within
+                && expiration <= window.expiration
+        })
+    }
+}
