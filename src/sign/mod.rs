@@ -344,9 +344,10 @@ impl Run<'_> {
         self.check_stop()?;
         let mut text = String::with_capacity(task.len() * 256);
         let mut stats = SignStats::default();
+        let mut previous = self.previous.zip(task.first()).map(|(p, first)| p.cursor(first.node.name()));
         for (i, zn) in task.iter().enumerate() {
             stats.names += 1;
-            let old = self.previous.and_then(|previous| previous.node(zn.node.name()));
+            let old = previous.as_mut().and_then(|cursor| cursor.find(zn.node.name()));
             self.node_text(zn, old.as_ref(), &mut text, &mut stats)?;
             if let Some(Some(next)) = nsec_next.map(|n| n[start + i]) {
                 let rdata = denial::nsec_rdata(zn, tree.nodes[next as usize].node.name());
@@ -391,6 +392,7 @@ impl Run<'_> {
         self.check_stop()?;
         let mut text = String::with_capacity(task.len() * 400);
         let mut stats = SignStats::default();
+        let mut previous = self.previous.zip(task.first()).map(|(p, first)| p.cursor(first.owner.as_ref()));
         for record in task {
             let rrset = RrsetToSign {
                 owner: record.owner.as_ref(),
@@ -398,7 +400,7 @@ impl Run<'_> {
                 ttl: self.denial_ttl,
                 rdatas: vec![&record.rdata],
             };
-            let old = self.previous.and_then(|previous| previous.node(record.owner.as_ref()));
+            let old = previous.as_mut().and_then(|cursor| cursor.find(record.owner.as_ref()));
             self.rrset_text(&rrset, old.as_ref(), true, &mut text, &mut stats)?;
             stats.names += 1;
             stats.denial_records += 1;

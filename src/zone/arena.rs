@@ -269,6 +269,13 @@ impl Zone {
         NodeRun { zone: self, recs: &self.recs }.nodes()
     }
 
+    /// The nodes at or after `name`, in canonical order: one binary search,
+    /// then a walk (for a caller that visits names in order).
+    pub fn nodes_from(&self, name: NameRef<'_>) -> impl Iterator<Item = Node<'_>> + '_ {
+        let first = self.recs.partition_point(|rec| owner_of(&self.data, rec).canonical_cmp(name) == Ordering::Less);
+        NodeRun { zone: self, recs: &self.recs[first..] }.nodes()
+    }
+
     /// The nodes cut into at most `pieces` runs of consecutive nodes, in
     /// canonical order; no node is split between two runs.
     pub fn node_runs(&self, pieces: usize) -> Vec<NodeRun<'_>> {
