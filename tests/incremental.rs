@@ -172,18 +172,7 @@ impl Managed {
     /// against the one before. Returns the change and signet's own count
     /// of RRSIGs made.
     fn sign(&mut self, now: i64) -> (Change, u64) {
-        let stdout = self.ok(self.signet().args(["--now", &now.to_string(), "sign", ORIGIN]));
-        let made: u64 = stdout
-            .lines()
-            .find_map(|l| l.split(" RRSIGs made").next().filter(|_| l.contains(" RRSIGs made")))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("no count of RRSIGs made in {stdout:?}"));
-        for (tool, output) in
-            [("dnssec-verify", bind_verify(&self.output, ORIGIN)), ("kzonecheck", knot_check(&self.output, ORIGIN))]
-        {
-            expect_success(&format!("{tool} on the version published at {now}"), &output);
-        }
+        let (made, _) = self.sign_unchecked(now);
         let version = Version::read(&self.output);
         let change = match self.versions.last() {
             Some((_, old)) => check_minimal(old, &version, now),
@@ -192,6 +181,26 @@ impl Managed {
         assert_eq!(change.made_count as u64, made, "signet's count of RRSIGs made disagrees with the files");
         self.versions.push((now, version));
         (change, made)
+    }
+
+    /// `signet sign` at `now`, the new version checked by the peers only:
+    /// signet's count of RRSIGs made, and its log.
+    fn sign_unchecked(&self, now: i64) -> (u64, String) {
+        let output = run(self.signet().args(["--now", &now.to_string(), "sign", ORIGIN]));
+        expect_success(&format!("signet sign at {now}"), &output);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let made: u64 = stdout
+            .lines()
+            .find_map(|l| l.split(" RRSIGs made").next().filter(|_| l.contains(" RRSIGs made")))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no count of RRSIGs made in {stdout:?}"));
+        let peers =
+            [("dnssec-verify", bind_verify(&self.output, ORIGIN)), ("kzonecheck", knot_check(&self.output, ORIGIN))];
+        for (tool, output) in peers {
+            expect_success(&format!("{tool} on the version published at {now}"), &output);
+        }
+        (made, String::from_utf8_lossy(&output.stderr).into_owned())
     }
 
     /// Rewrites the input with `edit` applied to its text.
@@ -401,4 +410,35 @@ fn refresh_spreads_over_the_jitter_window() {
         .filter(|(k, s)| last_version.rrsigs.get(*k).is_some_and(|l| l.values().any(|v| v == *s)))
         .count();
     assert_eq!(kept_since_start, 0, "no signature of the first version survives its refresh");
+}
+
+/// A signature damaged in the published file (a flipped bit on disk) is
+/// copied by the signer like any other, refused by the gate, which names
+/// it, and the run signs the zone in full at once: the damage cannot hold
+/// the zone up, nor reach the new version.
+#[test]
+fn damaged_published_signature_is_caught_and_the_zone_signed_in_full() {
+    let Some(mut zone) = Managed::new("type = \"nsec3\"", 300) else { return };
+    let t0 = start();
+    let (_, first) = zone.sign(t0);
+    let text = std::fs::read_to_string(&zone.output).expect("read output");
+    let line = text.lines().find(|l| l.contains("\tRRSIG\tDS ")).expect("an RRSIG over a DS").to_owned();
+    let owner = line.split('\t').next().expect("owner").to_owned();
+    let tag = line.split_whitespace().nth(10).expect("key tag").to_owned();
+    // Flip one base64 character in the middle of the signature.
+    let at = line.len() - 20;
+    let flipped = if &line[at..=at] == "A" { "B" } else { "A" };
+    let damaged = format!("{}{flipped}{}", &line[..at], &line[at + 1..]);
+    std::fs::write(&zone.output, text.replacen(&line, &damaged, 1)).expect("damage the output");
+    let (made, log) = zone.sign_unchecked(t0 + HOUR);
+    assert!(log.contains("signing in full"), "the refusal of the incremental candidate is logged: {log}");
+    assert!(
+        log.contains(&owner) && log.contains("DS") && log.contains(&tag),
+        "the log names the damaged signature's owner {owner}, type and key tag {tag}: {log}"
+    );
+    assert_eq!(made, first, "the zone was signed again in full");
+    let new = std::fs::read_to_string(&zone.output).expect("read output");
+    assert!(!new.contains(&damaged), "the damaged signature is not published");
+    let runs = zone.ok(zone.signet().args(["--format", "json", "zone", "status", ORIGIN]));
+    assert!(runs.contains("signed in full after the gate refused"), "the run row says so: {runs}");
 }
