@@ -5,6 +5,7 @@
 
 pub mod arena;
 pub mod content;
+pub mod diff;
 pub mod dnssec;
 mod lexer;
 pub mod name;
