@@ -46,6 +46,9 @@ fn policies_that_cannot_work_are_refused() {
         ("[keys]\npurge-after = -1\n", ":2: a duration cannot be negative"),
         ("[zone]\nmax-ttl = \"soon\"\n", ":2: bad duration \"soon\""),
         ("[keys]\ncolour = \"blue\"\n", ":2: unknown field `colour`"),
+        ("[journal]\nmax-versions = 100001\n", "journal.max-versions: 100001 is more than 100000"),
+        ("[journal]\nmax-size = \"2TiB\"\n", "journal.max-size"),
+        ("[journal]\nmax-size = \"256MB\"\n", ":2: bad size \"256MB\""),
         ("[keys\n", ":1:"),
     ];
     for (i, (text, needle)) in cases.iter().enumerate() {
@@ -84,6 +87,17 @@ fn purge_after_defaults_to_90_days_and_0_is_never() {
     assert_eq!(read("[keys]\npurge-after = 0\n"), 0);
     assert_eq!(read("[keys]\npurge-after = \"30d\"\n"), 30 * 86400);
     assert_eq!(read("[keys]\npurge-after = \"100y\"\n"), signet::policy::MAX_PURGE_AFTER, "100 years, the longest");
+}
+
+#[test]
+fn journal_bounds_default_to_100_versions_and_256_mib() {
+    use signet::policy::{JournalPolicy, Policy};
+    let read = |text: &str| Policy::from_text(text, Path::new("p.toml")).expect("a valid policy").0.journal;
+    assert_eq!(read(""), JournalPolicy { max_versions: 100, max_size: 256 << 20 });
+    let set = read("[journal]\nmax-versions = 0\nmax-size = \"1GiB\"\n");
+    assert_eq!(set, JournalPolicy { max_versions: 0, max_size: 1 << 30 });
+    assert_eq!(read("[journal]\nmax-size = 4096\n").max_size, 4096);
+    assert_eq!(read("[journal]\nmax-size = \"64K\"\n").max_size, 64 << 10);
 }
 
 /// Every duration field has a limit the RRSIG and calendar arithmetic can

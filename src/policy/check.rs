@@ -29,6 +29,7 @@ pub fn check(policy: &Policy) -> Result<Vec<Warning>, Refusal> {
     check_lifetimes(policy)?;
     check_ttls(policy)?;
     check_purge(policy)?;
+    check_journal(policy)?;
     denial_warnings(policy)
 }
 
@@ -48,6 +49,29 @@ fn check_purge(policy: &Policy) -> Result<(), Refusal> {
                 format_duration(MAX_PURGE_AFTER)
             ),
         )?;
+    }
+    Ok(())
+}
+
+/// The most versions a zone's journal may keep: every publication lists
+/// and prunes the zone's rows, and a secondary more than this many
+/// versions behind is better served the whole zone.
+const MAX_JOURNAL_VERSIONS: u32 = 100_000;
+
+/// The most bytes a zone's journal may keep (1 TiB): far above any
+/// sane journal, and far from overflowing the sums kept in the database.
+const MAX_JOURNAL_SIZE: u64 = 1 << 40;
+
+fn check_journal(policy: &Policy) -> Result<(), Refusal> {
+    let journal = &policy.journal;
+    if journal.max_versions > MAX_JOURNAL_VERSIONS {
+        refuse(
+            "journal.max-versions",
+            format!("{} is more than {MAX_JOURNAL_VERSIONS}; to keep no journal, write 0", journal.max_versions),
+        )?;
+    }
+    if journal.max_size > MAX_JOURNAL_SIZE {
+        refuse("journal.max-size", format!("{} bytes is more than 1 TiB", journal.max_size))?;
     }
     Ok(())
 }

@@ -71,6 +71,9 @@ pub struct Policy {
     /// The parent: DS timing and submission.
     #[serde(default)]
     pub parent: ParentPolicy,
+    /// How many differences between published versions are kept.
+    #[serde(default)]
+    pub journal: JournalPolicy,
 }
 
 /// `[keys]`: algorithm, sizes, lifetimes, DNSKEY TTL and safety margins.
@@ -250,6 +253,22 @@ pub struct ParentPolicy {
     pub cds: bool,
 }
 
+/// `[journal]`: the differences between published versions that the
+/// database keeps per zone (`signet zone diff`, and IXFR, which can serve
+/// a secondary incrementally only from a serial the journal still
+/// reaches; older ones get the whole zone). The oldest go first when
+/// either bound is passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct JournalPolicy {
+    /// At most this many versions; 0 keeps no journal at all.
+    pub max_versions: u32,
+    /// At most this many bytes of encoded differences (`"256MiB"`, or a
+    /// number of bytes); 0 keeps no journal at all.
+    #[serde(deserialize_with = "de::size")]
+    pub max_size: u64,
+}
+
 const HOUR: i64 = 3600;
 const DAY: i64 = 86400;
 
@@ -304,6 +323,12 @@ impl Default for ParentPolicy {
             digest: DigestType::Sha256,
             cds: true,
         }
+    }
+}
+
+impl Default for JournalPolicy {
+    fn default() -> Self {
+        JournalPolicy { max_versions: 100, max_size: 256 << 20 }
     }
 }
 
@@ -383,6 +408,34 @@ mod de {
     /// An optional [`duration`].
     pub fn optional_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
         duration(d).map(Some)
+    }
+
+    /// `"256MiB"`, `"1GiB"`, `"64KiB"` (binary units; `K`, `M`, `G`, `T`
+    /// alone mean the same), `"1000B"`, or a number of bytes.
+    pub fn size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        match TextOrNumber::deserialize(d)? {
+            TextOrNumber::Number(n) => {
+                u64::try_from(n).map_err(|_| D::Error::custom(format!("a size cannot be negative ({n})")))
+            }
+            TextOrNumber::Text(text) => parse_size(&text).ok_or_else(|| {
+                D::Error::custom(format!("bad size {text:?}; write e.g. \"256MiB\", \"1GiB\" or a number of bytes"))
+            }),
+        }
+    }
+
+    fn parse_size(text: &str) -> Option<u64> {
+        let text = text.trim();
+        let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+        let number: u64 = text[..digits].parse().ok()?;
+        let shift = match text[digits..].trim() {
+            "" | "B" => 0,
+            "K" | "KiB" => 10,
+            "M" | "MiB" => 20,
+            "G" | "GiB" => 30,
+            "T" | "TiB" => 40,
+            _ => return None,
+        };
+        number.checked_mul(1 << shift)
     }
 
     /// A mnemonic such as `"ECDSAP256SHA256"` or a number.
