@@ -10,6 +10,7 @@
 //! was before the run (or after it), never half-way.
 
 mod events;
+mod journal;
 mod open;
 mod rows;
 
@@ -34,6 +35,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{Row as _, Sqlite, Transaction};
 
 pub use events::{Actor, Event, EventKind};
+pub use journal::{JournalEntry, JournalSummary, JournalVersion};
 pub use rows::{PolicyRow, RunRow, StoredKey, ZoneRow, ZoneWatch};
 
 use crate::policy::{Policy, PolicyError};
@@ -262,6 +264,11 @@ pub struct RunCommit<'a> {
     pub run: RunRecord,
     /// The published zone, as status shows it.
     pub published: PublishedZone,
+    /// The published version's difference from the one before, for the
+    /// journal; None when the version before is unknown (the first
+    /// publication, or a previous output that could not be read), which
+    /// starts the zone's journal afresh (`db::journal`).
+    pub diff: Option<JournalEntry>,
 }
 
 /// The database.
@@ -573,7 +580,8 @@ impl Database {
 
     /// Writes everything a published run changed, in one transaction: key
     /// states, removed keys, consumed observations, the run, an audit row
-    /// per transition, the zone's serial and next wake-up.
+    /// per transition, the version's difference in the journal (pruned to
+    /// its bounds), the zone's serial and next wake-up.
     pub async fn commit_run(&self, zone_id: i64, commit: &RunCommit<'_>) -> Result<()> {
         let at = commit.run.at;
         let mut tx = self.write().await?;
@@ -593,7 +601,8 @@ impl Database {
                 .execute(&mut *tx)
                 .await?;
         }
-        insert_run(&mut tx, zone_id, &commit.run).await?;
+        let run_id = insert_run(&mut tx, zone_id, &commit.run).await?;
+        journal::record(&mut tx, zone_id, run_id, at, commit.diff.as_ref()).await?;
         let published = &commit.published;
         sqlx::query(
             "UPDATE zones SET last_serial = ?, last_run_at = ?, next_run_at = ?, next_run_why = ?, input_digest = ?,
@@ -705,6 +714,8 @@ impl Database {
         .bind(zone.id)
         .execute(&mut *tx)
         .await?;
+        // Nothing will serve the zone's differences again; they may be large.
+        sqlx::query("DELETE FROM journal WHERE zone_id = ?").bind(zone.id).execute(&mut *tx).await?;
         let why = format!("zone {} removed from management; {} key(s) left in their stores", zone.name, uris.len());
         insert_event(&mut tx, Some(zone.id), &Event::note(now, Actor::Operator, EventKind::ZoneRemoved, None, why))
             .await?;
@@ -830,10 +841,11 @@ async fn insert_event(tx: &mut Transaction<'_, Sqlite>, zone: Option<i64>, event
     Ok(())
 }
 
-async fn insert_run(tx: &mut Transaction<'_, Sqlite>, zone_id: i64, run: &RunRecord) -> Result<()> {
-    sqlx::query(
+/// Inserts a run row and its audit event; returns the run's id.
+async fn insert_run(tx: &mut Transaction<'_, Sqlite>, zone_id: i64, run: &RunRecord) -> Result<i64> {
+    let id: i64 = sqlx::query_scalar(
         "INSERT INTO runs (zone_id, at, serial, result, rrsigs, records, errors, warnings, findings, message, seconds,
-         input_serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         input_serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(zone_id)
     .bind(run.at)
@@ -847,7 +859,7 @@ async fn insert_run(tx: &mut Transaction<'_, Sqlite>, zone_id: i64, run: &RunRec
     .bind(&run.message)
     .bind(run.seconds)
     .bind(run.input_serial.map(i64::from))
-    .execute(&mut **tx)
+    .fetch_one(&mut **tx)
     .await?;
     let message = format!(
         "run {}: serial {}, {}",
@@ -855,7 +867,8 @@ async fn insert_run(tx: &mut Transaction<'_, Sqlite>, zone_id: i64, run: &RunRec
         run.serial.map_or("-".to_owned(), |s| s.to_string()),
         run.message
     );
-    insert_event(tx, Some(zone_id), &Event::note(run.at, Actor::Machine, EventKind::Run, None, message)).await
+    insert_event(tx, Some(zone_id), &Event::note(run.at, Actor::Machine, EventKind::Run, None, message)).await?;
+    Ok(id)
 }
 
 /// What holds a signing lock recorded for `pid` (started at `started`).

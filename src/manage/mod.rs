@@ -10,6 +10,8 @@
 //! - [`report`]: what each key of a zone waits for, as a forecast of the
 //!   machine's next step, and what the operator must do;
 //! - [`gate`]: sign into a candidate, verify it, install it;
+//! - [`journal`]: a publication's difference from the version before, for
+//!   the database's journal (IXFR, `signet zone diff`);
 //! - [`keys`]: making, opening, proving and destroying the keys a run needs;
 //! - [`status`]: what `signet status` shows of each zone.
 //!
@@ -17,6 +19,7 @@
 //! a safety refusal (exit 1 at the command line) from unusable input.
 
 pub mod gate;
+pub mod journal;
 pub mod keys;
 pub mod oneshot;
 pub mod report;

@@ -302,6 +302,7 @@ async fn commit(
         next_run_at: step.next,
         run,
         published,
+        diff: None,
     };
     db.commit_run(snapshot.zone.id, &commit).await?;
     Ok(())
