@@ -25,6 +25,21 @@ pub fn when_or(time: Option<i64>, none: &str) -> String {
     time.map_or_else(|| none.to_owned(), format_minute)
 }
 
+/// A size in bytes as people read it: `812 B`, `12.3 KiB`, `256.0 MiB`.
+pub fn size(bytes: i64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 /// `key list` for one zone, as a table, then each record's next move and
 /// the operator's TODOs.
 pub fn print_keys(lines: &[KeyLine]) -> std::io::Result<()> {

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use signet::manage::{ZoneStatus, zone_statuses};
 use signet::time::{format_duration, format_minute};
 
+use super::output::size;
+
 use super::{Context, Format};
 
 /// Prints the status of every zone, or of `zone`.
@@ -62,6 +64,15 @@ fn print_zone(s: &ZoneStatus, now: i64) -> std::io::Result<()> {
         )?,
         Some(f) => outln!("  last failure {}: {}: {}", when(f.at), f.result, f.message)?,
         None => {}
+    }
+    let journal = &s.journal;
+    match (journal.oldest_serial, journal.newest_serial) {
+        (Some(oldest), Some(newest)) => outln!(
+            "  journal      {} version(s), {}: serial {oldest} -> {newest}",
+            journal.versions,
+            size(journal.bytes)
+        )?,
+        _ => outln!("  journal      empty")?,
     }
     for todo in &s.todo {
         outln!("  TODO         {todo}")?;

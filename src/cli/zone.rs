@@ -1,15 +1,18 @@
-//! `signet init`, `signet policy import`, `signet zone add|list|status`:
-//! the database and what it manages.
+//! `signet init`, `signet policy import`, `signet zone
+//! add|list|status|remove|reload|diff|versions`: the database and what it
+//! manages, and the journal of what each publication changed.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use signet::db::{Database, Event};
+use signet::db::{Database, Event, JournalVersion};
 use signet::manage::key_report;
 use signet::manage::requests::{ZonePaths, add_zone};
+use signet::zone::diff::{TextStyle, ZoneDiff};
 
-use super::output::{print_keys, table, when_or};
+use super::output::{print_keys, size, table, when_or};
 use super::{Context, Format};
 
 /// `signet zone …`.
@@ -35,6 +38,30 @@ pub enum ZoneCommand {
         /// The zone (apex).
         name: String,
     },
+    /// What a published version changed from the one before (the newest
+    /// by default), from the journal, in IXFR order: old SOA, records
+    /// removed, new SOA, records added.
+    Diff(DiffArgs),
+    /// The versions the zone's journal keeps: serials, when published,
+    /// records removed and added, size.
+    Versions {
+        /// The zone (apex).
+        name: String,
+    },
+}
+
+/// Arguments of `signet zone diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The zone (apex).
+    name: String,
+    /// The version (its SOA serial) whose change to show.
+    #[arg(long)]
+    serial: Option<u32>,
+    /// Two master-file sections (removed, then added) instead of lines
+    /// prefixed `-` and `+`.
+    #[arg(long)]
+    sections: bool,
 }
 
 /// Arguments of `signet zone add`.
@@ -69,6 +96,8 @@ pub async fn run(command: ZoneCommand, ctx: &Context) -> anyhow::Result<ExitCode
         ZoneCommand::Status { name } => status(&db, ctx, &name).await,
         ZoneCommand::Reload { name } => reload(&db, ctx, &name).await,
         ZoneCommand::Remove { name } => remove(&db, ctx, &name).await,
+        ZoneCommand::Diff(args) => diff(&db, ctx, args).await,
+        ZoneCommand::Versions { name } => versions(&db, ctx, &name).await,
     }
 }
 
@@ -182,6 +211,78 @@ async fn status(db: &Database, ctx: &Context, name: &str) -> anyhow::Result<Exit
     }
     out!("{}", table(&rows))?;
     Ok(ExitCode::SUCCESS)
+}
+
+async fn diff(db: &Database, ctx: &Context, args: DiffArgs) -> anyhow::Result<ExitCode> {
+    let name = super::parse_origin(&args.name)?;
+    let zone = db.zone(&name).await?;
+    let Some((version, bytes)) = db.journal_diff(zone.id, args.serial).await? else {
+        anyhow::bail!("{}", no_version(&zone.name, args.serial));
+    };
+    let diff = ZoneDiff::decode(&bytes)
+        .with_context(|| format!("zone {}: the journal's version {}", zone.name, version.serial_to))?;
+    if ctx.format == Format::Json {
+        let (removed, added) = diff.lines();
+        let out = serde_json::json!({"zone": zone.name, "version": version,
+            "records": {"removed": removed, "added": added}});
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    outln!("; published {}, {} encoded", when_or(Some(version.published_at), "-"), size(version.bytes))?;
+    let style = if args.sections { TextStyle::Sections } else { TextStyle::Prefixed };
+    diff.write_text(style, &mut std::io::stdout().lock())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Why `zone diff` has nothing to show.
+fn no_version(zone: &str, serial: Option<u32>) -> String {
+    match serial {
+        Some(serial) => format!(
+            "zone {zone}: the journal has no version with serial {serial}; `signet zone versions {zone}` lists those it keeps"
+        ),
+        None => format!(
+            "zone {zone}: the journal is empty: nothing published yet, or the last publication started the journal afresh \
+             (the version before it was unknown)"
+        ),
+    }
+}
+
+async fn versions(db: &Database, ctx: &Context, name: &str) -> anyhow::Result<ExitCode> {
+    let zone = db.zone(&super::parse_origin(name)?).await?;
+    let versions = db.journal(zone.id).await?;
+    let summary = db.journal_summary(zone.id).await?;
+    if ctx.format == Format::Json {
+        let out = serde_json::json!({"zone": zone.name, "summary": summary, "versions": versions});
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    match summary.oldest_serial {
+        Some(oldest) => outln!(
+            "zone {}: {} version(s), {}; IXFR reaches back to serial {oldest}",
+            zone.name,
+            summary.versions,
+            size(summary.bytes)
+        )?,
+        None => outln!("zone {}: the journal is empty", zone.name)?,
+    }
+    out!("{}", table(&version_rows(&versions)))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The journal as a table, oldest first.
+fn version_rows(versions: &[JournalVersion]) -> Vec<Vec<String>> {
+    let mut rows = vec![["FROM", "TO", "PUBLISHED", "REMOVED", "ADDED", "SIZE"].map(String::from).to_vec()];
+    for v in versions {
+        rows.push(vec![
+            v.serial_from.to_string(),
+            v.serial_to.to_string(),
+            when_or(Some(v.published_at), "-"),
+            v.removed.to_string(),
+            v.added.to_string(),
+            size(v.bytes),
+        ]);
+    }
+    rows
 }
 
 /// An event in words: a transition as `record from → to: why`.

@@ -2,12 +2,12 @@
 //! from the database alone, so that it answers whether or not `signet
 //! serve` runs: the serials in and out, the last run, the next wake-up and
 //! why, when the published signatures expire, what waits for the
-//! operator, and the last failure.
+//! operator, the last failure, and the journal of differences.
 
 use serde::Serialize;
 
 use super::report::key_report;
-use crate::db::{Database, DbError, RunRow, ZoneRow};
+use crate::db::{Database, DbError, JournalSummary, RunRow, ZoneRow};
 
 /// One zone's status.
 #[derive(Debug, Serialize)]
@@ -40,6 +40,9 @@ pub struct ZoneStatus {
     pub last_failure: Option<RunSummary>,
     /// What the operator must do, key by key.
     pub todo: Vec<String>,
+    /// The journal of differences between published versions (how far
+    /// back IXFR reaches).
+    pub journal: JournalSummary,
     /// The `signet serve` serving the database, if one runs.
     pub service: Option<ServiceInfo>,
 }
@@ -135,6 +138,7 @@ async fn zone_status(
         consecutive_failures: failures,
         last_failure,
         todo,
+        journal: db.journal_summary(zone.id).await?,
         service,
         zone: zone.name,
         policy: zone.policy_name,
