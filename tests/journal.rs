@@ -115,7 +115,7 @@ async fn zone_versions_and_status_show_the_journal() {
 
     let status = stdout(&signet(&db, &["status", ORIGIN]));
     assert!(status.contains("  journal      2 version(s), "), "{status}");
-    assert!(status.contains(": serial 1 -> 3\n"), "{status}");
+    assert!(status.contains(": serial 1 → 3\n"), "{status}");
 }
 
 /// Two managed runs (`signet sign ZONE`), one record changed between

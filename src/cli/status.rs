@@ -68,7 +68,7 @@ fn print_zone(s: &ZoneStatus, now: i64) -> std::io::Result<()> {
     let journal = &s.journal;
     match (journal.oldest_serial, journal.newest_serial) {
         (Some(oldest), Some(newest)) => outln!(
-            "  journal      {} version(s), {}: serial {oldest} -> {newest}",
+            "  journal      {} version(s), {}: serial {oldest} → {newest}",
             journal.versions,
             size(journal.bytes)
         )?,

@@ -10,7 +10,9 @@
 //! replaced behind signet's back, or a publication was not committed),
 //! the older entries are deleted and the chain starts again: IXFR for a
 //! serial the chain no longer reaches falls back to AXFR (RFC 1995 §4),
-//! never to a difference that does not lead to the version served.
+//! never to a difference that does not lead to the version served. Why
+//! the journal is in the database and not beside the output:
+//! ARCHITECTURE.md §3, "The journal".
 
 use sqlx::{Row as _, Sqlite, Transaction};
 

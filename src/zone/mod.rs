@@ -1,7 +1,8 @@
 //! Zones as data: master-file reading and writing, domain names, record
 //! types and RDATA formats, the canonical in-memory zone, and the DNSSEC
 //! record arithmetic (key tags, DS digests, NSEC3 hashes) that both the
-//! signer and the verifier need.
+//! signer and the verifier need, and the difference between two versions
+//! of a zone (what IXFR carries).
 
 pub mod arena;
 pub mod content;
