@@ -118,7 +118,12 @@ impl Fixture {
         };
         let settings = SignSettings::from_policy(&self.policy, NOW, Vec::new());
         let anchor = ksk.ds_rdata(self.origin.as_ref(), 2).expect("ds");
-        let options = VerifyOptions { now: NOW, min_validity: 0, trust_anchor: Some(vec![Anchor::Ds(anchor)]) };
+        let options = VerifyOptions {
+            now: NOW,
+            min_validity: 0,
+            trust_anchor: Some(vec![Anchor::Ds(anchor)]),
+            ..VerifyOptions::default()
+        };
         sign_through_gate(out, &self.origin, &options, &NoProgress, None, |w| sign_zone(unsigned, &keys, &settings, w))
             .map(|_| ())
     }

@@ -39,6 +39,7 @@ pub fn run(args: VerifyArgs, now: Option<i64>, format: Format) -> anyhow::Result
         now: now.unwrap_or_else(signet::time::wall_clock),
         min_validity: args.min_validity.map_or(0, |d| d.as_secs() as i64),
         trust_anchor,
+        ..VerifyOptions::default()
     };
     let report = verify_zone_with_progress(&zone, &options, &TerminalProgress::new());
     match format {

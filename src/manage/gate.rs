@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::PublishFailure;
 use crate::publish::{Candidate, install};
 use crate::sign::SignError;
-use crate::verify::{GateError, Progress, Report, VerifyOptions, verify_file};
+use crate::verify::{GateError, Progress, Report, SignatureMemo, VerifyOptions, verify_file};
 use crate::zone::Name;
 
 /// Why the gate did not publish.
@@ -25,6 +25,18 @@ pub enum GateFailure {
     /// The caller asked to stop (a service shutting down): nothing was
     /// published.
     Abandoned,
+}
+
+/// A zone the gate passed and installed.
+#[derive(Debug)]
+pub struct Passed<T> {
+    /// What the signer returned.
+    pub made: T,
+    /// The verifier's report (warnings only).
+    pub report: Report,
+    /// The memo the verifier collected ([`VerifyOptions::collect_memo`]),
+    /// for the gate of the next publication.
+    pub memo: Option<SignatureMemo>,
 }
 
 /// The caller's progress, with the abandon flag as the verifier's stop.
@@ -45,8 +57,8 @@ impl Progress for Stoppable<'_> {
 }
 
 /// Writes a zone with `sign` into a candidate beside `target`, verifies
-/// the candidate in full and installs it. Returns what `sign` returned
-/// and the verifier's report; on any failure `target` is untouched.
+/// the candidate in full and installs it. Returns what `sign` returned,
+/// the verifier's report and memo; on any failure `target` is untouched.
 ///
 /// `abandon`, when set, stops the run: the signer and the verifier look
 /// at it every few hundred names, the gate between the stages; once it is
@@ -60,7 +72,7 @@ pub fn sign_through_gate<T>(
     progress: &dyn Progress,
     abandon: Option<&AtomicBool>,
     sign: impl FnOnce(&mut dyn Write) -> Result<T, SignError>,
-) -> Result<(T, Report), GateFailure> {
+) -> Result<Passed<T>, GateFailure> {
     let publish = |e| GateFailure::Publish(PublishFailure::Io(e));
     let abandoned = || abandon.is_some_and(|flag| flag.load(Ordering::SeqCst));
     let mut candidate = Candidate::create(target).map_err(publish)?;
@@ -70,7 +82,7 @@ pub fn sign_through_gate<T>(
     }
     let sealed = candidate.seal().map_err(publish)?;
     let progress = Stoppable { inner: progress, abandon };
-    let verified = match verify_file(sealed.path(), origin, options, &progress) {
+    let mut verified = match verify_file(sealed.path(), origin, options, &progress) {
         Ok(verified) => verified,
         Err(GateError::Stopped) => return Err(GateFailure::Abandoned),
         Err(GateError::Read(e)) => return Err(GateFailure::Publish(PublishFailure::ReadBack(e))),
@@ -79,7 +91,7 @@ pub fn sign_through_gate<T>(
     if abandoned() {
         return Err(GateFailure::Abandoned);
     }
-    let report = verified.report().clone();
+    let (report, memo) = (verified.report().clone(), verified.take_memo());
     install(sealed, verified).map_err(publish)?;
-    Ok((made, report))
+    Ok(Passed { made, report, memo })
 }

@@ -5,7 +5,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::gate::{GateFailure, sign_through_gate};
+use super::gate::{GateFailure, Passed, sign_through_gate};
 use super::keys::{GivenKey, given_signing_keys, open_and_prove};
 use super::{ManageError, PublishFailure};
 use crate::keys::PublishedKey;
@@ -89,13 +89,17 @@ pub fn sign_once(job: &OneShot<'_>, progress: &dyn Progress) -> Result<OneShotOu
         Some(path) => Some(PreparedFile::write(path, &ds_text(job, &ksks)).map_err(|e| publish_error(job, e))?),
         None => None,
     };
-    let options =
-        VerifyOptions { now: job.now, min_validity: job.policy.signatures.refresh, trust_anchor: Some(trust_anchor) };
+    let options = VerifyOptions {
+        now: job.now,
+        min_validity: job.policy.signatures.refresh,
+        trust_anchor: Some(trust_anchor),
+        ..VerifyOptions::default()
+    };
     let result = sign_through_gate(job.output, job.origin, &options, progress, None, |out| {
         sign_zone(unsigned, &signing, &settings, out)
     });
     match result {
-        Ok((stats, report)) => {
+        Ok(Passed { made: stats, report, .. }) => {
             if let Some(ds_file) = ds_file {
                 ds_file.install().map_err(|e| publish_error(job, e))?;
             }

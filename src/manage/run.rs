@@ -13,7 +13,7 @@
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use super::gate::{GateFailure, sign_through_gate};
+use super::gate::{GateFailure, Passed, sign_through_gate};
 use super::keys::{advance_with_new_keys, key_store, open_signing_keys, parent_ds, purge_removed_keys, signing_keys};
 use super::oneshot::published_serial;
 use super::{ManageError, PublishFailure, zone_name};
@@ -157,6 +157,7 @@ async fn run_locked(
         now,
         min_validity: policy.signatures.refresh,
         trust_anchor: parent_ds(&step.keys, &opened, &origin, policy),
+        ..VerifyOptions::default()
     };
     let gate = |unsigned, previous| {
         sign_through_gate(&output, &origin, &verify, options.progress, options.abandon, |out| {
@@ -173,8 +174,8 @@ async fn run_locked(
         refused_incremental = Some(report.summary_line());
         result = gate(read_input(&snapshot, &origin)?, None);
     }
-    let (stats, report) = match result {
-        Ok(done) => done,
+    let Passed { made: stats, report, .. } = match result {
+        Ok(passed) => passed,
         Err(GateFailure::Refused(report)) => return Ok(RunOutcome::Refused(report)),
         Err(GateFailure::Abandoned | GateFailure::Sign(SignError::Stopped)) => {
             return Err(ManageError::Abandoned { zone: zone.name.clone() });

@@ -13,21 +13,28 @@
 //! - 2, 3 and 6, signatures, coverage, RRset TTLs: `signatures`;
 //! - 4, trust anchor and CDS/CDNSKEY: [`trust`];
 //! - 5, NSEC/NSEC3: `denial`.
+//!
+//! The gate may hand in the [`memo`] of its previous verification: a
+//! signature whose exact verification input is in it counts as verified
+//! without the public-key operation. That is the only step it saves.
 
 pub(crate) mod content;
 pub mod crypto;
 pub(crate) mod denial;
 pub mod findings;
 pub(crate) mod keys;
+pub mod memo;
 pub(crate) mod signatures;
 pub mod trust;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
 
 pub use findings::{Code, Finding, Severity};
 use keys::KeySet;
+pub use memo::{MemoError, SignatureMemo};
 pub use trust::{Anchor, AnchorError, read_anchor_file};
 
 use crate::zone::tree::ZoneTree;
@@ -43,6 +50,15 @@ pub struct VerifyOptions {
     /// DS or DNSKEY records for the apex; without them, the DNSKEY RRset
     /// must be signed by a key with the SEP bit.
     pub trust_anchor: Option<Vec<Anchor>>,
+    /// The memo of the gate's verification of the previous publication
+    /// (read-only): an RRSIG whose exact verification input is in it
+    /// counts as cryptographically verified without the public-key
+    /// operation. Every other check still runs on it.
+    pub memo: Option<Arc<SignatureMemo>>,
+    /// Collect the memo of this verification for the next one: the
+    /// digest of every RRSIG found valid. Off (as for `signet verify`), no
+    /// digest is computed at all.
+    pub collect_memo: bool,
 }
 
 /// Counts of what was checked.
@@ -56,8 +72,12 @@ pub struct Stats {
     pub rrsets: u64,
     /// RRSIG records.
     pub rrsigs: u64,
-    /// RRSIGs whose signature verified cryptographically.
+    /// RRSIGs whose signature verified cryptographically (memo hits
+    /// included).
     pub rrsigs_verified: u64,
+    /// Of those, the RRSIGs whose exact verification input the gate's
+    /// memo held: verified by an earlier gate, not again here.
+    pub rrsigs_from_memo: u64,
     /// The earliest expiration of a valid RRSIG (Unix seconds): when the
     /// zone stops validating unless signed again.
     pub earliest_expiration: Option<i64>,
@@ -97,6 +117,17 @@ pub struct Context<'a> {
     pub now: i64,
     /// Minimum remaining validity of every RRSIG.
     pub min_validity: i64,
+    /// The previous verification's memo, if the caller gave one.
+    pub memo: Option<&'a SignatureMemo>,
+    /// Compute each valid RRSIG's memo digest, for the next memo.
+    pub collect_memo: bool,
+}
+
+impl Context<'_> {
+    /// Are memo digests needed at all (to look up, or to collect)?
+    pub fn wants_digests(&self) -> bool {
+        self.memo.is_some() || self.collect_memo
+    }
 }
 
 /// Told how far the signature checks have got (they take most of the
@@ -130,6 +161,23 @@ pub fn verify_zone(zone: &Zone, options: &VerifyOptions) -> Report {
 
 /// Verifies a whole zone, reporting progress.
 pub fn verify_zone_with_progress(zone: &Zone, options: &VerifyOptions, progress: &dyn Progress) -> Report {
+    verify_zone_with_memo(zone, options, progress).report
+}
+
+/// A verification's report and, if [`VerifyOptions::collect_memo`], the
+/// memo of its valid signatures for the next verification.
+#[derive(Debug)]
+pub struct Verification {
+    /// What was found.
+    pub report: Report,
+    /// The digests of every RRSIG found valid (crypto or memo), whatever
+    /// the verdict on the zone.
+    pub memo: Option<SignatureMemo>,
+}
+
+/// Verifies a whole zone, reporting progress, using and collecting the
+/// memo as `options` say.
+pub fn verify_zone_with_memo(zone: &Zone, options: &VerifyOptions, progress: &dyn Progress) -> Verification {
     let started = Instant::now();
     let _span = tracing::info_span!("verify", zone = %zone.origin()).entered();
     let mut findings = Vec::new();
@@ -148,9 +196,12 @@ pub fn verify_zone_with_progress(zone: &Zone, options: &VerifyOptions, progress:
         keys,
         now: options.now,
         min_validity: options.min_validity,
+        memo: options.memo.as_deref(),
+        collect_memo: options.collect_memo,
     };
     trust::check(&ctx, options.trust_anchor.as_deref(), &mut findings);
-    let signatures = signatures::check_all(&ctx, &tree.nodes, progress);
+    let mut signatures = signatures::check_all(&ctx, &tree.nodes, progress);
+    let memo = options.collect_memo.then(|| signatures.take_memo());
     findings.extend(signatures.findings);
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "signatures checked");
     denial::check(zone, &tree, &mut findings);
@@ -163,13 +214,20 @@ pub fn verify_zone_with_progress(zone: &Zone, options: &VerifyOptions, progress:
         rrsets: signatures.rrsets,
         rrsigs: signatures.rrsigs,
         rrsigs_verified: signatures.rrsigs_verified,
+        rrsigs_from_memo: signatures.rrsigs_from_memo,
         earliest_expiration: signatures.earliest_expiration,
         errors,
         warnings: findings.len() as u64 - errors,
         seconds: started.elapsed().as_secs_f64(),
     };
-    tracing::debug!(errors, rrsigs_verified = stats.rrsigs_verified, "verification done");
-    Report { zone: zone.origin().to_string(), valid: errors == 0, stats, findings }
+    tracing::debug!(
+        errors,
+        rrsigs_verified = stats.rrsigs_verified,
+        rrsigs_from_memo = stats.rrsigs_from_memo,
+        "verification done"
+    );
+    let report = Report { zone: zone.origin().to_string(), valid: errors == 0, stats, findings };
+    Verification { report, memo }
 }
 
 impl Report {
@@ -185,12 +243,17 @@ impl Report {
         text
     }
 
-    /// `zone example.: valid; 1234 RRsets, 567 RRSIGs verified, 0 errors, 0 warnings, 0.12 s`.
+    /// `zone example.: valid; 1234 RRsets, 567 RRSIGs verified of 570, 0 errors, 0 warnings, 0.12 s`,
+    /// with `(N from the gate's memo)` after the RRSIGs when the memo held some.
     pub fn summary_line(&self) -> String {
         let s = &self.stats;
         let verdict = if self.valid { "valid" } else { "INVALID" };
+        let memo = match s.rrsigs_from_memo {
+            0 => String::new(),
+            n => format!(" ({n} from the gate's memo)"),
+        };
         format!(
-            "zone {}: {verdict}; {} RRsets, {} RRSIGs verified of {}, {} errors, {} warnings, {:.2} s",
+            "zone {}: {verdict}; {} RRsets, {} RRSIGs verified of {}{memo}, {} errors, {} warnings, {:.2} s",
             self.zone, s.rrsets, s.rrsigs_verified, s.rrsigs, s.errors, s.warnings, s.seconds
         )
     }
@@ -203,6 +266,7 @@ impl Report {
 pub struct VerifiedZone {
     path: std::path::PathBuf,
     report: Report,
+    memo: Option<SignatureMemo>,
 }
 
 impl VerifiedZone {
@@ -214,6 +278,12 @@ impl VerifiedZone {
     /// The verifier's report (warnings only).
     pub fn report(&self) -> &Report {
         &self.report
+    }
+
+    /// The memo this verification collected, for the gate of the next
+    /// publication (once: taken out, not cloned, as it may be large).
+    pub fn take_memo(&mut self) -> Option<SignatureMemo> {
+        self.memo.take()
     }
 }
 
@@ -241,14 +311,14 @@ pub fn verify_file(
     progress: &dyn Progress,
 ) -> Result<VerifiedZone, GateError> {
     let zone = crate::zone::read_zone_file(path, origin)?;
-    let report = verify_zone_with_progress(&zone, options, progress);
+    let Verification { report, memo } = verify_zone_with_memo(&zone, options, progress);
     // Asked after every check has run: a stop at any point before means
     // some signatures were skipped, and that is no verdict.
     if progress.stop_requested() {
         return Err(GateError::Stopped);
     }
     if report.valid {
-        Ok(VerifiedZone { path: path.to_owned(), report })
+        Ok(VerifiedZone { path: path.to_owned(), report, memo })
     } else {
         Err(GateError::Refused(Box::new(report)))
     }

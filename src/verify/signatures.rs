@@ -2,6 +2,11 @@
 //! every authoritative RRset is signed with every zone algorithm, and that
 //! records of one RRset share a TTL. Nodes are independent, so this runs
 //! on all cores.
+//!
+//! With the gate's memo, an RRSIG whose exact verification input (DNSKEY
+//! RDATA, RRSIG RDATA, signed data) an earlier gate verified skips only
+//! the public-key operation: signer, labels, TTLs, validity against now
+//! and coverage are checked here on every RRSIG every time.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -9,6 +14,7 @@ use rayon::prelude::*;
 
 use super::findings::{Code, Finding, Severity};
 use super::keys::ZoneKey;
+use super::memo::{self, MemoDigest, SignatureMemo};
 use super::{Context, Progress};
 use crate::time::format_time;
 use crate::zone::dnssec::Rrsig;
@@ -27,8 +33,13 @@ pub struct SignatureResults {
     pub rrsigs: u64,
     /// RRSIGs whose signature verified.
     pub rrsigs_verified: u64,
+    /// Of those, the ones the memo held.
+    pub rrsigs_from_memo: u64,
     /// The earliest expiration among them.
     pub earliest_expiration: Option<i64>,
+    /// The memo digests of the valid RRSIGs (when collecting), one list
+    /// per chunk: merging moves lists, not digests.
+    memo: Vec<Vec<MemoDigest>>,
 }
 
 impl SignatureResults {
@@ -37,8 +48,21 @@ impl SignatureResults {
         self.rrsets += other.rrsets;
         self.rrsigs += other.rrsigs;
         self.rrsigs_verified += other.rrsigs_verified;
+        self.rrsigs_from_memo += other.rrsigs_from_memo;
+        self.memo.extend(other.memo);
         self.earliest_expiration = earliest(self.earliest_expiration, other.earliest_expiration);
         self
+    }
+
+    /// The memo of the valid RRSIGs collected (empty unless the context
+    /// collected), leaving none behind.
+    pub fn take_memo(&mut self) -> SignatureMemo {
+        let chunks = std::mem::take(&mut self.memo);
+        let mut digests = Vec::with_capacity(chunks.iter().map(Vec::len).sum());
+        for chunk in chunks {
+            digests.extend(chunk);
+        }
+        SignatureMemo::from_digests(digests)
     }
 }
 
@@ -53,8 +77,12 @@ pub fn check_all(ctx: &Context<'_>, nodes: &[ZoneNode<'_>], progress: &dyn Progr
             if progress.stop_requested() {
                 return results;
             }
+            let mut digests = Vec::new();
             for node in chunk {
-                check_node(ctx, node, buf, &mut results);
+                check_node(ctx, node, buf, &mut results, &mut digests);
+            }
+            if !digests.is_empty() {
+                results.memo.push(digests);
             }
             let done = done.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64;
             progress.advance(done, total);
@@ -71,7 +99,13 @@ struct Coverage {
     present: Vec<u8>,
 }
 
-fn check_node(ctx: &Context<'_>, zn: &ZoneNode<'_>, buf: &mut Vec<u8>, out: &mut SignatureResults) {
+fn check_node(
+    ctx: &Context<'_>,
+    zn: &ZoneNode<'_>,
+    buf: &mut Vec<u8>,
+    out: &mut SignatureResults,
+    digests: &mut Vec<MemoDigest>,
+) {
     let node = zn.node;
     let mut coverage: Vec<Coverage> = Vec::new();
     for rrset in node.rrsets() {
@@ -94,7 +128,10 @@ fn check_node(ctx: &Context<'_>, zn: &ZoneNode<'_>, buf: &mut Vec<u8>, out: &mut
     if let Some(rrsigs) = node.rrset(Rtype::RRSIG) {
         for record in rrsigs.records() {
             out.rrsigs += 1;
-            check_rrsig(ctx, zn, record, buf, &mut coverage, out);
+            let verdict = check_rrsig(ctx, zn, record, buf, &mut coverage, out);
+            if let Some(digest) = verdict.filter(|_| ctx.collect_memo) {
+                digests.push(digest);
+            }
         }
     }
     for cov in &coverage {
@@ -114,6 +151,8 @@ fn check_node(ctx: &Context<'_>, zn: &ZoneNode<'_>, buf: &mut Vec<u8>, out: &mut
     }
 }
 
+/// Checks one RRSIG into `out`; returns its memo digest if it is valid
+/// and the context computes digests.
 fn check_rrsig(
     ctx: &Context<'_>,
     zn: &ZoneNode<'_>,
@@ -121,11 +160,11 @@ fn check_rrsig(
     buf: &mut Vec<u8>,
     coverage: &mut [Coverage],
     out: &mut SignatureResults,
-) {
+) -> Option<MemoDigest> {
     let owner = record.owner;
     let Some(rrsig) = Rrsig::parse(record.rdata) else {
         out.findings.push(Finding::error(Code::MalformedRecord, owner, Rtype::RRSIG, "malformed RRSIG record"));
-        return;
+        return None;
     };
     let covered = rrsig.type_covered;
     let Some(rrset) = zn.node.rrset(covered) else {
@@ -136,7 +175,7 @@ fn check_rrsig(
             format!("RRSIG covers {covered}, but there is no {covered} RRset here ({})", key_text(&rrsig)),
         );
         out.findings.push(f.with_keytag(rrsig.key_tag));
-        return;
+        return None;
     };
     if !zn.role.signs(covered) {
         let what =
@@ -148,20 +187,22 @@ fn check_rrsig(
             format!("RRSIG over {what}, which must not be signed ({})", key_text(&rrsig)),
         );
         out.findings.push(f.with_keytag(rrsig.key_tag));
-        return;
+        return None;
     }
     mark(coverage, covered, rrsig.algorithm, false);
     if ctx.keys.unsupported.contains(&rrsig.algorithm) {
-        return;
+        return None;
     }
     let verdict = verify_rrsig(ctx, &rrset, record, &rrsig, buf);
     if verdict.key.is_some() {
         out.rrsigs_verified += 1;
+        out.rrsigs_from_memo += u64::from(verdict.from_memo);
         let expiration = crate::time::resolve_serial_time(rrsig.expiration, ctx.now);
         out.earliest_expiration = earliest(out.earliest_expiration, Some(expiration));
         mark(coverage, covered, rrsig.algorithm, true);
     }
     out.findings.extend(verdict.findings);
+    verdict.key.and(verdict.digest)
 }
 
 fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
@@ -193,6 +234,11 @@ pub struct RrsigVerdict<'k> {
     pub key: Option<&'k ZoneKey>,
     /// Everything found; an RRSIG can be both expired and bogus.
     pub findings: Vec<Finding>,
+    /// The memo digest of its verification input with the key that
+    /// verified it (when the context computes digests).
+    pub digest: Option<MemoDigest>,
+    /// The memo held that digest: no public-key operation was done.
+    pub from_memo: bool,
 }
 
 /// Runs every check of item 2 (README, `signet verify`) on one RRSIG.
@@ -213,7 +259,7 @@ pub fn verify_rrsig<'k>(
             Code::WrongSigner,
             format!("RRSIG signer {} is not the zone apex {} ({})", rrsig.signer, ctx.apex, key_text(rrsig)),
         ));
-        return RrsigVerdict { key: None, findings };
+        return RrsigVerdict { key: None, findings, digest: None, from_memo: false };
     }
     let owner_labels = owner.rrsig_labels();
     if usize::from(rrsig.labels) != owner_labels {
@@ -221,7 +267,7 @@ pub fn verify_rrsig<'k>(
             Code::WrongLabels,
             format!("RRSIG labels field is {} but the owner has {owner_labels} ({})", rrsig.labels, key_text(rrsig)),
         ));
-        return RrsigVerdict { key: None, findings };
+        return RrsigVerdict { key: None, findings, digest: None, from_memo: false };
     }
     if rrsig.original_ttl != rrset.ttl() {
         findings.push(error(
@@ -244,9 +290,14 @@ pub fn verify_rrsig<'k>(
         findings.push(f.with_keytag(tag));
     }
     findings.extend(check_validity(ctx, rrsig).map(|(code, message)| error(code, message)));
-    let key = check_crypto(ctx, rrset, rrsig, buf).map_err(|(code, message)| findings.push(error(code, message))).ok();
+    let pass = check_crypto(ctx, rrset, record.rdata, rrsig, buf)
+        .map_err(|(code, message)| findings.push(error(code, message)))
+        .ok();
     let valid = findings.iter().all(|f| f.severity != Severity::Error);
-    RrsigVerdict { key: key.filter(|_| valid), findings }
+    match pass.filter(|_| valid) {
+        Some(pass) => RrsigVerdict { key: Some(pass.key), findings, digest: pass.digest, from_memo: pass.from_memo },
+        None => RrsigVerdict { key: None, findings, digest: None, from_memo: false },
+    }
 }
 
 fn check_validity(ctx: &Context<'_>, rrsig: &Rrsig<'_>) -> Option<(Code, String)> {
@@ -274,12 +325,23 @@ fn check_validity(ctx: &Context<'_>, rrsig: &Rrsig<'_>) -> Option<(Code, String)
     }
 }
 
+/// A signature that verified, and how.
+struct CryptoPass<'k> {
+    key: &'k ZoneKey,
+    digest: Option<MemoDigest>,
+    from_memo: bool,
+}
+
+/// Verifies the signature of `rrsig` (RDATA `rdata`) over `rrset` with
+/// each zone key it may be made by, unless the memo holds its exact
+/// verification input with that key.
 fn check_crypto<'k>(
     ctx: &'k Context<'_>,
     rrset: &Rrset<'_>,
+    rdata: &[u8],
     rrsig: &Rrsig<'_>,
     buf: &mut Vec<u8>,
-) -> Result<&'k ZoneKey, (Code, String)> {
+) -> Result<CryptoPass<'k>, (Code, String)> {
     let mut candidates = ctx.keys.candidates(rrsig.key_tag, rrsig.algorithm).peekable();
     if candidates.peek().is_none() {
         return Err((
@@ -291,8 +353,14 @@ fn check_crypto<'k>(
     let mut last_error = None;
     for (_, key) in candidates {
         let Ok(public_key) = &key.public_key else { continue };
+        let digest = ctx.wants_digests().then(|| memo::digest(&key.rdata, rdata, buf));
+        if let (Some(memo), Some(digest)) = (ctx.memo, &digest)
+            && memo.contains(digest)
+        {
+            return Ok(CryptoPass { key, digest: Some(*digest), from_memo: true });
+        }
         match public_key.verify(buf, rrsig.signature) {
-            Ok(()) => return Ok(key),
+            Ok(()) => return Ok(CryptoPass { key, digest, from_memo: false }),
             Err(e) => last_error = Some(e),
         }
     }
