@@ -100,6 +100,19 @@ fn journal_bounds_default_to_100_versions_and_256_mib() {
     assert_eq!(read("[journal]\nmax-size = \"64K\"\n").max_size, 64 << 10);
 }
 
+#[test]
+fn full_verification_interval_defaults_to_a_day_and_0_is_always() {
+    use signet::policy::Policy;
+    let read = |text: &str| {
+        Policy::from_text(text, Path::new("p.toml")).expect("a valid policy").0.gate.full_verification_interval
+    };
+    assert_eq!(read(""), 86400);
+    assert_eq!(read("[gate]\nfull-verification-interval = 0\n"), 0);
+    assert_eq!(read("[gate]\nfull-verification-interval = \"6h\"\n"), 6 * 3600);
+    let refused = Policy::from_text("[gate]\nmemo = false\n", Path::new("p.toml")).expect_err("unknown field");
+    assert!(refused.to_string().contains("unknown field `memo`"), "{refused}");
+}
+
 /// Every duration field has a limit the RRSIG and calendar arithmetic can
 /// carry: `validity = "36500d"` used to pass the check, and the gate then
 /// found every signature expired in 1990 (the expiration wrapped around
@@ -123,6 +136,7 @@ fn durations_past_their_limit_are_refused() {
         ("parent", "ds-ttl"),
         ("parent", "propagation-delay"),
         ("parent", "registration-delay"),
+        ("gate", "full-verification-interval"),
     ]
     .map(|(section, field)| (section, field, "36500d", "3660d"));
     for (i, (section, field, value, limit)) in lifetimes.into_iter().chain(others).enumerate() {

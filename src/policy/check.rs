@@ -92,7 +92,7 @@ const MAX_LIFETIME: i64 = MAX_PURGE_AFTER;
 
 /// Every duration within its limit, so that no time arithmetic overflows.
 fn check_bounds(policy: &Policy) -> Result<(), Refusal> {
-    let (k, s, z, p) = (&policy.keys, &policy.signatures, &policy.zone, &policy.parent);
+    let (k, s, z, p, g) = (&policy.keys, &policy.signatures, &policy.zone, &policy.parent, &policy.gate);
     let lifetimes = [("keys.ksk-lifetime", k.ksk_lifetime), ("keys.zsk-lifetime", k.zsk_lifetime)];
     let others = [
         ("keys.dnskey-ttl", k.dnskey_ttl),
@@ -109,6 +109,7 @@ fn check_bounds(policy: &Policy) -> Result<(), Refusal> {
         ("parent.ds-ttl", p.ds_ttl),
         ("parent.propagation-delay", p.propagation_delay),
         ("parent.registration-delay", p.registration_delay),
+        ("gate.full-verification-interval", g.full_verification_interval),
     ];
     for (field, value) in lifetimes {
         if value > MAX_LIFETIME {

@@ -74,6 +74,9 @@ pub struct Policy {
     /// How many differences between published versions are kept.
     #[serde(default)]
     pub journal: JournalPolicy,
+    /// The gate: how often it verifies without its memo.
+    #[serde(default)]
+    pub gate: GatePolicy,
 }
 
 /// `[keys]`: algorithm, sizes, lifetimes, DNSKEY TTL and safety margins.
@@ -269,6 +272,18 @@ pub struct JournalPolicy {
     pub max_size: u64,
 }
 
+/// `[gate]`: the gate's signature memo (README, "The gate's memo").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct GatePolicy {
+    /// How long after its last full verification the gate may go on
+    /// taking signatures from its memo; after it, a run verifies every
+    /// signature with crypto again (a verifier bug carried in the memo
+    /// lives at most this long). 0: every run is full, no memo is kept.
+    #[serde(deserialize_with = "de::duration")]
+    pub full_verification_interval: i64,
+}
+
 const HOUR: i64 = 3600;
 const DAY: i64 = 86400;
 
@@ -329,6 +344,12 @@ impl Default for ParentPolicy {
 impl Default for JournalPolicy {
     fn default() -> Self {
         JournalPolicy { max_versions: 100, max_size: 256 << 20 }
+    }
+}
+
+impl Default for GatePolicy {
+    fn default() -> Self {
+        GatePolicy { full_verification_interval: DAY }
     }
 }
 
