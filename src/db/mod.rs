@@ -11,6 +11,7 @@
 
 mod events;
 mod journal;
+mod memo;
 mod open;
 mod rows;
 
@@ -21,7 +22,7 @@ macro_rules! zone_select {
         concat!(
             "SELECT z.id, z.name, z.policy_id, p.name AS policy_name, z.input_path, z.output_path, z.nsec3_salt, ",
             "z.last_serial, z.last_run_at, z.next_run_at, z.created_at, z.next_run_why, z.input_digest, z.input_serial, ",
-            "z.sig_expires_at, z.reload_at, z.retry_at ",
+            "z.sig_expires_at, z.reload_at, z.retry_at, z.full_verified_at, z.full_verify_asked_at ",
             "FROM zones z JOIN policies p ON p.id = z.policy_id ",
             $tail
         )
@@ -36,6 +37,7 @@ use sqlx::{Row as _, Sqlite, Transaction};
 
 pub use events::{Actor, Event, EventKind};
 pub use journal::{JournalEntry, JournalSummary, JournalVersion};
+pub use memo::{GateMemoCommit, GateMemoInfo};
 pub use rows::{PolicyRow, RunRow, StoredKey, ZoneRow, ZoneWatch};
 
 use crate::policy::{Policy, PolicyError};
@@ -269,6 +271,8 @@ pub struct RunCommit<'a> {
     /// publication, or a previous output that could not be read), which
     /// starts the zone's journal afresh (`db::journal`).
     pub diff: Option<JournalEntry>,
+    /// The gate's memo for the next run, and whether this one was full.
+    pub memo: GateMemoCommit<'a>,
 }
 
 /// The database.
@@ -581,7 +585,8 @@ impl Database {
     /// Writes everything a published run changed, in one transaction: key
     /// states, removed keys, consumed observations, the run, an audit row
     /// per transition, the version's difference in the journal (pruned to
-    /// its bounds), the zone's serial and next wake-up.
+    /// its bounds), the zone's serial and next wake-up, and the gate's
+    /// memo of the version (`db::memo`).
     pub async fn commit_run(&self, zone_id: i64, commit: &RunCommit<'_>) -> Result<()> {
         let at = commit.run.at;
         let mut tx = self.write().await?;
@@ -618,6 +623,7 @@ impl Database {
         .bind(zone_id)
         .execute(&mut *tx)
         .await?;
+        memo::commit(&mut tx, zone_id, at, commit.run.serial, &commit.memo).await?;
         tx.commit().await?;
         Ok(())
     }

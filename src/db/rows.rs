@@ -68,6 +68,11 @@ pub struct ZoneRow {
     pub reload_at: Option<i64>,
     /// The service's next try after failed runs.
     pub retry_at: Option<i64>,
+    /// The last publication whose gate verified every signature with
+    /// crypto (no memo).
+    pub full_verified_at: Option<i64>,
+    /// When `signet zone reload --full-verify` asked for one (not yet done).
+    pub full_verify_asked_at: Option<i64>,
 }
 
 /// What the service watches of a zone (see [`super::Database::zone_watch`]).

@@ -17,7 +17,9 @@ use super::gate::{GateFailure, Passed, sign_through_gate};
 use super::keys::{advance_with_new_keys, key_store, open_signing_keys, parent_ds, purge_removed_keys, signing_keys};
 use super::oneshot::published_serial;
 use super::{ManageError, PublishFailure, zone_name};
-use crate::db::{Actor, Database, Event, EventKind, PublishedZone, RunCommit, RunRecord, RunResult, ZoneSnapshot};
+use crate::db::{
+    Actor, Database, Event, EventKind, GateMemoCommit, PublishedZone, RunCommit, RunRecord, RunResult, ZoneSnapshot,
+};
 use crate::keys::KeyUri;
 use crate::policy::Policy;
 use crate::rollover::{Action, Step, publication};
@@ -304,6 +306,7 @@ async fn commit(
         run,
         published,
         diff: None,
+        memo: GateMemoCommit::default(),
     };
     db.commit_run(snapshot.zone.id, &commit).await?;
     Ok(())
