@@ -43,22 +43,32 @@ pub struct SignArgs {
     /// One-shot: also write the DS records of the KSKs (or CSKs) to this file.
     #[arg(long, requires = "policy")]
     ds_out: Option<PathBuf>,
+    /// Managed: the gate verifies every signature with crypto, taking none
+    /// from its memo of the last publication.
+    #[arg(long, conflicts_with = "policy")]
+    full_verify: bool,
 }
 
 /// Runs `signet sign`: exit 0 published, 1 refused, 2 bad input.
 pub async fn run(args: SignArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     match (&args.policy, &args.origin, &args.output) {
         (Some(policy), Some(origin), Some(output)) => run_one_shot(&args, policy, origin, output, ctx),
-        _ => run_managed(&args.target, ctx).await,
+        _ => run_managed(&args.target, args.full_verify, ctx).await,
     }
 }
 
-async fn run_managed(name: &str, ctx: &Context) -> anyhow::Result<ExitCode> {
+async fn run_managed(name: &str, full_verify: bool, ctx: &Context) -> anyhow::Result<ExitCode> {
     let db = ctx.open_db().await?;
     let name = super::parse_origin(name)?;
     let progress = TerminalProgress::new();
-    let options =
-        RunOptions { explicit_now: ctx.explicit_now, key_store: None, progress: &progress, purge: true, abandon: None };
+    let options = RunOptions {
+        explicit_now: ctx.explicit_now,
+        key_store: None,
+        progress: &progress,
+        purge: true,
+        abandon: None,
+        full_verify,
+    };
     let published = match run_zone(&db, &name, ctx.now, &options).await {
         Ok(RunOutcome::Published(published)) => published,
         Ok(RunOutcome::Refused(report)) => {
@@ -72,16 +82,22 @@ async fn run_managed(name: &str, ctx: &Context) -> anyhow::Result<ExitCode> {
     };
     let (step, stats, report) = (&published.step, &published.stats, &published.report);
     if ctx.format == Format::Json {
+        let full = published.full_verification.as_ref().map(ToString::to_string);
         let out = serde_json::json!({"zone": name.to_string(), "stats": stats, "verified": report.stats,
-            "transitions": step.transitions, "actions": step.actions, "waits": step.waits, "next": step.next});
+            "full_verification": full, "transitions": step.transitions, "actions": step.actions,
+            "waits": step.waits, "next": step.next});
         outln!("{}", serde_json::to_string_pretty(&out)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     for t in &step.transitions {
         outln!("key {} {} {} → {}: {}", t.key, t.record.as_str(), t.from.as_str(), t.to.as_str(), t.why)?;
     }
+    let memo = match &published.full_verification {
+        None => format!(" ({} from its memo)", report.stats.rrsigs_from_memo),
+        Some(_) => String::new(),
+    };
     outln!(
-        "signed {name} serial {}: {} RRSIGs made, {} kept, {} verified by the gate; next run due {}",
+        "signed {name} serial {}: {} RRSIGs made, {} kept, {} verified by the gate{memo}; next run due {}",
         stats.serial,
         stats.rrsigs,
         stats.rrsigs_kept,

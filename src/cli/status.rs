@@ -54,6 +54,7 @@ fn print_zone(s: &ZoneStatus, now: i64) -> std::io::Result<()> {
         Some(at) => outln!("  signatures   earliest expiry {}", when(at))?,
         None => outln!("  signatures   -")?,
     }
+    print_gate(s, now)?;
     match &s.last_failure {
         Some(f) if s.consecutive_failures > 0 => outln!(
             "  FAILING      {} run(s) in a row; last {}: {}: {}",
@@ -78,6 +79,28 @@ fn print_zone(s: &ZoneStatus, now: i64) -> std::io::Result<()> {
         outln!("  TODO         {todo}")?;
     }
     Ok(())
+}
+
+/// The gate's memo and its full verifications.
+fn print_gate(s: &ZoneStatus, now: i64) -> std::io::Result<()> {
+    let when = |at: i64| format!("{} ({})", format_minute(at), relative(at, now));
+    match &s.gate_memo {
+        Some(memo) => outln!(
+            "  gate memo    {} signatures, of serial {} ({})",
+            memo.entries,
+            memo.serial.map_or("-".to_owned(), |s| s.to_string()),
+            format_minute(memo.made_at)
+        )?,
+        None => outln!("  gate memo    none: the next run verifies every signature")?,
+    }
+    let last = s.last_full_verification.map_or("never".to_owned(), when);
+    let next = match (s.full_verification_requested, s.full_verification_due) {
+        (Some(at), _) => format!("asked for {}: the next run", when(at)),
+        (None, Some(due)) if due <= now => "the next run".to_owned(),
+        (None, Some(due)) => format!("due {}", when(due)),
+        (None, None) => "every run (gate.full-verification-interval = 0)".to_owned(),
+    };
+    outln!("  full verify  last {last}; next {next}")
 }
 
 /// `in 3h 5m` or `5m ago`.

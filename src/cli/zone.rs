@@ -37,6 +37,10 @@ pub enum ZoneCommand {
     Reload {
         /// The zone (apex).
         name: String,
+        /// The next run's gate verifies every signature with crypto,
+        /// taking none from its memo.
+        #[arg(long)]
+        full_verify: bool,
     },
     /// What a published version changed from the one before (the newest
     /// by default), from the journal, in IXFR order: old SOA, records
@@ -94,7 +98,7 @@ pub async fn run(command: ZoneCommand, ctx: &Context) -> anyhow::Result<ExitCode
         ZoneCommand::Add(args) => add(&db, ctx, args).await,
         ZoneCommand::List => list(&db, ctx).await,
         ZoneCommand::Status { name } => status(&db, ctx, &name).await,
-        ZoneCommand::Reload { name } => reload(&db, ctx, &name).await,
+        ZoneCommand::Reload { name, full_verify } => reload(&db, ctx, &name, full_verify).await,
         ZoneCommand::Remove { name } => remove(&db, ctx, &name).await,
         ZoneCommand::Diff(args) => diff(&db, ctx, args).await,
         ZoneCommand::Versions { name } => versions(&db, ctx, &name).await,
@@ -126,13 +130,19 @@ async fn remove(db: &Database, ctx: &Context, name: &str) -> anyhow::Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
-async fn reload(db: &Database, ctx: &Context, name: &str) -> anyhow::Result<ExitCode> {
+async fn reload(db: &Database, ctx: &Context, name: &str, full_verify: bool) -> anyhow::Result<ExitCode> {
     let name = super::parse_origin(name)?;
-    db.request_reload(&name, ctx.now).await?;
+    let what = if full_verify {
+        db.request_full_verification(&name, ctx.now).await?;
+        "reload with a full verification"
+    } else {
+        db.request_reload(&name, ctx.now).await?;
+        "reload"
+    };
     match db.service().await? {
-        Some((pid, _)) => outln!("zone {name}: reload asked; signet serve (pid {pid}) takes it up within seconds")?,
+        Some((pid, _)) => outln!("zone {name}: {what} asked; signet serve (pid {pid}) takes it up within seconds")?,
         None => {
-            outln!("zone {name}: reload noted, but signet serve is not running: sign it with `signet sign {name}`")?
+            outln!("zone {name}: {what} noted, but signet serve is not running: sign it with `signet sign {name}`")?
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -341,8 +341,14 @@ impl Simulation {
         let key_store = self.key_store.clone();
         // Keys made in the caller's own store are never destroyed by a rehearsal.
         let purge = self.rehearsal.key_store.is_none();
-        let options =
-            RunOptions { explicit_now: true, key_store: Some(&key_store), progress: &NoProgress, purge, abandon: None };
+        let options = RunOptions {
+            explicit_now: true,
+            key_store: Some(&key_store),
+            progress: &NoProgress,
+            purge,
+            abandon: None,
+            full_verify: false,
+        };
         loop {
             let first_event = self.events.len();
             if let Some(change) = self.parent.act(now) {

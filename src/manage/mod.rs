@@ -12,6 +12,8 @@
 //! - [`gate`]: sign into a candidate, verify it, install it;
 //! - [`journal`]: a publication's difference from the version before, for
 //!   the database's journal (IXFR, `signet zone diff`);
+//! - [`gate_memo`]: whether a run's gate may use the memo of the last
+//!   publication, and what it leaves for the next;
 //! - [`keys`]: making, opening, proving and destroying the keys a run needs;
 //! - [`status`]: what `signet status` shows of each zone.
 //!
@@ -20,6 +22,7 @@
 
 pub mod gate;
 pub mod journal;
+pub mod gate_memo;
 pub mod keys;
 pub mod oneshot;
 pub mod report;

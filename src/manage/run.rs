@@ -14,6 +14,7 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use super::gate::{GateFailure, Passed, sign_through_gate};
+use super::gate_memo::{self, FullReason};
 use super::keys::{advance_with_new_keys, key_store, open_signing_keys, parent_ds, purge_removed_keys, signing_keys};
 use super::oneshot::published_serial;
 use super::{ManageError, PublishFailure, zone_name};
@@ -46,6 +47,9 @@ pub struct RunOptions<'a> {
     /// Set by a service that is stopping: the run publishes nothing once
     /// this is true ([`ManageError::Abandoned`]).
     pub abandon: Option<&'a AtomicBool>,
+    /// Verify every signature with crypto, not taking any from the gate's
+    /// memo (`signet sign ZONE --full-verify`).
+    pub full_verify: bool,
 }
 
 /// A published run.
@@ -57,6 +61,9 @@ pub struct Published {
     pub stats: SignStats,
     /// The gate's report.
     pub report: Report,
+    /// Why the gate verified every signature with crypto (`None`: it
+    /// took some from its memo).
+    pub full_verification: Option<FullReason>,
 }
 
 /// How a managed run ended.
@@ -155,11 +162,13 @@ async fn run_locked(
     let recorded = zone.last_serial.and_then(|s| u32::try_from(s).ok());
     let published = published_serial(Path::new(&zone.output_path), &origin);
     settings.last_serial = later_serial(recorded, published);
+    let mut gate_plan = gate_memo::plan(db, zone, policy, now, options.full_verify).await?;
     let verify = VerifyOptions {
         now,
         min_validity: policy.signatures.refresh,
         trust_anchor: parent_ds(&step.keys, &opened, &origin, policy),
-        ..VerifyOptions::default()
+        memo: gate_plan.memo.take(),
+        collect_memo: gate_plan.collect,
     };
     let gate = |unsigned, previous| {
         sign_through_gate(&output, &origin, &verify, options.progress, options.abandon, |out| {
@@ -176,7 +185,7 @@ async fn run_locked(
         refused_incremental = Some(report.summary_line());
         result = gate(read_input(&snapshot, &origin)?, None);
     }
-    let Passed { made: stats, report, .. } = match result {
+    let Passed { made: stats, report, memo } = match result {
         Ok(passed) => passed,
         Err(GateFailure::Refused(report)) => return Ok(RunOutcome::Refused(report)),
         Err(GateFailure::Abandoned | GateFailure::Sign(SignError::Stopped)) => {
@@ -208,16 +217,22 @@ async fn run_locked(
         errors: report.stats.errors,
         warnings: report.stats.warnings,
         findings: None,
-        message: run_message(&stats, step.transitions.len(), refused_incremental.as_deref()),
+        message: run_message(
+            &stats,
+            step.transitions.len(),
+            refused_incremental.as_deref(),
+            &gate_plan.describe(&report.stats),
+        ),
         seconds: started.elapsed().as_secs_f64(),
         input_serial,
     };
     let events = step_events(&step, now, policy.parent.cds);
-    commit(db, &snapshot, &step, &events, run, published).await?;
+    let memo = gate_memo::to_store(&zone.name, memo);
+    commit(db, &snapshot, &step, &events, run, published, gate_plan.commit(memo.as_ref())).await?;
     if options.purge {
         purge_removed_keys(db, &snapshot, now).await?;
     }
-    Ok(RunOutcome::Published(Box::new(Published { step, stats, report })))
+    Ok(RunOutcome::Published(Box::new(Published { step, stats, report, full_verification: gate_plan.full })))
 }
 
 /// SHA-256 of a regular file's bytes: how the service tells a changed
@@ -279,7 +294,8 @@ fn step_events(step: &Step, now: i64, publish_cds: bool) -> Vec<Event> {
 }
 
 /// Writes the new key states, the step's events, removed keys and
-/// consumed observations with the run, in one transaction.
+/// consumed observations with the run and the gate's memo, in one
+/// transaction.
 async fn commit(
     db: &Database,
     snapshot: &ZoneSnapshot,
@@ -287,6 +303,7 @@ async fn commit(
     events: &[Event],
     run: RunRecord,
     published: PublishedZone,
+    memo: GateMemoCommit<'_>,
 ) -> Result<(), ManageError> {
     let removed: Vec<i64> = step
         .actions
@@ -306,7 +323,7 @@ async fn commit(
         run,
         published,
         diff: None,
-        memo: GateMemoCommit::default(),
+        memo,
     };
     db.commit_run(snapshot.zone.id, &commit).await?;
     Ok(())
@@ -323,8 +340,9 @@ fn resign_due(policy: &Policy, earliest: Option<i64>, now: i64) -> i64 {
 }
 
 /// The run's line in the runs table and the log.
-fn run_message(stats: &SignStats, transitions: usize, refused_incremental: Option<&str>) -> String {
-    let mut message = format!("{} RRSIGs made, {} kept, {transitions} transition(s)", stats.rrsigs, stats.rrsigs_kept);
+fn run_message(stats: &SignStats, transitions: usize, refused_incremental: Option<&str>, gate: &str) -> String {
+    let mut message =
+        format!("{} RRSIGs made, {} kept, {transitions} transition(s); {gate}", stats.rrsigs, stats.rrsigs_kept);
     if let Some(refused) = refused_incremental {
         message.push_str(&format!("; signed in full after the gate refused the incremental candidate ({refused})"));
     }

@@ -1,13 +1,14 @@
 //! `signet status`: what an operator on call needs of each zone, read
 //! from the database alone, so that it answers whether or not `signet
 //! serve` runs: the serials in and out, the last run, the next wake-up and
-//! why, when the published signatures expire, what waits for the
-//! operator, the last failure, and the journal of differences.
+//! why, when the published signatures expire, the gate's memo and its
+//! last full verification, what waits for the operator, the last
+//! failure, and the journal of differences.
 
 use serde::Serialize;
 
 use super::report::key_report;
-use crate::db::{Database, DbError, JournalSummary, RunRow, ZoneRow};
+use crate::db::{Database, DbError, GateMemoInfo, JournalSummary, RunRow, ZoneRow};
 
 /// One zone's status.
 #[derive(Debug, Serialize)]
@@ -34,6 +35,16 @@ pub struct ZoneStatus {
     /// The published signatures are within the policy's refresh margin of
     /// expiry: runs must succeed soon.
     pub signatures_expiring: bool,
+    /// The gate's memo of the last publication, if one is stored.
+    pub gate_memo: Option<GateMemoInfo>,
+    /// The last publication whose gate verified every signature with
+    /// crypto (Unix seconds).
+    pub last_full_verification: Option<i64>,
+    /// When a run is next full by the policy's schedule (`None`: the
+    /// policy keeps no memo, every run is full).
+    pub full_verification_due: Option<i64>,
+    /// When an operator asked for a full verification not yet done.
+    pub full_verification_requested: Option<i64>,
     /// Runs that published nothing since the last publication.
     pub consecutive_failures: i64,
     /// The last run that published nothing.
@@ -121,6 +132,12 @@ async fn zone_status(
     let failures = db.consecutive_failures(zone.id).await?;
     let last_failure = db.last_failure(zone.id).await?.map(RunSummary::from);
     let refresh = snapshot.policy.signatures.refresh;
+    let interval = snapshot.policy.gate.full_verification_interval;
+    let full_verification_due = match zone.full_verified_at {
+        _ if interval == 0 => None,
+        Some(last) => Some(last.saturating_add(interval)),
+        None => Some(now),
+    };
     let next_wake = match zone.retry_at {
         Some(at) if failures > 0 => Some(Wakeup { at, why: format!("retry after {failures} failed run(s)") }),
         _ => zone.next_run_at.map(|at| Wakeup {
@@ -135,6 +152,10 @@ async fn zone_status(
         next_wake,
         signatures_expire_at: zone.sig_expires_at,
         signatures_expiring: zone.sig_expires_at.is_some_and(|at| at - refresh <= now),
+        gate_memo: db.gate_memo_info(zone.id).await?,
+        last_full_verification: zone.full_verified_at,
+        full_verification_due,
+        full_verification_requested: zone.full_verify_asked_at,
         consecutive_failures: failures,
         last_failure,
         todo,

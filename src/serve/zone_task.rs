@@ -251,6 +251,7 @@ impl ZoneTask {
                     records = stats.records,
                     transitions = published.step.transitions.len(),
                     gate_seconds = report.stats.seconds,
+                    gate_rrsigs_from_memo = report.stats.rrsigs_from_memo,
                     seconds,
                     outcome = "published",
                     "zone published"
@@ -303,6 +304,7 @@ impl ZoneTask {
                     progress: &NoProgress,
                     purge: true,
                     abandon: Some(&shared.stopping),
+                    full_verify: false,
                 };
                 handle.block_on(run_zone(&shared.db, &origin, now, &options))
             };
