@@ -309,14 +309,21 @@ fn managed_runs_use_the_stored_memo_and_verify_in_full_when_they_must() {
 
     // The second, at the same instant: the memo of the first. Only the
     // SOA's RRSIG is new (its serial moved).
-    // ISSUE 13 (signature reuse): once the signer keeps signatures, this
-    // holds at any instant within the refresh period, for any algorithm.
     let (second, _) = zone.sign(&[], NOW);
     let (rrsigs, all, from_memo) = verified(&second);
     assert_eq!(full_reason(&second), None);
     assert_eq!((all, from_memo), (rrsigs, rrsigs - 1), "all but the SOA's from the memo");
     let message = zone.status(NOW)["last_run"]["message"].as_str().expect("message").to_owned();
     assert!(message.contains(&format!("{from_memo} of {all} signatures from the gate's memo")), "{message}");
+
+    // An hour later the signer keeps every signature it may (all but the
+    // SOA's), and exactly those come from the memo: a new signature never
+    // does, a kept one always does.
+    let (later, _) = zone.sign(&[], NOW + 3600);
+    let kept = later["stats"]["rrsigs_kept"].as_u64().expect("rrsigs_kept");
+    let (rrsigs, all, from_memo) = verified(&later);
+    assert_eq!((all, kept), (rrsigs, rrsigs - 1), "{later}");
+    assert_eq!(from_memo, kept, "the kept signatures, and only they, from the memo");
 
     // A garbled memo: a warning, every signature verified, published.
     zone.garble_memo();
