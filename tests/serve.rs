@@ -666,16 +666,15 @@ fn serve_stops_mid_run_and_restarts() {
     let test_started = Instant::now();
     std::fs::create_dir(env.dir.path().join("out")).expect("mkdir");
     const NAMES: usize = 10_000;
-    let big = env.add_zone(
-        env.zone("big.test.", "zsk"),
-        &policy_text(
-            "big",
-            "algorithm = \"ECDSAP256SHA256\"\nksk-lifetime = \"0\"\nzsk-lifetime = \"0\"",
-            "type = \"nsec\"",
-            "increment",
-        ),
-        &big_zone("big.test.", "v0", NAMES),
-    );
+    // Every run verifies all its signatures (no gate memo), so that a run
+    // lasts long enough to be stopped in the middle.
+    let big_policy = policy_text(
+        "big",
+        "algorithm = \"ECDSAP256SHA256\"\nksk-lifetime = \"0\"\nzsk-lifetime = \"0\"",
+        "type = \"nsec\"",
+        "increment",
+    ) + "[gate]\nfull-verification-interval = 0\n";
+    let big = env.add_zone(env.zone("big.test.", "zsk"), &big_policy, &big_zone("big.test.", "v0", NAMES));
     let mut serve = env.serve("first");
     // The first publication and the key states that follow it (seconds
     // apart), until nothing is due.
