@@ -106,3 +106,75 @@ pub(super) async fn commit(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::{DbError, NewZone, PublishedZone, RunCommit, RunRecord, RunResult};
+
+    /// A database with one zone; returns it, the zone and the directory.
+    async fn database() -> (Database, Name, i64, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Database::open(&dir.path().join("signet.db"), true).await.expect("open");
+        db.import_policy("p", "", 0).await.expect("policy");
+        let name = Name::from_text("example.", None).expect("name");
+        let zone = NewZone { name: &name, policy: "p", input: "in.zone", output: "out.zone", salt: &[] };
+        let id = db.add_zone(&zone, 0).await.expect("zone");
+        (db, name, id, dir)
+    }
+
+    /// Commits a published run of `serial` at `at` with `memo`.
+    async fn publish(db: &Database, zone: i64, serial: u32, at: i64, memo: GateMemoCommit<'_>) {
+        let run = RunRecord { at, serial: Some(serial), result: RunResult::Published, ..RunRecord::default() };
+        let commit = RunCommit {
+            keys: &[],
+            events: &[],
+            removed: &[],
+            consumed: &[],
+            next_run_at: None,
+            run,
+            published: PublishedZone::default(),
+            diff: None,
+            memo,
+        };
+        db.commit_run(zone, &commit).await.expect("commit");
+    }
+
+    #[tokio::test]
+    async fn the_memo_is_stored_replaced_and_dropped_with_its_publication() {
+        let (db, _, zone, _dir) = database().await;
+        assert_eq!(db.gate_memo(zone).await.expect("read"), None);
+        let first = GateMemoCommit { memo: Some((b"first", 3)), full: true, asked_at: None };
+        publish(&db, zone, 1, 100, first).await;
+        assert_eq!(db.gate_memo(zone).await.expect("read").as_deref(), Some(&b"first"[..]));
+        let info = db.gate_memo_info(zone).await.expect("info").expect("stored");
+        assert_eq!((info.serial, info.made_at, info.entries), (Some(1), 100, 3));
+        publish(&db, zone, 2, 200, GateMemoCommit { memo: Some((b"second", 5)), ..first }).await;
+        assert_eq!(db.gate_memo(zone).await.expect("read").as_deref(), Some(&b"second"[..]));
+        publish(&db, zone, 3, 300, GateMemoCommit::default()).await;
+        assert_eq!(db.gate_memo(zone).await.expect("read"), None, "no memo kept: the old one goes");
+        assert!(db.gate_memo_info(zone).await.expect("info").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_full_run_records_its_time_and_clears_only_the_request_it_saw() {
+        let (db, name, zone, _dir) = database().await;
+        db.request_full_verification(&name, 50).await.expect("request");
+        let row = db.zone(&name).await.expect("zone");
+        assert_eq!((row.full_verify_asked_at, row.reload_at, row.full_verified_at), (Some(50), Some(50), None));
+        // A run that used the memo answers nothing.
+        publish(&db, zone, 1, 100, GateMemoCommit { memo: None, full: false, asked_at: Some(50) }).await;
+        assert_eq!(db.zone(&name).await.expect("zone").full_verify_asked_at, Some(50));
+        // A full run that saw the request clears it.
+        publish(&db, zone, 2, 200, GateMemoCommit { memo: None, full: true, asked_at: Some(50) }).await;
+        let row = db.zone(&name).await.expect("zone");
+        assert_eq!((row.full_verify_asked_at, row.full_verified_at), (None, Some(200)));
+        // A request made while a full run ran survives it.
+        db.request_full_verification(&name, 250).await.expect("request");
+        publish(&db, zone, 3, 300, GateMemoCommit { memo: None, full: true, asked_at: None }).await;
+        let row = db.zone(&name).await.expect("zone");
+        assert_eq!((row.full_verify_asked_at, row.full_verified_at), (Some(250), Some(300)));
+        let missing = Name::from_text("missing.", None).expect("name");
+        assert!(matches!(db.request_full_verification(&missing, 1).await, Err(DbError::NotFound { .. })));
+    }
+}

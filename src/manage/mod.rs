@@ -21,8 +21,8 @@
 //! a safety refusal (exit 1 at the command line) from unusable input.
 
 pub mod gate;
-pub mod journal;
 pub mod gate_memo;
+pub mod journal;
 pub mod keys;
 pub mod oneshot;
 pub mod report;

@@ -1,5 +1,5 @@
 use super::*;
-use crate::db::{NewZone, PublishedZone, RunCommit, RunRecord, RunResult};
+use crate::db::{GateMemoCommit, NewZone, PublishedZone, RunCommit, RunRecord, RunResult};
 use crate::zone::Name;
 
 /// A database with one zone; returns it, the zone's id and the directory
@@ -38,6 +38,7 @@ async fn publish(db: &Database, zone: i64, serial: u32, diff: Option<JournalEntr
         run,
         published: PublishedZone::default(),
         diff,
+        memo: GateMemoCommit::default(),
     };
     db.commit_run(zone, &commit).await.expect("commit");
 }
