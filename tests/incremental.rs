@@ -203,6 +203,14 @@ impl Managed {
         (made, String::from_utf8_lossy(&output.stderr).into_owned())
     }
 
+    /// The journal's record of the latest version: (removed, added).
+    fn journal_counts(&self) -> (u64, u64) {
+        let json = self.ok(self.signet().args(["--format", "json", "zone", "diff", ORIGIN]));
+        let diff: serde_json::Value = serde_json::from_str(&json).expect("zone diff JSON");
+        let count = |field: &str| diff["version"][field].as_u64().expect("a count");
+        (count("removed"), count("added"))
+    }
+
     /// Rewrites the input with `edit` applied to its text.
     fn edit_input(&self, edit: impl FnOnce(String) -> String) {
         let text = std::fs::read_to_string(&self.input).expect("read input");
@@ -253,6 +261,8 @@ fn one_record_change(denial: &str, around: fn(&Version, &Version, &str) -> BTree
     zone.edit_input(|text| text.replacen(&ds, &format!("{}DEADBEEF", &ds[..ds.len() - 8]), 1));
     let (change, _) = zone.sign(t0 + 2 * HOUR);
     assert_eq!(change.made, set(&[(ORIGIN, "SOA"), (&owner, "DS")]));
+    // The journal: the SOA, the DS and their RRSIGs out and in.
+    assert_eq!(zone.journal_counts(), (4, 4));
     // A new secure delegation: its DS, its denial record and the one
     // before it in the chain, and the SOA; nothing else.
     zone.edit_input(|text| text + "aaa-new.tld. 86400 IN NS ns1.example.net.\naaa-new.tld. 3600 IN DS 12345 13 2 0011223344556677889900112233445566778899001122334455667788990011\n");
@@ -265,6 +275,10 @@ fn one_record_change(denial: &str, around: fn(&Version, &Version, &str) -> BTree
         "{denial}: a new delegation re-signs only its own records and the chain around it"
     );
     assert!(change.kept > first as usize - 10, "nearly every signature was kept ({} of {first})", change.kept);
+    // Out: the SOA, the predecessor's denial record, their RRSIGs. In:
+    // those anew, the NS, the DS and its RRSIG, the new denial record and
+    // its RRSIG.
+    assert_eq!(zone.journal_counts(), (4, 9));
 }
 
 /// Under NSEC: the new name's NSEC and its predecessor's.
@@ -421,6 +435,11 @@ fn damaged_published_signature_is_caught_and_the_zone_signed_in_full() {
     let Some(mut zone) = Managed::new("type = \"nsec3\"", 300) else { return };
     let t0 = start();
     let (_, first) = zone.sign(t0);
+    // The gate's memo holds the digest of every signature just published,
+    // the one about to be damaged among them.
+    let status = zone.ok(zone.signet().args(["--format", "json", "status", ORIGIN]));
+    let status: serde_json::Value = serde_json::from_str(&status).expect("status JSON");
+    assert_eq!(status[0]["gate_memo"]["entries"].as_u64(), Some(first), "{status}");
     let text = std::fs::read_to_string(&zone.output).expect("read output");
     let line = text.lines().find(|l| l.contains("\tRRSIG\tDS ")).expect("an RRSIG over a DS").to_owned();
     let owner = line.split('\t').next().expect("owner").to_owned();

@@ -131,7 +131,6 @@ async fn zone_versions_and_status_show_the_journal() {
 /// them: the journal holds the second version, whose difference is that
 /// record, the SOA, and what the signer made anew around it.
 #[test]
-#[ignore = "needs manage/run.rs to pass manage::journal::diff_for_commit to commit_run (issue 13 wiring)"]
 fn a_managed_run_records_its_difference() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = common::Store::soft(&dir.path().join("keys"));

@@ -88,7 +88,13 @@ fn big_zone(origin: &str, marker: &str, names: usize) -> String {
         if i % 10 == 0 {
             text.push_str(&format!("d{i} NS ns.example.net.\n"));
         } else {
-            text.push_str(&format!("h{i} A 198.51.{}.{}\nh{i} TXT \"host {i}\"\n", (i / 250) % 256, i % 250 + 1));
+            // Every host's TXT names the version: each new version is
+            // signed anew in the main, and its run lasts.
+            text.push_str(&format!(
+                "h{i} A 198.51.{}.{}\nh{i} TXT \"host {i} {marker}\"\n",
+                (i / 250) % 256,
+                i % 250 + 1
+            ));
         }
     }
     text
@@ -678,7 +684,7 @@ fn serve_stops_mid_run_and_restarts() {
     let mut serve = env.serve("first");
     // The first publication and the key states that follow it (seconds
     // apart), until nothing is due.
-    let settled = wait_for(Duration::from_secs(90), || {
+    wait_for(Duration::from_secs(90), || {
         let status = env.status(big.name);
         let quiet = status["next_wake"]["at"].as_i64().is_none_or(|at| at > unix_now() + 60);
         (quiet && status["last_run"]["result"] == "published").then_some(status)
@@ -686,9 +692,7 @@ fn serve_stops_mid_run_and_restarts() {
     .unwrap_or_else(|w| {
         panic!("big.test. does not settle after {w:?}: {:#}\n{}", env.status("big.test."), serve.tail())
     });
-    let run_seconds = settled["last_run"]["seconds"].as_f64().unwrap_or(0.0);
-    eprintln!("big.test.: settled after {:?}; a run takes {run_seconds:.2} s", test_started.elapsed());
-    assert!(run_seconds >= 1.5, "a run of big.test. takes {run_seconds} s: too short to stop in the middle");
+    eprintln!("big.test.: settled after {:?}", test_started.elapsed());
 
     // 5. SIGTERM in the middle of a run.
     let old = std::fs::read(&big.output).expect("read output");
@@ -740,11 +744,15 @@ fn serve_stops_mid_run_and_restarts() {
     // A restart takes over and publishes the change.
     let mut serve = env.serve("after-sigterm");
     let restarted = Instant::now();
-    let limit = Duration::from_secs_f64(10.0 + 3.0 * run_seconds);
+    let limit = Duration::from_secs(60);
     wait_for(limit, || big.output_text()?.contains("\"v1\"").then_some(())).unwrap_or_else(|w| {
         panic!("big.test.: the change is not published after the restart ({w:?})\n{}", serve.tail())
     });
     eprintln!("big.test.: published {:?} after the restart", restarted.elapsed());
+    // The run that published v1 did the work of the one stopped: it must
+    // have been long enough to be stopped in the middle.
+    let run_seconds = env.status(big.name)["last_run"]["seconds"].as_f64().unwrap_or(0.0);
+    assert!(run_seconds >= 1.5, "a run of big.test. takes {run_seconds} s: too short to stop in the middle");
     assert!(leftovers(&big).is_empty(), "files left beside the output after the restart: {:?}", leftovers(&big));
     let took_over = serve.lines().into_iter().find(|l| l.contains("lock taken over"));
     eprintln!("after the restart: {}", took_over.as_deref().unwrap_or("no stale lock to take over"));

@@ -37,6 +37,8 @@ pub struct Passed<T> {
     /// The memo the verifier collected ([`VerifyOptions::collect_memo`]),
     /// for the gate of the next publication.
     pub memo: Option<SignatureMemo>,
+    /// The zone as the verifier read it back: the published bytes.
+    pub zone: Option<crate::zone::Zone>,
 }
 
 /// The caller's progress, with the abandon flag as the verifier's stop.
@@ -91,7 +93,7 @@ pub fn sign_through_gate<T>(
     if abandoned() {
         return Err(GateFailure::Abandoned);
     }
-    let (report, memo) = (verified.report().clone(), verified.take_memo());
+    let (report, memo, zone) = (verified.report().clone(), verified.take_memo(), verified.take_zone());
     install(sealed, verified).map_err(publish)?;
-    Ok(Passed { made, report, memo })
+    Ok(Passed { made, report, memo, zone })
 }

@@ -15,11 +15,13 @@ use std::sync::atomic::AtomicBool;
 
 use super::gate::{GateFailure, Passed, sign_through_gate};
 use super::gate_memo::{self, FullReason};
+use super::journal::diff_for_commit;
 use super::keys::{advance_with_new_keys, key_store, open_signing_keys, parent_ds, purge_removed_keys, signing_keys};
 use super::oneshot::published_serial;
 use super::{ManageError, PublishFailure, zone_name};
 use crate::db::{
-    Actor, Database, Event, EventKind, GateMemoCommit, PublishedZone, RunCommit, RunRecord, RunResult, ZoneSnapshot,
+    Actor, Database, Event, EventKind, GateMemoCommit, JournalEntry, PublishedZone, RunCommit, RunRecord, RunResult,
+    ZoneSnapshot,
 };
 use crate::keys::KeyUri;
 use crate::policy::Policy;
@@ -185,7 +187,7 @@ async fn run_locked(
         refused_incremental = Some(report.summary_line());
         result = gate(read_input(&snapshot, &origin)?, None);
     }
-    let Passed { made: stats, report, memo } = match result {
+    let Passed { made: stats, report, memo, zone: published_zone } = match result {
         Ok(passed) => passed,
         Err(GateFailure::Refused(report)) => return Ok(RunOutcome::Refused(report)),
         Err(GateFailure::Abandoned | GateFailure::Sign(SignError::Stopped)) => {
@@ -228,7 +230,10 @@ async fn run_locked(
     };
     let events = step_events(&step, now, policy.parent.cds);
     let memo = gate_memo::to_store(&zone.name, memo);
-    commit(db, &snapshot, &step, &events, run, published, gate_plan.commit(memo.as_ref())).await?;
+    let diff = published_zone.and_then(|new| diff_for_commit(previous.as_ref(), &new, &policy.journal));
+    drop(previous);
+    let rows = Rows { run, published, memo: gate_plan.commit(memo.as_ref()), diff };
+    commit(db, &snapshot, &step, &events, rows).await?;
     if options.purge {
         purge_removed_keys(db, &snapshot, now).await?;
     }
@@ -293,17 +298,24 @@ fn step_events(step: &Step, now: i64, publish_cds: bool) -> Vec<Event> {
     transitions.chain(actions).collect()
 }
 
+/// What a published run records besides the key states: the run row,
+/// the zone's published state, the gate's memo and the journal entry.
+struct Rows<'a> {
+    run: RunRecord,
+    published: PublishedZone,
+    memo: GateMemoCommit<'a>,
+    diff: Option<JournalEntry>,
+}
+
 /// Writes the new key states, the step's events, removed keys and
-/// consumed observations with the run and the gate's memo, in one
-/// transaction.
+/// consumed observations with the run, the gate's memo and the difference
+/// from the version before, in one transaction.
 async fn commit(
     db: &Database,
     snapshot: &ZoneSnapshot,
     step: &Step,
     events: &[Event],
-    run: RunRecord,
-    published: PublishedZone,
-    memo: GateMemoCommit<'_>,
+    rows: Rows<'_>,
 ) -> Result<(), ManageError> {
     let removed: Vec<i64> = step
         .actions
@@ -320,10 +332,10 @@ async fn commit(
         removed: &removed,
         consumed: &consumed,
         next_run_at: step.next,
-        run,
-        published,
-        diff: None,
-        memo,
+        run: rows.run,
+        published: rows.published,
+        diff: rows.diff,
+        memo: rows.memo,
     };
     db.commit_run(snapshot.zone.id, &commit).await?;
     Ok(())

@@ -267,6 +267,7 @@ pub struct VerifiedZone {
     path: std::path::PathBuf,
     report: Report,
     memo: Option<SignatureMemo>,
+    zone: Option<Zone>,
 }
 
 impl VerifiedZone {
@@ -285,6 +286,13 @@ impl VerifiedZone {
     pub fn take_memo(&mut self) -> Option<SignatureMemo> {
         self.memo.take()
     }
+
+    /// The zone as read back and verified: exactly the bytes that are
+    /// published (a managed run records its difference from the version
+    /// before). Taken out once.
+    pub fn take_zone(&mut self) -> Option<Zone> {
+        self.zone.take()
+    }
 }
 
 /// Why a zone file did not pass the gate.
@@ -302,8 +310,8 @@ pub enum GateError {
     Stopped,
 }
 
-/// Reads the zone file at `path` and verifies all of it; the zone is
-/// dropped before returning, only the verdict stays.
+/// Reads the zone file at `path` and verifies all of it; a zone that
+/// passes comes back in the [`VerifiedZone`], one that fails is dropped.
 pub fn verify_file(
     path: &std::path::Path,
     origin: &crate::zone::Name,
@@ -318,7 +326,7 @@ pub fn verify_file(
         return Err(GateError::Stopped);
     }
     if report.valid {
-        Ok(VerifiedZone { path: path.to_owned(), report, memo })
+        Ok(VerifiedZone { path: path.to_owned(), report, memo, zone: Some(zone) })
     } else {
         Err(GateError::Refused(Box::new(report)))
     }
