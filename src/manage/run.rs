@@ -141,15 +141,19 @@ async fn run_locked(
         .map_err(|e| ManageError::Argument(format!("stored zone name {:?}: {e}", snapshot.zone.name)))?;
     let input = Path::new(&snapshot.zone.input_path);
     let input_error = |source| ManageError::Input { zone: zone_name(&snapshot).to_owned(), source: Box::new(source) };
-    // The digest first: if the file changes while it is read, the digest
-    // recorded is of an older version, and a service sees the change.
-    let input_digest = file_digest(input).map_err(|e| {
-        let message = format!("cannot read {}: {e}", input.display());
-        input_error(crate::zone::ReadError { file: input.to_owned(), line: 0, message })
-    })?;
     let output = std::path::PathBuf::from(&snapshot.zone.output_path);
-    let (unsigned, previous) = rayon::join(|| read_input(&snapshot, &origin), || previous_version(&output, &origin));
-    let unsigned = unsigned?;
+    // The input's digest before the input: if the file changes while it is
+    // read, the digest recorded is of an older version, and a service sees
+    // the change. The published version is read beside both.
+    let read_digest_then_input = || {
+        let digest = file_digest(input).map_err(|e| {
+            let message = format!("cannot read {}: {e}", input.display());
+            input_error(crate::zone::ReadError { file: input.to_owned(), line: 0, message })
+        })?;
+        Ok::<_, ManageError>((digest, read_input(&snapshot, &origin)?))
+    };
+    let (read, previous) = rayon::join(read_digest_then_input, || previous_version(&output, &origin));
+    let (input_digest, unsigned) = read?;
     let input_serial = soa_serial(&unsigned);
     let key_store = key_store(&snapshot, options.key_store).cloned();
     let mut step = advance_with_new_keys(db, &mut snapshot, key_store.as_ref(), &origin, now).await?;
