@@ -13,7 +13,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use signet::db::{Database, GateMemoCommit, JournalEntry, NewZone, PublishedZone, RunCommit, RunRecord, RunResult};
+use signet::db::{Database, JournalEntry, NewZone, RunCommit, RunRecord, RunResult};
 use signet::policy::JournalPolicy;
 use signet::zone::diff::{EncodedDiff, ZoneDiff};
 use signet::zone::{Name, read_zone_file};
@@ -92,18 +92,7 @@ async fn commit(origin: &Name, diff: EncodedDiff) -> Result<(), Box<dyn std::err
     let id = db.add_zone(&zone, 0).await?;
     let run = RunRecord { serial: Some(diff.new_serial), result: RunResult::Published, ..RunRecord::default() };
     let diff = Some(JournalEntry { diff, bounds: JournalPolicy::default() });
-    let published = PublishedZone::default();
-    let commit = RunCommit {
-        keys: &[],
-        events: &[],
-        removed: &[],
-        consumed: &[],
-        next_run_at: None,
-        run,
-        published,
-        diff,
-        memo: GateMemoCommit::default(),
-    };
+    let commit = RunCommit { diff, ..RunCommit::publication(run) };
     db.commit_run(id, &commit).await?;
     Ok(())
 }

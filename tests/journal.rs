@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use signet::db::{Database, GateMemoCommit, NewZone, PublishedZone, RunCommit, RunRecord, RunResult};
+use signet::db::{Database, NewZone, RunCommit, RunRecord, RunResult};
 use signet::manage::journal::diff_for_commit;
 use signet::policy::JournalPolicy;
 use signet::zone::{Name, Zone, read_zone_str};
@@ -44,18 +44,7 @@ async fn filled(dir: &Path) -> PathBuf {
         let at = 1_796_083_200 + 3600 * i as i64;
         let serial = Some(i as u32 + 1);
         let run = RunRecord { at, serial, result: RunResult::Published, ..RunRecord::default() };
-        let published = PublishedZone::default();
-        let commit = RunCommit {
-            keys: &[],
-            events: &[],
-            removed: &[],
-            consumed: &[],
-            next_run_at: None,
-            run,
-            published,
-            diff,
-            memo: GateMemoCommit::default(),
-        };
+        let commit = RunCommit { diff, ..RunCommit::publication(run) };
         db.commit_run(id, &commit).await.expect("commit");
     }
     path

@@ -110,7 +110,7 @@ pub(super) async fn commit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{DbError, NewZone, PublishedZone, RunCommit, RunRecord, RunResult};
+    use crate::db::{DbError, NewZone, RunCommit, RunRecord, RunResult};
 
     /// A database with one zone; returns it, the zone and the directory.
     async fn database() -> (Database, Name, i64, tempfile::TempDir) {
@@ -126,17 +126,7 @@ mod tests {
     /// Commits a published run of `serial` at `at` with `memo`.
     async fn publish(db: &Database, zone: i64, serial: u32, at: i64, memo: GateMemoCommit<'_>) {
         let run = RunRecord { at, serial: Some(serial), result: RunResult::Published, ..RunRecord::default() };
-        let commit = RunCommit {
-            keys: &[],
-            events: &[],
-            removed: &[],
-            consumed: &[],
-            next_run_at: None,
-            run,
-            published: PublishedZone::default(),
-            diff: None,
-            memo,
-        };
+        let commit = RunCommit { memo, ..RunCommit::publication(run) };
         db.commit_run(zone, &commit).await.expect("commit");
     }
 

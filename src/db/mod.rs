@@ -275,6 +275,24 @@ pub struct RunCommit<'a> {
     pub memo: GateMemoCommit<'a>,
 }
 
+impl RunCommit<'_> {
+    /// The commit of `run` publishing with no key, event, journal or memo
+    /// change: the base that tests and benchmarks fill in.
+    pub fn publication(run: RunRecord) -> RunCommit<'static> {
+        RunCommit {
+            keys: &[],
+            events: &[],
+            removed: &[],
+            consumed: &[],
+            next_run_at: None,
+            run,
+            published: PublishedZone::default(),
+            diff: None,
+            memo: GateMemoCommit::default(),
+        }
+    }
+}
+
 /// The database.
 #[derive(Debug, Clone)]
 pub struct Database {

@@ -1,5 +1,5 @@
 use super::*;
-use crate::db::{GateMemoCommit, NewZone, PublishedZone, RunCommit, RunRecord, RunResult};
+use crate::db::{NewZone, RunCommit, RunRecord, RunResult};
 use crate::zone::Name;
 
 /// A database with one zone; returns it, the zone's id and the directory
@@ -29,17 +29,7 @@ async fn publish(db: &Database, zone: i64, serial: u32, diff: Option<JournalEntr
         result: RunResult::Published,
         ..RunRecord::default()
     };
-    let commit = RunCommit {
-        keys: &[],
-        events: &[],
-        removed: &[],
-        consumed: &[],
-        next_run_at: None,
-        run,
-        published: PublishedZone::default(),
-        diff,
-        memo: GateMemoCommit::default(),
-    };
+    let commit = RunCommit { diff, ..RunCommit::publication(run) };
     db.commit_run(zone, &commit).await.expect("commit");
 }
 
