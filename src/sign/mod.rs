@@ -433,9 +433,10 @@ impl Run<'_> {
         } else {
             (&self.keys.zone_signers, &self.settings.zone_window)
         };
-        let records = canonical_records(rrset, class);
         let previous = self.previous.zip(old);
-        let candidates = previous.map(|(p, old)| p.signatures_over(old, rrset, &records, class)).unwrap_or_default();
+        let candidates = previous.map(|(p, old)| p.signatures_over(old, rrset, class)).unwrap_or_default();
+        // The canonical form, made only when a signature is to be made.
+        let mut records = None;
         for signer in signers {
             let kept = previous.and_then(|(p, _)| p.keep(&candidates, rrset, signer, window));
             let made;
@@ -445,7 +446,8 @@ impl Run<'_> {
                     kept
                 }
                 None => {
-                    made = sign_rrset(rrset, &records, signer, apex, window)?;
+                    let records = records.get_or_insert_with(|| canonical_records(rrset, class));
+                    made = sign_rrset(rrset, records, signer, apex, window)?;
                     stats.rrsigs += 1;
                     &made[..]
                 }

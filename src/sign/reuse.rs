@@ -59,23 +59,25 @@ impl<'a> Previous<'a> {
     }
 
     /// The RRSIG RDATAs that covered this RRset in `old`, if the RRset
-    /// there was exactly `canonical` (the new RRset's canonical form).
-    pub fn signatures_over(
-        &self,
-        old: &Node<'a>,
-        rrset: &RrsetToSign<'_>,
-        canonical: &[u8],
-        class: u16,
-    ) -> Vec<&'a [u8]> {
+    /// there was exactly the same: byte for byte in the same order (both
+    /// come from zones in canonical order: the common case, no copy), or
+    /// else the same in canonical form (names differing in case).
+    pub fn signatures_over(&self, old: &Node<'a>, rrset: &RrsetToSign<'_>, class: u16) -> Vec<&'a [u8]> {
         let Some(old_set) = old.rrset(rrset.rtype) else { return Vec::new() };
-        let old_rrset = RrsetToSign {
-            owner: old_set.owner(),
-            rtype: old_set.rtype(),
-            ttl: old_set.ttl(),
-            rdatas: old_set.rdatas().collect(),
-        };
-        if !old_set.ttls_agree() || canonical_records(&old_rrset, class) != canonical {
+        if !old_set.ttls_agree() || old_set.ttl() != rrset.ttl {
             return Vec::new();
+        }
+        let identical = old_set.len() == rrset.rdatas.len() && old_set.rdatas().eq(rrset.rdatas.iter().copied());
+        if !identical {
+            let old_rrset = RrsetToSign {
+                owner: old_set.owner(),
+                rtype: old_set.rtype(),
+                ttl: old_set.ttl(),
+                rdatas: old_set.rdatas().collect(),
+            };
+            if canonical_records(&old_rrset, class) != canonical_records(rrset, class) {
+                return Vec::new();
+            }
         }
         let Some(rrsigs) = old.rrset(Rtype::RRSIG) else { return Vec::new() };
         rrsigs.rdatas().filter(|rdata| rdata.get(..2) == Some(&rrset.rtype.0.to_be_bytes()[..])).collect()
