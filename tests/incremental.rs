@@ -461,3 +461,27 @@ fn damaged_published_signature_is_caught_and_the_zone_signed_in_full() {
     let runs = zone.ok(zone.signet().args(["--format", "json", "zone", "status", ORIGIN]));
     assert!(runs.contains("signed in full after the gate refused"), "the run row says so: {runs}");
 }
+
+/// A policy change of denial type (NSEC to NSEC3 and back) replaces the
+/// whole chain and re-signs it, and keeps every other signature: they
+/// cover the same RRsets with the same keys (`check_minimal` holds each
+/// version to exactly that; the peers accept each).
+#[test]
+fn denial_type_change_resigns_the_chain_and_keeps_the_rest() {
+    let Some(mut zone) = Managed::new("type = \"nsec\"", 300) else { return };
+    let t0 = start();
+    zone.sign(t0);
+    for (hours, denial) in [(1, "type = \"nsec3\""), (2, "type = \"nsec\"")] {
+        let policy_file = zone.dir.path().join("p.toml");
+        std::fs::write(&policy_file, policy(denial, &zone.store)).expect("write policy");
+        zone.ok(zone.signet().args(["policy", "import"]).arg(&policy_file));
+        let (change, _) = zone.sign(t0 + hours * HOUR);
+        let [.., (_, old), (_, new)] = &zone.versions[..] else { unreachable!() };
+        let chain = |v: &Version, t: &str| v.rrsigs.keys().filter(|(_, ty)| ty == t).count();
+        let made_chain = change.made.iter().filter(|(_, t)| t.starts_with("NSEC")).count();
+        let (before, after) = if denial.contains("nsec3") { ("NSEC", "NSEC3") } else { ("NSEC3", "NSEC") };
+        assert!(chain(old, before) > 0 && chain(new, before) == 0, "{denial}: the old chain is gone");
+        assert_eq!(made_chain, chain(new, after) + usize::from(after == "NSEC3"), "{denial}: the new chain is signed");
+        assert!(change.kept > 0, "{denial}: the signatures over the zone's own data are kept");
+    }
+}
