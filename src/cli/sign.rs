@@ -68,6 +68,7 @@ async fn run_managed(name: &str, full_verify: bool, ctx: &Context) -> anyhow::Re
         purge: true,
         abandon: None,
         full_verify,
+        previous: None,
     };
     let published = match run_zone(&db, &name, ctx.now, &options).await {
         Ok(RunOutcome::Published(published)) => published,

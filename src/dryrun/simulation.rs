@@ -348,6 +348,7 @@ impl Simulation {
             purge,
             abandon: None,
             full_verify: false,
+            previous: None,
         };
         loop {
             let first_event = self.events.len();

@@ -52,6 +52,11 @@ pub struct RunOptions<'a> {
     /// Verify every signature with crypto, not taking any from the gate's
     /// memo (`signet sign ZONE --full-verify`).
     pub full_verify: bool,
+    /// The version last published, when the caller holds it (a service
+    /// keeps the zone its last run published): the run takes its
+    /// signatures from it instead of reading the output again. It must be
+    /// the version at the output; when unsure, pass None.
+    pub previous: Option<&'a Zone>,
 }
 
 /// A published run.
@@ -66,6 +71,8 @@ pub struct Published {
     /// Why the gate verified every signature with crypto (`None`: it
     /// took some from its memo).
     pub full_verification: Option<FullReason>,
+    /// The zone published, as the gate read it back.
+    pub zone: Option<Zone>,
 }
 
 /// How a managed run ended.
@@ -152,8 +159,10 @@ async fn run_locked(
         })?;
         Ok::<_, ManageError>((digest, read_input(&snapshot, &origin)?))
     };
-    let (read, previous) = rayon::join(read_digest_then_input, || previous_version(&output, &origin));
+    let read_previous = || options.previous.is_none().then(|| previous_version(&output, &origin)).flatten();
+    let (read, read_previous) = rayon::join(read_digest_then_input, read_previous);
     let (input_digest, unsigned) = read?;
+    let previous = options.previous.or(read_previous.as_ref());
     let input_serial = soa_serial(&unsigned);
     let key_store = key_store(&snapshot, options.key_store).cloned();
     let mut step = advance_with_new_keys(db, &mut snapshot, key_store.as_ref(), &origin, now).await?;
@@ -181,7 +190,7 @@ async fn run_locked(
             sign_zone_until(unsigned, &keys, &settings, previous, options.abandon, out)
         })
     };
-    let mut result = gate(unsigned, previous.as_ref());
+    let mut result = gate(unsigned, previous);
     let mut refused_incremental = None;
     if let (Err(GateFailure::Refused(report)), Some(_)) = (&result, &previous) {
         // A kept signature the gate refuses (the published file damaged
@@ -234,14 +243,20 @@ async fn run_locked(
     };
     let events = step_events(&step, now, policy.parent.cds);
     let memo = gate_memo::to_store(&zone.name, memo);
-    let diff = published_zone.and_then(|new| diff_for_commit(previous.as_ref(), &new, &policy.journal));
-    drop(previous);
+    let diff = published_zone.as_ref().and_then(|new| diff_for_commit(previous, new, &policy.journal));
+    drop(read_previous);
     let rows = Rows { run, published, memo: gate_plan.commit(memo.as_ref()), diff };
     commit(db, &snapshot, &step, &events, rows).await?;
     if options.purge {
         purge_removed_keys(db, &snapshot, now).await?;
     }
-    Ok(RunOutcome::Published(Box::new(Published { step, stats, report, full_verification: gate_plan.full })))
+    Ok(RunOutcome::Published(Box::new(Published {
+        step,
+        stats,
+        report,
+        full_verification: gate_plan.full,
+        zone: published_zone,
+    })))
 }
 
 /// SHA-256 of a regular file's bytes: how the service tells a changed

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 /// What a poll sees of a file; `None` when it cannot be looked at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
+pub(crate) struct Stamp {
     len: u64,
     mtime_ns: i128,
     inode: u64,
@@ -21,7 +21,7 @@ struct Stamp {
 }
 
 impl Stamp {
-    fn of(path: &Path) -> Option<Stamp> {
+    pub(crate) fn of(path: &Path) -> Option<Stamp> {
         let meta = std::fs::metadata(path).ok()?;
         Some(Stamp {
             len: meta.len(),

@@ -10,7 +10,7 @@
 //! it runs on a blocking thread with a rayon pool of its own, so that a
 //! big zone's signing never queues a small zone's behind it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -19,11 +19,12 @@ use tokio::sync::{mpsc, watch};
 
 use super::Shared;
 use super::metrics::{RunMetric, RunResultLabel, ZoneGauges};
+use super::watch::Stamp;
 use crate::db::{DbError, ZoneRow, ZoneWatch};
 use crate::manage::{ManageError, RunOptions, RunOutcome, file_digest, run_zone};
 use crate::time::{format_duration, format_time, wall_clock};
 use crate::verify::NoProgress;
-use crate::zone::Name;
+use crate::zone::{Name, Zone};
 
 /// Why the service looks at a zone now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +67,11 @@ pub struct ZoneTask {
     /// When to try again after a failure or a busy zone.
     retry_at: Option<i64>,
     last_run: Option<Instant>,
+    /// The version the last run published, and the output's stamp right
+    /// after: the next run takes its signatures from it instead of reading
+    /// the output again, as long as the output still has that stamp (a
+    /// `signet sign` from the command line, or a hand edit, changes it).
+    published: Option<(Arc<Zone>, Stamp)>,
 }
 
 impl ZoneTask {
@@ -89,6 +95,7 @@ impl ZoneTask {
             failures: 0,
             retry_at: None,
             last_run: None,
+            published: None,
         }
     }
 
@@ -229,7 +236,8 @@ impl ZoneTask {
         let now = wall_clock();
         let started = Instant::now();
         tracing::info!(zone = %self.origin, run = run_id, why = %why, "run started");
-        let result = self.execute(now).await;
+        let held = self.held_version().await;
+        let result = self.execute(now, held).await;
         drop(permit);
         let seconds = started.elapsed().as_secs_f64();
         let metric = |result, report: Option<&crate::verify::Report>| RunMetric {
@@ -257,6 +265,7 @@ impl ZoneTask {
                     "zone published"
                 );
                 finished = Some(metric(RunResultLabel::Published, Some(report)));
+                self.hold_version(published.zone).await;
                 self.recovered().await;
                 self.publish_command(stats.serial).await;
             }
@@ -292,7 +301,7 @@ impl ZoneTask {
 
     /// Runs the managed run on a blocking thread, with a rayon pool of
     /// its own, driving its database work on the service's runtime.
-    async fn execute(&self, now: i64) -> Result<RunOutcome, ManageError> {
+    async fn execute(&self, now: i64, previous: Option<Arc<Zone>>) -> Result<RunOutcome, ManageError> {
         let shared = Arc::clone(&self.shared);
         let origin = self.origin.clone();
         let handle = tokio::runtime::Handle::current();
@@ -305,6 +314,7 @@ impl ZoneTask {
                     purge: true,
                     abandon: Some(&shared.stopping),
                     full_verify: false,
+                    previous: previous.as_deref(),
                 };
                 handle.block_on(run_zone(&shared.db, &origin, now, &options))
             };
@@ -319,6 +329,24 @@ impl ZoneTask {
             // service and the other zones go on.
             Err(e) => Err(ManageError::Argument(format!("the run stopped abnormally: {e}"))),
         }
+    }
+
+    /// The version held from the last publication, if the output is still
+    /// that version.
+    async fn held_version(&mut self) -> Option<Arc<Zone>> {
+        let (zone, stamp) = self.published.take()?;
+        let output = self.shared.db.zone(&self.origin).await.ok()?.output_path;
+        let unchanged = Stamp::of(Path::new(&output)) == Some(stamp);
+        if !unchanged {
+            tracing::info!(zone = %self.origin, "the output changed since it was published: reading it again");
+        }
+        unchanged.then_some(zone)
+    }
+
+    /// Keeps `zone`, just published, for the next run.
+    async fn hold_version(&mut self, zone: Option<Zone>) {
+        let Ok(row) = self.shared.db.zone(&self.origin).await else { return };
+        self.published = zone.zip(Stamp::of(Path::new(&row.output_path))).map(|(z, s)| (Arc::new(z), s));
     }
 
     async fn recovered(&mut self) {
