@@ -110,18 +110,9 @@ pub(super) async fn commit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::{DbError, NewZone, RunCommit, RunRecord, RunResult};
+    use crate::db::{DbError, RunCommit, RunRecord, RunResult};
 
-    /// A database with one zone; returns it, the zone and the directory.
-    async fn database() -> (Database, Name, i64, tempfile::TempDir) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db = Database::open(&dir.path().join("signet.db"), true).await.expect("open");
-        db.import_policy("p", "", 0).await.expect("policy");
-        let name = Name::from_text("example.", None).expect("name");
-        let zone = NewZone { name: &name, policy: "p", input: "in.zone", output: "out.zone", salt: &[] };
-        let id = db.add_zone(&zone, 0).await.expect("zone");
-        (db, name, id, dir)
-    }
+    use crate::db::scratch::database;
 
     /// Commits a published run of `serial` at `at` with `memo`.
     async fn publish(db: &Database, zone: i64, serial: u32, at: i64, memo: GateMemoCommit<'_>) {

@@ -14,6 +14,8 @@ mod journal;
 mod memo;
 mod open;
 mod rows;
+#[cfg(test)]
+pub(crate) mod scratch;
 
 /// A zone with its policy's name, then `$tail` (a literal, so that the
 /// query stays a static string).

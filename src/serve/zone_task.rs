@@ -343,7 +343,8 @@ impl ZoneTask {
         unchanged.then_some(zone)
     }
 
-    /// Keeps `zone`, just published, for the next run.
+    /// Keeps `zone`, just published, for the next run, with the output's
+    /// stamp taken now: before the publish-command, which may touch it.
     async fn hold_version(&mut self, zone: Option<Zone>) {
         let Ok(row) = self.shared.db.zone(&self.origin).await else { return };
         self.published = zone.zip(Stamp::of(Path::new(&row.output_path))).map(|(z, s)| (Arc::new(z), s));

@@ -1,18 +1,6 @@
 use super::*;
-use crate::db::{NewZone, RunCommit, RunRecord, RunResult};
-use crate::zone::Name;
-
-/// A database with one zone; returns it, the zone's id and the directory
-/// that holds it.
-async fn database() -> (Database, i64, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = Database::open(&dir.path().join("signet.db"), true).await.expect("open");
-    db.import_policy("p", "", 0).await.expect("policy");
-    let name = Name::from_text("example.", None).expect("name");
-    let zone = NewZone { name: &name, policy: "p", input: "in.zone", output: "out.zone", salt: &[] };
-    let id = db.add_zone(&zone, 0).await.expect("zone");
-    (db, id, dir)
-}
+use crate::db::scratch::database;
+use crate::db::{RunCommit, RunRecord, RunResult};
 
 /// An encoded difference from `from` to `to` of `bytes` bytes (the
 /// journal stores what it is given; it does not decode).
@@ -39,7 +27,7 @@ async fn serials(db: &Database, zone: i64) -> Vec<(i64, i64)> {
 
 #[tokio::test]
 async fn versions_are_kept_in_order_up_to_the_count() {
-    let (db, zone, _dir) = database().await;
+    let (db, _, zone, _dir) = database().await;
     let bounds = JournalPolicy { max_versions: 3, max_size: 1 << 20 };
     publish(&db, zone, 1, None).await;
     for serial in 2..=6 {
@@ -57,7 +45,7 @@ async fn versions_are_kept_in_order_up_to_the_count() {
 
 #[tokio::test]
 async fn versions_are_kept_up_to_the_size() {
-    let (db, zone, _dir) = database().await;
+    let (db, _, zone, _dir) = database().await;
     let bounds = JournalPolicy { max_versions: 100, max_size: 250 };
     for serial in 2..=5 {
         publish(&db, zone, serial, Some(entry(serial - 1, serial, 100, bounds))).await;
@@ -71,7 +59,7 @@ async fn versions_are_kept_up_to_the_size() {
 
 #[tokio::test]
 async fn the_chain_starts_again_when_a_version_is_unknown() {
-    let (db, zone, _dir) = database().await;
+    let (db, _, zone, _dir) = database().await;
     let bounds = JournalPolicy::default();
     publish(&db, zone, 2, Some(entry(1, 2, 10, bounds))).await;
     publish(&db, zone, 3, Some(entry(2, 3, 10, bounds))).await;
@@ -87,7 +75,7 @@ async fn the_chain_starts_again_when_a_version_is_unknown() {
 
 #[tokio::test]
 async fn one_version_and_the_chain_since_a_serial() {
-    let (db, zone, _dir) = database().await;
+    let (db, _, zone, _dir) = database().await;
     let bounds = JournalPolicy::default();
     assert!(db.journal_diff(zone, None).await.expect("query").is_none());
     for serial in 11..=14 {
@@ -110,9 +98,8 @@ async fn one_version_and_the_chain_since_a_serial() {
 
 #[tokio::test]
 async fn a_removed_zone_loses_its_journal() {
-    let (db, zone, _dir) = database().await;
+    let (db, name, zone, _dir) = database().await;
     publish(&db, zone, 2, Some(entry(1, 2, 10, JournalPolicy::default()))).await;
-    let name = Name::from_text("example.", None).expect("name");
     db.remove_zone(&name, 100).await.expect("remove");
     assert_eq!(serials(&db, zone).await, []);
 }
