@@ -87,8 +87,10 @@ fn check_minimal(old: &Version, new: &Version, now: i64) -> Change {
         let unchanged = old.rrsets.get(rrset) == new.rrsets.get(rrset);
         for (tag, sig) in sigs {
             let before = old.rrsigs.get(rrset).and_then(|s| s.get(tag));
-            // A tag names one key throughout a test (checked by
-            // `Managed::sign`), so a tag in both versions is the same key.
+            // A tag in both versions is taken to name the same key: a
+            // test's few keys could share a tag only by a 1-in-65536
+            // chance, and then this fails (signet would re-sign), never
+            // passes wrongly.
             let keepable = before
                 .is_some_and(|b| unchanged && expiration(b) - now > RENEW_WITHIN && expiration(b) <= now + VALIDITY);
             if keepable {
