@@ -751,10 +751,12 @@ fn serve_stops_mid_run_and_restarts() {
     });
     eprintln!("big.test.: published {:?} after the restart", restarted.elapsed());
     // The run that published v1 did the work of the one stopped: it must
-    // have been long enough to be stopped in the middle.
+    // have lasted well past the 300 ms at which SIGTERM came (1.25 s on an
+    // idle machine, 2 s on a busy one), or the test proves nothing. The
+    // "abandoned" line asserted above is the proof that it was cut.
     let run_seconds = env.status(big.name)["last_run"]["seconds"].as_f64().unwrap_or(0.0);
     eprintln!("big.test.: the run that published v1 took {run_seconds:.2} s");
-    assert!(run_seconds >= 1.5, "a run of big.test. takes {run_seconds} s: too short to stop in the middle");
+    assert!(run_seconds >= 0.8, "a run of big.test. takes {run_seconds} s: too short to stop in the middle");
     assert!(leftovers(&big).is_empty(), "files left beside the output after the restart: {:?}", leftovers(&big));
     let took_over = serve.lines().into_iter().find(|l| l.contains("lock taken over"));
     eprintln!("after the restart: {}", took_over.as_deref().unwrap_or("no stale lock to take over"));
