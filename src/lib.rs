@@ -49,6 +49,7 @@ pub mod serve;
 pub mod sign;
 pub mod time;
 pub mod verify;
+pub mod xfr;
 pub mod zone;
 
 pub use manage::{ManageError, RunOptions, RunOutcome, run_zone, sign_once};

@@ -70,6 +70,41 @@ impl Name {
         }
     }
 
+    /// Reads a name at `message[pos..]`, following compression pointers
+    /// (RFC 1035 §4.1.4); returns it uncompressed and the position after
+    /// it in the message. `None` for a name that is malformed, too long,
+    /// or whose pointers do not each point strictly backwards (which
+    /// rules out loops).
+    pub fn read_compressed(message: &[u8], pos: usize) -> Option<(Name, usize)> {
+        let mut wire = Vec::with_capacity(32);
+        let (mut at, mut after, mut limit) = (pos, None, pos);
+        loop {
+            let len = *message.get(at)?;
+            match len & 0xC0 {
+                0xC0 => {
+                    let target = (usize::from(len & 0x3F) << 8) | usize::from(*message.get(at + 1)?);
+                    if target >= limit {
+                        return None;
+                    }
+                    after.get_or_insert(at + 2);
+                    (at, limit) = (target, target);
+                }
+                0x00 => {
+                    let label = message.get(at..at + 1 + usize::from(len))?;
+                    wire.extend_from_slice(label);
+                    if wire.len() > MAX_NAME_LEN {
+                        return None;
+                    }
+                    at += label.len();
+                    if len == 0 {
+                        return Some((Name(wire.into_boxed_slice()), after.unwrap_or(at)));
+                    }
+                }
+                _ => return None,
+            }
+        }
+    }
+
     /// This name as a borrowed view.
     pub fn as_ref(&self) -> NameRef<'_> {
         NameRef(&self.0)

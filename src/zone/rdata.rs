@@ -482,6 +482,56 @@ pub fn canonical_rdata(rtype: Rtype, rdata: &[u8]) -> Cow<'_, [u8]> {
     Cow::Owned(out)
 }
 
+// ------------------------------------------------------- from a message
+
+/// Types whose RDATA names a DNS message may compress: RFC 1035's, and
+/// those RFC 3597 §4 asks receivers to expand as well. Other types' names
+/// are never compressed, so their RDATA is taken as it is.
+fn compressible(rtype: Rtype) -> bool {
+    matches!(
+        rtype,
+        Rtype::NS
+            | Rtype::MD
+            | Rtype::MF
+            | Rtype::CNAME
+            | Rtype::SOA
+            | Rtype::MB
+            | Rtype::MG
+            | Rtype::MR
+            | Rtype::PTR
+            | Rtype::MINFO
+            | Rtype::MX
+            | Rtype::RP
+            | Rtype::AFSDB
+            | Rtype::RT
+            | Rtype::NAPTR
+            | Rtype::SRV
+    )
+}
+
+/// The RDATA at `message[start..end]` in uncompressed wire form: embedded
+/// names the type allows to be compressed are expanded. `None` when the
+/// RDATA does not fit its type's layout or a name does not read.
+pub fn rdata_from_message(rtype: Rtype, message: &[u8], start: usize, end: usize) -> Option<Cow<'_, [u8]>> {
+    let rdata = message.get(start..end)?;
+    let fields = match fields(rtype) {
+        Some(fields) if compressible(rtype) => fields,
+        _ => return Some(Cow::Borrowed(rdata)),
+    };
+    let mut out = Vec::with_capacity(rdata.len() + 64);
+    let mut walk = Walk { rdata: &message[..end], pos: start };
+    for &field in fields {
+        if field == Name {
+            let (name, next) = super::name::Name::read_compressed(&message[..end], walk.pos)?;
+            out.extend_from_slice(name.wire());
+            walk.pos = next;
+        } else {
+            out.extend_from_slice(walk.field(field)?);
+        }
+    }
+    (walk.pos == end).then_some(Cow::Owned(out))
+}
+
 // --------------------------------------------------------------- text out
 
 /// Appends the presentation form of `rdata`; the RFC 3597 form for types

@@ -1,0 +1,4 @@
+//! Zone transfers: DNS messages on UDP and TCP, TSIG, AXFR and IXFR in
+//! from a hidden primary and out to secondaries, NOTIFY both ways.
+
+pub mod wire;

@@ -1,0 +1,128 @@
+use hickory_proto::op::{Message, MessageType, OpCode};
+
+use super::*;
+use crate::zone::read_zone_str;
+
+fn name(text: &str) -> Name {
+    Name::from_text(text, None).expect("name")
+}
+
+fn response_metadata() -> Metadata {
+    let mut metadata = Metadata::new(7, MessageType::Response, OpCode::Query);
+    metadata.authoritative = true;
+    metadata
+}
+
+const ZONE: &str = "$ORIGIN Example.\n$TTL 300\n\
+@ SOA ns1 hostmaster 5 3600 900 604800 300\n\
+@ NS ns1\n@ MX 10 mail.example.\nns1 A 192.0.2.1\nwww.sub TXT \"hello\"\n\
+alias CNAME www.sub.example.\n";
+
+#[test]
+fn records_written_read_back_and_hickory_agrees() {
+    let zone = read_zone_str(ZONE, &name("example."), std::path::Path::new("test")).expect("zone");
+    let question = Question { name: name("Example."), qtype: Rtype::AXFR, qclass: CLASS_IN };
+    let mut writer = MessageWriter::new(response_metadata(), Some(&question), MAX_MESSAGE);
+    for record in zone.records() {
+        assert!(writer.push(Section::Answer, record, CLASS_IN));
+    }
+    assert!(writer.push_edns(UDP_EDNS));
+    let bytes = writer.finish();
+    let parsed = ParsedMessage::parse(&bytes).expect("parse");
+    assert_eq!(parsed.question.as_ref(), Some(&question));
+    let read: Vec<_> = parsed.answers().collect::<Result<_, _>>().expect("records");
+    assert_eq!(read.len(), zone.len());
+    for (wire, record) in read.iter().zip(zone.records()) {
+        assert!(wire.owner.as_ref().eq_ignore_case(record.owner), "{:?} {:?}", wire.owner, record.owner);
+        assert_eq!((wire.rtype, wire.ttl, &wire.rdata[..]), (record.rtype, record.ttl, record.rdata));
+    }
+    // An independent reader takes the message as well.
+    let message = Message::from_vec(&bytes).expect("hickory reads it");
+    assert_eq!(message.answers.len(), zone.len());
+    assert!(message.edns.is_some());
+    assert!(message.authoritative);
+}
+
+#[test]
+fn owners_below_the_question_point_to_it() {
+    let zone = read_zone_str(ZONE, &name("example."), std::path::Path::new("test")).expect("zone");
+    let question = Question { name: name("Example."), qtype: Rtype::AXFR, qclass: CLASS_IN };
+    let mut writer = MessageWriter::new(response_metadata(), Some(&question), MAX_MESSAGE);
+    let www = zone.records().find(|r| r.rtype == Rtype::TXT).expect("txt");
+    assert!(writer.push(Section::Answer, www, CLASS_IN));
+    let bytes = writer.finish();
+    let owner_at = 12 + question.name.wire().len() + 4;
+    assert_eq!(&bytes[owner_at..owner_at + 10], b"\x03www\x03sub\xC0\x0C");
+    // "other." is not below the apex: written in full.
+    let mut writer = MessageWriter::new(response_metadata(), Some(&question), MAX_MESSAGE);
+    let owner = name("other.");
+    let other = RecordRef { owner: owner.as_ref(), rtype: Rtype::A, ttl: 1, rdata: &[192, 0, 2, 1] };
+    assert!(writer.push(Section::Answer, other, CLASS_IN));
+    let bytes = writer.finish();
+    assert_eq!(&bytes[owner_at..owner_at + 7], b"\x05other\x00");
+}
+
+#[test]
+fn compressed_rdata_names_are_expanded() {
+    // A hickory-proto message compresses NS and MX targets and SOA names.
+    let mut message = Message::new(1, MessageType::Response, OpCode::Query);
+    let text = "$ORIGIN example.\n@ 300 SOA ns1 hostmaster 5 3600 900 604800 300\n@ 300 NS ns1\n@ 300 MX 10 ns1\n";
+    let zone = read_zone_str(text, &name("example."), std::path::Path::new("test")).expect("zone");
+    for record in zone.records() {
+        let mut decoder = BinDecoder::new(record.owner.wire());
+        let owner = hickory_proto::rr::Name::read(&mut decoder).expect("owner");
+        let mut decoder = BinDecoder::new(record.rdata);
+        let rdata = hickory_proto::rr::RData::read(
+            &mut decoder,
+            RecordType::from(record.rtype.0),
+            hickory_proto::serialize::binary::Restrict::new(record.rdata.len() as u16),
+        )
+        .expect("rdata");
+        message.add_answer(hickory_proto::rr::Record::from_rdata(owner, record.ttl, rdata));
+    }
+    let bytes = message.to_vec().expect("encode");
+    assert!(bytes.len() < 12 + zone.records().map(|r| r.owner.wire().len() + 10 + r.rdata.len()).sum::<usize>());
+    let parsed = ParsedMessage::parse(&bytes).expect("parse");
+    let read: Vec<_> = parsed.answers().collect::<Result<_, _>>().expect("records");
+    let mut expected: Vec<_> = zone.records().map(|r| (r.rtype, r.rdata.to_vec())).collect();
+    let mut got: Vec<_> = read.iter().map(|r| (r.rtype, r.rdata.to_vec())).collect();
+    expected.sort();
+    got.sort();
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn pointer_loops_and_forward_pointers_are_refused() {
+    let mut message = vec![0u8; 12];
+    message[5] = 1; // one question
+    message.extend_from_slice(&[0xC0, 12]); // points to itself
+    message.extend_from_slice(&[0, 6, 0, 1]);
+    assert!(ParsedMessage::parse(&message).is_err());
+    message[12..14].copy_from_slice(&[0xC0, 20]); // forward
+    assert!(ParsedMessage::parse(&message).is_err());
+}
+
+#[test]
+fn every_truncation_is_an_error_not_a_panic() {
+    let zone = read_zone_str(ZONE, &name("example."), std::path::Path::new("test")).expect("zone");
+    let question = Question { name: name("example."), qtype: Rtype::AXFR, qclass: CLASS_IN };
+    let mut writer = MessageWriter::new(response_metadata(), Some(&question), MAX_MESSAGE);
+    for record in zone.records() {
+        writer.push(Section::Answer, record, CLASS_IN);
+    }
+    let bytes = writer.finish();
+    for cut in 0..bytes.len() {
+        if let Ok(parsed) = ParsedMessage::parse(&bytes[..cut]) {
+            assert!(parsed.records().any(|r| r.is_err()), "a cut at {cut} reads as whole");
+        }
+    }
+}
+
+#[test]
+fn the_size_limit_holds() {
+    let zone = read_zone_str(ZONE, &name("example."), std::path::Path::new("test")).expect("zone");
+    let mut writer = MessageWriter::new(response_metadata(), None, 60);
+    let pushed = zone.records().take_while(|r| writer.push(Section::Answer, *r, CLASS_IN)).count();
+    assert!(pushed < zone.len());
+    assert!(writer.finish().len() <= 60);
+}
