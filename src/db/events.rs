@@ -43,10 +43,13 @@ pub enum EventKind {
     Fault,
     /// A signing run ended.
     Run,
+    /// The zone's transfers changed: its input's primaries, its
+    /// secondaries, who may transfer it, or a TSIG key.
+    Transfers,
 }
 
 impl EventKind {
-    const ALL: [EventKind; 15] = [
+    const ALL: [EventKind; 16] = [
         EventKind::KeyCreated,
         EventKind::Transition,
         EventKind::DsRequested,
@@ -62,6 +65,7 @@ impl EventKind {
         EventKind::KeyPurged,
         EventKind::Fault,
         EventKind::Run,
+        EventKind::Transfers,
     ];
 
     /// The name stored in the audit trail (and printed in JSON).
@@ -82,6 +86,7 @@ impl EventKind {
             EventKind::KeyPurged => "key-purged",
             EventKind::Fault => "fault",
             EventKind::Run => "run",
+            EventKind::Transfers => "transfers",
         }
     }
 

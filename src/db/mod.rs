@@ -14,6 +14,7 @@ mod journal;
 mod memo;
 mod open;
 mod rows;
+mod transfers;
 #[cfg(test)]
 pub(crate) mod scratch;
 
@@ -24,7 +25,7 @@ macro_rules! zone_select {
         concat!(
             "SELECT z.id, z.name, z.policy_id, p.name AS policy_name, z.input_path, z.output_path, z.nsec3_salt, ",
             "z.last_serial, z.last_run_at, z.next_run_at, z.created_at, z.next_run_why, z.input_digest, z.input_serial, ",
-            "z.sig_expires_at, z.reload_at, z.retry_at, z.full_verified_at, z.full_verify_asked_at ",
+            "z.sig_expires_at, z.reload_at, z.retry_at, z.full_verified_at, z.full_verify_asked_at, z.output_stamp ",
             "FROM zones z JOIN policies p ON p.id = z.policy_id ",
             $tail
         )
@@ -41,6 +42,9 @@ pub use events::{Actor, Event, EventKind};
 pub use journal::{JournalEntry, JournalSummary, JournalVersion};
 pub use memo::{GateMemoCommit, GateMemoInfo};
 pub use rows::{PolicyRow, RunRow, StoredKey, ZoneRow, ZoneWatch};
+pub use transfers::{
+    Remote, RemoteRole, TransferInDone, TransferInState, TransferOutDone, TransferOutState, TsigKeyRow,
+};
 
 use crate::policy::{Policy, PolicyError};
 use crate::rollover::{Key, Observation};
@@ -106,6 +110,16 @@ pub enum DbError {
         what: &'static str,
         /// Its name.
         name: String,
+    },
+    /// Still used by something else.
+    #[error("{what} {name:?} is used by {by}")]
+    InUse {
+        /// "TSIG key".
+        what: &'static str,
+        /// Its name.
+        name: String,
+        /// Who uses it.
+        by: String,
     },
     /// Already there.
     #[error("{what} {name:?} is already in the database")]
@@ -248,6 +262,9 @@ pub struct PublishedZone {
     pub signatures_expire: Option<i64>,
     /// Why the zone is next due (`next_run_at`).
     pub next_run_why: String,
+    /// The output's stamp right after publication
+    /// ([`crate::publish::Stamp`]).
+    pub output_stamp: Option<String>,
 }
 
 /// Everything a published run changes, written in one transaction.
@@ -421,6 +438,9 @@ impl Database {
         .fetch_one(&mut *tx)
         .await?
         .get(0);
+        for remote in zone.remotes {
+            transfers::insert_remote(&mut tx, id, remote).await?;
+        }
         let message = format!("zone {name} added under policy {}", policy.name);
         insert_event(&mut tx, Some(id), &Event::note(now, Actor::Operator, EventKind::ZoneAdded, None, message))
             .await?;
@@ -631,7 +651,7 @@ impl Database {
         let published = &commit.published;
         sqlx::query(
             "UPDATE zones SET last_serial = ?, last_run_at = ?, next_run_at = ?, next_run_why = ?, input_digest = ?,
-             input_serial = ?, sig_expires_at = ? WHERE id = ?",
+             input_serial = ?, sig_expires_at = ?, output_stamp = ? WHERE id = ?",
         )
         .bind(commit.run.serial.map(i64::from))
         .bind(at)
@@ -640,6 +660,7 @@ impl Database {
         .bind(&published.input_digest)
         .bind(commit.run.input_serial.map(i64::from))
         .bind(published.signatures_expire)
+        .bind(&published.output_stamp)
         .bind(zone_id)
         .execute(&mut *tx)
         .await?;
@@ -742,6 +763,7 @@ impl Database {
         .await?;
         // Nothing will serve the zone's differences again; they may be large.
         sqlx::query("DELETE FROM journal WHERE zone_id = ?").bind(zone.id).execute(&mut *tx).await?;
+        transfers::forget_zone(&mut tx, zone.id).await?;
         let why = format!("zone {} removed from management; {} key(s) left in their stores", zone.name, uris.len());
         insert_event(&mut tx, Some(zone.id), &Event::note(now, Actor::Operator, EventKind::ZoneRemoved, None, why))
             .await?;
@@ -846,6 +868,8 @@ pub struct NewZone<'a> {
     pub output: &'a str,
     /// The NSEC3 salt to use.
     pub salt: &'a [u8],
+    /// The primaries its input is transferred from, and its secondaries.
+    pub remotes: &'a [Remote],
 }
 
 async fn insert_event(tx: &mut Transaction<'_, Sqlite>, zone: Option<i64>, event: &Event) -> Result<()> {

@@ -73,6 +73,8 @@ pub struct ZoneRow {
     pub full_verified_at: Option<i64>,
     /// When `signet zone reload --full-verify` asked for one (not yet done).
     pub full_verify_asked_at: Option<i64>,
+    /// The output's stamp right after the last publication.
+    pub output_stamp: Option<String>,
 }
 
 /// What the service watches of a zone (see [`super::Database::zone_watch`]).

@@ -11,7 +11,7 @@ pub(crate) async fn database() -> (Database, Name, i64, tempfile::TempDir) {
     let db = Database::open(&dir.path().join("signet.db"), true).await.expect("open");
     db.import_policy("p", "", 0).await.expect("policy");
     let name = Name::from_text("example.", None).expect("name");
-    let zone = NewZone { name: &name, policy: "p", input: "in.zone", output: "out.zone", salt: &[] };
+    let zone = NewZone { name: &name, policy: "p", input: "in.zone", output: "out.zone", salt: &[], remotes: &[] };
     let id = db.add_zone(&zone, 0).await.expect("zone");
     (db, name, id, dir)
 }

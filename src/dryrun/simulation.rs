@@ -310,6 +310,7 @@ impl Simulation {
             input: &input.display().to_string(),
             output: &output.display().to_string(),
             salt: &salt,
+            remotes: &[],
         };
         let zone_id = db.add_zone(&new, rehearsal.from).await?;
         let trace = match &rehearsal.trace {

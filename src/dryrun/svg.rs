@@ -223,6 +223,7 @@ fn markers(svg: &mut String, scale: &Scale, keys: &[KeyInfo], events: &[Event], 
             | EventKind::Compromised
             | EventKind::ZoneAdded
             | EventKind::ZoneRemoved
+            | EventKind::Transfers
             | EventKind::Run => continue,
         };
         let _ = writeln!(svg, r#"<g class="marker">{shape}<title>{}</title></g>"#, escape(&tip));

@@ -48,7 +48,7 @@ pub async fn add_zone(
     let salt = random_salt(db.policy(policy).await?.parse()?.denial.salt_length)
         .map_err(|e| ManageError::Argument(e.to_string()))?;
     let (input_text, output_text) = (input.display().to_string(), output.display().to_string());
-    let zone = NewZone { name, policy, input: &input_text, output: &output_text, salt: &salt };
+    let zone = NewZone { name, policy, input: &input_text, output: &output_text, salt: &salt, remotes: &[] };
     db.add_zone(&zone, now).await?;
     Ok((input, output))
 }

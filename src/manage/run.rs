@@ -222,6 +222,7 @@ async fn run_locked(
         input_digest,
         signatures_expire: report.stats.earliest_expiration,
         next_run_why: next_run_why.to_owned(),
+        output_stamp: crate::publish::Stamp::of(&output).map(|stamp| stamp.to_string()),
     };
     let run = RunRecord {
         at: now,

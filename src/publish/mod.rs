@@ -200,3 +200,34 @@ fn remove_stale_temps(target: &Path) {
         }
     }
 }
+
+/// What `stat` says of a file: size, modification time, inode, device.
+/// A file replaced or edited has another stamp; one left alone keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    len: u64,
+    mtime_ns: i128,
+    inode: u64,
+    device: u64,
+}
+
+impl Stamp {
+    /// The stamp of `path` now; `None` when it cannot be looked at.
+    pub fn of(path: &Path) -> Option<Stamp> {
+        use std::os::unix::fs::MetadataExt as _;
+        let meta = std::fs::metadata(path).ok()?;
+        Some(Stamp {
+            len: meta.len(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+            inode: meta.ino(),
+            device: meta.dev(),
+        })
+    }
+}
+
+impl std::fmt::Display for Stamp {
+    /// `len:mtime_ns:inode:device`, as the database keeps it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}:{}", self.len, self.mtime_ns, self.inode, self.device)
+    }
+}

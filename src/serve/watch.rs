@@ -8,29 +8,9 @@
 //! and is not reported yet. The content digest, which tells an edit from
 //! a `touch`, is the zone task's business ([`super::zone_task`]).
 
-use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 
-/// What a poll sees of a file; `None` when it cannot be looked at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Stamp {
-    len: u64,
-    mtime_ns: i128,
-    inode: u64,
-    device: u64,
-}
-
-impl Stamp {
-    pub(crate) fn of(path: &Path) -> Option<Stamp> {
-        let meta = std::fs::metadata(path).ok()?;
-        Some(Stamp {
-            len: meta.len(),
-            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
-            inode: meta.ino(),
-            device: meta.dev(),
-        })
-    }
-}
+pub(crate) use crate::publish::Stamp;
 
 /// One input file, polled.
 #[derive(Debug)]
