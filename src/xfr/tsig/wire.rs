@@ -17,13 +17,12 @@ pub enum Malformed {
     /// The message ends inside its header, a name or a record.
     #[error("message truncated")]
     Truncated,
-    /// A label type other than a plain label or a compression pointer,
-    /// or a name longer than 255 octets.
+    /// A name that runs past the message, has a label type other than a
+    /// plain label or a compression pointer, is longer than 255 octets,
+    /// or has a compression pointer that does not point backwards (which
+    /// could loop).
     #[error("bad domain name")]
     BadName,
-    /// A compression pointer that does not point backwards.
-    #[error("compression pointer loop")]
-    PointerLoop,
     /// A TSIG record that is not the last record of the additional
     /// section, or more than one TSIG record.
     #[error("TSIG record is not the last record of the additional section")]
@@ -121,40 +120,12 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// Reads a name, following compression pointers. A pointer must point
-    /// before the label that holds it, so every loop ends.
+    /// Reads a name, following compression pointers (each must point
+    /// strictly backwards, so every loop ends).
     fn name(&mut self) -> Result<Name, Malformed> {
-        let mut wire = Vec::with_capacity(32);
-        let mut at = self.pos;
-        let mut end = None;
-        loop {
-            let len = *self.msg.get(at).ok_or(Malformed::Truncated)?;
-            match len & 0xc0 {
-                0x00 => {
-                    let label = self.msg.get(at..at + 1 + usize::from(len)).ok_or(Malformed::Truncated)?;
-                    wire.extend_from_slice(label);
-                    if wire.len() > MAX_NAME_LEN {
-                        return Err(Malformed::BadName);
-                    }
-                    at += label.len();
-                    if len == 0 {
-                        break;
-                    }
-                }
-                0xc0 => {
-                    let low = *self.msg.get(at + 1).ok_or(Malformed::Truncated)?;
-                    let target = usize::from(u16::from_be_bytes([len & 0x3f, low]));
-                    if target >= at {
-                        return Err(Malformed::PointerLoop);
-                    }
-                    end.get_or_insert(at + 2);
-                    at = target;
-                }
-                _ => return Err(Malformed::BadName),
-            }
-        }
-        self.pos = end.unwrap_or(at);
-        Name::from_wire(&wire).ok_or(Malformed::BadName)
+        let (name, after) = Name::read_compressed(self.msg, self.pos).ok_or(Malformed::BadName)?;
+        self.pos = after;
+        Ok(name)
     }
 }
 
