@@ -334,9 +334,14 @@ fn fqdn(zone: &str) -> String {
 /// default for `request-xfr`, falling back to AXFR), with the key if
 /// given. Its zone file is written in `dir`.
 pub fn nsd_secondary(dir: &Path, zone: &str, primary: SocketAddr, tsig: Option<&Tsig>) -> Server {
+    nsd_secondary_at(free_port(), dir, zone, primary, tsig)
+}
+
+/// [`nsd_secondary`] on a given port (from [`free_port`]): for a primary
+/// told of the secondary before it starts.
+pub fn nsd_secondary_at(port: u16, dir: &Path, zone: &str, primary: SocketAddr, tsig: Option<&Tsig>) -> Server {
     let dir = server_dir(dir);
     let zone = fqdn(zone);
-    let port = free_port();
     let d = dir.display();
     let key_name = tsig.map_or("NOKEY".to_owned(), |t| t.name.clone());
     let mut conf = format!(
@@ -428,9 +433,13 @@ fn knot_server(dir: PathBuf, zone: String, port: u16, conf: String, zone_file: O
 /// zone file written; AXFR without a key to 127.0.0.0/8 (the tests' `dig`).
 /// Its log says "AXFR, incoming" or "IXFR, incoming".
 pub fn knotd_secondary(dir: &Path, zone: &str, primary: SocketAddr, tsig: Option<&Tsig>) -> Server {
+    knotd_secondary_at(free_port(), dir, zone, primary, tsig)
+}
+
+/// [`knotd_secondary`] on a given port (from [`free_port`]).
+pub fn knotd_secondary_at(port: u16, dir: &Path, zone: &str, primary: SocketAddr, tsig: Option<&Tsig>) -> Server {
     let dir = server_dir(dir);
     let zone = fqdn(zone);
-    let port = free_port();
     let key_line = tsig.map_or(String::new(), |t| format!("    key: {}\n", t.name));
     let rest = format!(
         "remote:\n  - id: primary\n    address: {}@{}\n{key_line}\
