@@ -383,7 +383,7 @@ fn nsd_transfer_bytes(nsd: &Server, serial: u32) -> Option<u64> {
     })
 }
 
-/// 1. NSD and knotd as signet's secondaries with TSIG: AXFR first, IXFR
+/// (1) NSD and knotd as signet's secondaries with TSIG: AXFR first, IXFR
 /// after the input changes; both serve the new signed serial, and their
 /// copies pass signet verify, dnssec-verify and kzonecheck.
 #[test]
@@ -501,7 +501,7 @@ fn secondaries_take_axfr_then_ixfr() {
     eprintln!("secondaries_take_axfr_then_ixfr: {:?}", started.elapsed());
 }
 
-/// 2. named as signet's unsigned hidden primary (TSIG), NSD as signet's
+/// (2) named as signet's unsigned hidden primary (TSIG), NSD as signet's
 /// secondary: a change at named reaches NSD signed, by NOTIFY and IXFR at
 /// each hop; a restart of serve signs from the kept unsigned copy without
 /// a transfer, and the next change is again an IXFR.
@@ -619,7 +619,7 @@ fn hidden_primary_to_secondary() {
     eprintln!("hidden_primary_to_secondary: {:?}", started.elapsed());
 }
 
-/// 3a. A secondary with a wrong key: its transfer is refused (NOTAUTH,
+/// (3a) A secondary with a wrong key: its transfer is refused (NOTAUTH,
 /// BADSIG logged), and nothing published changes.
 #[test]
 fn wrong_tsig_key_is_refused() {
@@ -664,7 +664,7 @@ fn wrong_tsig_key_is_refused() {
     env.stop_serve();
 }
 
-/// 3b. A client at an address not allowed is REFUSED (SOA and AXFR); an
+/// (3b) A client at an address not allowed is REFUSED (SOA and AXFR); an
 /// allowed address, or a key allowed by an access list entry, is served.
 #[test]
 fn disallowed_address_is_refused() {
@@ -709,7 +709,7 @@ fn disallowed_address_is_refused() {
     env.stop_serve();
 }
 
-/// 3c. The primary cut off mid-transfer (a proxy closes the connection
+/// (3c) The primary cut off mid-transfer (a proxy closes the connection
 /// after 60,000 bytes of a bigger answer): nothing published changes, the
 /// failure is reported, and the next whole transfer is taken.
 #[test]
@@ -764,7 +764,7 @@ fn primary_cut_off_mid_transfer() {
     env.stop_serve();
 }
 
-/// 3d. The primary's serial goes backwards: reported, not taken; the old
+/// (3d) The primary's serial goes backwards: reported, not taken; the old
 /// version stays published.
 #[test]
 fn primary_serial_backwards_is_not_taken() {
@@ -798,7 +798,7 @@ fn primary_serial_backwards_is_not_taken() {
     env.stop_serve();
 }
 
-/// 3e. A NOTIFY from an address that is not the zone's primary is
+/// (3e) A NOTIFY from an address that is not the zone's primary is
 /// REFUSED (and one from the primary's address without its key is not
 /// accepted); no transfer follows.
 #[test]
@@ -839,7 +839,7 @@ fn notify_from_stranger_is_refused() {
     env.stop_serve();
 }
 
-/// 4. What signet answers: the published SOA with AA; REFUSED for another
+/// (4) What signet answers: the published SOA with AA; REFUSED for another
 /// type or a zone it does not serve; NOTIMP for UPDATE; IXFR from the
 /// current serial is the SOA alone, from an unknown serial the whole zone
 /// (AXFR-style), from the serial before the difference.
