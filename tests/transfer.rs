@@ -394,9 +394,9 @@ fn secondaries_take_axfr_then_ixfr() {
     env.add_tsig(&nsd_key);
     env.add_tsig(&knot_key);
     env.add_file_zone(&zone_text(1, "v1", 300));
-    let (nsd_port, knot_port) = (dns_servers::free_port(), dns_servers::free_port());
-    let nsd_addr = SocketAddr::new(env.listen.ip(), nsd_port);
-    let knot_addr = SocketAddr::new(env.listen.ip(), knot_port);
+    // Each secondary on an address of its own, as in the wild.
+    let nsd_addr = dns_servers::free_addr(IpAddr::from([127, 0, 0, 2]));
+    let knot_addr = dns_servers::free_addr(IpAddr::from([127, 0, 0, 3]));
     env.add_secondary(nsd_addr, Some(&nsd_key));
     env.add_secondary(knot_addr, Some(&knot_key));
     env.start_serve();
@@ -404,8 +404,8 @@ fn secondaries_take_axfr_then_ixfr() {
     eprintln!("published serial {first} after {:?}", started.elapsed());
 
     // The secondaries start now: each bootstraps by AXFR at once.
-    let nsd = dns_servers::nsd_secondary_at(nsd_port, &env.path("nsd"), ZONE, env.listen, Some(&nsd_key));
-    let knot = dns_servers::knotd_secondary_at(knot_port, &env.path("knot"), ZONE, env.listen, Some(&knot_key));
+    let nsd = dns_servers::nsd_secondary_at(nsd_addr, &env.path("nsd"), ZONE, env.listen, Some(&nsd_key));
+    let knot = dns_servers::knotd_secondary_at(knot_addr, &env.path("knot"), ZONE, env.listen, Some(&knot_key));
     let servers = [&nsd, &knot];
     let t = Instant::now();
     for server in servers {
@@ -520,8 +520,7 @@ fn hidden_primary_to_secondary() {
         Some(&primary_key),
     );
     env.add_primary_zone(named.addr(), Some(&primary_key));
-    let nsd_port = dns_servers::free_port();
-    let nsd_addr = SocketAddr::new(env.listen.ip(), nsd_port);
+    let nsd_addr = dns_servers::free_addr(IpAddr::from([127, 0, 0, 2]));
     env.add_secondary(nsd_addr, Some(&nsd_key));
     env.start_serve();
     let first = env.wait_published(None, &[&named]);
@@ -541,7 +540,7 @@ fn hidden_primary_to_secondary() {
         kept.display()
     );
 
-    let nsd = dns_servers::nsd_secondary_at(nsd_port, &env.path("nsd"), ZONE, env.listen, Some(&nsd_key));
+    let nsd = dns_servers::nsd_secondary_at(nsd_addr, &env.path("nsd"), ZONE, env.listen, Some(&nsd_key));
     dns_servers::wait_serial(&nsd, ZONE, first, PROPAGATION);
 
     // A change at named: NOTIFY → signet (IXFR in) → sign → publish →
@@ -627,8 +626,7 @@ fn wrong_tsig_key_is_refused() {
     let key = Tsig::generate("nsd-key");
     env.add_tsig(&key);
     env.add_file_zone(&zone_text(1, "v1", 50));
-    let nsd_port = dns_servers::free_port();
-    let nsd_addr = SocketAddr::new(env.listen.ip(), nsd_port);
+    let nsd_addr = dns_servers::free_addr(IpAddr::from([127, 0, 0, 2]));
     env.add_secondary(nsd_addr, Some(&key));
     env.start_serve();
     env.wait_published(None, &[]);
@@ -648,7 +646,7 @@ fn wrong_tsig_key_is_refused() {
         .unwrap_or_else(|out| panic!("expected an AXFR with the right key served, got:\n{out}\n{}", env.context(&[])));
 
     // NSD with the wrong key asks for the zone at its start: refused.
-    let nsd = dns_servers::nsd_secondary_at(nsd_port, &env.path("nsd"), ZONE, env.listen, Some(&wrong));
+    let nsd = dns_servers::nsd_secondary_at(nsd_addr, &env.path("nsd"), ZONE, env.listen, Some(&wrong));
     env.wait_log(&["TSIG", "BADSIG"], Duration::from_secs(15), &[&nsd]);
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(
@@ -944,8 +942,10 @@ fn harness_named_to_nsd_and_knotd() {
     let key = Tsig::generate("xfr-key");
     let primary_port = dns_servers::free_port();
     let primary = SocketAddr::from(([127, 0, 0, 1], primary_port));
-    let nsd = dns_servers::nsd_secondary(&dir.path().join("nsd"), ZONE, primary, Some(&key));
-    let knot = dns_servers::knotd_secondary(&dir.path().join("knot"), ZONE, primary, Some(&key));
+    let nsd_addr = dns_servers::free_addr(IpAddr::from([127, 0, 0, 2]));
+    let nsd = dns_servers::nsd_secondary_at(nsd_addr, &dir.path().join("nsd"), ZONE, primary, Some(&key));
+    let knot_addr = dns_servers::free_addr(IpAddr::from([127, 0, 0, 3]));
+    let knot = dns_servers::knotd_secondary_at(knot_addr, &dir.path().join("knot"), ZONE, primary, Some(&key));
     let wrong =
         dns_servers::nsd_secondary(&dir.path().join("nsd-wrong"), ZONE, primary, Some(&key.with_other_secret()));
     let named = dns_servers::named_primary_at(
@@ -966,7 +966,10 @@ fn harness_named_to_nsd_and_knotd() {
     eprintln!("NSD has serial 2 {:?} after the reload", t.elapsed());
     dns_servers::wait_serial(&knot, ZONE, 2, Duration::from_secs(10));
     eprintln!("knotd has serial 2 {:?} after the reload", t.elapsed());
-    assert_eq!(named.log_lines(&["IXFR started", "(serial 1 -> 2)"]).len(), 2, "{}", named.describe());
+    // Each secondary asked from its own address.
+    for ip in ["127.0.0.2#", "127.0.0.3#"] {
+        assert_eq!(named.log_lines(&[ip, "IXFR started", "(serial 1 -> 2)"]).len(), 1, "{}", named.describe());
+    }
     assert_eq!(knot.log_lines(&["IXFR, incoming", "finished"]).len(), 1, "{}", knot.describe());
     let (axfr, ixfr) = (nsd_transfer_bytes(&nsd, 1), nsd_transfer_bytes(&nsd, 2));
     assert!(axfr.zip(ixfr).is_some_and(|(a, i)| i * 4 < a), "NSD: {axfr:?} then {ixfr:?}\n{}", nsd.describe());

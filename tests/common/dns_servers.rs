@@ -39,19 +39,27 @@ static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
 /// A port of 127.0.0.1 free for both UDP and TCP (both bound, then let go),
 /// not handed out before by this process.
 pub fn free_port() -> u16 {
+    free_addr(LOCALHOST).port()
+}
+
+/// An address of `ip` (one of 127.0.0.0/8: every one is local on Linux)
+/// with a port free there for both UDP and TCP, not handed out before by
+/// this process. Servers on 127.0.0.2, 127.0.0.3, … are told apart by
+/// address, as secondaries are in the wild.
+pub fn free_addr(ip: IpAddr) -> SocketAddr {
     for _ in 0..100 {
-        let Ok(tcp) = TcpListener::bind((LOCALHOST, 0)) else { continue };
+        let Ok(tcp) = TcpListener::bind((ip, 0)) else { continue };
         let Ok(port) = tcp.local_addr().map(|a| a.port()) else { continue };
-        if UdpSocket::bind((LOCALHOST, port)).is_err() {
+        if UdpSocket::bind((ip, port)).is_err() {
             continue;
         }
         let mut handed = HANDED_OUT.lock().unwrap_or_else(|p| p.into_inner());
         if !handed.contains(&port) {
             handed.push(port);
-            return port;
+            return SocketAddr::new(ip, port);
         }
     }
-    panic!("no port of 127.0.0.1 free for both UDP and TCP in 100 tries");
+    panic!("no port of {ip} free for both UDP and TCP in 100 tries");
 }
 
 /// A TSIG key (HMAC-SHA256).
@@ -334,18 +342,20 @@ fn fqdn(zone: &str) -> String {
 /// default for `request-xfr`, falling back to AXFR), with the key if
 /// given. Its zone file is written in `dir`.
 pub fn nsd_secondary(dir: &Path, zone: &str, primary: SocketAddr, tsig: Option<&Tsig>) -> Server {
-    nsd_secondary_at(free_port(), dir, zone, primary, tsig)
+    nsd_secondary_at(free_addr(LOCALHOST), dir, zone, primary, tsig)
 }
 
-/// [`nsd_secondary`] on a given port (from [`free_port`]): for a primary
-/// told of the secondary before it starts.
-pub fn nsd_secondary_at(port: u16, dir: &Path, zone: &str, primary: SocketAddr, tsig: Option<&Tsig>) -> Server {
+/// [`nsd_secondary`] at a given address (from [`free_addr`]): for a
+/// primary told of the secondary before it starts. It also sends its
+/// transfer requests from that address (`outgoing-interface`).
+pub fn nsd_secondary_at(addr: SocketAddr, dir: &Path, zone: &str, primary: SocketAddr, tsig: Option<&Tsig>) -> Server {
     let dir = server_dir(dir);
     let zone = fqdn(zone);
+    let (ip, port) = (addr.ip(), addr.port());
     let d = dir.display();
     let key_name = tsig.map_or("NOKEY".to_owned(), |t| t.name.clone());
     let mut conf = format!(
-        "server:\n  ip-address: 127.0.0.1\n  port: {port}\n  do-ip4: yes\n  do-ip6: no\n  username: \"\"\n  chroot: \"\"\n\
+        "server:\n  ip-address: {ip}\n  port: {port}\n  do-ip4: yes\n  do-ip6: no\n  username: \"\"\n  chroot: \"\"\n\
          \x20 zonesdir: \"{d}\"\n  database: \"\"\n  zonelistfile: \"{d}/zone.list\"\n  xfrdfile: \"{d}/xfrd.state\"\n\
          \x20 xfrdir: \"{d}\"\n  pidfile: \"{d}/nsd.pid\"\n  logfile: \"{d}/nsd.log\"\n  cookie-secret-file: \"{d}/cookiesecrets.txt\"\n\
          \x20 verbosity: 2\n  server-count: 1\n  reuseport: no\n  hide-version: yes\n  zonefiles-write: 0\n\
@@ -357,7 +367,7 @@ pub fn nsd_secondary_at(port: u16, dir: &Path, zone: &str, primary: SocketAddr, 
     let _ = write!(
         conf,
         "zone:\n  name: \"{zone}\"\n  zonefile: \"{d}/secondary.zone\"\n  allow-notify: {} {key_name}\n  request-xfr: {}@{} {key_name}\n\
-         \x20 provide-xfr: 127.0.0.0/8 NOKEY\n",
+         \x20 provide-xfr: 127.0.0.0/8 NOKEY\n  outgoing-interface: {ip}\n",
         primary.ip(),
         primary.ip(),
         primary.port()
@@ -369,7 +379,7 @@ pub fn nsd_secondary_at(port: u16, dir: &Path, zone: &str, primary: SocketAddr, 
         kind: Kind::Nsd,
         dir: dir.clone(),
         zone,
-        addr: SocketAddr::new(LOCALHOST, port),
+        addr,
         program: "nsd",
         args: vec!["-d".into(), "-c".into(), format!("{d}/nsd.conf")],
         logs: vec![dir.join("nsd.log"), dir.join("stderr")],
@@ -384,15 +394,17 @@ pub fn nsd_secondary_at(port: u16, dir: &Path, zone: &str, primary: SocketAddr, 
 }
 
 /// Knot's configuration: server, control socket, databases and log in `dir`.
-fn knot_conf(dir: &Path, port: u16, keys: &[&Tsig], rest: &str) -> String {
+fn knot_conf(dir: &Path, addr: SocketAddr, keys: &[&Tsig], rest: &str) -> String {
     let d = dir.display();
     let mut conf = format!(
-        "server:\n  rundir: \"{d}\"\n  pidfile: \"{d}/knot.pid\"\n  listen: 127.0.0.1@{port}\n\
+        "server:\n  rundir: \"{d}\"\n  pidfile: \"{d}/knot.pid\"\n  listen: {}@{}\n\
          \x20 background-workers: 1\n  udp-workers: 1\n  tcp-workers: 1\n\
          control:\n  listen: \"{d}/knot.sock\"\n\
          database:\n  storage: \"{d}\"\n  journal-db-max-size: 64M\n  kasp-db-max-size: 16M\n  timer-db-max-size: 16M\n\
          \x20 catalog-db-max-size: 16M\n\
-         log:\n  - target: \"{d}/knot.log\"\n    any: info\n"
+         log:\n  - target: \"{d}/knot.log\"\n    any: info\n",
+        addr.ip(),
+        addr.port()
     );
     if !keys.is_empty() {
         conf.push_str("key:\n");
@@ -404,7 +416,7 @@ fn knot_conf(dir: &Path, port: u16, keys: &[&Tsig], rest: &str) -> String {
     conf
 }
 
-fn knot_server(dir: PathBuf, zone: String, port: u16, conf: String, zone_file: Option<PathBuf>) -> Server {
+fn knot_server(dir: PathBuf, zone: String, addr: SocketAddr, conf: String, zone_file: Option<PathBuf>) -> Server {
     std::fs::write(dir.join("knot.conf"), conf).expect("write knot.conf");
     let checked = super::run(Command::new("knotc").arg("-c").arg(dir.join("knot.conf")).arg("conf-check"));
     super::expect_success("knotc conf-check", &checked);
@@ -412,7 +424,7 @@ fn knot_server(dir: PathBuf, zone: String, port: u16, conf: String, zone_file: O
         kind: Kind::Knot,
         dir: dir.clone(),
         zone,
-        addr: SocketAddr::new(LOCALHOST, port),
+        addr,
         program: "knotd",
         args: vec!["-c".into(), dir.join("knot.conf").display().to_string()],
         logs: vec![dir.join("knot.log"), dir.join("stderr")],
@@ -433,27 +445,35 @@ fn knot_server(dir: PathBuf, zone: String, port: u16, conf: String, zone_file: O
 /// zone file written; AXFR without a key to 127.0.0.0/8 (the tests' `dig`).
 /// Its log says "AXFR, incoming" or "IXFR, incoming".
 pub fn knotd_secondary(dir: &Path, zone: &str, primary: SocketAddr, tsig: Option<&Tsig>) -> Server {
-    knotd_secondary_at(free_port(), dir, zone, primary, tsig)
+    knotd_secondary_at(free_addr(LOCALHOST), dir, zone, primary, tsig)
 }
 
-/// [`knotd_secondary`] on a given port (from [`free_port`]).
-pub fn knotd_secondary_at(port: u16, dir: &Path, zone: &str, primary: SocketAddr, tsig: Option<&Tsig>) -> Server {
+/// [`knotd_secondary`] at a given address (from [`free_addr`]); it also
+/// sends its requests from there (`via`).
+pub fn knotd_secondary_at(
+    addr: SocketAddr,
+    dir: &Path,
+    zone: &str,
+    primary: SocketAddr,
+    tsig: Option<&Tsig>,
+) -> Server {
     let dir = server_dir(dir);
     let zone = fqdn(zone);
     let key_line = tsig.map_or(String::new(), |t| format!("    key: {}\n", t.name));
     let rest = format!(
-        "remote:\n  - id: primary\n    address: {}@{}\n{key_line}\
+        "remote:\n  - id: primary\n    address: {}@{}\n    via: {}\n{key_line}\
          acl:\n  - id: notify_from_primary\n    address: {}\n{key_line}    action: notify\n\
          \x20 - id: transfer_to_tests\n    address: 127.0.0.0/8\n    action: transfer\n\
          zone:\n  - domain: {zone}\n    storage: \"{}\"\n    file: secondary.zone\n    master: primary\n\
          \x20   acl: [notify_from_primary, transfer_to_tests]\n    zonefile-sync: -1\n    zonefile-load: none\n    journal-content: changes\n",
         primary.ip(),
         primary.port(),
+        addr.ip(),
         primary.ip(),
         dir.display()
     );
-    let conf = knot_conf(&dir, port, &tsig.into_iter().collect::<Vec<_>>(), &rest);
-    knot_server(dir, zone, port, conf, None)
+    let conf = knot_conf(&dir, addr, &tsig.into_iter().collect::<Vec<_>>(), &rest);
+    knot_server(dir, zone, addr, conf, None)
 }
 
 /// Knot (`knotd`) as a primary of `zone` from `zone_text`: transfers to
@@ -485,8 +505,9 @@ pub fn knotd_primary(dir: &Path, zone: &str, zone_text: &str, notify: &[SocketAd
         let ids: Vec<String> = (0..notify.len()).map(|i| format!("secondary{i}")).collect();
         let _ = writeln!(rest, "    notify: [{}]", ids.join(", "));
     }
-    let conf = knot_conf(&dir, port, &tsig.into_iter().collect::<Vec<_>>(), &rest);
-    let server = knot_server(dir, zone.clone(), port, conf, Some(zone_file));
+    let addr = SocketAddr::new(LOCALHOST, port);
+    let conf = knot_conf(&dir, addr, &tsig.into_iter().collect::<Vec<_>>(), &rest);
+    let server = knot_server(dir, zone.clone(), addr, conf, Some(zone_file));
     let serial = text_serial(zone_text).expect("the zone text has no SOA on one line");
     wait_serial(&server, &zone, serial, Duration::from_secs(10));
     server
