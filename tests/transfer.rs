@@ -1010,7 +1010,21 @@ fn harness_named_to_nsd_and_knotd() {
     proxy.set_cut_after(usize::MAX);
     assert!(dns_servers::try_axfr(proxy.addr(), ZONE, Some(&key)).is_ok());
     assert_eq!(dns_servers::soa_serial(proxy.addr(), ZONE), Some(2));
+    // primary_cut_off_mid_transfer's premise: the IXFR of every host's
+    // TXT changed in the zone of 2000 hosts spans messages well past the
+    // cut at 60,000 bytes.
     let mut named = named;
+    named.restart_with(&zone_text(1, "big", 2000));
+    named.reload(&zone_text_all_changed(2, "big2", 2000));
+    let ixfr = dns_servers::dig(named.addr(), &["-y", &key.dig_arg(), "+tcp", ZONE, "IXFR=1"]);
+    let size = ixfr.lines().find(|l| l.contains("XFR size")).unwrap_or("").to_owned();
+    eprintln!("IXFR of the big change: {size}");
+    assert!(!named.log_lines(&["IXFR started", "(serial 1 -> 2)"]).is_empty(), "{}", named.describe());
+    let bytes: usize = size.split("bytes ").nth(1).and_then(|b| b.trim_end_matches(')').parse().ok()).unwrap_or(0);
+    assert!(bytes > 120_000, "{size}");
+    let proxy = dns_servers::CutProxy::start(named.addr(), 60_000);
+    let cut = dns_servers::try_ixfr(proxy.addr(), ZONE, 1, Some(&key));
+    assert!(cut.is_err() && proxy.cuts() == 1, "{cut:?}");
     named.restart_with(&zone_text(1, "back", 300));
     let primary = dns_servers::knotd_primary(&dir.path().join("kp"), ZONE, &zone_text(5, "k5", 10), &[], Some(&key));
     primary.reload(&zone_text(6, "k6", 10));
