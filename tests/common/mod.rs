@@ -2,6 +2,7 @@
 //! independent validators, with their output shown when they fail.
 #![allow(dead_code)]
 
+pub mod dns_servers;
 pub mod serve;
 
 use std::path::Path;
