@@ -88,7 +88,7 @@ async fn commit(origin: &Name, diff: EncodedDiff) -> Result<(), Box<dyn std::err
     let dir = tempfile::tempdir()?;
     let db = Database::open(&dir.path().join("signet.db"), true).await?;
     db.import_policy("p", "", 0).await?;
-    let zone = NewZone { name: origin, policy: "p", input: "in", output: "out", salt: &[] };
+    let zone = NewZone { name: origin, policy: "p", input: "in", output: "out", salt: &[], remotes: &[] };
     let id = db.add_zone(&zone, 0).await?;
     let run = RunRecord { serial: Some(diff.new_serial), result: RunResult::Published, ..RunRecord::default() };
     let diff = Some(JournalEntry { diff, bounds: JournalPolicy::default() });

@@ -31,7 +31,7 @@ async fn filled(dir: &Path) -> PathBuf {
     let db = Database::open(&path, true).await.expect("open");
     db.import_policy("p", "", 0).await.expect("policy");
     let name = Name::from_text(ORIGIN, None).expect("name");
-    let new_zone = NewZone { name: &name, policy: "p", input: "in.zone", output: "out.zone", salt: &[] };
+    let new_zone = NewZone { name: &name, policy: "p", input: "in.zone", output: "out.zone", salt: &[], remotes: &[] };
     let id = db.add_zone(&new_zone, 0).await.expect("zone");
     let versions = [
         zone(1, "a.example. 300 IN A 192.0.2.1\n"),

@@ -33,6 +33,7 @@ mod progress;
 mod serve;
 mod sign;
 mod status;
+mod tsig;
 mod verify;
 mod zone;
 
@@ -99,6 +100,9 @@ enum Command {
     /// Zones under management.
     #[command(subcommand)]
     Zone(zone::ZoneCommand),
+    /// TSIG keys for zone transfers and NOTIFY.
+    #[command(subcommand)]
+    Tsig(tsig::TsigCommand),
     /// The DS at the parent: show, and confirm seen or gone.
     #[command(subcommand)]
     Ds(ds::DsCommand),
@@ -165,6 +169,7 @@ pub fn main() -> ExitCode {
         Command::Init => block_on(zone::init(&ctx)),
         Command::Key(command) => block_on(key::run(command, &ctx)),
         Command::Zone(command) => block_on(zone::run(command, &ctx)),
+        Command::Tsig(command) => block_on(tsig::run(command, &ctx)),
         Command::Ds(command) => block_on(ds::run(command, &ctx)),
         Command::DryRun(args) => block_on(dry_run::run(args, ctx.format)),
         Command::Serve(args) => serve::run(args, ctx.db.clone()),

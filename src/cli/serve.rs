@@ -18,13 +18,23 @@ pub struct ServeArgs {
     /// configuration file's `metrics`.
     #[arg(long)]
     metrics: Option<SocketAddr>,
+    /// Answer DNS here, UDP and TCP (ADDR[:PORT], port 53 by default;
+    /// repeatable): SOA, AXFR and IXFR of the signed zones to the clients
+    /// each zone allows, NOTIFY from each zone's primaries. Over the
+    /// configuration file's `listen`.
+    #[arg(long, value_parser = parse_listen)]
+    listen: Vec<SocketAddr>,
+}
+
+fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    signet::xfr::acl::parse_socket(text).map_err(|e| e.to_string())
 }
 
 /// Runs the service until SIGTERM or SIGINT, on a runtime of its own
 /// (each zone's run on a thread of its own).
 pub fn run(args: ServeArgs, db: PathBuf) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let options = ServeOptions { config: args.config, metrics: args.metrics };
+    let options = ServeOptions { config: args.config, metrics: args.metrics, listen: args.listen };
     let result = runtime.block_on(async {
         let db = Database::open(&db, false).await?;
         anyhow::Ok(serve(db, options).await?)

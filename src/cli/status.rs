@@ -75,8 +75,49 @@ fn print_zone(s: &ZoneStatus, now: i64) -> std::io::Result<()> {
         )?,
         _ => outln!("  journal      empty")?,
     }
+    print_transfers(s, now)?;
     for todo in &s.todo {
         outln!("  TODO         {todo}")?;
+    }
+    Ok(())
+}
+
+/// The transfer in from the primaries, and each secondary.
+fn print_transfers(s: &ZoneStatus, now: i64) -> std::io::Result<()> {
+    let when = |at: i64| format!("{} ({})", format_minute(at), relative(at, now));
+    let serial = |serial: Option<i64>| serial.map_or("-".to_owned(), |s| s.to_string());
+    if let Some(t) = &s.transfer_in {
+        let key = t.tsig_key.as_deref().map(|k| format!(", TSIG {k}")).unwrap_or_default();
+        let checked = t.checked_at.map_or("never".to_owned(), when);
+        outln!(
+            "  primaries    {}{key}: serial {} (asked {checked})",
+            t.primaries.join(", "),
+            serial(t.primary_serial)
+        )?;
+        if let Some(last) = &t.last_transfer {
+            let kind = last.kind.as_deref().unwrap_or("-");
+            outln!(
+                "  transfer in  {} serial {} {kind}, {} records",
+                when(last.at),
+                serial(last.serial),
+                last.records.unwrap_or(0)
+            )?;
+        }
+        if let Some(error) = &t.last_error {
+            outln!("  TRANSFER IN FAILED {}: {}", when(error.at), error.message)?;
+        }
+    }
+    for secondary in &s.secondaries {
+        let acked = match (secondary.notified_serial, secondary.notify_acked_at) {
+            (Some(n), Some(at)) => format!("NOTIFY for {n} acknowledged {}", when(at)),
+            _ if secondary.notify => "no NOTIFY acknowledged".to_owned(),
+            _ => "not notified".to_owned(),
+        };
+        let transfer = match &secondary.last_transfer {
+            Some(t) => format!("{} of {} {}", t.kind.as_deref().unwrap_or("-"), serial(t.serial), when(t.at)),
+            None => "no transfer".to_owned(),
+        };
+        outln!("  secondary    {}: {acked}; {transfer}", secondary.address)?;
     }
     Ok(())
 }

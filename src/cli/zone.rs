@@ -7,9 +7,11 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
+use signet::db::RemoteRole;
 use signet::db::{Database, Event, JournalVersion};
 use signet::manage::key_report;
 use signet::manage::requests::{ZonePaths, add_zone};
+use signet::manage::transfers;
 use signet::zone::diff::{TextStyle, ZoneDiff};
 
 use super::output::{print_keys, size, table, when_or};
@@ -52,6 +54,103 @@ pub enum ZoneCommand {
         /// The zone (apex).
         name: String,
     },
+    /// Change where the zone's input comes from: a file, or primaries
+    /// it is transferred from.
+    SetInput(SetInputArgs),
+    /// The secondaries `signet serve --listen` notifies after every
+    /// publication and lets transfer the zone.
+    #[command(subcommand)]
+    Secondary(SecondaryCommand),
+    /// More clients allowed to transfer the zone (not notified).
+    #[command(subcommand)]
+    Acl(AclCommand),
+}
+
+/// Where a zone's input comes from.
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// The unsigned zone file; with --primary, where the last complete
+    /// copy transferred is kept (default: the output's path + .unsigned).
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// Transfer the input from this primary (ADDR[:PORT], port 53 by
+    /// default; repeatable, tried in order): AXFR, then IXFR on its
+    /// NOTIFY and on the SOA timers, under `signet serve`.
+    #[arg(long)]
+    primary: Vec<String>,
+    /// The TSIG key (see `signet tsig add`) that signs the transfers and
+    /// NOTIFYs with the primaries.
+    #[arg(long, requires = "primary")]
+    tsig: Option<String>,
+}
+
+impl InputArgs {
+    /// The input file and the primaries; `output` names the default copy.
+    fn resolve(&self, output: &std::path::Path) -> anyhow::Result<(PathBuf, Vec<signet::db::Remote>)> {
+        let primaries = transfers::primaries(&self.primary, self.tsig.as_deref())?;
+        match (&self.input, primaries.is_empty()) {
+            (Some(input), _) => Ok((input.clone(), primaries)),
+            (None, false) => Ok((transfers::default_copy(output), primaries)),
+            (None, true) => anyhow::bail!("give the input: --input FILE, or --primary ADDR[:PORT]"),
+        }
+    }
+}
+
+/// Arguments of `signet zone set-input`.
+#[derive(Debug, Args)]
+pub struct SetInputArgs {
+    /// The zone (apex).
+    name: String,
+    #[command(flatten)]
+    input: InputArgs,
+}
+
+/// `signet zone secondary …`.
+#[derive(Debug, Subcommand)]
+pub enum SecondaryCommand {
+    /// Add (or change) a secondary.
+    Add {
+        /// The zone (apex).
+        name: String,
+        /// Its address (ADDR[:PORT]); it may transfer from this IP address.
+        address: String,
+        /// The TSIG key its NOTIFYs are signed with and its transfers
+        /// must be.
+        #[arg(long)]
+        tsig: Option<String>,
+        /// Let it transfer, but do not send it NOTIFY.
+        #[arg(long)]
+        no_notify: bool,
+    },
+    /// Remove a secondary.
+    Remove {
+        /// The zone (apex).
+        name: String,
+        /// Its address as added.
+        address: String,
+    },
+}
+
+/// `signet zone acl …`.
+#[derive(Debug, Subcommand)]
+pub enum AclCommand {
+    /// Allow transfers from a network, with a key, or both.
+    Add {
+        /// The zone (apex).
+        name: String,
+        /// ADDR or ADDR/LEN (none: any address, with --tsig).
+        prefix: Option<String>,
+        /// The TSIG key the client must sign with.
+        #[arg(long)]
+        tsig: Option<String>,
+    },
+    /// Remove an entry.
+    Remove {
+        /// The zone (apex).
+        name: String,
+        /// The entry's ADDR or ADDR/LEN as added (none: the key-only entry).
+        prefix: Option<String>,
+    },
 }
 
 /// Arguments of `signet zone diff`.
@@ -76,9 +175,8 @@ pub struct AddArgs {
     /// The policy (imported with `signet policy import`).
     #[arg(long)]
     policy: String,
-    /// The unsigned zone file.
-    #[arg(long)]
-    input: PathBuf,
+    #[command(flatten)]
+    input: InputArgs,
     /// Where the signed zone is published.
     #[arg(long)]
     output: PathBuf,
@@ -102,12 +200,79 @@ pub async fn run(command: ZoneCommand, ctx: &Context) -> anyhow::Result<ExitCode
         ZoneCommand::Remove { name } => remove(&db, ctx, &name).await,
         ZoneCommand::Diff(args) => diff(&db, ctx, args).await,
         ZoneCommand::Versions { name } => versions(&db, ctx, &name).await,
+        ZoneCommand::SetInput(args) => set_input(&db, ctx, args).await,
+        ZoneCommand::Secondary(command) => secondary(&db, ctx, command).await,
+        ZoneCommand::Acl(command) => acl(&db, ctx, command).await,
     }
+}
+
+async fn set_input(db: &Database, ctx: &Context, args: SetInputArgs) -> anyhow::Result<ExitCode> {
+    let name = super::parse_origin(&args.name)?;
+    let zone = db.zone(&name).await?;
+    let (input, primaries) = args.input.resolve(std::path::Path::new(&zone.output_path))?;
+    let input = std::path::absolute(&input).unwrap_or(input);
+    if signet::manage::requests::same_file(&input, std::path::Path::new(&zone.output_path)) {
+        anyhow::bail!("the input {} is the zone's output", input.display());
+    }
+    db.set_input(zone.id, &input.display().to_string(), &primaries, ctx.now).await?;
+    match primaries.len() {
+        0 => outln!("zone {name}: input is the file {}", input.display())?,
+        n => outln!("zone {name}: input transferred from {n} primary(ies), the copy kept in {}", input.display())?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn secondary(db: &Database, ctx: &Context, command: SecondaryCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        SecondaryCommand::Add { name, address, tsig, no_notify } => {
+            let zone = db.zone(&super::parse_origin(&name)?).await?;
+            let remote = transfers::secondary(&address, tsig.as_deref(), !no_notify)?;
+            db.add_remote(zone.id, &remote, ctx.now).await?;
+            outln!("zone {}: secondary {} added", zone.name, remote.address.unwrap_or_default())?;
+        }
+        SecondaryCommand::Remove { name, address } => {
+            let zone = db.zone(&super::parse_origin(&name)?).await?;
+            let remote = transfers::secondary(&address, None, true)?;
+            if !db.remove_remote(zone.id, RemoteRole::Secondary, remote.address.as_deref(), ctx.now).await? {
+                anyhow::bail!("zone {} has no secondary {address}", zone.name);
+            }
+            outln!("zone {}: secondary {address} removed", zone.name)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn acl(db: &Database, ctx: &Context, command: AclCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        AclCommand::Add { name, prefix, tsig } => {
+            let zone = db.zone(&super::parse_origin(&name)?).await?;
+            let entry = transfers::acl_entry(prefix.as_deref(), tsig.as_deref())?;
+            db.add_remote(zone.id, &entry, ctx.now).await?;
+            outln!(
+                "zone {}: transfers allowed to {}",
+                zone.name,
+                entry.address.as_deref().unwrap_or("any address with the key")
+            )?;
+        }
+        AclCommand::Remove { name, prefix } => {
+            let zone = db.zone(&super::parse_origin(&name)?).await?;
+            let address = match prefix.as_deref() {
+                Some(prefix) => transfers::acl_entry(Some(prefix), None)?.address,
+                None => None,
+            };
+            if !db.remove_remote(zone.id, RemoteRole::Acl, address.as_deref(), ctx.now).await? {
+                anyhow::bail!("zone {} has no such access-list entry", zone.name);
+            }
+            outln!("zone {}: access-list entry removed", zone.name)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn add(db: &Database, ctx: &Context, args: AddArgs) -> anyhow::Result<ExitCode> {
     let name = super::parse_origin(&args.name)?;
-    let paths = ZonePaths { input: &args.input, output: &args.output };
+    let (input, remotes) = args.input.resolve(&args.output)?;
+    let paths = ZonePaths { input: &input, output: &args.output, remotes: &remotes };
     let (input, output) = add_zone(db, &name, &args.policy, &paths, ctx.now).await?;
     outln!(
         "zone {name} added: policy {}, {} → {}; sign it with: signet sign {name}",

@@ -14,9 +14,9 @@ mod journal;
 mod memo;
 mod open;
 mod rows;
-mod transfers;
 #[cfg(test)]
 pub(crate) mod scratch;
+mod transfers;
 
 /// A zone with its policy's name, then `$tail` (a literal, so that the
 /// query stays a static string).

@@ -270,7 +270,11 @@ impl Database {
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM transfer_in WHERE zone_id = ?").bind(zone_id).execute(&mut *tx).await?;
-        sqlx::query("UPDATE zones SET input_path = ? WHERE id = ?").bind(input_path).bind(zone_id).execute(&mut *tx).await?;
+        sqlx::query("UPDATE zones SET input_path = ? WHERE id = ?")
+            .bind(input_path)
+            .bind(zone_id)
+            .execute(&mut *tx)
+            .await?;
         for primary in primaries {
             insert_remote(&mut tx, zone_id, primary).await?;
         }

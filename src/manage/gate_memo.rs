@@ -189,6 +189,7 @@ mod tests {
             retry_at: None,
             full_verified_at,
             full_verify_asked_at,
+            output_stamp: None,
         }
     }
 

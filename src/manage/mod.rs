@@ -29,6 +29,7 @@ pub mod report;
 pub mod requests;
 pub mod run;
 pub mod status;
+pub mod transfers;
 
 pub use gate::GateFailure;
 pub use oneshot::{OneShot, OneShotOutcome, sign_once};

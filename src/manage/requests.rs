@@ -15,10 +15,13 @@ use crate::zone::dnssec::Role;
 /// The files of a zone to add.
 #[derive(Debug)]
 pub struct ZonePaths<'a> {
-    /// The unsigned zone.
+    /// The unsigned zone (for a zone transferred from primaries: where
+    /// the last complete copy is kept).
     pub input: &'a Path,
     /// Where the signed zone is published.
     pub output: &'a Path,
+    /// The primaries the input is transferred from, and other remotes.
+    pub remotes: &'a [crate::db::Remote],
 }
 
 /// Puts zone `name` under management with policy `policy`. Refuses an
@@ -48,7 +51,7 @@ pub async fn add_zone(
     let salt = random_salt(db.policy(policy).await?.parse()?.denial.salt_length)
         .map_err(|e| ManageError::Argument(e.to_string()))?;
     let (input_text, output_text) = (input.display().to_string(), output.display().to_string());
-    let zone = NewZone { name, policy, input: &input_text, output: &output_text, salt: &salt, remotes: &[] };
+    let zone = NewZone { name, policy, input: &input_text, output: &output_text, salt: &salt, remotes: paths.remotes };
     db.add_zone(&zone, now).await?;
     Ok((input, output))
 }

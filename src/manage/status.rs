@@ -8,7 +8,10 @@
 use serde::Serialize;
 
 use super::report::key_report;
-use crate::db::{Database, DbError, GateMemoInfo, JournalSummary, RunRow, ZoneRow};
+use crate::db::{
+    Database, DbError, GateMemoInfo, JournalSummary, Remote, RemoteRole, RunRow, TransferInState, TransferOutState,
+    ZoneRow,
+};
 
 /// One zone's status.
 #[derive(Debug, Serialize)]
@@ -56,6 +59,135 @@ pub struct ZoneStatus {
     pub journal: JournalSummary,
     /// The `signet serve` serving the database, if one runs.
     pub service: Option<ServiceInfo>,
+    /// The serial a running service serves to secondaries: the one
+    /// published (None without a service).
+    pub served_serial: Option<i64>,
+    /// The transfer of the input from its primaries (None: the input is
+    /// a file).
+    pub transfer_in: Option<TransferInStatus>,
+    /// The secondaries and what each last acknowledged and transferred.
+    pub secondaries: Vec<SecondaryStatus>,
+}
+
+/// The transfer of a zone's input from its primaries.
+#[derive(Debug, Serialize)]
+pub struct TransferInStatus {
+    /// The primaries, `ADDR:PORT`.
+    pub primaries: Vec<String>,
+    /// The TSIG key the transfers are signed with.
+    pub tsig_key: Option<String>,
+    /// The serial the primaries last answered.
+    pub primary_serial: Option<i64>,
+    /// When they were last asked (Unix seconds).
+    pub checked_at: Option<i64>,
+    /// The last complete transfer.
+    pub last_transfer: Option<TransferIn>,
+    /// The last failure since then.
+    pub last_error: Option<TransferFailure>,
+}
+
+/// A complete transfer in.
+#[derive(Debug, Serialize)]
+pub struct TransferIn {
+    /// When (Unix seconds).
+    pub at: i64,
+    /// The serial.
+    pub serial: Option<i64>,
+    /// `axfr` or `ixfr`.
+    pub kind: Option<String>,
+    /// Records carried.
+    pub records: Option<i64>,
+    /// Bytes carried.
+    pub bytes: Option<i64>,
+}
+
+/// A failed check or transfer.
+#[derive(Debug, Serialize)]
+pub struct TransferFailure {
+    /// When (Unix seconds).
+    pub at: i64,
+    /// What failed.
+    pub message: String,
+}
+
+/// A secondary of the zone.
+#[derive(Debug, Serialize)]
+pub struct SecondaryStatus {
+    /// `ADDR:PORT`.
+    pub address: String,
+    /// The TSIG key.
+    pub tsig_key: Option<String>,
+    /// It is sent NOTIFY.
+    pub notify: bool,
+    /// The last serial it acknowledged a NOTIFY for.
+    pub notified_serial: Option<i64>,
+    /// When (Unix seconds).
+    pub notify_acked_at: Option<i64>,
+    /// Its last transfer.
+    pub last_transfer: Option<TransferOut>,
+}
+
+/// A transfer served.
+#[derive(Debug, Serialize)]
+pub struct TransferOut {
+    /// When (Unix seconds).
+    pub at: i64,
+    /// The serial served.
+    pub serial: Option<i64>,
+    /// `axfr`, `ixfr`, or `up-to-date`.
+    pub kind: Option<String>,
+    /// For IXFR, the serial the secondary had.
+    pub from_serial: Option<i64>,
+}
+
+fn transfer_in_status(remotes: &[Remote], state: Option<TransferInState>) -> Option<TransferInStatus> {
+    let primaries: Vec<&Remote> = remotes.iter().filter(|r| r.role == RemoteRole::Primary).collect();
+    if primaries.is_empty() {
+        return None;
+    }
+    let state = state.unwrap_or_default();
+    Some(TransferInStatus {
+        primaries: primaries.iter().filter_map(|r| r.address.clone()).collect(),
+        tsig_key: primaries.iter().find_map(|r| r.tsig_key.clone()),
+        primary_serial: state.primary_serial,
+        checked_at: state.checked_at,
+        last_transfer: state.transfer_at.map(|at| TransferIn {
+            at,
+            serial: state.transfer_serial,
+            kind: state.transfer_kind.clone(),
+            records: state.transfer_records,
+            bytes: state.transfer_bytes,
+        }),
+        last_error: state.error_at.map(|at| TransferFailure { at, message: state.error.clone().unwrap_or_default() }),
+    })
+}
+
+fn secondary_statuses(remotes: &[Remote], clients: &[TransferOutState]) -> Vec<SecondaryStatus> {
+    let ip_of = |address: &str| crate::xfr::acl::parse_socket(address).map(|a| a.ip().to_canonical().to_string()).ok();
+    remotes
+        .iter()
+        .filter(|r| r.role == RemoteRole::Secondary)
+        .map(|remote| {
+            let address = remote.address.clone().unwrap_or_default();
+            let ip = ip_of(&address);
+            let state = clients.iter().find(|c| Some(&c.address) == ip.as_ref());
+            SecondaryStatus {
+                tsig_key: remote.tsig_key.clone(),
+                notify: remote.notify,
+                notified_serial: state.and_then(|s| s.notified_serial),
+                notify_acked_at: state.and_then(|s| s.notify_acked_at),
+                last_transfer: state.and_then(|s| {
+                    Some(TransferOut {
+                        at: s.transfer_at?,
+                        serial: s.transfer_serial,
+                        kind: s.transfer_kind.clone(),
+                        from_serial: s.transfer_from,
+                    })
+                }),
+                address,
+            }
+        })
+        .collect()
 }
 
 /// A run, as status shows it.
@@ -145,7 +277,13 @@ async fn zone_status(
             why: zone.next_run_why.clone().unwrap_or_else(|| "the key state machine".to_owned()),
         }),
     };
+    let remotes = db.remotes(zone.id).await?;
+    let transfer_in = transfer_in_status(&remotes, db.transfer_in(zone.id).await?);
+    let secondaries = secondary_statuses(&remotes, &db.transfers_out(zone.id).await?);
     Ok(ZoneStatus {
+        served_serial: service.and(zone.last_serial),
+        transfer_in,
+        secondaries,
         input_serial: last_run.as_ref().and_then(|r| r.input_serial).or(zone.input_serial),
         published_serial: zone.last_serial,
         last_run: last_run.map(RunSummary::from),

@@ -11,6 +11,7 @@
 //! max-parallel-runs = 4
 //! publish-command = ["/usr/sbin/nsd-control", "reload"]
 //! metrics = "127.0.0.1:9253"
+//! listen = ["127.0.0.1:53", "[::1]:53"]  # DNS: SOA, AXFR, IXFR, NOTIFY (port 53 if none)
 //! ```
 
 use std::collections::BTreeMap;
@@ -70,6 +71,8 @@ pub struct ServeConfig {
     pub publish_command: Vec<String>,
     /// The Prometheus endpoint.
     pub metrics: Option<SocketAddr>,
+    /// Where DNS is answered (UDP and TCP): transfers out, NOTIFY in.
+    pub listen: Vec<SocketAddr>,
 }
 
 impl Default for ServeConfig {
@@ -83,6 +86,7 @@ impl Default for ServeConfig {
             max_parallel_runs: 4,
             publish_command: Vec::new(),
             metrics: None,
+            listen: Vec::new(),
         }
     }
 }
@@ -95,7 +99,7 @@ struct File {
 }
 
 /// The keys a `[serve]` table may have.
-const KEYS: [&str; 8] = [
+const KEYS: [&str; 9] = [
     "poll-interval",
     "db-poll-interval",
     "retry-min",
@@ -104,6 +108,7 @@ const KEYS: [&str; 8] = [
     "max-parallel-runs",
     "publish-command",
     "metrics",
+    "listen",
 ];
 
 impl ServeConfig {
@@ -138,6 +143,7 @@ impl ServeConfig {
                 "stop-timeout" => config.stop_timeout = duration(value, Duration::ZERO).map_err(fail)?,
                 "max-parallel-runs" => config.max_parallel_runs = count(value).map_err(fail)?,
                 "publish-command" => config.publish_command = command(value).map_err(fail)?,
+                "listen" => config.listen = listen(value).map_err(fail)?,
                 _ => config.metrics = Some(address(value).map_err(fail)?),
             }
         }
@@ -179,6 +185,16 @@ fn address(value: &toml::Value) -> Result<SocketAddr, String> {
     text.parse().map_err(|e| format!("{text:?}: {e}"))
 }
 
+fn listen(value: &toml::Value) -> Result<Vec<SocketAddr>, String> {
+    let list = value.as_array().ok_or("expected a list of addresses: [\"127.0.0.1:53\", …]")?;
+    list.iter()
+        .map(|v| {
+            let text = v.as_str().ok_or("expected addresses in quotes")?;
+            crate::xfr::acl::parse_socket(text).map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,7 +212,8 @@ mod tests {
     fn every_key_reads() {
         let config = parse(
             "[serve]\npoll-interval = \"100ms\"\ndb-poll-interval = \"2s\"\nretry-min = \"1s\"\nretry-max = \"1m\"\n\
-             stop-timeout = \"3s\"\nmax-parallel-runs = 2\npublish-command = [\"true\", \"x\"]\nmetrics = \"127.0.0.1:9000\"\n",
+             stop-timeout = \"3s\"\nmax-parallel-runs = 2\npublish-command = [\"true\", \"x\"]\nmetrics = \"127.0.0.1:9000\"\n\
+             listen = [\"127.0.0.1:5300\", \"::1\"]\n",
         )
         .expect("config");
         assert_eq!(config.poll_interval, Duration::from_millis(100));
@@ -204,6 +221,8 @@ mod tests {
         assert_eq!(config.max_parallel_runs, 2);
         assert_eq!(config.publish_command, ["true", "x"]);
         assert_eq!(config.metrics, "127.0.0.1:9000".parse().ok());
+        let listen: Vec<SocketAddr> = ["127.0.0.1:5300", "[::1]:53"].iter().filter_map(|a| a.parse().ok()).collect();
+        assert_eq!(config.listen, listen);
     }
 
     #[test]

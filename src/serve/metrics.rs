@@ -203,6 +203,22 @@ struct ZoneSeries {
     duration: DurationHistogram,
     /// Error and warning findings of the last run; `None` before the first.
     findings: Option<(u64, u64)>,
+    /// Its transfers in and out.
+    transfers: TransferGauges,
+}
+
+/// A zone's transfers, as the database last said.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TransferGauges {
+    /// The serial its primaries last answered.
+    pub primary_serial: Option<i64>,
+    /// When its input was last transferred completely (Unix seconds).
+    pub transfer_in_at: Option<i64>,
+    /// The last check or transfer in failed.
+    pub transfer_in_failing: bool,
+    /// Per secondary (`ADDR:PORT`): the serial it last acknowledged a
+    /// NOTIFY for, and the serial it last transferred.
+    pub secondaries: Vec<(String, Option<i64>, Option<i64>)>,
 }
 
 /// The numbers behind the endpoint, under one lock so that a scrape sees
@@ -266,6 +282,12 @@ impl Metrics {
     pub fn set_zone(&self, zone: &str, gauges: &ZoneGauges) {
         let mut state = lock(&self.state);
         zone_entry(&mut state, zone).gauges = *gauges;
+    }
+
+    /// The zone's transfers now.
+    pub fn set_transfers(&self, zone: &str, transfers: TransferGauges) {
+        let mut state = lock(&self.state);
+        zone_entry(&mut state, zone).transfers = transfers;
     }
 
     /// Everything, in the Prometheus text exposition format (version 0.0.4,
@@ -427,8 +449,61 @@ impl Collector for SignetCollector {
             "Runs refused or failed since the zone was last published.",
             |z| Some(i64::from(z.gauges.consecutive_failures)),
         )?;
-        Ok(())
+        encode_transfers(&mut encoder, zones)
     }
+}
+
+/// The transfer series: the primaries' serial, the last transfer in,
+/// and each secondary's acknowledged and transferred serials.
+fn encode_transfers(
+    encoder: &mut DescriptorEncoder,
+    zones: &BTreeMap<String, ZoneSeries>,
+) -> Result<(), std::fmt::Error> {
+    zone_gauge(
+        encoder,
+        zones,
+        "signet_zone_primary_serial",
+        "The SOA serial the zone's primaries last answered.",
+        |z| z.transfers.primary_serial,
+    )?;
+    zone_gauge(
+        encoder,
+        zones,
+        "signet_zone_transfer_in_timestamp_seconds",
+        "When the zone's input was last transferred completely from a primary, Unix seconds.",
+        |z| z.transfers.transfer_in_at,
+    )?;
+    zone_gauge(
+        encoder,
+        zones,
+        "signet_zone_transfer_in_failing",
+        "1 while the last check or transfer from the zone's primaries failed, else 0 (zones with primaries).",
+        |z| {
+            z.transfers
+                .primary_serial
+                .or(z.transfers.transfer_in_at)
+                .map(|_| i64::from(z.transfers.transfer_in_failing))
+        },
+    )?;
+    for (name, help, pick) in [
+        (
+            "signet_zone_secondary_notified_serial",
+            "The serial the secondary last acknowledged a NOTIFY for.",
+            (|s: &(String, Option<i64>, Option<i64>)| s.1) as fn(&(String, Option<i64>, Option<i64>)) -> Option<i64>,
+        ),
+        ("signet_zone_secondary_transferred_serial", "The serial the secondary last transferred.", |s| s.2),
+    ] {
+        let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+        for (zone, series) in zones {
+            for secondary in &series.transfers.secondaries {
+                if let Some(value) = pick(secondary) {
+                    let labels = [("zone", zone.as_str()), ("secondary", secondary.0.as_str())];
+                    metric.encode_family(&labels)?.encode_gauge(&value)?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// One unlabelled gauge.

@@ -19,6 +19,7 @@
 
 pub mod config;
 pub mod metrics;
+mod transfers;
 mod watch;
 mod zone_task;
 
@@ -40,6 +41,8 @@ use zone_task::{Wake, ZoneTask};
 
 use crate::db::{Database, DbError, ZoneWatch};
 use crate::time::wall_clock;
+use crate::xfr::catalog::Catalog;
+use crate::xfr::server::{Listener, ServerContext};
 use crate::zone::Name;
 
 /// Why the service could not start or go on.
@@ -62,6 +65,14 @@ pub enum ServeError {
     /// The signal handlers could not be installed.
     #[error("signal handling: {0}")]
     Signals(std::io::Error),
+    /// A `--listen` address cannot be bound.
+    #[error("cannot listen for DNS on {addr} (UDP and TCP): {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// How `signet serve` was started.
@@ -71,6 +82,8 @@ pub struct ServeOptions {
     pub config: Option<PathBuf>,
     /// The Prometheus endpoint (over the configuration file's).
     pub metrics: Option<SocketAddr>,
+    /// Where DNS is answered (over the configuration file's).
+    pub listen: Vec<SocketAddr>,
 }
 
 /// How the service ended.
@@ -94,6 +107,13 @@ struct Shared {
     run_ids: AtomicU64,
     /// Threads of each run's rayon pool.
     cores: usize,
+    /// What the DNS side serves: versions, remotes, TSIG keys.
+    catalog: Arc<Catalog>,
+    /// DNS is answered: zone tasks keep the version published in memory
+    /// from the start.
+    listening: bool,
+    /// Turns true when the service stops.
+    shutdown: channel::Receiver<bool>,
 }
 
 impl Shared {
@@ -109,11 +129,13 @@ struct ServedZone {
     input: InputWatch,
     wakes: mpsc::UnboundedSender<Wake>,
     task: JoinHandle<()>,
+    /// Its transfer in, when its input is a primary.
+    inbound: Option<transfers::InboundTask>,
 }
 
 /// Serves every zone of `db` until SIGTERM or SIGINT.
 pub async fn serve(db: Database, options: ServeOptions) -> Result<Stopped, ServeError> {
-    let config = read_config(options.config.as_deref(), options.metrics)?;
+    let config = read_config(&options)?;
     let pid = std::process::id();
     let started = wall_clock();
     db.hold_service(pid, started).await?;
@@ -124,13 +146,16 @@ pub async fn serve(db: Database, options: ServeOptions) -> Result<Stopped, Serve
     result
 }
 
-fn read_config(path: Option<&Path>, metrics: Option<SocketAddr>) -> Result<ServeConfig, ConfigError> {
-    let mut config = match path {
+fn read_config(options: &ServeOptions) -> Result<ServeConfig, ConfigError> {
+    let mut config = match &options.config {
         Some(path) => ServeConfig::read(path)?,
         None => ServeConfig::default(),
     };
-    if metrics.is_some() {
-        config.metrics = metrics;
+    if options.metrics.is_some() {
+        config.metrics = options.metrics;
+    }
+    if !options.listen.is_empty() {
+        config.listen.clone_from(&options.listen);
     }
     Ok(config)
 }
@@ -147,6 +172,8 @@ async fn serve_held(
     // The endpoint stops by itself once `shutdown` says so.
     start_metrics(config.metrics, &metrics, &shutdown).await?;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let catalog = Arc::new(Catalog::default());
+    let listeners = bind_listeners(&config.listen).await?;
     let shared = Arc::new(Shared {
         db,
         runs: Semaphore::new(config.max_parallel_runs),
@@ -155,9 +182,21 @@ async fn serve_held(
         metrics,
         run_ids: AtomicU64::new(0),
         cores,
+        catalog: Arc::clone(&catalog),
+        listening: !listeners.is_empty(),
+        shutdown: shutdown.clone(),
     });
+    let context = Arc::new(ServerContext { db: shared.db.clone(), catalog });
+    for listener in listeners {
+        tokio::spawn(listener.run(Arc::clone(&context), shutdown.clone()));
+    }
     tracing::info!(pid = std::process::id(), database = %shared.db.path().display(), "signet serve started");
-    let mut supervisor = Supervisor { shared: Arc::clone(&shared), zones: HashMap::new(), shutdown };
+    let mut supervisor = Supervisor {
+        shared: Arc::clone(&shared),
+        zones: HashMap::new(),
+        shutdown,
+        keys: transfers::KeyFiles::default(),
+    };
     let why = supervisor.supervise(&mut signals, &options).await;
     tracing::info!("{why}: stopping; no new runs, runs under way publish nothing more");
     shared.stopping.store(true, Ordering::SeqCst);
@@ -175,6 +214,19 @@ async fn start_metrics(
     tracing::info!(address = %server.local_addr(), "metrics endpoint listening");
     tokio::spawn(server.run(Arc::clone(metrics), shutdown.clone()));
     Ok(())
+}
+
+/// Binds every `--listen` address, UDP and TCP, before anything runs:
+/// an address that cannot be had stops the start.
+async fn bind_listeners(addrs: &[SocketAddr]) -> Result<Vec<Listener>, ServeError> {
+    let mut listeners = Vec::with_capacity(addrs.len());
+    for &addr in addrs {
+        let listener = Listener::bind(addr).await.map_err(|source| ServeError::Listen { addr, source })?;
+        let bound = listener.local_addr().unwrap_or(addr);
+        tracing::info!(address = %bound, "DNS listening (UDP and TCP): SOA, AXFR, IXFR, NOTIFY");
+        listeners.push(listener);
+    }
+    Ok(listeners)
 }
 
 /// The signals the service answers.
@@ -198,6 +250,7 @@ struct Supervisor {
     shared: Arc<Shared>,
     zones: HashMap<i64, ServedZone>,
     shutdown: channel::Receiver<bool>,
+    keys: transfers::KeyFiles,
 }
 
 impl Supervisor {
@@ -240,11 +293,14 @@ impl Supervisor {
     /// SIGHUP: reads the configuration again and has every zone look at
     /// its input.
     fn reconfigure(&mut self, options: &ServeOptions) {
-        match read_config(options.config.as_deref(), options.metrics) {
+        match read_config(options) {
             Ok(config) => {
                 let old = self.shared.config();
-                if config.metrics != old.metrics || config.max_parallel_runs != old.max_parallel_runs {
-                    tracing::warn!("SIGHUP: metrics and max-parallel-runs change only at a restart");
+                if config.metrics != old.metrics
+                    || config.max_parallel_runs != old.max_parallel_runs
+                    || config.listen != old.listen
+                {
+                    tracing::warn!("SIGHUP: metrics, listen and max-parallel-runs change only at a restart");
                 }
                 *self.shared.config.write().unwrap_or_else(PoisonError::into_inner) = config;
                 tracing::info!("SIGHUP: configuration read again");
@@ -272,13 +328,35 @@ impl Supervisor {
             if !keep {
                 tracing::info!(zone = %zone.row.name, "zone left management: its task stops");
                 self.shared.metrics.remove_zone(&zone.row.name);
+                if let Ok(origin) = Name::from_text(&zone.row.name, None) {
+                    self.shared.catalog.remove(&origin);
+                }
             }
             keep
         });
+        self.keys.refresh(&self.shared).await;
+        let mut remotes: HashMap<i64, Vec<crate::db::Remote>> = HashMap::new();
+        match self.shared.db.all_remotes().await {
+            Ok(all) => all.into_iter().for_each(|(id, remote)| remotes.entry(id).or_default().push(remote)),
+            Err(e) => tracing::error!("cannot read the zones' remotes from the database: {e}"),
+        }
         for row in rows {
-            match self.zones.get_mut(&row.id) {
+            let Ok(origin) = Name::from_text(&row.name, None) else { continue };
+            let zone_remotes = transfers::zone_remotes(&row.name, remotes.get(&row.id).map_or(&[], Vec::as_slice));
+            transfers::configure(&self.shared, &origin, row.id, zone_remotes.clone());
+            let id = row.id;
+            match self.zones.get_mut(&id) {
                 Some(zone) => zone.update(row),
                 None => self.start_zone(row),
+            }
+            if let Some(zone) = self.zones.get_mut(&id) {
+                let ServedZone { row, wakes, inbound, .. } = zone;
+                transfers::keep_inbound(&self.shared, inbound, &origin, id, &row.input_path, &zone_remotes, wakes);
+            }
+            if zone_remotes != crate::xfr::catalog::ZoneRemotes::default()
+                && let Some(zone) = self.zones.get(&id)
+            {
+                transfers::update_metrics(&self.shared, id, &zone.row.name).await;
             }
         }
         self.shared.metrics.set_zones(self.zones.len());
@@ -298,12 +376,14 @@ impl Supervisor {
         let handle = tokio::spawn(task.run(first));
         tracing::info!(zone = %row.name, input = %row.input_path, "zone served");
         let input = InputWatch::new(Path::new(&row.input_path));
-        self.zones.insert(row.id, ServedZone { row, input, wakes, task: handle });
+        self.zones.insert(row.id, ServedZone { row, input, wakes, task: handle, inbound: None });
     }
 
     /// Stops every zone task, waiting at most `timeout` for runs under way.
     async fn stop(self, timeout: std::time::Duration) -> Stopped {
         let mut tasks: Vec<JoinHandle<()>> = self.zones.into_values().map(|zone| zone.task).collect();
+        // Transfers in under way are dropped with their tasks: a copy is
+        // written by rename, so an abandoned transfer changed nothing.
         let cut_off = match tokio::time::timeout(timeout, join_all(&mut tasks)).await {
             Ok(()) => 0,
             Err(_) => tasks.iter().filter(|t| !t.is_finished()).count(),

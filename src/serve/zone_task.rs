@@ -24,6 +24,7 @@ use crate::db::{DbError, ZoneRow, ZoneWatch};
 use crate::manage::{ManageError, RunOptions, RunOutcome, file_digest, run_zone};
 use crate::time::{format_duration, format_time, wall_clock};
 use crate::verify::NoProgress;
+use crate::xfr::catalog::ServedVersion;
 use crate::zone::{Name, Zone};
 
 /// Why the service looks at a zone now.
@@ -102,6 +103,14 @@ impl ZoneTask {
     /// Serves the zone until the service stops or the zone is removed.
     pub async fn run(mut self, first: ZoneWatch) {
         let mut due_now = self.startup(&first).await;
+        if due_now.is_none()
+            && self.shared.listening
+            && let Ok(zone) = self.shared.db.zone(&self.origin).await
+            && zone.last_serial.is_some()
+            && !self.serve_published_output(&zone).await
+        {
+            due_now = Some("the output is not the version last published".to_owned());
+        }
         loop {
             if self.stopping() {
                 return;
@@ -136,6 +145,12 @@ impl ZoneTask {
         self.update_metrics(&zone).await;
         let output_missing = !std::path::Path::new(&zone.output_path).exists();
         let last_run = zone.last_run_at.unwrap_or(i64::MIN);
+        let transferred =
+            self.shared.catalog.zone(self.origin.as_ref()).is_some_and(|z| !z.remotes.primaries.is_empty());
+        if transferred && !std::path::Path::new(&zone.input_path).exists() {
+            tracing::info!(zone = %self.origin, "waiting for the first transfer from the primary");
+            return None;
+        }
         let why = if zone.last_serial.is_none() || output_missing {
             "first publication"
         } else if self.tried_digest != zone.input_digest {
@@ -266,6 +281,7 @@ impl ZoneTask {
                 );
                 finished = Some(metric(RunResultLabel::Published, Some(report)));
                 self.hold_version(published.zone).await;
+                self.serve_held(stats.serial);
                 self.recovered().await;
                 self.publish_command(stats.serial).await;
             }
@@ -329,6 +345,43 @@ impl ZoneTask {
             // service and the other zones go on.
             Err(e) => Err(ManageError::Argument(format!("the run stopped abnormally: {e}"))),
         }
+    }
+
+    /// Serves the version held, `serial`, to the DNS side (secondaries are
+    /// notified).
+    fn serve_held(&self, serial: u32) {
+        if let Some((zone, _)) = &self.published {
+            let version = ServedVersion { zone: Arc::clone(zone), serial };
+            self.shared.catalog.publish(&self.origin, version);
+        }
+    }
+
+    /// At the start, with DNS answered: the published output, read, if
+    /// it is still the version the gate passed (its stamp is the one
+    /// recorded at publication). False if it is not: the zone must be
+    /// signed again before anything is served.
+    async fn serve_published_output(&mut self, zone: &ZoneRow) -> bool {
+        let output = PathBuf::from(&zone.output_path);
+        let stamp = Stamp::of(&output);
+        if stamp.map(|s| s.to_string()) != zone.output_stamp {
+            tracing::warn!(zone = %self.origin, output = %output.display(), "the output is not the version last published (changed since, or published by an older signet): signing before serving");
+            return false;
+        }
+        let origin = self.origin.clone();
+        let read = tokio::task::spawn_blocking(move || crate::zone::read_zone_file(&output, &origin)).await;
+        let (Ok(Ok(read)), Some(stamp)) = (read, stamp) else {
+            tracing::warn!(zone = %self.origin, "the published output does not read: signing before serving");
+            return false;
+        };
+        let Some(serial) =
+            crate::xfr::outgoing::apex_soa(&read).and_then(|soa| crate::xfr::wire::soa_serial(soa.rdata))
+        else {
+            return false;
+        };
+        self.published = Some((Arc::new(read), stamp));
+        self.serve_held(serial);
+        tracing::info!(zone = %self.origin, serial, "serving the version published before the start");
+        true
     }
 
     /// The version held from the last publication, if the output is still

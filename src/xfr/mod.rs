@@ -1,5 +1,12 @@
 //! Zone transfers: DNS messages on UDP and TCP, TSIG, AXFR and IXFR in
 //! from a hidden primary and out to secondaries, NOTIFY both ways.
+//! ARCHITECTURE.md §3, "Zone transfers".
 
+pub mod acl;
+pub mod catalog;
+pub mod incoming;
+pub mod notify;
+pub mod outgoing;
+pub mod server;
 pub mod tsig;
 pub mod wire;

@@ -285,7 +285,8 @@ impl MessageWriter {
     pub fn finish(mut self) -> Vec<u8> {
         let queries = u16::from(self.apex.is_some());
         let [answers, authorities, additionals] = self.counts;
-        let header = Header { metadata: self.metadata, counts: HeaderCounts { queries, answers, authorities, additionals } };
+        let header =
+            Header { metadata: self.metadata, counts: HeaderCounts { queries, answers, authorities, additionals } };
         let mut head = Vec::with_capacity(12);
         let mut encoder = BinEncoder::new(&mut head);
         // Writing twelve bytes to a vector cannot fail.

@@ -212,7 +212,7 @@ impl Section<'_> {
     }
 
     /// The records in canonical order.
-    fn canonical(&self) -> Box<dyn Iterator<Item = RecordRef<'_>> + '_> {
+    fn canonical(&self) -> Box<dyn Iterator<Item = RecordRef<'_>> + Send + '_> {
         match self {
             Section::Picked { zone, at } => Box::new(at.iter().filter_map(|&i| zone.record_at(i))),
             Section::Decoded(zone) => Box::new(zone.records()),

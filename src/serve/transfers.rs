@@ -1,0 +1,187 @@
+//! The service's side of zone transfers: the remotes and TSIG keys read
+//! from the database into the catalog at every database poll, a notifier
+//! task per zone, and a transfer-in task per zone whose input is a
+//! primary.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::Shared;
+use super::metrics::TransferGauges;
+use super::zone_task::Wake;
+use crate::db::{Remote, RemoteRole};
+use crate::publish::Stamp;
+use crate::xfr::acl::{AclEntry, Peer, parse_prefix, parse_socket};
+use crate::xfr::catalog::ZoneRemotes;
+use crate::xfr::incoming::Inbound;
+use crate::xfr::notify::Notifier;
+use crate::xfr::tsig::TsigKey;
+use crate::zone::Name;
+
+/// The TSIG keys as last read: a key file is read again only when its
+/// path or stamp changes.
+#[derive(Debug, Default)]
+pub struct KeyFiles {
+    read: HashMap<String, (String, Option<Stamp>)>,
+}
+
+impl KeyFiles {
+    /// Reads the keys the database names into the catalog.
+    pub async fn refresh(&mut self, shared: &Shared) {
+        let rows = match shared.db.tsig_keys().await {
+            Ok(rows) => rows,
+            Err(e) => return tracing::error!("cannot read the TSIG keys from the database: {e}"),
+        };
+        let unchanged = rows.len() == self.read.len()
+            && rows.iter().all(|row| {
+                self.read.get(&row.name).is_some_and(|(path, stamp)| {
+                    *path == row.secret_path && *stamp == Stamp::of(Path::new(&row.secret_path))
+                })
+            });
+        if unchanged {
+            return;
+        }
+        let mut keys = HashMap::new();
+        self.read.clear();
+        for row in rows {
+            let path = PathBuf::from(&row.secret_path);
+            self.read.insert(row.name.clone(), (row.secret_path.clone(), Stamp::of(&path)));
+            let Ok(name) = Name::from_text(&row.name, None) else { continue };
+            match TsigKey::read_file_named(&path, &name) {
+                Ok(key) => {
+                    keys.insert(name.as_ref().to_lowercase(), Arc::new(key));
+                }
+                Err(e) => tracing::error!(key = %row.name, "TSIG key not loaded: {e}"),
+            }
+        }
+        tracing::info!(keys = keys.len(), "TSIG keys loaded");
+        shared.catalog.set_keys(keys);
+    }
+}
+
+/// A zone's remotes in the catalog's form; entries that do not read are
+/// reported and left out.
+pub fn zone_remotes(zone: &str, rows: &[Remote]) -> ZoneRemotes {
+    let mut remotes = ZoneRemotes::default();
+    for row in rows {
+        let key =
+            row.tsig_key.as_deref().and_then(|k| Name::from_text(k, None).ok()).map(|k| k.as_ref().to_lowercase());
+        let address = row.address.as_deref().unwrap_or_default();
+        let entry = match row.role {
+            RemoteRole::Primary | RemoteRole::Secondary => parse_socket(address).map(|addr| {
+                let peer = Peer { addr, key, notify: row.notify };
+                match row.role {
+                    RemoteRole::Primary => remotes.primaries.push(peer),
+                    _ => remotes.secondaries.push(peer),
+                }
+            }),
+            RemoteRole::Acl => match &row.address {
+                None => Ok(remotes.acl.push(AclEntry { net: None, key })),
+                Some(text) => parse_prefix(text).map(|net| remotes.acl.push(AclEntry { net: Some(net), key })),
+            },
+        };
+        if let Err(e) = entry {
+            tracing::error!(zone, "{} entry left out: {e}", row.role.as_str());
+        }
+    }
+    remotes
+}
+
+/// A zone's running transfer in.
+#[derive(Debug)]
+pub struct InboundTask {
+    primaries: Vec<Peer>,
+    copy: String,
+    handle: JoinHandle<()>,
+}
+
+impl Drop for InboundTask {
+    fn drop(&mut self) {
+        self.handle.abort();
+    }
+}
+
+/// Starts (or restarts, when its primaries or copy changed) the transfer
+/// in of a zone; stops it when the zone has no primaries any more.
+pub fn keep_inbound(
+    shared: &Arc<Shared>,
+    current: &mut Option<InboundTask>,
+    origin: &Name,
+    zone_id: i64,
+    copy: &str,
+    remotes: &ZoneRemotes,
+    wakes: &mpsc::UnboundedSender<Wake>,
+) {
+    let same = current.as_ref().is_some_and(|task| task.primaries == remotes.primaries && task.copy == copy);
+    if same {
+        return;
+    }
+    *current = None;
+    shared.catalog.set_inbound(origin, None);
+    if remotes.primaries.is_empty() {
+        return;
+    }
+    let (wake_tx, wake_rx) = mpsc::unbounded_channel();
+    shared.catalog.set_inbound(origin, Some(wake_tx));
+    let inbound = Inbound {
+        zone_id,
+        origin: origin.clone(),
+        copy: PathBuf::from(copy),
+        primaries: remotes.primaries.clone(),
+        db: shared.db.clone(),
+        catalog: Arc::clone(&shared.catalog),
+    };
+    let wakes = wakes.clone();
+    let changed = move || {
+        let _ = wakes.send(Wake::Input);
+    };
+    let handle = tokio::spawn(inbound.run(wake_rx, shared.shutdown.clone(), changed));
+    *current = Some(InboundTask { primaries: remotes.primaries.clone(), copy: copy.to_owned(), handle });
+}
+
+/// Configures a zone in the catalog; a zone new to it gets its notifier.
+pub fn configure(shared: &Arc<Shared>, origin: &Name, zone_id: i64, remotes: ZoneRemotes) {
+    if let Some(served) = shared.catalog.configure(origin, zone_id, remotes) {
+        let notifier =
+            Notifier { zone_id, origin: origin.clone(), db: shared.db.clone(), catalog: Arc::clone(&shared.catalog) };
+        tokio::spawn(notifier.run(served, shared.shutdown.clone()));
+    }
+}
+
+/// Reads the zone's transfer state into the metrics.
+pub async fn update_metrics(shared: &Shared, zone_id: i64, label: &str) {
+    let (Ok(state), Ok(clients), Ok(remotes)) = (
+        shared.db.transfer_in(zone_id).await,
+        shared.db.transfers_out(zone_id).await,
+        shared.db.remotes(zone_id).await,
+    ) else {
+        return;
+    };
+    let state = state.unwrap_or_default();
+    let secondaries = remotes
+        .iter()
+        .filter(|r| r.role == RemoteRole::Secondary)
+        .filter_map(|r| {
+            let address = r.address.clone()?;
+            let ip = parse_socket(&address).ok()?.ip().to_canonical().to_string();
+            let client = clients.iter().find(|c| c.address == ip);
+            Some((address, client.and_then(|c| c.notified_serial), client.and_then(|c| c.transfer_serial)))
+        })
+        .collect();
+    let failing = match (state.error_at, state.transfer_at.max(state.checked_at)) {
+        (Some(error), Some(success)) => error >= success,
+        (Some(_), None) => true,
+        _ => false,
+    };
+    let gauges = TransferGauges {
+        primary_serial: state.primary_serial,
+        transfer_in_at: state.transfer_at,
+        transfer_in_failing: failing,
+        secondaries,
+    };
+    shared.metrics.set_transfers(label, gauges);
+}

@@ -1,0 +1,713 @@
+//! The transfer in of a zone whose input is a hidden primary: AXFR at
+//! first, IXFR (RFC 1995) after, on the primary's NOTIFY and on the SOA's
+//! refresh and retry timers.
+//!
+//! A transfer either completes or changes nothing: the records are
+//! collected and checked (every owner in the zone, every RDATA well
+//! formed for its type, the IXFR's deletions present in the copy, TSIG on
+//! every message when a key is configured), the new copy is built in
+//! memory, and only then written to the copy file by rename. The copy
+//! file is the zone's input: the managed run reads it, checks its
+//! content and signs it exactly as it would a file an operator edits,
+//! and a restart signs from it without a transfer. A primary whose serial
+//! goes backwards is reported and not taken.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_proto::op::{MessageType, Metadata, OpCode, ResponseCode};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::{mpsc, watch};
+
+use super::acl::Peer;
+use super::catalog::Catalog;
+use super::outgoing::apex_soa;
+use super::tsig::{RequestMac, ResponseVerifier, TsigKey, sign_request};
+use super::wire::{CLASS_IN, MessageWriter, ParsedMessage, Question, Section, WireRecord, read_framed, write_framed};
+use crate::db::{Database, TransferInDone};
+use crate::sign::serial::serial_gt;
+use crate::time::{format_duration, wall_clock};
+use crate::zone::rdata::check_rdata;
+use crate::zone::{Name, Rtype, Zone, ZoneBuilder, read_zone_file};
+
+/// How long a primary has to answer a query, or to send the next
+/// message of a transfer.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The shortest wait between two checks the timers ask for.
+const MIN_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Why a check or a transfer failed. Nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    /// The network.
+    #[error("primary {primary}: {source}")]
+    Io {
+        /// The primary.
+        primary: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// No answer in time.
+    #[error("primary {primary}: no answer within {}", format_duration(ANSWER_TIMEOUT.as_secs() as i64))]
+    Timeout {
+        /// The primary.
+        primary: SocketAddr,
+    },
+    /// The answer is not one signet takes.
+    #[error("primary {primary}: {what}")]
+    Answer {
+        /// The primary.
+        primary: SocketAddr,
+        /// What is wrong with it.
+        what: String,
+    },
+    /// The TSIG key is missing or the answer's TSIG does not verify.
+    #[error("primary {primary}: TSIG: {what}")]
+    Tsig {
+        /// The primary.
+        primary: SocketAddr,
+        /// What.
+        what: String,
+    },
+    /// The copy cannot be written.
+    #[error("cannot write the copy {}: {source}", path.display())]
+    Copy {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// One zone's transfer in.
+#[derive(Debug)]
+pub struct Inbound {
+    /// The zone's database id.
+    pub zone_id: i64,
+    /// The apex.
+    pub origin: Name,
+    /// The file that keeps the last complete copy: the zone's input.
+    pub copy: PathBuf,
+    /// The primaries, tried in order.
+    pub primaries: Vec<Peer>,
+    /// Where checks and transfers are recorded.
+    pub db: Database,
+    /// The TSIG keys.
+    pub catalog: Arc<Catalog>,
+}
+
+/// The SOA timers of the copy (RFC 1035 §3.3.13).
+#[derive(Debug, Clone, Copy)]
+struct Timers {
+    refresh: Duration,
+    retry: Duration,
+    expire: Duration,
+}
+
+impl Timers {
+    fn of(zone: Option<&Zone>) -> Timers {
+        let field = |rdata: &[u8], i: usize| {
+            let at = crate::zone::dnssec::soa_serial_offset(rdata)? + 4 + 4 * i;
+            rdata.get(at..at + 4).map(|b| u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])))
+        };
+        let soa = zone.and_then(apex_soa);
+        let get = |i, default| Duration::from_secs(soa.and_then(|r| field(r.rdata, i)).unwrap_or(default));
+        Timers {
+            refresh: get(0, 3600).max(MIN_INTERVAL),
+            retry: get(1, 600).max(MIN_INTERVAL),
+            expire: get(2, 604_800),
+        }
+    }
+}
+
+/// What a check found.
+enum Checked {
+    /// The copy has the primary's serial.
+    UpToDate(u32),
+    /// The primary's serial is older than the copy's: not taken.
+    Backwards { primary: SocketAddr, theirs: u32, ours: u32 },
+    /// A new copy, written.
+    New(Zone),
+}
+
+impl Inbound {
+    /// Checks and transfers until `shutdown`, woken early by `wakes` (a
+    /// primary's NOTIFY); calls `changed` after every new copy is written.
+    pub async fn run(
+        self,
+        mut wakes: mpsc::UnboundedReceiver<Option<u32>>,
+        mut shutdown: watch::Receiver<bool>,
+        changed: impl Fn(),
+    ) {
+        let mut copy = self.load_copy().await;
+        let mut last_success = tokio::time::Instant::now();
+        loop {
+            let timers = Timers::of(copy.as_ref());
+            let wait = match self.check(copy.as_ref()).await {
+                Ok(Checked::New(zone)) => {
+                    copy = Some(zone);
+                    last_success = tokio::time::Instant::now();
+                    changed();
+                    Timers::of(copy.as_ref()).refresh
+                }
+                Ok(Checked::UpToDate(serial)) => {
+                    tracing::debug!(zone = %self.origin, serial, "the copy has the primary's serial");
+                    last_success = tokio::time::Instant::now();
+                    timers.refresh
+                }
+                Ok(Checked::Backwards { primary, theirs, ours }) => {
+                    let message = format!(
+                        "serial went backwards: primary {primary} serves serial {theirs}, the copy has {ours}; not taken"
+                    );
+                    tracing::error!(zone = %self.origin, "{message}");
+                    self.record_error(&message).await;
+                    timers.refresh
+                }
+                Err(e) => {
+                    tracing::error!(zone = %self.origin, "transfer failed, nothing changed: {e}");
+                    self.record_error(&e.to_string()).await;
+                    if last_success.elapsed() > timers.expire {
+                        tracing::error!(zone = %self.origin, "the copy is past the SOA expire time: the primaries have not answered for {}; signet keeps signing the last copy",
+                            format_duration(last_success.elapsed().as_secs() as i64));
+                    }
+                    timers.retry
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                wake = wakes.recv() => if wake.is_none() { return },
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// The copy on disk, if there is one that reads.
+    async fn load_copy(&self) -> Option<Zone> {
+        let (path, origin) = (self.copy.clone(), self.origin.clone());
+        let read = tokio::task::spawn_blocking(move || path.exists().then(|| read_zone_file(&path, &origin)));
+        match read.await.ok().flatten() {
+            Some(Ok(zone)) => {
+                tracing::info!(zone = %self.origin, copy = %self.copy.display(), "signing from the copy kept on disk until the primary has a newer serial");
+                Some(zone)
+            }
+            Some(Err(e)) => {
+                tracing::warn!(zone = %self.origin, "the copy kept on disk does not read ({e}): transferring the whole zone");
+                None
+            }
+            None => None,
+        }
+    }
+
+    async fn record_error(&self, message: &str) {
+        if let Err(e) = self.db.record_transfer_error(self.zone_id, wall_clock(), message).await {
+            tracing::error!(zone = %self.origin, "cannot record the transfer failure: {e}");
+        }
+    }
+
+    /// Asks the primaries for their serial and transfers what is newer.
+    async fn check(&self, copy: Option<&Zone>) -> Result<Checked, TransferError> {
+        let ours = copy.and_then(apex_soa).and_then(|soa| super::wire::soa_serial(soa.rdata));
+        let mut last_error = None;
+        for primary in &self.primaries {
+            let key = self.key(primary)?;
+            let theirs = match query_serial(primary.addr, key.as_deref(), &self.origin).await {
+                Ok(serial) => serial,
+                Err(e) => {
+                    last_error = Some(e);
+                    continue;
+                }
+            };
+            if let Err(e) = self.db.record_primary_serial(self.zone_id, theirs, wall_clock()).await {
+                tracing::error!(zone = %self.origin, "cannot record the primary's serial: {e}");
+            }
+            match ours {
+                Some(ours) if ours == theirs => return Ok(Checked::UpToDate(theirs)),
+                Some(ours) if serial_gt(ours, theirs) => {
+                    return Ok(Checked::Backwards { primary: primary.addr, theirs, ours });
+                }
+                _ => {}
+            }
+            match self.transfer(primary, key.as_deref(), copy, theirs).await {
+                Ok(zone) => return Ok(Checked::New(zone)),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| TransferError::Answer {
+            primary: SocketAddr::from(([0, 0, 0, 0], 0)),
+            what: "no primary configured".to_owned(),
+        }))
+    }
+
+    fn key(&self, primary: &Peer) -> Result<Option<Arc<TsigKey>>, TransferError> {
+        let Some(name) = &primary.key else { return Ok(None) };
+        match self.catalog.key(name.as_ref()) {
+            Some(key) => Ok(Some(key)),
+            None => Err(TransferError::Tsig { primary: primary.addr, what: format!("key {name} is not loaded") }),
+        }
+    }
+
+    /// Transfers from `primary` (IXFR from the copy's serial if there is
+    /// a copy), builds the new copy and writes it.
+    async fn transfer(
+        &self,
+        primary: &Peer,
+        key: Option<&TsigKey>,
+        copy: Option<&Zone>,
+        expected: u32,
+    ) -> Result<Zone, TransferError> {
+        let started = std::time::Instant::now();
+        let received = fetch(primary.addr, key, &self.origin, copy).await?;
+        let serial = received.serial;
+        if serial_gt(expected, serial) {
+            let what = format!("transferred serial {serial}, older than the {expected} the SOA query gave");
+            return Err(TransferError::Answer { primary: primary.addr, what });
+        }
+        let (kind, records, bytes) = (received.kind(), received.records, received.bytes);
+        let zone = received
+            .into_zone(&self.origin, copy)
+            .map_err(|what| TransferError::Answer { primary: primary.addr, what })?;
+        self.write_copy(&zone).await?;
+        let done = TransferInDone { at: wall_clock(), serial, kind, records, bytes };
+        if let Err(e) = self.db.record_transfer_in(self.zone_id, &done).await {
+            tracing::error!(zone = %self.origin, "cannot record the transfer: {e}");
+        }
+        tracing::info!(zone = %self.origin, primary = %primary.addr, kind, serial, records, bytes,
+            seconds = started.elapsed().as_secs_f64(), "transfer in complete: the copy is the zone's input now");
+        Ok(zone)
+    }
+
+    /// Writes the copy next to its file and renames it into place.
+    async fn write_copy(&self, zone: &Zone) -> Result<(), TransferError> {
+        let path = self.copy.clone();
+        let text = {
+            let mut text = Vec::with_capacity(zone.len() * 48);
+            crate::zone::writer::write_zone(zone, &mut text)
+                .map_err(|source| TransferError::Copy { path: path.clone(), source })?;
+            text
+        };
+        let written = tokio::task::spawn_blocking(move || {
+            let mut partial = path.clone().into_os_string();
+            partial.push(".partial");
+            let partial = PathBuf::from(partial);
+            let write = || -> std::io::Result<()> {
+                use std::io::Write as _;
+                let mut file = std::fs::File::create(&partial)?;
+                file.write_all(&text)?;
+                file.sync_all()?;
+                std::fs::rename(&partial, &path)
+            };
+            write().map_err(|source| {
+                let _ = std::fs::remove_file(&partial);
+                TransferError::Copy { path: path.clone(), source }
+            })
+        });
+        written
+            .await
+            .unwrap_or_else(|e| Err(TransferError::Copy { path: self.copy.clone(), source: std::io::Error::other(e) }))
+    }
+}
+
+/// A query for `origin`, with `records` in the authority section.
+fn query(
+    origin: &Name,
+    qtype: Rtype,
+    authority: Option<crate::zone::RecordRef<'_>>,
+    key: Option<&TsigKey>,
+) -> (Vec<u8>, u16, Option<RequestMac>) {
+    let id: u16 = rand_id();
+    let metadata = Metadata::new(id, MessageType::Query, OpCode::Query);
+    let question = Question { name: origin.clone(), qtype, qclass: CLASS_IN };
+    let mut writer = MessageWriter::new(metadata, Some(&question), super::wire::MAX_MESSAGE);
+    if let Some(soa) = authority {
+        writer.push(Section::Authority, soa, CLASS_IN);
+    }
+    let mut bytes = writer.finish();
+    let mac = key.and_then(|key| sign_request(&mut bytes, key, now_secs()).ok());
+    (bytes, id, mac)
+}
+
+pub(crate) fn rand_id() -> u16 {
+    let mut id = [0u8; 2];
+    // ring's system random; a fixed ID is only a weaker defence.
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut id);
+    u16::from_be_bytes(id)
+}
+
+fn now_secs() -> u64 {
+    u64::try_from(wall_clock()).unwrap_or(0)
+}
+
+fn answer_error(primary: SocketAddr, what: impl Into<String>) -> TransferError {
+    TransferError::Answer { primary, what: what.into() }
+}
+
+/// Checks an answer's header against the query: its ID, QR, RCODE.
+fn check_header(primary: SocketAddr, parsed: &ParsedMessage<'_>, id: u16) -> Result<(), TransferError> {
+    let header = &parsed.header;
+    if header.id != id || header.message_type != MessageType::Response {
+        return Err(answer_error(primary, "an answer that is not to the query sent (ID or QR)"));
+    }
+    if header.response_code != ResponseCode::NoError {
+        return Err(answer_error(primary, format!("answered {}", header.response_code)));
+    }
+    Ok(())
+}
+
+fn verifier(key: Option<&TsigKey>, mac: Option<RequestMac>) -> Option<ResponseVerifier> {
+    Some(ResponseVerifier::new(Arc::new(key?.clone()), &mac?))
+}
+
+/// The primary's SOA serial: UDP, then TCP if the answer is truncated.
+async fn query_serial(primary: SocketAddr, key: Option<&TsigKey>, origin: &Name) -> Result<u32, TransferError> {
+    let (request, id, mac) = query(origin, Rtype::SOA, None, key);
+    let bind: SocketAddr = if primary.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
+    let io = |source| TransferError::Io { primary, source };
+    let socket = UdpSocket::bind(bind).await.map_err(io)?;
+    socket.connect(primary).await.map_err(io)?;
+    socket.send(&request).await.map_err(io)?;
+    let mut buf = vec![0u8; 65535];
+    let len = loop {
+        let len = tokio::time::timeout(ANSWER_TIMEOUT, socket.recv(&mut buf))
+            .await
+            .map_err(|_| TransferError::Timeout { primary })?
+            .map_err(io)?;
+        // Stray datagrams with another ID are not the answer.
+        if buf.get(..2) == Some(&id.to_be_bytes()[..]) {
+            break len;
+        }
+    };
+    let answer = &buf[..len];
+    let parsed = ParsedMessage::parse(answer).map_err(|e| answer_error(primary, e.to_string()))?;
+    let answer = if parsed.header.truncation {
+        let mut stream = connect(primary).await?;
+        write_framed(&mut stream, &request).await.map_err(io)?;
+        next_message(primary, &mut stream).await?
+    } else {
+        answer.to_vec()
+    };
+    let parsed = ParsedMessage::parse(&answer).map_err(|e| answer_error(primary, e.to_string()))?;
+    check_header(primary, &parsed, id)?;
+    if let Some(mut verifier) = verifier(key, mac) {
+        verifier.verify(&answer, now_secs()).map_err(|e| TransferError::Tsig { primary, what: e.to_string() })?;
+    } else if key.is_some() {
+        return Err(TransferError::Tsig { primary, what: "cannot sign the query".to_owned() });
+    }
+    for record in parsed.answers() {
+        let record = record.map_err(|e| answer_error(primary, e.to_string()))?;
+        if record.rtype == Rtype::SOA && record.owner.as_ref().eq_ignore_case(origin.as_ref()) {
+            return super::wire::soa_serial(&record.rdata).ok_or_else(|| answer_error(primary, "a malformed SOA"));
+        }
+    }
+    Err(answer_error(primary, "no SOA for the zone in the answer"))
+}
+
+async fn connect(primary: SocketAddr) -> Result<TcpStream, TransferError> {
+    match tokio::time::timeout(ANSWER_TIMEOUT, TcpStream::connect(primary)).await {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(source)) => Err(TransferError::Io { primary, source }),
+        Err(_) => Err(TransferError::Timeout { primary }),
+    }
+}
+
+async fn next_message(primary: SocketAddr, stream: &mut TcpStream) -> Result<Vec<u8>, TransferError> {
+    match tokio::time::timeout(ANSWER_TIMEOUT, read_framed(stream)).await {
+        Ok(Ok(Some(message))) => Ok(message),
+        Ok(Ok(None)) => Err(answer_error(primary, "the connection closed before the transfer was complete")),
+        Ok(Err(source)) => Err(TransferError::Io { primary, source }),
+        Err(_) => Err(TransferError::Timeout { primary }),
+    }
+}
+
+/// A record of a transfer, owned.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Owned {
+    owner: Name,
+    rtype: Rtype,
+    ttl: u32,
+    rdata: Vec<u8>,
+}
+
+impl Owned {
+    fn from_wire(record: WireRecord<'_>) -> Owned {
+        Owned { owner: record.owner, rtype: record.rtype, ttl: record.ttl, rdata: record.rdata.into_owned() }
+    }
+
+    fn is_soa(&self) -> bool {
+        self.rtype == Rtype::SOA
+    }
+
+    fn serial(&self) -> Option<u32> {
+        super::wire::soa_serial(&self.rdata)
+    }
+
+    /// What identifies the record in a deletion: owner (any case), type,
+    /// canonical RDATA.
+    fn identity(&self) -> (Name, Rtype, Vec<u8>) {
+        (
+            self.owner.as_ref().to_lowercase(),
+            self.rtype,
+            crate::zone::rdata::canonical_rdata(self.rtype, &self.rdata).into_owned(),
+        )
+    }
+}
+
+/// What a transfer brought.
+#[derive(Debug)]
+struct Received {
+    serial: u32,
+    /// The whole zone (AXFR, or an IXFR answered in full), or the
+    /// differences: (deleted, added) per step.
+    body: Body,
+    records: u64,
+    bytes: u64,
+}
+
+#[derive(Debug)]
+enum Body {
+    Whole(Vec<Owned>),
+    Steps(Vec<(Vec<Owned>, Vec<Owned>)>),
+}
+
+impl Received {
+    fn kind(&self) -> &'static str {
+        match self.body {
+            Body::Whole(_) => "axfr",
+            Body::Steps(_) => "ixfr",
+        }
+    }
+
+    /// The new copy: checked, then built.
+    fn into_zone(self, origin: &Name, copy: Option<&Zone>) -> Result<Zone, String> {
+        match self.body {
+            Body::Whole(records) => build(origin, records.iter()),
+            Body::Steps(steps) => {
+                let copy = copy.ok_or("an incremental answer without a copy to apply it to")?;
+                let mut zone = None;
+                for (deleted, added) in &steps {
+                    zone = Some(apply(origin, zone.as_ref().unwrap_or(copy), deleted, added)?);
+                }
+                match zone {
+                    Some(zone) => Ok(zone),
+                    None => apply(origin, copy, &[], &[]),
+                }
+            }
+        }
+    }
+}
+
+/// A zone of `records`, each checked: in the zone, RDATA well formed.
+fn build<'a>(origin: &Name, records: impl Iterator<Item = &'a Owned>) -> Result<Zone, String> {
+    let mut builder = ZoneBuilder::new(origin.clone(), CLASS_IN);
+    for record in records {
+        check(origin, record)?;
+        builder.push(record.owner.as_ref(), record.rtype, record.ttl, &record.rdata);
+    }
+    Ok(builder.finish())
+}
+
+fn check(origin: &Name, record: &Owned) -> Result<(), String> {
+    if !record.owner.as_ref().is_at_or_below(origin.as_ref()) {
+        return Err(format!("record {} {} is outside the zone", record.owner, record.rtype));
+    }
+    check_rdata(record.rtype, &record.rdata).map_err(|e| format!("record {} {}: {e}", record.owner, record.rtype))
+}
+
+/// `zone` with `deleted` taken out and `added` put in; every deletion
+/// must match a record of the zone.
+fn apply(origin: &Name, zone: &Zone, deleted: &[Owned], added: &[Owned]) -> Result<Zone, String> {
+    let mut gone: HashSet<(Name, Rtype, Vec<u8>)> = deleted.iter().map(Owned::identity).collect();
+    let mut builder = ZoneBuilder::new(origin.clone(), CLASS_IN);
+    for record in zone.records() {
+        let identity = (
+            record.owner.to_lowercase(),
+            record.rtype,
+            crate::zone::rdata::canonical_rdata(record.rtype, record.rdata).into_owned(),
+        );
+        if !gone.remove(&identity) {
+            builder.push(record.owner, record.rtype, record.ttl, record.rdata);
+        }
+    }
+    if let Some((owner, rtype, _)) = gone.into_iter().next() {
+        return Err(format!("the IXFR deletes {owner} {rtype}, which the copy does not have"));
+    }
+    for record in added {
+        check(origin, record)?;
+        builder.push(record.owner.as_ref(), record.rtype, record.ttl, &record.rdata);
+    }
+    Ok(builder.finish())
+}
+
+/// Transfers the zone from `primary`: IXFR from the copy's serial, or
+/// AXFR without a copy. Every message is checked (ID, RCODE, TSIG).
+async fn fetch(
+    primary: SocketAddr,
+    key: Option<&TsigKey>,
+    origin: &Name,
+    copy: Option<&Zone>,
+) -> Result<Received, TransferError> {
+    let soa = copy.and_then(apex_soa);
+    let qtype = if soa.is_some() { Rtype::IXFR } else { Rtype::AXFR };
+    let (request, id, mac) = query(origin, qtype, soa, key);
+    if key.is_some() && mac.is_none() {
+        return Err(TransferError::Tsig { primary, what: "cannot sign the query".to_owned() });
+    }
+    let mut verifier = verifier(key, mac);
+    let mut stream = connect(primary).await?;
+    write_framed(&mut stream, &request).await.map_err(|source| TransferError::Io { primary, source })?;
+    let mut collector =
+        Collector::new(qtype == Rtype::IXFR, copy.and(soa).and_then(|s| super::wire::soa_serial(s.rdata)));
+    let mut bytes = 0u64;
+    while !collector.done() {
+        let message = next_message(primary, &mut stream).await?;
+        bytes += message.len() as u64;
+        let parsed = ParsedMessage::parse(&message).map_err(|e| answer_error(primary, e.to_string()))?;
+        check_header(primary, &parsed, id)?;
+        if let Some(verifier) = verifier.as_mut() {
+            verifier.verify(&message, now_secs()).map_err(|e| TransferError::Tsig { primary, what: e.to_string() })?;
+        }
+        for record in parsed.answers() {
+            let record = record.map_err(|e| answer_error(primary, e.to_string()))?;
+            if record.class != CLASS_IN {
+                return Err(answer_error(primary, format!("a record of class {}", record.class)));
+            }
+            collector.take(Owned::from_wire(record)).map_err(|what| answer_error(primary, what))?;
+        }
+    }
+    if let Some(verifier) = verifier {
+        verifier.finish().map_err(|e| TransferError::Tsig { primary, what: e.to_string() })?;
+    }
+    collector.finish(bytes).map_err(|what| answer_error(primary, what))
+}
+
+/// Where a transfer's answer is, after its first SOA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// An AXFR, or an IXFR answered with the whole zone.
+    Whole,
+    /// An IXFR step's deletions (after its old SOA).
+    Deleting,
+    /// An IXFR step's additions (after its new SOA).
+    Adding,
+}
+
+/// Sorts a transfer's records into the whole zone or IXFR steps, and
+/// tells when the answer is complete.
+#[derive(Debug)]
+struct Collector {
+    ixfr: bool,
+    ours: Option<u32>,
+    first: Option<Owned>,
+    phase: Option<Phase>,
+    whole: Vec<Owned>,
+    /// (deleted, added) per step, each starting with its SOA.
+    steps: Vec<(Vec<Owned>, Vec<Owned>)>,
+    complete: bool,
+    records: u64,
+}
+
+impl Collector {
+    fn new(ixfr: bool, ours: Option<u32>) -> Collector {
+        Collector {
+            ixfr,
+            ours,
+            first: None,
+            phase: None,
+            whole: Vec::new(),
+            steps: Vec::new(),
+            complete: false,
+            records: 0,
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.complete
+    }
+
+    fn take(&mut self, record: Owned) -> Result<(), String> {
+        if self.complete {
+            return Err("records after the transfer's closing SOA".to_owned());
+        }
+        self.records += 1;
+        let Some(first) = &self.first else {
+            if !record.is_soa() {
+                return Err(format!("the answer starts with {} {}, not the SOA", record.owner, record.rtype));
+            }
+            // Up to date: an IXFR answered with our own serial's SOA alone.
+            self.complete = self.ixfr && record.serial() == self.ours;
+            self.first = Some(record);
+            return Ok(());
+        };
+        let newest = first.serial();
+        let closing = record.is_soa() && record.serial() == newest;
+        let phase = match self.phase {
+            Some(phase) => phase,
+            // An IXFR whose second record is an older SOA is incremental:
+            // that SOA opens the first step's deletions.
+            None if self.ixfr && record.is_soa() && !closing => {
+                self.steps.push((vec![record], Vec::new()));
+                self.phase = Some(Phase::Deleting);
+                return Ok(());
+            }
+            None => Phase::Whole,
+        };
+        let step = self.steps.len().checked_sub(1);
+        self.phase = Some(match (phase, step) {
+            (Phase::Whole, _) if closing => {
+                self.phase = Some(Phase::Whole);
+                return self.close();
+            }
+            (Phase::Whole, _) => {
+                self.whole.push(record);
+                Phase::Whole
+            }
+            (Phase::Deleting, Some(step)) => {
+                let soa = record.is_soa();
+                let (deleted, added) = &mut self.steps[step];
+                if soa {
+                    added.push(record)
+                } else {
+                    deleted.push(record)
+                }
+                if soa { Phase::Adding } else { Phase::Deleting }
+            }
+            (Phase::Adding, _) if closing => return self.close(),
+            (Phase::Adding, Some(step)) => {
+                if record.is_soa() {
+                    self.steps.push((vec![record], Vec::new()));
+                    Phase::Deleting
+                } else {
+                    self.steps[step].1.push(record);
+                    Phase::Adding
+                }
+            }
+            (_, None) => return Err("an IXFR step without its SOA".to_owned()),
+        });
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<(), String> {
+        self.complete = true;
+        Ok(())
+    }
+
+    fn finish(self, bytes: u64) -> Result<Received, String> {
+        let first = self.first.ok_or("an empty answer")?;
+        let serial = first.serial().ok_or("a malformed SOA")?;
+        let body = match self.phase {
+            Some(Phase::Whole) => {
+                let mut whole = self.whole;
+                whole.push(first);
+                Body::Whole(whole)
+            }
+            // Incremental, or up to date (one SOA: no step).
+            _ => Body::Steps(self.steps),
+        };
+        Ok(Received { serial, body, records: self.records, bytes })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,144 @@
+//! The answers of transfers out: AXFR (RFC 5936) from the version served,
+//! IXFR (RFC 1995) from the journal's differences, falling back to the
+//! whole zone when the client's serial is one the journal no longer
+//! reaches.
+//!
+//! Every record comes from a version the gate passed: the served
+//! version, or differences recorded in the transaction of a publication
+//! the gate passed, each checked against its SHA-256 when decoded, and
+//! chained serial by serial up to exactly the version served.
+
+use hickory_proto::op::Metadata;
+
+use super::catalog::ServedVersion;
+use super::wire::{CLASS_IN, MAX_MESSAGE, MessageWriter, Question, Section};
+use crate::db::{Database, DbError};
+use crate::sign::serial::serial_gt;
+use crate::zone::diff::ZoneDiff;
+use crate::zone::{RecordRef, Rtype, Zone};
+
+/// Room left in each message for the TSIG record.
+const TSIG_ROOM: usize = 512;
+
+/// What an IXFR query gets.
+#[derive(Debug)]
+pub enum IxfrPlan {
+    /// The client has the version served, or a newer serial: the SOA.
+    UpToDate,
+    /// The differences from the client's serial, oldest first.
+    Differences(Vec<ZoneDiff<'static>>),
+    /// The whole zone (the client's serial is unknown or too old).
+    Whole,
+}
+
+impl IxfrPlan {
+    /// Its name in logs and status.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            IxfrPlan::UpToDate => "up-to-date",
+            IxfrPlan::Differences(_) => "ixfr",
+            IxfrPlan::Whole => "axfr",
+        }
+    }
+}
+
+/// Plans the answer to an IXFR from `client` serial for `version`.
+pub async fn plan_ixfr(db: &Database, zone_id: i64, version: &ServedVersion, client: u32) -> Result<IxfrPlan, DbError> {
+    if client == version.serial || serial_gt(client, version.serial) {
+        return Ok(IxfrPlan::UpToDate);
+    }
+    let Some(entries) = db.journal_since(zone_id, client).await? else { return Ok(IxfrPlan::Whole) };
+    let mut diffs = Vec::with_capacity(entries.len());
+    let mut serial = client;
+    for (entry, bytes) in entries {
+        let diff = match ZoneDiff::decode(&bytes) {
+            Ok(diff) => diff,
+            Err(e) => {
+                tracing::warn!(serial = entry.serial_to, "journal entry unusable, answering with the whole zone: {e}");
+                return Ok(IxfrPlan::Whole);
+            }
+        };
+        if diff.old_serial() != serial {
+            return Ok(IxfrPlan::Whole);
+        }
+        serial = diff.new_serial();
+        diffs.push(diff);
+        if serial == version.serial {
+            return Ok(IxfrPlan::Differences(diffs));
+        }
+    }
+    // The journal does not lead to the version served (a publication the
+    // service has not taken up yet, or a journal started again).
+    Ok(IxfrPlan::Whole)
+}
+
+/// Writes a transfer's answer as DNS messages of at most 64 KiB (less
+/// room for TSIG), handing each to `send`.
+#[derive(Debug)]
+pub struct AnswerStream {
+    metadata: Metadata,
+    current: MessageWriter,
+    /// Records written, over all messages.
+    pub records: u64,
+}
+
+impl AnswerStream {
+    /// An answer to `question` with `metadata` (AA set by the caller).
+    pub fn new(metadata: Metadata, question: &Question) -> AnswerStream {
+        let current = MessageWriter::new(metadata, Some(question), MAX_MESSAGE - TSIG_ROOM);
+        AnswerStream { metadata, current, records: 0 }
+    }
+
+    /// Adds a record; returns a full message to send when one is done.
+    pub fn push(&mut self, record: RecordRef<'_>, class: u16) -> Option<Vec<u8>> {
+        self.records += 1;
+        if self.current.push(Section::Answer, record, class) {
+            return None;
+        }
+        // The question goes in the first message only (RFC 5936 §2.2).
+        let next = MessageWriter::new(self.metadata, None, MAX_MESSAGE - TSIG_ROOM);
+        let full = std::mem::replace(&mut self.current, next);
+        // A record that does not fit an empty message cannot exist in a
+        // zone (RDATA is at most 65535 bytes and was read from a file);
+        // it would be dropped here, so say so.
+        if !self.current.push(Section::Answer, record, class) {
+            tracing::error!(owner = %record.owner, rtype = %record.rtype, "record too large for a DNS message: left out");
+        }
+        Some(full.finish())
+    }
+
+    /// The last message.
+    pub fn finish(self) -> Vec<u8> {
+        self.current.finish()
+    }
+}
+
+/// The apex SOA of `zone`.
+pub fn apex_soa(zone: &Zone) -> Option<RecordRef<'_>> {
+    zone.node(zone.origin()).and_then(|node| node.rrset(Rtype::SOA)).and_then(|rrset| rrset.records().next())
+}
+
+/// Every record of an AXFR: the SOA, every other record, the SOA again.
+pub fn axfr_records(zone: &Zone) -> impl Iterator<Item = RecordRef<'_>> + '_ {
+    let soa = apex_soa(zone);
+    let body = zone.records().filter(move |r| !(r.rtype == Rtype::SOA && r.owner.eq_ignore_case(zone.origin())));
+    soa.into_iter().chain(body).chain(soa)
+}
+
+/// Every record of an incremental IXFR: the SOA served, then per
+/// difference the old SOA, what it removed, the new SOA, what it added;
+/// the SOA served again.
+pub fn ixfr_records<'a>(zone: &'a Zone, diffs: &'a [ZoneDiff<'static>]) -> impl Iterator<Item = RecordRef<'a>> + 'a {
+    let soa = apex_soa(zone);
+    // `removed()` and `added()` give the SOA first.
+    let steps = diffs.iter().flat_map(|diff| diff.removed().chain(diff.added()));
+    soa.into_iter().chain(steps).chain(soa)
+}
+
+/// The class of the records served.
+pub fn class_of(zone: &Zone) -> u16 {
+    match zone.class() {
+        0 => CLASS_IN,
+        class => class,
+    }
+}

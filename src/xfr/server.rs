@@ -1,0 +1,419 @@
+//! The DNS listener of `signet serve --listen`: what a hidden primary
+//! answers, and nothing more.
+//!
+//! - QUERY for a zone's SOA (UDP, TCP), AXFR (TCP), IXFR (TCP; over UDP
+//!   the SOA alone, which sends the client to TCP, RFC 1995 §2), from a
+//!   client the zone's access list allows: answered from the version
+//!   served.
+//! - NOTIFY for a zone, from one of its primaries: acknowledged, and the
+//!   zone's transfer in woken.
+//! - Any other query, or one the access list does not allow: REFUSED;
+//!   another opcode: NOTIMP; a message that does not read: FORMERR.
+//!
+//! TSIG is checked before anything else: a bad signature is answered
+//! NOTAUTH with the TSIG error (RFC 8945 §5.2), whatever was asked; a
+//! signed request gets signed answers, every message of a transfer.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Message, MessageType, Metadata, OpCode, ResponseCode};
+use hickory_proto::rr::RData;
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::watch;
+
+use super::catalog::{Catalog, ServedVersion, ZoneView, client_ip};
+use super::outgoing::{AnswerStream, IxfrPlan, apex_soa, axfr_records, class_of, ixfr_records, plan_ixfr};
+use super::tsig::{RequestRefusal, ResponseSigner, SignedRequest, refusal_tsig, verify_request};
+use super::wire::{CLASS_IN, MessageWriter, ParsedMessage, Question, Section, UDP_EDNS, UDP_PLAIN};
+use super::wire::{read_framed, write_framed};
+use crate::db::{Database, TransferOutDone};
+use crate::time::wall_clock;
+use crate::zone::{RecordRef, Rtype};
+
+/// How long a TCP connection may sit idle between messages.
+const TCP_IDLE: Duration = Duration::from_secs(10);
+
+/// What the listener needs.
+#[derive(Debug)]
+pub struct ServerContext {
+    /// The database: the journal, and where transfers out are recorded.
+    pub db: Database,
+    /// The zones served.
+    pub catalog: Arc<Catalog>,
+}
+
+/// The sockets of one `--listen` address.
+#[derive(Debug)]
+pub struct Listener {
+    udp: UdpSocket,
+    tcp: TcpListener,
+}
+
+impl Listener {
+    /// Binds UDP and TCP on `addr`.
+    pub async fn bind(addr: SocketAddr) -> std::io::Result<Listener> {
+        let udp = UdpSocket::bind(addr).await?;
+        // Port 0 asks for any port: TCP takes the one UDP got.
+        let tcp = TcpListener::bind(udp.local_addr()?).await?;
+        Ok(Listener { udp, tcp })
+    }
+
+    /// The address bound.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.udp.local_addr()
+    }
+
+    /// Answers until `shutdown` turns true.
+    pub async fn run(self, context: Arc<ServerContext>, mut shutdown: watch::Receiver<bool>) {
+        let udp = Arc::new(self.udp);
+        let mut buf = vec![0u8; 65535];
+        loop {
+            tokio::select! {
+                received = udp.recv_from(&mut buf) => match received {
+                    Ok((len, peer)) => {
+                        let request = buf[..len].to_vec();
+                        let (udp, context) = (Arc::clone(&udp), Arc::clone(&context));
+                        tokio::spawn(async move {
+                            if let Some(reply) = answer_udp(&context, &request, peer).await {
+                                let _ = udp.send_to(&reply, peer).await;
+                            }
+                        });
+                    }
+                    Err(e) => tracing::debug!("UDP receive: {e}"),
+                },
+                accepted = self.tcp.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        tokio::spawn(serve_connection(Arc::clone(&context), stream, peer));
+                    }
+                    Err(e) => tracing::warn!("TCP accept: {e}"),
+                },
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
+
+/// A request read and its TSIG checked.
+struct Request<'m> {
+    bytes: &'m [u8],
+    message: Message,
+    question: Option<Question>,
+    peer: SocketAddr,
+    signed: Option<SignedRequest>,
+}
+
+impl Request<'_> {
+    fn metadata(&self, rcode: ResponseCode, authoritative: bool) -> Metadata {
+        let mut metadata = Metadata::response_from_request(&self.message.metadata);
+        metadata.response_code = rcode;
+        metadata.authoritative = authoritative;
+        metadata
+    }
+
+    fn key_name(&self) -> Option<crate::zone::NameRef<'_>> {
+        self.signed.as_ref().map(|signed| signed.key_name().as_ref())
+    }
+
+    fn dnssec_ok(&self) -> bool {
+        self.message.edns.as_ref().is_some_and(|edns| edns.flags().dnssec_ok)
+    }
+
+    /// One answer message with `records`, signed if the request was.
+    fn reply(&self, rcode: ResponseCode, authoritative: bool, records: &[RecordRef<'_>], limit: usize) -> Vec<u8> {
+        let mut writer = MessageWriter::new(self.metadata(rcode, authoritative), self.question.as_ref(), limit);
+        for record in records {
+            if !writer.push(Section::Answer, *record, CLASS_IN) {
+                break;
+            }
+        }
+        if self.message.edns.is_some() {
+            writer.push_edns(UDP_EDNS);
+        }
+        let mut bytes = writer.finish();
+        if let Some(signed) = &self.signed {
+            sign(&mut ResponseSigner::new(signed), &mut bytes);
+        }
+        bytes
+    }
+
+    fn zone_name(&self) -> String {
+        self.question.as_ref().map(|q| q.name.to_string()).unwrap_or_default()
+    }
+}
+
+fn sign(signer: &mut ResponseSigner, bytes: &mut Vec<u8>) {
+    if let Err(e) = signer.sign(bytes, now_secs()) {
+        tracing::error!("cannot TSIG-sign a response: {e}");
+    }
+}
+
+fn now_secs() -> u64 {
+    u64::try_from(wall_clock()).unwrap_or(0)
+}
+
+/// What reading a request gave.
+enum Read<'m> {
+    Request(Box<Request<'m>>),
+    Answer(Vec<u8>),
+    Drop,
+}
+
+/// Reads a request and checks its TSIG: a request to handle, or the
+/// answer it already has (FORMERR, NOTAUTH), or nothing (a response, or
+/// bytes too short to answer).
+fn read_request<'m>(context: &ServerContext, bytes: &'m [u8], peer: SocketAddr) -> Read<'m> {
+    let Ok(parsed) = ParsedMessage::parse(bytes) else { return Read::Drop };
+    if parsed.header.message_type == MessageType::Response {
+        return Read::Drop;
+    }
+    let question = parsed.question;
+    let message = match Message::from_vec(bytes) {
+        Ok(message) => message,
+        Err(_) => {
+            let mut metadata = Metadata::response_from_request(&parsed.header.metadata);
+            metadata.response_code = ResponseCode::FormErr;
+            return Read::Answer(MessageWriter::new(metadata, question.as_ref(), UDP_PLAIN).finish());
+        }
+    };
+    let signed = match verify_request(bytes, |name| context.catalog.key(name.as_ref()), now_secs()) {
+        Ok(signed) => signed,
+        Err(refusal) => return Read::Answer(refuse_tsig(&message, question.as_ref(), &refusal, peer)),
+    };
+    Read::Request(Box::new(Request { bytes, message, question, peer, signed }))
+}
+
+fn refuse_tsig(message: &Message, question: Option<&Question>, refusal: &RequestRefusal, peer: SocketAddr) -> Vec<u8> {
+    tracing::warn!(client = %client_ip(peer), zone = %question.map(|q| q.name.to_string()).unwrap_or_default(), "request refused: {refusal}");
+    let mut metadata = Metadata::response_from_request(&message.metadata);
+    metadata.response_code = refusal.rcode();
+    let mut bytes = MessageWriter::new(metadata, question, UDP_PLAIN).finish();
+    if let Err(e) = refusal_tsig(&mut bytes, refusal, now_secs()) {
+        tracing::error!("cannot add the TSIG error record: {e}");
+    }
+    bytes
+}
+
+/// What a request asks of a zone, once allowed.
+enum Asked {
+    Soa,
+    Axfr,
+    Ixfr(u32),
+    Notify(Option<u32>),
+}
+
+/// Decides a request: what it asks and of which zone, or the answer it
+/// gets straight away.
+fn decide(context: &ServerContext, request: &Request<'_>) -> Result<(Asked, ZoneView), Vec<u8>> {
+    let opcode = request.message.metadata.op_code;
+    if !matches!(opcode, OpCode::Query | OpCode::Notify) {
+        return Err(request.reply(ResponseCode::NotImp, false, &[], UDP_PLAIN));
+    }
+    let refused = || request.reply(ResponseCode::Refused, false, &[], UDP_PLAIN);
+    let Some(question) = request.question.as_ref().filter(|q| q.qclass == CLASS_IN) else { return Err(refused()) };
+    let Some(zone) = context.catalog.zone(question.name.as_ref()) else {
+        tracing::debug!(client = %client_ip(request.peer), zone = %question.name, "REFUSED: not a zone served here");
+        return Err(refused());
+    };
+    let ip = request.peer.ip().to_canonical();
+    if opcode == OpCode::Notify {
+        if !zone.remotes.primary_at(ip, request.key_name()) {
+            tracing::warn!(client = %client_ip(request.peer), zone = %question.name, "NOTIFY refused: not from one of the zone's primaries (with its key)");
+            return Err(refused());
+        }
+        return Ok((Asked::Notify(soa_serial_in(&request.message.answers)), zone));
+    }
+    let asked = match question.qtype {
+        Rtype::SOA => Asked::Soa,
+        Rtype::AXFR => Asked::Axfr,
+        Rtype::IXFR => match soa_serial_in(&request.message.authorities) {
+            Some(serial) => Asked::Ixfr(serial),
+            None => return Err(request.reply(ResponseCode::FormErr, false, &[], UDP_PLAIN)),
+        },
+        _ => return Err(refused()),
+    };
+    if !zone.remotes.allows(ip, request.key_name()) {
+        let key = request.key_name().map(|k| format!(" with key {k}")).unwrap_or_default();
+        tracing::warn!(client = %client_ip(request.peer), zone = %question.name, qtype = %question.qtype,
+            "REFUSED: the client{key} is not in the zone's access list");
+        return Err(refused());
+    }
+    Ok((asked, zone))
+}
+
+fn soa_serial_in(records: &[hickory_proto::rr::Record]) -> Option<u32> {
+    records.iter().find_map(|r| match &r.data {
+        RData::SOA(soa) => Some(soa.serial),
+        _ => None,
+    })
+}
+
+/// The version to answer from, or SERVFAIL: nothing published yet.
+fn served<'z>(request: &Request<'_>, zone: &'z ZoneView) -> Result<&'z Arc<ServedVersion>, Vec<u8>> {
+    zone.version.as_ref().ok_or_else(|| {
+        tracing::info!(zone = %request.zone_name(), "SERVFAIL: no version published yet");
+        request.reply(ResponseCode::ServFail, false, &[], UDP_PLAIN)
+    })
+}
+
+/// The SOA, with its signatures when the client asked for DNSSEC.
+fn soa_answer(request: &Request<'_>, version: &ServedVersion, limit: usize) -> Vec<u8> {
+    let zone = &version.zone;
+    let mut records: Vec<RecordRef<'_>> = apex_soa(zone).into_iter().collect();
+    if request.dnssec_ok()
+        && let Some(rrsigs) = zone.node(zone.origin()).and_then(|node| node.rrset(Rtype::RRSIG))
+    {
+        let covers_soa = |r: &RecordRef<'_>| r.rdata.get(..2) == Some(&Rtype::SOA.0.to_be_bytes()[..]);
+        records.extend(rrsigs.records().filter(covers_soa));
+    }
+    request.reply(ResponseCode::NoError, true, &records, limit)
+}
+
+fn notify_ack(context: &ServerContext, request: &Request<'_>, serial: Option<u32>) -> Vec<u8> {
+    let name = request.question.as_ref().map(|q| q.name.as_ref());
+    let woken = name.is_some_and(|name| context.catalog.wake_inbound(name, serial));
+    tracing::info!(client = %client_ip(request.peer), zone = %request.zone_name(), serial, woken, "NOTIFY from the primary");
+    request.reply(ResponseCode::NoError, true, &[], UDP_PLAIN)
+}
+
+async fn answer_udp(context: &ServerContext, bytes: &[u8], peer: SocketAddr) -> Option<Vec<u8>> {
+    let request = match read_request(context, bytes, peer) {
+        Read::Request(request) => request,
+        Read::Answer(answer) => return Some(answer),
+        Read::Drop => return None,
+    };
+    let limit = request.message.edns.as_ref().map_or(UDP_PLAIN, |e| usize::from(e.max_payload().clamp(512, UDP_EDNS)));
+    let (asked, zone) = match decide(context, &request) {
+        Ok(decided) => decided,
+        Err(answer) => return Some(answer),
+    };
+    Some(match asked {
+        Asked::Notify(serial) => notify_ack(context, &request, serial),
+        // AXFR is a TCP affair (RFC 5936 §4.2).
+        Asked::Axfr => request.reply(ResponseCode::Refused, false, &[], UDP_PLAIN),
+        // The SOA alone: up to date, or "come back over TCP".
+        Asked::Soa | Asked::Ixfr(_) => match served(&request, &zone) {
+            Ok(version) => soa_answer(&request, version, limit),
+            Err(answer) => answer,
+        },
+    })
+}
+
+async fn serve_connection(context: Arc<ServerContext>, mut stream: TcpStream, peer: SocketAddr) {
+    loop {
+        let bytes = match tokio::time::timeout(TCP_IDLE, read_framed(&mut stream)).await {
+            Ok(Ok(Some(bytes))) => bytes,
+            _ => return,
+        };
+        if let Err(e) = answer_tcp(&context, &bytes, peer, &mut stream).await {
+            tracing::info!(client = %client_ip(peer), "TCP connection ended: {e}");
+            return;
+        }
+    }
+}
+
+async fn answer_tcp(
+    context: &ServerContext,
+    bytes: &[u8],
+    peer: SocketAddr,
+    stream: &mut TcpStream,
+) -> std::io::Result<()> {
+    let request = match read_request(context, bytes, peer) {
+        Read::Request(request) => request,
+        Read::Answer(answer) => return write_framed(stream, &answer).await,
+        Read::Drop => return Ok(()),
+    };
+    let (asked, zone) = match decide(context, &request) {
+        Ok(decided) => decided,
+        Err(answer) => return write_framed(stream, &answer).await,
+    };
+    let version = match (&asked, served(&request, &zone)) {
+        (Asked::Notify(serial), _) => return write_framed(stream, &notify_ack(context, &request, *serial)).await,
+        (_, Ok(version)) => Arc::clone(version),
+        (_, Err(answer)) => return write_framed(stream, &answer).await,
+    };
+    let plan = match asked {
+        Asked::Soa => return write_framed(stream, &soa_answer(&request, &version, u16::MAX.into())).await,
+        Asked::Axfr => IxfrPlan::Whole,
+        Asked::Ixfr(client) => match plan_ixfr(&context.db, zone.zone_id, &version, client).await {
+            Ok(plan) => plan,
+            Err(e) => {
+                tracing::error!(zone = %request.zone_name(), "cannot read the journal: {e}");
+                return write_framed(stream, &request.reply(ResponseCode::ServFail, false, &[], 512)).await;
+            }
+        },
+        Asked::Notify(_) => return Ok(()),
+    };
+    transfer(context, &request, &zone, &version, plan, stream).await
+}
+
+/// Streams a transfer's answer, signing every message if the request was
+/// signed, and records it.
+async fn transfer(
+    context: &ServerContext,
+    request: &Request<'_>,
+    zone: &ZoneView,
+    version: &ServedVersion,
+    plan: IxfrPlan,
+    stream: &mut TcpStream,
+) -> std::io::Result<()> {
+    let started = Instant::now();
+    let client = request
+        .question
+        .as_ref()
+        .filter(|q| q.qtype == Rtype::IXFR)
+        .and_then(|_| soa_serial_in(&request.message.authorities));
+    if let IxfrPlan::UpToDate = plan {
+        write_framed(stream, &soa_answer(request, version, u16::MAX.into())).await?;
+        record(context, request, zone.zone_id, version.serial, client, plan.kind(), 1, 0, started).await;
+        return Ok(());
+    }
+    let Some(question) = request.question.as_ref() else { return Ok(()) };
+    let mut signer = request.signed.as_ref().map(ResponseSigner::new);
+    let mut answer = AnswerStream::new(request.metadata(ResponseCode::NoError, true), question);
+    let class = class_of(&version.zone);
+    let mut bytes = 0u64;
+    let mut send = |mut message: Vec<u8>| {
+        if let Some(signer) = signer.as_mut() {
+            sign(signer, &mut message);
+        }
+        bytes += message.len() as u64;
+        message
+    };
+    let records: Box<dyn Iterator<Item = RecordRef<'_>> + Send + '_> = match &plan {
+        IxfrPlan::Differences(diffs) => Box::new(ixfr_records(&version.zone, diffs)),
+        _ => Box::new(axfr_records(&version.zone)),
+    };
+    for record in records {
+        if let Some(full) = answer.push(record, class) {
+            write_framed(stream, &send(full)).await?;
+        }
+    }
+    let records = answer.records;
+    write_framed(stream, &send(answer.finish())).await?;
+    record(context, request, zone.zone_id, version.serial, client, plan.kind(), records, bytes, started).await;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn record(
+    context: &ServerContext,
+    request: &Request<'_>,
+    zone_id: i64,
+    serial: u32,
+    from: Option<u32>,
+    kind: &'static str,
+    records: u64,
+    bytes: u64,
+    started: Instant,
+) {
+    let address = client_ip(request.peer);
+    tracing::info!(zone = %request.zone_name(), client = %address, kind, serial, from, records, bytes,
+        seconds = started.elapsed().as_secs_f64(), "transfer out");
+    let done = TransferOutDone { address: &address, at: wall_clock(), serial, from, kind };
+    if let Err(e) = context.db.record_transfer_out(zone_id, &done).await {
+        tracing::error!(zone = %request.zone_name(), "cannot record the transfer out: {e}");
+    }
+    let _ = request.bytes;
+}
