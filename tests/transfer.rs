@@ -667,6 +667,11 @@ fn wrong_tsig_key_is_refused() {
         env.context(&[])
     );
 
+    // The dig with the right key is that address's last transfer; NSD's
+    // refused ones must not replace it.
+    let dug = secondary_status(&env.status(), nsd_addr)["last_transfer"].clone();
+    assert!(!dug.is_null(), "expected the right key's AXFR recorded for the secondary's address");
+
     // NSD with the wrong key asks for the zone at its start: refused.
     let nsd = dns_servers::nsd_secondary_at(nsd_addr, &env.path("nsd"), ZONE, env.listen, Some(&wrong));
     env.wait_log(&["TSIG", "BADSIG"], Duration::from_secs(15), &[&nsd]);
@@ -678,7 +683,7 @@ fn wrong_tsig_key_is_refused() {
         env.context(&[&nsd])
     );
     let s = secondary_status(&env.status(), nsd_addr);
-    assert!(s["last_transfer"].is_null(), "expected no transfer to NSD in status: {s:#}");
+    assert_eq!(s["last_transfer"], dug, "expected no transfer to NSD in status: {s:#}");
     assert!(!env.log_lines(&["refused"]).is_empty(), "expected \"transfer refused\" in serve's log");
     assert_unchanged(&env, &before, "a secondary with a wrong key", &[&nsd]);
     env.stop_serve();

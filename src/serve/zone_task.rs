@@ -139,7 +139,9 @@ impl ZoneTask {
             Err(e) => return Some(format!("start (the zone did not read: {e})")),
         };
         // The input as it is now: a run started for it (below, or later)
-        // is not started again for the same bytes.
+        // is not started again for the same bytes, and an input the last
+        // published run read needs no run at the start.
+        self.tried_digest = self.digest().await;
         self.retry_at = zone.retry_at;
         self.failures = u32::try_from(self.shared.db.consecutive_failures(zone.id).await.unwrap_or(0)).unwrap_or(0);
         self.update_metrics(&zone).await;
@@ -159,7 +161,7 @@ impl ZoneTask {
             "an operator request waits"
         } else if first.reload_at.is_some_and(|at| at >= last_run) {
             "a reload was asked for"
-        } else if first.policy_imported_at >= last_run {
+        } else if first.policy_imported_at > last_run {
             "the policy was imported again"
         } else {
             return None;

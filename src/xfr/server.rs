@@ -219,7 +219,7 @@ fn decide(context: &ServerContext, request: &Request<'_>) -> Result<(Asked, Zone
     let ip = request.peer.ip().to_canonical();
     if opcode == OpCode::Notify {
         if !zone.remotes.primary_at(ip, request.key_name()) {
-            tracing::warn!(client = %client_ip(request.peer), zone = %question.name, "NOTIFY refused: not from one of the zone's primaries (with its key)");
+            tracing::warn!(client = %client_ip(request.peer), zone = %question.name, "REFUSED NOTIFY: not from one of the zone's primaries (with its key)");
             return Err(refused());
         }
         return Ok((Asked::Notify(soa_serial_in(&request.message.answers)), zone));
