@@ -70,21 +70,17 @@ pub fn zone_remotes(zone: &str, rows: &[Remote]) -> ZoneRemotes {
     for row in rows {
         let key =
             row.tsig_key.as_deref().and_then(|k| Name::from_text(k, None).ok()).map(|k| k.as_ref().to_lowercase());
-        let address = row.address.as_deref().unwrap_or_default();
-        let entry = match row.role {
-            RemoteRole::Primary | RemoteRole::Secondary => parse_socket(address).map(|addr| {
-                let peer = Peer { addr, key, notify: row.notify };
-                match row.role {
-                    RemoteRole::Primary => remotes.primaries.push(peer),
-                    _ => remotes.secondaries.push(peer),
-                }
-            }),
-            RemoteRole::Acl => match &row.address {
-                None => Ok(remotes.acl.push(AclEntry { net: None, key })),
-                Some(text) => parse_prefix(text).map(|net| remotes.acl.push(AclEntry { net: Some(net), key })),
-            },
+        let peer = || parse_socket(row.address.as_deref().unwrap_or_default());
+        let added = match row.role {
+            RemoteRole::Primary => peer().map(|addr| remotes.primaries.push(Peer { addr, key, notify: false })),
+            RemoteRole::Secondary => {
+                peer().map(|addr| remotes.secondaries.push(Peer { addr, key, notify: row.notify }))
+            }
+            RemoteRole::Acl => {
+                row.address.as_deref().map(parse_prefix).transpose().map(|net| remotes.acl.push(AclEntry { net, key }))
+            }
         };
-        if let Err(e) = entry {
+        if let Err(e) = added {
             tracing::error!(zone, "{} entry left out: {e}", row.role.as_str());
         }
     }

@@ -72,6 +72,9 @@ pub enum TransferError {
         /// What.
         what: String,
     },
+    /// The zone has no primary to ask.
+    #[error("no primary configured")]
+    NoPrimary,
     /// The copy cannot be written.
     #[error("cannot write the copy {}: {source}", path.display())]
     Copy {
@@ -235,10 +238,7 @@ impl Inbound {
                 Err(e) => last_error = Some(e),
             }
         }
-        Err(last_error.unwrap_or_else(|| TransferError::Answer {
-            primary: SocketAddr::from(([0, 0, 0, 0], 0)),
-            what: "no primary configured".to_owned(),
-        }))
+        Err(last_error.unwrap_or(TransferError::NoPrimary))
     }
 
     fn key(&self, primary: &Peer) -> Result<Option<Arc<TsigKey>>, TransferError> {

@@ -86,13 +86,13 @@ impl Notifier {
                     }
                     return;
                 }
+                // The first miss is common (a secondary still starting);
+                // the ones after are worth a warning.
+                Err(e) if attempt == 1 => {
+                    tracing::info!(zone = %self.origin, secondary = %peer.addr, serial = version.serial, "NOTIFY not acknowledged ({e}); sending again in {wait:?}");
+                }
                 Err(e) => {
-                    let level_warn = attempt > 1;
-                    if level_warn {
-                        tracing::warn!(zone = %self.origin, secondary = %peer.addr, serial = version.serial, attempt, "NOTIFY not acknowledged ({e}); sending again in {wait:?}");
-                    } else {
-                        tracing::info!(zone = %self.origin, secondary = %peer.addr, serial = version.serial, "NOTIFY not acknowledged ({e}); sending again in {wait:?}");
-                    }
+                    tracing::warn!(zone = %self.origin, secondary = %peer.addr, serial = version.serial, attempt, "NOTIFY not acknowledged ({e}); sending again in {wait:?}");
                 }
             }
             tokio::time::sleep(wait).await;

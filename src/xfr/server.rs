@@ -96,15 +96,14 @@ impl Listener {
 }
 
 /// A request read and its TSIG checked.
-struct Request<'m> {
-    bytes: &'m [u8],
+struct Request {
     message: Message,
     question: Option<Question>,
     peer: SocketAddr,
     signed: Option<SignedRequest>,
 }
 
-impl Request<'_> {
+impl Request {
     fn metadata(&self, rcode: ResponseCode, authoritative: bool) -> Metadata {
         let mut metadata = Metadata::response_from_request(&self.message.metadata);
         metadata.response_code = rcode;
@@ -154,8 +153,8 @@ fn now_secs() -> u64 {
 }
 
 /// What reading a request gave.
-enum Read<'m> {
-    Request(Box<Request<'m>>),
+enum Read {
+    Request(Box<Request>),
     Answer(Vec<u8>),
     Drop,
 }
@@ -163,7 +162,7 @@ enum Read<'m> {
 /// Reads a request and checks its TSIG: a request to handle, or the
 /// answer it already has (FORMERR, NOTAUTH), or nothing (a response, or
 /// bytes too short to answer).
-fn read_request<'m>(context: &ServerContext, bytes: &'m [u8], peer: SocketAddr) -> Read<'m> {
+fn read_request(context: &ServerContext, bytes: &[u8], peer: SocketAddr) -> Read {
     let Ok(parsed) = ParsedMessage::parse(bytes) else { return Read::Drop };
     if parsed.header.message_type == MessageType::Response {
         return Read::Drop;
@@ -181,7 +180,7 @@ fn read_request<'m>(context: &ServerContext, bytes: &'m [u8], peer: SocketAddr) 
         Ok(signed) => signed,
         Err(refusal) => return Read::Answer(refuse_tsig(&message, question.as_ref(), &refusal, peer)),
     };
-    Read::Request(Box::new(Request { bytes, message, question, peer, signed }))
+    Read::Request(Box::new(Request { message, question, peer, signed }))
 }
 
 fn refuse_tsig(message: &Message, question: Option<&Question>, refusal: &RequestRefusal, peer: SocketAddr) -> Vec<u8> {
@@ -205,7 +204,7 @@ enum Asked {
 
 /// Decides a request: what it asks and of which zone, or the answer it
 /// gets straight away.
-fn decide(context: &ServerContext, request: &Request<'_>) -> Result<(Asked, ZoneView), Vec<u8>> {
+fn decide(context: &ServerContext, request: &Request) -> Result<(Asked, ZoneView), Vec<u8>> {
     let opcode = request.message.metadata.op_code;
     if !matches!(opcode, OpCode::Query | OpCode::Notify) {
         return Err(request.reply(ResponseCode::NotImp, false, &[], UDP_PLAIN));
@@ -250,7 +249,7 @@ fn soa_serial_in(records: &[hickory_proto::rr::Record]) -> Option<u32> {
 }
 
 /// The version to answer from, or SERVFAIL: nothing published yet.
-fn served<'z>(request: &Request<'_>, zone: &'z ZoneView) -> Result<&'z Arc<ServedVersion>, Vec<u8>> {
+fn served<'z>(request: &Request, zone: &'z ZoneView) -> Result<&'z Arc<ServedVersion>, Vec<u8>> {
     zone.version.as_ref().ok_or_else(|| {
         tracing::info!(zone = %request.zone_name(), "SERVFAIL: no version published yet");
         request.reply(ResponseCode::ServFail, false, &[], UDP_PLAIN)
@@ -258,7 +257,7 @@ fn served<'z>(request: &Request<'_>, zone: &'z ZoneView) -> Result<&'z Arc<Serve
 }
 
 /// The SOA, with its signatures when the client asked for DNSSEC.
-fn soa_answer(request: &Request<'_>, version: &ServedVersion, limit: usize) -> Vec<u8> {
+fn soa_answer(request: &Request, version: &ServedVersion, limit: usize) -> Vec<u8> {
     let zone = &version.zone;
     let mut records: Vec<RecordRef<'_>> = apex_soa(zone).into_iter().collect();
     if request.dnssec_ok()
@@ -270,7 +269,7 @@ fn soa_answer(request: &Request<'_>, version: &ServedVersion, limit: usize) -> V
     request.reply(ResponseCode::NoError, true, &records, limit)
 }
 
-fn notify_ack(context: &ServerContext, request: &Request<'_>, serial: Option<u32>) -> Vec<u8> {
+fn notify_ack(context: &ServerContext, request: &Request, serial: Option<u32>) -> Vec<u8> {
     let name = request.question.as_ref().map(|q| q.name.as_ref());
     let woken = name.is_some_and(|name| context.catalog.wake_inbound(name, serial));
     tracing::info!(client = %client_ip(request.peer), zone = %request.zone_name(), serial, woken, "NOTIFY from the primary");
@@ -348,28 +347,49 @@ async fn answer_tcp(
     transfer(context, &request, &zone, &version, plan, stream).await
 }
 
+/// A transfer served, for the log and the database.
+struct Served<'a> {
+    zone_id: i64,
+    serial: u32,
+    /// The client's serial (IXFR).
+    from: Option<u32>,
+    plan: &'a IxfrPlan,
+    records: u64,
+    bytes: u64,
+    started: Instant,
+}
+
 /// Streams a transfer's answer, signing every message if the request was
 /// signed, and records it.
 async fn transfer(
     context: &ServerContext,
-    request: &Request<'_>,
+    request: &Request,
     zone: &ZoneView,
     version: &ServedVersion,
     plan: IxfrPlan,
     stream: &mut TcpStream,
 ) -> std::io::Result<()> {
-    let started = Instant::now();
-    let client = request
-        .question
-        .as_ref()
-        .filter(|q| q.qtype == Rtype::IXFR)
-        .and_then(|_| soa_serial_in(&request.message.authorities));
+    let mut served = Served {
+        zone_id: zone.zone_id,
+        serial: version.serial,
+        from: request
+            .question
+            .as_ref()
+            .filter(|q| q.qtype == Rtype::IXFR)
+            .and_then(|_| soa_serial_in(&request.message.authorities)),
+        plan: &plan,
+        records: 1,
+        bytes: 0,
+        started: Instant::now(),
+    };
+    let Some(question) = request.question.as_ref() else { return Ok(()) };
     if let IxfrPlan::UpToDate = plan {
-        write_framed(stream, &soa_answer(request, version, u16::MAX.into())).await?;
-        record(context, request, zone.zone_id, version.serial, client, plan.kind(), 1, 0, started).await;
+        let answer = soa_answer(request, version, u16::MAX.into());
+        served.bytes = answer.len() as u64;
+        write_framed(stream, &answer).await?;
+        record(context, request, &served).await;
         return Ok(());
     }
-    let Some(question) = request.question.as_ref() else { return Ok(()) };
     let mut signer = request.signed.as_ref().map(ResponseSigner::new);
     let mut answer = AnswerStream::new(request.metadata(ResponseCode::NoError, true), question);
     let class = class_of(&version.zone);
@@ -390,30 +410,21 @@ async fn transfer(
             write_framed(stream, &send(full)).await?;
         }
     }
-    let records = answer.records;
+    served.records = answer.records;
     write_framed(stream, &send(answer.finish())).await?;
-    record(context, request, zone.zone_id, version.serial, client, plan.kind(), records, bytes, started).await;
+    served.bytes = bytes;
+    record(context, request, &served).await;
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn record(
-    context: &ServerContext,
-    request: &Request<'_>,
-    zone_id: i64,
-    serial: u32,
-    from: Option<u32>,
-    kind: &'static str,
-    records: u64,
-    bytes: u64,
-    started: Instant,
-) {
+async fn record(context: &ServerContext, request: &Request, served: &Served<'_>) {
     let address = client_ip(request.peer);
+    let Served { zone_id, serial, from, records, bytes, .. } = *served;
+    let kind = served.plan.kind();
     tracing::info!(zone = %request.zone_name(), client = %address, kind, serial, from, records, bytes,
-        seconds = started.elapsed().as_secs_f64(), "transfer out");
+        seconds = served.started.elapsed().as_secs_f64(), "transfer out");
     let done = TransferOutDone { address: &address, at: wall_clock(), serial, from, kind };
     if let Err(e) = context.db.record_transfer_out(zone_id, &done).await {
         tracing::error!(zone = %request.zone_name(), "cannot record the transfer out: {e}");
     }
-    let _ = request.bytes;
 }

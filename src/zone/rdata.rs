@@ -485,28 +485,12 @@ pub fn canonical_rdata(rtype: Rtype, rdata: &[u8]) -> Cow<'_, [u8]> {
 // ------------------------------------------------------- from a message
 
 /// Types whose RDATA names a DNS message may compress: RFC 1035's, and
-/// those RFC 3597 §4 asks receivers to expand as well. Other types' names
-/// are never compressed, so their RDATA is taken as it is.
+/// those RFC 3597 §4 asks receivers to expand as well: the types whose
+/// names canonical form lowercases, but for the later KX, DNAME, A6 and
+/// RRSIG. Other types' names are never compressed, so their RDATA is
+/// taken as it is.
 fn compressible(rtype: Rtype) -> bool {
-    matches!(
-        rtype,
-        Rtype::NS
-            | Rtype::MD
-            | Rtype::MF
-            | Rtype::CNAME
-            | Rtype::SOA
-            | Rtype::MB
-            | Rtype::MG
-            | Rtype::MR
-            | Rtype::PTR
-            | Rtype::MINFO
-            | Rtype::MX
-            | Rtype::RP
-            | Rtype::AFSDB
-            | Rtype::RT
-            | Rtype::NAPTR
-            | Rtype::SRV
-    )
+    lowercases_names(rtype) && !matches!(rtype, Rtype::KX | Rtype::DNAME | Rtype::A6 | Rtype::RRSIG)
 }
 
 /// The RDATA at `message[start..end]` in uncompressed wire form: embedded
