@@ -689,6 +689,35 @@ fn wrong_tsig_key_is_refused() {
     env.stop_serve();
 }
 
+/// (3a, in) signet's secret for the primary's key is wrong: the primary
+/// refuses the transfer (NOTAUTH/BADSIG), nothing is published, and the
+/// failure is reported; with the right secret in the key file (read again
+/// when it changes), the primary's next NOTIFY is taken.
+#[test]
+fn wrong_tsig_key_at_the_primary_changes_nothing() {
+    let Some(mut env) = Env::new() else { return };
+    let key = Tsig::generate("primary-key");
+    let named =
+        dns_servers::named_primary(&env.path("named"), ZONE, &zone_text(1, "v1", 50), &[env.listen], Some(&key));
+    env.add_tsig(&key.with_other_secret());
+    env.add_primary_zone(named.addr(), Some(&key));
+    env.start_serve();
+    let line = env.wait_log(&["transfer failed", "TSIG"], PROPAGATION, &[&named]);
+    eprintln!("reported: {line}");
+    let status = env.status();
+    let error = status["transfer_in"]["last_error"]["message"].as_str().unwrap_or_default();
+    assert!(error.contains("TSIG"), "expected the TSIG failure in status transfer_in.last_error, got {status:#}");
+    assert!(status["published_serial"].is_null(), "expected nothing published, got {status:#}");
+    assert!(!env.output.exists(), "expected no output file");
+
+    key.write_secret_file(&env.path(&format!("{}.key", key.name)));
+    std::thread::sleep(Duration::from_millis(1500));
+    named.reload(&zone_text(2, "v2", 50));
+    let serial = env.wait_marker("v2", &[&named]);
+    eprintln!("with the right secret: serial {serial} published");
+    env.stop_serve();
+}
+
 /// (3b) A client at an address not allowed is REFUSED (SOA and AXFR); an
 /// allowed address, or a key allowed by an access list entry, is served.
 #[test]

@@ -803,6 +803,25 @@ mod tests {
     }
 
     #[test]
+    fn transfer_series_carry_zone_and_secondary() {
+        let metrics = Metrics::new(0);
+        let transfers = TransferGauges {
+            primary_serial: Some(11),
+            transfer_in_at: Some(1_700_000_000),
+            transfer_in_failing: true,
+            secondaries: vec![("127.0.0.2:53".into(), Some(12), None)],
+        };
+        metrics.set_transfers("example.", transfers);
+        let text = metrics.render();
+        assert!(has(&text, r#"signet_zone_primary_serial{zone="example."} 11"#), "{text}");
+        assert!(has(&text, r#"signet_zone_transfer_in_failing{zone="example."} 1"#), "{text}");
+        assert!(has(&text, r#"signet_zone_transfer_in_timestamp_seconds{zone="example."} 1700000000"#), "{text}");
+        let acked = r#"signet_zone_secondary_notified_serial{zone="example.",secondary="127.0.0.2:53"} 12"#;
+        assert!(has(&text, acked), "{text}");
+        assert!(!text.contains("signet_zone_secondary_transferred_serial{"), "no transfer yet: {text}");
+    }
+
+    #[test]
     fn a_removed_zone_leaves_every_series() {
         let metrics = sample();
         metrics.remove_zone("a.test.");

@@ -344,16 +344,22 @@ fn answer_error(primary: SocketAddr, what: impl Into<String>) -> TransferError {
     TransferError::Answer { primary, what: what.into() }
 }
 
-/// Checks an answer's header against the query: its ID, QR, RCODE.
-fn check_header(primary: SocketAddr, parsed: &ParsedMessage<'_>, id: u16) -> Result<(), TransferError> {
+/// Is the message the answer to the query: its ID, QR?
+fn check_answer_to(primary: SocketAddr, parsed: &ParsedMessage<'_>, id: u16) -> Result<(), TransferError> {
     let header = &parsed.header;
     if header.id != id || header.message_type != MessageType::Response {
         return Err(answer_error(primary, "an answer that is not to the query sent (ID or QR)"));
     }
-    if header.response_code != ResponseCode::NoError {
-        return Err(answer_error(primary, format!("answered {}", header.response_code)));
-    }
     Ok(())
+}
+
+/// The answer's RCODE: checked after its TSIG, so that a primary's TSIG
+/// error (NOTAUTH with BADSIG, BADKEY, BADTIME) is reported as such.
+fn check_rcode(primary: SocketAddr, parsed: &ParsedMessage<'_>) -> Result<(), TransferError> {
+    match parsed.header.response_code {
+        ResponseCode::NoError => Ok(()),
+        rcode => Err(answer_error(primary, format!("answered {rcode}"))),
+    }
 }
 
 fn verifier(key: Option<&TsigKey>, mac: Option<RequestMac>) -> Option<ResponseVerifier> {
@@ -389,12 +395,13 @@ async fn query_serial(primary: SocketAddr, key: Option<&TsigKey>, origin: &Name)
         answer.to_vec()
     };
     let parsed = ParsedMessage::parse(&answer).map_err(|e| answer_error(primary, e.to_string()))?;
-    check_header(primary, &parsed, id)?;
+    check_answer_to(primary, &parsed, id)?;
     if let Some(mut verifier) = verifier(key, mac) {
         verifier.verify(&answer, now_secs()).map_err(|e| TransferError::Tsig { primary, what: e.to_string() })?;
     } else if key.is_some() {
         return Err(TransferError::Tsig { primary, what: "cannot sign the query".to_owned() });
     }
+    check_rcode(primary, &parsed)?;
     for record in parsed.answers() {
         let record = record.map_err(|e| answer_error(primary, e.to_string()))?;
         if record.rtype == Rtype::SOA && record.owner.as_ref().eq_ignore_case(origin.as_ref()) {
@@ -564,10 +571,11 @@ async fn fetch(
         let message = next_message(primary, &mut stream).await?;
         bytes += message.len() as u64;
         let parsed = ParsedMessage::parse(&message).map_err(|e| answer_error(primary, e.to_string()))?;
-        check_header(primary, &parsed, id)?;
+        check_answer_to(primary, &parsed, id)?;
         if let Some(verifier) = verifier.as_mut() {
             verifier.verify(&message, now_secs()).map_err(|e| TransferError::Tsig { primary, what: e.to_string() })?;
         }
+        check_rcode(primary, &parsed)?;
         for record in parsed.answers() {
             let record = record.map_err(|e| answer_error(primary, e.to_string()))?;
             if record.class != CLASS_IN {
