@@ -26,14 +26,18 @@ use tokio::sync::watch;
 use super::catalog::{Catalog, ServedVersion, ZoneView, client_ip};
 use super::outgoing::{AnswerStream, IxfrPlan, apex_soa, axfr_records, class_of, ixfr_records, plan_ixfr};
 use super::tsig::{RequestRefusal, ResponseSigner, SignedRequest, refusal_tsig, verify_request};
+use super::wire::read_framed;
 use super::wire::{CLASS_IN, MessageWriter, ParsedMessage, Question, Section, UDP_EDNS, UDP_PLAIN};
-use super::wire::{read_framed, write_framed};
 use crate::db::{Database, TransferOutDone};
 use crate::time::wall_clock;
 use crate::zone::{RecordRef, Rtype};
 
 /// How long a TCP connection may sit idle between messages.
 const TCP_IDLE: Duration = Duration::from_secs(10);
+/// How long a client may take to read one message of an answer.
+const TCP_WRITE: Duration = Duration::from_secs(30);
+/// TCP connections served at once; more wait to be accepted.
+const MAX_CONNECTIONS: usize = 64;
 
 /// What the listener needs.
 #[derive(Debug)]
@@ -42,6 +46,14 @@ pub struct ServerContext {
     pub db: Database,
     /// The zones served.
     pub catalog: Arc<Catalog>,
+}
+
+/// Writes one framed message, giving up on a client that does not read.
+async fn send_framed(stream: &mut TcpStream, message: &[u8]) -> std::io::Result<()> {
+    match tokio::time::timeout(TCP_WRITE, super::wire::write_framed(stream, message)).await {
+        Ok(result) => result,
+        Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the client stopped reading")),
+    }
 }
 
 /// The sockets of one `--listen` address.
@@ -65,8 +77,10 @@ impl Listener {
         self.udp.local_addr()
     }
 
-    /// Answers until `shutdown` turns true.
+    /// Answers until `shutdown` turns true: UDP here, TCP in a task of
+    /// its own.
     pub async fn run(self, context: Arc<ServerContext>, mut shutdown: watch::Receiver<bool>) {
+        tokio::spawn(accept_tcp(self.tcp, Arc::clone(&context), shutdown.clone()));
         let udp = Arc::new(self.udp);
         let mut buf = vec![0u8; 65535];
         loop {
@@ -83,14 +97,34 @@ impl Listener {
                     }
                     Err(e) => tracing::debug!("UDP receive: {e}"),
                 },
-                accepted = self.tcp.accept() => match accepted {
-                    Ok((stream, peer)) => {
-                        tokio::spawn(serve_connection(Arc::clone(&context), stream, peer));
-                    }
-                    Err(e) => tracing::warn!("TCP accept: {e}"),
-                },
                 _ = shutdown.changed() => return,
             }
+        }
+    }
+}
+
+/// Accepts TCP connections, at most [`MAX_CONNECTIONS`] served at once.
+async fn accept_tcp(tcp: TcpListener, context: Arc<ServerContext>, mut shutdown: watch::Receiver<bool>) {
+    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&connections).acquire_owned() => permit,
+            _ = shutdown.changed() => return,
+        };
+        let Ok(permit) = permit else { return };
+        let accepted = tokio::select! {
+            accepted = tcp.accept() => accepted,
+            _ = shutdown.changed() => return,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let context = Arc::clone(&context);
+                tokio::spawn(async move {
+                    serve_connection(context, stream, peer).await;
+                    drop(permit);
+                });
+            }
+            Err(e) => tracing::warn!("TCP accept: {e}"),
         }
     }
 }
@@ -320,26 +354,26 @@ async fn answer_tcp(
 ) -> std::io::Result<()> {
     let request = match read_request(context, bytes, peer) {
         Read::Request(request) => request,
-        Read::Answer(answer) => return write_framed(stream, &answer).await,
+        Read::Answer(answer) => return send_framed(stream, &answer).await,
         Read::Drop => return Ok(()),
     };
     let (asked, zone) = match decide(context, &request) {
         Ok(decided) => decided,
-        Err(answer) => return write_framed(stream, &answer).await,
+        Err(answer) => return send_framed(stream, &answer).await,
     };
     let version = match (&asked, served(&request, &zone)) {
-        (Asked::Notify(serial), _) => return write_framed(stream, &notify_ack(context, &request, *serial)).await,
+        (Asked::Notify(serial), _) => return send_framed(stream, &notify_ack(context, &request, *serial)).await,
         (_, Ok(version)) => Arc::clone(version),
-        (_, Err(answer)) => return write_framed(stream, &answer).await,
+        (_, Err(answer)) => return send_framed(stream, &answer).await,
     };
     let plan = match asked {
-        Asked::Soa => return write_framed(stream, &soa_answer(&request, &version, u16::MAX.into())).await,
+        Asked::Soa => return send_framed(stream, &soa_answer(&request, &version, u16::MAX.into())).await,
         Asked::Axfr => IxfrPlan::Whole,
         Asked::Ixfr(client) => match plan_ixfr(&context.db, zone.zone_id, &version, client).await {
             Ok(plan) => plan,
             Err(e) => {
                 tracing::error!(zone = %request.zone_name(), "cannot read the journal: {e}");
-                return write_framed(stream, &request.reply(ResponseCode::ServFail, false, &[], 512)).await;
+                return send_framed(stream, &request.reply(ResponseCode::ServFail, false, &[], 512)).await;
             }
         },
         Asked::Notify(_) => return Ok(()),
@@ -386,7 +420,7 @@ async fn transfer(
     if let IxfrPlan::UpToDate = plan {
         let answer = soa_answer(request, version, u16::MAX.into());
         served.bytes = answer.len() as u64;
-        write_framed(stream, &answer).await?;
+        send_framed(stream, &answer).await?;
         record(context, request, &served).await;
         return Ok(());
     }
@@ -407,11 +441,11 @@ async fn transfer(
     };
     for record in records {
         if let Some(full) = answer.push(record, class) {
-            write_framed(stream, &send(full)).await?;
+            send_framed(stream, &send(full)).await?;
         }
     }
     served.records = answer.records;
-    write_framed(stream, &send(answer.finish())).await?;
+    send_framed(stream, &send(answer.finish())).await?;
     served.bytes = bytes;
     record(context, request, &served).await;
     Ok(())
