@@ -274,12 +274,11 @@ async fn add(db: &Database, ctx: &Context, args: AddArgs) -> anyhow::Result<Exit
     let (input, remotes) = args.input.resolve(&args.output)?;
     let paths = ZonePaths { input: &input, output: &args.output, remotes: &remotes };
     let (input, output) = add_zone(db, &name, &args.policy, &paths, ctx.now).await?;
-    outln!(
-        "zone {name} added: policy {}, {} → {}; sign it with: signet sign {name}",
-        args.policy,
-        input.display(),
-        output.display()
-    )?;
+    let next = match remotes.len() {
+        0 => format!("sign it with: signet sign {name}"),
+        _ => "signet serve transfers it from the primary, keeps the copy there, and signs it".to_owned(),
+    };
+    outln!("zone {name} added: policy {}, {} → {}; {next}", args.policy, input.display(), output.display())?;
     Ok(ExitCode::SUCCESS)
 }
 
