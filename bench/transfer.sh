@@ -574,14 +574,14 @@ for ((r = 0; r < reps; r++)); do
   read -r sk srec sbytes sdig <<<"${sig_rows[r]}"
   read -r kk kdig kbytes <<<"${knot_rows[r]}"
   row "change $((r + 1)): NOTIFY -> NSD serving" "${sig_lat[r]} s" "${knot_lat[r]} s" "$(ratio "${sig_lat[r]}" "${knot_lat[r]}")"
-  row "  NOTIFY -> new signed version ready²" "${sig_ready[r]} s" "${knot_ready[r]} s" "$(ratio "${sig_ready[r]}" "${knot_ready[r]}")"
-  row "change $((r + 1)): IXFR to NSD (records, bytes)" "$srec records, $sbytes B ($sk)" "$kdig records¹, $kbytes B" "$(ratio "$sbytes" "$kbytes")"
+  row "  NOTIFY -> new signed version ready**" "${sig_ready[r]} s" "${knot_ready[r]} s" "$(ratio "${sig_ready[r]}" "${knot_ready[r]}")"
+  row "change $((r + 1)): IXFR to NSD (records, bytes)" "$srec records, $sbytes B ($sk)" "$kdig records*, $kbytes B" "$(ratio "$sbytes" "$kbytes")"
 done
 sm=$(median "${sig_lat[@]}") km=$(median "${knot_lat[@]}")
 row "median NOTIFY -> NSD serving" "$sm s" "$km s" "$(ratio "$sm" "$km")"
 row "peak RSS of the signer" "$sig_rss" "$knot_rss" ""
-echo "¹ records of the same IXFR asked again with dig after the measurement (Knot's log gives messages and bytes)"
-echo "² signet: its \"zone published\" line; Knot: its \"refresh ... zone updated\" line (Knot then waits 1 s before its NOTIFY)"
+echo "* records of the same IXFR asked again with dig after the measurement (Knot's log gives messages and bytes)"
+echo "** signet: its \"zone published\" line; Knot: its \"refresh ... zone updated\" line (Knot then waits 1 s before its NOTIFY)"
 printf '  signet: its log'"'"'s record count / dig'"'"'s of the same IXFR afterwards:'
 for row in "${sig_rows[@]}"; do
   read -r _ srec _ sdig <<<"$row"
