@@ -24,6 +24,11 @@
 #     took in, its run, and the IXFR it served to NSD (kind, records,
 #     bytes: proportional to the change, not to the zone).
 # Prints each change and a summary table with the ratios signet/Knot.
+# Instants: signet's JSON log (RFC 3339, microseconds); knotd logs to
+# standard error, each line stamped on arrival by this script (Knot 3.2
+# stamps to the second); NSD serving and rndc returning, the script's
+# clock. Knot sends its NOTIFY 1 s after a refresh updated the zone (its
+# refresh handler schedules it so); that second is in its figures.
 #
 # Everything listens on loopback on free ports; every file is under
 # bench/work/transfer-N/ (git-ignored); every server is stopped by pid at
