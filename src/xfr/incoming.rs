@@ -145,16 +145,16 @@ impl Inbound {
         mut shutdown: watch::Receiver<bool>,
         changed: impl Fn(),
     ) {
-        let mut copy = self.load_copy().await;
+        let mut copy = self.load_copy().await.map(Arc::new);
         let mut last_success = tokio::time::Instant::now();
         loop {
-            let timers = Timers::of(copy.as_ref());
-            let wait = match self.check(copy.as_ref()).await {
+            let timers = Timers::of(copy.as_deref());
+            let wait = match self.check(copy.clone()).await {
                 Ok(Checked::New(zone)) => {
-                    copy = Some(zone);
+                    copy = Some(Arc::new(zone));
                     last_success = tokio::time::Instant::now();
                     changed();
-                    Timers::of(copy.as_ref()).refresh
+                    Timers::of(copy.as_deref()).refresh
                 }
                 Ok(Checked::UpToDate(serial)) => {
                     tracing::debug!(zone = %self.origin, serial, "the copy has the primary's serial");
@@ -211,8 +211,8 @@ impl Inbound {
     }
 
     /// Asks the primaries for their serial and transfers what is newer.
-    async fn check(&self, copy: Option<&Zone>) -> Result<Checked, TransferError> {
-        let ours = copy.and_then(apex_soa).and_then(|soa| super::wire::soa_serial(soa.rdata));
+    async fn check(&self, copy: Option<Arc<Zone>>) -> Result<Checked, TransferError> {
+        let ours = copy.as_deref().and_then(apex_soa).and_then(|soa| super::wire::soa_serial(soa.rdata));
         let mut last_error = None;
         for primary in &self.primaries {
             let key = self.key(primary)?;
@@ -233,7 +233,7 @@ impl Inbound {
                 }
                 _ => {}
             }
-            match self.transfer(primary, key.as_deref(), copy, theirs).await {
+            match self.transfer(primary, key.as_deref(), copy.clone(), theirs).await {
                 Ok(zone) => return Ok(Checked::New(zone)),
                 Err(e) => last_error = Some(e),
             }
@@ -255,21 +255,31 @@ impl Inbound {
         &self,
         primary: &Peer,
         key: Option<&TsigKey>,
-        copy: Option<&Zone>,
+        copy: Option<Arc<Zone>>,
         expected: u32,
     ) -> Result<Zone, TransferError> {
         let started = std::time::Instant::now();
-        let received = fetch(primary.addr, key, &self.origin, copy).await?;
+        let peer = primary.addr;
+        let received = fetch(peer, key, &self.origin, copy.as_deref()).await?;
         let serial = received.serial;
         if serial_gt(expected, serial) {
             let what = format!("transferred serial {serial}, older than the {expected} the SOA query gave");
             return Err(TransferError::Answer { primary: primary.addr, what });
         }
         let (kind, records, bytes) = (received.kind(), received.records, received.bytes);
-        let zone = received
-            .into_zone(&self.origin, copy)
-            .map_err(|what| TransferError::Answer { primary: primary.addr, what })?;
-        self.write_copy(&zone).await?;
+        // Building the copy and writing it are CPU and disk work: off the
+        // service's async workers.
+        let (origin, path) = (self.origin.clone(), self.copy.clone());
+        let built = tokio::task::spawn_blocking(move || {
+            let zone = received
+                .into_zone(&origin, copy.as_deref())
+                .map_err(|what| TransferError::Answer { primary: peer, what })?;
+            write_copy(&path, &zone)?;
+            Ok(zone)
+        });
+        let zone = built.await.unwrap_or_else(|e| {
+            Err(TransferError::Copy { path: self.copy.clone(), source: std::io::Error::other(e) })
+        })?;
         let done = TransferInDone { at: wall_clock(), serial, kind, records, bytes };
         if let Err(e) = self.db.record_transfer_in(self.zone_id, &done).await {
             tracing::error!(zone = %self.origin, "cannot record the transfer: {e}");
@@ -278,36 +288,24 @@ impl Inbound {
             seconds = started.elapsed().as_secs_f64(), "transfer in complete: the copy is the zone's input now");
         Ok(zone)
     }
+}
 
-    /// Writes the copy next to its file and renames it into place.
-    async fn write_copy(&self, zone: &Zone) -> Result<(), TransferError> {
-        let path = self.copy.clone();
-        let text = {
-            let mut text = Vec::with_capacity(zone.len() * 48);
-            crate::zone::writer::write_zone(zone, &mut text)
-                .map_err(|source| TransferError::Copy { path: path.clone(), source })?;
-            text
-        };
-        let written = tokio::task::spawn_blocking(move || {
-            let mut partial = path.clone().into_os_string();
-            partial.push(".partial");
-            let partial = PathBuf::from(partial);
-            let write = || -> std::io::Result<()> {
-                use std::io::Write as _;
-                let mut file = std::fs::File::create(&partial)?;
-                file.write_all(&text)?;
-                file.sync_all()?;
-                std::fs::rename(&partial, &path)
-            };
-            write().map_err(|source| {
-                let _ = std::fs::remove_file(&partial);
-                TransferError::Copy { path: path.clone(), source }
-            })
-        });
-        written
-            .await
-            .unwrap_or_else(|e| Err(TransferError::Copy { path: self.copy.clone(), source: std::io::Error::other(e) }))
-    }
+/// Writes the copy next to its file and renames it into place.
+fn write_copy(path: &std::path::Path, zone: &Zone) -> Result<(), TransferError> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let write = || -> std::io::Result<()> {
+        let mut file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&partial)?);
+        crate::zone::writer::write_zone(zone, &mut file)?;
+        let file = file.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        std::fs::rename(&partial, path)
+    };
+    write().map_err(|source| {
+        let _ = std::fs::remove_file(&partial);
+        TransferError::Copy { path: path.to_owned(), source }
+    })
 }
 
 /// A query for `origin`, with `records` in the authority section.
@@ -492,17 +490,34 @@ impl Received {
             Body::Whole(records) => build(origin, records.iter()),
             Body::Steps(steps) => {
                 let copy = copy.ok_or("an incremental answer without a copy to apply it to")?;
-                let mut zone = None;
-                for (deleted, added) in &steps {
-                    zone = Some(apply(origin, zone.as_ref().unwrap_or(copy), deleted, added)?);
-                }
-                match zone {
-                    Some(zone) => Ok(zone),
-                    None => apply(origin, copy, &[], &[]),
-                }
+                let (deleted, added) = net_change(steps)?;
+                apply(origin, copy, &deleted, &added)
             }
         }
     }
+}
+
+/// The steps of an IXFR as one change to the copy: what it deletes from
+/// the copy and what it adds. A record added by one step and deleted by a
+/// later one is neither; a record deleted twice without being added in
+/// between is an error.
+fn net_change(steps: Vec<(Vec<Owned>, Vec<Owned>)>) -> Result<(Vec<Owned>, Vec<Owned>), String> {
+    let mut deleted: Vec<Owned> = Vec::new();
+    let mut gone: HashSet<(Name, Rtype, Vec<u8>)> = HashSet::new();
+    let mut added: std::collections::HashMap<(Name, Rtype, Vec<u8>), Owned> = std::collections::HashMap::new();
+    for (step_deleted, step_added) in steps {
+        for record in step_deleted {
+            let identity = record.identity();
+            if added.remove(&identity).is_none() {
+                if !gone.insert(identity) {
+                    return Err(format!("the IXFR deletes {} {} twice", record.owner, record.rtype));
+                }
+                deleted.push(record);
+            }
+        }
+        added.extend(step_added.into_iter().map(|record| (record.identity(), record)));
+    }
+    Ok((deleted, added.into_values().collect()))
 }
 
 /// A zone of `records`, each checked: in the zone, RDATA well formed.
@@ -523,28 +538,40 @@ fn check(origin: &Name, record: &Owned) -> Result<(), String> {
 }
 
 /// `zone` with `deleted` taken out and `added` put in; every deletion
-/// must match a record of the zone.
+/// must match a record of the zone. Deletions are found by a binary
+/// search for their owner, so the cost is one pass over the copy (already
+/// in canonical order, which the builder keeps without sorting).
 fn apply(origin: &Name, zone: &Zone, deleted: &[Owned], added: &[Owned]) -> Result<Zone, String> {
-    let mut gone: HashSet<(Name, Rtype, Vec<u8>)> = deleted.iter().map(Owned::identity).collect();
+    let mut skip = HashSet::with_capacity(deleted.len());
+    for record in deleted {
+        let at = position_of(zone, record).ok_or_else(|| {
+            format!("the IXFR deletes {} {}, which the copy does not have", record.owner, record.rtype)
+        })?;
+        skip.insert(at);
+    }
     let mut builder = ZoneBuilder::new(origin.clone(), CLASS_IN);
-    for record in zone.records() {
-        let identity = (
-            record.owner.to_lowercase(),
-            record.rtype,
-            crate::zone::rdata::canonical_rdata(record.rtype, record.rdata).into_owned(),
-        );
-        if !gone.remove(&identity) {
+    for (at, record) in zone.records().enumerate() {
+        if !skip.contains(&at) {
             builder.push(record.owner, record.rtype, record.ttl, record.rdata);
         }
-    }
-    if let Some((owner, rtype, _)) = gone.into_iter().next() {
-        return Err(format!("the IXFR deletes {owner} {rtype}, which the copy does not have"));
     }
     for record in added {
         check(origin, record)?;
         builder.push(record.owner.as_ref(), record.rtype, record.ttl, &record.rdata);
     }
     Ok(builder.finish())
+}
+
+/// Where `record` is in `zone` (same owner in any case, type, canonical
+/// RDATA), if it is.
+fn position_of(zone: &Zone, record: &Owned) -> Option<usize> {
+    let owner = record.owner.as_ref();
+    let start = zone.position_of(owner);
+    let wanted = crate::zone::rdata::canonical_rdata(record.rtype, &record.rdata);
+    zone.records_in(start..zone.len())
+        .take_while(|r| r.owner.eq_ignore_case(owner))
+        .position(|r| r.rtype == record.rtype && crate::zone::rdata::canonical_rdata(r.rtype, r.rdata) == wanted)
+        .map(|offset| start + offset)
 }
 
 /// Transfers the zone from `primary`: IXFR from the copy's serial, or

@@ -130,3 +130,19 @@ fn the_timers_come_from_the_soa_with_a_floor() {
     assert_eq!(timers.retry, MIN_INTERVAL);
     assert_eq!(timers.expire, Duration::from_secs(604_800));
 }
+
+#[test]
+fn ixfr_steps_make_one_net_change() {
+    let a = || record("a 300 A 192.0.2.1");
+    let b = || record("b 300 A 192.0.2.2");
+    // Step 1 adds b, step 2 deletes it and deletes a: only a is deleted.
+    let steps = vec![(vec![soa(1)], vec![soa(2), b()]), (vec![soa(2), b(), a()], vec![soa(3)])];
+    let (deleted, added) = net_change(steps).expect("net change");
+    let names = |records: &[Owned]| records.iter().map(|r| format!("{} {}", r.owner, r.rtype)).collect::<Vec<_>>();
+    assert_eq!(names(&deleted), ["example. SOA", "a.example. A"]);
+    assert_eq!(names(&added), ["example. SOA"]);
+    assert_eq!(added[0].serial(), Some(3));
+    // Deleted twice without being added between: refused.
+    let twice = vec![(vec![soa(1), a()], vec![soa(2)]), (vec![soa(2), a()], vec![soa(3)])];
+    assert!(net_change(twice).is_err());
+}
