@@ -196,6 +196,7 @@ async fn serve_held(
         zones: HashMap::new(),
         shutdown,
         keys: transfers::KeyFiles::default(),
+        refreshes: 0,
     };
     let why = supervisor.supervise(&mut signals, &options).await;
     tracing::info!("{why}: stopping; no new runs, runs under way publish nothing more");
@@ -251,7 +252,12 @@ struct Supervisor {
     zones: HashMap<i64, ServedZone>,
     shutdown: channel::Receiver<bool>,
     keys: transfers::KeyFiles,
+    /// Database polls so far.
+    refreshes: u64,
 }
+
+/// Transfer metrics are read from the database every this many polls.
+const TRANSFER_METRICS_EVERY: u64 = 5;
 
 impl Supervisor {
     /// Polls inputs and the database until a stop signal; returns which.
@@ -335,6 +341,9 @@ impl Supervisor {
             keep
         });
         self.keys.refresh(&self.shared).await;
+        // Three queries a zone: every few polls is often enough for metrics.
+        self.refreshes = self.refreshes.wrapping_add(1);
+        let transfer_metrics_due = self.refreshes % TRANSFER_METRICS_EVERY == 1;
         let mut remotes: HashMap<i64, Vec<crate::db::Remote>> = HashMap::new();
         match self.shared.db.all_remotes().await {
             Ok(all) => all.into_iter().for_each(|(id, remote)| remotes.entry(id).or_default().push(remote)),
@@ -353,7 +362,8 @@ impl Supervisor {
                 let ServedZone { row, wakes, inbound, .. } = zone;
                 transfers::keep_inbound(&self.shared, inbound, &origin, id, &row.input_path, &zone_remotes, wakes);
             }
-            if zone_remotes != crate::xfr::catalog::ZoneRemotes::default()
+            if transfer_metrics_due
+                && zone_remotes != crate::xfr::catalog::ZoneRemotes::default()
                 && let Some(zone) = self.zones.get(&id)
             {
                 transfers::update_metrics(&self.shared, id, &zone.row.name).await;
