@@ -163,7 +163,7 @@ fn transfer_in_status(remotes: &[Remote], state: Option<TransferInState>) -> Opt
 }
 
 fn secondary_statuses(remotes: &[Remote], clients: &[TransferOutState]) -> Vec<SecondaryStatus> {
-    let ip_of = |address: &str| crate::xfr::acl::parse_socket(address).map(|a| a.ip().to_canonical().to_string()).ok();
+    let ip_of = |address: &str| crate::xfr::acl::parse_socket(address).map(crate::xfr::catalog::client_ip).ok();
     remotes
         .iter()
         .filter(|r| r.role == RemoteRole::Secondary)

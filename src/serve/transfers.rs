@@ -163,7 +163,7 @@ pub async fn update_metrics(shared: &Shared, zone_id: i64, label: &str) {
         .filter(|r| r.role == RemoteRole::Secondary)
         .filter_map(|r| {
             let address = r.address.clone()?;
-            let ip = parse_socket(&address).ok()?.ip().to_canonical().to_string();
+            let ip = crate::xfr::catalog::client_ip(parse_socket(&address).ok()?);
             let client = clients.iter().find(|c| c.address == ip);
             Some((address, client.and_then(|c| c.notified_serial), client.and_then(|c| c.transfer_serial)))
         })

@@ -19,14 +19,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_proto::op::{MessageType, Metadata, OpCode, ResponseCode};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 use super::acl::Peer;
 use super::catalog::Catalog;
 use super::outgoing::apex_soa;
 use super::tsig::{RequestMac, ResponseVerifier, TsigKey, sign_request};
-use super::wire::{CLASS_IN, MessageWriter, ParsedMessage, Question, Section, WireRecord, read_framed, write_framed};
+use super::wire::{
+    CLASS_IN, MessageWriter, ParsedMessage, Question, Section, WireRecord, random_id, read_framed, udp_exchange,
+    unix_now, write_framed,
+};
 use crate::db::{Database, TransferInDone};
 use crate::sign::serial::serial_gt;
 use crate::time::{format_duration, wall_clock};
@@ -315,7 +318,7 @@ fn query(
     authority: Option<crate::zone::RecordRef<'_>>,
     key: Option<&TsigKey>,
 ) -> (Vec<u8>, u16, Option<RequestMac>) {
-    let id: u16 = rand_id();
+    let id = random_id();
     let metadata = Metadata::new(id, MessageType::Query, OpCode::Query);
     let question = Question { name: origin.clone(), qtype, qclass: CLASS_IN };
     let mut writer = MessageWriter::new(metadata, Some(&question), super::wire::MAX_MESSAGE);
@@ -323,19 +326,8 @@ fn query(
         writer.push(Section::Authority, soa, CLASS_IN);
     }
     let mut bytes = writer.finish();
-    let mac = key.and_then(|key| sign_request(&mut bytes, key, now_secs()).ok());
+    let mac = key.and_then(|key| sign_request(&mut bytes, key, unix_now()).ok());
     (bytes, id, mac)
-}
-
-pub(crate) fn rand_id() -> u16 {
-    let mut id = [0u8; 2];
-    // ring's system random; a fixed ID is only a weaker defence.
-    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut id);
-    u16::from_be_bytes(id)
-}
-
-fn now_secs() -> u64 {
-    u64::try_from(wall_clock()).unwrap_or(0)
 }
 
 fn answer_error(primary: SocketAddr, what: impl Into<String>) -> TransferError {
@@ -367,35 +359,24 @@ fn verifier(key: Option<&TsigKey>, mac: Option<RequestMac>) -> Option<ResponseVe
 /// The primary's SOA serial: UDP, then TCP if the answer is truncated.
 async fn query_serial(primary: SocketAddr, key: Option<&TsigKey>, origin: &Name) -> Result<u32, TransferError> {
     let (request, id, mac) = query(origin, Rtype::SOA, None, key);
-    let bind: SocketAddr = if primary.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
     let io = |source| TransferError::Io { primary, source };
-    let socket = UdpSocket::bind(bind).await.map_err(io)?;
-    socket.connect(primary).await.map_err(io)?;
-    socket.send(&request).await.map_err(io)?;
-    let mut buf = vec![0u8; 65535];
-    let len = loop {
-        let len = tokio::time::timeout(ANSWER_TIMEOUT, socket.recv(&mut buf))
-            .await
-            .map_err(|_| TransferError::Timeout { primary })?
-            .map_err(io)?;
-        // Stray datagrams with another ID are not the answer.
-        if buf.get(..2) == Some(&id.to_be_bytes()[..]) {
-            break len;
-        }
+    let answer = match udp_exchange(primary, &request, id, ANSWER_TIMEOUT).await {
+        Ok(answer) => answer,
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Err(TransferError::Timeout { primary }),
+        Err(e) => return Err(io(e)),
     };
-    let answer = &buf[..len];
-    let parsed = ParsedMessage::parse(answer).map_err(|e| answer_error(primary, e.to_string()))?;
+    let parsed = ParsedMessage::parse(&answer).map_err(|e| answer_error(primary, e.to_string()))?;
     let answer = if parsed.header.truncation {
         let mut stream = connect(primary).await?;
         write_framed(&mut stream, &request).await.map_err(io)?;
         next_message(primary, &mut stream).await?
     } else {
-        answer.to_vec()
+        answer
     };
     let parsed = ParsedMessage::parse(&answer).map_err(|e| answer_error(primary, e.to_string()))?;
     check_answer_to(primary, &parsed, id)?;
     if let Some(mut verifier) = verifier(key, mac) {
-        verifier.verify(&answer, now_secs()).map_err(|e| TransferError::Tsig { primary, what: e.to_string() })?;
+        verifier.verify(&answer, unix_now()).map_err(|e| TransferError::Tsig { primary, what: e.to_string() })?;
     } else if key.is_some() {
         return Err(TransferError::Tsig { primary, what: "cannot sign the query".to_owned() });
     }
@@ -600,7 +581,7 @@ async fn fetch(
         let parsed = ParsedMessage::parse(&message).map_err(|e| answer_error(primary, e.to_string()))?;
         check_answer_to(primary, &parsed, id)?;
         if let Some(verifier) = verifier.as_mut() {
-            verifier.verify(&message, now_secs()).map_err(|e| TransferError::Tsig { primary, what: e.to_string() })?;
+            verifier.verify(&message, unix_now()).map_err(|e| TransferError::Tsig { primary, what: e.to_string() })?;
         }
         check_rcode(primary, &parsed)?;
         for record in parsed.answers() {

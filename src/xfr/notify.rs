@@ -3,19 +3,19 @@
 //! with its TSIG key if it has one, and sent again with a growing wait
 //! until it answers, or until a newer version replaces the one announced.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_proto::op::{MessageType, Metadata, OpCode, ResponseCode};
-use tokio::net::UdpSocket;
 use tokio::sync::watch;
 
 use super::acl::Peer;
 use super::catalog::{Catalog, ServedVersion, client_ip};
 use super::outgoing::apex_soa;
 use super::tsig::{ResponseVerifier, sign_request};
-use super::wire::{CLASS_IN, MAX_MESSAGE, MessageWriter, ParsedMessage, Question, Section};
+use super::wire::{
+    CLASS_IN, MAX_MESSAGE, MessageWriter, ParsedMessage, Question, Section, random_id, udp_exchange, unix_now,
+};
 use crate::db::Database;
 use crate::time::wall_clock;
 use crate::zone::{Name, Rtype};
@@ -108,7 +108,7 @@ impl Notifier {
             }
             None => None,
         };
-        let id = super::incoming::rand_id();
+        let id = random_id();
         let mut metadata = Metadata::new(id, MessageType::Query, OpCode::Notify);
         metadata.authoritative = true;
         let question = Question { name: self.origin.clone(), qtype: Rtype::SOA, qclass: CLASS_IN };
@@ -117,7 +117,7 @@ impl Notifier {
             writer.push(Section::Answer, soa, CLASS_IN);
         }
         let mut request = writer.finish();
-        let now = u64::try_from(wall_clock()).unwrap_or(0);
+        let now = unix_now();
         let mut verifier = match &key {
             Some(key) => {
                 let mac = sign_request(&mut request, key, now).map_err(|e| format!("cannot sign: {e}"))?;
@@ -125,7 +125,7 @@ impl Notifier {
             }
             None => None,
         };
-        let answer = exchange(peer.addr, &request, id).await?;
+        let answer = udp_exchange(peer.addr, &request, id, ANSWER_TIMEOUT).await.map_err(|e| e.to_string())?;
         let parsed = ParsedMessage::parse(&answer).map_err(|e| e.to_string())?;
         if let Some(verifier) = verifier.as_mut() {
             verifier.verify(&answer, now).map_err(|e| format!("TSIG: {e}"))?;
@@ -133,26 +133,6 @@ impl Notifier {
         match parsed.header.response_code {
             ResponseCode::NoError => Ok(()),
             rcode => Err(format!("answered {rcode}")),
-        }
-    }
-}
-
-/// Sends `request` to `peer` over UDP and waits for the answer with `id`.
-async fn exchange(peer: SocketAddr, request: &[u8], id: u16) -> Result<Vec<u8>, String> {
-    let bind: SocketAddr = if peer.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
-    let socket = UdpSocket::bind(bind).await.map_err(|e| e.to_string())?;
-    socket.connect(peer).await.map_err(|e| e.to_string())?;
-    socket.send(request).await.map_err(|e| e.to_string())?;
-    let mut buf = vec![0u8; 65535];
-    let deadline = tokio::time::Instant::now() + ANSWER_TIMEOUT;
-    loop {
-        let len = match tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await {
-            Ok(Ok(len)) => len,
-            Ok(Err(e)) => return Err(e.to_string()),
-            Err(_) => return Err(format!("no answer within {ANSWER_TIMEOUT:?}")),
-        };
-        if buf.get(..2) == Some(&id.to_be_bytes()[..]) && buf.get(2).is_some_and(|flags| flags & 0x80 != 0) {
-            return Ok(buf[..len].to_vec());
         }
     }
 }

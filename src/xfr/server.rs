@@ -26,8 +26,8 @@ use tokio::sync::watch;
 use super::catalog::{Catalog, ServedVersion, ZoneView, client_ip};
 use super::outgoing::{AnswerStream, IxfrPlan, apex_soa, axfr_records, class_of, ixfr_records, plan_ixfr};
 use super::tsig::{RequestRefusal, ResponseSigner, SignedRequest, refusal_tsig, verify_request};
-use super::wire::read_framed;
 use super::wire::{CLASS_IN, MessageWriter, ParsedMessage, Question, Section, UDP_EDNS, UDP_PLAIN};
+use super::wire::{read_framed, unix_now};
 use crate::db::{Database, TransferOutDone};
 use crate::time::wall_clock;
 use crate::zone::{RecordRef, Rtype};
@@ -177,13 +177,9 @@ impl Request {
 }
 
 fn sign(signer: &mut ResponseSigner, bytes: &mut Vec<u8>) {
-    if let Err(e) = signer.sign(bytes, now_secs()) {
+    if let Err(e) = signer.sign(bytes, unix_now()) {
         tracing::error!("cannot TSIG-sign a response: {e}");
     }
-}
-
-fn now_secs() -> u64 {
-    u64::try_from(wall_clock()).unwrap_or(0)
 }
 
 /// What reading a request gave.
@@ -210,7 +206,7 @@ fn read_request(context: &ServerContext, bytes: &[u8], peer: SocketAddr) -> Read
             return Read::Answer(MessageWriter::new(metadata, question.as_ref(), UDP_PLAIN).finish());
         }
     };
-    let signed = match verify_request(bytes, |name| context.catalog.key(name.as_ref()), now_secs()) {
+    let signed = match verify_request(bytes, |name| context.catalog.key(name.as_ref()), unix_now()) {
         Ok(signed) => signed,
         Err(refusal) => return Read::Answer(refuse_tsig(&message, question.as_ref(), &refusal, peer)),
     };
@@ -222,7 +218,7 @@ fn refuse_tsig(message: &Message, question: Option<&Question>, refusal: &Request
     let mut metadata = Metadata::response_from_request(&message.metadata);
     metadata.response_code = refusal.rcode();
     let mut bytes = MessageWriter::new(metadata, question, UDP_PLAIN).finish();
-    if let Err(e) = refusal_tsig(&mut bytes, refusal, now_secs()) {
+    if let Err(e) = refusal_tsig(&mut bytes, refusal, unix_now()) {
         tracing::error!("cannot add the TSIG error record: {e}");
     }
     bytes

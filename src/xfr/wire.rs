@@ -9,11 +9,14 @@
 //! differently) must pass through unchanged.
 
 use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::time::Duration;
 
 use hickory_proto::op::{Header, HeaderCounts, Metadata, Query};
 use hickory_proto::rr::{DNSClass, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable as _, BinDecoder, BinEncodable as _, BinEncoder};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::net::UdpSocket;
 
 use crate::zone::rdata::rdata_from_message;
 use crate::zone::{Name, NameRef, RecordRef, Rtype};
@@ -318,6 +321,39 @@ pub async fn write_framed(stream: &mut (impl AsyncWrite + Unpin), message: &[u8]
     framed.extend_from_slice(&len.to_be_bytes());
     framed.extend_from_slice(message);
     stream.write_all(&framed).await
+}
+
+/// Sends `request` to `peer` over UDP and waits at most `timeout` for the
+/// response with `id` (stray datagrams are skipped). A timeout is an
+/// error of kind `TimedOut`.
+pub async fn udp_exchange(peer: SocketAddr, request: &[u8], id: u16, timeout: Duration) -> std::io::Result<Vec<u8>> {
+    let bind: SocketAddr = if peer.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
+    let socket = UdpSocket::bind(bind).await?;
+    socket.connect(peer).await?;
+    socket.send(request).await?;
+    let mut buf = vec![0u8; 65535];
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let len = tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await.map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::TimedOut, format!("no answer within {timeout:?}"))
+        })??;
+        if buf.get(..2) == Some(&id.to_be_bytes()[..]) && buf.get(2).is_some_and(|flags| flags & 0x80 != 0) {
+            return Ok(buf[..len].to_vec());
+        }
+    }
+}
+
+/// A message ID from the system's random source (a guessable ID makes
+/// forging an answer easier).
+pub fn random_id() -> u16 {
+    let mut id = [0u8; 2];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut id);
+    u16::from_be_bytes(id)
+}
+
+/// Unix seconds now, as TSIG wants them.
+pub fn unix_now() -> u64 {
+    u64::try_from(crate::time::wall_clock()).unwrap_or(0)
 }
 
 /// The SOA serial in an SOA record's RDATA.
