@@ -18,17 +18,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_proto::op::{MessageType, Metadata, OpCode, ResponseCode};
+use hickory_proto::op::{MessageType, OpCode, ResponseCode};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 use super::acl::Peer;
 use super::catalog::Catalog;
+use super::client::{ClientError, Request, exchange};
 use super::outgoing::apex_soa;
-use super::tsig::{RequestMac, ResponseVerifier, TsigKey, sign_request};
+use super::tsig::TsigKey;
 use super::wire::{
-    CLASS_IN, MessageWriter, ParsedMessage, Question, Section, WireRecord, random_id, read_framed, udp_exchange,
-    unix_now, write_framed,
+    CLASS_IN, MessageWriter, ParsedMessage, Question, Section, WireRecord, read_framed, unix_now, write_framed,
 };
 use crate::db::{Database, TransferInDone};
 use crate::sign::serial::serial_gt;
@@ -219,7 +219,7 @@ impl Inbound {
         let mut last_error = None;
         for primary in &self.primaries {
             let key = self.key(primary)?;
-            let theirs = match query_serial(primary.addr, key.as_deref(), &self.origin).await {
+            let theirs = match query_serial(primary.addr, key.as_ref(), &self.origin).await {
                 Ok(serial) => serial,
                 Err(e) => {
                     last_error = Some(e);
@@ -236,7 +236,7 @@ impl Inbound {
                 }
                 _ => {}
             }
-            match self.transfer(primary, key.as_deref(), copy.clone(), theirs).await {
+            match self.transfer(primary, key.as_ref(), copy.clone(), theirs).await {
                 Ok(zone) => return Ok(Checked::New(zone)),
                 Err(e) => last_error = Some(e),
             }
@@ -257,7 +257,7 @@ impl Inbound {
     async fn transfer(
         &self,
         primary: &Peer,
-        key: Option<&TsigKey>,
+        key: Option<&Arc<TsigKey>>,
         copy: Option<Arc<Zone>>,
         expected: u32,
     ) -> Result<Zone, TransferError> {
@@ -311,25 +311,6 @@ fn write_copy(path: &std::path::Path, zone: &Zone) -> Result<(), TransferError> 
     })
 }
 
-/// A query for `origin`, with `records` in the authority section.
-fn query(
-    origin: &Name,
-    qtype: Rtype,
-    authority: Option<crate::zone::RecordRef<'_>>,
-    key: Option<&TsigKey>,
-) -> (Vec<u8>, u16, Option<RequestMac>) {
-    let id = random_id();
-    let metadata = Metadata::new(id, MessageType::Query, OpCode::Query);
-    let question = Question { name: origin.clone(), qtype, qclass: CLASS_IN };
-    let mut writer = MessageWriter::new(metadata, Some(&question), super::wire::MAX_MESSAGE);
-    if let Some(soa) = authority {
-        writer.push(Section::Authority, soa, CLASS_IN);
-    }
-    let mut bytes = writer.finish();
-    let mac = key.and_then(|key| sign_request(&mut bytes, key, unix_now()).ok());
-    (bytes, id, mac)
-}
-
 fn answer_error(primary: SocketAddr, what: impl Into<String>) -> TransferError {
     TransferError::Answer { primary, what: what.into() }
 }
@@ -352,34 +333,12 @@ fn check_rcode(primary: SocketAddr, parsed: &ParsedMessage<'_>) -> Result<(), Tr
     }
 }
 
-fn verifier(key: Option<&TsigKey>, mac: Option<RequestMac>) -> Option<ResponseVerifier> {
-    Some(ResponseVerifier::new(Arc::new(key?.clone()), &mac?))
-}
-
 /// The primary's SOA serial: UDP, then TCP if the answer is truncated.
-async fn query_serial(primary: SocketAddr, key: Option<&TsigKey>, origin: &Name) -> Result<u32, TransferError> {
-    let (request, id, mac) = query(origin, Rtype::SOA, None, key);
-    let io = |source| TransferError::Io { primary, source };
-    let answer = match udp_exchange(primary, &request, id, ANSWER_TIMEOUT).await {
-        Ok(answer) => answer,
-        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Err(TransferError::Timeout { primary }),
-        Err(e) => return Err(io(e)),
-    };
+async fn query_serial(primary: SocketAddr, key: Option<&Arc<TsigKey>>, origin: &Name) -> Result<u32, TransferError> {
+    let question = Question { name: origin.clone(), qtype: Rtype::SOA, qclass: CLASS_IN };
+    let request = Request::new(Request::metadata(OpCode::Query), &question, |_| {}, key);
+    let answer = exchange(primary, &request, ANSWER_TIMEOUT).await?;
     let parsed = ParsedMessage::parse(&answer).map_err(|e| answer_error(primary, e.to_string()))?;
-    let answer = if parsed.header.truncation {
-        let mut stream = connect(primary).await?;
-        write_framed(&mut stream, &request).await.map_err(io)?;
-        next_message(primary, &mut stream).await?
-    } else {
-        answer
-    };
-    let parsed = ParsedMessage::parse(&answer).map_err(|e| answer_error(primary, e.to_string()))?;
-    check_answer_to(primary, &parsed, id)?;
-    if let Some(mut verifier) = verifier(key, mac) {
-        verifier.verify(&answer, unix_now()).map_err(|e| TransferError::Tsig { primary, what: e.to_string() })?;
-    } else if key.is_some() {
-        return Err(TransferError::Tsig { primary, what: "cannot sign the query".to_owned() });
-    }
     check_rcode(primary, &parsed)?;
     for record in parsed.answers() {
         let record = record.map_err(|e| answer_error(primary, e.to_string()))?;
@@ -388,6 +347,17 @@ async fn query_serial(primary: SocketAddr, key: Option<&TsigKey>, origin: &Name)
         }
     }
     Err(answer_error(primary, "no SOA for the zone in the answer"))
+}
+
+impl From<ClientError> for TransferError {
+    fn from(error: ClientError) -> TransferError {
+        match error {
+            ClientError::Io { server, source } => TransferError::Io { primary: server, source },
+            ClientError::Timeout { server, .. } => TransferError::Timeout { primary: server },
+            ClientError::Answer { server, what } => TransferError::Answer { primary: server, what },
+            ClientError::Tsig { server, what } => TransferError::Tsig { primary: server, what },
+        }
+    }
 }
 
 async fn connect(primary: SocketAddr) -> Result<TcpStream, TransferError> {
@@ -559,19 +529,23 @@ fn position_of(zone: &Zone, record: &Owned) -> Option<usize> {
 /// AXFR without a copy. Every message is checked (ID, RCODE, TSIG).
 async fn fetch(
     primary: SocketAddr,
-    key: Option<&TsigKey>,
+    key: Option<&Arc<TsigKey>>,
     origin: &Name,
     copy: Option<&Zone>,
 ) -> Result<Received, TransferError> {
     let soa = copy.and_then(apex_soa);
     let qtype = if soa.is_some() { Rtype::IXFR } else { Rtype::AXFR };
-    let (request, id, mac) = query(origin, qtype, soa, key);
-    if key.is_some() && mac.is_none() {
-        return Err(TransferError::Tsig { primary, what: "cannot sign the query".to_owned() });
-    }
-    let mut verifier = verifier(key, mac);
+    let question = Question { name: origin.clone(), qtype, qclass: CLASS_IN };
+    let fill = |writer: &mut MessageWriter| {
+        if let Some(soa) = soa {
+            writer.push(Section::Authority, soa, CLASS_IN);
+        }
+    };
+    let request = Request::new(Request::metadata(OpCode::Query), &question, fill, key);
+    let id = request.id();
+    let mut verifier = request.verifier(primary)?;
     let mut stream = connect(primary).await?;
-    write_framed(&mut stream, &request).await.map_err(|source| TransferError::Io { primary, source })?;
+    write_framed(&mut stream, &request.bytes).await.map_err(|source| TransferError::Io { primary, source })?;
     let mut collector =
         Collector::new(qtype == Rtype::IXFR, copy.and(soa).and_then(|s| super::wire::soa_serial(s.rdata)));
     let mut bytes = 0u64;

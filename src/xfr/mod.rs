@@ -4,6 +4,7 @@
 
 pub mod acl;
 pub mod catalog;
+pub mod client;
 pub mod incoming;
 pub mod notify;
 pub mod outgoing;

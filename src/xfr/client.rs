@@ -1,0 +1,161 @@
+//! One request and its answer, as a client: UDP first, TCP when the
+//! answer is truncated (RFC 7766), the answer checked to be the one to
+//! the request (ID, QR) and, when the request was TSIG-signed, its TSIG
+//! verified. The RCODE is the caller's to judge. Used for the SOA query
+//! of a transfer in, the DS checks at the parent and the updates of the
+//! parent's DS.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_proto::op::{MessageType, Metadata, OpCode};
+use tokio::net::TcpStream;
+
+use super::tsig::{RequestMac, ResponseVerifier, TsigKey, sign_request};
+use super::wire::{
+    MAX_MESSAGE, MessageWriter, ParsedMessage, Question, random_id, read_framed, udp_exchange, unix_now, write_framed,
+};
+
+/// Why an exchange failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The network.
+    #[error("{server}: {source}")]
+    Io {
+        /// The server asked.
+        server: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// No answer in time.
+    #[error("{server}: no answer within {} s", timeout.as_secs())]
+    Timeout {
+        /// The server asked.
+        server: SocketAddr,
+        /// How long it had.
+        timeout: Duration,
+    },
+    /// The answer does not read, or is not to the request.
+    #[error("{server}: {what}")]
+    Answer {
+        /// The server asked.
+        server: SocketAddr,
+        /// What is wrong with it.
+        what: String,
+    },
+    /// The request could not be signed, or the answer's TSIG does not
+    /// verify.
+    #[error("{server}: TSIG: {what}")]
+    Tsig {
+        /// The server asked.
+        server: SocketAddr,
+        /// What.
+        what: String,
+    },
+}
+
+/// A request, written and (with a key) signed.
+#[derive(Debug)]
+pub struct Request {
+    /// The message as sent.
+    pub bytes: Vec<u8>,
+    id: u16,
+    /// The key and the request's MAC, when signed.
+    signed: Option<(Arc<TsigKey>, RequestMac)>,
+    /// A key was given but the request could not be signed.
+    unsigned_by: Option<String>,
+}
+
+impl Request {
+    /// The header of a new request: a fresh random ID, `opcode`, nothing
+    /// else set (the caller sets RD, AD, …).
+    pub fn metadata(opcode: OpCode) -> Metadata {
+        Metadata::new(random_id(), MessageType::Query, opcode)
+    }
+
+    /// A request with `metadata` and `question`; `fill` writes its
+    /// records; `key` signs it.
+    pub fn new(
+        metadata: Metadata,
+        question: &Question,
+        fill: impl FnOnce(&mut MessageWriter),
+        key: Option<&Arc<TsigKey>>,
+    ) -> Request {
+        let id = metadata.id;
+        let mut writer = MessageWriter::new(metadata, Some(question), MAX_MESSAGE);
+        fill(&mut writer);
+        let mut bytes = writer.finish();
+        let (mut signed, mut unsigned_by) = (None, None);
+        if let Some(key) = key {
+            match sign_request(&mut bytes, key, unix_now()) {
+                Ok(mac) => signed = Some((Arc::clone(key), mac)),
+                Err(e) => unsigned_by = Some(format!("cannot sign the request with key {}: {e}", key.name())),
+            }
+        }
+        Request { bytes, id, signed, unsigned_by }
+    }
+
+    /// The message ID.
+    pub fn id(&self) -> u16 {
+        self.id
+    }
+
+    /// The verifier of the answer's TSIG (`None` for an unsigned
+    /// request); an error when a key was given and could not sign.
+    pub fn verifier(&self, server: SocketAddr) -> Result<Option<ResponseVerifier>, ClientError> {
+        if let Some(what) = &self.unsigned_by {
+            return Err(ClientError::Tsig { server, what: what.clone() });
+        }
+        Ok(self.signed.as_ref().map(|(key, mac)| ResponseVerifier::new(Arc::clone(key), mac)))
+    }
+}
+
+/// Sends `request` to `server` over UDP, then over TCP if the answer is
+/// truncated; returns the answer once it is known to be the answer to
+/// the request and, for a signed request, its TSIG verifies.
+pub async fn exchange(server: SocketAddr, request: &Request, timeout: Duration) -> Result<Vec<u8>, ClientError> {
+    request.verifier(server)?;
+    let io = |source| ClientError::Io { server, source };
+    let answer = match udp_exchange(server, &request.bytes, request.id, timeout).await {
+        Ok(answer) => answer,
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Err(ClientError::Timeout { server, timeout }),
+        Err(e) => return Err(io(e)),
+    };
+    let truncated = ParsedMessage::parse(&answer).map_err(|e| answer_error(server, e))?.header.truncation;
+    let answer = if truncated { tcp_exchange(server, request, timeout).await? } else { answer };
+    check(server, request, &answer)?;
+    Ok(answer)
+}
+
+/// Sends `request` over TCP and reads one answer.
+pub async fn tcp_exchange(server: SocketAddr, request: &Request, timeout: Duration) -> Result<Vec<u8>, ClientError> {
+    let io = |source| ClientError::Io { server, source };
+    let exchange = async {
+        let mut stream = TcpStream::connect(server).await.map_err(io)?;
+        write_framed(&mut stream, &request.bytes).await.map_err(io)?;
+        match read_framed(&mut stream).await.map_err(io)? {
+            Some(answer) => Ok(answer),
+            None => Err(answer_error(server, "the connection closed before the answer")),
+        }
+    };
+    tokio::time::timeout(timeout, exchange).await.map_err(|_| ClientError::Timeout { server, timeout })?
+}
+
+/// Is `answer` the answer to `request` (ID, QR), with a TSIG that
+/// verifies if the request was signed?
+fn check(server: SocketAddr, request: &Request, answer: &[u8]) -> Result<(), ClientError> {
+    let parsed = ParsedMessage::parse(answer).map_err(|e| answer_error(server, e))?;
+    let header = &parsed.header;
+    if header.id != request.id || header.message_type != MessageType::Response {
+        return Err(answer_error(server, "an answer that is not to the request sent (ID or QR)"));
+    }
+    if let Some(mut verifier) = request.verifier(server)? {
+        verifier.verify(answer, unix_now()).map_err(|e| ClientError::Tsig { server, what: e.to_string() })?;
+    }
+    Ok(())
+}
+
+fn answer_error(server: SocketAddr, what: impl ToString) -> ClientError {
+    ClientError::Answer { server, what: what.to_string() }
+}
