@@ -338,6 +338,36 @@ fn ksk_double_ksk_with_ds_seen_and_gone() {
     assert!(sim.time_of(&Event::Retract(old)) >= sim.time_of(&mv(new, Record::Ds, R)));
 }
 
+/// A KSK rollover whose old DS takes 20 days to go: the old KSK's DNSKEY
+/// leaves before its DS by default (the new KSK carries the chain), and
+/// only after it with `parent.wait-ds-gone-before-dnskey-removal`.
+fn old_dnskey_and_ds_removal(wait_ds_gone: bool) -> (i64, i64) {
+    let mut p = policy("tld-rsasha256.toml");
+    p.parent.wait_ds_gone_before_dnskey_removal = wait_ds_gone;
+    let mut sim = Sim::new(p);
+    let mut calls = 0;
+    sim.ds_delay = Box::new(move || {
+        calls += 1;
+        // The first two: the first KSK's DS and the new KSK's DS; then the
+        // old DS's slow withdrawal.
+        if calls <= 2 { DAY } else { 20 * DAY }
+    });
+    sim.run_until(START + 10 * DAY);
+    let old = sim.key_of(Role::Ksk);
+    sim.run_until(START + 420 * DAY);
+    let new = sim.key_of(Role::Ksk);
+    assert_ne!(old, new, "the KSK rolled");
+    (sim.time_of(&mv(old, Record::Dnskey, U)), sim.time_of(&mv(old, Record::Ds, U)))
+}
+
+#[test]
+fn wait_ds_gone_before_dnskey_removal_keeps_the_old_dnskey_until_the_ds_is_gone() {
+    let (dnskey_goes, ds_gone) = old_dnskey_and_ds_removal(false);
+    assert!(dnskey_goes < ds_gone, "by default the old DNSKEY goes before its slow DS: {dnskey_goes} {ds_gone}");
+    let (dnskey_goes, ds_gone) = old_dnskey_and_ds_removal(true);
+    assert!(dnskey_goes >= ds_gone, "with the knob the old DNSKEY waits for ds gone: {dnskey_goes} {ds_gone}");
+}
+
 #[test]
 fn csk_rollover() {
     let mut sim = Sim::new(policy("small-csk-ed25519.toml"));

@@ -30,6 +30,7 @@ pub fn check(policy: &Policy) -> Result<Vec<Warning>, Refusal> {
     check_ttls(policy)?;
     check_purge(policy)?;
     check_journal(policy)?;
+    check_parent(policy)?;
     denial_warnings(policy)
 }
 
@@ -57,6 +58,32 @@ fn check_purge(policy: &Policy) -> Result<(), Refusal> {
 /// and prunes the zone's rows, and a secondary more than this many
 /// versions behind is better served the whole zone.
 const MAX_JOURNAL_VERSIONS: u32 = 100_000;
+
+/// The parent's checks need a first interval and a longest one that is
+/// not shorter; a submit command must be something to run.
+fn check_parent(policy: &Policy) -> Result<(), Refusal> {
+    let p = &policy.parent;
+    if p.check_interval_min == 0 {
+        refuse(
+            "parent.check-interval-min",
+            "0 would ask the parent's servers without pause; write e.g. \"1m\"".to_owned(),
+        )?;
+    }
+    if p.check_interval < p.check_interval_min {
+        refuse(
+            "parent.check-interval",
+            format!(
+                "{} is shorter than parent.check-interval-min ({})",
+                format_duration(p.check_interval),
+                format_duration(p.check_interval_min)
+            ),
+        )?;
+    }
+    if p.submit_command.as_deref().is_some_and(|c| c.trim().is_empty()) {
+        refuse("parent.submit-command", "empty; leave the key out to submit no DS by command".to_owned())?;
+    }
+    Ok(())
+}
 
 /// The most bytes a zone's journal may keep (1 TiB): far above any
 /// sane journal, and far from overflowing the sums kept in the database.
@@ -109,6 +136,8 @@ fn check_bounds(policy: &Policy) -> Result<(), Refusal> {
         ("parent.ds-ttl", p.ds_ttl),
         ("parent.propagation-delay", p.propagation_delay),
         ("parent.registration-delay", p.registration_delay),
+        ("parent.check-interval-min", p.check_interval_min),
+        ("parent.check-interval", p.check_interval),
         ("gate.full-verification-interval", g.full_verification_interval),
     ];
     for (field, value) in lifetimes {

@@ -254,6 +254,21 @@ pub struct ParentPolicy {
     pub digest: DigestType,
     /// Publish CDS and CDNSKEY while a DS change is wanted (RFC 7344, RFC 8078).
     pub cds: bool,
+    /// A command run (`/bin/sh -c`) with the wanted DS set and its
+    /// DNSKEYs on stdin whenever the DS set wanted at the parent changes,
+    /// as OpenDNSSEC's DelegationSignerSubmitCommand.
+    pub submit_command: Option<String>,
+    /// While a DS change is pending, the parent's servers are asked at
+    /// once, then after this, twice this, … (see `check-interval`).
+    #[serde(deserialize_with = "de::duration")]
+    pub check_interval_min: i64,
+    /// The longest wait between two checks of the parent.
+    #[serde(deserialize_with = "de::duration")]
+    pub check_interval: i64,
+    /// A KSK's (or CSK's) DNSKEY and DNSKEY signature stay published until
+    /// its DS is gone from the parent, for registries that refuse a DS
+    /// without a matching DNSKEY at the child.
+    pub wait_ds_gone_before_dnskey_removal: bool,
 }
 
 /// `[journal]`: the differences between published versions that the
@@ -284,6 +299,7 @@ pub struct GatePolicy {
     pub full_verification_interval: i64,
 }
 
+const MINUTE: i64 = 60;
 const HOUR: i64 = 3600;
 const DAY: i64 = 86400;
 
@@ -337,6 +353,10 @@ impl Default for ParentPolicy {
             registration_delay: DAY,
             digest: DigestType::Sha256,
             cds: true,
+            submit_command: None,
+            check_interval_min: MINUTE,
+            check_interval: HOUR,
+            wait_ds_gone_before_dnskey_removal: false,
         }
     }
 }

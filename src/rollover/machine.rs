@@ -176,10 +176,22 @@ fn broken(before: &[Key], after: &[Key]) -> Option<RuleViolation> {
     (0..1u32 << pending).find_map(|mask| rules::first_broken(&parent_view(before, mask), &parent_view(after, mask)))
 }
 
-/// The rollover method's word on a move (only moves into rumoured are
-/// restricted; BIND's keymgr_policy_approval).
-fn approval(keys: &[Key], i: usize, record: Record, to: RecordState) -> Result<(), String> {
+/// The rollover method's word on a move (BIND's keymgr_policy_approval):
+/// moves into rumoured are restricted by the method; with the policy's
+/// `parent.wait-ds-gone-before-dnskey-removal`, a key's DNSKEY and DNSKEY
+/// signature may not start to go while the parent may still serve its DS.
+fn approval(keys: &[Key], i: usize, record: Record, to: RecordState, policy: &Policy) -> Result<(), String> {
     let key = &keys[i];
+    if to == U {
+        let ds_at_parent = key.affects(Record::Ds) && matches!(key.state(Record::Ds), R | O);
+        if policy.parent.wait_ds_gone_before_dnskey_removal
+            && matches!(record, Record::Dnskey | Record::Krrsig)
+            && ds_at_parent
+        {
+            return Err("its DS to be gone from the parent (parent.wait-ds-gone-before-dnskey-removal)".to_owned());
+        }
+        return Ok(());
+    }
     if to != R {
         return Ok(());
     }
@@ -378,7 +390,7 @@ impl Run<'_> {
         let key = &self.keys[i];
         let status = key.record(record);
         let Some(to) = desired(key.goal, status.state) else { return Verdict::Stable };
-        if let Err(what) = approval(&self.keys, i, record, to) {
+        if let Err(what) = approval(&self.keys, i, record, to, self.policy) {
             return Verdict::Blocked(format!("waits for {what}"), None);
         }
         let mut why = move_why(key, record, to);
@@ -437,7 +449,7 @@ impl Run<'_> {
                 for r in [Record::Dnskey, Record::Krrsig, Record::Zrrsig] {
                     let candidate = state[j].affects(r)
                         && desired(state[j].goal, state[j].state(r)) == Some(to)
-                        && approval(&state, j, r, to).is_ok();
+                        && approval(&state, j, r, to, self.policy).is_ok();
                     if !candidate {
                         continue;
                     }
