@@ -42,6 +42,7 @@ pub mod db;
 pub mod dryrun;
 pub mod keys;
 pub mod manage;
+pub mod parent;
 pub mod policy;
 pub mod publish;
 pub mod rollover;

@@ -13,6 +13,7 @@ mod events;
 mod journal;
 mod memo;
 mod open;
+mod parent;
 mod rows;
 #[cfg(test)]
 pub(crate) mod scratch;
@@ -41,6 +42,7 @@ use sqlx::{Row as _, Sqlite, Transaction};
 pub use events::{Actor, Event, EventKind};
 pub use journal::{JournalEntry, JournalSummary, JournalVersion};
 pub use memo::{GateMemoCommit, GateMemoInfo};
+pub use parent::{DsCheck, DsSubmission};
 pub use rows::{PolicyRow, RunRow, StoredKey, ZoneRow, ZoneWatch};
 pub use transfers::{
     Remote, RemoteRole, TransferInDone, TransferInState, TransferOutDone, TransferOutState, TsigKeyRow,

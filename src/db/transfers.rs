@@ -16,6 +16,16 @@ pub enum RemoteRole {
     Secondary,
     /// Another client allowed to transfer.
     Acl,
+    /// An authoritative server of the parent, asked for the zone's DS.
+    ParentAgent,
+    /// A resolver the parent's name servers are found through (they are
+    /// then asked as parent agents).
+    ParentDiscovery,
+    /// A validating resolver whose answer to the DS query (AD set) must
+    /// agree with the agents'.
+    ParentValidator,
+    /// A server the DS RRset is updated at by RFC 2136.
+    ParentUpdate,
 }
 
 impl RemoteRole {
@@ -25,11 +35,34 @@ impl RemoteRole {
             RemoteRole::Primary => "primary",
             RemoteRole::Secondary => "secondary",
             RemoteRole::Acl => "acl",
+            RemoteRole::ParentAgent => "parent-agent",
+            RemoteRole::ParentDiscovery => "parent-discovery",
+            RemoteRole::ParentValidator => "parent-validator",
+            RemoteRole::ParentUpdate => "parent-update",
         }
     }
 
+    /// Every role.
+    pub const ALL: [RemoteRole; 7] = [
+        RemoteRole::Primary,
+        RemoteRole::Secondary,
+        RemoteRole::Acl,
+        RemoteRole::ParentAgent,
+        RemoteRole::ParentDiscovery,
+        RemoteRole::ParentValidator,
+        RemoteRole::ParentUpdate,
+    ];
+
     fn parse(text: &str) -> Option<RemoteRole> {
-        [RemoteRole::Primary, RemoteRole::Secondary, RemoteRole::Acl].into_iter().find(|r| r.as_str() == text)
+        RemoteRole::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+
+    /// A remote that has to do with the parent.
+    pub fn is_parent(self) -> bool {
+        matches!(
+            self,
+            RemoteRole::ParentAgent | RemoteRole::ParentDiscovery | RemoteRole::ParentValidator | RemoteRole::ParentUpdate
+        )
     }
 }
 
@@ -45,6 +78,16 @@ pub struct Remote {
     pub tsig_key: Option<String>,
     /// A secondary that is sent NOTIFY.
     pub notify: bool,
+    /// A parent-update server: the parent zone updated (None: the zone's
+    /// name less its first label).
+    pub parent_zone: Option<String>,
+}
+
+impl Remote {
+    /// A remote of `role` at `address`, signed with `tsig_key`.
+    pub fn new(role: RemoteRole, address: Option<String>, tsig_key: Option<String>) -> Remote {
+        Remote { role, address, tsig_key, notify: false, parent_zone: None }
+    }
 }
 
 /// A TSIG key as the database knows it: no secret.
@@ -137,12 +180,14 @@ struct RemoteRow {
     address: Option<String>,
     tsig_key: Option<String>,
     notify: bool,
+    parent_zone: Option<String>,
 }
 
 impl RemoteRow {
     fn remote(self) -> Option<(i64, Remote)> {
         let role = RemoteRole::parse(&self.role)?;
-        Some((self.zone_id, Remote { role, address: self.address, tsig_key: self.tsig_key, notify: self.notify }))
+        let RemoteRow { zone_id, address, tsig_key, notify, parent_zone, .. } = self;
+        Some((zone_id, Remote { role, address, tsig_key, notify, parent_zone }))
     }
 }
 
@@ -155,14 +200,16 @@ pub(super) async fn insert_remote(tx: &mut Transaction<'_, Sqlite>, zone_id: i64
         }
     }
     sqlx::query(
-        "INSERT INTO zone_remotes (zone_id, role, address, tsig_key, notify) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (zone_id, role, COALESCE(address, '')) DO UPDATE SET tsig_key = excluded.tsig_key, notify = excluded.notify",
+        "INSERT INTO zone_remotes (zone_id, role, address, tsig_key, notify, parent_zone) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (zone_id, role, COALESCE(address, '')) DO UPDATE
+         SET tsig_key = excluded.tsig_key, notify = excluded.notify, parent_zone = excluded.parent_zone",
     )
     .bind(zone_id)
     .bind(remote.role.as_str())
     .bind(&remote.address)
     .bind(&remote.tsig_key)
     .bind(remote.notify)
+    .bind(&remote.parent_zone)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -175,6 +222,8 @@ pub(super) async fn forget_zone(tx: &mut Transaction<'_, Sqlite>, zone_id: i64) 
         "DELETE FROM zone_remotes WHERE zone_id = ?",
         "DELETE FROM transfer_in WHERE zone_id = ?",
         "DELETE FROM transfer_out WHERE zone_id = ?",
+        "DELETE FROM ds_checks WHERE zone_id = ?",
+        "DELETE FROM ds_submissions WHERE zone_id = ?",
     ] {
         sqlx::query(delete).bind(zone_id).execute(&mut **tx).await?;
     }
@@ -242,7 +291,7 @@ impl Database {
     /// The remotes of zone `zone_id`.
     pub async fn remotes(&self, zone_id: i64) -> Result<Vec<Remote>> {
         let rows: Vec<RemoteRow> = sqlx::query_as(
-            "SELECT zone_id, role, address, tsig_key, notify FROM zone_remotes WHERE zone_id = ? ORDER BY role, address",
+            "SELECT zone_id, role, address, tsig_key, notify, parent_zone FROM zone_remotes WHERE zone_id = ? ORDER BY role, address",
         )
         .bind(zone_id)
         .fetch_all(&self.pool)
@@ -253,7 +302,7 @@ impl Database {
     /// The remotes of every managed zone, by zone id.
     pub async fn all_remotes(&self) -> Result<Vec<(i64, Remote)>> {
         let rows: Vec<RemoteRow> = sqlx::query_as(
-            "SELECT r.zone_id, r.role, r.address, r.tsig_key, r.notify FROM zone_remotes r
+            "SELECT r.zone_id, r.role, r.address, r.tsig_key, r.notify, r.parent_zone FROM zone_remotes r
              JOIN zones z ON z.id = r.zone_id WHERE z.removed_at IS NULL ORDER BY r.zone_id, r.role, r.address",
         )
         .fetch_all(&self.pool)

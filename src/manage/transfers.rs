@@ -44,21 +44,14 @@ pub fn primaries(addresses: &[String], key: Option<&str>) -> Result<Vec<Remote>,
     let key = key.map(key_name).transpose()?;
     addresses
         .iter()
-        .map(|a| {
-            Ok(Remote {
-                role: RemoteRole::Primary,
-                address: Some(socket_text(a)?),
-                tsig_key: key.clone(),
-                notify: false,
-            })
-        })
+        .map(|a| Ok(Remote::new(RemoteRole::Primary, Some(socket_text(a)?), key.clone())))
         .collect()
 }
 
 /// A secondary at `address`, notified unless `no_notify`.
 pub fn secondary(address: &str, key: Option<&str>, notify: bool) -> Result<Remote, ManageError> {
     let key = key.map(key_name).transpose()?;
-    Ok(Remote { role: RemoteRole::Secondary, address: Some(socket_text(address)?), tsig_key: key, notify })
+    Ok(Remote { notify, ..Remote::new(RemoteRole::Secondary, Some(socket_text(address)?), key) })
 }
 
 /// An access-list entry: a network, a key, or both.
@@ -74,7 +67,26 @@ pub fn acl_entry(prefix: Option<&str>, key: Option<&str>) -> Result<Remote, Mana
             "an access-list entry needs an address or prefix, a TSIG key, or both".into(),
         ));
     }
-    Ok(Remote { role: RemoteRole::Acl, address, tsig_key: key, notify: false })
+    Ok(Remote::new(RemoteRole::Acl, address, key))
+}
+
+/// A remote to do with the parent at `address`: an agent, a resolver,
+/// or an update server (of `parent_zone`, checked to be a name).
+pub fn parent_remote(
+    role: RemoteRole,
+    address: &str,
+    key: Option<&str>,
+    parent_zone: Option<&str>,
+) -> Result<Remote, ManageError> {
+    let key = key.map(key_name).transpose()?;
+    let parent_zone = parent_zone
+        .map(|z| {
+            Name::from_text(z, Some(Name::root().as_ref()))
+                .map(|n| n.as_ref().to_lowercase().to_string())
+                .map_err(|e| ManageError::Argument(format!("parent zone {z:?}: {e}")))
+        })
+        .transpose()?;
+    Ok(Remote { parent_zone, ..Remote::new(role, Some(socket_text(address)?), key) })
 }
 
 /// Where a transferred zone's copy is kept by default: beside the output.

@@ -79,6 +79,8 @@ pub fn zone_remotes(zone: &str, rows: &[Remote]) -> ZoneRemotes {
             RemoteRole::Acl => {
                 row.address.as_deref().map(parse_prefix).transpose().map(|net| remotes.acl.push(AclEntry { net, key }))
             }
+            // The parent's remotes are the parent check's (serve::parent).
+            _ => Ok(()),
         };
         if let Err(e) = added {
             tracing::error!(zone, "{} entry left out: {e}", row.role.as_str());

@@ -162,7 +162,7 @@ impl Request {
             }
         }
         if self.message.edns.is_some() {
-            writer.push_edns(UDP_EDNS);
+            writer.push_edns(UDP_EDNS, false);
         }
         let mut bytes = writer.finish();
         if let Some(signed) = &self.signed {

@@ -259,10 +259,12 @@ impl MessageWriter {
         true
     }
 
-    /// Appends an OPT record offering `payload` bytes over UDP (RFC 6891).
-    pub fn push_edns(&mut self, payload: u16) -> bool {
+    /// Appends an OPT record offering `payload` bytes over UDP (RFC 6891),
+    /// with the DO bit (RFC 3225) if `dnssec_ok`.
+    pub fn push_edns(&mut self, payload: u16, dnssec_ok: bool) -> bool {
         let root = Name::root();
-        let opt = RecordRef { owner: root.as_ref(), rtype: Rtype::OPT, ttl: 0, rdata: &[] };
+        let flags = if dnssec_ok { 0x8000 } else { 0 };
+        let opt = RecordRef { owner: root.as_ref(), rtype: Rtype::OPT, ttl: flags, rdata: &[] };
         self.push(Section::Additional, opt, payload)
     }
 

@@ -26,7 +26,7 @@ fn records_written_read_back_and_hickory_agrees() {
     for record in zone.records() {
         assert!(writer.push(Section::Answer, record, CLASS_IN));
     }
-    assert!(writer.push_edns(UDP_EDNS));
+    assert!(writer.push_edns(UDP_EDNS, false));
     let bytes = writer.finish();
     let parsed = ParsedMessage::parse(&bytes).expect("parse");
     assert_eq!(parsed.question.as_ref(), Some(&question));
