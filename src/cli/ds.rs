@@ -1,11 +1,14 @@
-//! `signet ds show|seen|gone ZONE --keytag N`: the DS flow with the
-//! parent. `show` prints the DS records to submit; `seen` and `gone`
-//! tell the state machine what the parent now publishes.
+//! `signet ds show|seen|gone ZONE --keytag N`, `signet ds check ZONE`:
+//! the DS flow with the parent. `show` prints the DS records to submit;
+//! `seen` and `gone` tell the state machine what the parent now
+//! publishes; `check` asks the parent's agents and records what they
+//! all agree on.
 
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use signet::keys::PublishedKey;
+use signet::manage::parent::{check_round, has_agents, load_tsig_keys};
 use signet::manage::report_ds;
 use signet::manage::requests::key_by_tag;
 use signet::zone::writer::write_record;
@@ -22,6 +25,13 @@ pub enum DsCommand {
     Seen(DsArgs),
     /// The parent no longer publishes the key's DS.
     Gone(DsArgs),
+    /// Ask every parent agent (`signet zone parent-agent`) for the zone's
+    /// DS now, and record `ds seen`/`ds gone` for each pending key they
+    /// all agree on.
+    Check {
+        /// The zone (apex).
+        zone: String,
+    },
 }
 
 /// Which key.
@@ -41,6 +51,7 @@ pub async fn run(command: DsCommand, ctx: &Context) -> anyhow::Result<ExitCode> 
         DsCommand::Show(args) => return show(&db, args, ctx).await,
         DsCommand::Seen(args) => (args, true),
         DsCommand::Gone(args) => (args, false),
+        DsCommand::Check { zone } => return check(&db, zone, ctx).await,
     };
     let name = super::parse_origin(&args.zone)?;
     let message = report_ds(&db, &name, args.keytag, seen, ctx.now).await?;
@@ -70,6 +81,32 @@ async fn show(db: &signet::db::Database, args: &DsArgs, ctx: &Context) -> anyhow
         for line in lines {
             outln!("{line}")?;
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn check(db: &signet::db::Database, zone: &str, ctx: &Context) -> anyhow::Result<ExitCode> {
+    let origin = super::parse_origin(zone)?;
+    let snapshot = db.snapshot(&origin).await?;
+    if !has_agents(&db.remotes(snapshot.zone.id).await?) {
+        anyhow::bail!("zone {} has no parent agent to ask (see: signet zone parent-agent add)", snapshot.zone.name);
+    }
+    let keys = load_tsig_keys(db).await?;
+    let lookup = |name: &str| keys.get(name).cloned();
+    let round = check_round(db, &snapshot, &lookup, ctx.now, true).await?;
+    if ctx.format == Format::Json {
+        let out = serde_json::json!({"zone": snapshot.zone.name, "answers": round.answers,
+            "observed": round.observed, "waiting": round.waiting, "next_check": round.next_at});
+        outln!("{}", serde_json::to_string_pretty(&out)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if round.answers.is_empty() {
+        outln!("zone {}: no DS change is pending; nothing to ask", snapshot.zone.name)?;
+    } else {
+        outln!("answers: {}", round.answers)?;
+    }
+    for line in round.observed.iter().chain(&round.waiting) {
+        outln!("{line}")?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -28,6 +28,7 @@ mod dry_run;
 mod ds;
 mod key;
 mod output;
+mod parent;
 mod policy;
 mod progress;
 mod serve;

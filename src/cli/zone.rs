@@ -64,6 +64,17 @@ pub enum ZoneCommand {
     /// More clients allowed to transfer the zone (not notified).
     #[command(subcommand)]
     Acl(AclCommand),
+    /// The parent's authoritative servers, asked for the zone's DS while
+    /// a DS change is pending (`signet serve`, `signet ds check`).
+    #[command(subcommand)]
+    ParentAgent(super::parent::AgentCommand),
+    /// Resolvers that find the parent's servers, or must validate the
+    /// DS answer.
+    #[command(subcommand)]
+    ParentResolver(super::parent::ResolverCommand),
+    /// Servers the zone's DS RRset is set at by RFC 2136 UPDATE.
+    #[command(subcommand)]
+    ParentUpdate(super::parent::UpdateCommand),
 }
 
 /// Where a zone's input comes from.
@@ -203,6 +214,9 @@ pub async fn run(command: ZoneCommand, ctx: &Context) -> anyhow::Result<ExitCode
         ZoneCommand::SetInput(args) => set_input(&db, ctx, args).await,
         ZoneCommand::Secondary(command) => secondary(&db, ctx, command).await,
         ZoneCommand::Acl(command) => acl(&db, ctx, command).await,
+        ZoneCommand::ParentAgent(command) => super::parent::agent(&db, ctx, command).await,
+        ZoneCommand::ParentResolver(command) => super::parent::resolver(&db, ctx, command).await,
+        ZoneCommand::ParentUpdate(command) => super::parent::update(&db, ctx, command).await,
     }
 }
 

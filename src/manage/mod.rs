@@ -25,6 +25,7 @@ pub mod gate_memo;
 pub mod journal;
 pub mod keys;
 pub mod oneshot;
+pub mod parent;
 pub mod report;
 pub mod requests;
 pub mod run;

@@ -1,0 +1,238 @@
+//! The parent in the loop, for one zone: a round of the check by query
+//! (every agent asked, the verdict recorded as `ds seen`/`ds gone` with
+//! every answer in the audit), and what the check waits for.
+//! `signet ds check` runs one round; `signet serve` runs them on the
+//! check interval with backoff while a DS change is pending.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::task::JoinSet;
+
+use super::ManageError;
+use crate::db::{Actor, Database, DsCheck, Event, EventKind, Remote, RemoteRole, ZoneSnapshot};
+use crate::parent::check::{Asking, PendingKey, Server, ServerAnswer, Verdict, Want, answers_text, ask, judge};
+use crate::policy::ParentPolicy;
+use crate::rollover::Observation;
+use crate::xfr::acl::parse_socket;
+use crate::xfr::tsig::TsigKey;
+use crate::zone::Name;
+
+/// Finds a loaded TSIG key by name (absolute, lowercase).
+pub type KeyLookup<'a> = &'a (dyn Fn(&str) -> Option<Arc<TsigKey>> + Sync);
+
+/// The servers a zone's parent is checked at.
+#[derive(Debug, Default)]
+pub struct ParentServers {
+    /// The parent agents: authoritative servers of the parent.
+    pub agents: Vec<Server>,
+    /// A validating resolver whose answer must agree.
+    pub validator: Option<Server>,
+    /// What could not be used, one line each.
+    pub problems: Vec<String>,
+}
+
+/// What one round of the check did.
+#[derive(Debug, Default)]
+pub struct Round {
+    /// Every answer, one line.
+    pub answers: String,
+    /// What was recorded (`ds seen`/`ds gone`), one line each.
+    pub observed: Vec<String>,
+    /// What still waits, one line each.
+    pub waiting: Vec<String>,
+    /// When the next round is due (None: nothing waits).
+    pub next_at: Option<i64>,
+}
+
+/// The keys whose DS change is pending and not yet observed (an
+/// observation recorded and not yet taken in by a run is not asked for
+/// again).
+pub fn pending_keys(snapshot: &ZoneSnapshot) -> Vec<PendingKey> {
+    let observed = |id: i64| {
+        snapshot.pending.iter().any(|(_, o)| matches!(*o, Observation::DsSeen { key } | Observation::DsGone { key } if key == id))
+    };
+    snapshot
+        .keys
+        .iter()
+        .filter(|s| !observed(s.key.id))
+        .filter_map(|s| {
+            let want = match s.key.ds_pending? {
+                true => Want::Seen,
+                false => Want::Gone,
+            };
+            Some(PendingKey { id: s.key.id, tag: s.key.tag, dnskey: s.dnskey.clone(), want })
+        })
+        .collect()
+}
+
+/// Reads every TSIG key the database names from its file (for a command
+/// run outside `signet serve`, which keeps them loaded).
+pub async fn load_tsig_keys(db: &Database) -> Result<HashMap<String, Arc<TsigKey>>, ManageError> {
+    let mut keys = HashMap::new();
+    for row in db.tsig_keys().await? {
+        let name = Name::from_text(&row.name, None).map_err(|e| ManageError::Argument(e.to_string()))?;
+        let key = TsigKey::read_file_named(&row.secret_path, &name)
+            .map_err(|e| ManageError::Argument(format!("TSIG key {}: {e}", row.name)))?;
+        keys.insert(row.name, Arc::new(key));
+    }
+    Ok(keys)
+}
+
+/// Does the zone have anything to check the parent with?
+pub fn has_agents(remotes: &[Remote]) -> bool {
+    remotes.iter().any(|r| matches!(r.role, RemoteRole::ParentAgent | RemoteRole::ParentDiscovery))
+}
+
+/// The zone's agents (configured, and found through a discovering
+/// resolver) and its validating resolver.
+pub async fn parent_servers(zone: &Name, remotes: &[Remote], keys: KeyLookup<'_>) -> ParentServers {
+    let mut servers = ParentServers::default();
+    for remote in remotes.iter().filter(|r| r.role.is_parent()) {
+        let Some(addr) = remote.address.as_deref().and_then(|a| parse_socket(a).ok()) else {
+            servers.problems.push(format!("{} {:?}: not an address", remote.role.as_str(), remote.address));
+            continue;
+        };
+        let key = match remote.tsig_key.as_deref() {
+            Some(name) => match keys(name) {
+                Some(key) => Some(key),
+                None => {
+                    servers.problems.push(format!("{} {addr}: TSIG key {name} is not loaded", remote.role.as_str()));
+                    continue;
+                }
+            },
+            None => None,
+        };
+        match remote.role {
+            RemoteRole::ParentAgent => servers.agents.push(Server { addr, key }),
+            RemoteRole::ParentValidator => servers.validator = Some(Server { addr, key }),
+            RemoteRole::ParentDiscovery => discover(zone, addr, &mut servers).await,
+            _ => {}
+        }
+    }
+    servers
+}
+
+/// Adds the parent's name servers, as the resolver at `resolver` finds
+/// them, to the agents.
+async fn discover(zone: &Name, resolver: SocketAddr, servers: &mut ParentServers) {
+    // MERGE: crate::parent::discover::parent_servers lands with the submission work.
+    let _ = zone;
+    servers.problems.push(format!("discovery through {resolver}: not built yet"));
+}
+
+/// Asks every agent, and the validator, at once.
+async fn ask_all(zone: &Name, servers: &ParentServers) -> (Vec<ServerAnswer>, Option<ServerAnswer>) {
+    let mut asked = JoinSet::new();
+    for (i, agent) in servers.agents.iter().enumerate() {
+        let (agent, zone) = (agent.clone(), zone.clone());
+        asked.spawn(async move { (i, ask(&agent, &zone, Asking::Agent).await) });
+    }
+    let validator = servers.validator.clone().map(|validator| {
+        let zone = zone.clone();
+        tokio::spawn(async move { ask(&validator, &zone, Asking::Validator).await })
+    });
+    let mut answers: Vec<(usize, ServerAnswer)> = asked.join_all().await;
+    answers.sort_by_key(|(i, _)| *i);
+    let validator = match validator {
+        Some(task) => task.await.ok(),
+        None => None,
+    };
+    (answers.into_iter().map(|(_, a)| a).collect(), validator)
+}
+
+/// The wait after the `checks`-th check: the policy's first interval,
+/// doubled for each check since, at most its longest.
+pub fn backoff(parent: &ParentPolicy, checks: i64) -> i64 {
+    let doublings = u32::try_from(checks.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+    parent.check_interval_min.saturating_mul(1 << doublings).min(parent.check_interval)
+}
+
+/// The rows the check keeps for `pending`: a key's row carries over
+/// while it waits for the same thing; a new one starts now.
+fn carried_rows(pending: &[PendingKey], previous: &[DsCheck], now: i64) -> Vec<DsCheck> {
+    pending
+        .iter()
+        .map(|key| {
+            previous.iter().find(|row| row.key_id == key.id && row.want == key.want.as_str()).cloned().unwrap_or(
+                DsCheck {
+                    key_id: key.id,
+                    want: key.want.as_str().to_owned(),
+                    since: now,
+                    checked_at: None,
+                    next_at: Some(now),
+                    checks: 0,
+                    answers: None,
+                },
+            )
+        })
+        .collect()
+}
+
+/// When the zone's next round is due: the earliest of its rows (None:
+/// nothing is pending).
+pub fn next_due(rows: &[DsCheck]) -> Option<i64> {
+    rows.iter().filter_map(|r| r.next_at).min()
+}
+
+/// Runs one round of the check for the zone in `snapshot` at `now` (if
+/// `force`, whatever the rows say is due; else only when a row is due):
+/// asks every server, records each conclusive verdict as an observation
+/// with its audit row, keeps the rows of what still waits.
+pub async fn check_round(
+    db: &Database,
+    snapshot: &ZoneSnapshot,
+    keys: KeyLookup<'_>,
+    now: i64,
+    force: bool,
+) -> Result<Round, ManageError> {
+    let zone = &snapshot.zone;
+    let origin = Name::from_text(&zone.name, None).map_err(|e| ManageError::Argument(e.to_string()))?;
+    let pending = pending_keys(snapshot);
+    let remotes = db.remotes(zone.id).await?;
+    let mut rows = carried_rows(&pending, &db.ds_checks(zone.id).await?, now);
+    if pending.is_empty() || !has_agents(&remotes) {
+        db.set_ds_checks(zone.id, &[]).await?;
+        return Ok(Round::default());
+    }
+    if !force && next_due(&rows).is_some_and(|at| at > now) {
+        db.set_ds_checks(zone.id, &rows).await?;
+        return Ok(Round { next_at: next_due(&rows), ..Round::default() });
+    }
+    let servers = parent_servers(&origin, &remotes, keys).await;
+    for problem in &servers.problems {
+        tracing::warn!(zone = %zone.name, "parent check: {problem}");
+    }
+    let (agents, validator) = ask_all(&origin, &servers).await;
+    let answers = answers_text(&agents, validator.as_ref());
+    let mut round = Round { answers: answers.clone(), ..Round::default() };
+    for key in &pending {
+        let verdict = judge(&origin, key, &agents, validator.as_ref());
+        let row = rows.iter_mut().find(|r| r.key_id == key.id);
+        match (verdict, row) {
+            (Verdict::Observed(observation), _) => {
+                let (kind, what) = match key.want {
+                    Want::Seen => (EventKind::DsSeen, "serves"),
+                    Want::Gone => (EventKind::DsGone, "no longer serves"),
+                };
+                let why = format!("parent check: every agent {what} the DS of key tag {}: {answers}", key.tag);
+                db.observe(zone.id, &observation, &Event::note(now, Actor::Machine, kind, Some(key.id), &why)).await?;
+                tracing::info!(zone = %zone.name, tag = key.tag, "{why}");
+                round.observed.push(why);
+                rows.retain(|r| r.key_id != key.id);
+            }
+            (Verdict::Waiting(why), Some(row)) => {
+                row.checks += 1;
+                row.checked_at = Some(now);
+                row.next_at = Some(now + backoff(&snapshot.policy.parent, row.checks));
+                row.answers = Some(answers.clone());
+                round.waiting.push(format!("key tag {}: {why}", key.tag));
+            }
+            (Verdict::Waiting(_), None) => {}
+        }
+    }
+    db.set_ds_checks(zone.id, &rows).await?;
+    round.next_at = next_due(&rows);
+    Ok(round)
+}
