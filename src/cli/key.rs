@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 
 use signet::keys::{Algorithm, KeyUri, PublishedKey, Role, generate_key, proof::prove};
+use signet::manage::report::ParentView;
 use signet::manage::{key_report, request_rollover};
 use signet::zone::writer::write_record;
 use signet::zone::{RecordRef, Rtype};
@@ -154,7 +155,8 @@ async fn list(ctx: &Context, zone: Option<&str>) -> anyhow::Result<ExitCode> {
     let mut reports = Vec::new();
     for name in &names {
         let snapshot = db.snapshot(name).await?;
-        reports.push((snapshot.zone.name.clone(), key_report(&snapshot, ctx.now)));
+        let parent = ParentView::read(&db, &snapshot).await?;
+        reports.push((snapshot.zone.name.clone(), key_report(&snapshot, ctx.now, &parent)));
     }
     if ctx.format == Format::Json {
         let out: Vec<_> = reports.iter().map(|(zone, keys)| serde_json::json!({"zone": zone, "keys": keys})).collect();

@@ -128,7 +128,13 @@ pub async fn update(db: &Database, ctx: &Context, command: UpdateCommand) -> any
 /// A role, its TSIG key and its parent zone.
 type RoleEntry<'a> = (RemoteRole, Option<&'a str>, Option<&'a str>);
 
-async fn add(db: &Database, ctx: &Context, name: &str, address: &str, roles: &[RoleEntry<'_>]) -> anyhow::Result<ExitCode> {
+async fn add(
+    db: &Database,
+    ctx: &Context,
+    name: &str,
+    address: &str,
+    roles: &[RoleEntry<'_>],
+) -> anyhow::Result<ExitCode> {
     let zone = db.zone(&super::parse_origin(name)?).await?;
     for &(role, key, parent_zone) in roles {
         let remote = parent_remote(role, address, key, parent_zone)?;
@@ -138,7 +144,13 @@ async fn add(db: &Database, ctx: &Context, name: &str, address: &str, roles: &[R
     Ok(ExitCode::SUCCESS)
 }
 
-async fn remove(db: &Database, ctx: &Context, name: &str, address: &str, roles: &[RemoteRole]) -> anyhow::Result<ExitCode> {
+async fn remove(
+    db: &Database,
+    ctx: &Context,
+    name: &str,
+    address: &str,
+    roles: &[RemoteRole],
+) -> anyhow::Result<ExitCode> {
     let zone = db.zone(&super::parse_origin(name)?).await?;
     let mut removed = false;
     for &role in roles {

@@ -76,6 +76,7 @@ fn print_zone(s: &ZoneStatus, now: i64) -> std::io::Result<()> {
         _ => outln!("  journal      empty")?,
     }
     print_transfers(s, now)?;
+    print_parent(s, now)?;
     for todo in &s.todo {
         outln!("  TODO         {todo}")?;
     }
@@ -118,6 +119,38 @@ fn print_transfers(s: &ZoneStatus, now: i64) -> std::io::Result<()> {
             None => "no transfer".to_owned(),
         };
         outln!("  secondary    {}: {acked}; {transfer}", secondary.address)?;
+    }
+    Ok(())
+}
+
+/// The parent's servers, what its check waits for, the last submission.
+fn print_parent(s: &ZoneStatus, now: i64) -> std::io::Result<()> {
+    let Some(parent) = &s.parent else { return Ok(()) };
+    let when = |at: i64| format!("{} ({})", format_minute(at), relative(at, now));
+    if !parent.servers.is_empty() {
+        outln!("  parent       {}", parent.servers.join(", "))?;
+    }
+    for wait in &parent.waiting {
+        let c = &wait.check;
+        let next = c.next_at.map(|at| format!("; next check {}", when(at))).unwrap_or_default();
+        outln!(
+            "  DS check     key tag {}: waits for ds {} since {}, {} check(s){next}",
+            wait.keytag,
+            c.want,
+            when(c.since),
+            c.checks
+        )?;
+        if let Some(answers) = &c.answers {
+            outln!("               last answers: {answers}")?;
+        }
+    }
+    if let Some(sub) = &parent.submission {
+        let via = sub.via.as_deref().unwrap_or("-");
+        match (&sub.error, sub.submitted_at) {
+            (Some(error), _) => outln!("  DS SUBMIT FAILED ({via}, {} attempt(s)): {error}", sub.attempts)?,
+            (None, Some(at)) => outln!("  DS submitted {} by {via}: {}", when(at), sub.wanted)?,
+            (None, None) => {}
+        }
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ use clap::{Args, Subcommand};
 use signet::db::RemoteRole;
 use signet::db::{Database, Event, JournalVersion};
 use signet::manage::key_report;
+use signet::manage::report::ParentView;
 use signet::manage::requests::{ZonePaths, add_zone};
 use signet::manage::transfers;
 use signet::zone::diff::{TextStyle, ZoneDiff};
@@ -353,7 +354,7 @@ async fn list(db: &Database, ctx: &Context) -> anyhow::Result<ExitCode> {
 
 async fn status(db: &Database, ctx: &Context, name: &str) -> anyhow::Result<ExitCode> {
     let snapshot = db.snapshot(&super::parse_origin(name)?).await?;
-    let keys = key_report(&snapshot, ctx.now);
+    let keys = key_report(&snapshot, ctx.now, &ParentView::read(db, &snapshot).await?);
     let zone = &snapshot.zone;
     let runs = db.runs(zone.id, 5).await?;
     let events = db.events(zone.id, 20).await?;

@@ -61,7 +61,10 @@ impl RemoteRole {
     pub fn is_parent(self) -> bool {
         matches!(
             self,
-            RemoteRole::ParentAgent | RemoteRole::ParentDiscovery | RemoteRole::ParentValidator | RemoteRole::ParentUpdate
+            RemoteRole::ParentAgent
+                | RemoteRole::ParentDiscovery
+                | RemoteRole::ParentValidator
+                | RemoteRole::ParentUpdate
         )
     }
 }

@@ -51,7 +51,10 @@ pub struct Round {
 /// again).
 pub fn pending_keys(snapshot: &ZoneSnapshot) -> Vec<PendingKey> {
     let observed = |id: i64| {
-        snapshot.pending.iter().any(|(_, o)| matches!(*o, Observation::DsSeen { key } | Observation::DsGone { key } if key == id))
+        snapshot
+            .pending
+            .iter()
+            .any(|(_, o)| matches!(*o, Observation::DsSeen { key } | Observation::DsGone { key } if key == id))
     };
     snapshot
         .keys

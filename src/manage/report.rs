@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::db::ZoneSnapshot;
+use crate::db::{Database, DbError, DsCheck, RemoteRole, ZoneSnapshot};
 use crate::rollover::{Key, Observation, Record, advance};
-use crate::time::format_minute;
+use crate::time::{format_minute, format_time};
 
 /// One key's line of `key list`, as data.
 #[derive(Debug, serde::Serialize)]
@@ -33,9 +33,35 @@ pub struct KeyLine {
     pub uri: String,
 }
 
+/// How the zone's parent is dealt with: checked by query, submitted to by
+/// command or update, and what the check waits for.
+#[derive(Debug, Default)]
+pub struct ParentView {
+    /// The parent is checked by query (agents, or a discovering resolver).
+    pub checked: bool,
+    /// The DS set is submitted by the policy's command or by update.
+    pub submitted: bool,
+    /// What the check waits for, per key.
+    pub checks: Vec<DsCheck>,
+}
+
+impl ParentView {
+    /// The zone's parent view from the database.
+    pub async fn read(db: &Database, snapshot: &ZoneSnapshot) -> Result<ParentView, DbError> {
+        let remotes = db.remotes(snapshot.zone.id).await?;
+        let has = |role| remotes.iter().any(|r| r.role == role);
+        Ok(ParentView {
+            checked: has(RemoteRole::ParentAgent) || has(RemoteRole::ParentDiscovery),
+            submitted: has(RemoteRole::ParentUpdate) || snapshot.policy.parent.submit_command.is_some(),
+            checks: db.ds_checks(snapshot.zone.id).await?,
+        })
+    }
+}
+
 /// Every key of the zone with its states, what each record waits for
-/// (from a dry step of the machine at `now`), and what the operator must do.
-pub fn key_report(snapshot: &ZoneSnapshot, now: i64) -> Vec<KeyLine> {
+/// (from a dry step of the machine at `now`), and what the operator must
+/// do (nothing for what the parent check and submission do).
+pub fn key_report(snapshot: &ZoneSnapshot, now: i64, parent: &ParentView) -> Vec<KeyLine> {
     let keys: Vec<Key> = snapshot.keys.iter().map(|s| s.key.clone()).collect();
     let pending: Vec<Observation> = snapshot.pending.iter().map(|(_, o)| o.clone()).collect();
     let dry = advance(&keys, &snapshot.policy, now, &pending);
@@ -69,25 +95,42 @@ pub fn key_report(snapshot: &ZoneSnapshot, now: i64) -> Vec<KeyLine> {
             states,
             since,
             next,
-            todo: todo(&snapshot.zone.name, key),
+            todo: todo(&snapshot.zone.name, key, parent),
             uri: stored.uri.clone(),
         });
     }
     lines
 }
 
-/// What the operator must do now for a key.
-fn todo(zone: &str, key: &Key) -> Vec<String> {
+/// What the operator must do now for a key, and what the parent check
+/// waits for.
+fn todo(zone: &str, key: &Key, parent: &ParentView) -> Vec<String> {
     let tag = key.tag;
-    match key.ds_pending {
-        Some(true) => vec![
-            format!("submit this DS to the parent: signet ds show {zone} --keytag {tag}"),
-            format!("when the parent publishes it, confirm with: signet ds seen {zone} --keytag {tag}"),
-        ],
-        Some(false) => vec![
-            format!("ask the parent to remove the DS of key tag {tag}"),
-            format!("when it is gone, confirm with: signet ds gone {zone} --keytag {tag}"),
-        ],
-        None => Vec::new(),
+    let Some(seen) = key.ds_pending else { return Vec::new() };
+    let mut lines = Vec::new();
+    match (seen, parent.submitted) {
+        (_, true) => {}
+        (true, false) => lines.push(format!("submit this DS to the parent: signet ds show {zone} --keytag {tag}")),
+        (false, false) => lines.push(format!("ask the parent to remove the DS of key tag {tag}")),
     }
+    let want = if seen { "seen" } else { "gone" };
+    if !parent.checked {
+        lines.push(match seen {
+            true => format!("when the parent publishes it, confirm with: signet ds seen {zone} --keytag {tag}"),
+            false => format!("when it is gone, confirm with: signet ds gone {zone} --keytag {tag}"),
+        });
+        return lines;
+    }
+    let check = parent.checks.iter().find(|c| c.key_id == key.id && c.want == want);
+    lines.push(match check {
+        Some(c) => format!(
+            "the parent check waits for the DS to be {want} at every agent, since {}; {} check(s){}{}",
+            format_time(c.since),
+            c.checks,
+            c.answers.as_ref().map(|a| format!(", last: {a}")).unwrap_or_default(),
+            c.next_at.map(|at| format!("; next check {}", format_time(at))).unwrap_or_default()
+        ),
+        None => format!("the parent check will ask every agent whether the DS is {want}"),
+    });
+    lines
 }

@@ -7,10 +7,10 @@
 
 use serde::Serialize;
 
-use super::report::key_report;
+use super::report::{ParentView, key_report};
 use crate::db::{
-    Database, DbError, GateMemoInfo, JournalSummary, Remote, RemoteRole, RunRow, TransferInState, TransferOutState,
-    ZoneRow,
+    Database, DbError, DsCheck, DsSubmission, GateMemoInfo, JournalSummary, Remote, RemoteRole, RunRow,
+    TransferInState, TransferOutState, ZoneRow,
 };
 
 /// One zone's status.
@@ -67,6 +67,32 @@ pub struct ZoneStatus {
     pub transfer_in: Option<TransferInStatus>,
     /// The secondaries and what each last acknowledged and transferred.
     pub secondaries: Vec<SecondaryStatus>,
+    /// The parent: its servers, what the check waits for, the DS set
+    /// last submitted (None: nothing is configured for the parent).
+    pub parent: Option<ParentStatus>,
+}
+
+/// How the zone's parent is checked and submitted to.
+#[derive(Debug, Serialize)]
+pub struct ParentStatus {
+    /// Each server to do with the parent: `ROLE ADDR:PORT [key K]`.
+    pub servers: Vec<String>,
+    /// The policy's submit command is set.
+    pub submit_command: bool,
+    /// What the check waits for, per key.
+    pub waiting: Vec<DsWait>,
+    /// The DS set last submitted (or being submitted).
+    pub submission: Option<DsSubmission>,
+}
+
+/// What the parent check waits for, for one key.
+#[derive(Debug, Serialize)]
+pub struct DsWait {
+    /// The key's tag.
+    pub keytag: u16,
+    /// The check's row.
+    #[serde(flatten)]
+    pub check: DsCheck,
 }
 
 /// The transfer of a zone's input from its primaries.
@@ -227,6 +253,32 @@ impl From<RunRow> for RunSummary {
     }
 }
 
+/// The parent's part of a zone's status (None when nothing is
+/// configured for the parent and nothing was submitted).
+async fn parent_status(
+    db: &Database,
+    snapshot: &crate::db::ZoneSnapshot,
+    remotes: &[Remote],
+    checks: Vec<DsCheck>,
+) -> Result<Option<ParentStatus>, DbError> {
+    let servers: Vec<String> = remotes
+        .iter()
+        .filter(|r| r.role.is_parent())
+        .map(|r| {
+            let key = r.tsig_key.as_deref().map(|k| format!(" key {k}")).unwrap_or_default();
+            format!("{} {}{key}", r.role.as_str(), r.address.as_deref().unwrap_or("-"))
+        })
+        .collect();
+    let submission = db.ds_submission(snapshot.zone.id).await?;
+    let submit_command = snapshot.policy.parent.submit_command.is_some();
+    if servers.is_empty() && submission.is_none() && !submit_command {
+        return Ok(None);
+    }
+    let tag = |id: i64| snapshot.keys.iter().find(|k| k.key.id == id).map_or(0, |k| k.key.tag);
+    let waiting = checks.into_iter().map(|check| DsWait { keytag: tag(check.key_id), check }).collect();
+    Ok(Some(ParentStatus { servers, submit_command, waiting, submission }))
+}
+
 /// The status of every zone (or of `only`), at `now`.
 pub async fn zone_statuses(
     db: &Database,
@@ -254,7 +306,8 @@ async fn zone_status(
     let origin = crate::zone::Name::from_text(&zone.name, None)
         .map_err(|_| DbError::Corrupt { what: "zone name", value: zone.name.clone() })?;
     let snapshot = db.snapshot(&origin).await?;
-    let todo = key_report(&snapshot, now)
+    let parent = ParentView::read(db, &snapshot).await?;
+    let todo = key_report(&snapshot, now, &parent)
         .into_iter()
         .flat_map(|key| {
             key.todo.into_iter().map(move |todo| format!("key {} ({} {}): {todo}", key.id, key.role, key.keytag))
@@ -280,7 +333,9 @@ async fn zone_status(
     let remotes = db.remotes(zone.id).await?;
     let transfer_in = transfer_in_status(&remotes, db.transfer_in(zone.id).await?);
     let secondaries = secondary_statuses(&remotes, &db.transfers_out(zone.id).await?);
+    let parent = parent_status(db, &snapshot, &remotes, parent.checks).await?;
     Ok(ZoneStatus {
+        parent,
         served_serial: service.and(zone.last_serial),
         transfer_in,
         secondaries,

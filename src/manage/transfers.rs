@@ -42,10 +42,7 @@ fn socket_text(text: &str) -> Result<String, ManageError> {
 /// The primaries `addresses`, each with `key`.
 pub fn primaries(addresses: &[String], key: Option<&str>) -> Result<Vec<Remote>, ManageError> {
     let key = key.map(key_name).transpose()?;
-    addresses
-        .iter()
-        .map(|a| Ok(Remote::new(RemoteRole::Primary, Some(socket_text(a)?), key.clone())))
-        .collect()
+    addresses.iter().map(|a| Ok(Remote::new(RemoteRole::Primary, Some(socket_text(a)?), key.clone()))).collect()
 }
 
 /// A secondary at `address`, notified unless `no_notify`.

@@ -111,9 +111,10 @@ async fn query(server: &Server, zone: &Name, asking: Asking) -> Result<Vec<Vec<u
 fn ds_set(answer: &[u8], zone: &Name, asking: Asking) -> Result<Vec<Vec<u8>>, String> {
     let parsed = ParsedMessage::parse(answer).map_err(|e| e.to_string())?;
     let header = &parsed.header;
-    let asked = parsed.question.as_ref().is_some_and(|q| {
-        q.qtype == Rtype::DS && q.qclass == CLASS_IN && q.name.as_ref().eq_ignore_case(zone.as_ref())
-    });
+    let asked = parsed
+        .question
+        .as_ref()
+        .is_some_and(|q| q.qtype == Rtype::DS && q.qclass == CLASS_IN && q.name.as_ref().eq_ignore_case(zone.as_ref()));
     if !asked {
         return Err("an answer to another question".to_owned());
     }
@@ -135,7 +136,8 @@ fn ds_set(answer: &[u8], zone: &Name, asking: Asking) -> Result<Vec<Vec<u8>>, St
     let mut set = Vec::new();
     for record in parsed.answers() {
         let record = record.map_err(|e| e.to_string())?;
-        if record.rtype == Rtype::DS && record.class == CLASS_IN && record.owner.as_ref().eq_ignore_case(zone.as_ref()) {
+        if record.rtype == Rtype::DS && record.class == CLASS_IN && record.owner.as_ref().eq_ignore_case(zone.as_ref())
+        {
             set.push(record.rdata.into_owned());
         }
     }

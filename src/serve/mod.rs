@@ -19,6 +19,7 @@
 
 pub mod config;
 pub mod metrics;
+mod parent;
 mod transfers;
 mod watch;
 mod zone_task;
@@ -131,6 +132,8 @@ struct ServedZone {
     task: JoinHandle<()>,
     /// Its transfer in, when its input is a primary.
     inbound: Option<transfers::InboundTask>,
+    /// Its check of the parent and DS submission.
+    parent: parent::ParentHandle,
 }
 
 /// Serves every zone of `db` until SIGTERM or SIGINT.
@@ -381,12 +384,13 @@ impl Supervisor {
             }
         };
         let (wakes, receiver) = mpsc::unbounded_channel();
-        let task = ZoneTask::new(origin, &row, Arc::clone(&self.shared), receiver, self.shutdown.clone());
+        let task = ZoneTask::new(origin.clone(), &row, Arc::clone(&self.shared), receiver, self.shutdown.clone());
         let first = row.clone();
         let handle = tokio::spawn(task.run(first));
         tracing::info!(zone = %row.name, input = %row.input_path, "zone served");
         let input = InputWatch::new(Path::new(&row.input_path));
-        self.zones.insert(row.id, ServedZone { row, input, wakes, task: handle, inbound: None });
+        let parent = parent::start(&self.shared, origin);
+        self.zones.insert(row.id, ServedZone { row, input, wakes, task: handle, inbound: None, parent });
     }
 
     /// Stops every zone task, waiting at most `timeout` for runs under way.
@@ -432,6 +436,10 @@ impl ServedZone {
         }
         if (row.next_run_at, row.last_run_at) != (old.next_run_at, old.last_run_at) {
             wakes.push(Wake::Reschedule);
+        }
+        if row.last_run_at != old.last_run_at {
+            // A run may have asked the parent for a DS change.
+            self.parent.nudge.notify_one();
         }
         for wake in wakes {
             let _ = self.wakes.send(wake);

@@ -1,0 +1,102 @@
+//! The parent in the loop under the service: one task per zone that,
+//! while a DS change is pending, submits the wanted DS set (the policy's
+//! submit command, RFC 2136 updates) and checks the parent by query on
+//! the policy's interval with backoff. An observation it records is an
+//! operator request in the database's eyes: the supervisor's next poll
+//! wakes the zone's task, whose run takes it in.
+//!
+//! The task sleeps until its next check is due, the zone's task
+//! published a run (which may have asked the parent for a change), or
+//! [`IDLE`] passed (the parent's servers may have been reconfigured).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+
+use super::Shared;
+use crate::manage::parent::{Round, check_round};
+use crate::time::wall_clock;
+use crate::zone::Name;
+
+/// The longest the task sleeps with nothing due.
+const IDLE: Duration = Duration::from_secs(60);
+/// The wait after the database could not be read.
+const DB_RETRY: i64 = 5;
+
+/// A zone's running parent task; aborted when dropped (the zone left
+/// management).
+#[derive(Debug)]
+pub struct ParentHandle {
+    /// Notified after each run of the zone.
+    pub nudge: Arc<Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ParentHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts the parent task of zone `origin`.
+pub fn start(shared: &Arc<Shared>, origin: Name) -> ParentHandle {
+    let nudge = Arc::new(Notify::new());
+    let task = ParentTask { origin, shared: Arc::clone(shared), nudge: Arc::clone(&nudge) };
+    ParentHandle { nudge, task: tokio::spawn(task.run(shared.shutdown.clone())) }
+}
+
+/// One zone's parent task.
+#[derive(Debug)]
+pub struct ParentTask {
+    /// The zone.
+    pub origin: Name,
+    /// The service.
+    pub shared: Arc<Shared>,
+    /// Notified after each run of the zone.
+    pub nudge: Arc<Notify>,
+}
+
+impl ParentTask {
+    /// Runs until the service stops (or the task is aborted with its
+    /// zone).
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            let next = self.round().await;
+            let now = wall_clock();
+            let sleep = next.map_or(IDLE, |at| Duration::from_secs(u64::try_from(at - now).unwrap_or(0))).min(IDLE);
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                _ = self.nudge.notified() => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// One round: check the parent if due. Returns when to look again.
+    async fn round(&self) -> Option<i64> {
+        let now = wall_clock();
+        let db = &self.shared.db;
+        let snapshot = match db.snapshot(&self.origin).await {
+            Ok(snapshot) => snapshot,
+            Err(e) => {
+                tracing::error!(zone = %self.origin, "parent check: cannot read the zone: {e}");
+                return Some(now + DB_RETRY);
+            }
+        };
+        let catalog = &self.shared.catalog;
+        let lookup = |name: &str| Name::from_text(name, None).ok().and_then(|name| catalog.key(name.as_ref()));
+        match check_round(db, &snapshot, &lookup, now, false).await {
+            Ok(Round { next_at, waiting, answers, .. }) => {
+                for line in &waiting {
+                    tracing::info!(zone = %self.origin, answers = %answers, "parent check waits: {line}");
+                }
+                next_at
+            }
+            Err(e) => {
+                tracing::error!(zone = %self.origin, "parent check failed: {e}");
+                Some(now + DB_RETRY)
+            }
+        }
+    }
+}
