@@ -74,16 +74,7 @@ pub fn publication(keys: &[Key]) -> Publication {
     let ids = |record: Record| keys.iter().filter(|k| published(k, record)).map(|k| k.id).collect::<Vec<_>>();
     let at_parent: Vec<i64> =
         keys.iter().filter(|k| k.affects(Record::Ds) && published(k, Record::Ds)).map(|k| k.id).collect();
-    let wanted: Vec<i64> = keys
-        .iter()
-        .filter(|k| k.affects(Record::Ds) && published(k, Record::Dnskey))
-        .filter(|k| match k.ds_pending {
-            Some(true) => true,
-            Some(false) => false,
-            None => published(k, Record::Ds),
-        })
-        .map(|k| k.id)
-        .collect();
+    let wanted = wanted_ds(keys);
     let cds = if wanted == at_parent { Vec::new() } else { wanted };
     Publication {
         dnskey: ids(Record::Dnskey),
@@ -91,6 +82,21 @@ pub fn publication(keys: &[Key]) -> Publication {
         zone_signers: ids(Record::Zrrsig),
         cds,
     }
+}
+
+/// The keys whose DS the parent should have: those whose DS is at the
+/// parent and not being retracted, and those whose DS has been
+/// submitted; only keys whose DNSKEY is published.
+pub fn wanted_ds(keys: &[Key]) -> Vec<i64> {
+    keys.iter()
+        .filter(|k| k.affects(Record::Ds) && published(k, Record::Dnskey))
+        .filter(|k| match k.ds_pending {
+            Some(true) => true,
+            Some(false) => false,
+            None => published(k, Record::Ds),
+        })
+        .map(|k| k.id)
+        .collect()
 }
 
 /// Runs the machine at `now` to a fixed point: the keys' next states, the
