@@ -239,3 +239,4 @@ pub async fn check_round(
     round.next_at = next_due(&rows);
     Ok(round)
 }
+

@@ -1,0 +1,224 @@
+//! The check of the parent by query, through the real binary against two
+//! real knotd serving the parent zone `test.` on loopback: a submitted DS
+//! is recorded `ds seen` (by the machine, with every agent's answer in
+//! the audit) only once both agents serve it; a withdrawn one `ds gone`
+//! only once neither does; an agent that answers with a TSIG that does
+//! not verify counts as unknown, never as "no DS"; `key list` and status
+//! say what the check waits for.
+
+mod common;
+
+use std::process::Command;
+
+use common::dns_servers::{Server, Tsig, knotd_primary};
+use common::{Store, expect_success, have_tool, run};
+
+const CHILD: &str = "child.test.";
+const HOUR: i64 = 3600;
+
+fn policy() -> &'static str {
+    "[keys]\nalgorithm = \"ECDSAP256SHA256\"\nksk-lifetime = \"0\"\nzsk-lifetime = \"0\"\ndnskey-ttl = \"1h\"\n\
+     publish-safety = \"1h\"\nretire-safety = \"1h\"\n\
+     [signatures]\nvalidity = \"14d\"\ndnskey-validity = \"14d\"\nrefresh = \"5d\"\njitter = \"1h\"\n\
+     [zone]\npropagation-delay = \"5m\"\nmax-ttl = \"1h\"\n\
+     [parent]\nds-ttl = \"1h\"\npropagation-delay = \"5m\"\nregistration-delay = \"1h\"\n\
+     check-interval-min = \"1m\"\ncheck-interval = \"10m\"\n"
+}
+
+fn parent_zone(serial: u32, ds: &[String]) -> String {
+    let mut text = format!(
+        "$TTL 60\ntest. 60 IN SOA ns.test. h.test. {serial} 60 60 600 60\ntest. NS ns.test.\nns.test. A 127.0.0.1\n\
+         child.test. NS ns.child.test.\nns.child.test. A 127.0.0.1\n"
+    );
+    for line in ds {
+        text.push_str(line);
+        text.push('\n');
+    }
+    text
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+    store: Store,
+    now: i64,
+}
+
+impl Env {
+    fn signet(&self, args: &[&str]) -> std::process::Output {
+        let mut command: Command = self.store.signet();
+        command.arg("--db").arg(self.dir.path().join("signet.db")).arg("--now").arg(self.now.to_string());
+        run(command.args(args))
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.signet(args);
+        expect_success(&format!("signet {}", args.join(" ")), &output);
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.extend(["--format", "json"]);
+        serde_json::from_str(&self.ok(&all)).expect("json")
+    }
+
+    /// Signs (a managed run) an hour later each time.
+    fn sign_later(&mut self) {
+        self.now += HOUR + 600;
+        self.ok(&["sign", CHILD]);
+    }
+
+    /// The zone's keys as `key list` shows them.
+    fn keys(&self) -> Vec<serde_json::Value> {
+        self.json(&["key", "list", CHILD])[0]["keys"].as_array().expect("keys").clone()
+    }
+
+    fn ksk_tags(&self) -> Vec<u16> {
+        let keys = self.keys();
+        keys.iter()
+            .filter(|k| k["role"] == "ksk" && k["goal"] == "omnipresent")
+            .map(|k| k["keytag"].as_u64().expect("tag") as u16)
+            .collect()
+    }
+
+    fn ds_lines(&self, tag: u16) -> Vec<String> {
+        let text = self.ok(&["ds", "show", CHILD, "--keytag", &tag.to_string()]);
+        text.lines().take(1).map(str::to_owned).collect()
+    }
+
+    fn audit(&self) -> Vec<serde_json::Value> {
+        self.json(&["zone", "status", CHILD])["audit"].as_array().expect("audit").clone()
+    }
+}
+
+fn setup() -> Option<(Env, Server, Server, Tsig)> {
+    if !have_tool("knotd") {
+        eprintln!("skipped: knotd is not installed");
+        return None;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::soft(&dir.path().join("keys"));
+    let env = Env { store, now: signet::time::wall_clock(), dir };
+    let base = env.dir.path();
+    let input = base.join("child.zone");
+    std::fs::write(
+        &input,
+        "$TTL 300\nchild.test. IN SOA ns.child.test. h.child.test. 1 3600 600 86400 300\nchild.test. NS ns.child.test.\n\
+         ns.child.test. A 127.0.0.1\nwww.child.test. A 192.0.2.1\n",
+    )
+    .expect("write input");
+    let policy_file = base.join("p.toml");
+    let policy_text = policy().replace("[signatures]", &format!("store = \"{}\"\n[signatures]", env.store.uri()));
+    std::fs::write(&policy_file, policy_text).expect("write policy");
+    env.ok(&["init"]);
+    env.ok(&["policy", "import", policy_file.to_str().expect("path"), "--name", "p"]);
+    let output = base.join("child.signed");
+    env.ok(&["zone", "add", CHILD, "--policy", "p", "--input", input.to_str().expect("p"), "--output", output.to_str().expect("p")]);
+    let tsig = Tsig::generate("agent-key");
+    let secret = base.join("agent.key");
+    tsig.write_secret_file(&secret);
+    env.ok(&["tsig", "add", "agent-key", "--secret-file", secret.to_str().expect("path")]);
+    let one = knotd_primary(&base.join("agent1"), "test.", &parent_zone(1, &[]), &[], None);
+    let two = knotd_primary(&base.join("agent2"), "test.", &parent_zone(1, &[]), &[], Some(&tsig));
+    env.ok(&["zone", "parent-agent", "add", CHILD, &one.addr().to_string()]);
+    env.ok(&["zone", "parent-agent", "add", CHILD, &two.addr().to_string(), "--tsig", "agent-key"]);
+    Some((env, one, two, tsig))
+}
+
+fn by_machine(audit: &[serde_json::Value], kind: &str) -> Vec<String> {
+    audit
+        .iter()
+        .filter(|e| e["event"] == kind)
+        .map(|e| format!("{} {}", e["actor"].as_str().unwrap_or("-"), e["message"].as_str().unwrap_or("-")))
+        .collect()
+}
+
+#[test]
+fn ds_seen_only_when_every_agent_serves_it_and_gone_only_when_none_does() {
+    let Some((mut env, one, two, _tsig)) = setup() else { return };
+    // The first keys: published, then the KSK's DS is wanted.
+    env.ok(&["sign", CHILD]);
+    for _ in 0..4 {
+        env.sign_later();
+    }
+    let tags = env.ksk_tags();
+    assert_eq!(tags.len(), 1, "one KSK: {:?}", env.keys());
+    let ksk = tags[0];
+    let list = env.ok(&["key", "list", CHILD]);
+    assert!(list.contains("the parent check will ask every agent whether the DS is seen"), "{list}");
+
+    // Neither agent has it: the check waits, and says so.
+    let round = env.ok(&["ds", "check", CHILD]);
+    assert!(round.contains("0 of 2 agents serve the DS"), "{round}");
+    let status = env.json(&["status", CHILD]);
+    let waiting = &status[0]["parent"]["waiting"][0];
+    assert_eq!((waiting["keytag"].as_u64(), waiting["want"].as_str()), (Some(u64::from(ksk)), Some("seen")), "{status}");
+    let ds = env.ds_lines(ksk);
+
+    // One agent has it: still waiting.
+    one.reload(&parent_zone(2, &ds));
+    let round = env.ok(&["ds", "check", CHILD]);
+    assert!(round.contains("1 of 2 agents serve the DS"), "{round}");
+    assert!(by_machine(&env.audit(), "ds-seen").is_empty());
+
+    // Both: recorded by the machine, with every answer.
+    two.reload(&parent_zone(2, &ds));
+    let round = env.ok(&["ds", "check", CHILD]);
+    assert!(round.contains("parent check: every agent serves the DS"), "{round}");
+    let seen = by_machine(&env.audit(), "ds-seen");
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0].starts_with("machine parent check:"), "{seen:?}");
+    assert!(seen[0].contains(&one.addr().to_string()) && seen[0].contains(&two.addr().to_string()), "{seen:?}");
+    env.sign_later();
+    let again = env.ok(&["ds", "check", CHILD]);
+    assert!(again.contains("no DS change is pending"), "{again}");
+
+    // Roll the KSK to the DS swap: the new DS seen, the old one gone.
+    env.ok(&["key", "rollover", CHILD, "--ksk"]);
+    for _ in 0..4 {
+        env.sign_later();
+    }
+    let tags = env.ksk_tags();
+    let new = *tags.iter().find(|t| **t != ksk).expect("a new KSK");
+    let both: Vec<String> = ds.iter().cloned().chain(env.ds_lines(new)).collect();
+    one.reload(&parent_zone(3, &both));
+    two.reload(&parent_zone(3, &both));
+    assert!(env.ok(&["ds", "check", CHILD]).contains("every agent serves the DS"));
+    for _ in 0..3 {
+        env.sign_later();
+    }
+    let list = env.ok(&["key", "list", CHILD]);
+    assert!(list.contains("whether the DS is gone") || list.contains("waits for the DS to be gone"), "{list}");
+
+    // Gone from one agent only: waiting; then from both: ds gone.
+    let new_only = env.ds_lines(new);
+    one.reload(&parent_zone(4, &new_only));
+    let round = env.ok(&["ds", "check", CHILD]);
+    assert!(round.contains("1 of 2 agents no longer serve the DS"), "{round}");
+    two.reload(&parent_zone(4, &new_only));
+    let round = env.ok(&["ds", "check", CHILD]);
+    assert!(round.contains("every agent no longer serves the DS"), "{round}");
+    let gone = by_machine(&env.audit(), "ds-gone");
+    assert!(gone.iter().all(|g| g.starts_with("machine parent check:")) && gone.len() == 1, "{gone:?}");
+}
+
+#[test]
+fn an_agent_whose_tsig_fails_is_unknown_not_a_no() {
+    let Some((mut env, one, two, tsig)) = setup() else { return };
+    env.ok(&["sign", CHILD]);
+    for _ in 0..4 {
+        env.sign_later();
+    }
+    let ksk = env.ksk_tags()[0];
+    let ds = env.ds_lines(ksk);
+    one.reload(&parent_zone(2, &ds));
+    two.reload(&parent_zone(2, &ds));
+    // The key file now holds another secret: agent two's answers do not verify.
+    tsig.with_other_secret().write_secret_file(&env.dir.path().join("agent.key"));
+    let round = env.ok(&["ds", "check", CHILD]);
+    assert!(round.contains("1 of 2 agents serve the DS") && round.contains("1 did not answer usably"), "{round}");
+    assert!(round.contains("TSIG"), "{round}");
+    assert!(by_machine(&env.audit(), "ds-seen").is_empty());
+    tsig.write_secret_file(&env.dir.path().join("agent.key"));
+    assert!(env.ok(&["ds", "check", CHILD]).contains("every agent serves the DS"));
+}
