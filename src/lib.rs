@@ -32,6 +32,9 @@
 //!   one-shot signing ([`manage::sign_once`]), the key report.
 //! - [`dryrun`]: rehearsals on a simulated clock
 //!   ([`dryrun::simulation::rehearse`]).
+//! - [`parent`]: the parent side of a zone: its DS RRset checked by
+//!   query, submitted (a command, or an RFC 2136 update), and its name
+//!   servers found.
 //! - [`serve`]: the long-running service: one task per zone doing the
 //!   managed run when due, on input changes and on operator commands.
 //!

@@ -9,10 +9,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_proto::op::{MessageType, Metadata, OpCode};
+use hickory_proto::op::{Header, MessageType, Metadata, OpCode};
 use tokio::net::TcpStream;
 
-use super::tsig::{RequestMac, ResponseVerifier, TsigKey, sign_request};
+use super::tsig::{RequestMac, ResponseVerifier, TsigError, TsigKey, sign_request};
 use super::wire::{
     MAX_MESSAGE, MessageWriter, ParsedMessage, Question, random_id, read_framed, udp_exchange, unix_now, write_framed,
 };
@@ -151,9 +151,29 @@ fn check(server: SocketAddr, request: &Request, answer: &[u8]) -> Result<(), Cli
         return Err(answer_error(server, "an answer that is not to the request sent (ID or QR)"));
     }
     if let Some(mut verifier) = request.verifier(server)? {
-        verifier.verify(answer, unix_now()).map_err(|e| ClientError::Tsig { server, what: e.to_string() })?;
+        verifier
+            .verify(answer, unix_now())
+            .map_err(|e| ClientError::Tsig { server, what: tsig_failure(&e, header) })?;
     }
     Ok(())
+}
+
+/// A TSIG failure in words; for an unsigned answer, what its RCODE says
+/// (a server answers a zone it does not have with an unsigned NOTAUTH).
+fn tsig_failure(error: &TsigError, header: &Header) -> String {
+    match error {
+        TsigError::Unsigned => format!("{error} (it says {})", rcode_name(u16::from(header.response_code))),
+        _ => error.to_string(),
+    }
+}
+
+/// The mnemonic of an RCODE (RFC 1035, RFC 2136), `RCODE n` for another.
+pub fn rcode_name(code: u16) -> String {
+    const NAMES: [&str; 11] = [
+        "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH",
+        "NOTZONE",
+    ];
+    NAMES.get(usize::from(code)).map_or_else(|| format!("RCODE {code}"), |name| (*name).to_owned())
 }
 
 fn answer_error(server: SocketAddr, what: impl ToString) -> ClientError {

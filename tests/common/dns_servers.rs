@@ -482,6 +482,26 @@ pub fn knotd_secondary_at(
 /// `notify` (with the key); a reload ([`Server::reload`]) makes the
 /// difference into its journal, so that it answers IXFR.
 pub fn knotd_primary(dir: &Path, zone: &str, zone_text: &str, notify: &[SocketAddr], tsig: Option<&Tsig>) -> Server {
+    knotd_primary_with(dir, zone, zone_text, notify, tsig, None)
+}
+
+/// [`knotd_primary`] (no NOTIFY, transfers to anyone) that also accepts
+/// RFC 2136 dynamic updates of `zone` from 127.0.0.0/8 signed with
+/// `update_key` (Knot's `acl` with `action: update`); an update
+/// unsigned or signed with another key is refused. An update is applied
+/// (and served) before Knot answers it.
+pub fn knotd_update_primary(dir: &Path, zone: &str, zone_text: &str, update_key: &Tsig) -> Server {
+    knotd_primary_with(dir, zone, zone_text, &[], None, Some(update_key))
+}
+
+fn knotd_primary_with(
+    dir: &Path,
+    zone: &str,
+    zone_text: &str,
+    notify: &[SocketAddr],
+    tsig: Option<&Tsig>,
+    update_key: Option<&Tsig>,
+) -> Server {
     let dir = server_dir(dir);
     let zone = fqdn(zone);
     let port = free_port();
@@ -495,10 +515,14 @@ pub fn knotd_primary(dir: &Path, zone: &str, zone_text: &str, notify: &[SocketAd
     if notify.is_empty() {
         rest.clear();
     }
+    let update_acl = update_key.map_or(String::new(), |k| {
+        format!("  - id: update\n    address: 127.0.0.0/8\n    key: {}\n    action: update\n", k.name)
+    });
+    let acls = if update_key.is_some() { "[transfer, update]" } else { "transfer" };
     let _ = write!(
         rest,
-        "acl:\n  - id: transfer\n    address: 0.0.0.0/0\n{key_line}    action: transfer\n\
-         zone:\n  - domain: {zone}\n    storage: \"{}\"\n    file: primary.zone\n    acl: transfer\n\
+        "acl:\n  - id: transfer\n    address: 0.0.0.0/0\n{key_line}    action: transfer\n{update_acl}\
+         zone:\n  - domain: {zone}\n    storage: \"{}\"\n    file: primary.zone\n    acl: {acls}\n\
          \x20   zonefile-sync: -1\n    zonefile-load: difference\n    journal-content: changes\n    serial-policy: increment\n",
         dir.display()
     );
@@ -507,7 +531,9 @@ pub fn knotd_primary(dir: &Path, zone: &str, zone_text: &str, notify: &[SocketAd
         let _ = writeln!(rest, "    notify: [{}]", ids.join(", "));
     }
     let addr = SocketAddr::new(LOCALHOST, port);
-    let conf = knot_conf(&dir, addr, &tsig.into_iter().collect::<Vec<_>>(), &rest);
+    let mut keys: Vec<&Tsig> = tsig.into_iter().collect();
+    keys.extend(update_key.filter(|k| Some(*k) != tsig));
+    let conf = knot_conf(&dir, addr, &keys, &rest);
     let server = knot_server(dir, zone.clone(), addr, conf, Some(zone_file));
     let serial = text_serial(zone_text).expect("the zone text has no SOA on one line");
     wait_serial(&server, &zone, serial, Duration::from_secs(10));

@@ -1,0 +1,501 @@
+//! DS submission: the DS RRset a zone wants at its parent, handed over
+//! in one of two ways.
+//!
+//! - An operator's command ([`run_submit_command`], policy
+//!   `parent.submit-command`, after OpenDNSSEC's
+//!   DelegationSignerSubmitCommand): `/bin/sh -c COMMAND` with the zone in
+//!   `SIGNET_ZONE` and the wanted DS and DNSKEY records as zone-file text
+//!   on standard input ([`submission_text`]). Exit 0 means submitted.
+//! - An RFC 2136 dynamic update of the parent zone ([`push_update`], as
+//!   Knot's ds-push): one UPDATE that deletes the DS RRset at the child's
+//!   name and adds every wanted DS, TSIG-signed when a key is given.
+//!
+//! Neither way knows whether the parent then serves the DS: that is the
+//! DS check's to find out.
+
+use std::net::SocketAddr;
+use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_proto::op::OpCode;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::process::{Child, ChildStderr, ChildStdin, Command};
+
+use crate::keys::PublishedKey;
+use crate::xfr::client::{ClientError, Request, exchange, rcode_name};
+use crate::xfr::tsig::TsigKey;
+use crate::xfr::wire::{CLASS_IN, MessageWriter, ParsedMessage, Question, Section};
+use crate::zone::writer::write_record;
+use crate::zone::{Name, RecordRef, Rtype};
+
+/// How long the parent's server has to answer an UPDATE (per exchange:
+/// UDP, then TCP if the answer is truncated).
+pub const UPDATE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The class ANY: in an update section, "delete an RRset" (RFC 2136
+/// §2.5.2).
+const CLASS_ANY: u16 = 255;
+/// How much of a command's standard error is kept for its error.
+const STDERR_KEPT: usize = 4096;
+/// How many lines of it an error names, and how long each may be.
+const STDERR_LINES: usize = 5;
+const STDERR_LINE_CHARS: usize = 200;
+/// How long a command's standard error may stay open after it ended or
+/// was killed (a process it left behind may hold it).
+const STDERR_GRACE: Duration = Duration::from_millis(500);
+
+/// The DS RRset a zone wants at its parent, with the DNSKEY records of
+/// the keys those DS point to (some registries want the keys, not the
+/// DS). An empty `ds` withdraws every DS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WantedDs {
+    /// The child zone (the owner of the DS at the parent).
+    pub zone: Name,
+    /// DS RDATA, one per DS.
+    pub ds: Vec<Vec<u8>>,
+    /// DNSKEY RDATA of the keys the DS point to.
+    pub dnskeys: Vec<Vec<u8>>,
+    /// The TTL the DS records are written with.
+    pub ds_ttl: u32,
+    /// The TTL the DNSKEY records are written with.
+    pub dnskey_ttl: u32,
+}
+
+impl WantedDs {
+    /// The DS set of `keys` at `zone` with one `digest_type` (2 SHA-256,
+    /// 4 SHA-384), and their DNSKEY records; `None` for another digest
+    /// type.
+    pub fn from_keys(
+        zone: &Name,
+        keys: &[PublishedKey],
+        digest_type: u8,
+        ds_ttl: u32,
+        dnskey_ttl: u32,
+    ) -> Option<WantedDs> {
+        let ds = keys.iter().map(|key| key.ds_rdata(zone.as_ref(), digest_type)).collect::<Option<Vec<_>>>()?;
+        let dnskeys = keys.iter().map(|key| key.rdata.clone()).collect();
+        Some(WantedDs { zone: zone.clone(), ds, dnskeys, ds_ttl, dnskey_ttl })
+    }
+}
+
+/// Why a submission failed. Messages name the zone, the command or the
+/// server, and what went wrong; never a secret (a TSIG key is named,
+/// its secret is not; a command's standard input is not repeated).
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The command could not be started.
+    #[error("zone {zone}: submit-command {command:?} could not be started: {source}")]
+    CommandStart {
+        /// The child zone.
+        zone: Name,
+        /// The command as configured.
+        command: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The command ended with a non-zero status or by a signal.
+    #[error("zone {zone}: submit-command {command:?} failed ({status}){}", stderr_note(.stderr))]
+    CommandFailed {
+        /// The child zone.
+        zone: Name,
+        /// The command as configured.
+        command: String,
+        /// How it ended: `exit status: 3`, `signal: 9 (SIGKILL)`.
+        status: String,
+        /// The first lines of its standard error.
+        stderr: String,
+    },
+    /// The command ran past its time and was killed with its process
+    /// group.
+    #[error(
+        "zone {zone}: submit-command {command:?} still running after {} s: killed with its process group{}",
+        timeout.as_secs_f64(),
+        stderr_note(.stderr)
+    )]
+    CommandTimeout {
+        /// The child zone.
+        zone: Name,
+        /// The command as configured.
+        command: String,
+        /// The time it had.
+        timeout: Duration,
+        /// The first lines of its standard error.
+        stderr: String,
+    },
+    /// The zone is not below the parent zone the update is for.
+    #[error("zone {zone}: no UPDATE of its DS sent to {server}: it is not below the parent zone {parent_zone}")]
+    NotBelow {
+        /// The child zone.
+        zone: Name,
+        /// The parent zone given.
+        parent_zone: Name,
+        /// The server that would have been asked.
+        server: SocketAddr,
+    },
+    /// The UPDATE would not fit in a DNS message.
+    #[error("zone {zone}: the UPDATE of its {count} DS records does not fit in a DNS message")]
+    TooLarge {
+        /// The child zone.
+        zone: Name,
+        /// How many DS records.
+        count: usize,
+    },
+    /// No answer, or an answer that is not to the UPDATE.
+    #[error("zone {zone}: UPDATE of its DS in parent zone {parent_zone}: {source}")]
+    Exchange {
+        /// The child zone.
+        zone: Name,
+        /// The parent zone.
+        parent_zone: Name,
+        /// The server asked.
+        server: SocketAddr,
+        /// What went wrong (names the server).
+        source: Box<ClientError>,
+    },
+    /// The request could not be signed, the server refused its TSIG
+    /// (BADSIG, BADKEY, BADTIME), or the answer's TSIG does not verify or
+    /// is missing (then `what` names the unsigned answer's RCODE: a
+    /// server that does not have the parent zone answers an unsigned
+    /// NOTAUTH).
+    #[error("zone {zone}: UPDATE of its DS in parent zone {parent_zone} at {server} with key {key}: {what}")]
+    Tsig {
+        /// The child zone.
+        zone: Name,
+        /// The parent zone.
+        parent_zone: Name,
+        /// The server asked.
+        server: SocketAddr,
+        /// The key's name.
+        key: String,
+        /// What failed.
+        what: String,
+    },
+    /// The server answered with an error RCODE.
+    #[error("zone {zone}: UPDATE of its DS in parent zone {parent_zone} at {server} answered {rcode}{}", rcode_hint(.rcode))]
+    Rcode {
+        /// The child zone.
+        zone: Name,
+        /// The parent zone.
+        parent_zone: Name,
+        /// The server asked.
+        server: SocketAddr,
+        /// The RCODE's mnemonic (REFUSED, NOTAUTH, NOTZONE, …).
+        rcode: String,
+    },
+    /// The answer reads, but is not an answer to an UPDATE.
+    #[error("zone {zone}: UPDATE of its DS in parent zone {parent_zone} at {server}: {what}")]
+    BadAnswer {
+        /// The child zone.
+        zone: Name,
+        /// The parent zone.
+        parent_zone: Name,
+        /// The server asked.
+        server: SocketAddr,
+        /// What is wrong.
+        what: String,
+    },
+}
+
+fn stderr_note(stderr: &str) -> String {
+    if stderr.is_empty() { String::new() } else { format!("; stderr: {stderr}") }
+}
+
+/// What an UPDATE's error RCODE usually means, for the operator.
+fn rcode_hint(rcode: &str) -> &'static str {
+    match rcode {
+        "REFUSED" => " (the server does not allow this update: its ACL, or the key)",
+        "NOTAUTH" => " (the server is not authoritative for the parent zone, or the key is not accepted)",
+        "NOTZONE" => " (the name is not in the parent zone)",
+        _ => "",
+    }
+}
+
+// ------------------------------------------------------------ the text
+
+/// The zone-file text of a submission: the DS lines (`zone. TTL IN DS
+/// tag alg digest-type HEX`), then the DNSKEY lines (`zone. TTL IN
+/// DNSKEY flags 3 alg BASE64`), one record a line, tab-separated, as
+/// [`write_record`] writes every master file signet makes.
+pub fn submission_text(wanted: &WantedDs) -> String {
+    let ds = wanted.ds.iter().map(|rdata| (Rtype::DS, wanted.ds_ttl, rdata));
+    let dnskeys = wanted.dnskeys.iter().map(|rdata| (Rtype::DNSKEY, wanted.dnskey_ttl, rdata));
+    let mut text = String::new();
+    for (rtype, ttl, rdata) in ds.chain(dnskeys) {
+        write_record(RecordRef { owner: wanted.zone.as_ref(), rtype, ttl, rdata }, CLASS_IN, &mut text);
+        text.push('\n');
+    }
+    text
+}
+
+// --------------------------------------------------------- the command
+
+/// Runs `command` with `/bin/sh -c` in a process group of its own, the
+/// zone (absolute, lowercase) in `SIGNET_ZONE` and [`submission_text`] on
+/// standard input; standard output is discarded, the first lines of
+/// standard error go into the error. Exit 0 is success. After `timeout`
+/// the whole process group is killed. If this future is dropped before
+/// the command ends, the group is killed too.
+pub async fn run_submit_command(command: &str, wanted: &WantedDs, timeout: Duration) -> Result<(), SubmitError> {
+    let (zone, command_text) = (wanted.zone.clone(), command.to_owned());
+    let mut child = spawn_shell(command, &wanted.zone).map_err(|source| SubmitError::CommandStart {
+        zone: zone.clone(),
+        command: command_text.clone(),
+        source,
+    })?;
+    let mut group = GroupKiller::new(&child);
+    let (ended, stderr) = supervise(&mut child, &mut group, submission_text(wanted), timeout).await;
+    let stderr = first_lines(&stderr);
+    match ended {
+        Ended::Exited(status) if status.success() => Ok(()),
+        Ended::Exited(status) => {
+            Err(SubmitError::CommandFailed { zone, command: command_text, status: status.to_string(), stderr })
+        }
+        Ended::WaitFailed(e) => Err(SubmitError::CommandFailed {
+            zone,
+            command: command_text,
+            status: format!("its end could not be awaited: {e}"),
+            stderr,
+        }),
+        Ended::TimedOut => Err(SubmitError::CommandTimeout { zone, command: command_text, timeout, stderr }),
+    }
+}
+
+fn spawn_shell(command: &str, zone: &Name) -> std::io::Result<Child> {
+    let mut shell = Command::new("/bin/sh");
+    shell
+        .arg("-c")
+        .arg(command)
+        .env("SIGNET_ZONE", zone.to_string().to_ascii_lowercase())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        // A group of its own: a timeout kills what the shell started too.
+        .process_group(0)
+        .kill_on_drop(true);
+    shell.spawn()
+}
+
+/// How a command ended.
+#[derive(Debug)]
+enum Ended {
+    Exited(ExitStatus),
+    WaitFailed(std::io::Error),
+    TimedOut,
+}
+
+/// Feeds `text` to the command, reads its standard error and waits for
+/// its end, at most `timeout`; kills its group when the time is up.
+/// Returns how it ended and the start of its standard error.
+async fn supervise(child: &mut Child, group: &mut GroupKiller, text: String, timeout: Duration) -> (Ended, Vec<u8>) {
+    let feed = feed_stdin(child.stdin.take(), text);
+    tokio::pin!(feed);
+    let mut stderr = child.stderr.take();
+    let mut kept = Vec::new();
+    let (mut fed, mut chunk) = (false, [0u8; 1024]);
+    let deadline = tokio::time::sleep(timeout);
+    tokio::pin!(deadline);
+    let ended = loop {
+        tokio::select! {
+            // The end first: a command that ended as the time ran out ended.
+            biased;
+            status = child.wait() => break status.map_or_else(Ended::WaitFailed, Ended::Exited),
+            () = &mut feed, if !fed => fed = true,
+            read = read_chunk(&mut stderr, &mut chunk), if stderr.is_some() => keep(&mut kept, &chunk, read, &mut stderr),
+            () = &mut deadline => break Ended::TimedOut,
+        }
+    };
+    match ended {
+        // Exited or reaped: its process group id may now be reused.
+        Ended::Exited(_) | Ended::WaitFailed(_) => group.disarm(),
+        Ended::TimedOut => {
+            group.kill();
+            let _ = tokio::time::timeout(STDERR_GRACE, child.wait()).await;
+        }
+    }
+    if let Some(stderr) = stderr {
+        let _ = tokio::time::timeout(STDERR_GRACE, drain(stderr, &mut kept)).await;
+    }
+    (ended, kept)
+}
+
+/// Writes `text` to the command's standard input and closes it. A
+/// command that does not read it (and exits) is not an error here: its
+/// exit status decides.
+async fn feed_stdin(stdin: Option<ChildStdin>, text: String) {
+    if let Some(mut stdin) = stdin {
+        let _ = stdin.write_all(text.as_bytes()).await;
+        let _ = stdin.shutdown().await;
+    }
+}
+
+async fn read_chunk(stderr: &mut Option<ChildStderr>, chunk: &mut [u8]) -> std::io::Result<usize> {
+    match stderr {
+        Some(stderr) => stderr.read(chunk).await,
+        None => Ok(0),
+    }
+}
+
+/// Keeps what was read (up to [`STDERR_KEPT`] bytes); at the end of the
+/// stream, or on an error, stops reading.
+fn keep(kept: &mut Vec<u8>, chunk: &[u8], read: std::io::Result<usize>, stderr: &mut Option<ChildStderr>) {
+    match read {
+        Ok(n) if n > 0 => {
+            let room = STDERR_KEPT.saturating_sub(kept.len());
+            kept.extend_from_slice(&chunk[..n.min(room)]);
+        }
+        _ => *stderr = None,
+    }
+}
+
+/// Reads standard error to its end, keeping its start.
+async fn drain(mut stderr: ChildStderr, kept: &mut Vec<u8>) {
+    let mut chunk = [0u8; 1024];
+    while let Ok(n @ 1..) = stderr.read(&mut chunk).await {
+        let room = STDERR_KEPT.saturating_sub(kept.len());
+        kept.extend_from_slice(&chunk[..n.min(room)]);
+    }
+}
+
+/// The first non-empty lines of a command's standard error, each cut
+/// short, control characters replaced, joined with ` | `.
+fn first_lines(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    let lines: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .take(STDERR_LINES)
+        .map(|line| {
+            let mut cut: String =
+                line.chars().take(STDERR_LINE_CHARS).map(|c| if c.is_control() { '?' } else { c }).collect();
+            if line.chars().count() > STDERR_LINE_CHARS {
+                cut.push('…');
+            }
+            cut
+        })
+        .collect();
+    lines.join(" | ")
+}
+
+/// Kills a command's process group (SIGKILL) when told to, or when
+/// dropped armed: a submission abandoned by its caller leaves nothing
+/// running.
+#[derive(Debug)]
+struct GroupKiller(Option<rustix::process::Pid>);
+
+impl GroupKiller {
+    fn new(child: &Child) -> GroupKiller {
+        let pid = child.id().and_then(|id| i32::try_from(id).ok()).and_then(rustix::process::Pid::from_raw);
+        GroupKiller(pid)
+    }
+
+    /// The leader has been reaped: the group is no longer ours to kill.
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+
+    fn kill(&mut self) {
+        if let Some(pgid) = self.0.take() {
+            // Fails only when the group is already gone.
+            let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+impl Drop for GroupKiller {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+// ---------------------------------------------------------- the update
+
+/// Sends one RFC 2136 UPDATE of `parent_zone` to `server`: the DS RRset
+/// at the child's name deleted, then every wanted DS added, in one
+/// message (the server applies it whole or not at all). Signed with
+/// `key` if given. Success is a NOERROR answer (with a TSIG that
+/// verifies, for a signed update); anything else is an error naming the
+/// RCODE or the TSIG failure. Each exchange has [`UPDATE_TIMEOUT`].
+pub async fn push_update(
+    server: SocketAddr,
+    key: Option<&Arc<TsigKey>>,
+    parent_zone: &Name,
+    wanted: &WantedDs,
+) -> Result<(), SubmitError> {
+    if !wanted.zone.as_ref().is_below(parent_zone.as_ref()) {
+        return Err(SubmitError::NotBelow { zone: wanted.zone.clone(), parent_zone: parent_zone.clone(), server });
+    }
+    let request = update_request(parent_zone, wanted, key)?;
+    let answer = exchange(server, &request, UPDATE_TIMEOUT).await.map_err(|e| match e {
+        ClientError::Tsig { what, .. } => SubmitError::Tsig {
+            zone: wanted.zone.clone(),
+            parent_zone: parent_zone.clone(),
+            server,
+            key: key.map_or_else(|| "(none)".to_owned(), |k| k.name().to_string()),
+            what,
+        },
+        source => SubmitError::Exchange {
+            zone: wanted.zone.clone(),
+            parent_zone: parent_zone.clone(),
+            server,
+            source: Box::new(source),
+        },
+    })?;
+    judge_answer(&answer).map_err(|judged| match judged {
+        Judged::Rcode(rcode) => {
+            SubmitError::Rcode { zone: wanted.zone.clone(), parent_zone: parent_zone.clone(), server, rcode }
+        }
+        Judged::Bad(what) => {
+            SubmitError::BadAnswer { zone: wanted.zone.clone(), parent_zone: parent_zone.clone(), server, what }
+        }
+    })
+}
+
+/// The UPDATE message: zone section `parent_zone SOA IN`, no
+/// prerequisites, the update section (written where a query's authority
+/// section is) deleting the DS RRset at the child (class ANY, TTL 0, no
+/// RDATA, RFC 2136 §2.5.2) and adding each wanted DS (class IN).
+fn update_request(parent_zone: &Name, wanted: &WantedDs, key: Option<&Arc<TsigKey>>) -> Result<Request, SubmitError> {
+    let zone_section = Question { name: parent_zone.clone(), qtype: Rtype::SOA, qclass: CLASS_IN };
+    let owner = wanted.zone.as_ref();
+    let mut fits = true;
+    let fill = |writer: &mut MessageWriter| {
+        let delete = RecordRef { owner, rtype: Rtype::DS, ttl: 0, rdata: &[] };
+        fits &= writer.push(Section::Authority, delete, CLASS_ANY);
+        for rdata in &wanted.ds {
+            let add = RecordRef { owner, rtype: Rtype::DS, ttl: wanted.ds_ttl, rdata };
+            fits &= writer.push(Section::Authority, add, CLASS_IN);
+        }
+    };
+    let request = Request::new(Request::metadata(OpCode::Update), &zone_section, fill, key);
+    if !fits {
+        return Err(SubmitError::TooLarge { zone: wanted.zone.clone(), count: wanted.ds.len() });
+    }
+    Ok(request)
+}
+
+/// Why an answer to an UPDATE is not a success.
+#[derive(Debug)]
+enum Judged {
+    /// An error RCODE, by mnemonic.
+    Rcode(String),
+    /// Not an answer to an UPDATE.
+    Bad(String),
+}
+
+/// NOERROR to an UPDATE is success; the client has checked ID, QR and
+/// TSIG already.
+fn judge_answer(answer: &[u8]) -> Result<(), Judged> {
+    let parsed = ParsedMessage::parse(answer).map_err(|e| Judged::Bad(e.to_string()))?;
+    let header = &parsed.header;
+    if header.op_code != OpCode::Update {
+        return Err(Judged::Bad(format!("an answer with opcode {:?}, not UPDATE", header.op_code)));
+    }
+    match u16::from(header.response_code) {
+        0 => Ok(()),
+        code => Err(Judged::Rcode(rcode_name(code))),
+    }
+}
+
+#[cfg(test)]
+mod tests;
