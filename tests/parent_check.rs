@@ -113,7 +113,17 @@ fn setup() -> Option<(Env, Server, Server, Tsig)> {
     env.ok(&["init"]);
     env.ok(&["policy", "import", policy_file.to_str().expect("path"), "--name", "p"]);
     let output = base.join("child.signed");
-    env.ok(&["zone", "add", CHILD, "--policy", "p", "--input", input.to_str().expect("p"), "--output", output.to_str().expect("p")]);
+    env.ok(&[
+        "zone",
+        "add",
+        CHILD,
+        "--policy",
+        "p",
+        "--input",
+        input.to_str().expect("p"),
+        "--output",
+        output.to_str().expect("p"),
+    ]);
     let tsig = Tsig::generate("agent-key");
     let secret = base.join("agent.key");
     tsig.write_secret_file(&secret);
@@ -152,7 +162,11 @@ fn ds_seen_only_when_every_agent_serves_it_and_gone_only_when_none_does() {
     assert!(round.contains("0 of 2 agents serve the DS"), "{round}");
     let status = env.json(&["status", CHILD]);
     let waiting = &status[0]["parent"]["waiting"][0];
-    assert_eq!((waiting["keytag"].as_u64(), waiting["want"].as_str()), (Some(u64::from(ksk)), Some("seen")), "{status}");
+    assert_eq!(
+        (waiting["keytag"].as_u64(), waiting["want"].as_str()),
+        (Some(u64::from(ksk)), Some("seen")),
+        "{status}"
+    );
     let ds = env.ds_lines(ksk);
 
     // One agent has it: still waiting.

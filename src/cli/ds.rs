@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use signet::keys::PublishedKey;
-use signet::manage::parent::{check_round, has_agents, load_tsig_keys};
+use signet::manage::parent::{check_round, has_agents, load_tsig_keys, submit_round};
 use signet::manage::report_ds;
 use signet::manage::requests::key_by_tag;
 use signet::zone::writer::write_record;
@@ -32,6 +32,13 @@ pub enum DsCommand {
         /// The zone (apex).
         zone: String,
     },
+    /// Submit the DS set the zone wants at the parent now, by the policy's
+    /// submit-command and to every `signet zone parent-update` server
+    /// (`signet serve` does this by itself), unless it was submitted.
+    Submit {
+        /// The zone (apex).
+        zone: String,
+    },
 }
 
 /// Which key.
@@ -52,6 +59,7 @@ pub async fn run(command: DsCommand, ctx: &Context) -> anyhow::Result<ExitCode> 
         DsCommand::Seen(args) => (args, true),
         DsCommand::Gone(args) => (args, false),
         DsCommand::Check { zone } => return check(&db, zone, ctx).await,
+        DsCommand::Submit { zone } => return submit(&db, zone, ctx).await,
     };
     let name = super::parse_origin(&args.zone)?;
     let message = report_ds(&db, &name, args.keytag, seen, ctx.now).await?;
@@ -107,6 +115,22 @@ async fn check(db: &signet::db::Database, zone: &str, ctx: &Context) -> anyhow::
     }
     for line in round.observed.iter().chain(&round.waiting) {
         outln!("{line}")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn submit(db: &signet::db::Database, zone: &str, ctx: &Context) -> anyhow::Result<ExitCode> {
+    let origin = super::parse_origin(zone)?;
+    let snapshot = db.snapshot(&origin).await?;
+    let keys = load_tsig_keys(db).await?;
+    let lookup = |name: &str| keys.get(name).cloned();
+    submit_round(db, &snapshot, &lookup, ctx.now).await?;
+    match db.ds_submission(snapshot.zone.id).await? {
+        Some(sub) if sub.error.is_some() => {
+            anyhow::bail!("DS submission failed: {}", sub.error.unwrap_or_default())
+        }
+        Some(sub) => outln!("DS set submitted by {}:\n{}", sub.via.unwrap_or_default(), sub.wanted)?,
+        None => outln!("zone {}: no DS change is pending, or nothing to submit it with", snapshot.zone.name)?,
     }
     Ok(ExitCode::SUCCESS)
 }

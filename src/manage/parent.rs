@@ -11,8 +11,10 @@ use std::sync::Arc;
 use tokio::task::JoinSet;
 
 use super::ManageError;
-use crate::db::{Actor, Database, DsCheck, Event, EventKind, Remote, RemoteRole, ZoneSnapshot};
+use crate::db::{Actor, Database, DsCheck, DsSubmission, Event, EventKind, Remote, RemoteRole, ZoneSnapshot};
+use crate::keys::PublishedKey;
 use crate::parent::check::{Asking, PendingKey, Server, ServerAnswer, Verdict, Want, answers_text, ask, judge};
+use crate::parent::submit::{WantedDs, push_update, run_submit_command, submission_text};
 use crate::policy::ParentPolicy;
 use crate::rollover::Observation;
 use crate::xfr::acl::parse_socket;
@@ -120,10 +122,22 @@ pub async fn parent_servers(zone: &Name, remotes: &[Remote], keys: KeyLookup<'_>
 /// Adds the parent's name servers, as the resolver at `resolver` finds
 /// them, to the agents.
 async fn discover(zone: &Name, resolver: SocketAddr, servers: &mut ParentServers) {
-    // MERGE: crate::parent::discover::parent_servers lands with the submission work.
-    let _ = zone;
-    servers.problems.push(format!("discovery through {resolver}: not built yet"));
+    match crate::parent::discover::parent_servers(resolver, zone, DISCOVERY_TIMEOUT).await {
+        Ok(found) => {
+            for addr in found.addresses() {
+                if !servers.agents.iter().any(|a| a.addr == addr) {
+                    servers.agents.push(Server { addr, key: None });
+                }
+            }
+        }
+        Err(e) => servers.problems.push(format!("discovery through {resolver}: {e}")),
+    }
 }
+
+/// How long finding the parent's servers may take, all queries included.
+const DISCOVERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long one update server may take, UDP and TCP retry included.
+const UPDATE_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Asks every agent, and the validator, at once.
 async fn ask_all(zone: &Name, servers: &ParentServers) -> (Vec<ServerAnswer>, Option<ServerAnswer>) {
@@ -240,3 +254,123 @@ pub async fn check_round(
     Ok(round)
 }
 
+/// How long the submit command may run.
+const SUBMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The DS set the zone wants at its parent, while a DS change is pending
+/// (None: nothing to submit).
+pub fn wanted_ds(snapshot: &ZoneSnapshot, origin: &Name) -> Option<WantedDs> {
+    if !snapshot.keys.iter().any(|k| k.key.ds_pending.is_some()) {
+        return None;
+    }
+    let keys: Vec<_> = snapshot.keys.iter().map(|s| s.key.clone()).collect();
+    let wanted = crate::rollover::wanted_ds(&keys);
+    let published: Vec<PublishedKey> = snapshot
+        .keys
+        .iter()
+        .filter(|s| wanted.contains(&s.key.id))
+        .map(|s| PublishedKey::from_public(s.key.algorithm, s.dnskey.get(4..).unwrap_or_default(), s.key.role))
+        .collect();
+    let parent = &snapshot.policy.parent;
+    let ttl = |t: i64| u32::try_from(t).unwrap_or(u32::MAX);
+    let dnskey_ttl = ttl(snapshot.policy.keys.dnskey_ttl);
+    WantedDs::from_keys(origin, &published, parent.digest.number(), ttl(parent.ds_ttl), dnskey_ttl)
+}
+
+/// Submits the wanted DS set by the policy's command and to every update
+/// server, unless that very set was submitted already (or failed, and its
+/// retry is not yet due). Returns when to try again after a failure.
+pub async fn submit_round(
+    db: &Database,
+    snapshot: &ZoneSnapshot,
+    keys: KeyLookup<'_>,
+    now: i64,
+) -> Result<Option<i64>, ManageError> {
+    let zone = &snapshot.zone;
+    let origin = Name::from_text(&zone.name, None).map_err(|e| ManageError::Argument(e.to_string()))?;
+    let Some(wanted) = wanted_ds(snapshot, &origin) else { return Ok(None) };
+    let command = snapshot.policy.parent.submit_command.as_deref();
+    let updates: Vec<Remote> =
+        db.remotes(zone.id).await?.into_iter().filter(|r| r.role == RemoteRole::ParentUpdate).collect();
+    if command.is_none() && updates.is_empty() {
+        return Ok(None);
+    }
+    let text = submission_text(&wanted);
+    let previous = db.ds_submission(zone.id).await?.filter(|p| p.wanted == text);
+    let attempts = previous.as_ref().map_or(0, |p| p.attempts);
+    if let Some(p) = &previous {
+        let retry_at = p.error_at.map(|at| at + backoff(&snapshot.policy.parent, attempts));
+        match retry_at {
+            None if p.submitted_at.is_some() => return Ok(None),
+            Some(at) if at > now => return Ok(Some(at)),
+            _ => {}
+        }
+    }
+    let (via, errors) = submit(&wanted, command, &updates, &origin, keys).await;
+    let ds: Vec<String> = text.lines().filter(|l| l.contains(" DS ")).map(str::to_owned).collect();
+    let record = DsSubmission {
+        wanted: text,
+        via: Some(via.join(", ")),
+        submitted_at: errors.is_empty().then_some(now),
+        attempts: attempts + 1,
+        error_at: (!errors.is_empty()).then_some(now),
+        error: (!errors.is_empty()).then(|| errors.join("; ")),
+    };
+    let why = match &record.error {
+        None => format!("DS set submitted to the parent by {}: {}", via.join(" and "), ds.join("; ")),
+        Some(error) => format!("DS submission to the parent failed: {error}"),
+    };
+    tracing::info!(zone = %zone.name, "{why}");
+    db.record_ds_submission(zone.id, &record, &Event::note(now, Actor::Machine, EventKind::DsRequested, None, why))
+        .await?;
+    Ok(record.error_at.map(|at| at + backoff(&snapshot.policy.parent, record.attempts)))
+}
+
+/// Runs the command and every update; what was used and what failed.
+async fn submit(
+    wanted: &WantedDs,
+    command: Option<&str>,
+    updates: &[Remote],
+    origin: &Name,
+    keys: KeyLookup<'_>,
+) -> (Vec<String>, Vec<String>) {
+    let (mut via, mut errors) = (Vec::new(), Vec::new());
+    if let Some(command) = command {
+        via.push("submit-command".to_owned());
+        if let Err(e) = run_submit_command(command, wanted, SUBMIT_TIMEOUT).await {
+            errors.push(e.to_string());
+        }
+    }
+    for update in updates {
+        let address = update.address.as_deref().unwrap_or_default();
+        via.push(format!("update at {address}"));
+        if let Err(e) = push_one(wanted, update, origin, keys).await {
+            errors.push(e);
+        }
+    }
+    (via, errors)
+}
+
+/// One RFC 2136 update of the parent's DS RRset at `update`'s server.
+async fn push_one(wanted: &WantedDs, update: &Remote, origin: &Name, keys: KeyLookup<'_>) -> Result<(), String> {
+    let address = update.address.as_deref().unwrap_or_default();
+    let server = parse_socket(address).map_err(|e| format!("update server {address}: {e}"))?;
+    let key = match update.tsig_key.as_deref() {
+        Some(name) => {
+            Some(keys(name).ok_or_else(|| format!("update server {address}: TSIG key {name} is not loaded"))?)
+        }
+        None => None,
+    };
+    let parent_zone = match update.parent_zone.as_deref() {
+        Some(zone) => Name::from_text(zone, None).map_err(|e| format!("parent zone {zone}: {e}"))?,
+        None => origin
+            .as_ref()
+            .parent()
+            .map(|p| p.to_owned())
+            .ok_or_else(|| "the root has no parent to update".to_owned())?,
+    };
+    match tokio::time::timeout(UPDATE_LIMIT, push_update(server, key.as_ref(), &parent_zone, wanted)).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("update server {address}: no answer within {} s", UPDATE_LIMIT.as_secs())),
+    }
+}

@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 use super::Shared;
-use crate::manage::parent::{Round, check_round};
+use crate::manage::parent::{Round, check_round, submit_round};
 use crate::time::wall_clock;
 use crate::zone::Name;
 
@@ -73,7 +73,8 @@ impl ParentTask {
         }
     }
 
-    /// One round: check the parent if due. Returns when to look again.
+    /// One round: submit the wanted DS set if it changed, check the
+    /// parent if due. Returns when to look again.
     async fn round(&self) -> Option<i64> {
         let now = wall_clock();
         let db = &self.shared.db;
@@ -86,7 +87,14 @@ impl ParentTask {
         };
         let catalog = &self.shared.catalog;
         let lookup = |name: &str| Name::from_text(name, None).ok().and_then(|name| catalog.key(name.as_ref()));
-        match check_round(db, &snapshot, &lookup, now, false).await {
+        let retry_submission = match submit_round(db, &snapshot, &lookup, now).await {
+            Ok(retry) => retry,
+            Err(e) => {
+                tracing::error!(zone = %self.origin, "DS submission failed: {e}");
+                Some(now + DB_RETRY)
+            }
+        };
+        let next_check = match check_round(db, &snapshot, &lookup, now, false).await {
             Ok(Round { next_at, waiting, answers, .. }) => {
                 for line in &waiting {
                     tracing::info!(zone = %self.origin, answers = %answers, "parent check waits: {line}");
@@ -97,6 +105,7 @@ impl ParentTask {
                 tracing::error!(zone = %self.origin, "parent check failed: {e}");
                 Some(now + DB_RETRY)
             }
-        }
+        };
+        [next_check, retry_submission].into_iter().flatten().min()
     }
 }

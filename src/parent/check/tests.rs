@@ -106,15 +106,15 @@ fn only_authoritative_or_validated_answers_count() {
     let ok = response(true, false, ResponseCode::NoError, "child.test.", std::slice::from_ref(&ds));
     assert_eq!(ds_set(&ok, &zone(), Asking::Agent), Ok(vec![ds.clone()]));
     let referral = response(false, false, ResponseCode::NoError, "child.test.", std::slice::from_ref(&ds));
-    assert!(ds_set(&referral, &zone(), Asking::Agent).unwrap_err().contains("AA clear"));
-    assert!(ds_set(&referral, &zone(), Asking::Validator).unwrap_err().contains("AD clear"));
+    assert!(ds_set(&referral, &zone(), Asking::Agent).expect_err("refused").contains("AA clear"));
+    assert!(ds_set(&referral, &zone(), Asking::Validator).expect_err("refused").contains("AD clear"));
     let validated = response(false, true, ResponseCode::NoError, "child.test.", std::slice::from_ref(&ds));
     assert_eq!(ds_set(&validated, &zone(), Asking::Validator), Ok(vec![ds.clone()]));
     let nxdomain = response(true, false, ResponseCode::NXDomain, "child.test.", &[]);
     assert_eq!(ds_set(&nxdomain, &zone(), Asking::Agent), Ok(vec![]));
     let refused = response(true, false, ResponseCode::Refused, "child.test.", &[]);
-    assert!(ds_set(&refused, &zone(), Asking::Agent).unwrap_err().contains("Refused"));
+    assert!(ds_set(&refused, &zone(), Asking::Agent).expect_err("refused").contains("Refused"));
     let elsewhere = response(true, false, ResponseCode::NoError, "other.test.", &[ds]);
-    assert!(ds_set(&elsewhere, &zone(), Asking::Agent).unwrap_err().contains("another question"));
+    assert!(ds_set(&elsewhere, &zone(), Asking::Agent).expect_err("refused").contains("another question"));
     assert!(ds_set(&[0u8; 5], &zone(), Asking::Agent).is_err(), "a truncated message is an error, not a panic");
 }
