@@ -4,13 +4,16 @@
 //! the audit) only once both agents serve it; a withdrawn one `ds gone`
 //! only once neither does; an agent that answers with a TSIG that does
 //! not verify counts as unknown, never as "no DS"; `key list` and status
-//! say what the check waits for.
+//! say what the check waits for. And under `signet serve`, in real time:
+//! the DS submitted by RFC 2136 UPDATE with TSIG to a knotd that takes
+//! updates, and seen there by the check, with no operator.
 
 mod common;
 
 use std::process::Command;
 
-use common::dns_servers::{Server, Tsig, knotd_primary};
+use common::dns_servers::{Server, Tsig, knotd_primary, knotd_update_primary};
+use common::serve::{Serve, wait_for};
 use common::{Store, expect_success, have_tool, run};
 
 const CHILD: &str = "child.test.";
@@ -54,6 +57,15 @@ impl Env {
         let output = self.signet(args);
         expect_success(&format!("signet {}", args.join(" ")), &output);
         String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// A JSON command at the wall clock's time (the service's).
+    fn json_now(&self, args: &[&str]) -> serde_json::Value {
+        let mut command: Command = self.store.signet();
+        command.arg("--db").arg(self.dir.path().join("signet.db")).args(args).args(["--format", "json"]);
+        let output = run(&mut command);
+        expect_success(&format!("signet {}", args.join(" ")), &output);
+        serde_json::from_slice(&output.stdout).expect("json")
     }
 
     fn json(&self, args: &[&str]) -> serde_json::Value {
@@ -235,4 +247,76 @@ fn an_agent_whose_tsig_fails_is_unknown_not_a_no() {
     assert!(by_machine(&env.audit(), "ds-seen").is_empty());
     tsig.write_secret_file(&env.dir.path().join("agent.key"));
     assert!(env.ok(&["ds", "check", CHILD]).contains("every agent serves the DS"));
+}
+
+/// The policy in seconds, for the service in real time.
+fn fast_policy(store: &str) -> String {
+    format!(
+        "[keys]\nalgorithm = \"ECDSAP256SHA256\"\ncsk = true\nksk-lifetime = \"0\"\ndnskey-ttl = \"1s\"\n\
+         publish-safety = \"1s\"\nretire-safety = \"1s\"\nstore = \"{store}\"\n\
+         [signatures]\nvalidity = \"14d\"\ndnskey-validity = \"14d\"\nrefresh = \"5d\"\njitter = \"1h\"\n\
+         [zone]\npropagation-delay = \"1s\"\nmax-ttl = \"1s\"\n\
+         [parent]\nds-ttl = \"1s\"\npropagation-delay = \"1s\"\nregistration-delay = \"1s\"\n\
+         check-interval-min = \"1s\"\ncheck-interval = \"2s\"\n"
+    )
+}
+
+#[test]
+fn serve_submits_the_ds_by_update_and_sees_it_by_query() {
+    if !have_tool("knotd") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = dir.path();
+    let store = Store::soft(&base.join("keys"));
+    let env = Env { store, now: signet::time::wall_clock(), dir };
+    let base = env.dir.path();
+    let input = base.join("child.zone");
+    std::fs::write(&input, "$TTL 1\nchild.test. IN SOA ns.child.test. h.child.test. 1 60 60 600 1\nchild.test. NS ns.child.test.\nns.child.test. A 127.0.0.1\n")
+        .expect("write input");
+    let policy = base.join("fast.toml");
+    std::fs::write(&policy, fast_policy(&env.store.uri())).expect("write policy");
+    let tsig = Tsig::generate("update-key");
+    let secret = base.join("update.key");
+    tsig.write_secret_file(&secret);
+    let parent = knotd_update_primary(&base.join("parent"), "test.", &parent_zone(1, &[]), &tsig);
+    let output = base.join("child.signed");
+    env.ok(&["init"]);
+    env.ok(&["policy", "import", policy.to_str().expect("path"), "--name", "fast"]);
+    env.ok(&["tsig", "add", "update-key", "--secret-file", secret.to_str().expect("path")]);
+    env.ok(&[
+        "zone",
+        "add",
+        CHILD,
+        "--policy",
+        "fast",
+        "--input",
+        input.to_str().expect("p"),
+        "--output",
+        output.to_str().expect("p"),
+    ]);
+    let at = parent.addr().to_string();
+    env.ok(&["zone", "parent-update", "add", CHILD, &at, "--tsig", "update-key"]);
+    env.ok(&["zone", "parent-agent", "add", CHILD, &at, "--tsig", "update-key"]);
+    let config = base.join("serve.toml");
+    std::fs::write(&config, "[serve]\nretry-min = \"1s\"\nretry-max = \"4s\"\nstop-timeout = \"5s\"\n")
+        .expect("config");
+    let mut command = env.store.signet();
+    command.arg("--db").arg(base.join("signet.db")).args(["serve", "--config", config.to_str().expect("path")]);
+    let serve = Serve::start(command, "parent-check", Some(base.join("serve.log")));
+    // The CSK's DNSKEY goes omnipresent after a few seconds; its DS is
+    // then pushed to knotd, seen there by the check, and taken in.
+    let seen = wait_for(std::time::Duration::from_secs(60), || {
+        let audit = env.json_now(&["zone", "status", CHILD]);
+        let audit = audit["audit"].as_array().cloned().unwrap_or_default();
+        let seen = by_machine(&audit, "ds-seen");
+        (!seen.is_empty()).then_some((seen, by_machine(&audit, "ds-requested")))
+    });
+    let (seen, requested) = seen.unwrap_or_else(|waited| panic!("no ds seen after {waited:?}:\n{}", serve.tail()));
+    assert!(seen[0].starts_with("machine parent check: every agent serves the DS"), "{seen:?}");
+    assert!(requested.iter().any(|r| r.contains("DS set submitted to the parent by update at")), "{requested:?}");
+    let tag = env.json_now(&["key", "list", CHILD])[0]["keys"][0]["keytag"].as_u64().expect("tag");
+    let served = common::dns_servers::dig(parent.addr(), &["+short", "child.test.", "DS"]);
+    assert!(served.starts_with(&format!("{tag} 13 2 ")), "knotd serves: {served}");
+    serve.stop();
 }
