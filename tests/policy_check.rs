@@ -49,6 +49,12 @@ fn policies_that_cannot_work_are_refused() {
         ("[journal]\nmax-versions = 100001\n", "journal.max-versions: 100001 is more than 100000"),
         ("[journal]\nmax-size = \"2TiB\"\n", "journal.max-size"),
         ("[journal]\nmax-size = \"256MB\"\n", ":2: bad size \"256MB\""),
+        ("[parent]\ncheck-interval-min = 0\n", "parent.check-interval-min: 0 would ask"),
+        (
+            "[parent]\ncheck-interval-min = \"2h\"\ncheck-interval = \"1h\"\n",
+            "parent.check-interval: 1h is shorter than parent.check-interval-min (2h)",
+        ),
+        ("[parent]\nsubmit-command = \"  \"\n", "parent.submit-command: empty"),
         ("[keys\n", ":1:"),
     ];
     for (i, (text, needle)) in cases.iter().enumerate() {
