@@ -93,6 +93,18 @@ impl Env {
             .collect()
     }
 
+    /// Signs the first keys in and on until the KSK's DS is wanted;
+    /// its tag.
+    fn first_ksk_wanted(&mut self) -> u16 {
+        self.ok(&["sign", CHILD]);
+        for _ in 0..4 {
+            self.sign_later();
+        }
+        let tags = self.ksk_tags();
+        assert_eq!(tags.len(), 1, "one KSK: {:?}", self.keys());
+        tags[0]
+    }
+
     fn ds_lines(&self, tag: u16) -> Vec<String> {
         let text = self.ok(&["ds", "show", CHILD, "--keytag", &tag.to_string()]);
         text.lines().take(1).map(str::to_owned).collect()
@@ -158,14 +170,7 @@ fn by_machine(audit: &[serde_json::Value], kind: &str) -> Vec<String> {
 #[test]
 fn ds_seen_only_when_every_agent_serves_it_and_gone_only_when_none_does() {
     let Some((mut env, one, two, _tsig)) = setup() else { return };
-    // The first keys: published, then the KSK's DS is wanted.
-    env.ok(&["sign", CHILD]);
-    for _ in 0..4 {
-        env.sign_later();
-    }
-    let tags = env.ksk_tags();
-    assert_eq!(tags.len(), 1, "one KSK: {:?}", env.keys());
-    let ksk = tags[0];
+    let ksk = env.first_ksk_wanted();
     let list = env.ok(&["key", "list", CHILD]);
     assert!(list.contains("the parent check will ask every agent whether the DS is seen"), "{list}");
 
@@ -231,11 +236,7 @@ fn ds_seen_only_when_every_agent_serves_it_and_gone_only_when_none_does() {
 #[test]
 fn an_agent_whose_tsig_fails_is_unknown_not_a_no() {
     let Some((mut env, one, two, tsig)) = setup() else { return };
-    env.ok(&["sign", CHILD]);
-    for _ in 0..4 {
-        env.sign_later();
-    }
-    let ksk = env.ksk_tags()[0];
+    let ksk = env.first_ksk_wanted();
     let ds = env.ds_lines(ksk);
     one.reload(&parent_zone(2, &ds));
     two.reload(&parent_zone(2, &ds));
