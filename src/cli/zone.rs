@@ -29,6 +29,9 @@ pub enum ZoneCommand {
     Status {
         /// The zone (apex).
         name: String,
+        /// How many of the newest audit rows to show (0: all).
+        #[arg(long, default_value_t = 20)]
+        audit: u32,
     },
     /// Take a zone out of management (its history stays; its keys stay in
     /// their stores; its last output stays where it is).
@@ -207,7 +210,7 @@ pub async fn run(command: ZoneCommand, ctx: &Context) -> anyhow::Result<ExitCode
     match command {
         ZoneCommand::Add(args) => add(&db, ctx, args).await,
         ZoneCommand::List => list(&db, ctx).await,
-        ZoneCommand::Status { name } => status(&db, ctx, &name).await,
+        ZoneCommand::Status { name, audit } => status(&db, ctx, &name, audit).await,
         ZoneCommand::Reload { name, full_verify } => reload(&db, ctx, &name, full_verify).await,
         ZoneCommand::Remove { name } => remove(&db, ctx, &name).await,
         ZoneCommand::Diff(args) => diff(&db, ctx, args).await,
@@ -352,12 +355,13 @@ async fn list(db: &Database, ctx: &Context) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn status(db: &Database, ctx: &Context, name: &str) -> anyhow::Result<ExitCode> {
+async fn status(db: &Database, ctx: &Context, name: &str, audit: u32) -> anyhow::Result<ExitCode> {
     let snapshot = db.snapshot(&super::parse_origin(name)?).await?;
     let keys = key_report(&snapshot, ctx.now, &ParentView::read(db, &snapshot).await?);
     let zone = &snapshot.zone;
     let runs = db.runs(zone.id, 5).await?;
-    let events = db.events(zone.id, 20).await?;
+    let limit = if audit == 0 { i64::MAX } else { i64::from(audit) };
+    let events = db.events(zone.id, limit).await?;
     if ctx.format == Format::Json {
         let audit: Vec<_> = events.iter().map(audit_json).collect();
         let out = serde_json::json!({"zone": zone.name, "policy": zone.policy_name, "serial": zone.last_serial,
