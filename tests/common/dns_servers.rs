@@ -1,5 +1,6 @@
 //! Real name servers for the transfer tests: NSD, Knot (`knotd`) and BIND
-//! (`named`) from the Debian packages, started on 127.0.0.1 on free ports,
+//! (`named`) from the Debian packages, and Unbound as a validating
+//! resolver for the rollover tests, started on 127.0.0.1 on free ports,
 //! each in a directory of its own that holds its configuration, pid file,
 //! database or journal, control socket and log (no system path is used;
 //! none of them changes user or chroots). They run in the foreground in a
@@ -129,6 +130,8 @@ pub enum Kind {
     Knot,
     /// BIND 9.
     Named,
+    /// Unbound, a validating resolver.
+    Unbound,
 }
 
 /// A running name server in its own directory; stopped on drop.
@@ -350,8 +353,15 @@ pub fn nsd_secondary(dir: &Path, zone: &str, primary: SocketAddr, tsig: Option<&
 /// primary told of the secondary before it starts. It also sends its
 /// transfer requests from that address (`outgoing-interface`).
 pub fn nsd_secondary_at(addr: SocketAddr, dir: &Path, zone: &str, primary: SocketAddr, tsig: Option<&Tsig>) -> Server {
+    nsd_secondary_of(addr, dir, &[(zone, primary)], tsig)
+}
+
+/// NSD at `addr` as the secondary of several zones, each `(zone, its
+/// primary)`, as [`nsd_secondary_at`] is of one (the same key for all, if
+/// given); each zone's file is `secondary.ZONEzone` in `dir`. It is up
+/// when it answers for the first zone.
+pub fn nsd_secondary_of(addr: SocketAddr, dir: &Path, zones: &[(&str, SocketAddr)], tsig: Option<&Tsig>) -> Server {
     let dir = server_dir(dir);
-    let zone = fqdn(zone);
     let (ip, port) = (addr.ip(), addr.port());
     let d = dir.display();
     let key_name = tsig.map_or("NOKEY".to_owned(), |t| t.name.clone());
@@ -365,21 +375,24 @@ pub fn nsd_secondary_at(addr: SocketAddr, dir: &Path, zone: &str, primary: Socke
     if let Some(tsig) = tsig {
         conf.push_str(&tsig.nsd_clause());
     }
-    let _ = write!(
-        conf,
-        "zone:\n  name: \"{zone}\"\n  zonefile: \"{d}/secondary.zone\"\n  allow-notify: {} {key_name}\n  request-xfr: {}@{} {key_name}\n\
-         \x20 provide-xfr: 127.0.0.0/8 NOKEY\n  outgoing-interface: {ip}\n",
-        primary.ip(),
-        primary.ip(),
-        primary.port()
-    );
+    for (zone, primary) in zones {
+        let zone = fqdn(zone);
+        let _ = write!(
+            conf,
+            "zone:\n  name: \"{zone}\"\n  zonefile: \"{d}/secondary.{zone}zone\"\n  allow-notify: {} {key_name}\n\
+             \x20 request-xfr: {}@{} {key_name}\n  provide-xfr: 127.0.0.0/8 NOKEY\n  outgoing-interface: {ip}\n",
+            primary.ip(),
+            primary.ip(),
+            primary.port()
+        );
+    }
     std::fs::write(dir.join("nsd.conf"), conf).expect("write nsd.conf");
     let checked = super::run(Command::new("nsd-checkconf").arg(dir.join("nsd.conf")));
     super::expect_success("nsd-checkconf", &checked);
     let mut server = Server {
         kind: Kind::Nsd,
         dir: dir.clone(),
-        zone,
+        zone: fqdn(zones.first().expect("NSD: at least one zone").0),
         addr,
         program: "nsd",
         args: vec!["-d".into(), "-c".into(), format!("{d}/nsd.conf")],
@@ -607,6 +620,126 @@ pub fn named_primary_at(
     let serial = text_serial(zone_text).expect("the zone text has no SOA on one line");
     wait_serial(&server, &zone, serial, Duration::from_secs(10));
     server
+}
+
+/// What an Unbound started by [`unbound_resolver`] resolves and trusts.
+#[derive(Debug, Clone, Default)]
+pub struct UnboundConfig {
+    /// `(zone, server)`: a `stub-zone` each. Unbound follows no delegation
+    /// to a port other than 53, so every zone it must reach (the child
+    /// zones too, not only their parent) needs one; it still asks the
+    /// parent's stub for a child's DS and validates the chain.
+    pub stubs: Vec<(String, SocketAddr)>,
+    /// Trust anchors, each a DS or DNSKEY record in master-file form.
+    pub trust_anchors: Vec<String>,
+    /// More `server:` lines (each indented by two spaces), e.g.
+    /// `  cache-min-ttl: 30\n`.
+    pub extra: String,
+}
+
+/// Unbound as a validating resolver on 127.0.0.1 at a free port: in the
+/// foreground (`-d`) with its own configuration in `dir`, no
+/// remote-control, no user change or chroot, one thread; it may query
+/// loopback servers (`do-not-query-localhost: no`), `test.` is not the
+/// local zone RFC 6761 makes it by default, and every failure to validate
+/// is logged (`val-log-level: 2`, `log-servfail`). It is up when it
+/// answers `localhost.` (a local zone, no recursion needed).
+pub fn unbound_resolver(dir: &Path, config: &UnboundConfig) -> Server {
+    let dir = server_dir(dir);
+    let addr = free_addr(LOCALHOST);
+    let d = dir.display();
+    let mut conf = format!(
+        "server:\n  interface: {}\n  port: {}\n  do-ip4: yes\n  do-ip6: no\n  do-udp: yes\n  do-tcp: yes\n\
+         \x20 username: \"\"\n  chroot: \"\"\n  directory: \"{d}\"\n  pidfile: \"{d}/unbound.pid\"\n\
+         \x20 use-syslog: no\n  logfile: \"{d}/unbound.log\"\n  log-time-ascii: yes\n  verbosity: 1\n\
+         \x20 val-log-level: 2\n  log-servfail: yes\n  num-threads: 1\n  so-reuseport: no\n\
+         \x20 access-control: 127.0.0.0/8 allow\n  do-not-query-localhost: no\n\
+         \x20 module-config: \"validator iterator\"\n  qname-minimisation: no\n  local-zone: \"test.\" nodefault\n",
+        addr.ip(),
+        addr.port()
+    );
+    for anchor in &config.trust_anchors {
+        let _ = writeln!(conf, "  trust-anchor: \"{}\"", anchor.trim());
+    }
+    conf.push_str(&config.extra);
+    conf.push_str("remote-control:\n  control-enable: no\n");
+    for (zone, server) in &config.stubs {
+        let _ =
+            write!(conf, "stub-zone:\n  name: \"{}\"\n  stub-addr: {}@{}\n", fqdn(zone), server.ip(), server.port());
+    }
+    std::fs::write(dir.join("unbound.conf"), conf).expect("write unbound.conf");
+    let checked = super::run(Command::new("unbound-checkconf").arg(dir.join("unbound.conf")));
+    super::expect_success("unbound-checkconf", &checked);
+    let mut server = Server {
+        kind: Kind::Unbound,
+        dir: dir.clone(),
+        zone: "localhost.".to_owned(),
+        addr,
+        program: "unbound",
+        args: vec!["-d".into(), "-c".into(), format!("{d}/unbound.conf")],
+        logs: vec![dir.join("unbound.log"), dir.join("stderr")],
+        child: None,
+        pid: 0,
+        rndc: None,
+        zone_file: None,
+        started_in: Duration::ZERO,
+    };
+    server.spawn();
+    server
+}
+
+/// What a validating resolver answered: the header's view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resolved {
+    /// The RCODE (0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN, …).
+    pub rcode: u8,
+    /// The AD bit: the resolver validated the answer.
+    pub authentic: bool,
+    /// How many records the answer section holds.
+    pub answers: u16,
+}
+
+/// One recursive query with the DO bit (EDNS, 1232 octets) and the AD bit
+/// set (RFC 6840 §5.7: the client wants to know) to the resolver at
+/// `server`, over UDP, TCP when truncated; `Err` after `timeout`. Only the
+/// header of the answer is read, so no record type can fail to parse.
+pub fn resolve(server: SocketAddr, name: &str, rtype: u16, timeout: Duration) -> Result<Resolved, String> {
+    use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::{Name, RecordType};
+    let mut id = [0u8; 2];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut id).expect("random id");
+    let mut message = Message::new(u16::from_be_bytes(id), MessageType::Query, OpCode::Query);
+    message.metadata.recursion_desired = true;
+    message.metadata.authentic_data = true;
+    let qname: Name = fqdn(name).parse().map_err(|e| format!("bad name {name}: {e}"))?;
+    message.add_query(Query::query(qname, RecordType::from(rtype)));
+    let mut edns = Edns::new();
+    edns.set_dnssec_ok(true);
+    edns.set_max_payload(1232);
+    message.set_edns(edns);
+    let wire = message.to_vec().map_err(|e| format!("cannot build the query: {e}"))?;
+    let socket = UdpSocket::bind((LOCALHOST, 0)).map_err(|e| format!("bind: {e}"))?;
+    socket.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    socket.connect(server).map_err(|e| format!("connect to {server}: {e}"))?;
+    socket.send(&wire).map_err(|e| format!("send to {server}: {e}"))?;
+    let mut reply = vec![0u8; 65535];
+    // A late answer to an earlier query cannot come here: the socket is new.
+    let len = socket.recv(&mut reply).map_err(|e| format!("no answer from {server} for {name}: {e}"))?;
+    reply.truncate(len);
+    if reply.len() >= 12 && reply[2] & 0x02 != 0 {
+        reply = tcp_exchange(server, SocketAddr::new(LOCALHOST, 0), &wire, timeout)?;
+    }
+    header_of(&reply, &wire).ok_or_else(|| format!("answer from {server} for {name} is not one: {reply:02x?}"))
+}
+
+/// The header of `reply` if it answers `query` (same ID, QR set).
+fn header_of(reply: &[u8], query: &[u8]) -> Option<Resolved> {
+    let header = reply.get(..12)?;
+    (header[..2] == query[..2] && header[2] & 0x80 != 0).then(|| Resolved {
+        rcode: header[3] & 0x0f,
+        authentic: header[3] & 0x20 != 0,
+        answers: u16::from_be_bytes([header[6], header[7]]),
+    })
 }
 
 /// The SOA serial of a zone text whose SOA record is on one line.
