@@ -955,6 +955,15 @@ fn check_ds_by_query(signer: &Signer, zone: &str, before: &[serde_json::Value], 
             "{zone}: a DS observation not by the parent check: {e:?}"
         );
     }
+    // Each submission by the script is in the audit with the DS it sent.
+    let submitted: Vec<&AuditRow> = audit
+        .iter()
+        .filter(|e| e.event == "ds-requested" && e.why.starts_with("DS set submitted to the parent by submit-command"))
+        .collect();
+    assert!(!submitted.is_empty(), "{zone}: no submission by the submit-command in the audit");
+    for e in &submitted {
+        assert!(e.why.split_whitespace().any(|w| w == "DS"), "{zone}: a submission without its DS: {e:?}");
+    }
     let sep = |keys: &[serde_json::Value]| -> Vec<i64> {
         active_ids(keys).into_iter().filter(|id| keys.iter().any(|k| k["id"] == *id && k["role"] != "zsk")).collect()
     };

@@ -307,7 +307,9 @@ pub async fn submit_round(
         }
     }
     let (via, errors) = submit(&wanted, command, &updates, &origin, keys).await;
-    let ds: Vec<String> = text.lines().filter(|l| l.contains(" DS ")).map(str::to_owned).collect();
+    // The text is tab-separated (zone/writer): the type is the fourth field.
+    let ds: Vec<String> =
+        text.lines().filter(|l| l.split_whitespace().nth(3) == Some("DS")).map(str::to_owned).collect();
     let record = DsSubmission {
         wanted: text,
         via: Some(via.join(", ")),
