@@ -308,8 +308,12 @@ pub async fn submit_round(
     }
     let (via, errors) = submit(&wanted, command, &updates, &origin, keys).await;
     // The text is tab-separated (zone/writer): the type is the fourth field.
-    let ds: Vec<String> =
-        text.lines().filter(|l| l.split_whitespace().nth(3) == Some("DS")).map(str::to_owned).collect();
+    let ds: Vec<String> = text
+        .lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .filter(|fields| fields.get(3) == Some(&"DS"))
+        .map(|fields| fields.join(" "))
+        .collect();
     let record = DsSubmission {
         wanted: text,
         via: Some(via.join(", ")),
