@@ -22,7 +22,7 @@ use std::time::Duration;
 use hickory_proto::op::{OpCode, ResponseCode};
 
 use crate::rollover::Observation;
-use crate::xfr::client::{Request, exchange};
+use crate::xfr::client::{Request, exchange, rcode_name};
 use crate::xfr::tsig::TsigKey;
 use crate::xfr::wire::{CLASS_IN, ParsedMessage, Question};
 use crate::zone::dnssec::{Ds, ds_matches};
@@ -123,7 +123,7 @@ fn ds_set(answer: &[u8], zone: &Name, asking: Asking) -> Result<Vec<Vec<u8>>, St
             return Err("not authoritative (AA clear): not a server of the parent zone".to_owned());
         }
         Asking::Validator if !header.authentic_data => {
-            return Err(format!("not validated (AD clear, {})", header.response_code));
+            return Err(format!("not validated (AD clear, {})", rcode_name(header.response_code.into())));
         }
         _ => {}
     }
@@ -131,7 +131,7 @@ fn ds_set(answer: &[u8], zone: &Name, asking: Asking) -> Result<Vec<Vec<u8>>, St
         // NXDOMAIN from the parent: the name is not delegated at all, so
         // it has no DS either.
         ResponseCode::NoError | ResponseCode::NXDomain => {}
-        rcode => return Err(format!("answered {rcode}")),
+        rcode => return Err(format!("answered {}", rcode_name(rcode.into()))),
     }
     let mut set = Vec::new();
     for record in parsed.answers() {
