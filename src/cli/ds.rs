@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use signet::keys::PublishedKey;
-use signet::manage::parent::{check_round, has_agents, load_tsig_keys, submit_round};
+use signet::manage::parent::{check_round, has_agents, load_tsig_keys, submit_round, wanted_ds};
 use signet::manage::report_ds;
 use signet::manage::requests::key_by_tag;
 use signet::zone::writer::write_record;
@@ -124,13 +124,17 @@ async fn submit(db: &signet::db::Database, zone: &str, ctx: &Context) -> anyhow:
     let snapshot = db.snapshot(&origin).await?;
     let keys = load_tsig_keys(db).await?;
     let lookup = |name: &str| keys.get(name).cloned();
+    let pending = wanted_ds(&snapshot, &origin).is_some();
     submit_round(db, &snapshot, &lookup, ctx.now).await?;
     match db.ds_submission(snapshot.zone.id).await? {
-        Some(sub) if sub.error.is_some() => {
+        Some(sub) if pending && sub.error.is_some() => {
             anyhow::bail!("DS submission failed: {}", sub.error.unwrap_or_default())
         }
-        Some(sub) => outln!("DS set submitted by {}:\n{}", sub.via.unwrap_or_default(), sub.wanted)?,
-        None => outln!("zone {}: no DS change is pending, or nothing to submit it with", snapshot.zone.name)?,
+        Some(sub) if pending => outln!("DS set submitted by {}:\n{}", sub.via.unwrap_or_default(), sub.wanted)?,
+        _ if pending => {
+            outln!("zone {}: nothing to submit the DS with (parent.submit-command, parent-update)", snapshot.zone.name)?
+        }
+        _ => outln!("zone {}: no DS change is pending", snapshot.zone.name)?,
     }
     Ok(ExitCode::SUCCESS)
 }
