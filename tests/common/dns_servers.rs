@@ -134,6 +134,18 @@ pub enum Kind {
     Unbound,
 }
 
+impl Kind {
+    /// The program that runs it.
+    fn program(self) -> &'static str {
+        match self {
+            Kind::Nsd => "nsd",
+            Kind::Knot => "knotd",
+            Kind::Named => "named",
+            Kind::Unbound => "unbound",
+        }
+    }
+}
+
 /// A running name server in its own directory; stopped on drop.
 #[derive(Debug)]
 pub struct Server {
@@ -141,7 +153,6 @@ pub struct Server {
     dir: PathBuf,
     zone: String,
     addr: SocketAddr,
-    program: &'static str,
     args: Vec<String>,
     logs: Vec<PathBuf>,
     child: Option<Child>,
@@ -155,6 +166,27 @@ pub struct Server {
 }
 
 impl Server {
+    /// A server of `kind` run from `dir` with `args`, not yet started; its
+    /// logs are `log` (a file in `dir`, if it writes one) and its
+    /// standard error.
+    fn new(kind: Kind, dir: &Path, zone: String, addr: SocketAddr, args: Vec<String>, log: Option<&str>) -> Server {
+        let mut logs: Vec<PathBuf> = log.map(|l| dir.join(l)).into_iter().collect();
+        logs.push(dir.join("stderr"));
+        Server {
+            kind,
+            dir: dir.to_owned(),
+            zone,
+            addr,
+            args,
+            logs,
+            child: None,
+            pid: 0,
+            rndc: None,
+            zone_file: None,
+            started_in: Duration::ZERO,
+        }
+    }
+
     /// Where it listens (UDP and TCP).
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -215,12 +247,12 @@ impl Server {
             .append(true)
             .open(self.dir.join("stderr"))
             .expect("open the server's stderr file");
-        let mut command = Command::new(self.program);
+        let mut command = Command::new(self.kind.program());
         command.args(&self.args).current_dir(&self.dir).stdin(Stdio::null()).stdout(stderr.try_clone().expect("dup"));
         command.stderr(stderr);
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let started = Instant::now();
-        let child = command.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", self.program));
+        let child = command.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", self.kind.program()));
         self.pid = child.id();
         self.child = Some(child);
         // It is up when it answers a query for its zone over UDP (any
@@ -389,20 +421,9 @@ pub fn nsd_secondary_of(addr: SocketAddr, dir: &Path, zones: &[(&str, SocketAddr
     std::fs::write(dir.join("nsd.conf"), conf).expect("write nsd.conf");
     let checked = super::run(Command::new("nsd-checkconf").arg(dir.join("nsd.conf")));
     super::expect_success("nsd-checkconf", &checked);
-    let mut server = Server {
-        kind: Kind::Nsd,
-        dir: dir.clone(),
-        zone: fqdn(zones.first().expect("NSD: at least one zone").0),
-        addr,
-        program: "nsd",
-        args: vec!["-d".into(), "-c".into(), format!("{d}/nsd.conf")],
-        logs: vec![dir.join("nsd.log"), dir.join("stderr")],
-        child: None,
-        pid: 0,
-        rndc: None,
-        zone_file: None,
-        started_in: Duration::ZERO,
-    };
+    let zone = fqdn(zones.first().expect("NSD: at least one zone").0);
+    let args = vec!["-d".into(), "-c".into(), format!("{d}/nsd.conf")];
+    let mut server = Server::new(Kind::Nsd, &dir, zone, addr, args, Some("nsd.log"));
     server.spawn();
     server
 }
@@ -434,20 +455,9 @@ fn knot_server(dir: PathBuf, zone: String, addr: SocketAddr, conf: String, zone_
     std::fs::write(dir.join("knot.conf"), conf).expect("write knot.conf");
     let checked = super::run(Command::new("knotc").arg("-c").arg(dir.join("knot.conf")).arg("conf-check"));
     super::expect_success("knotc conf-check", &checked);
-    let mut server = Server {
-        kind: Kind::Knot,
-        dir: dir.clone(),
-        zone,
-        addr,
-        program: "knotd",
-        args: vec!["-c".into(), dir.join("knot.conf").display().to_string()],
-        logs: vec![dir.join("knot.log"), dir.join("stderr")],
-        child: None,
-        pid: 0,
-        rndc: None,
-        zone_file,
-        started_in: Duration::ZERO,
-    };
+    let args = vec!["-c".into(), dir.join("knot.conf").display().to_string()];
+    let mut server = Server::new(Kind::Knot, &dir, zone, addr, args, Some("knot.log"));
+    server.zone_file = zone_file;
     server.spawn();
     server
 }
@@ -601,21 +611,11 @@ pub fn named_primary_at(
     std::fs::write(dir.join("named.conf"), conf).expect("write named.conf");
     let checked = super::run(Command::new("named-checkconf").arg(dir.join("named.conf")));
     super::expect_success("named-checkconf", &checked);
-    let mut server = Server {
-        kind: Kind::Named,
-        dir: dir.clone(),
-        zone: zone.clone(),
-        addr: SocketAddr::new(LOCALHOST, port),
-        program: "named",
-        // -g: foreground, log to standard error; no -u: no change of user.
-        args: vec!["-g".into(), "-4".into(), "-n".into(), "1".into(), "-c".into(), format!("{d}/named.conf")],
-        logs: vec![dir.join("stderr")],
-        child: None,
-        pid: 0,
-        rndc: Some((dir.join("rndc.key"), control)),
-        zone_file: Some(zone_file),
-        started_in: Duration::ZERO,
-    };
+    // -g: foreground, log to standard error; no -u: no change of user.
+    let args = vec!["-g".into(), "-4".into(), "-n".into(), "1".into(), "-c".into(), format!("{d}/named.conf")];
+    let mut server = Server::new(Kind::Named, &dir, zone.clone(), SocketAddr::new(LOCALHOST, port), args, None);
+    server.rndc = Some((dir.join("rndc.key"), control));
+    server.zone_file = Some(zone_file);
     server.spawn();
     let serial = text_serial(zone_text).expect("the zone text has no SOA on one line");
     wait_serial(&server, &zone, serial, Duration::from_secs(10));
@@ -670,20 +670,8 @@ pub fn unbound_resolver(dir: &Path, config: &UnboundConfig) -> Server {
     std::fs::write(dir.join("unbound.conf"), conf).expect("write unbound.conf");
     let checked = super::run(Command::new("unbound-checkconf").arg(dir.join("unbound.conf")));
     super::expect_success("unbound-checkconf", &checked);
-    let mut server = Server {
-        kind: Kind::Unbound,
-        dir: dir.clone(),
-        zone: "localhost.".to_owned(),
-        addr,
-        program: "unbound",
-        args: vec!["-d".into(), "-c".into(), format!("{d}/unbound.conf")],
-        logs: vec![dir.join("unbound.log"), dir.join("stderr")],
-        child: None,
-        pid: 0,
-        rndc: None,
-        zone_file: None,
-        started_in: Duration::ZERO,
-    };
+    let args = vec!["-d".into(), "-c".into(), format!("{d}/unbound.conf")];
+    let mut server = Server::new(Kind::Unbound, &dir, "localhost.".to_owned(), addr, args, Some("unbound.log"));
     server.spawn();
     server
 }
