@@ -869,13 +869,19 @@ fn turn() -> std::sync::MutexGuard<'static, ()> {
     TURN.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-#[test]
-fn rollovers_through_a_validating_resolver() {
-    let _turn = turn();
+/// This test's turn, if the peers it needs are installed (else it says
+/// why it is skipped).
+fn turn_if_tools() -> Option<std::sync::MutexGuard<'static, ()>> {
     if !tools() {
         eprintln!("note: rollover_e2e skipped: it needs nsd, unbound and flock");
-        return;
+        return None;
     }
+    Some(turn())
+}
+
+#[test]
+fn rollovers_through_a_validating_resolver() {
+    let Some(_turn) = turn_if_tools() else { return };
     let started = Instant::now();
     let mut world = World::new(&CHILDREN, None);
     world.wait_children_trusted();
@@ -1020,11 +1026,7 @@ const SERVFAILS_WANTED: u64 = 5;
 
 #[test]
 fn unsafe_timing_gives_servfail() {
-    let _turn = turn();
-    if !tools() {
-        eprintln!("note: rollover_e2e skipped: it needs nsd, unbound and flock");
-        return;
-    }
+    let Some(_turn) = turn_if_tools() else { return };
     let started = Instant::now();
     let dir = Kept(tempfile::tempdir().expect("tempdir"));
     let mut signer = Signer::new(dir.path(), "unsafe");
@@ -1084,11 +1086,7 @@ fn servfails(queries: &QueryLoop, zone: &str) -> u64 {
 /// dropped the old DS, while Unbound still holds the old DS set.
 #[test]
 fn ds_ttl_shorter_than_the_parents_gives_servfail() {
-    let _turn = turn();
-    if !tools() {
-        eprintln!("note: rollover_e2e skipped: it needs nsd, unbound and flock");
-        return;
-    }
+    let Some(_turn) = turn_if_tools() else { return };
     let started = Instant::now();
     let world = World::new(&[LIE], Some(LIE_DS_TTL));
     world.wait_children_trusted();
