@@ -59,6 +59,12 @@ impl Env {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
+    /// Puts the child zone under management with `policy`.
+    fn add_child(&self, policy: &str, input: &std::path::Path, output: &std::path::Path) {
+        let (input, output) = (input.to_str().expect("path"), output.to_str().expect("path"));
+        self.ok(&["zone", "add", CHILD, "--policy", policy, "--input", input, "--output", output]);
+    }
+
     /// A JSON command at the wall clock's time (the service's).
     fn json_now(&self, args: &[&str]) -> serde_json::Value {
         let mut command: Command = self.store.signet();
@@ -137,17 +143,7 @@ fn setup() -> Option<(Env, Server, Server, Tsig)> {
     env.ok(&["init"]);
     env.ok(&["policy", "import", policy_file.to_str().expect("path"), "--name", "p"]);
     let output = base.join("child.signed");
-    env.ok(&[
-        "zone",
-        "add",
-        CHILD,
-        "--policy",
-        "p",
-        "--input",
-        input.to_str().expect("p"),
-        "--output",
-        output.to_str().expect("p"),
-    ]);
+    env.add_child("p", &input, &output);
     let tsig = Tsig::generate("agent-key");
     let secret = base.join("agent.key");
     tsig.write_secret_file(&secret);
@@ -285,17 +281,7 @@ fn serve_submits_the_ds_by_update_and_sees_it_by_query() {
     env.ok(&["init"]);
     env.ok(&["policy", "import", policy.to_str().expect("path"), "--name", "fast"]);
     env.ok(&["tsig", "add", "update-key", "--secret-file", secret.to_str().expect("path")]);
-    env.ok(&[
-        "zone",
-        "add",
-        CHILD,
-        "--policy",
-        "fast",
-        "--input",
-        input.to_str().expect("p"),
-        "--output",
-        output.to_str().expect("p"),
-    ]);
+    env.add_child("fast", &input, &output);
     let at = parent.addr().to_string();
     env.ok(&["zone", "parent-update", "add", CHILD, &at, "--tsig", "update-key"]);
     env.ok(&["zone", "parent-agent", "add", CHILD, &at, "--tsig", "update-key"]);
