@@ -221,7 +221,8 @@ fn every_rule_is_refused_by_the_signer_and_reported_by_the_verifier() {
 
         let signed = setup.dir.path().join(format!("case{i}.library"));
         setup.sign_with_library(&zone, &signed);
-        let (code, report) = common::signet_verify_json(env!("CARGO_BIN_EXE_signet"), &signed, ORIGIN, None);
+        let (code, report) =
+            common::signet_verify_json(env!("CARGO_BIN_EXE_signet"), &signed, ORIGIN, None, common::At::WallClock);
         assert_eq!(code, Some(1), "{what}: signet verify exit code; report {report}");
         let errors: Vec<(String, String, String)> = report["findings"]
             .as_array()
@@ -340,7 +341,8 @@ fn legal_neighbours_of_the_rules_are_accepted() {
         let out = setup.dir.path().join(format!("legal{i}.signed"));
         let signed = setup.sign(&zone, [&setup.ksk, &setup.zsk], &out);
         common::expect_success(&format!("signing legal{i}.zone"), &signed);
-        let (code, report) = common::signet_verify_json(env!("CARGO_BIN_EXE_signet"), &out, ORIGIN, None);
+        let (code, report) =
+            common::signet_verify_json(env!("CARGO_BIN_EXE_signet"), &out, ORIGIN, None, common::At::WallClock);
         assert_eq!(code, Some(0), "legal{i}: {report}");
         if i < 3 {
             assert_peers(&format!("legal{i}"), &zone, Accepts, Accepts);

@@ -257,7 +257,13 @@ impl Managed {
         args.extend(extra);
         let output = self.ok(&args, now);
         let json = serde_json::from_slice(&output.stdout).expect("JSON");
-        let (code, report) = common::signet_verify_json(env!("CARGO_BIN_EXE_signet"), &self.output, ORIGIN, None);
+        let (code, report) = common::signet_verify_json(
+            env!("CARGO_BIN_EXE_signet"),
+            &self.output,
+            ORIGIN,
+            None,
+            common::At::Fixed(now),
+        );
         assert_eq!(code, Some(0), "the published zone verifies: {report}");
         (json, String::from_utf8_lossy(&output.stderr).into_owned())
     }

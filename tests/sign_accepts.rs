@@ -42,7 +42,8 @@ fn sign_and_check_all(store: &Store, algorithm: &str, csk: bool, dir: &Path) {
         }
         command.arg("-o").arg(&out).arg("--ds-out").arg(&ds);
         common::expect_success(&format!("signet sign, {case}"), &common::run(&mut command));
-        let (exit, report) = common::signet_verify_json(env!("CARGO_BIN_EXE_signet"), &out, ORIGIN, Some(&ds));
+        let (exit, report) =
+            common::signet_verify_json(env!("CARGO_BIN_EXE_signet"), &out, ORIGIN, Some(&ds), common::At::WallClock);
         assert_eq!(exit, Some(0), "{case}: signet verify: {report:#}");
         let verified = report["stats"]["rrsigs_verified"].as_u64().unwrap_or(0);
         assert!(verified > 50 && Some(verified) == report["stats"]["rrsigs"].as_u64(), "{case}: {report:#}");

@@ -25,7 +25,13 @@ fn sign_and_verify(tool: &str, alg: &str, denial: &str, dir: &Path) -> (Option<i
     common::expect_success(&format!("dnssec-verify on {case}"), &common::bind_verify(&zone, ORIGIN));
     common::expect_success(&format!("kzonecheck on {case}"), &common::knot_check(&zone, ORIGIN));
     common::expect_success(&format!("ldns-verify-zone on {case}"), &common::ldns_verify(&zone));
-    common::signet_verify_json(env!("CARGO_BIN_EXE_signet"), &zone, ORIGIN, Some(&out.join("ds.txt")))
+    common::signet_verify_json(
+        env!("CARGO_BIN_EXE_signet"),
+        &zone,
+        ORIGIN,
+        Some(&out.join("ds.txt")),
+        common::At::WallClock,
+    )
 }
 
 /// Asserts a clean bill: exit 0, valid, every RRSIG verified.

@@ -101,17 +101,36 @@ pub fn ldns_verify(zone: &Path) -> Output {
     run(Command::new("ldns-verify-zone").arg(zone))
 }
 
-/// `signet verify ... --format json`: exit code and the parsed report.
+/// The time a check judges signatures at. A test that fixed the time it
+/// signed at must check at that time too: a check by the wall clock of a
+/// zone signed at a fixed date passes until that date's signatures expire,
+/// then fails on every run (it did, on 2026-12-02). There is no default:
+/// every caller says which clock its zone was signed by.
+#[derive(Debug, Clone, Copy)]
+pub enum At {
+    /// The fixed time the test signed at, passed as `--now`.
+    Fixed(i64),
+    /// The wall clock, for zones signed at the wall clock's time (by a
+    /// peer, or by signet without `--now`).
+    WallClock,
+}
+
+/// `signet verify ... --format json` at `at`: exit code and the parsed
+/// report.
 pub fn signet_verify_json(
     signet: &str,
     zone: &Path,
     origin: &str,
     anchor: Option<&Path>,
+    at: At,
 ) -> (Option<i32>, serde_json::Value) {
     let mut command = Command::new(signet);
     command.args(["verify", "--format", "json", "--origin", origin]).arg(zone);
     if let Some(anchor) = anchor {
         command.arg("--trust-anchor").arg(anchor);
+    }
+    if let At::Fixed(now) = at {
+        command.args(["--now", &now.to_string()]);
     }
     let output = run(&mut command);
     let report = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
