@@ -237,13 +237,16 @@ impl Env {
         self.status()["published_serial"].as_u64().map(|s| s as u32)
     }
 
-    /// Waits until serve has published a serial other than `not` (and the
-    /// output holds it); returns it.
+    /// Waits until serve has published a serial other than `not`: the
+    /// output holds it and the listener serves it (the catalog takes a
+    /// version after the run that wrote it: a snapshot taken between the
+    /// two saw "served None", then 101). Returns it.
     fn wait_published(&self, not: Option<u32>, servers: &[&Server]) -> u32 {
         wait_for(PROPAGATION, || {
             let serial = self.published_serial().filter(|s| Some(*s) != not)?;
             let text = std::fs::read_to_string(&self.output).ok()?;
-            (dns_servers::text_serial(&text) == Some(serial)).then_some(serial)
+            let served = dns_servers::soa_serial(self.listen, ZONE);
+            (dns_servers::text_serial(&text) == Some(serial) && served == Some(serial)).then_some(serial)
         })
         .unwrap_or_else(|w| {
             panic!(
