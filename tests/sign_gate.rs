@@ -11,7 +11,7 @@ use std::sync::Mutex;
 
 use signet::keys::soft::SoftStore;
 use signet::keys::{Algorithm, KeyError, KeyStore, KeyUri, PublishedKey, Role, SigningKey};
-use signet::manage::gate::{GateFailure, sign_through_gate};
+use signet::manage::gate::{GateFailure, Predecessor, sign_through_gate};
 use signet::policy::Policy;
 use signet::sign::{SignSettings, Signer, SigningKeys, sign_zone};
 use signet::verify::{Anchor, NoProgress, VerifyOptions};
@@ -124,8 +124,10 @@ impl Fixture {
             trust_anchor: Some(vec![Anchor::Ds(anchor)]),
             ..VerifyOptions::default()
         };
-        sign_through_gate(out, &self.origin, &options, &NoProgress, None, |w| sign_zone(unsigned, &keys, &settings, w))
-            .map(|_| ())
+        sign_through_gate(out, &self.origin, &options, Predecessor::default(), &NoProgress, None, |w| {
+            sign_zone(unsigned, &keys, &settings, w)
+        })
+        .map(|_| ())
     }
 }
 

@@ -157,6 +157,13 @@ pub fn main() -> ExitCode {
             return ExitCode::from(EXIT_INPUT);
         }
     };
+    if now.is_some() && matches!(cli.command, Command::Serve(_)) {
+        // A service on a fixed clock would sign every run at one instant
+        // and never roll a key: refused, not ignored.
+        let message = "signet serve runs on the wall clock: --now (or SIGNET_NOW) is for one-off commands";
+        report_error(&anyhow::anyhow!(message), cli.format);
+        return ExitCode::from(EXIT_INPUT);
+    }
     let ctx = Context {
         db: cli.db,
         now: now.unwrap_or_else(signet::time::wall_clock),

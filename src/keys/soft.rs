@@ -8,7 +8,7 @@
 
 use std::fs;
 use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use ring::rand::{SecureRandom as _, SystemRandom};
@@ -48,6 +48,7 @@ impl KeyStore for SoftStore {
             Algorithm::Ed25519 => Ed25519KeyPair::generate_pkcs8(&rng).map(|d| d.as_ref().to_vec()).map_err(|_| ()),
         }
         .map_err(|_| file_error(&self.path, "key generation failed".to_owned()))?;
+        create_store_dir(&self.path)?;
         let file = self.path.join(format!("{}.pk8", sanitize(label)));
         write_new_private(&file, &pkcs8)?;
         SoftKey::from_pkcs8(KeyUri::File(file), &pkcs8).map(|k| Box::new(k) as Box<dyn SigningKey>)
@@ -239,6 +240,21 @@ fn sanitize(label: &str) -> String {
 
 /// Writes a new private-key file, mode 0600 from its creation, refusing
 /// to replace an existing file.
+/// Makes the store's directory, mode 0700, when it is missing (a policy's
+/// `store = "file:keys"` on a first run): private keys go in it, so no
+/// one else may list or enter it. A directory that is there is left as
+/// it is.
+fn create_store_dir(dir: &Path) -> Result<(), KeyError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| file_error(dir, format!("cannot create the key store directory: {e}")))
+}
+
 fn write_new_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
     let mut file = fs::OpenOptions::new()
         .write(true)

@@ -119,6 +119,16 @@ impl KeyUri {
         Pkcs11Uri::parse(rest).map(KeyUri::Pkcs11).map_err(bad)
     }
 
+    /// This URI with a relative `file:` path taken as relative to `base`
+    /// (the database's directory, for the keys of managed zones: the same
+    /// files from any working directory, a service's `/` included).
+    pub fn resolved_against(&self, base: &std::path::Path) -> KeyUri {
+        match self {
+            KeyUri::File(path) if path.is_relative() => KeyUri::File(base.join(path)),
+            other => other.clone(),
+        }
+    }
+
     /// For messages: `token "signet", key id 0a1b…` or the file path.
     pub fn describe(&self) -> String {
         match self {

@@ -10,8 +10,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::PublishFailure;
 use crate::publish::{Candidate, install};
 use crate::sign::SignError;
+use crate::sign::serial::serial_gt;
 use crate::verify::{GateError, Progress, Report, SignatureMemo, VerifyOptions, verify_file};
-use crate::zone::Name;
+use crate::zone::diff::ZoneDiff;
+use crate::zone::dnssec::soa_fields;
+use crate::zone::{Name, Rtype, Zone};
 
 /// Why the gate did not publish.
 #[derive(Debug)]
@@ -25,6 +28,73 @@ pub enum GateFailure {
     /// The caller asked to stop (a service shutting down): nothing was
     /// published.
     Abandoned,
+    /// The candidate would be a second, different version under a serial
+    /// already published (or one behind it): nothing was published.
+    SerialHeld(SerialHeld),
+}
+
+/// The version a candidate follows: its serial, and the zone itself where
+/// the caller has it.
+///
+/// Secondaries compare serials only (RFC 1995, RFC 1996): a version
+/// published under a serial they already hold never reaches them, and a
+/// journal that starts again from it breaks IXFR. So one serial names one
+/// version. A scheme that makes the serial (increment, unixtime,
+/// datecounter) always moves past the last one; under `keep` the input's
+/// serial is published as it is, and a run that would change the zone
+/// without a new input serial must publish nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Predecessor<'a> {
+    /// The last serial published, when known.
+    pub serial: Option<u32>,
+    /// The version published under it, when the caller could read it.
+    pub zone: Option<&'a Zone>,
+}
+
+/// Why a candidate was held back: its serial does not move past the one
+/// published and its content differs (or cannot be compared).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the candidate's serial {serial} does not move past the published {published}, and the zone would change \
+     ({}): a secondary holding serial {published} would never take the new version, so nothing was published; \
+     give the unsigned zone a serial greater than {published} (the policy's zone.serial is \"keep\")",
+    changed.map_or_else(|| "the published version could not be read to compare".to_owned(), |n| format!("{n} record(s) differ"))
+)]
+pub struct SerialHeld {
+    /// The candidate's serial.
+    pub serial: u32,
+    /// The serial published before it.
+    pub published: u32,
+    /// How many records differ (added and removed), when known.
+    pub changed: Option<usize>,
+}
+
+impl Predecessor<'_> {
+    /// Whether `candidate` may follow this version: its serial moves past
+    /// the published one, or it is the very same version again.
+    fn admits(&self, candidate: &Zone) -> Result<(), SerialHeld> {
+        let (Some(published), Some(serial)) = (self.serial, zone_serial(candidate)) else {
+            return Ok(());
+        };
+        if serial_gt(serial, published) {
+            return Ok(());
+        }
+        let changed = self
+            .zone
+            .filter(|previous| zone_serial(previous) == Some(published))
+            .and_then(|previous| ZoneDiff::between(previous, candidate).ok())
+            .map(|diff| diff.removed_len() + diff.added_len());
+        match changed {
+            Some(0) if serial == published => Ok(()),
+            changed => Err(SerialHeld { serial, published, changed }),
+        }
+    }
+}
+
+/// A zone's SOA serial.
+fn zone_serial(zone: &Zone) -> Option<u32> {
+    let soa = zone.records().find(|r| r.rtype == Rtype::SOA)?;
+    soa_fields(soa.rdata).map(|(serial, _)| serial)
 }
 
 /// A zone the gate passed and installed.
@@ -59,7 +129,8 @@ impl Progress for Stoppable<'_> {
 }
 
 /// Writes a zone with `sign` into a candidate beside `target`, verifies
-/// the candidate in full and installs it. Returns what `sign` returned,
+/// the candidate in full and installs it if `predecessor` admits it (one
+/// serial, one version). Returns what `sign` returned,
 /// the verifier's report and memo; on any failure `target` is untouched.
 ///
 /// `abandon`, when set, stops the run: the signer and the verifier look
@@ -71,6 +142,7 @@ pub fn sign_through_gate<T>(
     target: &Path,
     origin: &Name,
     options: &VerifyOptions,
+    predecessor: Predecessor<'_>,
     progress: &dyn Progress,
     abandon: Option<&AtomicBool>,
     sign: impl FnOnce(&mut dyn Write) -> Result<T, SignError>,
@@ -94,6 +166,9 @@ pub fn sign_through_gate<T>(
         return Err(GateFailure::Abandoned);
     }
     let (report, memo, zone) = (verified.report().clone(), verified.take_memo(), verified.take_zone());
+    if let Some(candidate) = &zone {
+        predecessor.admits(candidate).map_err(GateFailure::SerialHeld)?;
+    }
     install(sealed, verified).map_err(publish)?;
     Ok(Passed { made, report, memo, zone })
 }

@@ -191,7 +191,8 @@ pub(super) async fn purge_removed_keys(db: &Database, snapshot: &ZoneSnapshot, n
     }
     let zone = &snapshot.zone;
     for (id, uri) in db.purgeable_keys(zone.id, now - purge_after).await? {
-        let destroyed = KeyUri::parse(&uri).and_then(|uri| destroy_key(&uri));
+        let destroyed =
+            KeyUri::parse(&uri).and_then(|uri| destroy_key(&uri.resolved_against(&super::run::database_dir(db))));
         let why = match destroyed {
             Ok(Destroyed::Now) => format!("key material destroyed in its store ({uri})"),
             Ok(Destroyed::AlreadyGone) => format!("key material was already gone from its store ({uri})"),

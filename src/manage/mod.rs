@@ -53,10 +53,21 @@ pub enum ManageError {
     /// The database could not do what was asked (a busy zone included).
     #[error(transparent)]
     Database(#[from] DbError),
+    /// The run would publish a different version under a serial already
+    /// published (policy `zone.serial = "keep"` and an input serial that
+    /// did not move): nothing was published.
+    #[error("zone {zone}: {source}")]
+    SerialHeld {
+        /// The zone.
+        zone: String,
+        /// The serials and what differs.
+        source: gate::SerialHeld,
+    },
     /// The wall clock is behind the zone's last run.
     #[error(
         "the clock went backwards: zone {zone} was last signed at {last}, and the clock says {now}; \
-         refusing to run (give --now to override)"
+         refusing to run: fix the clock, or wait until it passes the last run \
+         (a one-off command may be given --now; signet serve runs on the wall clock only)"
     )]
     ClockWentBack {
         /// The zone.

@@ -5,11 +5,11 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::gate::{GateFailure, Passed, sign_through_gate};
+use super::gate::{GateFailure, Passed, Predecessor, sign_through_gate};
 use super::keys::{GivenKey, given_signing_keys, open_and_prove};
 use super::{ManageError, PublishFailure};
 use crate::keys::PublishedKey;
-use crate::policy::Policy;
+use crate::policy::{Policy, SerialScheme};
 use crate::publish::PublishError;
 use crate::sign::{SignSettings, SignStats, check_input, random_salt, sign_zone};
 use crate::verify::{Anchor, Progress, Report, VerifyOptions};
@@ -61,6 +61,7 @@ pub fn sign_once(job: &OneShot<'_>, progress: &dyn Progress) -> Result<OneShotOu
             job.output.display()
         )));
     }
+    crate::publish::remove_stale_candidates(job.output);
     let unsigned = read_zone_file(job.input, job.origin)
         .map_err(|source| ManageError::Input { zone: zone.clone(), source: Box::new(source) })?;
     // Content gate: checked before any key is opened.
@@ -95,7 +96,13 @@ pub fn sign_once(job: &OneShot<'_>, progress: &dyn Progress) -> Result<OneShotOu
         trust_anchor: Some(trust_anchor),
         ..VerifyOptions::default()
     };
-    let result = sign_through_gate(job.output, job.origin, &options, progress, None, |out| {
+    // Under `keep` the serial may be the one at the output: the version
+    // there is read to tell a republication from a change (the other
+    // schemes move past it).
+    let keeps_serial = job.policy.zone.serial == SerialScheme::Keep && settings.last_serial.is_some();
+    let previous = keeps_serial.then(|| read_zone_file(job.output, job.origin).ok()).flatten();
+    let predecessor = Predecessor { serial: settings.last_serial, zone: previous.as_ref() };
+    let result = sign_through_gate(job.output, job.origin, &options, predecessor, progress, None, |out| {
         sign_zone(unsigned, &signing, &settings, out)
     });
     match result {
@@ -108,6 +115,7 @@ pub fn sign_once(job: &OneShot<'_>, progress: &dyn Progress) -> Result<OneShotOu
         Err(GateFailure::Refused(report)) => Ok(OneShotOutcome::Refused(report)),
         Err(GateFailure::Sign(source)) => Err(sign_error(job, source)),
         Err(GateFailure::Abandoned) => Err(ManageError::Abandoned { zone: job.origin.to_string() }),
+        Err(GateFailure::SerialHeld(source)) => Err(ManageError::SerialHeld { zone: job.origin.to_string(), source }),
         Err(GateFailure::Publish(source)) => Err(ManageError::Publish {
             zone: job.origin.to_string(),
             output: job.output.display().to_string(),

@@ -13,7 +13,7 @@
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use super::gate::{GateFailure, Passed, sign_through_gate};
+use super::gate::{GateFailure, Passed, Predecessor, sign_through_gate};
 use super::gate_memo::{self, FullReason};
 use super::journal::diff_for_commit;
 use super::keys::{advance_with_new_keys, key_store, open_signing_keys, parent_ds, purge_removed_keys, signing_keys};
@@ -91,29 +91,42 @@ pub async fn run_zone(
     now: i64,
     options: &RunOptions<'_>,
 ) -> Result<RunOutcome, ManageError> {
-    let snapshot = db.snapshot(name).await?;
-    let zone = &snapshot.zone;
-    if !options.explicit_now
-        && let Some(last) = zone.last_run_at.filter(|last| now < *last)
-    {
-        return Err(ManageError::ClockWentBack {
-            zone: zone.name.clone(),
-            last: format_time(last),
-            now: format_time(now),
-        });
+    let mut snapshot = db.snapshot(name).await?;
+    anchor_key_paths(&mut snapshot, &database_dir(db));
+    let (zone_id, started, pid) = (snapshot.zone.id, std::time::Instant::now(), std::process::id());
+    // A run refused for the clock is recorded like any failed run, so
+    // that status shows it (it takes no lock: it does nothing).
+    let clock = clock_check(&snapshot, now, options);
+    let locked = clock.is_ok();
+    if locked {
+        db.lock_zone(&snapshot.zone, pid, now).await?;
     }
-    let pid = std::process::id();
-    db.lock_zone(zone, pid, now).await?;
-    let (zone_id, started) = (zone.id, std::time::Instant::now());
-    let result = run_locked(db, snapshot, now, options).await;
+    let result = match clock {
+        Ok(()) => run_locked(db, snapshot, now, options).await,
+        Err(e) => Err(e),
+    };
     let record = run_record(&result, now, started.elapsed().as_secs_f64());
     let recorded = match record {
         Some(run) => db.record_unpublished_run(zone_id, &run).await,
         None => Ok(()),
     };
-    db.unlock_zone(zone_id, pid).await?;
+    if locked {
+        db.unlock_zone(zone_id, pid).await?;
+    }
     recorded?;
     result
+}
+
+/// Refuses a time before the zone's last run, unless the time was given.
+fn clock_check(snapshot: &ZoneSnapshot, now: i64, options: &RunOptions<'_>) -> Result<(), ManageError> {
+    match snapshot.zone.last_run_at.filter(|last| now < *last) {
+        Some(last) if !options.explicit_now => Err(ManageError::ClockWentBack {
+            zone: snapshot.zone.name.clone(),
+            last: format_time(last),
+            now: format_time(now),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// The run row of a run that published nothing (the published run is
@@ -149,6 +162,7 @@ async fn run_locked(
     let input = Path::new(&snapshot.zone.input_path);
     let input_error = |source| ManageError::Input { zone: zone_name(&snapshot).to_owned(), source: Box::new(source) };
     let output = std::path::PathBuf::from(&snapshot.zone.output_path);
+    crate::publish::remove_stale_candidates(&output);
     // The input's digest before the input: if the file changes while it is
     // read, the digest recorded is of an older version, and a service sees
     // the change. The published version is read beside both.
@@ -185,8 +199,9 @@ async fn run_locked(
         memo: gate_plan.memo.take(),
         collect_memo: gate_plan.collect,
     };
+    let predecessor = Predecessor { serial: settings.last_serial, zone: previous };
     let gate = |unsigned, previous| {
-        sign_through_gate(&output, &origin, &verify, options.progress, options.abandon, |out| {
+        sign_through_gate(&output, &origin, &verify, predecessor, options.progress, options.abandon, |out| {
             sign_zone_until(unsigned, &keys, &settings, previous, options.abandon, out)
         })
     };
@@ -211,6 +226,9 @@ async fn run_locked(
             return Err(ManageError::Sign { zone, output, source: Box::new(source) });
         }
         Err(GateFailure::Publish(source)) => return Err(publish_failed(&snapshot, source)),
+        Err(GateFailure::SerialHeld(held)) => {
+            return Err(ManageError::SerialHeld { zone: zone.name.clone(), source: held });
+        }
     };
     let due = resign_due(policy, report.stats.earliest_expiration, now);
     let next_run_why = match step.next {
@@ -258,6 +276,27 @@ async fn run_locked(
         full_verification: gate_plan.full,
         zone: published_zone,
     })))
+}
+
+/// The directory relative `file:` key paths are taken from.
+pub(super) fn database_dir(db: &Database) -> std::path::PathBuf {
+    let dir = db.path().parent().unwrap_or(Path::new("."));
+    std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned())
+}
+
+/// Takes relative `file:` paths (the policy's key store, key files made
+/// in it) as relative to the database's directory: `store = "file:keys"`
+/// names the same directory from the command line and from a service,
+/// whatever their working directories.
+fn anchor_key_paths(snapshot: &mut ZoneSnapshot, dir: &Path) {
+    if let Some(store) = &mut snapshot.policy.keys.store {
+        *store = store.resolved_against(dir);
+    }
+    for key in &mut snapshot.keys {
+        if let Ok(uri) = KeyUri::parse(&key.uri) {
+            key.uri = uri.resolved_against(dir).to_string();
+        }
+    }
 }
 
 /// SHA-256 of a regular file's bytes: how the service tells a changed

@@ -31,7 +31,22 @@ pub fn check(policy: &Policy) -> Result<Vec<Warning>, Refusal> {
     check_purge(policy)?;
     check_journal(policy)?;
     check_parent(policy)?;
-    denial_warnings(policy)
+    let mut warnings = denial_warnings(policy)?;
+    warnings.extend(serial_warning(policy));
+    Ok(warnings)
+}
+
+/// `keep` is legal, but it hands the serial to whoever edits the unsigned
+/// zone: one serial names one version, so the signer cannot move it.
+fn serial_warning(policy: &Policy) -> Option<Warning> {
+    (policy.zone.serial == super::SerialScheme::Keep).then(|| Warning {
+        field: "zone.serial".to_owned(),
+        reason: "keep publishes the unsigned zone's serial as it is: a run that would change the signed zone \
+                 (signatures refreshed, a rollover step, a policy change) while that serial has not moved \
+                 publishes nothing, and the published signatures age toward expiry until the unsigned zone \
+                 gets a greater serial; increment, unixtime or datecounter let signet move it"
+            .to_owned(),
+    })
 }
 
 /// The longest `keys.purge-after` taken: 100 years (of 365.25 days, as

@@ -77,7 +77,7 @@ impl Candidate {
     /// new one), so that the name servers reading it still can.
     pub fn create(target: &Path) -> Result<Candidate, PublishError> {
         let target = through_symlinks(target)?;
-        remove_stale_temps(&target);
+        remove_stale_candidates(&target);
         let temp = TempFile { path: temp_path(&target), installed: false };
         let file = OpenOptions::new()
             .write(true)
@@ -184,8 +184,10 @@ fn temp_path(target: &Path) -> PathBuf {
 }
 
 /// Removes temporary files that a killed run left for this target (those
-/// whose process is gone), so they do not pile up.
-fn remove_stale_temps(target: &Path) {
+/// whose process is gone), so they do not pile up. A run calls it first,
+/// before anything that can fail: on a full disk, the candidates of runs
+/// killed there are what holds the space the next run needs.
+pub fn remove_stale_candidates(target: &Path) {
     let prefix = temp_prefix(target);
     let Ok(entries) = fs::read_dir(target_dir(target)) else { return };
     for entry in entries.flatten() {

@@ -349,7 +349,12 @@ impl Run<'_> {
         if key.goal != Goal::Omnipresent {
             return false;
         }
-        let rolled = manual.iter().any(|&r| r == key.role || key.role == Role::Csk);
+        // A successor not yet published is a request's answer, not its
+        // target: a request still pending after a run that made the
+        // successor but published nothing (refused, failed, held) must not
+        // make a successor of the successor at every retry.
+        let answer = key.predecessor.is_some() && key.state(Record::Dnskey) == RecordState::Hidden;
+        let rolled = !answer && manual.iter().any(|&r| r == key.role || key.role == Role::Csk);
         let due = key.retire.is_some_and(|r| self.now >= r - prepublication(self.policy, key.role));
         rolled || due || key.algorithm != self.policy.keys.algorithm
     }

@@ -4,8 +4,11 @@ use crate::policy::SerialScheme;
 use crate::zone::rdata::format_rrsig_time;
 
 /// The serial to publish, given the unsigned zone's serial, the last
-/// serial published (if known) and the time. The result is always
-/// greater than `last` in serial arithmetic, so secondaries take it.
+/// serial published (if known) and the time. Under every scheme but
+/// `keep` the result is greater than `last` in serial arithmetic, so
+/// secondaries take it; `keep` publishes the input's serial as it is, and
+/// the gate then publishes only a version that moves past `last` or is
+/// the very one published (`manage::gate::Predecessor`).
 pub fn next_serial(scheme: SerialScheme, input: u32, last: Option<u32>, now: i64) -> u32 {
     let wanted = match scheme {
         SerialScheme::Keep => input,
