@@ -152,6 +152,13 @@ fn an_algorithm_change_mid_run_is_safe() {
     common::expect_success("dry-run with an algorithm change", &output);
     assert_eq!(report["verdict"]["verdict"], "safe", "{}", report["verdict"]);
     assert_eq!(events(&report, "policy-change").count(), 1);
+    // The change started the algorithm rollover, and says so.
+    let started = report["policy_changes"][0]["started"].as_array().expect("started");
+    assert!(!started.is_empty(), "{}", report["policy_changes"]);
+    for key in started {
+        let cause = key["cause"].as_str().expect("cause");
+        assert!(cause.starts_with("algorithm rollover RSASHA256 (8) → ECDSAP256SHA256 (13)"), "{cause}");
+    }
     let keys = keys(&report);
     for k in keys.iter().filter(|k| k["algorithm"] == 8) {
         assert!(k["removed"].is_i64(), "RSA key left behind: {k}");
