@@ -152,6 +152,13 @@ fn an_algorithm_change_mid_run_is_safe() {
     common::expect_success("dry-run with an algorithm change", &output);
     assert_eq!(report["verdict"]["verdict"], "safe", "{}", report["verdict"]);
     assert_eq!(events(&report, "policy-change").count(), 1);
+    // The change started the algorithm rollover, and says so.
+    let started = report["policy_changes"][0]["started"].as_array().expect("started");
+    assert!(!started.is_empty(), "{}", report["policy_changes"]);
+    for key in started {
+        let cause = key["cause"].as_str().expect("cause");
+        assert!(cause.starts_with("algorithm rollover RSASHA256 (8) → ECDSAP256SHA256 (13)"), "{cause}");
+    }
     let keys = keys(&report);
     for k in keys.iter().filter(|k| k["algorithm"] == 8) {
         assert!(k["removed"].is_i64(), "RSA key left behind: {k}");
@@ -300,4 +307,82 @@ fn keys_can_live_in_a_softhsm_token() {
     let made_in_token =
         log.lines().filter(|l| l.contains("key made") && l.contains(r#""uri":"pkcs11:token=signet;id="#)).count();
     assert!(made_in_token >= 3, "the KSK, the ZSK and its successor are made in the token:\n{log}");
+}
+
+/// Issue 22 item 2: `--change-policy` rehearses a policy change at a given
+/// date and says what it started. The zone signs under 2-day ZSKs and
+/// 5-day KSKs; 10 hours in, a policy with 90-day ZSKs and 730-day KSKs and
+/// longer TTL, safety margins and registration delay replaces it. Its
+/// pre-publication times are longer than what was left of the old
+/// lifetimes, so the old machine replaced both 10-hour-old keys at the
+/// change (for the KSK, a needless DS change at the parent). The dry-run
+/// must show the change started no rollover, with the kept keys'
+/// successors due when the new policy says.
+#[test]
+fn a_policy_change_is_rehearsed_and_starts_no_rollover_the_new_policy_does_not_call_for() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = std::fs::read_to_string(policy("tld-ecdsa")).expect("policy");
+    let (p1, p2) = (dir.path().join("p1.toml"), dir.path().join("p2.toml"));
+    std::fs::write(&p1, text.replace("ksk-lifetime = \"730d\"", "ksk-lifetime = \"5d\"").replace("\"90d\"", "\"2d\""))
+        .expect("write p1");
+    let longer = text
+        .replace("dnskey-ttl = \"1h\"", "dnskey-ttl = \"1d\"")
+        .replace("publish-safety = \"1h\"", "publish-safety = \"1d\"")
+        .replace("retire-safety = \"1h\"", "retire-safety = \"1d\"")
+        .replace("registration-delay = \"1d\"", "registration-delay = \"2d\"");
+    assert_ne!(longer, text);
+    std::fs::write(&p2, longer).expect("write p2");
+    let change_at = time_of(FROM) + 10 * 3600;
+    let change = format!("2027-01-01T10:00:00Z={}", p2.display());
+    let until = "2027-01-15T00:00:00Z";
+    let (output, report) = dry_run(&p1, until, &["--change-policy", &change]);
+    common::expect_success("dry-run with a policy change", &output);
+    assert_eq!(report["verdict"]["verdict"], "safe", "{}", report["verdict"]);
+
+    let changes = report["policy_changes"].as_array().expect("policy_changes");
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    let reported = &changes[0];
+    assert_eq!(reported["at"].as_i64(), Some(change_at));
+    assert_eq!(reported["started"].as_array().map(Vec::len), Some(0), "the change started rollovers: {reported}");
+    // No successor was made at all within two weeks.
+    let keys = keys(&report);
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(keys.iter().all(|k| k["predecessor"].is_null()), "{keys:?}");
+
+    // The new pre-publication times (ZSK: DNSKEY TTL + propagation +
+    // publish safety; KSK: that + registration + DS TTL + parent
+    // propagation), longer than what was left of the old lifetimes.
+    let (m, h) = (60, 3600);
+    let zsk_pre = DAY + 10 * m + DAY;
+    let ksk_pre = zsk_pre + 2 * DAY + DAY + h;
+    let kept = reported["kept"].as_array().expect("kept");
+    assert_eq!(kept.len(), 2, "{reported}");
+    for key in keys {
+        let active = key["active"].as_i64().expect("active");
+        let (old_life, new_life, old_pre, new_pre) = match key["role"].as_str() {
+            Some("zsk") => (2 * DAY, 90 * DAY, h + 10 * m + h, zsk_pre),
+            Some("ksk") => (5 * DAY, 730 * DAY, (h + 10 * m + h) + DAY + DAY + h, ksk_pre),
+            role => panic!("role {role:?}"),
+        };
+        // What the old machine compared: the old retire time against the
+        // new pre-publication time, already past at the change.
+        assert!(active + old_life - new_pre <= change_at, "{key}");
+        let entry = kept.iter().find(|k| k["key"] == key["id"]).unwrap_or_else(|| panic!("{key} kept: {reported}"));
+        assert_eq!(entry["successor_due"].as_i64(), Some(active + new_life - new_pre), "{entry}");
+        assert_eq!(entry["successor_due_before"].as_i64(), Some(active + old_life - old_pre), "{entry}");
+    }
+
+    // The text report says it in words.
+    let text = common::run(
+        common::signet()
+            .args(["dry-run", "--origin", "example.", "--from", FROM, "--until", until, "--change-policy", &change])
+            .arg("--policy")
+            .arg(&p1),
+    );
+    common::expect_success("dry-run (text)", &text);
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    let line = stdout.lines().find(|l| l.starts_with("policy change at ")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(line.starts_with("policy change at 2027-01-01 10:00Z to "), "{line}");
+    assert!(line.ends_with(": started no rollover"), "{line}");
+    assert_eq!(stdout.matches(" kept: successor due ").count(), 2, "{stdout}");
 }

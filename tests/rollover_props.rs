@@ -84,6 +84,7 @@ impl Sim {
         self.pending = later;
         let observations: Vec<Observation> = due.into_iter().map(|(_, o)| o).collect();
         let step = advance(&self.keys, &self.policy, self.now, &observations);
+        self.check_successors(&observations, &step);
         self.keys = step.keys.clone();
         for t in &step.transitions {
             self.events.push((self.now, Event::Move { key: t.key, record: t.record, to: t.to }));
@@ -120,6 +121,57 @@ impl Sim {
                 self.keys.retain(|k| k.id != key);
                 self.events.push((self.now, Event::Remove(key)));
             }
+        }
+    }
+
+    /// Every step, before its keys replace ours: each successor the step
+    /// asks for is one the policy of the step calls for by itself (or a
+    /// compromise or a requested rollover), and each key that policy calls
+    /// a successor for gets one. What an earlier policy would have done
+    /// does not count (issue 22).
+    fn check_successors(&self, observations: &[Observation], step: &Step) {
+        let made = successors(step);
+        let requested: Vec<Role> = observations
+            .iter()
+            .filter_map(|o| match o {
+                Observation::Rollover { role } => Some(*role),
+                _ => None,
+            })
+            .collect();
+        for key in &self.keys {
+            let compromised = key.compromised
+                || observations.iter().any(|o| matches!(o, Observation::Compromised { key: id } if *id == key.id));
+            let asked = requested.iter().any(|&r| r == key.role || key.role == Role::Csk);
+            let called_for = called_for(key, &self.policy, self.now);
+            if made.contains(&key.id) {
+                assert!(
+                    compromised || asked || called_for,
+                    "at {} (step {}): key {} ({}, algorithm {}, active {:?}) got a successor that policy {} alone \
+                     does not call for (lifetime {}, pre-publication {}); keys: {:#?}",
+                    self.now,
+                    self.steps,
+                    key.id,
+                    key.role,
+                    key.algorithm,
+                    key.active,
+                    describe(&self.policy),
+                    lifetime(&self.policy, key.role),
+                    prepublication(&self.policy, key.role),
+                    self.keys
+                );
+                continue;
+            }
+            let has_successor = key.successor.is_some() || self.keys.iter().any(|k| k.predecessor == Some(key.id));
+            assert!(
+                has_successor || key.goal != Goal::Omnipresent || !called_for,
+                "at {} (step {}): key {} ({}, active {:?}) is due for a successor under policy {} and got none",
+                self.now,
+                self.steps,
+                key.id,
+                key.role,
+                key.active,
+                describe(&self.policy),
+            );
         }
     }
 
@@ -187,6 +239,70 @@ impl Sim {
             println!("+{:>7.2}d  {e:?}", (*at - from) as f64 / DAY as f64);
         }
     }
+}
+
+/// A role's lifetime under a policy (0: unlimited).
+fn lifetime(policy: &Policy, role: Role) -> i64 {
+    match role {
+        Role::Zsk => policy.keys.zsk_lifetime,
+        Role::Ksk | Role::Csk => policy.keys.ksk_lifetime,
+    }
+}
+
+/// How long before a key's lifetime ends its successor must be made
+/// (RFC 7583 §3.3, as the README says): the successor's DNSKEY into every
+/// cache, and for a KSK or CSK also its DS registered and into caches.
+fn prepublication(policy: &Policy, role: Role) -> i64 {
+    let (k, p) = (&policy.keys, &policy.parent);
+    let dnskey = k.dnskey_ttl + policy.zone.propagation_delay + k.publish_safety;
+    match role {
+        Role::Zsk => dnskey,
+        Role::Ksk | Role::Csk => dnskey + p.registration_delay + p.ds_ttl + p.propagation_delay,
+    }
+}
+
+/// Whether `policy` by itself calls for a successor of `key` at `now`:
+/// the policy's algorithm is another (algorithm rollover), or the key's
+/// age since it first signed has reached the policy's lifetime for its
+/// role less the policy's pre-publication time (a lifetime shortened
+/// below the key's age makes it overdue: due at once).
+fn called_for(key: &Key, policy: &Policy, now: i64) -> bool {
+    if key.algorithm != policy.keys.algorithm {
+        return true;
+    }
+    let life = lifetime(policy, key.role);
+    life > 0 && key.active.is_some_and(|active| now >= active + life - prepublication(policy, key.role))
+}
+
+fn describe(policy: &Policy) -> String {
+    let (k, z, p) = (&policy.keys, &policy.zone, &policy.parent);
+    format!(
+        "{{{} csk {} ksk {}s zsk {}s dnskey-ttl {}s max-ttl {}s propagation {}s publish {}s retire {}s ds-ttl {}s \
+         parent-propagation {}s registration {}s}}",
+        k.algorithm,
+        k.csk,
+        k.ksk_lifetime,
+        k.zsk_lifetime,
+        k.dnskey_ttl,
+        z.max_ttl,
+        z.propagation_delay,
+        k.publish_safety,
+        k.retire_safety,
+        p.ds_ttl,
+        p.propagation_delay,
+        p.registration_delay
+    )
+}
+
+/// The keys a step asks successors for, by predecessor.
+fn successors(step: &Step) -> Vec<i64> {
+    step.actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::CreateKey { predecessor, .. } => *predecessor,
+            _ => None,
+        })
+        .collect()
 }
 
 fn mv(key: i64, record: Record, to: RecordState) -> Event {
@@ -553,4 +669,161 @@ fn random_histories_stay_safe_and_complete() {
     }
     println!("{total_steps} steps, {rollovers} keys rolled out");
     assert!(total_steps > 10_000 && rollovers > 200, "{total_steps} steps, {rollovers} removals");
+}
+
+/// Issue 22: under a policy with 2-day ZSKs and 5-day KSKs, the zone's
+/// first keys are 10 hours old when a policy with 90-day ZSKs and 365-day
+/// KSKs, and longer TTLs, safety margins and registration delay, replaces
+/// it. The old policy's retire times (2 and 5 days) less the new policy's
+/// pre-publication times (2 and 5 days and more) were already past, so
+/// both keys were replaced at once: a needless DS change at the parent for
+/// the KSK. Now nothing rolls until the new lifetimes call for it.
+#[test]
+fn a_longer_lifetime_policy_does_not_replace_young_keys_at_once() {
+    let mut p1 = policy("tld-ecdsa.toml");
+    p1.keys.zsk_lifetime = 2 * DAY;
+    p1.keys.ksk_lifetime = 5 * DAY;
+    let mut p2 = p1.clone();
+    p2.keys.zsk_lifetime = 90 * DAY;
+    p2.keys.ksk_lifetime = 365 * DAY;
+    p2.keys.dnskey_ttl = DAY;
+    p2.keys.publish_safety = DAY;
+    p2.keys.retire_safety = DAY;
+    p2.parent.registration_delay = 2 * DAY;
+    assert!(prepublication(&p2, Role::Zsk) > 2 * DAY - 10 * HOUR && prepublication(&p2, Role::Ksk) > 5 * DAY);
+
+    let mut sim = Sim::new(p1);
+    sim.run_until(START + 10 * HOUR);
+    let (ksk, zsk) = (sim.key_of(Role::Ksk), sim.key_of(Role::Zsk));
+    let active = |sim: &Sim, id: i64| sim.keys.iter().find(|k| k.id == id).and_then(|k| k.active).expect("active");
+    assert_eq!(active(&sim, zsk), START);
+    sim.policy = p2.clone();
+    let step = sim.step();
+    assert_eq!(successors(&step), Vec::<i64>::new(), "the new policy replaced 10-hour-old keys: {:?}", step.actions);
+    // The stored retire times are now the new policy's.
+    let zsk_key = sim.keys.iter().find(|k| k.id == zsk).expect("zsk");
+    assert_eq!(zsk_key.retire, Some(START + 90 * DAY));
+    // The new policy's own ZSK rollover comes when its lifetime says.
+    sim.run_until(START + 100 * DAY);
+    let new_zsk = sim.key_of(Role::Zsk);
+    assert_ne!(new_zsk, zsk);
+    let made = sim.time_of(&Event::Create { key: new_zsk, role: Role::Zsk });
+    assert_eq!(made, START + 90 * DAY - prepublication(&p2, Role::Zsk));
+    assert_eq!(sim.key_of(Role::Ksk), ksk, "the KSK lives its 365 days");
+    assert!(!sim.events.iter().any(|(_, e)| matches!(e, Event::Submit(k) if *k != ksk)), "no DS change");
+}
+
+/// A random change of `old`: each of the key lifetimes, TTLs, delays and
+/// safety margins kept or redrawn (a lifetime also made longer, shorter or
+/// unlimited), and sometimes the algorithm; the key layout (CSK or KSK +
+/// ZSK) stays. Lifetimes stay long enough for the rollover they need, as
+/// `policy check` requires.
+fn changed_policy(old: &Policy, rng: &mut Rng) -> Policy {
+    let fresh = random_policy(rng);
+    let mut p = old.clone();
+    // Kept, redrawn, or made two to five times longer.
+    fn redraw(rng: &mut Rng, to: &mut i64, from: i64) {
+        match rng.below(3) {
+            0 => {}
+            1 => *to = from,
+            _ => *to = (*to).max(HOUR) * (2 + rng.below(4)),
+        }
+    }
+    redraw(rng, &mut p.keys.dnskey_ttl, fresh.keys.dnskey_ttl);
+    redraw(rng, &mut p.zone.max_ttl, fresh.zone.max_ttl);
+    p.zone.max_ttl = p.zone.max_ttl.max(p.keys.dnskey_ttl);
+    redraw(rng, &mut p.zone.propagation_delay, fresh.zone.propagation_delay);
+    redraw(rng, &mut p.keys.publish_safety, fresh.keys.publish_safety);
+    redraw(rng, &mut p.keys.retire_safety, fresh.keys.retire_safety);
+    redraw(rng, &mut p.parent.ds_ttl, fresh.parent.ds_ttl);
+    redraw(rng, &mut p.parent.propagation_delay, fresh.parent.propagation_delay);
+    redraw(rng, &mut p.parent.registration_delay, fresh.parent.registration_delay);
+    if rng.below(4) == 0 {
+        p.keys.algorithm = Algorithm::ALL[rng.below(4) as usize];
+    }
+    let zsk_need = signet::policy::zsk_rollover_time(&p);
+    let ksk_need = signet::policy::ksk_rollover_time(&p).max(zsk_need);
+    for (life, need) in [(&mut p.keys.zsk_lifetime, zsk_need), (&mut p.keys.ksk_lifetime, ksk_need)] {
+        *life = match rng.below(6) {
+            0 => *life,
+            1 => 0,
+            2 => *life * (2 + rng.below(20)),
+            3 => *life / (2 + rng.below(4)),
+            4 => need + rng.below(10 * DAY),
+            _ => need + DAY + rng.below(400 * DAY),
+        };
+        if *life != 0 && *life <= need {
+            *life = need + 1 + rng.below(DAY);
+        }
+    }
+    p
+}
+
+/// Issue 22: a policy change never starts a rollover that the new policy
+/// alone would not start. Random policies, each replaced at a random
+/// instant by a random change of it (lifetimes, TTLs, delays, safety
+/// margins, algorithm): at the change and for a year after it, every
+/// successor is one the new policy calls for by itself (`Sim::step`
+/// checks each step: an algorithm change, or a key's age since it first
+/// signed reaching the new lifetime less the new pre-publication time)
+/// and every key it calls for gets one; and the change's step decides as
+/// it would if the new policy had written the keys' stored retire times.
+#[test]
+fn a_policy_change_starts_no_rollover_the_new_policy_alone_would_not() {
+    let (mut spared, mut rolled, mut alg_rollovers) = (0, 0, 0);
+    for seed in 1..=600u64 {
+        let mut rng = Rng(seed.wrapping_mul(0xd1b5_4a32_d192_ed03) | 1);
+        let mut sim = Sim::new(random_policy(&mut rng));
+        let mut delays = Rng(rng.next() | 1);
+        sim.ds_delay = Box::new(move || delays.below(3 * DAY));
+        sim.run_until(START + HOUR + rng.below(300 * DAY));
+        if rng.below(2) == 0 {
+            // Half the time, change shortly before the old policy would
+            // make a successor: where the old retire times could meet the
+            // new pre-publication times.
+            let next_due = sim
+                .keys
+                .iter()
+                .filter(|k| k.goal == Goal::Omnipresent && k.successor.is_none())
+                .filter_map(|k| k.retire.map(|r| r - prepublication(&sim.policy, k.role)))
+                .filter(|&due| due > sim.now)
+                .min();
+            if let Some(due) = next_due {
+                sim.run_until((due - rng.below(DAY)).max(sim.now + 1));
+            }
+        }
+        let new = changed_policy(&sim.policy, &mut rng);
+        let before = sim.keys.clone();
+        // What the old code did: the stored (old policy's) retire time
+        // against the new pre-publication time.
+        spared += before
+            .iter()
+            .filter(|k| k.goal == Goal::Omnipresent && k.successor.is_none() && k.algorithm == new.keys.algorithm)
+            .filter(|k| k.retire.is_some_and(|r| sim.now >= r - prepublication(&new, k.role)))
+            .filter(|k| !called_for(k, &new, sim.now))
+            .count();
+        sim.policy = new.clone();
+        let now = sim.now;
+        let step = sim.step();
+        let made = successors(&step);
+        rolled += made.len();
+        alg_rollovers +=
+            made.iter().filter(|id| before.iter().any(|k| k.id == **id && k.algorithm != new.keys.algorithm)).count();
+        let mut by_new = before.clone();
+        for key in by_new.iter_mut().filter(|k| k.goal == Goal::Omnipresent) {
+            let life = lifetime(&new, key.role);
+            key.retire = key.active.filter(|_| life > 0).map(|a| a + life);
+        }
+        assert_eq!(made, successors(&advance(&by_new, &new, now, &[])), "seed {seed}: {}", describe(&new));
+        // Every step of a year under the new policy is checked too (and,
+        // once the zone is established, the safety rules after each).
+        sim.run_until(now + 365 * DAY);
+    }
+    println!(
+        "{spared} keys the old policy's retire times would have rolled at the change; {rolled} successors made at a change ({alg_rollovers} for the algorithm)"
+    );
+    assert!(
+        spared > 30 && rolled > 30 && alg_rollovers > 10,
+        "{spared} spared, {rolled} rolled, {alg_rollovers} algorithm"
+    );
 }

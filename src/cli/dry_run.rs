@@ -149,6 +149,29 @@ pub async fn run(args: DryRunArgs, format: Format) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Each policy change: the rollovers it started, with their cause, or
+/// that it started none; and when the keys it kept are due for successors.
+fn print_policy_changes(report: &Rehearsed, label: &dyn Fn(Option<i64>) -> String) -> std::io::Result<()> {
+    let at = |t: Option<i64>| t.map_or_else(|| "never (unlimited lifetime)".to_owned(), format_minute);
+    for change in &report.policy_changes {
+        let started = if change.started.is_empty() { "started no rollover" } else { "started:" };
+        outln!("\npolicy change at {} to {}: {started}", format_minute(change.at), change.policy)?;
+        for key in &change.started {
+            let replacing = key.predecessor.map(|p| format!(" replacing {}", label(Some(p)))).unwrap_or_default();
+            outln!("  {}{replacing}: {}", label(Some(key.key)), key.cause)?;
+        }
+        for key in &change.kept {
+            outln!(
+                "  {} kept: successor due {} (under the policy before: {})",
+                label(Some(key.key)),
+                at(key.successor_due),
+                at(key.successor_due_before)
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// Everything the run found, as printed in JSON.
 #[derive(Debug, serde::Serialize)]
 struct Report<'a> {
@@ -200,6 +223,7 @@ fn print_text(report: &Rehearsed, seconds: f64) -> std::io::Result<()> {
     }
     outln!("\nkeys:")?;
     out!("{}", table(&rows))?;
+    print_policy_changes(report, &label)?;
     outln!()?;
     match &report.verdict {
         Verdict::Safe => outln!(

@@ -20,9 +20,11 @@ use crate::db::{Database, DbError, NewZone};
 use crate::keys::{KeyUri, PublishedKey};
 use crate::manage::{ManageError, RunOptions, RunOutcome, run_zone};
 use crate::policy::{Policy, PolicyError};
-use crate::rollover::{Observation, Record, RecordState, Step, advance, publication};
+use crate::rollover::{
+    Goal, Key, Observation, Record, RecordState, Step, advance, publication, successor_cause, successor_due_at,
+};
 use crate::sign::random_salt;
-use crate::time::format_time;
+use crate::time::{format_duration, format_time};
 use crate::verify::NoProgress;
 use crate::zone::dnssec::{ds_matches, key_tag};
 use crate::zone::{Name, ReadError, read_zone_file};
@@ -174,6 +176,45 @@ impl Verdict {
     }
 }
 
+/// What a policy change did to the keys, judged at the run of its instant.
+#[derive(Debug, Serialize)]
+pub struct PolicyChangeReport {
+    /// When.
+    pub at: i64,
+    /// The new policy, in words: name, key layout, algorithm, lifetimes.
+    pub policy: String,
+    /// The keys the run at the change made: each with the key it replaces
+    /// and why the new policy calls for it (an algorithm rollover, a
+    /// lifetime the new policy says is over, a key layout with no key of
+    /// that role). Empty when the change started no rollover.
+    pub started: Vec<StartedKey>,
+    /// The keys in use that the change did not replace, with when the new
+    /// policy will make their successors and when the old one would have.
+    pub kept: Vec<KeptKey>,
+}
+
+/// A key made at a policy change.
+#[derive(Debug, Serialize)]
+pub struct StartedKey {
+    /// The new key.
+    pub key: i64,
+    /// The key it replaces, if any.
+    pub predecessor: Option<i64>,
+    /// Why, in words.
+    pub cause: String,
+}
+
+/// A key in use that a policy change did not replace.
+#[derive(Debug, Serialize)]
+pub struct KeptKey {
+    /// The key.
+    pub key: i64,
+    /// When the new policy makes its successor (`None`: unlimited lifetime).
+    pub successor_due: Option<i64>,
+    /// When the old policy would have.
+    pub successor_due_before: Option<i64>,
+}
+
 /// Everything a rehearsal found.
 #[derive(Debug, Serialize)]
 pub struct Rehearsed {
@@ -199,6 +240,8 @@ pub struct Rehearsed {
     pub events: Vec<Event>,
     /// Each key's milestones.
     pub keys: Vec<KeySummary>,
+    /// Each policy change and what it started.
+    pub policy_changes: Vec<PolicyChangeReport>,
 }
 
 impl Rehearsed {
@@ -229,6 +272,7 @@ pub async fn rehearse(rehearsal: Rehearsal) -> Result<Rehearsed, DryRunError> {
         verdict,
         events: sim.events,
         keys,
+        policy_changes: sim.policy_changes,
     })
 }
 
@@ -278,6 +322,7 @@ struct Simulation {
     versions: u64,
     trace: Option<Trace>,
     zone_id: i64,
+    policy_changes: Vec<PolicyChangeReport>,
 }
 
 impl Simulation {
@@ -332,6 +377,7 @@ impl Simulation {
             keys: BTreeMap::new(),
             zone_id,
             versions: 0,
+            policy_changes: Vec::new(),
         })
     }
 
@@ -356,7 +402,12 @@ impl Simulation {
             if let Some(change) = self.parent.act(now) {
                 self.parent_changed(&change, now).await?;
             }
+            let mut replaced = None;
             while let Some(PolicyChange { file, .. }) = changes.next_if(|c| c.at <= now) {
+                if replaced.is_none() {
+                    let keys = self.db.keys(self.zone_id).await?.into_iter().map(|k| k.key).collect::<Vec<_>>();
+                    replaced = Some((self.policy.clone(), keys));
+                }
                 self.db.import_policy(&self.rehearsal.policy.policy.name, &file.source, now).await?;
                 tracing::info!(policy = %describe_policy(&file.policy), "policy replaced");
                 self.policy = file.policy;
@@ -368,6 +419,10 @@ impl Simulation {
                     return Ok(Verdict::Refused { at: now, findings });
                 }
             };
+            if let Some((old, before)) = replaced {
+                let report = policy_change_report(&old, &self.policy, &before, &step, now);
+                self.policy_changes.push(report);
+            }
             self.record_keys(&step);
             self.collect_events().await?;
             if let Some(found) = self.publish_version(&step, now, first_event)? {
@@ -525,8 +580,43 @@ fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
     }
 }
 
+/// What the run at a policy change did to the keys: the keys it made, each
+/// with the cause under the new policy alone (the machine's own
+/// [`successor_cause`], so the report says why, or says plainly that the
+/// new policy does not call for it), and the keys in use it kept, with
+/// when the new policy and the old one make their successors.
+fn policy_change_report(old: &Policy, new: &Policy, before: &[Key], step: &Step, now: i64) -> PolicyChangeReport {
+    let made = step.keys.iter().filter(|k| !before.iter().any(|b| b.id == k.id));
+    let started = made
+        .map(|key| {
+            let cause = match key.predecessor.and_then(|p| before.iter().find(|b| b.id == p)) {
+                Some(predecessor) => successor_cause(predecessor, new, now, &[])
+                    .map_or_else(|| "NOT called for by the new policy".to_owned(), |c| c.to_string()),
+                None => format!("the policy wants a {} and the zone has none in use", key.role),
+            };
+            StartedKey { key: key.id, predecessor: key.predecessor, cause }
+        })
+        .collect();
+    let kept = before
+        .iter()
+        .filter(|k| k.goal == Goal::Omnipresent && k.successor.is_none())
+        .filter(|k| !step.keys.iter().any(|s| s.predecessor == Some(k.id)))
+        .map(|k| KeptKey {
+            key: k.id,
+            successor_due: successor_due_at(k, new),
+            successor_due_before: successor_due_at(k, old),
+        })
+        .collect();
+    PolicyChangeReport { at: now, policy: describe_policy(new), started, kept }
+}
+
 fn describe_policy(policy: &Policy) -> String {
     let k = &policy.keys;
-    let keys = if k.csk { "CSK".to_owned() } else { "KSK + ZSK".to_owned() };
+    let life = |seconds: i64| if seconds == 0 { "unlimited".to_owned() } else { format_duration(seconds) };
+    let keys = if k.csk {
+        format!("CSK {}", life(k.ksk_lifetime))
+    } else {
+        format!("KSK {} + ZSK {}", life(k.ksk_lifetime), life(k.zsk_lifetime))
+    };
     format!("{} ({keys}, {})", policy.name, k.algorithm)
 }

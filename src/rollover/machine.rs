@@ -7,7 +7,10 @@
 //!    parent and move the DS at once; a manual rollover or a compromised
 //!    key asks for a successor now;
 //! 2. sets goals: a key gets a successor (CreateKey) when its lifetime is
-//!    nearly over (RFC 7583 pre-publication time), on a manual rollover,
+//!    nearly over (RFC 7583 pre-publication time; the lifetime and the
+//!    pre-publication time both of the policy of this step, counted from
+//!    when the key first signed, so that a policy change never starts a
+//!    rollover the new policy alone would not start), on a manual rollover,
 //!    when the policy's algorithm differs from the key's (algorithm
 //!    rollover, RFC 6781 §4.1.4), or at once when compromised; once its
 //!    successor exists, the old key's goal becomes hidden (as BIND does:
@@ -35,8 +38,8 @@
 use std::collections::BTreeSet;
 
 use crate::policy::Policy;
-use crate::time::format_time;
-use crate::zone::dnssec::Role;
+use crate::time::{format_duration, format_time};
+use crate::zone::dnssec::{Algorithm, Role};
 
 use super::model::{Action, Goal, Key, Observation, Record, RecordState, Step, Transition, Wait};
 use super::rules::{self, RuleViolation};
@@ -225,6 +228,96 @@ fn lifetime(policy: &Policy, role: Role) -> i64 {
     }
 }
 
+/// When a key's lifetime under `policy` ends: its activation (when it
+/// first signed) plus the policy's lifetime for its role; `None` when the
+/// lifetime is unlimited or the key has not signed yet.
+///
+/// Always from the policy of the step, never from the key's stored
+/// `retire`: that was computed under the policy of an earlier run, and a
+/// policy imported since (longer lifetimes, longer TTLs or safety margins)
+/// must not meet the old policy's retire time (issue 22).
+pub fn retire_at(key: &Key, policy: &Policy) -> Option<i64> {
+    let life = lifetime(policy, key.role);
+    key.active.filter(|_| life > 0).map(|active| active.saturating_add(life))
+}
+
+/// When `policy` wants a key's successor made: its retire time under the
+/// policy less the policy's pre-publication time for its role.
+pub fn successor_due_at(key: &Key, policy: &Policy) -> Option<i64> {
+    retire_at(key, policy).map(|retire| retire.saturating_sub(prepublication(policy, key.role)))
+}
+
+/// Why a key gets a successor in a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SuccessorCause {
+    /// It was declared compromised (emergency rollover).
+    Compromised,
+    /// The operator asked for a rollover of its role.
+    Requested,
+    /// The policy's algorithm is another (algorithm rollover, RFC 6781 §4.1.4).
+    Algorithm {
+        /// The key's algorithm.
+        from: Algorithm,
+        /// The policy's.
+        to: Algorithm,
+    },
+    /// Its lifetime under the policy ends at `retire`, and the successor
+    /// takes `prepublication` to be ready.
+    Lifetime {
+        /// Activation plus the policy's lifetime.
+        retire: i64,
+        /// The policy's pre-publication time for its role.
+        prepublication: i64,
+    },
+}
+
+impl std::fmt::Display for SuccessorCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SuccessorCause::Compromised => f.write_str("key compromised"),
+            SuccessorCause::Requested => f.write_str("rollover requested"),
+            SuccessorCause::Algorithm { from, to } => write!(f, "algorithm rollover {from} → {to}"),
+            SuccessorCause::Lifetime { retire, prepublication } => write!(
+                f,
+                "lifetime ends {} under the policy; its successor needs {} of pre-publication",
+                format_time(*retire),
+                format_duration(*prepublication)
+            ),
+        }
+    }
+}
+
+/// Why `policy` at `now` gives `key` a successor, if it does: compromise,
+/// a requested rollover of its role (`requested`), the policy's algorithm,
+/// or the policy's lifetime for its role measured from when the key first
+/// signed. Only keys headed for omnipresent without a successor qualify
+/// (a compromised key always does). Nothing of an earlier policy counts.
+pub fn successor_cause(key: &Key, policy: &Policy, now: i64, requested: &[Role]) -> Option<SuccessorCause> {
+    if key.successor.is_some() {
+        return None;
+    }
+    if key.compromised {
+        return Some(SuccessorCause::Compromised);
+    }
+    if key.goal != Goal::Omnipresent {
+        return None;
+    }
+    // A successor not yet published is a request's answer, not its target:
+    // a request still pending after a run that made the successor but
+    // published nothing (refused, failed, held) must not make a successor
+    // of the successor at every retry.
+    let answer = key.predecessor.is_some() && key.state(Record::Dnskey) == RecordState::Hidden;
+    if !answer && requested.iter().any(|&r| r == key.role || key.role == Role::Csk) {
+        return Some(SuccessorCause::Requested);
+    }
+    if key.algorithm != policy.keys.algorithm {
+        return Some(SuccessorCause::Algorithm { from: key.algorithm, to: policy.keys.algorithm });
+    }
+    let retire = retire_at(key, policy)?;
+    let prepublication = prepublication(policy, key.role);
+    (now >= retire.saturating_sub(prepublication)).then_some(SuccessorCause::Lifetime { retire, prepublication })
+}
+
 /// How long before a key's retire time its successor must be made: the
 /// successor's DNSKEY must become omnipresent, and for a KSK or CSK its DS
 /// registered and in caches (RFC 7583 §3.3; BIND's
@@ -311,7 +404,7 @@ impl Run<'_> {
         let mut requested = BTreeSet::new();
         for i in 0..self.keys.len() {
             let key = &self.keys[i];
-            if key.successor.is_some() || !self.needs_successor(key, manual) {
+            if successor_cause(key, self.policy, self.now, manual).is_none() {
                 continue;
             }
             requested.insert(key.role.as_str());
@@ -340,23 +433,6 @@ impl Run<'_> {
                 self.keys[i].goal = Goal::Hidden;
             }
         }
-    }
-
-    fn needs_successor(&self, key: &Key, manual: &[Role]) -> bool {
-        if key.compromised {
-            return true;
-        }
-        if key.goal != Goal::Omnipresent {
-            return false;
-        }
-        // A successor not yet published is a request's answer, not its
-        // target: a request still pending after a run that made the
-        // successor but published nothing (refused, failed, held) must not
-        // make a successor of the successor at every retry.
-        let answer = key.predecessor.is_some() && key.state(Record::Dnskey) == RecordState::Hidden;
-        let rolled = !answer && manual.iter().any(|&r| r == key.role || key.role == Role::Csk);
-        let due = key.retire.is_some_and(|r| self.now >= r - prepublication(self.policy, key.role));
-        rolled || due || key.algorithm != self.policy.keys.algorithm
     }
 
     /// Moves records until nothing moves.
@@ -479,12 +555,13 @@ impl Run<'_> {
         }
     }
 
-    /// Retire times from activation and the policy's current lifetimes.
+    /// Retire times from activation and the policy's current lifetimes
+    /// (what `key list` shows; the machine itself always computes them
+    /// afresh from the policy of the step, [`retire_at`]).
     fn update_lifetimes(&mut self) {
         for key in &mut self.keys {
             if key.goal == Goal::Omnipresent {
-                let life = lifetime(self.policy, key.role);
-                key.retire = key.active.filter(|_| life > 0).map(|a| a.saturating_add(life));
+                key.retire = retire_at(key, self.policy);
             }
         }
     }
@@ -521,7 +598,7 @@ impl Run<'_> {
             .keys
             .iter()
             .filter(|k| k.goal == Goal::Omnipresent && k.successor.is_none())
-            .filter_map(|k| k.retire.map(|r| r - prepublication(self.policy, k.role)));
+            .filter_map(|k| successor_due_at(k, self.policy));
         timed.chain(lifetimes).filter(|&t| t > self.now).min()
     }
 }

@@ -21,6 +21,8 @@ pub(crate) mod model;
 pub(crate) mod rules;
 pub(crate) mod timing;
 
-pub use machine::{Publication, advance, publication, wanted_ds};
+pub use machine::{
+    Publication, SuccessorCause, advance, publication, retire_at, successor_cause, successor_due_at, wanted_ds,
+};
 pub use model::{Action, Goal, Key, Observation, Record, RecordState, RecordStatus, Step, Transition, Wait};
 pub use rules::{RuleViolation, check_rules};
