@@ -38,9 +38,12 @@
 //! - [`serve`]: the long-running service: one task per zone doing the
 //!   managed run when due, on input changes and on operator commands.
 //!
+//! [`child`] gives the commands signet starts a cleaned environment.
+//!
 //! The `signet` command line lives in the binary, not in this library.
 //! ARCHITECTURE.md (beside Cargo.toml) states who may import whom.
 
+pub mod child;
 pub mod db;
 pub mod dryrun;
 pub mod keys;

@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 use super::ManageError;
 use crate::db::{Actor, Database, DsCheck, DsSubmission, Event, EventKind, Remote, RemoteRole, ZoneSnapshot};
 use crate::keys::PublishedKey;
-use crate::parent::check::{Asking, PendingKey, Server, ServerAnswer, Verdict, Want, answers_text, ask, judge};
+use crate::parent::check::{Asking, Cut, PendingKey, Server, ServerAnswer, Verdict, Want, answers_text, ask, judge};
 use crate::parent::submit::{WantedDs, push_update, run_submit_command, submission_text};
 use crate::policy::ParentPolicy;
 use crate::rollover::Observation;
@@ -31,6 +31,10 @@ pub struct ParentServers {
     pub agents: Vec<Server>,
     /// A validating resolver whose answer must agree.
     pub validator: Option<Server>,
+    /// The parent zone, when known: a `parent-update` server's
+    /// `--parent-zone`, else what discovery found. Only its answers
+    /// count (unknown: any zone above the child's).
+    pub parent_zone: Option<Name>,
     /// What could not be used, one line each.
     pub problems: Vec<String>,
 }
@@ -93,7 +97,7 @@ pub fn has_agents(remotes: &[Remote]) -> bool {
 /// The zone's agents (configured, and found through a discovering
 /// resolver) and its validating resolver.
 pub async fn parent_servers(zone: &Name, remotes: &[Remote], keys: KeyLookup<'_>) -> ParentServers {
-    let mut servers = ParentServers::default();
+    let mut servers = ParentServers { parent_zone: configured_parent(remotes), ..ParentServers::default() };
     for remote in remotes.iter().filter(|r| r.role.is_parent()) {
         let Some(addr) = remote.address.as_deref().and_then(|a| parse_socket(a).ok()) else {
             servers.problems.push(format!("{} {:?}: not an address", remote.role.as_str(), remote.address));
@@ -119,11 +123,32 @@ pub async fn parent_servers(zone: &Name, remotes: &[Remote], keys: KeyLookup<'_>
     servers
 }
 
+/// The parent zone a `parent-update` server was configured with
+/// (`--parent-zone`), if any.
+fn configured_parent(remotes: &[Remote]) -> Option<Name> {
+    remotes
+        .iter()
+        .filter(|r| r.role == RemoteRole::ParentUpdate)
+        .find_map(|r| r.parent_zone.as_deref().and_then(|z| Name::from_text(z, Some(Name::root().as_ref())).ok()))
+}
+
 /// Adds the parent's name servers, as the resolver at `resolver` finds
-/// them, to the agents.
+/// them, to the agents; the parent zone it found is the parent's side
+/// of the cut, unless one is configured.
 async fn discover(zone: &Name, resolver: SocketAddr, servers: &mut ParentServers) {
     match crate::parent::discover::parent_servers(resolver, zone, DISCOVERY_TIMEOUT).await {
         Ok(found) => {
+            match &servers.parent_zone {
+                None => servers.parent_zone = Some(found.parent_zone.clone()),
+                Some(configured) if !configured.as_ref().eq_ignore_case(found.parent_zone.as_ref()) => {
+                    servers.problems.push(format!(
+                        "discovery through {resolver} found the parent zone {}, not the configured {configured}: \
+                         only answers of {configured} count",
+                        found.parent_zone
+                    ));
+                }
+                Some(_) => {}
+            }
             for addr in found.addresses() {
                 if !servers.agents.iter().any(|a| a.addr == addr) {
                     servers.agents.push(Server { addr, key: None });
@@ -141,14 +166,15 @@ const UPDATE_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Asks every agent, and the validator, at once.
 async fn ask_all(zone: &Name, servers: &ParentServers) -> (Vec<ServerAnswer>, Option<ServerAnswer>) {
+    let cut = Cut { child: zone.clone(), parent: servers.parent_zone.clone() };
     let mut asked = JoinSet::new();
     for (i, agent) in servers.agents.iter().enumerate() {
-        let (agent, zone) = (agent.clone(), zone.clone());
-        asked.spawn(async move { (i, ask(&agent, &zone, Asking::Agent).await) });
+        let (agent, cut) = (agent.clone(), cut.clone());
+        asked.spawn(async move { (i, ask(&agent, &cut, Asking::Agent).await) });
     }
     let validator = servers.validator.clone().map(|validator| {
-        let zone = zone.clone();
-        tokio::spawn(async move { ask(&validator, &zone, Asking::Validator).await })
+        let cut = cut.clone();
+        tokio::spawn(async move { ask(&validator, &cut, Asking::Validator).await })
     });
     let mut answers: Vec<(usize, ServerAnswer)> = asked.join_all().await;
     answers.sort_by_key(|(i, _)| *i);

@@ -7,12 +7,14 @@
 //! machine count the DS's TTL from too early a moment and remove the old
 //! KSK while resolvers still hold only the old DS; one that claims a DS
 //! gone early does the same for the old DNSKEY. The defence: only
-//! authoritative answers (AA) count; every agent must agree, so one
-//! stale or forged server delays the move instead of making it; an
-//! answer that fails, times out or is not authoritative counts as "not
-//! known", never as "no DS"; each agent may have its own TSIG key; a
-//! validating resolver's answer, when configured, must carry AD and
-//! agree too.
+//! authoritative answers (AA) count; only answers from the parent's side
+//! of the zone cut count (a server of the child zone alone answers the
+//! DS query at its apex with its own NODATA: see [`ds_set`]); every
+//! agent must agree, so one stale or forged server delays the move
+//! instead of making it; an answer that fails, times out, is truncated
+//! or is not authoritative counts as "not known", never as "no DS"; each
+//! agent may have its own TSIG key; a validating resolver's answer, when
+//! configured, must carry AD and agree too.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -26,7 +28,7 @@ use crate::xfr::client::{Request, exchange, rcode_name};
 use crate::xfr::tsig::TsigKey;
 use crate::xfr::wire::{CLASS_IN, ParsedMessage, Question};
 use crate::zone::dnssec::{Ds, ds_matches};
-use crate::zone::{Name, Rtype};
+use crate::zone::{Name, NameRef, Rtype};
 
 /// How long a server has to answer.
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -84,16 +86,49 @@ pub enum Asking {
     Validator,
 }
 
-/// Asks `server` for `zone`'s DS RRset.
-pub async fn ask(server: &Server, zone: &Name, asking: Asking) -> ServerAnswer {
-    let answer = match query(server, zone, asking).await {
+/// The zone cut the DS RRset sits at: the child zone, and its parent
+/// zone when known (configured with `parent-update --parent-zone`, or
+/// found by discovery); else any zone above the child counts as the
+/// parent (the parent need not be the child's name less its first
+/// label: `a.b.example.` may be delegated from `example.`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cut {
+    /// The child zone, whose DS RRset is asked for.
+    pub child: Name,
+    /// The parent zone, when known.
+    pub parent: Option<Name>,
+}
+
+impl Cut {
+    /// Is `zone` the parent's side of the cut: the known parent zone, or
+    /// (none known) a zone strictly above the child?
+    fn is_parent_side(&self, zone: NameRef<'_>) -> bool {
+        match &self.parent {
+            Some(parent) => zone.eq_ignore_case(parent.as_ref()),
+            None => self.child.as_ref().is_below(zone),
+        }
+    }
+
+    /// What the parent's side is, in words.
+    fn parent_text(&self) -> String {
+        match &self.parent {
+            Some(parent) => format!("the parent zone {parent}"),
+            None => format!("a zone above {}", self.child),
+        }
+    }
+}
+
+/// Asks `server` for the DS RRset at `cut`.
+pub async fn ask(server: &Server, cut: &Cut, asking: Asking) -> ServerAnswer {
+    let answer = match query(server, cut, asking).await {
         Ok(set) => DsAnswer::Ds(set),
         Err(why) => DsAnswer::Unknown(why),
     };
     ServerAnswer { addr: server.addr, answer }
 }
 
-async fn query(server: &Server, zone: &Name, asking: Asking) -> Result<Vec<Vec<u8>>, String> {
+async fn query(server: &Server, cut: &Cut, asking: Asking) -> Result<Vec<Vec<u8>>, String> {
+    let zone = &cut.child;
     let question = Question { name: zone.clone(), qtype: Rtype::DS, qclass: CLASS_IN };
     let mut metadata = Request::metadata(OpCode::Query);
     let validator = asking == Asking::Validator;
@@ -104,11 +139,31 @@ async fn query(server: &Server, zone: &Name, asking: Asking) -> Result<Vec<Vec<u
     };
     let request = Request::new(metadata, &question, fill, server.key.as_ref());
     let answer = exchange(server.addr, &request, ANSWER_TIMEOUT).await.map_err(|e| e.to_string())?;
-    ds_set(&answer, zone, asking)
+    ds_set(&answer, cut, asking)
 }
 
-/// The DS set in an answer, if the answer is one that counts.
-fn ds_set(answer: &[u8], zone: &Name, asking: Asking) -> Result<Vec<Vec<u8>>, String> {
+/// The DS set in an answer, if the answer is one that counts: the
+/// answer to the question asked, complete (TC clear: a truncated answer
+/// may lack records, and one over TCP cannot be completed), AA set for an
+/// agent (AD for a validator), NOERROR or NXDOMAIN, and from the
+/// parent's side of the cut. A server of the child zone that does not
+/// serve the parent answers the DS query at its apex from the child zone
+/// (RFC 4035 §3.1.4.1 asks the parent's servers for it; a server of the
+/// child alone has only the child's apex): AA set, NODATA, the child's SOA.
+/// So:
+/// - an SOA in the authority section must be the parent's (see
+///   [`Cut`]): an SOA of the child (or of any zone not above it) makes
+///   the answer the child's, whatever it says;
+/// - NS records of the child (or below) in the authority section name
+///   the child as the zone answering: the child's;
+/// - an answer without the child's DS (NODATA, NXDOMAIN) counts as "no
+///   DS" only with the parent's SOA in the authority section, as a
+///   negative answer carries its zone's SOA (RFC 2308 §3);
+/// - a DS RRset owned by the child from such an answer is the parent's.
+///
+/// Anything else is unknown, never "no DS".
+fn ds_set(answer: &[u8], cut: &Cut, asking: Asking) -> Result<Vec<Vec<u8>>, String> {
+    let zone = &cut.child;
     let parsed = ParsedMessage::parse(answer).map_err(|e| e.to_string())?;
     let header = &parsed.header;
     let asked = parsed
@@ -117,6 +172,9 @@ fn ds_set(answer: &[u8], zone: &Name, asking: Asking) -> Result<Vec<Vec<u8>>, St
         .is_some_and(|q| q.qtype == Rtype::DS && q.qclass == CLASS_IN && q.name.as_ref().eq_ignore_case(zone.as_ref()));
     if !asked {
         return Err("an answer to another question".to_owned());
+    }
+    if header.truncation {
+        return Err("truncated (TC set): not the whole answer".to_owned());
     }
     match asking {
         Asking::Agent if !header.authoritative => {
@@ -134,12 +192,38 @@ fn ds_set(answer: &[u8], zone: &Name, asking: Asking) -> Result<Vec<Vec<u8>>, St
         rcode => return Err(format!("answered {}", rcode_name(rcode.into()))),
     }
     let mut set = Vec::new();
-    for record in parsed.answers() {
-        let record = record.map_err(|e| e.to_string())?;
-        if record.rtype == Rtype::DS && record.class == CLASS_IN && record.owner.as_ref().eq_ignore_case(zone.as_ref())
-        {
-            set.push(record.rdata.into_owned());
+    let mut parent_soa = false;
+    for record in parsed.records() {
+        let (section, record) = record.map_err(|e| e.to_string())?;
+        let owner = record.owner.as_ref();
+        match section {
+            0 if record.rtype == Rtype::DS && record.class == CLASS_IN && owner.eq_ignore_case(zone.as_ref()) => {
+                set.push(record.rdata.into_owned());
+            }
+            1 if record.rtype == Rtype::SOA => {
+                if !cut.is_parent_side(owner) {
+                    return Err(format!(
+                        "the child's side of the cut: the SOA of {} in the authority section, not of {}",
+                        record.owner,
+                        cut.parent_text()
+                    ));
+                }
+                parent_soa = true;
+            }
+            1 if record.rtype == Rtype::NS && owner.is_at_or_below(zone.as_ref()) => {
+                return Err(format!(
+                    "the child's side of the cut: the NS of {} in the authority section (a server of the child zone)",
+                    record.owner
+                ));
+            }
+            _ => {}
         }
+    }
+    if set.is_empty() && !parent_soa {
+        return Err(format!(
+            "no DS, but without the SOA of {} in the authority section: not a negative answer of the parent",
+            cut.parent_text()
+        ));
     }
     Ok(set)
 }

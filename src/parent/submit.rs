@@ -4,7 +4,7 @@
 //! - An operator's command ([`run_submit_command`], policy
 //!   `parent.submit-command`, after OpenDNSSEC's
 //!   DelegationSignerSubmitCommand): `/bin/sh -c COMMAND` with the zone in
-//!   `SIGNET_ZONE` and the wanted DS and DNSKEY records as zone-file text
+//!   `SIGNET_ZONE` (in a cleaned environment: [`crate::child`]) and the wanted DS and DNSKEY records as zone-file text
 //!   on standard input ([`submission_text`]). Exit 0 means submitted.
 //! - An RFC 2136 dynamic update of the parent zone ([`push_update`], as
 //!   Knot's ds-push): one UPDATE that deletes the DS RRset at the child's
@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use hickory_proto::op::OpCode;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::process::{Child, ChildStderr, ChildStdin, Command};
+use tokio::process::{Child, ChildStderr, ChildStdin};
 
 use crate::keys::PublishedKey;
 use crate::xfr::client::{ClientError, Request, exchange, rcode_name};
@@ -229,9 +229,9 @@ pub fn submission_text(wanted: &WantedDs) -> String {
 
 // --------------------------------------------------------- the command
 
-/// Runs `command` with `/bin/sh -c` in a process group of its own, the
-/// zone (absolute, lowercase) in `SIGNET_ZONE` and [`submission_text`] on
-/// standard input; standard output is discarded, the first lines of
+/// Runs `command` with `/bin/sh -c` in a process group of its own, in
+/// the cleaned environment of [`crate::child`] with the zone (absolute,
+/// lowercase) in `SIGNET_ZONE`, and [`submission_text`] on standard input; standard output is discarded, the first lines of
 /// standard error go into the error. Exit 0 is success. After `timeout`
 /// the whole process group is killed. If this future is dropped before
 /// the command ends, the group is killed too.
@@ -261,7 +261,7 @@ pub async fn run_submit_command(command: &str, wanted: &WantedDs, timeout: Durat
 }
 
 fn spawn_shell(command: &str, zone: &Name) -> std::io::Result<Child> {
-    let mut shell = Command::new("/bin/sh");
+    let mut shell = crate::child::command("/bin/sh");
     shell
         .arg("-c")
         .arg(command)

@@ -474,12 +474,13 @@ impl ZoneTask {
     }
 
     /// Runs the configured `publish-command`, if any, before the zone's
-    /// next run (so that it sees this version of the output).
+    /// next run (so that it sees this version of the output), in the
+    /// cleaned environment of [`crate::child`].
     async fn publish_command(&self, serial: u32) {
         let config = self.shared.config();
         let Some((program, args)) = config.publish_command.split_first() else { return };
         let output = self.shared.db.zone(&self.origin).await.map(|z| z.output_path).unwrap_or_default();
-        let mut command = tokio::process::Command::new(program);
+        let mut command = crate::child::command(program);
         command
             .args(args)
             .env("SIGNET_ZONE", self.origin.to_string().to_ascii_lowercase())

@@ -1,9 +1,9 @@
 //! One request and its answer, as a client: UDP first, TCP when the
-//! answer is truncated (RFC 7766), the answer checked to be the one to
-//! the request (ID, QR) and, when the request was TSIG-signed, its TSIG
-//! verified. The RCODE is the caller's to judge. Used for the SOA query
-//! of a transfer in, the DS checks at the parent and the updates of the
-//! parent's DS.
+//! answer is truncated (RFC 7766; one truncated over TCP too is an
+//! error), the answer checked to be the one to the request (ID, QR)
+//! and, when the request was TSIG-signed, its TSIG verified. The RCODE
+//! is the caller's to judge. Used for the SOA query of a transfer in,
+//! the DS checks at the parent and the updates of the parent's DS.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -113,7 +113,8 @@ impl Request {
 
 /// Sends `request` to `server` over UDP, then over TCP if the answer is
 /// truncated; returns the answer once it is known to be the answer to
-/// the request and, for a signed request, its TSIG verifies.
+/// the request and, for a signed request, its TSIG verifies. An answer
+/// truncated over TCP too is an error: it is never taken as complete.
 pub async fn exchange(server: SocketAddr, request: &Request, timeout: Duration) -> Result<Vec<u8>, ClientError> {
     request.verifier(server)?;
     let io = |source| ClientError::Io { server, source };
@@ -123,8 +124,17 @@ pub async fn exchange(server: SocketAddr, request: &Request, timeout: Duration) 
         Err(e) => return Err(io(e)),
     };
     let truncated = ParsedMessage::parse(&answer).map_err(|e| answer_error(server, e))?.header.truncation;
-    let answer = if truncated { tcp_exchange(server, request, timeout).await? } else { answer };
+    if !truncated {
+        check(server, request, &answer)?;
+        return Ok(answer);
+    }
+    // A truncated answer is never taken as complete: TCP, and an answer
+    // truncated there too cannot be completed (RFC 7766 §5).
+    let answer = tcp_exchange(server, request, timeout).await?;
     check(server, request, &answer)?;
+    if ParsedMessage::parse(&answer).map_err(|e| answer_error(server, e))?.header.truncation {
+        return Err(answer_error(server, "a truncated answer (TC set) over TCP"));
+    }
     Ok(answer)
 }
 

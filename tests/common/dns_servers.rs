@@ -428,6 +428,35 @@ pub fn nsd_secondary_of(addr: SocketAddr, dir: &Path, zones: &[(&str, SocketAddr
     server
 }
 
+/// NSD at `addr` as the primary of `zone` from `zone_text` alone (no
+/// transfers, no NOTIFY): a server of that zone and of nothing else.
+pub fn nsd_primary_at(addr: SocketAddr, dir: &Path, zone: &str, zone_text: &str) -> Server {
+    let dir = server_dir(dir);
+    let d = dir.display();
+    let zone = fqdn(zone);
+    let zone_file = dir.join("primary.zone");
+    std::fs::write(&zone_file, zone_text).expect("write the zone file");
+    let conf = format!(
+        "server:\n  ip-address: {}\n  port: {}\n  do-ip4: yes\n  do-ip6: no\n  username: \"\"\n  chroot: \"\"\n\
+         \x20 zonesdir: \"{d}\"\n  database: \"\"\n  zonelistfile: \"{d}/zone.list\"\n  xfrdfile: \"{d}/xfrd.state\"\n\
+         \x20 xfrdir: \"{d}\"\n  pidfile: \"{d}/nsd.pid\"\n  logfile: \"{d}/nsd.log\"\n  cookie-secret-file: \"{d}/cookiesecrets.txt\"\n\
+         \x20 verbosity: 2\n  server-count: 1\n  reuseport: no\n  hide-version: yes\n  zonefiles-write: 0\n\
+         remote-control:\n  control-enable: yes\n  control-interface: \"{d}/nsd.ctl\"\n\
+         zone:\n  name: \"{zone}\"\n  zonefile: \"{}\"\n",
+        addr.ip(),
+        addr.port(),
+        zone_file.display()
+    );
+    std::fs::write(dir.join("nsd.conf"), conf).expect("write nsd.conf");
+    let checked = super::run(Command::new("nsd-checkconf").arg(dir.join("nsd.conf")));
+    super::expect_success("nsd-checkconf", &checked);
+    let args = vec!["-d".into(), "-c".into(), format!("{d}/nsd.conf")];
+    let mut server = Server::new(Kind::Nsd, &dir, zone, addr, args, Some("nsd.log"));
+    server.zone_file = Some(zone_file);
+    server.spawn();
+    server
+}
+
 /// Knot's configuration: server, control socket, databases and log in `dir`.
 fn knot_conf(dir: &Path, addr: SocketAddr, keys: &[&Tsig], rest: &str) -> String {
     let d = dir.display();
