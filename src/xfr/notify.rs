@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use super::acl::Peer;
 use super::catalog::{Catalog, ServedVersion, client_ip};
+use super::client::rcode_name;
 use super::outgoing::apex_soa;
 use super::source::{Source, SourceWhy};
 use super::tsig::{ResponseVerifier, TsigError, sign_request};
@@ -172,12 +173,15 @@ impl Notifier {
             ParsedMessage::parse(&answer).map_err(|e| Failure { local: Some(local), ..failed(e.to_string()) })?;
         let rcode = parsed.header.response_code;
         let refused = matches!(rcode, ResponseCode::Refused | ResponseCode::NotAuth);
+        // The mnemonic (REFUSED), as the RFCs and the other servers' logs
+        // name it, not hickory's prose ("Query Refused").
+        let rcode_text = rcode_name(u16::from(rcode));
         if let Some(verifier) = verifier.as_mut()
             && let Err(e) = verifier.verify(&answer, now)
         {
             let answer = match &e {
-                TsigError::Server { error, .. } => format!("{rcode}/{error}"),
-                _ => rcode.to_string(),
+                TsigError::Server { error, .. } => format!("{rcode_text}/{error}"),
+                _ => rcode_text,
             };
             let server_error = matches!(e, TsigError::Server { .. });
             return Err(Failure {
@@ -190,9 +194,9 @@ impl Notifier {
         }
         match rcode {
             ResponseCode::NoError => Ok(local),
-            rcode => Err(Failure {
-                what: format!("answered {rcode}"),
-                answer: Some(rcode.to_string()),
+            _ => Err(Failure {
+                what: format!("answered {rcode_text}"),
+                answer: Some(rcode_text),
                 refused,
                 local: Some(local),
                 source,
