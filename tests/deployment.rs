@@ -1,7 +1,8 @@
 //! signet deployed as an operator deploys it (issue 23): a hidden primary
 //! (BIND `named`), `signet serve`, and three secondaries (NSD, knotd,
-//! named), each server on an address of its own in 127.0.0.0/8 (a random
-//! `127.X.Y.0` base per test), TSIG on every hop, and access lists by
+//! named), each server on an address of its own in 127.0.0.0/8 (for the
+//! test with named, 127.53.0.x in a network namespace of the test's own:
+//! `in_own_network`; NSD alone: a random `127.X.Y.0`), TSIG on every hop, and access lists by
 //! address: named allows transfers only to signet's address with the key,
 //! each secondary takes NOTIFY only from signet's address (RFC 1996
 //! §3.10). A message from the wrong source address fails the test: on one
