@@ -16,6 +16,11 @@
 //!   copy (AXFR from the secondary) passes `signet verify` at the wall
 //!   clock's time, and the time from the change at named to all three
 //!   serving it is measured and printed.
+//! - `notify_from_the_wrong_source_is_refused_by_every_secondary`: the
+//!   same deployment with signet's NOTIFYs leaving from 127.0.0.1, as they
+//!   did before the fix: NSD, named and knotd refuse them (REFUSED,
+//!   REFUSED, NOTAUTH/BADKEY, and their logs say so), signet gives up
+//!   after two tries each and no secondary takes the change.
 //! - `a_secondary_that_knows_another_address_refuses`: NSD whose access
 //!   list names another address refuses signet's NOTIFY; signet gives up
 //!   after two tries with one error line that names the source address as
@@ -288,11 +293,28 @@ fn in_own_network(test: &str) -> bool {
 
 #[test]
 fn five_kinds_of_change_reach_every_secondary_by_ixfr() {
+    deployment("five_kinds_of_change_reach_every_secondary_by_ixfr", None);
+}
+
+/// The same deployment with signet's NOTIFYs leaving from 127.0.0.1, what
+/// a socket bound to the wildcard used before the fix (issue 23): every
+/// secondary refuses them (NSD "refused, no acl matches", named "refused
+/// notify from non-primary", knotd NOTAUTH/BADKEY), signet gives up after
+/// two tries each with one error line, status says what each answered,
+/// and no secondary takes the change.
+#[test]
+fn notify_from_the_wrong_source_is_refused_by_every_secondary() {
+    deployment("notify_from_the_wrong_source_is_refused_by_every_secondary", Some("127.0.0.1"));
+}
+
+/// The deployment; with `notify_source`, signet's NOTIFYs leave from that
+/// address and the test checks they are refused.
+fn deployment(test: &str, notify_source: Option<&str>) {
     if !tools() {
         eprintln!("note: deployment test skipped: it needs nsd, knotd, named, rndc and dig");
         return;
     }
-    if !in_own_network("five_kinds_of_change_reach_every_secondary_by_ixfr") {
+    if !in_own_network(test) {
         return;
     }
     let started = Instant::now();
@@ -347,6 +369,9 @@ fn five_kinds_of_change_reach_every_secondary_by_ixfr() {
         "--tsig",
         &primary_key.name,
     ]);
+    if let Some(source) = notify_source {
+        env.ok(&["zone", "notify-source", ZONE, source]);
+    }
     env.add_secondary(nsd_addr, nsd_key);
     env.add_secondary(knot_addr, knot_key);
     env.add_secondary(named_addr, named_key);
@@ -394,6 +419,10 @@ fn five_kinds_of_change_reach_every_secondary_by_ixfr() {
             &["10 mail.example.test."],
         ),
     ];
+    if notify_source.is_some() {
+        wrong_source(&env, &mut content, &primary, [&nsd, &knot, &named], first);
+        return;
+    }
     let mut published = first;
     let mut timings = Vec::new();
     for (what, change, expect, absent) in changes {
@@ -450,6 +479,38 @@ fn five_kinds_of_change_reach_every_secondary_by_ixfr() {
         eprintln!("  {what:28} {:.2} s", took.as_secs_f64());
     }
     eprintln!("five_kinds_of_change_reach_every_secondary_by_ixfr: {:?}", started.elapsed());
+}
+
+/// A change at `primary` published by signet, its NOTIFYs refused by the
+/// three `secondaries`, which stay at `first`.
+fn wrong_source(env: &Env, content: &mut Content, primary: &Server, secondaries: [&Server; 3], first: u32) {
+    content.delegations.push(("child3".into(), false));
+    content.serial += 1;
+    primary.reload(&content.text());
+    let serial = env.wait_published(Some(first), &[primary]);
+    let all = [primary, secondaries[0], secondaries[1], secondaries[2]];
+    for secondary in secondaries {
+        let addr = secondary.addr();
+        let line = wait_for(PROPAGATION, || {
+            env.serve()
+                .lines()
+                .into_iter()
+                .find(|l| l.contains(&format!("NOTIFY for serial {serial} to secondary {addr} failed after 2 tries")))
+        })
+        .unwrap_or_else(|w| panic!("expected the NOTIFY to {addr} given up on within {w:?}\n{}", env.context(&all)));
+        assert!(line.contains("the NOTIFY left from 127.0.0.1"), "{line}");
+        let notify = secondary_status(&env.status(), addr)["last_notify"].clone();
+        let expected = if secondary.kind() == dns_servers::Kind::Knot { "NOTAUTH/BADKEY" } else { "REFUSED" };
+        assert_eq!(notify["answered"], expected, "{:?}: {notify:#}", secondary.kind());
+        assert_eq!(notify["source"], "127.0.0.1", "{notify:#}");
+    }
+    let [nsd, _, named] = secondaries;
+    nsd.wait_log(&["notify for example.test. from 127.0.0.1 refused, no acl matches"], PROPAGATION);
+    named.wait_log(&["refused notify from non-primary: 127.0.0.1"], PROPAGATION);
+    for secondary in secondaries {
+        assert_eq!(dns_servers::soa_serial(secondary.addr(), ZONE), Some(first), "{}", secondary.describe());
+    }
+    eprintln!("every secondary refused signet's NOTIFY for {serial} from 127.0.0.1 and stays at {first}");
 }
 
 #[test]
