@@ -5,8 +5,11 @@
 //! a primary cut off mid-transfer, a primary's serial going backwards, a
 //! NOTIFY from a stranger) changing nothing that is published.
 //!
-//! The servers come from tests/common/dns_servers.rs: each on 127.0.0.1 on
-//! a free port, in the test's temporary directory, stopped when the test
+//! The servers come from tests/common/dns_servers.rs: signet on an address
+//! of its own (a random `127.X.Y.3`), so that the secondaries, which take
+//! NOTIFY only from it, refuse one from the wrong source; named (which
+//! listens only on an interface's address) on 127.0.0.1 and the others on
+//! 127.0.0.x, each on a free port, in the test's temporary directory, stopped when the test
 //! ends. A failing test prints signet serve's log and each server's log,
 //! and keeps its directory.
 //!
@@ -103,7 +106,10 @@ impl Env {
             db: dir.path().join("signet.db"),
             input: dir.path().join("example.zone"),
             output: dir.path().join("example.signed"),
-            listen: SocketAddr::new(IpAddr::from([127, 0, 0, 1]), dns_servers::free_port()),
+            // signet on an address of its own, not the 127.0.0.1 the
+            // kernel picks for a socket bound to the wildcard: the
+            // secondaries take NOTIFY only from it (issue 23).
+            listen: dns_servers::free_addr(dns_servers::random_base()(3)),
             dir,
             store,
             config,

@@ -118,7 +118,27 @@ fn print_transfers(s: &ZoneStatus, now: i64) -> std::io::Result<()> {
             Some(t) => format!("{} of {} {}", t.kind.as_deref().unwrap_or("-"), serial(t.serial), when(t.at)),
             None => "no transfer".to_owned(),
         };
-        outln!("  secondary    {}: {acked}; {transfer}", secondary.address)?;
+        let behind = match secondary.versions_behind {
+            Some(0) => "; up to date".to_owned(),
+            Some(n) => format!("; {n} version(s) behind"),
+            None => String::new(),
+        };
+        outln!("  secondary    {}: {acked}; {transfer}{behind}", secondary.address)?;
+        if let Some(notify) = &secondary.last_notify
+            && let Some(error) = &notify.error
+        {
+            let answered = notify.answered.as_deref().unwrap_or("no answer");
+            let at = notify.at.map(when).unwrap_or_default();
+            outln!("  NOTIFY FAILED {at}: {answered}: {error}")?;
+        }
+    }
+    if !s.notify_source.is_empty() || !s.transfer_source.is_empty() {
+        let show = |ips: &[String]| if ips.is_empty() { "serve's".to_owned() } else { ips.join(" ") };
+        outln!(
+            "  sources      notify-source {}, transfer-source {}",
+            show(&s.notify_source),
+            show(&s.transfer_source)
+        )?;
     }
     Ok(())
 }

@@ -79,6 +79,23 @@ pub enum ZoneCommand {
     /// Servers the zone's DS RRset is set at by RFC 2136 UPDATE.
     #[command(subcommand)]
     ParentUpdate(super::parent::UpdateCommand),
+    /// The address the zone's NOTIFYs leave from (over serve's
+    /// `notify-source` and its listen address).
+    NotifySource(SourceArgs),
+    /// The address the zone's SOA queries, transfers in, parent checks
+    /// and UPDATEs leave from (over serve's `transfer-source` and its
+    /// listen address).
+    TransferSource(SourceArgs),
+}
+
+/// Arguments of `signet zone notify-source|transfer-source`.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// The zone (apex).
+    name: String,
+    /// At most one IPv4 and one IPv6 address, no port; none: back to
+    /// serve's setting (or its listen address, or the kernel's choice).
+    addresses: Vec<String>,
 }
 
 /// Where a zone's input comes from.
@@ -221,7 +238,26 @@ pub async fn run(command: ZoneCommand, ctx: &Context) -> anyhow::Result<ExitCode
         ZoneCommand::ParentAgent(command) => super::parent::agent(&db, ctx, command).await,
         ZoneCommand::ParentResolver(command) => super::parent::resolver(&db, ctx, command).await,
         ZoneCommand::ParentUpdate(command) => super::parent::update(&db, ctx, command).await,
+        ZoneCommand::NotifySource(args) => source(&db, ctx, RemoteRole::NotifySource, args).await,
+        ZoneCommand::TransferSource(args) => source(&db, ctx, RemoteRole::TransferSource, args).await,
     }
+}
+
+async fn source(db: &Database, ctx: &Context, role: RemoteRole, args: SourceArgs) -> anyhow::Result<ExitCode> {
+    let zone = db.zone(&super::parse_origin(&args.name)?).await?;
+    let ips =
+        signet::xfr::source::parse_sources(&args.addresses).map_err(|e| anyhow::anyhow!("{}: {e}", role.as_str()))?;
+    let addresses: Vec<String> = ips.iter().map(ToString::to_string).collect();
+    db.set_sources(zone.id, role, &addresses, ctx.now).await?;
+    match addresses.as_slice() {
+        [] => outln!(
+            "zone {}: {} unset: serve's setting, else its listen address, else the kernel's choice",
+            zone.name,
+            role.as_str()
+        )?,
+        _ => outln!("zone {}: {} {}", zone.name, role.as_str(), addresses.join(" "))?,
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn set_input(db: &Database, ctx: &Context, args: SetInputArgs) -> anyhow::Result<ExitCode> {

@@ -45,7 +45,7 @@ pub use memo::{GateMemoCommit, GateMemoInfo};
 pub use parent::{DsCheck, DsSubmission};
 pub use rows::{PolicyRow, RunRow, StoredKey, ZoneRow, ZoneWatch};
 pub use transfers::{
-    Remote, RemoteRole, TransferInDone, TransferInState, TransferOutDone, TransferOutState, TsigKeyRow,
+    NotifyResult, Remote, RemoteRole, TransferInDone, TransferInState, TransferOutDone, TransferOutState, TsigKeyRow,
 };
 
 use crate::policy::{Policy, PolicyError};

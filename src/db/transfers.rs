@@ -26,6 +26,11 @@ pub enum RemoteRole {
     ParentValidator,
     /// A server the DS RRset is updated at by RFC 2136.
     ParentUpdate,
+    /// The zone's own source address for NOTIFY (one row per family).
+    NotifySource,
+    /// The zone's own source address for SOA queries, transfers in, the
+    /// parent's checks and UPDATEs.
+    TransferSource,
 }
 
 impl RemoteRole {
@@ -39,11 +44,13 @@ impl RemoteRole {
             RemoteRole::ParentDiscovery => "parent-discovery",
             RemoteRole::ParentValidator => "parent-validator",
             RemoteRole::ParentUpdate => "parent-update",
+            RemoteRole::NotifySource => "notify-source",
+            RemoteRole::TransferSource => "transfer-source",
         }
     }
 
     /// Every role.
-    pub const ALL: [RemoteRole; 7] = [
+    pub const ALL: [RemoteRole; 9] = [
         RemoteRole::Primary,
         RemoteRole::Secondary,
         RemoteRole::Acl,
@@ -51,6 +58,8 @@ impl RemoteRole {
         RemoteRole::ParentDiscovery,
         RemoteRole::ParentValidator,
         RemoteRole::ParentUpdate,
+        RemoteRole::NotifySource,
+        RemoteRole::TransferSource,
     ];
 
     fn parse(text: &str) -> Option<RemoteRole> {
@@ -159,6 +168,41 @@ pub struct TransferOutState {
     pub transfer_from: Option<i64>,
     /// `axfr`, `ixfr`, or `up-to-date`.
     pub transfer_kind: Option<String>,
+    /// The serial of the last NOTIFY sent to it (acknowledged or given
+    /// up on).
+    pub notify_serial: Option<i64>,
+    /// When it was acknowledged or given up on.
+    pub notify_at: Option<i64>,
+    /// How many times it was sent.
+    pub notify_tries: Option<i64>,
+    /// What the secondary answered: its RCODE, and a TSIG error after a
+    /// slash (`NOTAUTH/BADKEY`); None without an answer.
+    pub notify_answer: Option<String>,
+    /// Why it was given up on (None: acknowledged).
+    pub notify_error: Option<String>,
+    /// The address it left from.
+    pub notify_source: Option<String>,
+}
+
+/// The outcome of one NOTIFY to a secondary, after its last try.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyResult<'a> {
+    /// The secondary's IP address.
+    pub address: &'a str,
+    /// The serial announced.
+    pub serial: u32,
+    /// When.
+    pub at: i64,
+    /// It was acknowledged.
+    pub acked: bool,
+    /// What the secondary answered (RCODE, `RCODE/TSIG error`).
+    pub answer: Option<String>,
+    /// Why it was given up on.
+    pub error: Option<String>,
+    /// How many times it was sent.
+    pub tries: u32,
+    /// The address it left from.
+    pub source: Option<String>,
 }
 
 /// A transfer served to a client.
@@ -436,7 +480,8 @@ impl Database {
     /// What each client of the zone's transfers out last did.
     pub async fn transfers_out(&self, zone_id: i64) -> Result<Vec<TransferOutState>> {
         Ok(sqlx::query_as(
-            "SELECT address, notified_serial, notify_acked_at, transfer_at, transfer_serial, transfer_from, transfer_kind
+            "SELECT address, notified_serial, notify_acked_at, transfer_at, transfer_serial, transfer_from, transfer_kind,
+                    notify_serial, notify_at, notify_tries, notify_answer, notify_error, notify_source
              FROM transfer_out WHERE zone_id = ? ORDER BY address",
         )
         .bind(zone_id)
@@ -456,6 +501,55 @@ impl Database {
         .bind(at)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    /// A NOTIFY was acknowledged or given up on.
+    pub async fn record_notify_result(&self, zone_id: i64, result: &NotifyResult<'_>) -> Result<()> {
+        let acked = result.acked.then_some((i64::from(result.serial), result.at));
+        sqlx::query(
+            "INSERT INTO transfer_out (zone_id, address, notified_serial, notify_acked_at, notify_serial, notify_at,
+                                       notify_tries, notify_answer, notify_error, notify_source)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (zone_id, address) DO UPDATE SET
+                 notified_serial = COALESCE(?3, notified_serial), notify_acked_at = COALESCE(?4, notify_acked_at),
+                 notify_serial = ?5, notify_at = ?6, notify_tries = ?7, notify_answer = ?8, notify_error = ?9,
+                 notify_source = ?10",
+        )
+        .bind(zone_id)
+        .bind(result.address)
+        .bind(acked.map(|a| a.0))
+        .bind(acked.map(|a| a.1))
+        .bind(i64::from(result.serial))
+        .bind(result.at)
+        .bind(i64::from(result.tries))
+        .bind(&result.answer)
+        .bind(&result.error)
+        .bind(&result.source)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces the zone's own `role` source addresses (none: serve's
+    /// setting or default applies).
+    pub async fn set_sources(&self, zone_id: i64, role: RemoteRole, addresses: &[String], now: i64) -> Result<()> {
+        let mut tx = self.write().await?;
+        sqlx::query("DELETE FROM zone_remotes WHERE zone_id = ? AND role = ?")
+            .bind(zone_id)
+            .bind(role.as_str())
+            .execute(&mut *tx)
+            .await?;
+        for address in addresses {
+            insert_remote(&mut tx, zone_id, &Remote::new(role, Some(address.clone()), None)).await?;
+        }
+        let message = match addresses {
+            [] => format!("{} unset: serve's setting or default applies", role.as_str()),
+            _ => format!("{} {}", role.as_str(), addresses.join(" ")),
+        };
+        insert_event(&mut tx, Some(zone_id), &Event::note(now, Actor::Operator, EventKind::Transfers, None, message))
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 

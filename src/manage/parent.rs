@@ -5,7 +5,7 @@
 //! check interval with backoff while a DS change is pending.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use tokio::task::JoinSet;
@@ -14,10 +14,11 @@ use super::ManageError;
 use crate::db::{Actor, Database, DsCheck, DsSubmission, Event, EventKind, Remote, RemoteRole, ZoneSnapshot};
 use crate::keys::PublishedKey;
 use crate::parent::check::{Asking, Cut, PendingKey, Server, ServerAnswer, Verdict, Want, answers_text, ask, judge};
-use crate::parent::submit::{WantedDs, push_update, run_submit_command, submission_text};
+use crate::parent::submit::{WantedDs, push_update_from, run_submit_command, submission_text};
 use crate::policy::ParentPolicy;
 use crate::rollover::Observation;
 use crate::xfr::acl::parse_socket;
+use crate::xfr::source::{SourceChoice, SourceDefaults};
 use crate::xfr::tsig::TsigKey;
 use crate::zone::Name;
 
@@ -97,6 +98,28 @@ pub fn has_agents(remotes: &[Remote]) -> bool {
 /// The zone's agents (configured, and found through a discovering
 /// resolver) and its validating resolver.
 pub async fn parent_servers(zone: &Name, remotes: &[Remote], keys: KeyLookup<'_>) -> ParentServers {
+    parent_servers_from(zone, remotes, keys, &SourceDefaults::default()).await
+}
+
+/// The zone's own `transfer-source` among its remotes (rows that do not
+/// read are left out: they were checked when stored).
+pub fn zone_transfer_source(remotes: &[Remote]) -> Vec<IpAddr> {
+    remotes
+        .iter()
+        .filter(|r| r.role == RemoteRole::TransferSource)
+        .filter_map(|r| r.address.as_deref()?.parse().ok())
+        .collect()
+}
+
+/// [`parent_servers`], each asked from the source `sources` and the
+/// zone's own `transfer-source` choose (`xfr::source`).
+pub async fn parent_servers_from(
+    zone: &Name,
+    remotes: &[Remote],
+    keys: KeyLookup<'_>,
+    sources: &SourceDefaults,
+) -> ParentServers {
+    let choice = sources.transfer(&zone_transfer_source(remotes));
     let mut servers = ParentServers { parent_zone: configured_parent(remotes), ..ParentServers::default() };
     for remote in remotes.iter().filter(|r| r.role.is_parent()) {
         let Some(addr) = remote.address.as_deref().and_then(|a| parse_socket(a).ok()) else {
@@ -113,10 +136,11 @@ pub async fn parent_servers(zone: &Name, remotes: &[Remote], keys: KeyLookup<'_>
             },
             None => None,
         };
+        let source = choice.for_peer(addr).ip;
         match remote.role {
-            RemoteRole::ParentAgent => servers.agents.push(Server { addr, key }),
-            RemoteRole::ParentValidator => servers.validator = Some(Server { addr, key }),
-            RemoteRole::ParentDiscovery => discover(zone, addr, &mut servers).await,
+            RemoteRole::ParentAgent => servers.agents.push(Server { addr, key, source }),
+            RemoteRole::ParentValidator => servers.validator = Some(Server { addr, key, source }),
+            RemoteRole::ParentDiscovery => discover(zone, addr, &choice, &mut servers).await,
             _ => {}
         }
     }
@@ -135,8 +159,9 @@ fn configured_parent(remotes: &[Remote]) -> Option<Name> {
 /// Adds the parent's name servers, as the resolver at `resolver` finds
 /// them, to the agents; the parent zone it found is the parent's side
 /// of the cut, unless one is configured.
-async fn discover(zone: &Name, resolver: SocketAddr, servers: &mut ParentServers) {
-    match crate::parent::discover::parent_servers(resolver, zone, DISCOVERY_TIMEOUT).await {
+async fn discover(zone: &Name, resolver: SocketAddr, choice: &SourceChoice, servers: &mut ParentServers) {
+    let source = choice.for_peer(resolver).ip;
+    match crate::parent::discover::parent_servers_from(resolver, source, zone, DISCOVERY_TIMEOUT).await {
         Ok(found) => {
             match &servers.parent_zone {
                 None => servers.parent_zone = Some(found.parent_zone.clone()),
@@ -151,7 +176,7 @@ async fn discover(zone: &Name, resolver: SocketAddr, servers: &mut ParentServers
             }
             for addr in found.addresses() {
                 if !servers.agents.iter().any(|a| a.addr == addr) {
-                    servers.agents.push(Server { addr, key: None });
+                    servers.agents.push(Server { addr, key: None, source: choice.for_peer(addr).ip });
                 }
             }
         }
@@ -230,6 +255,19 @@ pub async fn check_round(
     now: i64,
     force: bool,
 ) -> Result<Round, ManageError> {
+    check_round_from(db, snapshot, keys, now, force, &SourceDefaults::default()).await
+}
+
+/// [`check_round`], the servers asked from the source `sources` and the
+/// zone's own `transfer-source` choose.
+pub async fn check_round_from(
+    db: &Database,
+    snapshot: &ZoneSnapshot,
+    keys: KeyLookup<'_>,
+    now: i64,
+    force: bool,
+    sources: &SourceDefaults,
+) -> Result<Round, ManageError> {
     let zone = &snapshot.zone;
     let origin = Name::from_text(&zone.name, None).map_err(|e| ManageError::Argument(e.to_string()))?;
     let pending = pending_keys(snapshot);
@@ -243,7 +281,7 @@ pub async fn check_round(
         db.set_ds_checks(zone.id, &rows).await?;
         return Ok(Round { next_at: next_due(&rows), ..Round::default() });
     }
-    let servers = parent_servers(&origin, &remotes, keys).await;
+    let servers = parent_servers_from(&origin, &remotes, keys, sources).await;
     for problem in &servers.problems {
         tracing::warn!(zone = %zone.name, "parent check: {problem}");
     }
@@ -312,12 +350,25 @@ pub async fn submit_round(
     keys: KeyLookup<'_>,
     now: i64,
 ) -> Result<Option<i64>, ManageError> {
+    submit_round_from(db, snapshot, keys, now, &SourceDefaults::default()).await
+}
+
+/// [`submit_round`], the UPDATEs sent from the source `sources` and the
+/// zone's own `transfer-source` choose.
+pub async fn submit_round_from(
+    db: &Database,
+    snapshot: &ZoneSnapshot,
+    keys: KeyLookup<'_>,
+    now: i64,
+    sources: &SourceDefaults,
+) -> Result<Option<i64>, ManageError> {
     let zone = &snapshot.zone;
     let origin = Name::from_text(&zone.name, None).map_err(|e| ManageError::Argument(e.to_string()))?;
     let Some(wanted) = wanted_ds(snapshot, &origin) else { return Ok(None) };
     let command = snapshot.policy.parent.submit_command.as_deref();
-    let updates: Vec<Remote> =
-        db.remotes(zone.id).await?.into_iter().filter(|r| r.role == RemoteRole::ParentUpdate).collect();
+    let remotes = db.remotes(zone.id).await?;
+    let choice = sources.transfer(&zone_transfer_source(&remotes));
+    let updates: Vec<Remote> = remotes.into_iter().filter(|r| r.role == RemoteRole::ParentUpdate).collect();
     if command.is_none() && updates.is_empty() {
         return Ok(None);
     }
@@ -332,7 +383,7 @@ pub async fn submit_round(
             _ => {}
         }
     }
-    let (via, errors) = submit(&wanted, command, &updates, &origin, keys).await;
+    let (via, errors) = submit(&wanted, command, &updates, &origin, keys, &choice).await;
     // The text is tab-separated (zone/writer): the type is the fourth field.
     let ds: Vec<String> = text
         .lines()
@@ -365,6 +416,7 @@ async fn submit(
     updates: &[Remote],
     origin: &Name,
     keys: KeyLookup<'_>,
+    choice: &SourceChoice,
 ) -> (Vec<String>, Vec<String>) {
     let (mut via, mut errors) = (Vec::new(), Vec::new());
     if let Some(command) = command {
@@ -376,7 +428,7 @@ async fn submit(
     for update in updates {
         let address = update.address.as_deref().unwrap_or_default();
         via.push(format!("update at {address}"));
-        if let Err(e) = push_one(wanted, update, origin, keys).await {
+        if let Err(e) = push_one(wanted, update, origin, keys, choice).await {
             errors.push(e);
         }
     }
@@ -384,7 +436,13 @@ async fn submit(
 }
 
 /// One RFC 2136 update of the parent's DS RRset at `update`'s server.
-async fn push_one(wanted: &WantedDs, update: &Remote, origin: &Name, keys: KeyLookup<'_>) -> Result<(), String> {
+async fn push_one(
+    wanted: &WantedDs,
+    update: &Remote,
+    origin: &Name,
+    keys: KeyLookup<'_>,
+    choice: &SourceChoice,
+) -> Result<(), String> {
     let address = update.address.as_deref().unwrap_or_default();
     let server = parse_socket(address).map_err(|e| format!("update server {address}: {e}"))?;
     let key = match update.tsig_key.as_deref() {
@@ -401,7 +459,9 @@ async fn push_one(wanted: &WantedDs, update: &Remote, origin: &Name, keys: KeyLo
             .map(|p| p.to_owned())
             .ok_or_else(|| "the root has no parent to update".to_owned())?,
     };
-    match tokio::time::timeout(UPDATE_LIMIT, push_update(server, key.as_ref(), &parent_zone, wanted)).await {
+    let source = choice.for_peer(server).ip;
+    match tokio::time::timeout(UPDATE_LIMIT, push_update_from(server, source, key.as_ref(), &parent_zone, wanted)).await
+    {
         Ok(result) => result.map_err(|e| e.to_string()),
         Err(_) => Err(format!("update server {address}: no answer within {} s", UPDATE_LIMIT.as_secs())),
     }

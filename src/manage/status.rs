@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::report::{ParentView, key_report};
 use crate::db::{
-    Database, DbError, DsCheck, DsSubmission, GateMemoInfo, JournalSummary, Remote, RemoteRole, RunRow,
+    Database, DbError, DsCheck, DsSubmission, GateMemoInfo, JournalSummary, JournalVersion, Remote, RemoteRole, RunRow,
     TransferInState, TransferOutState, ZoneRow,
 };
 
@@ -67,6 +67,10 @@ pub struct ZoneStatus {
     pub transfer_in: Option<TransferInStatus>,
     /// The secondaries and what each last acknowledged and transferred.
     pub secondaries: Vec<SecondaryStatus>,
+    /// The zone's own `notify-source` (empty: serve's applies).
+    pub notify_source: Vec<String>,
+    /// The zone's own `transfer-source` (empty: serve's applies).
+    pub transfer_source: Vec<String>,
     /// The parent: its servers, what the check waits for, the DS set
     /// last submitted (None: nothing is configured for the parent).
     pub parent: Option<ParentStatus>,
@@ -151,6 +155,53 @@ pub struct SecondaryStatus {
     pub notify_acked_at: Option<i64>,
     /// Its last transfer.
     pub last_transfer: Option<TransferOut>,
+    /// The last NOTIFY sent to it, acknowledged or given up on.
+    pub last_notify: Option<NotifyOutcome>,
+    /// How many published versions it is behind the one served, by the
+    /// serial it last transferred (at least that many when the journal
+    /// no longer reaches its serial; None before its first transfer).
+    pub versions_behind: Option<i64>,
+}
+
+/// The last NOTIFY to a secondary.
+#[derive(Debug, Serialize)]
+pub struct NotifyOutcome {
+    /// The serial announced.
+    pub serial: i64,
+    /// When it was acknowledged or given up on (Unix seconds).
+    pub at: Option<i64>,
+    /// How many times it was sent.
+    pub tries: Option<i64>,
+    /// What the secondary answered: `NOERROR`, `REFUSED`, `NOTAUTH`,
+    /// `NOTAUTH/BADKEY` (the TSIG error after the slash); None: no answer.
+    pub answered: Option<String>,
+    /// Why it was given up on (None: acknowledged).
+    pub error: Option<String>,
+    /// The address it left from.
+    pub source: Option<String>,
+}
+
+/// How many versions the serial `theirs` is behind `served`, by the
+/// journal's chain of versions (`journal`: any order). At least the
+/// chain's length plus one when the chain does not reach `theirs`; 0
+/// when `theirs` is the served serial or newer; None when either is
+/// unknown.
+pub fn versions_behind(journal: &[JournalVersion], served: Option<i64>, theirs: Option<i64>) -> Option<i64> {
+    let (served, theirs) = (served?, theirs?);
+    let as_u32 = |s: i64| u32::try_from(s).ok();
+    if served == theirs || crate::sign::serial::serial_gt(as_u32(theirs)?, as_u32(served)?) {
+        return Some(0);
+    }
+    let from: std::collections::HashMap<i64, i64> = journal.iter().map(|v| (v.serial_to, v.serial_from)).collect();
+    let (mut at, mut count) = (served, 0);
+    while let Some(&previous) = from.get(&at) {
+        count += 1;
+        if previous == theirs || count > journal.len() as i64 {
+            return Some(count);
+        }
+        at = previous;
+    }
+    Some(count + 1)
 }
 
 /// A transfer served.
@@ -188,7 +239,12 @@ fn transfer_in_status(remotes: &[Remote], state: Option<TransferInState>) -> Opt
     })
 }
 
-fn secondary_statuses(remotes: &[Remote], clients: &[TransferOutState]) -> Vec<SecondaryStatus> {
+fn secondary_statuses(
+    remotes: &[Remote],
+    clients: &[TransferOutState],
+    journal: &[JournalVersion],
+    served: Option<i64>,
+) -> Vec<SecondaryStatus> {
     let ip_of = |address: &str| crate::xfr::acl::parse_socket(address).map(crate::xfr::catalog::client_ip).ok();
     remotes
         .iter()
@@ -202,6 +258,17 @@ fn secondary_statuses(remotes: &[Remote], clients: &[TransferOutState]) -> Vec<S
                 notify: remote.notify,
                 notified_serial: state.and_then(|s| s.notified_serial),
                 notify_acked_at: state.and_then(|s| s.notify_acked_at),
+                last_notify: state.and_then(|s| {
+                    Some(NotifyOutcome {
+                        serial: s.notify_serial?,
+                        at: s.notify_at,
+                        tries: s.notify_tries,
+                        answered: s.notify_answer.clone(),
+                        error: s.notify_error.clone(),
+                        source: s.notify_source.clone(),
+                    })
+                }),
+                versions_behind: versions_behind(journal, served, state.and_then(|s| s.transfer_serial)),
                 last_transfer: state.and_then(|s| {
                     Some(TransferOut {
                         at: s.transfer_at?,
@@ -332,13 +399,20 @@ async fn zone_status(
     };
     let remotes = db.remotes(zone.id).await?;
     let transfer_in = transfer_in_status(&remotes, db.transfer_in(zone.id).await?);
-    let secondaries = secondary_statuses(&remotes, &db.transfers_out(zone.id).await?);
+    let journal = db.journal(zone.id).await?;
+    let secondaries = secondary_statuses(&remotes, &db.transfers_out(zone.id).await?, &journal, zone.last_serial);
+    let sources = |role: RemoteRole| -> Vec<String> {
+        remotes.iter().filter(|r| r.role == role).filter_map(|r| r.address.clone()).collect()
+    };
+    let (notify_source, transfer_source) = (sources(RemoteRole::NotifySource), sources(RemoteRole::TransferSource));
     let parent = parent_status(db, &snapshot, &remotes, parent.checks).await?;
     Ok(ZoneStatus {
         parent,
         served_serial: service.and(zone.last_serial),
         transfer_in,
         secondaries,
+        notify_source,
+        transfer_source,
         input_serial: last_run.as_ref().and_then(|r| r.input_serial).or(zone.input_serial),
         published_serial: zone.last_serial,
         last_run: last_run.map(RunSummary::from),

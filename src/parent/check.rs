@@ -24,7 +24,7 @@ use std::time::Duration;
 use hickory_proto::op::{OpCode, ResponseCode};
 
 use crate::rollover::Observation;
-use crate::xfr::client::{Request, exchange, rcode_name};
+use crate::xfr::client::{Request, exchange_from, rcode_name};
 use crate::xfr::tsig::TsigKey;
 use crate::xfr::wire::{CLASS_IN, ParsedMessage, Question};
 use crate::zone::dnssec::{Ds, ds_matches};
@@ -40,6 +40,8 @@ pub struct Server {
     pub addr: SocketAddr,
     /// The key its queries and answers are signed with.
     pub key: Option<Arc<TsigKey>>,
+    /// The address the queries leave from (None: the kernel's choice).
+    pub source: Option<std::net::IpAddr>,
 }
 
 /// What one server said about the zone's DS RRset.
@@ -138,7 +140,8 @@ async fn query(server: &Server, cut: &Cut, asking: Asking) -> Result<Vec<Vec<u8>
         w.push_edns(1232, validator);
     };
     let request = Request::new(metadata, &question, fill, server.key.as_ref());
-    let answer = exchange(server.addr, &request, ANSWER_TIMEOUT).await.map_err(|e| e.to_string())?;
+    let answer =
+        exchange_from(server.addr, server.source, &request, ANSWER_TIMEOUT).await.map_err(|e| e.to_string())?;
     ds_set(&answer, cut, asking)
 }
 

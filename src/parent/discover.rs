@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use hickory_proto::op::OpCode;
 
-use crate::xfr::client::{ClientError, Request, exchange, rcode_name};
+use crate::xfr::client::{ClientError, Request, exchange_from, rcode_name};
 use crate::xfr::wire::{CLASS_IN, ParsedMessage, Question, UDP_EDNS, WireRecord};
 use crate::zone::{Name, NameRef, Rtype};
 
@@ -139,7 +139,18 @@ pub enum DiscoverError {
 /// the glue of the NS answer where it has some, else from the resolver.
 /// The whole discovery has `timeout` (each query too).
 pub async fn parent_servers(resolver: SocketAddr, zone: &Name, timeout: Duration) -> Result<Discovered, DiscoverError> {
-    let asker = Asker { resolver, timeout };
+    parent_servers_from(resolver, None, zone, timeout).await
+}
+
+/// [`parent_servers`], asking from the address `source` (None: the
+/// kernel's choice).
+pub async fn parent_servers_from(
+    resolver: SocketAddr,
+    source: Option<IpAddr>,
+    zone: &Name,
+    timeout: Duration,
+) -> Result<Discovered, DiscoverError> {
+    let asker = Asker { resolver, source, timeout };
     let discovery = async {
         let (parent_zone, ns) = asker.parent_zone(zone).await?;
         let servers = asker.addresses(&ns).await?;
@@ -178,6 +189,7 @@ enum Said {
 #[derive(Debug, Clone, Copy)]
 struct Asker {
     resolver: SocketAddr,
+    source: Option<IpAddr>,
     timeout: Duration,
 }
 
@@ -254,7 +266,7 @@ impl Asker {
             },
             None,
         );
-        let answer = exchange(self.resolver, &request, self.timeout)
+        let answer = exchange_from(self.resolver, self.source, &request, self.timeout)
             .await
             .map_err(|source| DiscoverError::Exchange { resolver: self.resolver, source })?;
         read_answer(&answer, &question).map_err(|fault| match fault {

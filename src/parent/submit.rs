@@ -23,7 +23,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::process::{Child, ChildStderr, ChildStdin};
 
 use crate::keys::PublishedKey;
-use crate::xfr::client::{ClientError, Request, exchange, rcode_name};
+use crate::xfr::client::{ClientError, Request, exchange_from, rcode_name};
 use crate::xfr::tsig::TsigKey;
 use crate::xfr::wire::{CLASS_IN, MessageWriter, ParsedMessage, Question, Section};
 use crate::zone::writer::write_record;
@@ -422,11 +422,22 @@ pub async fn push_update(
     parent_zone: &Name,
     wanted: &WantedDs,
 ) -> Result<(), SubmitError> {
+    push_update_from(server, None, key, parent_zone, wanted).await
+}
+
+/// [`push_update`] from the address `source` (None: the kernel's choice).
+pub async fn push_update_from(
+    server: SocketAddr,
+    source: Option<std::net::IpAddr>,
+    key: Option<&Arc<TsigKey>>,
+    parent_zone: &Name,
+    wanted: &WantedDs,
+) -> Result<(), SubmitError> {
     if !wanted.zone.as_ref().is_below(parent_zone.as_ref()) {
         return Err(SubmitError::NotBelow { zone: wanted.zone.clone(), parent_zone: parent_zone.clone(), server });
     }
     let request = update_request(parent_zone, wanted, key)?;
-    let answer = exchange(server, &request, UPDATE_TIMEOUT).await.map_err(|e| match e {
+    let answer = exchange_from(server, source, &request, UPDATE_TIMEOUT).await.map_err(|e| match e {
         ClientError::Tsig { what, .. } => SubmitError::Tsig {
             zone: wanted.zone.clone(),
             parent_zone: parent_zone.clone(),

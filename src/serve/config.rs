@@ -12,10 +12,12 @@
 //! publish-command = ["/usr/sbin/nsd-control", "reload"]
 //! metrics = "127.0.0.1:9253"
 //! listen = ["127.0.0.1:53", "[::1]:53"]  # DNS: SOA, AXFR, IXFR, NOTIFY (port 53 if none)
+//! notify-source = "192.0.2.1"            # NOTIFY leaves from here (one address per family)
+//! transfer-source = ["192.0.2.1", "2001:db8::1"]  # SOA queries, transfers in, parent checks, UPDATEs
 //! ```
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -73,6 +75,12 @@ pub struct ServeConfig {
     pub metrics: Option<SocketAddr>,
     /// Where DNS is answered (UDP and TCP): transfers out, NOTIFY in.
     pub listen: Vec<SocketAddr>,
+    /// Where NOTIFY leaves from (at most one address per family; none:
+    /// the listen address of the family, else the kernel's choice).
+    pub notify_source: Vec<IpAddr>,
+    /// Where SOA queries, transfers in, parent checks and UPDATEs leave
+    /// from.
+    pub transfer_source: Vec<IpAddr>,
 }
 
 impl Default for ServeConfig {
@@ -87,6 +95,8 @@ impl Default for ServeConfig {
             publish_command: Vec::new(),
             metrics: None,
             listen: Vec::new(),
+            notify_source: Vec::new(),
+            transfer_source: Vec::new(),
         }
     }
 }
@@ -99,7 +109,7 @@ struct File {
 }
 
 /// The keys a `[serve]` table may have.
-const KEYS: [&str; 9] = [
+const KEYS: [&str; 11] = [
     "poll-interval",
     "db-poll-interval",
     "retry-min",
@@ -109,6 +119,8 @@ const KEYS: [&str; 9] = [
     "publish-command",
     "metrics",
     "listen",
+    "notify-source",
+    "transfer-source",
 ];
 
 impl ServeConfig {
@@ -144,6 +156,8 @@ impl ServeConfig {
                 "max-parallel-runs" => config.max_parallel_runs = count(value).map_err(fail)?,
                 "publish-command" => config.publish_command = command(value).map_err(fail)?,
                 "listen" => config.listen = listen(value).map_err(fail)?,
+                "notify-source" => config.notify_source = sources(value).map_err(fail)?,
+                "transfer-source" => config.transfer_source = sources(value).map_err(fail)?,
                 _ => config.metrics = Some(address(value).map_err(fail)?),
             }
         }
@@ -195,6 +209,31 @@ fn listen(value: &toml::Value) -> Result<Vec<SocketAddr>, String> {
         .collect()
 }
 
+/// One address, or a list of at most one per family.
+fn sources(value: &toml::Value) -> Result<Vec<IpAddr>, String> {
+    let expected = "expected an address in quotes, or a list of them: \"192.0.2.1\", [\"192.0.2.1\", \"2001:db8::1\"]";
+    let texts: Vec<String> = match value {
+        toml::Value::String(text) => vec![text.clone()],
+        toml::Value::Array(list) => {
+            list.iter().map(|v| v.as_str().map(str::to_owned)).collect::<Option<_>>().ok_or(expected)?
+        }
+        _ => return Err(expected.to_owned()),
+    };
+    crate::xfr::source::parse_sources(&texts)
+}
+
+impl ServeConfig {
+    /// The source settings and the listen addresses, as the DNS side
+    /// uses them.
+    pub fn source_defaults(&self) -> crate::xfr::source::SourceDefaults {
+        crate::xfr::source::SourceDefaults {
+            notify: self.notify_source.clone(),
+            transfer: self.transfer_source.clone(),
+            listen: self.listen.iter().map(SocketAddr::ip).collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,5 +274,19 @@ mod tests {
         assert!(message("[serve]\npoll = \"1s\"").contains("unknown key serve.poll"));
         assert!(message("[server]\n").contains("server"));
         assert!(message("[serve]\npublish-command = \"nsd-control reload\"").contains("publish-command"));
+        assert!(message("[serve]\nnotify-source = \"127.0.0.2:53\"").contains("serve.notify-source"));
+        assert!(
+            message("[serve]\ntransfer-source = [\"127.0.0.2\", \"127.0.0.3\"]")
+                .contains("one source address per family")
+        );
+    }
+
+    #[test]
+    fn sources_read_as_one_address_or_a_list() {
+        let config = parse("[serve]\nnotify-source = \"127.0.0.2\"\ntransfer-source = [\"127.0.0.3\", \"::1\"]\n")
+            .expect("config");
+        let ip = |t: &str| t.parse::<IpAddr>().expect("ip");
+        assert_eq!(config.notify_source, [ip("127.0.0.2")]);
+        assert_eq!(config.transfer_source, [ip("127.0.0.3"), ip("::1")]);
     }
 }

@@ -219,6 +219,10 @@ pub struct TransferGauges {
     /// Per secondary (`ADDR:PORT`): the serial it last acknowledged a
     /// NOTIFY for, and the serial it last transferred.
     pub secondaries: Vec<(String, Option<i64>, Option<i64>)>,
+    /// Per secondary: how many published versions it is behind the one
+    /// served (`manage::status::versions_behind`), and whether the last
+    /// NOTIFY to it was given up on.
+    pub secondary_lag: Vec<(String, Option<i64>, bool)>,
 }
 
 /// The numbers behind the endpoint, under one lock so that a scrape sees
@@ -496,6 +500,28 @@ fn encode_transfers(
         let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
         for (zone, series) in zones {
             for secondary in &series.transfers.secondaries {
+                if let Some(value) = pick(secondary) {
+                    let labels = [("zone", zone.as_str()), ("secondary", secondary.0.as_str())];
+                    metric.encode_family(&labels)?.encode_gauge(&value)?;
+                }
+            }
+        }
+    }
+    for (name, help, pick) in [
+        (
+            "signet_zone_secondary_versions_behind",
+            "How many published versions the secondary is behind the one served, by the serial it last transferred.",
+            (|s: &(String, Option<i64>, bool)| s.1) as fn(&(String, Option<i64>, bool)) -> Option<i64>,
+        ),
+        (
+            "signet_zone_secondary_notify_failing",
+            "1 when the last NOTIFY to the secondary was given up on (refused, or no answer after every try), else 0.",
+            |s| Some(i64::from(s.2)),
+        ),
+    ] {
+        let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+        for (zone, series) in zones {
+            for secondary in &series.transfers.secondary_lag {
                 if let Some(value) = pick(secondary) {
                     let labels = [("zone", zone.as_str()), ("secondary", secondary.0.as_str())];
                     metric.encode_family(&labels)?.encode_gauge(&value)?;
@@ -810,6 +836,7 @@ mod tests {
             transfer_in_at: Some(1_700_000_000),
             transfer_in_failing: true,
             secondaries: vec![("127.0.0.2:53".into(), Some(12), None)],
+            secondary_lag: vec![("127.0.0.2:53".into(), Some(3), true)],
         };
         metrics.set_transfers("example.", transfers);
         let text = metrics.render();
@@ -819,6 +846,10 @@ mod tests {
         let acked = r#"signet_zone_secondary_notified_serial{zone="example.",secondary="127.0.0.2:53"} 12"#;
         assert!(has(&text, acked), "{text}");
         assert!(!text.contains("signet_zone_secondary_transferred_serial{"), "no transfer yet: {text}");
+        let lag = r#"signet_zone_secondary_versions_behind{zone="example.",secondary="127.0.0.2:53"} 3"#;
+        assert!(has(&text, lag), "{text}");
+        let failing = r#"signet_zone_secondary_notify_failing{zone="example.",secondary="127.0.0.2:53"} 1"#;
+        assert!(has(&text, failing), "{text}");
     }
 
     #[test]

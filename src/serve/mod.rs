@@ -176,6 +176,7 @@ async fn serve_held(
     start_metrics(config.metrics, &metrics, &shutdown).await?;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let catalog = Arc::new(Catalog::default());
+    catalog.set_source_defaults(config.source_defaults());
     let listeners = bind_listeners(&config.listen).await?;
     let shared = Arc::new(Shared {
         db,
@@ -311,6 +312,11 @@ impl Supervisor {
                 {
                     tracing::warn!("SIGHUP: metrics, listen and max-parallel-runs change only at a restart");
                 }
+                // The listen addresses stay those bound at the start.
+                let listen = old.source_defaults().listen;
+                self.shared
+                    .catalog
+                    .set_source_defaults(crate::xfr::source::SourceDefaults { listen, ..config.source_defaults() });
                 *self.shared.config.write().unwrap_or_else(PoisonError::into_inner) = config;
                 tracing::info!("SIGHUP: configuration read again");
             }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 use super::Shared;
-use crate::manage::parent::{Round, check_round, submit_round};
+use crate::manage::parent::{Round, check_round_from, submit_round_from};
 use crate::time::wall_clock;
 use crate::zone::Name;
 
@@ -87,14 +87,15 @@ impl ParentTask {
         };
         let catalog = &self.shared.catalog;
         let lookup = |name: &str| Name::from_text(name, None).ok().and_then(|name| catalog.key(name.as_ref()));
-        let retry_submission = match submit_round(db, &snapshot, &lookup, now).await {
+        let sources = catalog.source_defaults();
+        let retry_submission = match submit_round_from(db, &snapshot, &lookup, now, &sources).await {
             Ok(retry) => retry,
             Err(e) => {
                 tracing::error!(zone = %self.origin, "DS submission failed: {e}");
                 Some(now + DB_RETRY)
             }
         };
-        let next_check = match check_round(db, &snapshot, &lookup, now, false).await {
+        let next_check = match check_round_from(db, &snapshot, &lookup, now, false, &sources).await {
             Ok(Round { next_at, waiting, answers, .. }) => {
                 for line in &waiting {
                     tracing::info!(zone = %self.origin, answers = %answers, "parent check waits: {line}");

@@ -14,6 +14,7 @@ use super::Shared;
 use super::metrics::TransferGauges;
 use super::zone_task::Wake;
 use crate::db::{Remote, RemoteRole};
+use crate::manage::status::versions_behind;
 use crate::publish::Stamp;
 use crate::xfr::acl::{AclEntry, Peer, parse_prefix, parse_socket};
 use crate::xfr::catalog::ZoneRemotes;
@@ -78,6 +79,15 @@ pub fn zone_remotes(zone: &str, rows: &[Remote]) -> ZoneRemotes {
             }
             RemoteRole::Acl => {
                 row.address.as_deref().map(parse_prefix).transpose().map(|net| remotes.acl.push(AclEntry { net, key }))
+            }
+            RemoteRole::NotifySource | RemoteRole::TransferSource => {
+                let text = row.address.clone().unwrap_or_default();
+                crate::xfr::source::parse_sources(std::slice::from_ref(&text))
+                    .map(|ips| match row.role {
+                        RemoteRole::NotifySource => remotes.notify_source.extend(ips),
+                        _ => remotes.transfer_source.extend(ips),
+                    })
+                    .map_err(|_| crate::xfr::acl::AddressError { text, expected: "an IP address" })
             }
             // The parent's remotes are the parent check's (serve::parent).
             _ => Ok(()),
@@ -152,12 +162,17 @@ pub fn configure(shared: &Arc<Shared>, origin: &Name, zone_id: i64, remotes: Zon
 
 /// Reads the zone's transfer state into the metrics.
 pub async fn update_metrics(shared: &Shared, zone_id: i64, label: &str) {
-    let (Ok(state), Ok(clients), Ok(remotes)) = (
+    let (Ok(state), Ok(clients), Ok(remotes), Ok(journal)) = (
         shared.db.transfer_in(zone_id).await,
         shared.db.transfers_out(zone_id).await,
         shared.db.remotes(zone_id).await,
+        shared.db.journal(zone_id).await,
     ) else {
         return;
+    };
+    let served = match Name::from_text(label, None) {
+        Ok(origin) => shared.db.zone(&origin).await.ok().and_then(|row| row.last_serial),
+        Err(_) => None,
     };
     let state = state.unwrap_or_default();
     let secondaries = remotes
@@ -168,6 +183,18 @@ pub async fn update_metrics(shared: &Shared, zone_id: i64, label: &str) {
             let ip = crate::xfr::catalog::client_ip(parse_socket(&address).ok()?);
             let client = clients.iter().find(|c| c.address == ip);
             Some((address, client.and_then(|c| c.notified_serial), client.and_then(|c| c.transfer_serial)))
+        })
+        .collect::<Vec<_>>();
+    let secondary_lag = remotes
+        .iter()
+        .filter(|r| r.role == RemoteRole::Secondary)
+        .filter_map(|r| {
+            let address = r.address.clone()?;
+            let ip = crate::xfr::catalog::client_ip(parse_socket(&address).ok()?);
+            let client = clients.iter().find(|c| c.address == ip);
+            let behind = versions_behind(&journal, served, client.and_then(|c| c.transfer_serial));
+            let failing = client.is_some_and(|c| c.notify_error.is_some());
+            Some((address, behind, failing))
         })
         .collect();
     let failing = match (state.error_at, state.transfer_at.max(state.checked_at)) {
@@ -180,6 +207,7 @@ pub async fn update_metrics(shared: &Shared, zone_id: i64, label: &str) {
         transfer_in_at: state.transfer_at,
         transfer_in_failing: failing,
         secondaries,
+        secondary_lag,
     };
     shared.metrics.set_transfers(label, gauges);
 }

@@ -13,6 +13,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use tokio::sync::{mpsc, watch};
 
 use super::acl::{AclEntry, Peer};
+use super::source::{Source, SourceDefaults};
 use super::tsig::TsigKey;
 use crate::zone::{Name, NameRef, Zone};
 
@@ -34,6 +35,10 @@ pub struct ZoneRemotes {
     pub secondaries: Vec<Peer>,
     /// Other clients allowed to transfer.
     pub acl: Vec<AclEntry>,
+    /// The zone's own `notify-source` (at most one address per family).
+    pub notify_source: Vec<IpAddr>,
+    /// The zone's own `transfer-source`.
+    pub transfer_source: Vec<IpAddr>,
 }
 
 impl ZoneRemotes {
@@ -67,6 +72,7 @@ struct Entry {
 pub struct Catalog {
     zones: RwLock<HashMap<Name, Entry>>,
     keys: RwLock<HashMap<Name, Arc<TsigKey>>>,
+    sources: RwLock<SourceDefaults>,
 }
 
 /// A zone as a request sees it.
@@ -136,6 +142,29 @@ impl Catalog {
     pub fn wake_inbound(&self, name: NameRef<'_>, serial: Option<u32>) -> bool {
         let zones = self.zones.read().unwrap_or_else(PoisonError::into_inner);
         zones.get(&name.to_lowercase()).and_then(|e| e.inbound.as_ref()).is_some_and(|wake| wake.send(serial).is_ok())
+    }
+
+    /// Sets serve's source settings and listen addresses.
+    pub fn set_source_defaults(&self, defaults: SourceDefaults) {
+        *self.sources.write().unwrap_or_else(PoisonError::into_inner) = defaults;
+    }
+
+    /// serve's source settings and listen addresses.
+    pub fn source_defaults(&self) -> SourceDefaults {
+        self.sources.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Where a NOTIFY of zone `origin` to `peer` leaves from.
+    pub fn notify_source(&self, origin: NameRef<'_>, peer: SocketAddr) -> Source {
+        let zone = self.zone(origin).map(|z| z.remotes.notify_source).unwrap_or_default();
+        self.source_defaults().notify(&zone).for_peer(peer)
+    }
+
+    /// Where a query, transfer in or UPDATE of zone `origin` to `peer`
+    /// leaves from.
+    pub fn transfer_source(&self, origin: NameRef<'_>, peer: SocketAddr) -> Source {
+        let zone = self.zone(origin).map(|z| z.remotes.transfer_source).unwrap_or_default();
+        self.source_defaults().transfer(&zone).for_peer(peer)
     }
 
     /// Replaces the TSIG keys.

@@ -5,16 +5,17 @@
 //! is the caller's to judge. Used for the SOA query of a transfer in,
 //! the DS checks at the parent and the updates of the parent's DS.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_proto::op::{Header, MessageType, Metadata, OpCode};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 use super::tsig::{RequestMac, ResponseVerifier, TsigError, TsigKey, sign_request};
 use super::wire::{
-    MAX_MESSAGE, MessageWriter, ParsedMessage, Question, random_id, read_framed, udp_exchange, unix_now, write_framed,
+    MAX_MESSAGE, MessageWriter, ParsedMessage, Question, random_id, read_framed, udp_exchange_from, unix_now,
+    write_framed,
 };
 
 /// Why an exchange failed.
@@ -115,11 +116,22 @@ impl Request {
 /// truncated; returns the answer once it is known to be the answer to
 /// the request and, for a signed request, its TSIG verifies. An answer
 /// truncated over TCP too is an error: it is never taken as complete.
+/// The source is the kernel's choice.
 pub async fn exchange(server: SocketAddr, request: &Request, timeout: Duration) -> Result<Vec<u8>, ClientError> {
+    exchange_from(server, None, request, timeout).await
+}
+
+/// [`exchange`] from the address `source` (None: the kernel's choice).
+pub async fn exchange_from(
+    server: SocketAddr,
+    source: Option<IpAddr>,
+    request: &Request,
+    timeout: Duration,
+) -> Result<Vec<u8>, ClientError> {
     request.verifier(server)?;
     let io = |source| ClientError::Io { server, source };
-    let answer = match udp_exchange(server, &request.bytes, request.id, timeout).await {
-        Ok(answer) => answer,
+    let answer = match udp_exchange_from(server, source, &request.bytes, request.id, timeout).await {
+        Ok((answer, _)) => answer,
         Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Err(ClientError::Timeout { server, timeout }),
         Err(e) => return Err(io(e)),
     };
@@ -130,7 +142,7 @@ pub async fn exchange(server: SocketAddr, request: &Request, timeout: Duration) 
     }
     // A truncated answer is never taken as complete: TCP, and an answer
     // truncated there too cannot be completed (RFC 7766 §5).
-    let answer = tcp_exchange(server, request, timeout).await?;
+    let answer = tcp_exchange_from(server, source, request, timeout).await?;
     check(server, request, &answer)?;
     if ParsedMessage::parse(&answer).map_err(|e| answer_error(server, e))?.header.truncation {
         return Err(answer_error(server, "a truncated answer (TC set) over TCP"));
@@ -140,9 +152,19 @@ pub async fn exchange(server: SocketAddr, request: &Request, timeout: Duration) 
 
 /// Sends `request` over TCP and reads one answer.
 pub async fn tcp_exchange(server: SocketAddr, request: &Request, timeout: Duration) -> Result<Vec<u8>, ClientError> {
+    tcp_exchange_from(server, None, request, timeout).await
+}
+
+/// [`tcp_exchange`] from the address `source` (None: the kernel's choice).
+pub async fn tcp_exchange_from(
+    server: SocketAddr,
+    source: Option<IpAddr>,
+    request: &Request,
+    timeout: Duration,
+) -> Result<Vec<u8>, ClientError> {
     let io = |source| ClientError::Io { server, source };
     let exchange = async {
-        let mut stream = TcpStream::connect(server).await.map_err(io)?;
+        let mut stream = connect_from(server, source).await.map_err(io)?;
         write_framed(&mut stream, &request.bytes).await.map_err(io)?;
         match read_framed(&mut stream).await.map_err(io)? {
             Some(answer) => Ok(answer),
@@ -150,6 +172,19 @@ pub async fn tcp_exchange(server: SocketAddr, request: &Request, timeout: Durati
         }
     };
     tokio::time::timeout(timeout, exchange).await.map_err(|_| ClientError::Timeout { server, timeout })?
+}
+
+/// A TCP connection to `server` from the address `source` (None, or an
+/// address of the other family: the kernel's choice), bound before it
+/// connects; an error names the source.
+pub async fn connect_from(server: SocketAddr, source: Option<IpAddr>) -> std::io::Result<TcpStream> {
+    let Some(ip) = source.filter(|ip| ip.is_ipv4() == server.is_ipv4()) else {
+        return TcpStream::connect(server).await;
+    };
+    let from = |e: std::io::Error| std::io::Error::new(e.kind(), format!("from source address {ip}: {e}"));
+    let socket = if server.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }?;
+    socket.bind(SocketAddr::new(ip, 0)).map_err(from)?;
+    socket.connect(server).await.map_err(from)
 }
 
 /// Is `answer` the answer to `request` (ID, QR), with a TSIG that

@@ -13,7 +13,7 @@
 //! goes backwards is reported and not taken.
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::acl::Peer;
 use super::catalog::Catalog;
-use super::client::{ClientError, Request, exchange};
+use super::client::{ClientError, Request, connect_from, exchange_from};
 use super::outgoing::apex_soa;
 use super::tsig::TsigKey;
 use super::wire::{
@@ -219,7 +219,8 @@ impl Inbound {
         let mut last_error = None;
         for primary in &self.primaries {
             let key = self.key(primary)?;
-            let theirs = match query_serial(primary.addr, key.as_ref(), &self.origin).await {
+            let source = self.catalog.transfer_source(self.origin.as_ref(), primary.addr).ip;
+            let theirs = match query_serial(primary.addr, source, key.as_ref(), &self.origin).await {
                 Ok(serial) => serial,
                 Err(e) => {
                     last_error = Some(e);
@@ -236,7 +237,7 @@ impl Inbound {
                 }
                 _ => {}
             }
-            match self.transfer(primary, key.as_ref(), copy.clone(), theirs).await {
+            match self.transfer(primary, source, key.as_ref(), copy.clone(), theirs).await {
                 Ok(zone) => return Ok(Checked::New(zone)),
                 Err(e) => last_error = Some(e),
             }
@@ -257,13 +258,14 @@ impl Inbound {
     async fn transfer(
         &self,
         primary: &Peer,
+        source: Option<IpAddr>,
         key: Option<&Arc<TsigKey>>,
         copy: Option<Arc<Zone>>,
         expected: u32,
     ) -> Result<Zone, TransferError> {
         let started = std::time::Instant::now();
         let peer = primary.addr;
-        let received = fetch(peer, key, &self.origin, copy.as_deref()).await?;
+        let received = fetch(peer, source, key, &self.origin, copy.as_deref()).await?;
         let serial = received.serial;
         if serial_gt(expected, serial) {
             let what = format!("transferred serial {serial}, older than the {expected} the SOA query gave");
@@ -334,10 +336,15 @@ fn check_rcode(primary: SocketAddr, parsed: &ParsedMessage<'_>) -> Result<(), Tr
 }
 
 /// The primary's SOA serial: UDP, then TCP if the answer is truncated.
-async fn query_serial(primary: SocketAddr, key: Option<&Arc<TsigKey>>, origin: &Name) -> Result<u32, TransferError> {
+async fn query_serial(
+    primary: SocketAddr,
+    source: Option<IpAddr>,
+    key: Option<&Arc<TsigKey>>,
+    origin: &Name,
+) -> Result<u32, TransferError> {
     let question = Question { name: origin.clone(), qtype: Rtype::SOA, qclass: CLASS_IN };
     let request = Request::new(Request::metadata(OpCode::Query), &question, |_| {}, key);
-    let answer = exchange(primary, &request, ANSWER_TIMEOUT).await?;
+    let answer = exchange_from(primary, source, &request, ANSWER_TIMEOUT).await?;
     let parsed = ParsedMessage::parse(&answer).map_err(|e| answer_error(primary, e.to_string()))?;
     check_rcode(primary, &parsed)?;
     for record in parsed.answers() {
@@ -360,8 +367,8 @@ impl From<ClientError> for TransferError {
     }
 }
 
-async fn connect(primary: SocketAddr) -> Result<TcpStream, TransferError> {
-    match tokio::time::timeout(ANSWER_TIMEOUT, TcpStream::connect(primary)).await {
+async fn connect(primary: SocketAddr, source: Option<IpAddr>) -> Result<TcpStream, TransferError> {
+    match tokio::time::timeout(ANSWER_TIMEOUT, connect_from(primary, source)).await {
         Ok(Ok(stream)) => Ok(stream),
         Ok(Err(source)) => Err(TransferError::Io { primary, source }),
         Err(_) => Err(TransferError::Timeout { primary }),
@@ -529,6 +536,7 @@ fn position_of(zone: &Zone, record: &Owned) -> Option<usize> {
 /// AXFR without a copy. Every message is checked (ID, RCODE, TSIG).
 async fn fetch(
     primary: SocketAddr,
+    source: Option<IpAddr>,
     key: Option<&Arc<TsigKey>>,
     origin: &Name,
     copy: Option<&Zone>,
@@ -544,7 +552,7 @@ async fn fetch(
     let request = Request::new(Request::metadata(OpCode::Query), &question, fill, key);
     let id = request.id();
     let mut verifier = request.verifier(primary)?;
-    let mut stream = connect(primary).await?;
+    let mut stream = connect(primary, source).await?;
     write_framed(&mut stream, &request.bytes).await.map_err(|source| TransferError::Io { primary, source })?;
     let mut collector =
         Collector::new(qtype == Rtype::IXFR, copy.and(soa).and_then(|s| super::wire::soa_serial(s.rdata)));

@@ -9,5 +9,6 @@ pub mod incoming;
 pub mod notify;
 pub mod outgoing;
 pub mod server;
+pub mod source;
 pub mod tsig;
 pub mod wire;

@@ -1,8 +1,14 @@
 //! NOTIFY out (RFC 1996): after every publication, each secondary that is
-//! to be notified is sent a NOTIFY for the new serial, over UDP, signed
-//! with its TSIG key if it has one, and sent again with a growing wait
-//! until it answers, or until a newer version replaces the one announced.
+//! to be notified is sent a NOTIFY for the new serial, over UDP, from the
+//! zone's notify source (`xfr::source`), signed with its TSIG key if it
+//! has one, and sent again with a growing wait until it answers: at most
+//! [`TRIES`] times (as BIND and NSD), and only [`REFUSAL_TRIES`] times
+//! when it answers REFUSED, NOTAUTH or a TSIG error, which a retry a few
+//! seconds later does not change. Then one error line, and the outcome
+//! recorded for `signet status`; the next publication tries again. A
+//! newer version replaces the tries of the one before.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,22 +17,27 @@ use tokio::sync::watch;
 
 use super::acl::Peer;
 use super::catalog::{Catalog, ServedVersion, client_ip};
+use super::client::rcode_name;
 use super::outgoing::apex_soa;
-use super::tsig::{ResponseVerifier, sign_request};
+use super::source::{Source, SourceWhy};
+use super::tsig::{ResponseVerifier, TsigError, sign_request};
 use super::wire::{
-    CLASS_IN, MAX_MESSAGE, MessageWriter, ParsedMessage, Question, Section, random_id, udp_exchange, unix_now,
+    CLASS_IN, MAX_MESSAGE, MessageWriter, ParsedMessage, Question, Section, random_id, udp_exchange_from, unix_now,
 };
-use crate::db::Database;
+use crate::db::{Database, NotifyResult};
 use crate::time::wall_clock;
 use crate::zone::{Name, Rtype};
 
 /// How long a secondary has to answer one NOTIFY.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
-/// The first wait before a NOTIFY is sent again; it doubles up to
-/// [`MAX_RETRY`].
+/// The first wait before a NOTIFY is sent again; it doubles.
 const FIRST_RETRY: Duration = Duration::from_secs(1);
-/// The longest wait between two NOTIFYs to one secondary.
-const MAX_RETRY: Duration = Duration::from_secs(300);
+/// How many times one NOTIFY is sent to a secondary that does not answer
+/// (BIND: 5; NSD: 5 retries).
+pub const TRIES: u32 = 5;
+/// How many times when the secondary refuses it (REFUSED, NOTAUTH, a
+/// TSIG error): the second covers a secondary reloading its settings.
+pub const REFUSAL_TRIES: u32 = 2;
 
 /// One zone's notifier.
 #[derive(Debug)]
@@ -74,37 +85,67 @@ impl Notifier {
 
     async fn notify_until_acknowledged(self: Arc<Self>, peer: Peer, version: Arc<ServedVersion>) {
         let mut wait = FIRST_RETRY;
-        for attempt in 1u32.. {
-            match self.notify_once(&peer, &version).await {
-                Ok(()) => {
-                    tracing::info!(zone = %self.origin, secondary = %peer.addr, serial = version.serial, attempt, "NOTIFY acknowledged");
-                    let address = client_ip(peer.addr);
-                    if let Err(e) =
-                        self.db.record_notify_ack(self.zone_id, &address, version.serial, wall_clock()).await
-                    {
-                        tracing::error!(zone = %self.origin, "cannot record the NOTIFY acknowledgement: {e}");
-                    }
+        let mut attempt = 0;
+        let failure = loop {
+            attempt += 1;
+            let source = self.catalog.notify_source(self.origin.as_ref(), peer.addr);
+            match self.notify_once(&peer, &version, source).await {
+                Ok(local) => {
+                    tracing::info!(zone = %self.origin, secondary = %peer.addr, serial = version.serial, attempt, source = %local.ip(), "NOTIFY acknowledged");
+                    let result = NotifyResult {
+                        address: &client_ip(peer.addr),
+                        serial: version.serial,
+                        at: wall_clock(),
+                        acked: true,
+                        answer: Some("NOERROR".to_owned()),
+                        error: None,
+                        tries: attempt,
+                        source: Some(local.ip().to_canonical().to_string()),
+                    };
+                    self.record(&result).await;
                     return;
                 }
-                // The first miss is common (a secondary still starting);
-                // the ones after are worth a warning.
-                Err(e) if attempt == 1 => {
-                    tracing::info!(zone = %self.origin, secondary = %peer.addr, serial = version.serial, "NOTIFY not acknowledged ({e}); sending again in {wait:?}");
-                }
-                Err(e) => {
-                    tracing::warn!(zone = %self.origin, secondary = %peer.addr, serial = version.serial, attempt, "NOTIFY not acknowledged ({e}); sending again in {wait:?}");
+                Err(failure) => {
+                    let limit = if failure.refused { REFUSAL_TRIES } else { TRIES };
+                    if attempt >= limit {
+                        break failure;
+                    }
+                    tracing::info!(zone = %self.origin, secondary = %peer.addr, serial = version.serial, attempt,
+                        "NOTIFY not acknowledged ({}); sending again in {wait:?}", failure.what);
                 }
             }
             tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(MAX_RETRY);
+            wait *= 2;
+        };
+        let message = failure.message(&peer, version.serial, attempt);
+        tracing::error!(zone = %self.origin, secondary = %peer.addr, serial = version.serial, tries = attempt,
+            "{message}; the next publication tries again");
+        let result = NotifyResult {
+            address: &client_ip(peer.addr),
+            serial: version.serial,
+            at: wall_clock(),
+            acked: false,
+            answer: failure.answer.clone(),
+            error: Some(message),
+            tries: attempt,
+            source: failure.local.map(|l| l.ip().to_canonical().to_string()),
+        };
+        self.record(&result).await;
+    }
+
+    async fn record(&self, result: &NotifyResult<'_>) {
+        if let Err(e) = self.db.record_notify_result(self.zone_id, result).await {
+            tracing::error!(zone = %self.origin, "cannot record the NOTIFY's outcome: {e}");
         }
     }
 
-    /// Sends one NOTIFY and waits for its answer.
-    async fn notify_once(&self, peer: &Peer, version: &ServedVersion) -> Result<(), String> {
+    /// Sends one NOTIFY from `source` and waits for its answer; the local
+    /// address it left from when acknowledged.
+    async fn notify_once(&self, peer: &Peer, version: &ServedVersion, source: Source) -> Result<SocketAddr, Failure> {
+        let failed = |what: String| Failure { what, answer: None, refused: false, local: None, source };
         let key = match &peer.key {
             Some(name) => {
-                Some(self.catalog.key(name.as_ref()).ok_or_else(|| format!("TSIG key {name} is not loaded"))?)
+                Some(self.catalog.key(name.as_ref()).ok_or_else(|| failed(format!("TSIG key {name} is not loaded")))?)
             }
             None => None,
         };
@@ -120,19 +161,94 @@ impl Notifier {
         let now = unix_now();
         let mut verifier = match &key {
             Some(key) => {
-                let mac = sign_request(&mut request, key, now).map_err(|e| format!("cannot sign: {e}"))?;
+                let mac = sign_request(&mut request, key, now).map_err(|e| failed(format!("cannot sign: {e}")))?;
                 Some(ResponseVerifier::new(Arc::clone(key), &mac))
             }
             None => None,
         };
-        let answer = udp_exchange(peer.addr, &request, id, ANSWER_TIMEOUT).await.map_err(|e| e.to_string())?;
-        let parsed = ParsedMessage::parse(&answer).map_err(|e| e.to_string())?;
-        if let Some(verifier) = verifier.as_mut() {
-            verifier.verify(&answer, now).map_err(|e| format!("TSIG: {e}"))?;
+        let (answer, local) = udp_exchange_from(peer.addr, source.ip, &request, id, ANSWER_TIMEOUT)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let parsed =
+            ParsedMessage::parse(&answer).map_err(|e| Failure { local: Some(local), ..failed(e.to_string()) })?;
+        let rcode = parsed.header.response_code;
+        let refused = matches!(rcode, ResponseCode::Refused | ResponseCode::NotAuth);
+        // The mnemonic (REFUSED), as the RFCs and the other servers' logs
+        // name it, not hickory's prose ("Query Refused").
+        let rcode_text = rcode_name(u16::from(rcode));
+        if let Some(verifier) = verifier.as_mut()
+            && let Err(e) = verifier.verify(&answer, now)
+        {
+            let answer = match &e {
+                TsigError::Server { error, .. } => format!("{rcode_text}/{error}"),
+                _ => rcode_text,
+            };
+            let server_error = matches!(e, TsigError::Server { .. });
+            return Err(Failure {
+                what: format!("answered {answer}: TSIG: {e}"),
+                answer: Some(answer),
+                refused: refused || server_error,
+                local: Some(local),
+                source,
+            });
         }
-        match parsed.header.response_code {
-            ResponseCode::NoError => Ok(()),
-            rcode => Err(format!("answered {rcode}")),
+        match rcode {
+            ResponseCode::NoError => Ok(local),
+            _ => Err(Failure {
+                what: format!("answered {rcode_text}"),
+                answer: Some(rcode_text),
+                refused,
+                local: Some(local),
+                source,
+            }),
         }
+    }
+}
+
+/// Why one NOTIFY was not acknowledged.
+#[derive(Debug, Clone)]
+struct Failure {
+    /// What happened.
+    what: String,
+    /// The secondary's answer: its RCODE, and the TSIG error after a
+    /// slash (`NOTAUTH/BADKEY`); None without an answer.
+    answer: Option<String>,
+    /// A refusal (REFUSED, NOTAUTH, a TSIG error): tried again only
+    /// [`REFUSAL_TRIES`] times.
+    refused: bool,
+    /// The local address it left from.
+    local: Option<SocketAddr>,
+    /// How that source was chosen.
+    source: Source,
+}
+
+impl Failure {
+    /// The error line after the last try: what the secondary answered,
+    /// and, for a refusal the source address may explain, the source.
+    fn message(&self, peer: &Peer, serial: u32, tries: u32) -> String {
+        let mut text =
+            format!("NOTIFY for serial {serial} to secondary {} failed after {tries} tries: {}", peer.addr, self.what);
+        if !self.refused {
+            return text;
+        }
+        let used = self.source.describe(self.local.map(|l| l.ip()));
+        let tsig_only = self.answer.as_deref().is_some_and(|a| a.contains("BADSIG") || a.contains("BADTIME"));
+        if tsig_only {
+            text.push_str(&format!(
+                "; the secondary does not accept the TSIG key's signature or time (sent from {used})"
+            ));
+            return text;
+        }
+        match self.source.why {
+            SourceWhy::Kernel | SourceWhy::Listen => text.push_str(&format!(
+                "; the likely cause is the source address: the NOTIFY left from {used}, and a secondary takes NOTIFY \
+                 only from the addresses it has for its primaries (RFC 1996 §3.10): set {} to the address it knows signet by",
+                self.source.knob
+            )),
+            SourceWhy::Zone | SourceWhy::Serve => text.push_str(&format!(
+                "; the NOTIFY left from {used}: check that the secondary has that address (and the key) for its primary"
+            )),
+        }
+        text
     }
 }

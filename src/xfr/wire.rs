@@ -9,7 +9,7 @@
 //! differently) must pass through unchanged.
 
 use std::borrow::Cow;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use hickory_proto::op::{Header, HeaderCounts, Metadata, Query};
@@ -327,12 +327,31 @@ pub async fn write_framed(stream: &mut (impl AsyncWrite + Unpin), message: &[u8]
 
 /// Sends `request` to `peer` over UDP and waits at most `timeout` for the
 /// response with `id` (stray datagrams are skipped). A timeout is an
-/// error of kind `TimedOut`.
+/// error of kind `TimedOut`. The source is the kernel's choice.
 pub async fn udp_exchange(peer: SocketAddr, request: &[u8], id: u16, timeout: Duration) -> std::io::Result<Vec<u8>> {
-    let bind: SocketAddr = if peer.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
-    let socket = UdpSocket::bind(bind).await?;
-    socket.connect(peer).await?;
-    socket.send(request).await?;
+    udp_exchange_from(peer, None, request, id, timeout).await.map(|(answer, _)| answer)
+}
+
+/// [`udp_exchange`] from `source` (None: the kernel's choice; an address
+/// of the other family than `peer` is ignored); also returns the local
+/// address the request left from.
+pub async fn udp_exchange_from(
+    peer: SocketAddr,
+    source: Option<IpAddr>,
+    request: &[u8],
+    id: u16,
+    timeout: Duration,
+) -> std::io::Result<(Vec<u8>, SocketAddr)> {
+    let source = source.filter(|ip| ip.is_ipv4() == peer.is_ipv4());
+    let wildcard: IpAddr = if peer.is_ipv4() { Ipv4Addr::UNSPECIFIED.into() } else { Ipv6Addr::UNSPECIFIED.into() };
+    let from = |e: std::io::Error| match source {
+        Some(ip) => std::io::Error::new(e.kind(), format!("from source address {ip}: {e}")),
+        None => e,
+    };
+    let socket = UdpSocket::bind(SocketAddr::new(source.unwrap_or(wildcard), 0)).await.map_err(from)?;
+    socket.connect(peer).await.map_err(from)?;
+    let local = socket.local_addr()?;
+    socket.send(request).await.map_err(from)?;
     let mut buf = vec![0u8; 65535];
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
@@ -340,7 +359,7 @@ pub async fn udp_exchange(peer: SocketAddr, request: &[u8], id: u16, timeout: Du
             std::io::Error::new(std::io::ErrorKind::TimedOut, format!("no answer within {timeout:?}"))
         })??;
         if buf.get(..2) == Some(&id.to_be_bytes()[..]) && buf.get(2).is_some_and(|flags| flags & 0x80 != 0) {
-            return Ok(buf[..len].to_vec());
+            return Ok((buf[..len].to_vec(), local));
         }
     }
 }

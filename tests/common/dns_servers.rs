@@ -301,7 +301,7 @@ impl Server {
         let output = match (self.kind, &self.rndc) {
             (Kind::Named, Some((key, port))) => super::run(Command::new("rndc").arg("-k").arg(key).args([
                 "-s",
-                "127.0.0.1",
+                &self.addr.ip().to_string(),
                 "-p",
                 &port.to_string(),
                 "reload",
@@ -611,9 +611,28 @@ pub fn named_primary_at(
     notify: &[SocketAddr],
     tsig: Option<&Tsig>,
 ) -> Server {
+    named_primary_on(SocketAddr::new(LOCALHOST, port), dir, zone, zone_text, notify, tsig, None)
+}
+
+/// [`named_primary`] at `addr` (from [`free_addr`]), as an operator
+/// deploys a hidden primary: it sends its NOTIFYs and everything else from
+/// that address (`notify-source`, `transfer-source`), rndc listens there
+/// too, and with `transfer_to` it allows transfers only to a client at that
+/// address that also signs with the key (`!{ !ADDR; any; }; key K;`, the
+/// BIND idiom for address and key).
+pub fn named_primary_on(
+    addr: SocketAddr,
+    dir: &Path,
+    zone: &str,
+    zone_text: &str,
+    notify: &[SocketAddr],
+    tsig: Option<&Tsig>,
+    transfer_to: Option<IpAddr>,
+) -> Server {
     let dir = server_dir(dir);
     let zone = fqdn(zone);
-    let control = free_port();
+    let (ip, port) = (addr.ip(), addr.port());
+    let control = free_addr(ip).port();
     let d = dir.display();
     let zone_file = dir.join("primary.zone");
     std::fs::write(&zone_file, zone_text).expect("write the zone file");
@@ -621,16 +640,22 @@ pub fn named_primary_at(
     std::fs::write(dir.join("rndc.key"), rndc_key.bind_clause()).expect("write rndc.key");
     let key_ref = tsig.map_or(String::new(), |t| format!(" key \"{}\"", t.name));
     let also_notify: String = notify.iter().map(|a| format!(" {} port {}{key_ref};", a.ip(), a.port())).collect();
-    let allow_transfer = tsig.map_or("any;".to_owned(), |t| format!("key \"{}\";", t.name));
+    let allow_transfer = match (tsig, transfer_to) {
+        (Some(t), Some(client)) => format!("!{{ !{client}; any; }}; key \"{}\";", t.name),
+        (None, Some(client)) => format!("{client};"),
+        (Some(t), None) => format!("key \"{}\";", t.name),
+        (None, None) => "any;".to_owned(),
+    };
     let mut conf = rndc_key.bind_clause();
     if let Some(tsig) = tsig {
         conf.push_str(&tsig.bind_clause());
     }
     let _ = write!(
         conf,
-        "controls {{ inet 127.0.0.1 port {control} allow {{ 127.0.0.1; }} keys {{ \"rndc-key\"; }}; }};\n\
+        "controls {{ inet {ip} port {control} allow {{ 127.0.0.0/8; }} keys {{ \"rndc-key\"; }}; }};\n\
          options {{\n  directory \"{d}\";\n  pid-file \"{d}/named.pid\";\n  session-keyfile \"{d}/session.key\";\n\
-         \x20 managed-keys-directory \"{d}\";\n  listen-on port {port} {{ 127.0.0.1; }};\n  listen-on-v6 {{ none; }};\n\
+         \x20 managed-keys-directory \"{d}\";\n  listen-on port {port} {{ {ip}; }};\n  listen-on-v6 {{ none; }};\n\
+         \x20 notify-source {ip};\n  transfer-source {ip};\n\
          \x20 recursion no;\n  dnssec-validation no;\n  notify explicit;\n  also-notify {{{also_notify} }};\n\
          \x20 notify-delay 0;\n  ixfr-from-differences yes;\n  max-ixfr-ratio unlimited;\n\
          \x20 allow-transfer {{ {allow_transfer} }};\n}};\n\
@@ -642,13 +667,64 @@ pub fn named_primary_at(
     super::expect_success("named-checkconf", &checked);
     // -g: foreground, log to standard error; no -u: no change of user.
     let args = vec!["-g".into(), "-4".into(), "-n".into(), "1".into(), "-c".into(), format!("{d}/named.conf")];
-    let mut server = Server::new(Kind::Named, &dir, zone.clone(), SocketAddr::new(LOCALHOST, port), args, None);
+    let mut server = Server::new(Kind::Named, &dir, zone.clone(), addr, args, None);
     server.rndc = Some((dir.join("rndc.key"), control));
     server.zone_file = Some(zone_file);
     server.spawn();
     let serial = text_serial(zone_text).expect("the zone text has no SOA on one line");
     wait_serial(&server, &zone, serial, Duration::from_secs(10));
     server
+}
+
+/// BIND (`named`) at `addr` as a secondary of `zone` from `primary`, as
+/// an operator writes it: its primary by address (and key, if given),
+/// NOTIFY accepted from that address only (named's default: "refused
+/// notify from non-primary" otherwise), its requests sent from `addr`
+/// (`transfer-source`), IXFR once it has the zone (named's default),
+/// transfers out to 127.0.0.0/8 (the tests' `dig`). It logs to standard
+/// error ("Transfer status: success", "IXFR" in its transfer lines).
+pub fn named_secondary_at(
+    addr: SocketAddr,
+    dir: &Path,
+    zone: &str,
+    primary: SocketAddr,
+    tsig: Option<&Tsig>,
+) -> Server {
+    let dir = server_dir(dir);
+    let zone = fqdn(zone);
+    let (ip, port) = (addr.ip(), addr.port());
+    let d = dir.display();
+    let key_ref = tsig.map_or(String::new(), |t| format!(" key \"{}\"", t.name));
+    let mut conf = tsig.map_or(String::new(), Tsig::bind_clause);
+    let _ = write!(
+        conf,
+        "controls {{ }};\n\
+         options {{\n  directory \"{d}\";\n  pid-file \"{d}/named.pid\";\n  session-keyfile \"{d}/session.key\";\n\
+         \x20 managed-keys-directory \"{d}\";\n  listen-on port {port} {{ {ip}; }};\n  listen-on-v6 {{ none; }};\n\
+         \x20 recursion no;\n  dnssec-validation no;\n  notify no;\n  notify-source {ip};\n  transfer-source {ip};\n\
+         \x20 allow-transfer {{ 127.0.0.0/8; }};\n}};\n\
+         zone \"{zone}\" {{ type secondary; file \"{d}/secondary.zone\"; primaries {{ {} port {}{key_ref}; }}; }};\n",
+        primary.ip(),
+        primary.port()
+    );
+    std::fs::write(dir.join("named.conf"), conf).expect("write named.conf");
+    let checked = super::run(Command::new("named-checkconf").arg(dir.join("named.conf")));
+    super::expect_success("named-checkconf", &checked);
+    let args = vec!["-g".into(), "-4".into(), "-n".into(), "1".into(), "-c".into(), format!("{d}/named.conf")];
+    let mut server = Server::new(Kind::Named, &dir, zone, addr, args, None);
+    server.spawn();
+    server
+}
+
+/// A base of addresses in 127.0.0.0/8 for one test, `127.X.Y.0` with X and
+/// Y random: the test's servers are `base(n)`, each on its own address, and
+/// tests running at once do not meet (127.0.0.0/24 is left to the older
+/// tests).
+pub fn random_base() -> impl Fn(u8) -> IpAddr {
+    let mut bytes = [0u8; 2];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).expect("random");
+    let (x, y) = (bytes[0] % 200 + 20, bytes[1] % 250 + 1);
+    move |n| IpAddr::V4(Ipv4Addr::new(127, x, y, n))
 }
 
 /// What an Unbound started by [`unbound_resolver`] resolves and trusts.

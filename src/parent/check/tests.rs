@@ -278,10 +278,10 @@ async fn truncating_server(tcp: Vec<u8>, tcp_tc: bool) -> std::net::SocketAddr {
 async fn a_truncated_udp_answer_is_asked_again_over_tcp_and_a_truncated_tcp_one_is_unknown() {
     let ds = ds_of(&dnskey(1), 2);
     let full = response(true, false, ResponseCode::NoError, "child.test.", std::slice::from_ref(&ds));
-    let server = Server { addr: truncating_server(full.clone(), false).await, key: None };
+    let server = Server { addr: truncating_server(full.clone(), false).await, key: None, source: None };
     let answer = ask(&server, &cut(), Asking::Agent).await;
     assert_eq!(answer.answer, DsAnswer::Ds(vec![ds]), "the TCP answer, not the truncated UDP one");
-    let server = Server { addr: truncating_server(full, true).await, key: None };
+    let server = Server { addr: truncating_server(full, true).await, key: None, source: None };
     let answer = ask(&server, &cut(), Asking::Agent).await;
     let DsAnswer::Unknown(why) = &answer.answer else { panic!("truncated over TCP: {answer}") };
     assert!(why.contains("truncated answer (TC set) over TCP"), "{why}");
