@@ -12,6 +12,9 @@
 //! publish-command = ["/usr/sbin/nsd-control", "reload"]
 //! metrics = "127.0.0.1:9253"
 //! listen = ["127.0.0.1:53", "[::1]:53"]  # DNS: SOA, AXFR, IXFR, NOTIFY (port 53 if none)
+//! transfer-max-records = 30000000  # one transfer in: more records, bytes or time is refused
+//! transfer-max-bytes = 2147483648
+//! transfer-timeout = "1h"
 //! ```
 
 use std::collections::BTreeMap;
@@ -20,6 +23,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::xfr::incoming::TransferLimits;
 
 /// A configuration file that cannot be used: names the file and the key.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +78,8 @@ pub struct ServeConfig {
     pub metrics: Option<SocketAddr>,
     /// Where DNS is answered (UDP and TCP): transfers out, NOTIFY in.
     pub listen: Vec<SocketAddr>,
+    /// The bounds of one transfer in.
+    pub transfer_limits: TransferLimits,
 }
 
 impl Default for ServeConfig {
@@ -87,6 +94,7 @@ impl Default for ServeConfig {
             publish_command: Vec::new(),
             metrics: None,
             listen: Vec::new(),
+            transfer_limits: TransferLimits::default(),
         }
     }
 }
@@ -99,7 +107,7 @@ struct File {
 }
 
 /// The keys a `[serve]` table may have.
-const KEYS: [&str; 9] = [
+const KEYS: [&str; 12] = [
     "poll-interval",
     "db-poll-interval",
     "retry-min",
@@ -109,6 +117,9 @@ const KEYS: [&str; 9] = [
     "publish-command",
     "metrics",
     "listen",
+    "transfer-max-records",
+    "transfer-max-bytes",
+    "transfer-timeout",
 ];
 
 impl ServeConfig {
@@ -144,6 +155,11 @@ impl ServeConfig {
                 "max-parallel-runs" => config.max_parallel_runs = count(value).map_err(fail)?,
                 "publish-command" => config.publish_command = command(value).map_err(fail)?,
                 "listen" => config.listen = listen(value).map_err(fail)?,
+                "transfer-max-records" => config.transfer_limits.max_records = at_least(value, 2).map_err(fail)?,
+                "transfer-max-bytes" => config.transfer_limits.max_bytes = at_least(value, 512).map_err(fail)?,
+                "transfer-timeout" => {
+                    config.transfer_limits.timeout = duration(value, Duration::from_secs(1)).map_err(fail)?
+                }
                 _ => config.metrics = Some(address(value).map_err(fail)?),
             }
         }
@@ -169,6 +185,15 @@ fn count(value: &toml::Value) -> Result<usize, String> {
         .and_then(|n| usize::try_from(n).ok())
         .filter(|&n| (1..=1024).contains(&n))
         .ok_or_else(|| format!("{value} is not a whole number from 1 to 1024"))
+}
+
+/// A whole number of at least `min` (a limit).
+fn at_least(value: &toml::Value, min: u64) -> Result<u64, String> {
+    value
+        .as_integer()
+        .and_then(|n| u64::try_from(n).ok())
+        .filter(|&n| n >= min)
+        .ok_or_else(|| format!("{value} is not a whole number of at least {min}"))
 }
 
 fn command(value: &toml::Value) -> Result<Vec<String>, String> {
@@ -213,7 +238,8 @@ mod tests {
         let config = parse(
             "[serve]\npoll-interval = \"100ms\"\ndb-poll-interval = \"2s\"\nretry-min = \"1s\"\nretry-max = \"1m\"\n\
              stop-timeout = \"3s\"\nmax-parallel-runs = 2\npublish-command = [\"true\", \"x\"]\nmetrics = \"127.0.0.1:9000\"\n\
-             listen = [\"127.0.0.1:5300\", \"::1\"]\n",
+             listen = [\"127.0.0.1:5300\", \"::1\"]\ntransfer-max-records = 1000\ntransfer-max-bytes = 65536\n\
+             transfer-timeout = \"30s\"\n",
         )
         .expect("config");
         assert_eq!(config.poll_interval, Duration::from_millis(100));
@@ -223,6 +249,8 @@ mod tests {
         assert_eq!(config.metrics, "127.0.0.1:9000".parse().ok());
         let listen: Vec<SocketAddr> = ["127.0.0.1:5300", "[::1]:53"].iter().filter_map(|a| a.parse().ok()).collect();
         assert_eq!(config.listen, listen);
+        let limits = TransferLimits { max_records: 1000, max_bytes: 65536, timeout: Duration::from_secs(30) };
+        assert_eq!(config.transfer_limits, limits);
     }
 
     #[test]
@@ -233,6 +261,9 @@ mod tests {
         assert!(message("[serve]\nmax-parallel-runs = 0").contains("serve.max-parallel-runs"));
         assert!(message("[serve]\nretry-min = \"2m\"\nretry-max = \"1m\"").contains("serve.retry-max"));
         assert!(message("[serve]\npoll = \"1s\"").contains("unknown key serve.poll"));
+        assert!(message("[serve]\ntransfer-max-records = 0").contains("serve.transfer-max-records"));
+        assert!(message("[serve]\ntransfer-max-bytes = \"1G\"").contains("serve.transfer-max-bytes"));
+        assert!(message("[serve]\ntransfer-timeout = \"0s\"").contains("serve.transfer-timeout"));
         assert!(message("[server]\n").contains("server"));
         assert!(message("[serve]\npublish-command = \"nsd-control reload\"").contains("publish-command"));
     }

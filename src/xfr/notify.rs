@@ -128,7 +128,7 @@ impl Notifier {
         let answer = udp_exchange(peer.addr, &request, id, ANSWER_TIMEOUT).await.map_err(|e| e.to_string())?;
         let parsed = ParsedMessage::parse(&answer).map_err(|e| e.to_string())?;
         if let Some(verifier) = verifier.as_mut() {
-            verifier.verify(&answer, now).map_err(|e| format!("TSIG: {e}"))?;
+            verifier.verify(&answer, now).map_err(|e| e.to_string())?;
         }
         match parsed.header.response_code {
             ResponseCode::NoError => Ok(()),
