@@ -14,7 +14,7 @@
 //! - EDNS: the DO bit is copied into the answer (RFC 3225 §3); an answer
 //!   that must leave out a record (an RRSIG) to fit is truncated: TC
 //!   (RFC 4035 §3.1.1).
-//! - TCP (ARCHITECTURE and README: "TCP connections"): at most
+//! - TCP (README, "TCP connections", says why): at most
 //!   [`MAX_CONNECTIONS`] at once, of which [`RESERVED`] only for the
 //!   addresses of the zones' remotes; [`PER_STRANGER`] per other address;
 //!   a connection is closed after any answer that is not NOERROR, and
