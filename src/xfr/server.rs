@@ -610,7 +610,7 @@ async fn transfer(
             .question
             .as_ref()
             .filter(|q| q.qtype == Rtype::IXFR)
-            .and_then(|_| request.authority_soa.as_ref())
+            .and(request.authority_soa.as_ref())
             .and_then(|(_, serial)| *serial),
         plan: &plan,
         records: 1,
