@@ -14,6 +14,9 @@
 //! listen = ["127.0.0.1:53", "[::1]:53"]  # DNS: SOA, AXFR, IXFR, NOTIFY (port 53 if none)
 //! notify-source = "192.0.2.1"            # NOTIFY leaves from here (one address per family)
 //! transfer-source = ["192.0.2.1", "2001:db8::1"]  # SOA queries, transfers in, parent checks, UPDATEs
+//! transfer-max-records = 30000000  # one transfer in: more records, bytes or time is refused
+//! transfer-max-bytes = 2147483648
+//! transfer-timeout = "1h"
 //! ```
 
 use std::collections::BTreeMap;
@@ -22,6 +25,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::xfr::incoming::TransferLimits;
 
 /// A configuration file that cannot be used: names the file and the key.
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +86,8 @@ pub struct ServeConfig {
     /// Where SOA queries, transfers in, parent checks and UPDATEs leave
     /// from.
     pub transfer_source: Vec<IpAddr>,
+    /// The bounds of one transfer in.
+    pub transfer_limits: TransferLimits,
 }
 
 impl Default for ServeConfig {
@@ -97,6 +104,7 @@ impl Default for ServeConfig {
             listen: Vec::new(),
             notify_source: Vec::new(),
             transfer_source: Vec::new(),
+            transfer_limits: TransferLimits::default(),
         }
     }
 }
@@ -109,7 +117,7 @@ struct File {
 }
 
 /// The keys a `[serve]` table may have.
-const KEYS: [&str; 11] = [
+const KEYS: [&str; 14] = [
     "poll-interval",
     "db-poll-interval",
     "retry-min",
@@ -121,6 +129,9 @@ const KEYS: [&str; 11] = [
     "listen",
     "notify-source",
     "transfer-source",
+    "transfer-max-records",
+    "transfer-max-bytes",
+    "transfer-timeout",
 ];
 
 impl ServeConfig {
@@ -158,6 +169,11 @@ impl ServeConfig {
                 "listen" => config.listen = listen(value).map_err(fail)?,
                 "notify-source" => config.notify_source = sources(value).map_err(fail)?,
                 "transfer-source" => config.transfer_source = sources(value).map_err(fail)?,
+                "transfer-max-records" => config.transfer_limits.max_records = at_least(value, 2).map_err(fail)?,
+                "transfer-max-bytes" => config.transfer_limits.max_bytes = at_least(value, 512).map_err(fail)?,
+                "transfer-timeout" => {
+                    config.transfer_limits.timeout = duration(value, Duration::from_secs(1)).map_err(fail)?
+                }
                 _ => config.metrics = Some(address(value).map_err(fail)?),
             }
         }
@@ -183,6 +199,15 @@ fn count(value: &toml::Value) -> Result<usize, String> {
         .and_then(|n| usize::try_from(n).ok())
         .filter(|&n| (1..=1024).contains(&n))
         .ok_or_else(|| format!("{value} is not a whole number from 1 to 1024"))
+}
+
+/// A whole number of at least `min` (a limit).
+fn at_least(value: &toml::Value, min: u64) -> Result<u64, String> {
+    value
+        .as_integer()
+        .and_then(|n| u64::try_from(n).ok())
+        .filter(|&n| n >= min)
+        .ok_or_else(|| format!("{value} is not a whole number of at least {min}"))
 }
 
 fn command(value: &toml::Value) -> Result<Vec<String>, String> {
@@ -252,7 +277,8 @@ mod tests {
         let config = parse(
             "[serve]\npoll-interval = \"100ms\"\ndb-poll-interval = \"2s\"\nretry-min = \"1s\"\nretry-max = \"1m\"\n\
              stop-timeout = \"3s\"\nmax-parallel-runs = 2\npublish-command = [\"true\", \"x\"]\nmetrics = \"127.0.0.1:9000\"\n\
-             listen = [\"127.0.0.1:5300\", \"::1\"]\n",
+             listen = [\"127.0.0.1:5300\", \"::1\"]\ntransfer-max-records = 1000\ntransfer-max-bytes = 65536\n\
+             transfer-timeout = \"30s\"\n",
         )
         .expect("config");
         assert_eq!(config.poll_interval, Duration::from_millis(100));
@@ -262,6 +288,8 @@ mod tests {
         assert_eq!(config.metrics, "127.0.0.1:9000".parse().ok());
         let listen: Vec<SocketAddr> = ["127.0.0.1:5300", "[::1]:53"].iter().filter_map(|a| a.parse().ok()).collect();
         assert_eq!(config.listen, listen);
+        let limits = TransferLimits { max_records: 1000, max_bytes: 65536, timeout: Duration::from_secs(30) };
+        assert_eq!(config.transfer_limits, limits);
     }
 
     #[test]
@@ -272,6 +300,9 @@ mod tests {
         assert!(message("[serve]\nmax-parallel-runs = 0").contains("serve.max-parallel-runs"));
         assert!(message("[serve]\nretry-min = \"2m\"\nretry-max = \"1m\"").contains("serve.retry-max"));
         assert!(message("[serve]\npoll = \"1s\"").contains("unknown key serve.poll"));
+        assert!(message("[serve]\ntransfer-max-records = 0").contains("serve.transfer-max-records"));
+        assert!(message("[serve]\ntransfer-max-bytes = \"1G\"").contains("serve.transfer-max-bytes"));
+        assert!(message("[serve]\ntransfer-timeout = \"0s\"").contains("serve.transfer-timeout"));
         assert!(message("[server]\n").contains("server"));
         assert!(message("[serve]\npublish-command = \"nsd-control reload\"").contains("publish-command"));
         assert!(message("[serve]\nnotify-source = \"127.0.0.2:53\"").contains("serve.notify-source"));

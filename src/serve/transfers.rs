@@ -18,7 +18,7 @@ use crate::manage::status::versions_behind;
 use crate::publish::Stamp;
 use crate::xfr::acl::{AclEntry, Peer, parse_prefix, parse_socket};
 use crate::xfr::catalog::ZoneRemotes;
-use crate::xfr::incoming::Inbound;
+use crate::xfr::incoming::{Inbound, TransferLimits};
 use crate::xfr::notify::Notifier;
 use crate::xfr::tsig::TsigKey;
 use crate::zone::Name;
@@ -104,6 +104,7 @@ pub fn zone_remotes(zone: &str, rows: &[Remote]) -> ZoneRemotes {
 pub struct InboundTask {
     primaries: Vec<Peer>,
     copy: String,
+    limits: TransferLimits,
     handle: JoinHandle<()>,
 }
 
@@ -124,7 +125,10 @@ pub fn keep_inbound(
     remotes: &ZoneRemotes,
     wakes: &mpsc::UnboundedSender<Wake>,
 ) {
-    let same = current.as_ref().is_some_and(|task| task.primaries == remotes.primaries && task.copy == copy);
+    let limits = shared.config().transfer_limits;
+    let same = current
+        .as_ref()
+        .is_some_and(|task| task.primaries == remotes.primaries && task.copy == copy && task.limits == limits);
     if same {
         return;
     }
@@ -133,7 +137,7 @@ pub fn keep_inbound(
     if remotes.primaries.is_empty() {
         return;
     }
-    let (wake_tx, wake_rx) = mpsc::unbounded_channel();
+    let (wake_tx, wake_rx) = tokio::sync::watch::channel(None);
     shared.catalog.set_inbound(origin, Some(wake_tx));
     let inbound = Inbound {
         zone_id,
@@ -142,13 +146,14 @@ pub fn keep_inbound(
         primaries: remotes.primaries.clone(),
         db: shared.db.clone(),
         catalog: Arc::clone(&shared.catalog),
+        limits,
     };
     let wakes = wakes.clone();
     let changed = move || {
         let _ = wakes.send(Wake::Input);
     };
     let handle = tokio::spawn(inbound.run(wake_rx, shared.shutdown.clone(), changed));
-    *current = Some(InboundTask { primaries: remotes.primaries.clone(), copy: copy.to_owned(), handle });
+    *current = Some(InboundTask { primaries: remotes.primaries.clone(), copy: copy.to_owned(), limits, handle });
 }
 
 /// Configures a zone in the catalog; a zone new to it gets its notifier.

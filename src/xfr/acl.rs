@@ -48,7 +48,7 @@ pub fn parse_prefix(text: &str) -> Result<(IpAddr, u8), AddressError> {
 }
 
 /// Is `ip` in the network `net/len`?
-fn contains((net, len): (IpAddr, u8), ip: IpAddr) -> bool {
+pub(crate) fn contains((net, len): (IpAddr, u8), ip: IpAddr) -> bool {
     let ip = ip.to_canonical();
     match (net, ip) {
         (IpAddr::V4(net), IpAddr::V4(ip)) => {

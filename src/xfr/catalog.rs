@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, PoisonError, RwLock};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use super::acl::{AclEntry, Peer};
 use super::source::{Source, SourceDefaults};
@@ -63,8 +63,9 @@ struct Entry {
     /// The version served, sent to the zone's notifier.
     served: watch::Sender<Option<Arc<ServedVersion>>>,
     /// Wakes the zone's transfer in (a primary's NOTIFY), with the
-    /// serial the NOTIFY announced.
-    inbound: Option<mpsc::UnboundedSender<Option<u32>>>,
+    /// serial the NOTIFY announced; NOTIFYs not yet looked at collapse
+    /// into the last one.
+    inbound: Option<watch::Sender<Option<u32>>>,
 }
 
 /// The zones the DNS side serves, by lowercase apex.
@@ -129,8 +130,21 @@ impl Catalog {
         Some(ZoneView { zone_id: entry.zone_id, remotes: entry.remotes.clone(), version })
     }
 
+    /// Is `ip` the address of one of a zone's remotes (a primary, a
+    /// secondary, or in an access-list network)? Those have TCP
+    /// connections kept for them (`server`). An access-list entry of a
+    /// key alone names no address.
+    pub fn is_remote(&self, ip: IpAddr) -> bool {
+        let zones = self.zones.read().unwrap_or_else(PoisonError::into_inner);
+        zones.values().any(|entry| {
+            let remotes = &entry.remotes;
+            remotes.primaries.iter().chain(&remotes.secondaries).any(|peer| peer.addr.ip().to_canonical() == ip)
+                || remotes.acl.iter().any(|acl| acl.net.is_some_and(|net| super::acl::contains(net, ip)))
+        })
+    }
+
     /// Registers the channel that wakes zone `origin`'s transfer in.
-    pub fn set_inbound(&self, origin: &Name, wake: Option<mpsc::UnboundedSender<Option<u32>>>) {
+    pub fn set_inbound(&self, origin: &Name, wake: Option<watch::Sender<Option<u32>>>) {
         let mut zones = self.zones.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(entry) = zones.get_mut(&origin.as_ref().to_lowercase()) {
             entry.inbound = wake;

@@ -46,8 +46,8 @@ pub enum ClientError {
         what: String,
     },
     /// The request could not be signed, or the answer's TSIG does not
-    /// verify.
-    #[error("{server}: TSIG: {what}")]
+    /// verify (`what` says TSIG).
+    #[error("{server}: {what}")]
     Tsig {
         /// The server asked.
         server: SocketAddr,
@@ -91,7 +91,7 @@ impl Request {
         if let Some(key) = key {
             match sign_request(&mut bytes, key, unix_now()) {
                 Ok(mac) => signed = Some((Arc::clone(key), mac)),
-                Err(e) => unsigned_by = Some(format!("cannot sign the request with key {}: {e}", key.name())),
+                Err(e) => unsigned_by = Some(format!("cannot sign the request with TSIG key {}: {e}", key.name())),
             }
         }
         Request { bytes, id, signed, unsigned_by }

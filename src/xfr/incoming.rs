@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use hickory_proto::op::{MessageType, OpCode, ResponseCode};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use super::acl::Peer;
 use super::catalog::Catalog;
@@ -41,6 +41,30 @@ use crate::zone::{Name, Rtype, Zone, ZoneBuilder, read_zone_file};
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 /// The shortest wait between two checks the timers ask for.
 const MIN_INTERVAL: Duration = Duration::from_secs(5);
+/// The first retry after a failed check or transfer; each failure in a
+/// row doubles it, up to the SOA's retry timer.
+const FIRST_RETRY: Duration = Duration::from_secs(2);
+
+/// The bounds of one transfer in (`transfer-max-records`,
+/// `transfer-max-bytes`, `transfer-timeout` under `[serve]`): a primary
+/// that sends more, or takes longer, has its transfer refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransferLimits {
+    /// Records in one answer (an AXFR's records, or an IXFR's).
+    pub max_records: u64,
+    /// Bytes of DNS messages in one answer.
+    pub max_bytes: u64,
+    /// The whole transfer, from the connection to the last message.
+    pub timeout: Duration,
+}
+
+impl Default for TransferLimits {
+    /// Sized for a TLD of 6 million names: about 20 million records and
+    /// 1 GB of messages unsigned, with room to grow; an hour is 300 kB/s.
+    fn default() -> TransferLimits {
+        TransferLimits { max_records: 30_000_000, max_bytes: 2 << 30, timeout: Duration::from_secs(3600) }
+    }
+}
 
 /// Why a check or a transfer failed. Nothing changed.
 #[derive(Debug, thiserror::Error)]
@@ -67,8 +91,27 @@ pub enum TransferError {
         /// What is wrong with it.
         what: String,
     },
-    /// The TSIG key is missing or the answer's TSIG does not verify.
-    #[error("primary {primary}: TSIG: {what}")]
+    /// The primary answered with an error RCODE.
+    #[error("primary {primary}: answered {rcode}")]
+    Rcode {
+        /// The primary.
+        primary: SocketAddr,
+        /// Its RCODE.
+        rcode: ResponseCode,
+    },
+    /// The transfer passed one of its limits.
+    #[error("primary {primary}: the transfer passed {limit} ({value}): refused")]
+    Limit {
+        /// The primary.
+        primary: SocketAddr,
+        /// The setting, e.g. `transfer-max-records`.
+        limit: &'static str,
+        /// The setting's value, in words.
+        value: String,
+    },
+    /// The TSIG key is missing or the answer's TSIG does not verify
+    /// (`what` says TSIG).
+    #[error("primary {primary}: {what}")]
     Tsig {
         /// The primary.
         primary: SocketAddr,
@@ -103,6 +146,8 @@ pub struct Inbound {
     pub db: Database,
     /// The TSIG keys.
     pub catalog: Arc<Catalog>,
+    /// The bounds of each transfer.
+    pub limits: TransferLimits,
 }
 
 /// The SOA timers of the copy (RFC 1035 §3.3.13).
@@ -141,27 +186,35 @@ enum Checked {
 
 impl Inbound {
     /// Checks and transfers until `shutdown`, woken early by `wakes` (a
-    /// primary's NOTIFY); calls `changed` after every new copy is written.
+    /// primary's NOTIFY, with the serial it announced: NOTIFYs that come
+    /// while a check is under way collapse into one check after it, and
+    /// one announcing the copy's own serial wakes nothing); calls
+    /// `changed` after every new copy is written.
     pub async fn run(
         self,
-        mut wakes: mpsc::UnboundedReceiver<Option<u32>>,
+        mut wakes: watch::Receiver<Option<u32>>,
         mut shutdown: watch::Receiver<bool>,
         changed: impl Fn(),
     ) {
         let mut copy = self.load_copy().await.map(Arc::new);
         let mut last_success = tokio::time::Instant::now();
+        let mut failures = 0u32;
         loop {
             let timers = Timers::of(copy.as_deref());
+            // A NOTIFY that came before this check is answered by it.
+            wakes.borrow_and_update();
             let wait = match self.check(copy.clone()).await {
                 Ok(Checked::New(zone)) => {
                     copy = Some(Arc::new(zone));
                     last_success = tokio::time::Instant::now();
+                    failures = 0;
                     changed();
                     Timers::of(copy.as_deref()).refresh
                 }
                 Ok(Checked::UpToDate(serial)) => {
                     tracing::debug!(zone = %self.origin, serial, "the copy has the primary's serial");
                     last_success = tokio::time::Instant::now();
+                    failures = 0;
                     timers.refresh
                 }
                 Ok(Checked::Backwards { primary, theirs, ours }) => {
@@ -170,22 +223,40 @@ impl Inbound {
                     );
                     tracing::error!(zone = %self.origin, "{message}");
                     self.record_error(&message).await;
+                    failures = 0;
                     timers.refresh
                 }
                 Err(e) => {
-                    tracing::error!(zone = %self.origin, "transfer failed, nothing changed: {e}");
+                    let wait = retry_after(failures, timers.retry);
+                    failures = failures.saturating_add(1);
+                    tracing::error!(zone = %self.origin, retry_in = %format_duration(wait.as_secs() as i64),
+                        "transfer failed, nothing changed: {e}");
                     self.record_error(&e.to_string()).await;
                     if last_success.elapsed() > timers.expire {
                         tracing::error!(zone = %self.origin, "the copy is past the SOA expire time: the primaries have not answered for {}; signet keeps signing the last copy",
                             format_duration(last_success.elapsed().as_secs() as i64));
                     }
-                    timers.retry
+                    wait
                 }
             };
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                wake = wakes.recv() => if wake.is_none() { return },
-                _ = shutdown.changed() => return,
+            let ours = copy.as_deref().and_then(apex_soa).and_then(|soa| super::wire::soa_serial(soa.rdata));
+            let due = tokio::time::Instant::now() + wait;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(due) => break,
+                    woken = wakes.changed() => {
+                        if woken.is_err() {
+                            return;
+                        }
+                        let announced = *wakes.borrow_and_update();
+                        if announced.is_some() && announced == ours {
+                            tracing::debug!(zone = %self.origin, serial = ours, "NOTIFY for the copy's own serial: nothing to check");
+                            continue;
+                        }
+                        break;
+                    }
+                    _ = shutdown.changed() => return,
+                }
             }
         }
     }
@@ -249,7 +320,7 @@ impl Inbound {
         let Some(name) = &primary.key else { return Ok(None) };
         match self.catalog.key(name.as_ref()) {
             Some(key) => Ok(Some(key)),
-            None => Err(TransferError::Tsig { primary: primary.addr, what: format!("key {name} is not loaded") }),
+            None => Err(TransferError::Tsig { primary: primary.addr, what: format!("TSIG key {name} is not loaded") }),
         }
     }
 
@@ -265,7 +336,17 @@ impl Inbound {
     ) -> Result<Zone, TransferError> {
         let started = std::time::Instant::now();
         let peer = primary.addr;
-        let received = fetch(peer, source, key, &self.origin, copy.as_deref()).await?;
+        let received = match self.fetch_within(peer, source, key, copy.as_deref()).await {
+            // A primary that does not do IXFR (RFC 1995 §4): ask for the
+            // whole zone, as BIND and Knot do.
+            Err(TransferError::Rcode { rcode: rcode @ (ResponseCode::NotImp | ResponseCode::FormErr), .. })
+                if copy.is_some() =>
+            {
+                tracing::warn!(zone = %self.origin, primary = %peer, "IXFR answered {rcode}: asking for AXFR");
+                self.fetch_within(peer, source, key, None).await?
+            }
+            received => received?,
+        };
         let serial = received.serial;
         if serial_gt(expected, serial) {
             let what = format!("transferred serial {serial}, older than the {expected} the SOA query gave");
@@ -293,6 +374,33 @@ impl Inbound {
             seconds = started.elapsed().as_secs_f64(), "transfer in complete: the copy is the zone's input now");
         Ok(zone)
     }
+}
+
+impl Inbound {
+    /// [`fetch`] within the transfer's deadline.
+    async fn fetch_within(
+        &self,
+        peer: SocketAddr,
+        source: Option<IpAddr>,
+        key: Option<&Arc<TsigKey>>,
+        copy: Option<&Zone>,
+    ) -> Result<Received, TransferError> {
+        let limits = self.limits;
+        match tokio::time::timeout(limits.timeout, fetch(peer, source, key, &self.origin, copy, &limits)).await {
+            Ok(received) => received,
+            Err(_) => Err(TransferError::Limit {
+                primary: peer,
+                limit: "transfer-timeout",
+                value: format_duration(limits.timeout.as_secs() as i64),
+            }),
+        }
+    }
+}
+
+/// The wait before the next try after `failures` failures in a row:
+/// [`FIRST_RETRY`], doubled for each, at most `retry` (the SOA's).
+fn retry_after(failures: u32, retry: Duration) -> Duration {
+    FIRST_RETRY.saturating_mul(1 << failures.min(20)).min(retry)
 }
 
 /// Writes the copy next to its file and renames it into place.
@@ -331,7 +439,7 @@ fn check_answer_to(primary: SocketAddr, parsed: &ParsedMessage<'_>, id: u16) -> 
 fn check_rcode(primary: SocketAddr, parsed: &ParsedMessage<'_>) -> Result<(), TransferError> {
     match parsed.header.response_code {
         ResponseCode::NoError => Ok(()),
-        rcode => Err(answer_error(primary, format!("answered {rcode}"))),
+        rcode => Err(TransferError::Rcode { primary, rcode }),
     }
 }
 
@@ -540,6 +648,7 @@ async fn fetch(
     key: Option<&Arc<TsigKey>>,
     origin: &Name,
     copy: Option<&Zone>,
+    limits: &TransferLimits,
 ) -> Result<Received, TransferError> {
     let soa = copy.and_then(apex_soa);
     let qtype = if soa.is_some() { Rtype::IXFR } else { Rtype::AXFR };
@@ -554,12 +663,22 @@ async fn fetch(
     let mut verifier = request.verifier(primary)?;
     let mut stream = connect(primary, source).await?;
     write_framed(&mut stream, &request.bytes).await.map_err(|source| TransferError::Io { primary, source })?;
-    let mut collector =
-        Collector::new(qtype == Rtype::IXFR, copy.and(soa).and_then(|s| super::wire::soa_serial(s.rdata)));
+    let mut collector = Collector::new(
+        origin.clone(),
+        qtype == Rtype::IXFR,
+        copy.and(soa).and_then(|s| super::wire::soa_serial(s.rdata)),
+    );
     let mut bytes = 0u64;
     while !collector.done() {
         let message = next_message(primary, &mut stream).await?;
         bytes += message.len() as u64;
+        if bytes > limits.max_bytes {
+            return Err(TransferError::Limit {
+                primary,
+                limit: "transfer-max-bytes",
+                value: format!("{} bytes", limits.max_bytes),
+            });
+        }
         let parsed = ParsedMessage::parse(&message).map_err(|e| answer_error(primary, e.to_string()))?;
         check_answer_to(primary, &parsed, id)?;
         if let Some(verifier) = verifier.as_mut() {
@@ -572,6 +691,13 @@ async fn fetch(
                 return Err(answer_error(primary, format!("a record of class {}", record.class)));
             }
             collector.take(Owned::from_wire(record)).map_err(|what| answer_error(primary, what))?;
+            if collector.records > limits.max_records {
+                return Err(TransferError::Limit {
+                    primary,
+                    limit: "transfer-max-records",
+                    value: format!("{} records", limits.max_records),
+                });
+            }
         }
     }
     if let Some(verifier) = verifier {
@@ -595,6 +721,7 @@ enum Phase {
 /// tells when the answer is complete.
 #[derive(Debug)]
 struct Collector {
+    origin: Name,
     ixfr: bool,
     ours: Option<u32>,
     first: Option<Owned>,
@@ -607,8 +734,9 @@ struct Collector {
 }
 
 impl Collector {
-    fn new(ixfr: bool, ours: Option<u32>) -> Collector {
+    fn new(origin: Name, ixfr: bool, ours: Option<u32>) -> Collector {
         Collector {
+            origin,
             ixfr,
             ours,
             first: None,
@@ -629,6 +757,11 @@ impl Collector {
             return Err("records after the transfer's closing SOA".to_owned());
         }
         self.records += 1;
+        // Every SOA of a transfer is the zone's own: the opening and
+        // closing ones, and those that open and close IXFR steps.
+        if record.is_soa() && !record.owner.as_ref().eq_ignore_case(self.origin.as_ref()) {
+            return Err(format!("an SOA record for {}, not for the zone {}", record.owner, self.origin));
+        }
         let Some(first) = &self.first else {
             if !record.is_soa() {
                 return Err(format!("the answer starts with {} {}, not the SOA", record.owner, record.rtype));
@@ -656,6 +789,15 @@ impl Collector {
             (Phase::Whole, _) if closing => {
                 self.phase = Some(Phase::Whole);
                 return self.close();
+            }
+            // A zone has one SOA: a second one, of another serial, in the
+            // middle of the records is a broken answer (RFC 5936 §2.2).
+            (Phase::Whole, _) if record.is_soa() => {
+                return Err(format!(
+                    "a second SOA (serial {}) among the zone's records, before the closing SOA of serial {}",
+                    record.serial().map_or_else(|| "?".to_owned(), |s| s.to_string()),
+                    newest.map_or_else(|| "?".to_owned(), |s| s.to_string()),
+                ));
             }
             (Phase::Whole, _) => {
                 self.whole.push(record);
@@ -701,10 +843,38 @@ impl Collector {
                 Body::Whole(whole)
             }
             // Incremental, or up to date (one SOA: no step).
-            _ => Body::Steps(self.steps),
+            _ => {
+                check_chain(&self.steps, self.ours, serial)?;
+                Body::Steps(self.steps)
+            }
         };
         Ok(Received { serial, body, records: self.records, bytes })
     }
+}
+
+/// The steps of an IXFR lead from the copy's serial to the serial the
+/// answer announced, each starting where the one before ended.
+fn check_chain(steps: &[(Vec<Owned>, Vec<Owned>)], ours: Option<u32>, announced: u32) -> Result<(), String> {
+    let mut at = ours;
+    for (deleted, added) in steps {
+        let from = deleted.first().and_then(Owned::serial);
+        let to = added.first().and_then(Owned::serial);
+        if from != at {
+            return Err(format!("an IXFR step from serial {} where serial {} was expected", shown(from), shown(at)));
+        }
+        at = to;
+    }
+    if !steps.is_empty() && at != Some(announced) {
+        return Err(format!(
+            "the IXFR's steps end at serial {}, not at the serial {announced} it announced",
+            shown(at)
+        ));
+    }
+    Ok(())
+}
+
+fn shown(serial: Option<u32>) -> String {
+    serial.map_or_else(|| "(none)".to_owned(), |s| s.to_string())
 }
 
 #[cfg(test)]

@@ -185,7 +185,7 @@ impl Notifier {
             };
             let server_error = matches!(e, TsigError::Server { .. });
             return Err(Failure {
-                what: format!("answered {answer}: TSIG: {e}"),
+                what: format!("answered {answer}: {e}"),
                 answer: Some(answer),
                 refused: refused || server_error,
                 local: Some(local),

@@ -17,8 +17,22 @@ use crate::sign::serial::serial_gt;
 use crate::zone::diff::ZoneDiff;
 use crate::zone::{RecordRef, Rtype, Zone};
 
-/// Room left in each message for the TSIG record.
-const TSIG_ROOM: usize = 512;
+/// A record that fits no DNS message, even one of its own: the transfer
+/// is abandoned rather than sent without it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "record {owner} {rtype} ({rdlength} bytes of RDATA) does not fit a DNS message of {limit} bytes: transfer abandoned"
+)]
+pub struct RecordTooLarge {
+    /// Its owner.
+    pub owner: String,
+    /// Its type.
+    pub rtype: Rtype,
+    /// Its RDATA's length.
+    pub rdlength: usize,
+    /// The room a message has (65535 less the TSIG record).
+    pub limit: usize,
+}
 
 /// What an IXFR query gets.
 #[derive(Debug)]
@@ -72,39 +86,48 @@ pub async fn plan_ixfr(db: &Database, zone_id: i64, version: &ServedVersion, cli
     Ok(IxfrPlan::Whole)
 }
 
-/// Writes a transfer's answer as DNS messages of at most 64 KiB (less
-/// room for TSIG), handing each to `send`.
+/// Writes a transfer's answer as DNS messages of at most 64 KiB less the
+/// room the TSIG record takes, handing each to `send`. A record too
+/// large to share a message goes in one of its own; one too large even
+/// for that is an error: never a silent gap in the zone.
 #[derive(Debug)]
 pub struct AnswerStream {
     metadata: Metadata,
     current: MessageWriter,
+    limit: usize,
     /// Records written, over all messages.
     pub records: u64,
 }
 
 impl AnswerStream {
-    /// An answer to `question` with `metadata` (AA set by the caller).
-    pub fn new(metadata: Metadata, question: &Question) -> AnswerStream {
-        let current = MessageWriter::new(metadata, Some(question), MAX_MESSAGE - TSIG_ROOM);
-        AnswerStream { metadata, current, records: 0 }
+    /// An answer to `question` with `metadata` (AA set by the caller),
+    /// each message leaving `tsig_room` bytes for its TSIG record (0 for
+    /// an unsigned answer).
+    pub fn new(metadata: Metadata, question: &Question, tsig_room: usize) -> AnswerStream {
+        let limit = MAX_MESSAGE.saturating_sub(tsig_room);
+        let current = MessageWriter::new(metadata, Some(question), limit);
+        AnswerStream { metadata, current, limit, records: 0 }
     }
 
     /// Adds a record; returns a full message to send when one is done.
-    pub fn push(&mut self, record: RecordRef<'_>, class: u16) -> Option<Vec<u8>> {
-        self.records += 1;
+    pub fn push(&mut self, record: RecordRef<'_>, class: u16) -> Result<Option<Vec<u8>>, RecordTooLarge> {
         if self.current.push(Section::Answer, record, class) {
-            return None;
+            self.records += 1;
+            return Ok(None);
         }
         // The question goes in the first message only (RFC 5936 §2.2).
-        let next = MessageWriter::new(self.metadata, None, MAX_MESSAGE - TSIG_ROOM);
-        let full = std::mem::replace(&mut self.current, next);
-        // A record that does not fit an empty message cannot exist in a
-        // zone (RDATA is at most 65535 bytes and was read from a file);
-        // it would be dropped here, so say so.
-        if !self.current.push(Section::Answer, record, class) {
-            tracing::error!(owner = %record.owner, rtype = %record.rtype, "record too large for a DNS message: left out");
+        let mut next = MessageWriter::new(self.metadata, None, self.limit);
+        if !next.push(Section::Answer, record, class) {
+            return Err(RecordTooLarge {
+                owner: record.owner.to_string(),
+                rtype: record.rtype,
+                rdlength: record.rdata.len(),
+                limit: self.limit,
+            });
         }
-        Some(full.finish())
+        self.records += 1;
+        let full = std::mem::replace(&mut self.current, next);
+        Ok(Some(full.finish()))
     }
 
     /// The last message.

@@ -292,8 +292,11 @@ impl Variables {
 
     /// Is `now` within the fudge of the time signed?
     fn check_time(&self, now: u64) -> Result<(), TsigError> {
-        if now.abs_diff(self.time_signed) > u64::from(self.fudge) {
-            return Err(TsigError::BadTime { signed: self.time_signed, now, fudge: self.fudge });
+        // The fudge enforced is the message's, but never more than
+        // signet's own (a peer cannot widen the window by asking).
+        let fudge = self.fudge.min(FUDGE);
+        if now.abs_diff(self.time_signed) > u64::from(fudge) {
+            return Err(TsigError::BadTime { signed: self.time_signed, now, fudge });
         }
         Ok(())
     }
@@ -723,6 +726,14 @@ impl ResponseSigner {
     /// A signer for the answer to `request`.
     pub fn new(request: &SignedRequest) -> ResponseSigner {
         ResponseSigner { key: request.key.clone(), prior_mac: request.mac.clone(), first: true }
+    }
+
+    /// The bytes the TSIG record adds to each message of the answer: a
+    /// message must leave that much room under 65535.
+    pub fn room(&self) -> usize {
+        // Owner, type, class, TTL, RDLENGTH; algorithm, time signed,
+        // fudge, MAC size, MAC, original ID, error, other length.
+        self.key.name().wire().len() + 10 + ALGORITHM.len() + 6 + 2 + 2 + MAC_LEN + 2 + 2 + 2
     }
 
     /// Appends the TSIG record to the next message of the answer (complete

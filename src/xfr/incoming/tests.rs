@@ -20,7 +20,7 @@ fn soa(serial: u32) -> Owned {
 }
 
 fn collect(ixfr: bool, ours: Option<u32>, records: Vec<Owned>) -> Result<Collector, String> {
-    let mut collector = Collector::new(ixfr, ours);
+    let mut collector = Collector::new(name("example."), ixfr, ours);
     for r in records {
         collector.take(r)?;
     }
@@ -145,4 +145,64 @@ fn ixfr_steps_make_one_net_change() {
     // Deleted twice without being added between: refused.
     let twice = vec![(vec![soa(1), a()], vec![soa(2)]), (vec![soa(2), a()], vec![soa(3)])];
     assert!(net_change(twice).is_err());
+}
+
+/// The whole answer of a transfer through the collector: the error of
+/// the record that is refused, or of `finish`.
+fn refusal(ixfr: bool, ours: Option<u32>, records: Vec<Owned>) -> String {
+    match collect(ixfr, ours, records) {
+        Err(e) => e,
+        Ok(collector) if !collector.done() => "not complete".to_owned(),
+        Ok(collector) => collector.finish(0).err().unwrap_or_else(|| "taken".to_owned()),
+    }
+}
+
+#[test]
+fn an_axfr_with_a_second_soa_is_refused() {
+    // A second SOA of another serial among the records: two SOAs would
+    // reach the copy.
+    let records = vec![soa(5), record("@ 300 NS ns"), soa(4), record("ns 300 A 192.0.2.1"), soa(5)];
+    let error = refusal(false, None, records);
+    assert!(error.contains("a second SOA (serial 4)"), "{error}");
+    // The same in an IXFR answered in full.
+    let records = vec![soa(5), record("@ 300 NS ns"), soa(4), soa(5)];
+    assert!(refusal(true, Some(1), records).contains("a second SOA"));
+}
+
+#[test]
+fn an_soa_under_another_owner_is_refused() {
+    let mut closing = soa(5);
+    closing.owner = name("sub.example.");
+    let error = refusal(false, None, vec![soa(5), record("@ 300 NS ns"), closing.clone()]);
+    assert!(error.contains("an SOA record for sub.example."), "{error}");
+    let error = refusal(false, None, vec![closing, record("@ 300 NS ns"), soa(5)]);
+    assert!(error.contains("an SOA record for sub.example."), "{error}");
+}
+
+#[test]
+fn an_ixfr_short_of_its_announced_serial_is_refused() {
+    // Announced 1030, the steps go from 1020 to 1021 only.
+    let records = vec![soa(1030), soa(1020), record("a 300 A 192.0.2.1"), soa(1021), soa(1030)];
+    let error = refusal(true, Some(1020), records);
+    assert!(error.contains("end at serial 1021, not at the serial 1030"), "{error}");
+    // A step that does not start where the copy is.
+    let records = vec![soa(1030), soa(1010), soa(1030), soa(1030)];
+    let error = refusal(true, Some(1020), records);
+    assert!(error.contains("from serial 1010 where serial 1020"), "{error}");
+    // Steps that do not follow each other.
+    let records = vec![soa(1030), soa(1020), soa(1021), soa(1025), soa(1030), soa(1030)];
+    let error = refusal(true, Some(1020), records);
+    assert!(error.contains("from serial 1025 where serial 1021"), "{error}");
+    // A whole chain is taken.
+    let records = vec![soa(1030), soa(1020), soa(1021), soa(1021), soa(1030), soa(1030)];
+    assert_eq!(refusal(true, Some(1020), records), "taken");
+}
+
+#[test]
+fn retries_start_short_and_grow_to_the_soa_retry() {
+    let retry = Duration::from_secs(600);
+    let waits: Vec<u64> = (0..12).map(|n| retry_after(n, retry).as_secs()).collect();
+    assert_eq!(waits, [2, 4, 8, 16, 32, 64, 128, 256, 512, 600, 600, 600]);
+    assert_eq!(retry_after(u32::MAX, retry), retry);
+    assert_eq!(retry_after(3, Duration::from_secs(5)), Duration::from_secs(5));
 }

@@ -95,6 +95,16 @@ pub enum KeyFileError {
         /// The key's name, `-` for a file that holds only the secret.
         name: String,
     },
+    /// The secret is shorter than the hash's output (RFC 8945 §8).
+    #[error("TSIG key file {}: the secret of key {name} has {len} bytes; hmac-sha256 needs at least {SECRET_MIN} (RFC 8945 §8): make one with `tsig-keygen -a hmac-sha256 NAME`", path.display())]
+    ShortSecret {
+        /// The file.
+        path: PathBuf,
+        /// The key's name, `-` for a file that holds only the secret.
+        name: String,
+        /// The secret's length in bytes.
+        len: usize,
+    },
     /// The file holds no key.
     #[error("TSIG key file {} holds no key", path.display())]
     NoKey {
@@ -126,6 +136,9 @@ pub enum KeyFileError {
         found: Vec<String>,
     },
 }
+
+/// The shortest secret taken: the length of an HMAC-SHA256 output.
+pub const SECRET_MIN: usize = 32;
 
 /// A key as read from a file: its name (none for a bare secret) and its
 /// secret.
@@ -199,7 +212,12 @@ impl RawKey<'_> {
             }
         }
         let secret = self.secret.ok_or_else(|| missing("secret"))?;
-        let secret = decode_secret(secret).ok_or(KeyFileError::BadSecret { path: path.to_owned(), name: shown })?;
+        let secret = decode_secret(secret)
+            .ok_or_else(|| KeyFileError::BadSecret { path: path.to_owned(), name: shown.clone() })?;
+        // RFC 8945 §8: a secret at least as long as the hash's output.
+        if secret.len() < SECRET_MIN {
+            return Err(KeyFileError::ShortSecret { path: path.to_owned(), name: shown, len: secret.len() });
+        }
         Ok(FileKey { name, secret })
     }
 }

@@ -516,6 +516,19 @@ mod key_files {
     }
 
     #[test]
+    fn a_secret_shorter_than_the_hash_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Three bytes ("abc"), then 31: both shorter than hmac-sha256's 32.
+        for secret in ["YWJj", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="] {
+            let text = format!("key \"k.\" {{ algorithm hmac-sha256; secret \"{secret}\"; }};\n");
+            let error = TsigKey::read_file(write(&dir, "short.key", &text, 0o600)).expect_err("short secret");
+            assert!(matches!(error, KeyFileError::ShortSecret { .. }), "{error}");
+            assert!(error.to_string().contains("at least 32"), "{error}");
+            assert!(!error.to_string().contains(secret), "the secret is quoted: {error}");
+        }
+    }
+
+    #[test]
     fn reads_a_bare_secret_only_with_a_name() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = write(&dir, "bare.key", &format!("{BASE64_SECRET}\n"), 0o600);
