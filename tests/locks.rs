@@ -47,7 +47,17 @@ impl Setup {
         let setup = Setup { dir, db, output };
         setup.ok(&["init"]);
         setup.ok(&["policy", "import", policy.to_str()?, "--name", "p"]);
-        setup.ok(&["zone", "add", ORIGIN, "--policy", "p", "--input", zone.to_str()?, "--output", setup.output.to_str()?]);
+        setup.ok(&[
+            "zone",
+            "add",
+            ORIGIN,
+            "--policy",
+            "p",
+            "--input",
+            zone.to_str()?,
+            "--output",
+            setup.output.to_str()?,
+        ]);
         Some(setup)
     }
 
@@ -93,10 +103,7 @@ fn killed_serve_not_yet_reaped_holds_no_lock() {
         std::thread::sleep(Duration::from_millis(2));
     }
     // SIGKILL from outside; this test, its parent, does not wait for it.
-    common::expect_success(
-        "kill -KILL",
-        &common::run(Command::new("kill").arg("-KILL").arg(first.pid.to_string())),
-    );
+    common::expect_success("kill -KILL", &common::run(Command::new("kill").arg("-KILL").arg(first.pid.to_string())));
     wait_for(Duration::from_secs(10), || (state(first.pid) == Some('Z')).then_some(()))
         .unwrap_or_else(|_| panic!("serve {} is not a zombie: state {:?}", first.pid, state(first.pid)));
 
