@@ -142,7 +142,10 @@ pub async fn serve(db: Database, options: ServeOptions) -> Result<Stopped, Serve
     let pid = std::process::id();
     let started = wall_clock();
     let lock = db.hold_service(pid, started).await?;
+    // One login per token for the service's life, not one per run.
+    let stores = crate::manage::keys::keep_key_stores_open();
     let result = serve_held(db.clone(), options, config, started).await;
+    drop(stores);
     if let Err(e) = db.release_service(lock).await {
         tracing::error!("cannot release the service lock: {e}");
     }
