@@ -334,6 +334,7 @@ impl Database {
             .busy_timeout(Duration::from_secs(30));
         let pool = SqlitePoolOptions::new()
             .max_connections(2)
+            .after_release(|connection, _| Box::pin(fit_for_reuse(connection)))
             .connect_with(options)
             .await
             .map_err(|e| open::open_failure(path, e))?;
@@ -817,7 +818,10 @@ impl Database {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => return Err(self.service_running(&file).await),
             Err(std::fs::TryLockError::Error(e)) => {
-                return Err(DbError::Open { path: lock_path, reason: format!("cannot lock the service lock file: {e}") });
+                return Err(DbError::Open {
+                    path: lock_path,
+                    reason: format!("cannot lock the service lock file: {e}"),
+                });
             }
         }
         let lock = ServiceLock { file, pid };
@@ -963,6 +967,30 @@ async fn insert_run(tx: &mut Transaction<'_, Sqlite>, zone_id: i64, run: &RunRec
     );
     insert_event(tx, Some(zone_id), &Event::note(run.at, Actor::Machine, EventKind::Run, None, message)).await?;
     Ok(id)
+}
+
+/// Whether a connection handed back to the pool may serve again: not if
+/// it is still inside a transaction once the rollback of a transaction
+/// dropped unfinished has run. That happens when SQLite ended the
+/// transaction itself ("database or disk is full", an I/O error): the
+/// driver's ROLLBACK then finds none and fails, and the driver would go
+/// on counting the connection as in a transaction, so that every later
+/// BEGIN on it failed ("attempted to call begin_with at non-zero
+/// transaction depth"). Such a connection is closed (SQLite rolls back
+/// whatever is left of the transaction) and the pool opens a new one.
+async fn fit_for_reuse(connection: &mut sqlx::SqliteConnection) -> std::result::Result<bool, sqlx::Error> {
+    use sqlx::Connection as _;
+    // A transaction dropped unfinished queued its rollback on the
+    // connection: the ping runs after it.
+    connection.ping().await?;
+    if connection.is_in_transaction() {
+        tracing::warn!(
+            "a database connection is still in a transaction after its rollback (SQLite ended it after an error): \
+             closed, a new one takes its place"
+        );
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 /// The service lock file of the database at `db`: `DB.serve-lock`
