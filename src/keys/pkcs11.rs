@@ -95,7 +95,10 @@ impl Pkcs11Store {
 /// The tokens a process keeps logged in, by module and label: `None`
 /// unless [`keep_tokens`] asked for it (a one-shot command logs in once
 /// anyway, and lets go when it ends).
-static KEPT: Mutex<Option<HashMap<(String, String), Arc<Token>>>> = Mutex::new(None);
+static KEPT: Mutex<Option<KeptMap>> = Mutex::new(None);
+
+/// Kept tokens by (module path, token label).
+type KeptMap = HashMap<(String, String), Arc<Token>>;
 
 /// While the guard lives, every token the process logs in to stays
 /// logged in: one login per token for the life of a service, instead of
