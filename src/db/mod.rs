@@ -334,6 +334,7 @@ impl Database {
             .busy_timeout(Duration::from_secs(30));
         let pool = SqlitePoolOptions::new()
             .max_connections(2)
+            .after_release(|connection, _| Box::pin(fit_for_reuse(connection)))
             .connect_with(options)
             .await
             .map_err(|e| open::open_failure(path, e))?;
@@ -803,21 +804,39 @@ impl Database {
     }
 
     /// Makes this process the database's one service, or says which
-    /// process is. A holder that is gone (killed) is replaced.
-    pub async fn hold_service(&self, pid: u32, now: i64) -> Result<()> {
+    /// process is. The authority is an advisory lock (`flock`) on the
+    /// service lock file beside the database ([`service_lock_path`]),
+    /// held as long as the returned [`ServiceLock`] lives: the kernel lets
+    /// go of it when the process ends, however it ends, before its parent
+    /// reaps it. The `service` row says who holds it (pid, start time,
+    /// since when) for `signet status` and the refusal; a row left by a
+    /// process that no longer holds the lock is replaced.
+    pub async fn hold_service(&self, pid: u32, now: i64) -> Result<ServiceLock> {
+        let lock_path = service_lock_path(&self.path);
+        let file = open_lock_file(&lock_path)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(self.service_running(&file).await),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(DbError::Open {
+                    path: lock_path,
+                    reason: format!("cannot lock the service lock file: {e}"),
+                });
+            }
+        }
+        let lock = ServiceLock { file, pid };
+        lock.write_pid();
         let mut tx = self.write().await?;
         let held: Option<(i64, Option<i64>, i64)> =
             sqlx::query_as("SELECT pid, started, since FROM service WHERE id = 1").fetch_optional(&mut *tx).await?;
-        if let Some((other, started, since)) = held
+        if let Some((other, started, _)) = held
             && other != i64::from(pid)
         {
-            match lock_holder(other, started) {
-                Holder::Alive(program) => {
-                    let since = crate::time::format_time(since);
-                    return Err(DbError::ServiceRunning { path: self.path.clone(), pid: other, program, since });
-                }
-                Holder::Gone(why) => tracing::warn!(pid = other, "stale service lock taken over: {why}"),
-            }
+            let why = match lock_holder(other, started) {
+                Holder::Alive(program) => format!("pid {other} ({program}) runs but no longer holds the lock"),
+                Holder::Gone(why) => why,
+            };
+            tracing::warn!(pid = other, "stale service record taken over: {why}");
         }
         sqlx::query("INSERT OR REPLACE INTO service (id, pid, started, since) VALUES (1, ?, ?, ?)")
             .bind(i64::from(pid))
@@ -826,12 +845,39 @@ impl Database {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(lock)
     }
 
-    /// Lets go of the service lock if this process holds it.
-    pub async fn release_service(&self, pid: u32) -> Result<()> {
-        sqlx::query("DELETE FROM service WHERE id = 1 AND pid = ?").bind(i64::from(pid)).execute(&self.pool).await?;
+    /// The refusal when another process holds the service lock: who, as
+    /// the `service` row says (or, before that process wrote it, the pid
+    /// it wrote in the lock file).
+    async fn service_running(&self, file: &std::fs::File) -> DbError {
+        let row: Option<(i64, i64)> = sqlx::query_as("SELECT pid, since FROM service WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .ok()
+            .flatten();
+        let in_file = read_lock_pid(file);
+        let (pid, since) = match (row, in_file) {
+            (Some((pid, _)), Some(other)) if pid != other => (other, None),
+            (Some((pid, since)), _) => (pid, Some(since)),
+            (None, Some(other)) => (other, None),
+            (None, None) => (0, None),
+        };
+        let program = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .map_or_else(|_| "?".to_owned(), |c| c.trim().to_owned());
+        let since = since.map_or_else(|| "just now".to_owned(), crate::time::format_time);
+        DbError::ServiceRunning { path: self.path.clone(), pid, program, since }
+    }
+
+    /// Lets go of the service lock: the row, then the file lock.
+    pub async fn release_service(&self, lock: ServiceLock) -> Result<()> {
+        let deleted = sqlx::query("DELETE FROM service WHERE id = 1 AND pid = ?")
+            .bind(i64::from(lock.pid))
+            .execute(&self.pool)
+            .await;
+        drop(lock);
+        deleted?;
         Ok(())
     }
 
@@ -923,6 +969,87 @@ async fn insert_run(tx: &mut Transaction<'_, Sqlite>, zone_id: i64, run: &RunRec
     Ok(id)
 }
 
+/// Whether a connection handed back to the pool may serve again: not if
+/// it is still inside a transaction once the rollback of a transaction
+/// dropped unfinished has run. That happens when SQLite ended the
+/// transaction itself ("database or disk is full", an I/O error): the
+/// driver's ROLLBACK then finds none and fails, and the driver would go
+/// on counting the connection as in a transaction, so that every later
+/// BEGIN on it failed ("attempted to call begin_with at non-zero
+/// transaction depth"). Such a connection is closed (SQLite rolls back
+/// whatever is left of the transaction) and the pool opens a new one.
+async fn fit_for_reuse(connection: &mut sqlx::SqliteConnection) -> std::result::Result<bool, sqlx::Error> {
+    use sqlx::Connection as _;
+    // A transaction dropped unfinished queued its rollback on the
+    // connection: the ping runs after it.
+    connection.ping().await?;
+    if connection.is_in_transaction() {
+        tracing::warn!(
+            "a database connection is still in a transaction after its rollback (SQLite ended it after an error): \
+             closed, a new one takes its place"
+        );
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// The service lock file of the database at `db`: `DB.serve-lock`
+/// beside it. Its contents (the pid of the last holder) are only a hint;
+/// the lock is the `flock` on it.
+pub fn service_lock_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".serve-lock");
+    PathBuf::from(name)
+}
+
+/// The database's service lock, held while this lives (see
+/// [`Database::hold_service`]).
+#[derive(Debug)]
+pub struct ServiceLock {
+    file: std::fs::File,
+    pid: u32,
+}
+
+impl ServiceLock {
+    /// Leaves this process's pid in the file, for a refusal that comes
+    /// before the row is written. Only a hint: failing to write it is no
+    /// reason not to serve.
+    fn write_pid(&self) {
+        use std::io::{Seek as _, Write as _};
+        let mut file = &self.file;
+        let written = file
+            .set_len(0)
+            .and_then(|()| file.seek(std::io::SeekFrom::Start(0)))
+            .and_then(|_| file.write_all(format!("{}\n", self.pid).as_bytes()));
+        if let Err(e) = written {
+            tracing::debug!("cannot write the pid into the service lock file: {e}");
+        }
+    }
+}
+
+/// Opens (or makes, mode 0600) a lock file, without truncating it.
+fn open_lock_file(path: &Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| DbError::Open { path: path.to_owned(), reason: format!("cannot open the service lock file: {e}") })
+}
+
+/// The pid written in a lock file, if it reads as one.
+fn read_lock_pid(file: &std::fs::File) -> Option<i64> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    let mut file = file;
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(0)).ok()?;
+    file.take(32).read_to_string(&mut text).ok()?;
+    text.trim().parse().ok()
+}
+
 /// What holds a signing lock recorded for `pid` (started at `started`).
 enum Holder {
     /// That process still runs: its program name.
@@ -932,9 +1059,15 @@ enum Holder {
 }
 
 fn lock_holder(pid: i64, started: Option<i64>) -> Holder {
-    let Some(now_started) = process_start(pid) else {
+    let Some(process) = process_stat(pid) else {
         return Holder::Gone("the process is gone".to_owned());
     };
+    // A zombie (killed, not yet reaped by its parent) or a dying process
+    // runs no code any more: dead is dead, whatever its parent does.
+    if let 'Z' | 'X' | 'x' = process.state {
+        return Holder::Gone(format!("pid {pid} has exited (state {}, not yet reaped by its parent)", process.state));
+    }
+    let now_started = process.started;
     let program =
         std::fs::read_to_string(format!("/proc/{pid}/comm")).map_or_else(|_| "?".to_owned(), |c| c.trim().to_owned());
     match started {
@@ -950,8 +1083,48 @@ fn lock_holder(pid: i64, started: Option<i64>) -> Holder {
 /// A process's start time (clock ticks since boot, field 22 of
 /// /proc/PID/stat): with the pid, it names one process for good.
 fn process_start(pid: i64) -> Option<i64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may hold spaces.
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    after_name.split_whitespace().nth(19)?.parse().ok()
+    process_stat(pid).map(|p| p.started)
+}
+
+/// What /proc/PID/stat says of a process that signet's locks care about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ProcessStat {
+    /// Field 3: R, S, D, … ; Z a zombie, X (x) dead.
+    state: char,
+    /// Field 22: the start time, in clock ticks since boot.
+    started: i64,
+}
+
+fn process_stat(pid: i64) -> Option<ProcessStat> {
+    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+fn parse_stat(stat: &str) -> Option<ProcessStat> {
+    // The command name (field 2) is in parentheses and may hold spaces
+    // and parentheses: the fields go on after the last ')'.
+    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let started = fields.nth(18)?.parse().ok()?;
+    Some(ProcessStat { state, started })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_fields_after_an_odd_command_name() {
+        let line = "4242 (sig (net) x) Z 1 4242 4242 0 -1 4194560 10 0 0 0 1 2 0 0 20 0 1 0 987654 0 0";
+        assert_eq!(parse_stat(line), Some(ProcessStat { state: 'Z', started: 987_654 }));
+        assert_eq!(parse_stat("4242 (signet"), None);
+    }
+
+    #[test]
+    fn this_process_is_alive_and_its_own_start_is_read() {
+        let pid = i64::from(std::process::id());
+        let stat = process_stat(pid).expect("our own /proc/PID/stat");
+        assert!(!matches!(stat.state, 'Z' | 'X' | 'x'), "{stat:?}");
+        assert!(matches!(lock_holder(pid, Some(stat.started)), Holder::Alive(_)));
+        assert!(matches!(lock_holder(pid, Some(stat.started + 1)), Holder::Gone(_)));
+    }
 }

@@ -29,7 +29,7 @@ use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
-use cryptoki::session::{Session, UserType};
+use cryptoki::session::{Session, SessionState, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::{AuthPin, Ulong};
 use zeroize::Zeroizing;
@@ -59,13 +59,23 @@ pub struct Pkcs11Store {
 impl Pkcs11Store {
     /// Loads the module (once per process), finds the token by label and
     /// logs in with the PIN that the URI's `pin-source` names.
+    ///
+    /// While the process keeps its tokens logged in ([`keep_tokens`]), a
+    /// token already logged in is used again, without a new login.
     pub fn open(uri: &Pkcs11Uri) -> Result<Pkcs11Store, KeyError> {
         let module = uri.module();
+        if let Some(token) = kept_token(&module, &uri.token) {
+            return Ok(Pkcs11Store { uri: uri.clone(), token });
+        }
         let context = context(&module)?;
         let opened = find_slot(&context, &uri.token, &module)
             .and_then(|slot| Token::log_in(Arc::clone(&context), slot, uri, module.clone()));
         match opened {
-            Ok(token) => Ok(Pkcs11Store { uri: uri.clone(), token: Arc::new(token) }),
+            Ok(token) => {
+                let token = Arc::new(token);
+                keep_token(&token);
+                Ok(Pkcs11Store { uri: uri.clone(), token })
+            }
             Err(e) => {
                 // The token may be gone (an HSM unplugged, a token
                 // directory moved): start the module afresh once nobody
@@ -82,11 +92,91 @@ impl Pkcs11Store {
     }
 }
 
+/// The tokens a process keeps logged in, by module and label: `None`
+/// unless [`keep_tokens`] asked for it (a one-shot command logs in once
+/// anyway, and lets go when it ends).
+static KEPT: Mutex<Option<KeptMap>> = Mutex::new(None);
+
+/// Kept tokens by (module path, token label).
+type KeptMap = HashMap<(String, String), Arc<Token>>;
+
+/// While the guard lives, every token the process logs in to stays
+/// logged in: one login per token for the life of a service, instead of
+/// one per run. That matters beyond speed: SoftHSM 2 rewrites its
+/// `token.object` at each login (truncate, then write), so every login
+/// is a window in which a crash loses the token. A kept token found dead
+/// (its session closed, the device removed, the token gone, the module
+/// restarted after an error) is dropped and the next store opened logs
+/// in afresh. Dropping the guard lets go of them all (the sessions close
+/// once no key of theirs is in use).
+#[derive(Debug)]
+#[must_use = "tokens are kept only while the guard lives"]
+pub struct KeptTokens(());
+
+/// Keeps the process's tokens logged in while the guard lives (see
+/// [`KeptTokens`]).
+pub fn keep_tokens() -> KeptTokens {
+    lock(&KEPT).get_or_insert_with(HashMap::new);
+    KeptTokens(())
+}
+
+impl Drop for KeptTokens {
+    fn drop(&mut self) {
+        let kept = lock(&KEPT).take();
+        drop(kept);
+    }
+}
+
+/// The token kept logged in for `label` in `module`, if it is alive.
+fn kept_token(module: &str, label: &str) -> Option<Arc<Token>> {
+    let mut kept = lock(&KEPT);
+    let tokens = kept.as_mut()?;
+    let key = (module.to_owned(), label.to_owned());
+    let token = tokens.get(&key)?;
+    match token.alive() {
+        Ok(()) => {
+            tracing::debug!(token = %label, "PKCS#11 token still logged in: no new login");
+            Some(Arc::clone(token))
+        }
+        Err(why) => {
+            tracing::warn!(token = %label, "PKCS#11 token kept logged in failed ({why}): its module starts afresh and the token is logged in to again");
+            let token = tokens.remove(&key)?;
+            drop(kept);
+            // As an open that fails: the module starts afresh once its
+            // users let go, so that a token that went away and came back
+            // is found again.
+            retire(&token.context);
+            None
+        }
+    }
+}
+
+/// Keeps a token just logged in, if the process keeps its tokens.
+fn keep_token(token: &Arc<Token>) {
+    if let Some(tokens) = lock(&KEPT).as_mut() {
+        tokens.insert((token.module.clone(), token.label.clone()), Arc::clone(token));
+    }
+}
+
 /// Serialises key-pair generation in the process (see `generate`).
 static GENERATING: Mutex<()> = Mutex::new(());
 
 impl KeyStore for Pkcs11Store {
     fn generate(&self, algorithm: Algorithm, bits: u32, label: &str) -> Result<Box<dyn SigningKey>, KeyError> {
+        self.token.watch(self.generate_in(algorithm, bits, label))
+    }
+
+    fn open(&self, uri: &KeyUri) -> Result<Box<dyn SigningKey>, KeyError> {
+        self.token.watch(self.open_in(uri))
+    }
+
+    fn destroy(&self, uri: &KeyUri) -> Result<Destroyed, KeyError> {
+        self.token.watch(self.destroy_in(uri))
+    }
+}
+
+impl Pkcs11Store {
+    fn generate_in(&self, algorithm: Algorithm, bits: u32, label: &str) -> Result<Box<dyn SigningKey>, KeyError> {
         let bits = super::check_bits(algorithm, Some(bits))?;
         let id = random_id()?.to_vec();
         let (mechanism, public, private) = templates(algorithm, bits, &id, label);
@@ -109,7 +199,7 @@ impl KeyStore for Pkcs11Store {
         })
     }
 
-    fn open(&self, uri: &KeyUri) -> Result<Box<dyn SigningKey>, KeyError> {
+    fn open_in(&self, uri: &KeyUri) -> Result<Box<dyn SigningKey>, KeyError> {
         let (id, _) = self.named(uri)?;
         let private = self.token.find_key(id, ObjectClass::PRIVATE_KEY, "private key")?;
         let public = self.token.find_key(id, ObjectClass::PUBLIC_KEY, "public key")?;
@@ -120,7 +210,7 @@ impl KeyStore for Pkcs11Store {
     /// CKA_ID (and CKA_LABEL, if it names one), private first. Nothing is
     /// destroyed unless each class has at most one such object; an object
     /// with the id but another label is refused, not reported gone.
-    fn destroy(&self, uri: &KeyUri) -> Result<Destroyed, KeyError> {
+    fn destroy_in(&self, uri: &KeyUri) -> Result<Destroyed, KeyError> {
         let (id, label) = self.named(uri)?;
         let mut halves = Vec::new();
         for (class, what) in [(ObjectClass::PRIVATE_KEY, "private key"), (ObjectClass::PUBLIC_KEY, "public key")] {
@@ -252,6 +342,11 @@ fn retire(module: &Arc<Module>) {
         lock(&RETIRING).insert(module.path.clone());
         module.retired.store(true, Ordering::SeqCst);
         modules.remove(&module.path);
+        // Its kept tokens would hold it from being finalised and started
+        // afresh: they go too (and log in again on the new context).
+        if let Some(tokens) = lock(&KEPT).as_mut() {
+            tokens.retain(|_, token| !Arc::ptr_eq(&token.context, module));
+        }
         tracing::warn!(module = %module.path, "PKCS#11 module retired after an error: it starts afresh when its last run ends");
     }
 }
@@ -317,6 +412,9 @@ struct Token {
     main: Mutex<Session>,
     /// Idle sessions for signing, one per thread that has signed at once.
     idle: Mutex<Vec<Session>>,
+    /// An operation on this token failed: it is not kept for later runs
+    /// (see [`Token::watch`]).
+    dead: AtomicBool,
     /// Last: fields drop in order, and the sessions must close before a
     /// retired module is finalised.
     context: Arc<Module>,
@@ -344,7 +442,45 @@ impl Token {
             Err(e) => return Err(pkcs11_error(&label, "log in", &e)),
         }
         drop(pin);
-        Ok(Token { label, module, context, slot, main: Mutex::new(session), idle: Mutex::new(Vec::new()) })
+        tracing::debug!(token = %label, "PKCS#11 login");
+        Ok(Token {
+            label,
+            module,
+            context,
+            slot,
+            main: Mutex::new(session),
+            idle: Mutex::new(Vec::new()),
+            dead: AtomicBool::new(false),
+        })
+    }
+
+    /// Whether the token may serve another run: no session found dead,
+    /// its module not restarted, and the main session still there and
+    /// logged in as the user. Why not, if not.
+    fn alive(&self) -> Result<(), String> {
+        if self.dead.load(Ordering::SeqCst) {
+            return Err("an operation on it failed".to_owned());
+        }
+        if self.context.retired.load(Ordering::SeqCst) {
+            return Err("its module is restarting after an error".to_owned());
+        }
+        let info = self.with_main(|s| s.get_session_info()).map_err(|e| reason(&e))?;
+        match info.session_state() {
+            SessionState::RwUser => Ok(()),
+            other => Err(format!("its session is no longer logged in as the user ({other:?})")),
+        }
+    }
+
+    /// Marks the token dead if `result` is a failure: a token kept for
+    /// later runs is then logged in to afresh (its module restarted), as
+    /// if it had been opened at every run. A token that lost its objects
+    /// (SoftHSM's token directory moved away and back) answers with
+    /// errors about keys, not about its sessions.
+    fn watch<T>(&self, result: Result<T, KeyError>) -> Result<T, KeyError> {
+        if result.is_err() {
+            self.dead.store(true, Ordering::SeqCst);
+        }
+        result
     }
 
     /// Runs `f` on the main session.
@@ -654,8 +790,9 @@ impl SigningKey for Pkcs11Key {
             }
             Algorithm::Ed25519 => (Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure)), data),
         };
-        let signature =
-            self.token.with_idle(|s| s.sign(&mechanism, self.private, input)).map_err(|e| failed(reason(&e)))?;
+        let signature = self
+            .token
+            .watch(self.token.with_idle(|s| s.sign(&mechanism, self.private, input)).map_err(|e| failed(reason(&e))))?;
         if signature.len() != self.signature_len {
             return Err(failed(format!(
                 "the token returned {} octets, a {} signature has {}",

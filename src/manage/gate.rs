@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::PublishFailure;
-use crate::publish::{Candidate, install};
+use crate::publish::{Candidate, Installed, install};
 use crate::sign::SignError;
 use crate::sign::serial::serial_gt;
 use crate::verify::{GateError, Progress, Report, SignatureMemo, VerifyOptions, verify_file};
@@ -109,6 +109,9 @@ pub struct Passed<T> {
     pub memo: Option<SignatureMemo>,
     /// The zone as the verifier read it back: the published bytes.
     pub zone: Option<crate::zone::Zone>,
+    /// The publication, to keep once recorded or undo if that failed
+    /// (dropped: kept).
+    pub installed: Installed,
 }
 
 /// The caller's progress, with the abandon flag as the verifier's stop.
@@ -169,6 +172,6 @@ pub fn sign_through_gate<T>(
     if let Some(candidate) = &zone {
         predecessor.admits(candidate).map_err(GateFailure::SerialHeld)?;
     }
-    install(sealed, verified).map_err(publish)?;
-    Ok(Passed { made, report, memo, zone })
+    let installed = install(sealed, verified).map_err(publish)?;
+    Ok(Passed { made, report, memo, zone, installed })
 }

@@ -12,6 +12,13 @@ use crate::verify::Anchor;
 use crate::zone::Name;
 use crate::zone::dnssec::{Algorithm, Role};
 
+/// Keeps the key stores the process opens logged in while the guard
+/// lives: a service logs in to each PKCS#11 token once, not at every run
+/// ([`crate::keys::pkcs11::KeptTokens`]).
+pub fn keep_key_stores_open() -> crate::keys::pkcs11::KeptTokens {
+    crate::keys::pkcs11::keep_tokens()
+}
+
 /// Where new keys are made: the policy's `keys.store`, unless the caller
 /// gives another (a dry-run's throw-away key store).
 pub(super) fn key_store<'a>(snapshot: &'a ZoneSnapshot, given: Option<&'a KeyUri>) -> Option<&'a KeyUri> {

@@ -93,7 +93,8 @@ pub async fn run_zone(
 ) -> Result<RunOutcome, ManageError> {
     let mut snapshot = db.snapshot(name).await?;
     anchor_key_paths(&mut snapshot, &database_dir(db));
-    let (zone_id, started, pid) = (snapshot.zone.id, std::time::Instant::now(), std::process::id());
+    let (zone_id, zone_text) = (snapshot.zone.id, snapshot.zone.name.clone());
+    let (started, pid) = (std::time::Instant::now(), std::process::id());
     // A run refused for the clock is recorded like any failed run, so
     // that status shows it (it takes no lock: it does nothing).
     let clock = clock_check(&snapshot, now, options);
@@ -106,14 +107,7 @@ pub async fn run_zone(
         Err(e) => Err(e),
     };
     let record = run_record(&result, now, started.elapsed().as_secs_f64());
-    let recorded = match record {
-        Some(run) => db.record_unpublished_run(zone_id, &run).await,
-        None => Ok(()),
-    };
-    if locked {
-        db.unlock_zone(zone_id, pid).await?;
-    }
-    recorded?;
+    finish_run(db, (zone_id, &zone_text), locked.then_some(pid), record).await;
     result
 }
 
@@ -126,6 +120,24 @@ fn clock_check(snapshot: &ZoneSnapshot, now: i64, options: &RunOptions<'_>) -> R
             now: format_time(now),
         }),
         _ => Ok(()),
+    }
+}
+
+/// Records a run that published nothing and lets go of the zone's lock
+/// (`locked`: the pid that holds it). A database that cannot take either
+/// (a full disk) is logged, not returned: the run's own outcome is what
+/// the caller must see; the next run takes over a lock left behind by
+/// this process (or a dead one).
+async fn finish_run(db: &Database, (zone_id, zone): (i64, &str), locked: Option<u32>, record: Option<RunRecord>) {
+    if let Some(run) = record
+        && let Err(e) = db.record_unpublished_run(zone_id, &run).await
+    {
+        tracing::error!(zone, result = run.result.as_str(), "cannot record the run: {e}; the run: {}", run.message);
+    }
+    if let Some(pid) = locked
+        && let Err(e) = db.unlock_zone(zone_id, pid).await
+    {
+        tracing::error!(zone, "cannot release the zone's signing lock: {e}");
     }
 }
 
@@ -190,7 +202,7 @@ async fn run_locked(
     // commit, or a hand edit, the database's is not the newest.
     let recorded = zone.last_serial.and_then(|s| u32::try_from(s).ok());
     let published = published_serial(Path::new(&zone.output_path), &origin);
-    settings.last_serial = later_serial(recorded, published);
+    settings.last_serial = later_serial(later_serial(recorded, published), undone_serial(&zone.name));
     let mut gate_plan = gate_memo::plan(db, zone, policy, now, options.full_verify).await?;
     let verify = VerifyOptions {
         now,
@@ -215,7 +227,7 @@ async fn run_locked(
         refused_incremental = Some(report.summary_line());
         result = gate(read_input(&snapshot, &origin)?, None);
     }
-    let Passed { made: stats, report, memo, zone: published_zone } = match result {
+    let Passed { made: stats, report, memo, zone: published_zone, installed } = match result {
         Ok(passed) => passed,
         Err(GateFailure::Refused(report)) => return Ok(RunOutcome::Refused(report)),
         Err(GateFailure::Abandoned | GateFailure::Sign(SignError::Stopped)) => {
@@ -265,7 +277,7 @@ async fn run_locked(
     let diff = published_zone.as_ref().and_then(|new| diff_for_commit(previous, new, &policy.journal));
     drop(read_previous);
     let rows = Rows { run, published, memo: gate_plan.commit(memo.as_ref()), diff };
-    commit(db, &snapshot, &step, &events, rows).await?;
+    commit_or_undo(db, &snapshot, &step, &events, rows, installed).await?;
     if options.purge {
         purge_removed_keys(db, &snapshot, now).await?;
     }
@@ -324,6 +336,23 @@ fn soa_serial(zone: &Zone) -> Option<u32> {
 }
 
 /// The later of two serials in RFC 1982 arithmetic.
+/// The serials of publications that this process put at an output and
+/// then undid (their commit failed), by zone. The next run goes past
+/// them: a name server that read the output in that moment never sees
+/// another version under the same serial.
+static UNDONE: std::sync::Mutex<std::collections::BTreeMap<String, u32>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+fn undone_serial(zone: &str) -> Option<u32> {
+    UNDONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(zone).copied()
+}
+
+fn remember_undone(zone: &str, serial: u32) {
+    let mut undone = UNDONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let later = later_serial(undone.get(zone).copied(), Some(serial)).unwrap_or(serial);
+    undone.insert(zone.to_owned(), later);
+}
+
 fn later_serial(a: Option<u32>, b: Option<u32>) -> Option<u32> {
     match (a, b) {
         (Some(a), Some(b)) => Some(if crate::sign::serial::serial_gt(b, a) { b } else { a }),
@@ -398,6 +427,40 @@ async fn commit(
     };
     db.commit_run(snapshot.zone.id, &commit).await?;
     Ok(())
+}
+
+/// Commits the run; if the commit fails (a full disk, say), puts the
+/// version before back at the output, so that the output never gets
+/// ahead of what the database records (and the service serves). The
+/// version undone was never announced: no publish-command, NOTIFY or
+/// transfer comes before the commit.
+async fn commit_or_undo(
+    db: &Database,
+    snapshot: &ZoneSnapshot,
+    step: &Step,
+    events: &[Event],
+    rows: Rows<'_>,
+    installed: crate::publish::Installed,
+) -> Result<(), ManageError> {
+    let serial = rows.run.serial;
+    let committed = commit(db, snapshot, step, events, rows).await;
+    let Err(error) = committed else {
+        installed.keep();
+        return Ok(());
+    };
+    let zone = &snapshot.zone.name;
+    if let Some(serial) = serial {
+        remember_undone(zone, serial);
+    }
+    match installed.undo() {
+        Ok(()) => {
+            tracing::warn!(zone = %zone, serial, "the publication could not be recorded: the version before is back at the output ({error})")
+        }
+        Err(undo) => {
+            tracing::error!(zone = %zone, serial, "the publication could not be recorded ({error}), and the version before cannot be put back ({undo}): the output is ahead of the database until the next run publishes")
+        }
+    }
+    Err(error)
 }
 
 /// When the earliest signature published falls due for refresh: the zone

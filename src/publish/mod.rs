@@ -4,9 +4,11 @@
 //! target; [`Candidate::seal`] flushes and fsyncs it; the verifier reads
 //! the sealed file back ([`crate::verify::verify_file`]) and, only if it
 //! finds no error, hands out a [`VerifiedZone`]; [`install`] takes that
-//! proof and renames the file over the target (then fsyncs the directory).
-//! On any failure the temporary file is removed and the previous output
-//! stays as it was.
+//! proof and renames the file over the target (then fsyncs the directory),
+//! keeping the version it replaced as a hard link beside it until the
+//! caller settles the publication ([`Installed`]: kept once recorded, put
+//! back if the record failed). On any failure the temporary file is
+//! removed and the previous output stays as it was.
 //!
 //! [`install`] is the only way into place and it consumes a
 //! [`VerifiedZone`], which only the verifier makes: every byte published
@@ -122,7 +124,12 @@ impl SealedCandidate {
 /// Moves the verified candidate over its target atomically and makes the
 /// rename durable. `verified` must be the verifier's proof for exactly
 /// this candidate's file.
-pub fn install(candidate: SealedCandidate, verified: VerifiedZone) -> Result<(), PublishError> {
+///
+/// The version replaced is kept, as a hard link beside the target, until
+/// the caller settles the publication ([`Installed`]): a managed run
+/// records it in the database and then keeps it, or, when the record
+/// fails, puts the version before back.
+pub fn install(candidate: SealedCandidate, verified: VerifiedZone) -> Result<Installed, PublishError> {
     let SealedCandidate { mut temp, target } = candidate;
     if verified.path() != temp.path {
         return Err(PublishError::NotThisCandidate {
@@ -130,12 +137,110 @@ pub fn install(candidate: SealedCandidate, verified: VerifiedZone) -> Result<(),
             candidate: temp.path.clone(),
         });
     }
-    fs::rename(&temp.path, &target).map_err(io_error(&target))?;
+    let before = keep_before(&target);
+    let mut installed = Installed { target, before, settled: false };
+    fs::rename(&temp.path, &installed.target).map_err(io_error(&installed.target))?;
     temp.installed = true;
-    let dir = target_dir(&target);
-    File::open(&dir).and_then(|d| d.sync_all()).map_err(io_error(&dir))?;
-    tracing::debug!(target = %target.display(), "zone published");
-    Ok(())
+    let dir = target_dir(&installed.target);
+    if let Err(e) = File::open(&dir).and_then(|d| d.sync_all()) {
+        // Not in place for sure: the version before goes back.
+        let _ = installed.put_back();
+        return Err(PublishError::Io { path: dir, source: e });
+    }
+    tracing::debug!(target = %installed.target.display(), "zone published");
+    Ok(installed)
+}
+
+/// The version an installation replaced.
+#[derive(Debug)]
+enum Before {
+    /// There was no file at the target.
+    Nothing,
+    /// Kept as a hard link at this path.
+    Kept(PathBuf),
+    /// There was one, but it could not be kept (no hard links here).
+    Lost(String),
+}
+
+/// Keeps the file at `target`, if any, as a hard link beside it.
+fn keep_before(target: &Path) -> Before {
+    if fs::symlink_metadata(target).is_err() {
+        return Before::Nothing;
+    }
+    let link = before_path(target);
+    let _ = fs::remove_file(&link);
+    match fs::hard_link(target, &link) {
+        Ok(()) => Before::Kept(link),
+        Err(e) => {
+            tracing::warn!(target = %target.display(), "cannot keep the version before beside it ({e}): it cannot be put back if the publication is not recorded");
+            Before::Lost(e.to_string())
+        }
+    }
+}
+
+/// A zone just put in place whose publication is not settled yet: the
+/// version it replaced is still kept beside it. [`Installed::keep`] once
+/// the publication is recorded, [`Installed::undo`] if that failed.
+/// Dropped unsettled, it is kept (as if the process had been killed
+/// between the rename and the record, which the next run copes with).
+#[derive(Debug)]
+#[must_use = "a publication is kept or undone"]
+pub struct Installed {
+    target: PathBuf,
+    before: Before,
+    settled: bool,
+}
+
+impl Installed {
+    /// The publication stands: the version before is let go.
+    pub fn keep(mut self) {
+        self.forget_before();
+    }
+
+    /// The publication did not happen after all: the version before goes
+    /// back in place (by rename, made durable), or, if there was none,
+    /// the new file is removed. An error says the new version is still
+    /// at the target.
+    pub fn undo(mut self) -> Result<(), PublishError> {
+        self.put_back()
+    }
+
+    fn put_back(&mut self) -> Result<(), PublishError> {
+        self.settled = true;
+        match std::mem::replace(&mut self.before, Before::Nothing) {
+            Before::Kept(link) => fs::rename(&link, &self.target).map_err(io_error(&self.target))?,
+            Before::Nothing => match fs::remove_file(&self.target) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(PublishError::Io { path: self.target.clone(), source: e }),
+            },
+            Before::Lost(why) => {
+                return Err(PublishError::Io {
+                    path: self.target.clone(),
+                    source: std::io::Error::other(format!("the version before was not kept: {why}")),
+                });
+            }
+        }
+        let dir = target_dir(&self.target);
+        File::open(&dir).and_then(|d| d.sync_all()).map_err(io_error(&dir))?;
+        tracing::debug!(target = %self.target.display(), "publication undone: the version before is back");
+        Ok(())
+    }
+
+    fn forget_before(&mut self) {
+        self.settled = true;
+        if let Before::Kept(link) = std::mem::replace(&mut self.before, Before::Nothing) {
+            let _ = fs::remove_file(link);
+        }
+    }
+}
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.forget_before();
+        }
+    }
 }
 
 /// The file a path names after following symlinks (the path itself if
@@ -183,16 +288,24 @@ fn temp_path(target: &Path) -> PathBuf {
     target_dir(target).join(format!("{}{}.tmp", temp_prefix(target), std::process::id()))
 }
 
-/// Removes temporary files that a killed run left for this target (those
-/// whose process is gone), so they do not pile up. A run calls it first,
-/// before anything that can fail: on a full disk, the candidates of runs
-/// killed there are what holds the space the next run needs.
+/// Where the version an installation replaces is kept until the
+/// publication is settled.
+fn before_path(target: &Path) -> PathBuf {
+    target_dir(target).join(format!("{}{}.before", temp_prefix(target), std::process::id()))
+}
+
+/// Removes temporary files (candidates, versions kept) that a killed run
+/// left for this target (those whose process is gone), so they do not
+/// pile up. A run calls it first, before anything that can fail: on a
+/// full disk, the candidates of runs killed there are what holds the
+/// space the next run needs.
 pub fn remove_stale_candidates(target: &Path) {
     let prefix = temp_prefix(target);
     let Ok(entries) = fs::read_dir(target_dir(target)) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix(&prefix).and_then(|r| r.strip_suffix(".tmp")) else { continue };
+        let Some(rest) = name.strip_prefix(&prefix) else { continue };
+        let Some(pid) = rest.strip_suffix(".tmp").or_else(|| rest.strip_suffix(".before")) else { continue };
         // Ours (a reused pid) or of a process that is gone.
         let stale = pid
             .parse::<u32>()

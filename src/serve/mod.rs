@@ -141,9 +141,12 @@ pub async fn serve(db: Database, options: ServeOptions) -> Result<Stopped, Serve
     let config = read_config(&options)?;
     let pid = std::process::id();
     let started = wall_clock();
-    db.hold_service(pid, started).await?;
+    let lock = db.hold_service(pid, started).await?;
+    // One login per token for the service's life, not one per run.
+    let stores = crate::manage::keys::keep_key_stores_open();
     let result = serve_held(db.clone(), options, config, started).await;
-    if let Err(e) = db.release_service(pid).await {
+    drop(stores);
+    if let Err(e) = db.release_service(lock).await {
         tracing::error!("cannot release the service lock: {e}");
     }
     result
