@@ -110,7 +110,10 @@ fn a_rollover_of_a_role_the_zone_does_not_use_is_refused() {
 #[test]
 fn a_failed_run_is_recorded() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = managed(dir.path(), &format!("file:{}", dir.path().join("no-such-dir").display()));
+    // A key store that cannot be made: a file stands where its directory would be.
+    let store = dir.path().join("not-a-directory");
+    std::fs::write(&store, "").expect("write file");
+    let db = managed(dir.path(), &format!("file:{}", store.display()));
     let sign = common::run(common::signet().arg("--db").arg(&db).args(["--now", NOW, "sign", ORIGIN]));
     assert_eq!(sign.status.code(), Some(2), "{}", stderr(&sign));
     let status = common::run(
