@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -22,24 +22,8 @@ impl Setup {
     /// A managed zone of 10,000 delegations with soft keys: big enough that
     /// a run takes a while to kill.
     fn new() -> Option<Setup> {
-        if !common::have_tool("python3") {
-            return None;
-        }
         let dir = tempfile::tempdir().expect("tempdir");
-        let zone = dir.path().join("tld.zone");
-        let generator = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/genzone.py");
-        let out = common::run(
-            Command::new("python3").arg(generator).args(["--count", "10000", "--origin", ORIGIN, "-o"]).arg(&zone),
-        );
-        common::expect_success("genzone.py", &out);
-        let keys = dir.path().join("keys");
-        std::fs::create_dir(&keys).expect("mkdir");
-        let policy = dir.path().join("policy.toml");
-        let text = format!(
-            "[keys]\nalgorithm = \"ECDSAP256SHA256\"\nstore = \"file:{}\"\n[denial]\ntype = \"nsec\"\n[zone]\nmax-ttl = \"2d\"\n[signatures]\nrefresh = \"6d\"\n",
-            keys.display()
-        );
-        std::fs::write(&policy, text).expect("policy");
+        let (zone, policy) = common::big_tld(dir.path(), ORIGIN, 10_000)?;
         let setup = Setup { db: dir.path().join("signet.db"), output: dir.path().join("tld.signed"), _dir: dir };
         setup.ok(&["init"], START);
         setup.ok(&["policy", "import", policy.to_str()?, "--name", "p"], START);

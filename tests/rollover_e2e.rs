@@ -723,8 +723,10 @@ impl World {
         self.children.kill_9();
         eprintln!("{KSK}: the new KSK waits for the parent ({moment}): serve (pid {killed}) killed with SIGKILL");
         self.children.start();
-        self.children.serve().wait_log(&["stale service lock taken over"], SETTLE);
-        eprintln!("{KSK}: serve restarted (pid {}), the stale lock taken over", self.children.serve().pid);
+        // The kernel let go of the killed serve's lock; its record in the
+        // database is what the new serve takes over.
+        self.children.serve().wait_log(&["stale service record taken over"], SETTLE);
+        eprintln!("{KSK}: serve restarted (pid {}), the stale service record taken over", self.children.serve().pid);
     }
 
     /// Both serves' logs, the keys, NSD's and Unbound's logs.

@@ -757,7 +757,7 @@ fn serve_stops_mid_run_and_restarts() {
     let run_seconds = env.status(big.name)["last_run"]["seconds"].as_f64().unwrap_or(0.0);
     eprintln!("big.test.: the run that published v1 took {run_seconds:.2} s");
     assert!(run_seconds >= 0.8, "a run of big.test. takes {run_seconds} s: too short to stop in the middle");
-    assert!(leftovers(&big).is_empty(), "files left beside the output after the restart: {:?}", leftovers(&big));
+    wait_no_leftovers(&big, limit, "after the restart");
     let took_over = serve.lines().into_iter().find(|l| l.contains("lock taken over"));
     eprintln!("after the restart: {}", took_over.as_deref().unwrap_or("no stale lock to take over"));
 
@@ -781,11 +781,7 @@ fn serve_stops_mid_run_and_restarts() {
         panic!("big.test.: the change is not published after kill -9 and a restart ({w:?})\n{}", serve.tail())
     });
     eprintln!("big.test.: published {:?} after kill -9 and a restart", restarted.elapsed());
-    assert!(
-        leftovers(&big).is_empty(),
-        "files left beside the output after kill -9 and a restart: {:?}",
-        leftovers(&big)
-    );
+    wait_no_leftovers(&big, limit, "after kill -9 and a restart");
     let verified = env.signet(&["verify", big.output.to_str().expect("path"), "--origin", big.name]);
     common::expect_success("signet verify of the output after the restart", &verified);
     serve.signal("TERM");
@@ -797,6 +793,13 @@ fn serve_stops_mid_run_and_restarts() {
 }
 
 /// The files beside a zone's output, other than the output.
+/// Waits until nothing but the output is left beside it: the version a
+/// publication replaced is kept there until the publication is recorded.
+fn wait_no_leftovers(zone: &Zone, limit: Duration, when: &str) {
+    wait_for(limit, || leftovers(zone).is_empty().then_some(()))
+        .unwrap_or_else(|w| panic!("files left beside the output {when} ({w:?}): {:?}", leftovers(zone)));
+}
+
 fn leftovers(zone: &Zone) -> Vec<String> {
     let output = zone.output.file_name().expect("file name");
     std::fs::read_dir(zone.output.parent().expect("dir"))

@@ -180,28 +180,21 @@ pub async fn update_metrics(shared: &Shared, zone_id: i64, label: &str) {
         Err(_) => None,
     };
     let state = state.unwrap_or_default();
-    let secondaries = remotes
-        .iter()
-        .filter(|r| r.role == RemoteRole::Secondary)
-        .filter_map(|r| {
-            let address = r.address.clone()?;
-            let ip = crate::xfr::catalog::client_ip(parse_socket(&address).ok()?);
-            let client = clients.iter().find(|c| c.address == ip);
-            Some((address, client.and_then(|c| c.notified_serial), client.and_then(|c| c.transfer_serial)))
-        })
-        .collect::<Vec<_>>();
-    let secondary_lag = remotes
-        .iter()
-        .filter(|r| r.role == RemoteRole::Secondary)
-        .filter_map(|r| {
-            let address = r.address.clone()?;
-            let ip = crate::xfr::catalog::client_ip(parse_socket(&address).ok()?);
-            let client = clients.iter().find(|c| c.address == ip);
-            let behind = versions_behind(&journal, served, client.and_then(|c| c.transfer_serial));
+    // Each secondary with what it last did: the serials it was notified of
+    // and transferred, and how far behind it is.
+    let known = remotes.iter().filter(|r| r.role == RemoteRole::Secondary).filter_map(|r| {
+        let address = r.address.clone()?;
+        let ip = crate::xfr::catalog::client_ip(parse_socket(&address).ok()?);
+        Some((address, clients.iter().find(|c| c.address == ip)))
+    });
+    let (secondaries, secondary_lag): (Vec<_>, Vec<_>) = known
+        .map(|(address, client)| {
+            let transferred = client.and_then(|c| c.transfer_serial);
+            let behind = versions_behind(&journal, served, transferred);
             let failing = client.is_some_and(|c| c.notify_error.is_some());
-            Some((address, behind, failing))
+            ((address.clone(), client.and_then(|c| c.notified_serial), transferred), (address, behind, failing))
         })
-        .collect();
+        .unzip();
     let failing = match (state.error_at, state.transfer_at.max(state.checked_at)) {
         (Some(error), Some(success)) => error >= success,
         (Some(_), None) => true,

@@ -10,6 +10,32 @@ use std::process::{Command, Output};
 
 /// Is a peer tool installed? In CI (CI=true) a missing tool is a failure;
 /// elsewhere the caller may skip with a note.
+/// A TLD-like input of `count` delegations under `origin` (from
+/// bench/genzone.py) and a policy with soft keys in `dir/keys` (ECDSA,
+/// NSEC), for tests that need a run long enough to be caught under way:
+/// (input, policy). None without python3.
+pub fn big_tld(dir: &Path, origin: &str, count: usize) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    if !have_tool("python3") {
+        return None;
+    }
+    let zone = dir.join("tld.zone");
+    let generator = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/genzone.py");
+    let out = run(Command::new("python3")
+        .arg(generator)
+        .args(["--count", &count.to_string(), "--origin", origin, "-o"])
+        .arg(&zone));
+    expect_success("genzone.py", &out);
+    let keys = dir.join("keys");
+    std::fs::create_dir(&keys).expect("mkdir");
+    let policy = dir.join("policy.toml");
+    let text = format!(
+        "[keys]\nalgorithm = \"ECDSAP256SHA256\"\nstore = \"file:{}\"\n[denial]\ntype = \"nsec\"\n[zone]\nmax-ttl = \"2d\"\n[signatures]\nrefresh = \"6d\"\n",
+        keys.display()
+    );
+    std::fs::write(&policy, text).expect("policy");
+    Some((zone, policy))
+}
+
 pub fn have_tool(tool: &str) -> bool {
     let found =
         Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success());
