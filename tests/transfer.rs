@@ -55,18 +55,8 @@ fn zone_text_all_changed(serial: u32, marker: &str, hosts: usize) -> String {
     zone_text(serial, marker, hosts).replace(&"x".repeat(20), &"y".repeat(20))
 }
 
-/// A policy of soft keys (ECDSA P-256 KSK and ZSK, no rollover during a
-/// test), NSEC, the serial one more than the input's.
 fn policy(store: &Store) -> String {
-    format!(
-        "[keys]\nalgorithm = \"ECDSAP256SHA256\"\nksk-lifetime = \"0\"\nzsk-lifetime = \"0\"\ndnskey-ttl = \"1h\"\n\
-         publish-safety = \"10m\"\nretire-safety = \"10m\"\nstore = \"{}\"\n\
-         [signatures]\nvalidity = \"10d\"\ndnskey-validity = \"10d\"\nrefresh = \"3d\"\njitter = \"1d\"\n\
-         [denial]\ntype = \"nsec\"\n\
-         [zone]\npropagation-delay = \"5m\"\nmax-ttl = \"1d\"\nserial = \"increment\"\n\
-         [parent]\nds-ttl = \"1h\"\npropagation-delay = \"5m\"\nregistration-delay = \"1h\"\n",
-        store.uri()
-    )
+    common::steady_policy(store, "increment")
 }
 
 /// The tools every test needs; `false` (the test is skipped with a note)

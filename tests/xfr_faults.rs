@@ -284,15 +284,7 @@ struct Env {
 }
 
 fn policy(store: &Store) -> String {
-    format!(
-        "[keys]\nalgorithm = \"ECDSAP256SHA256\"\nksk-lifetime = \"0\"\nzsk-lifetime = \"0\"\ndnskey-ttl = \"1h\"\n\
-         publish-safety = \"10m\"\nretire-safety = \"10m\"\nstore = \"{}\"\n\
-         [signatures]\nvalidity = \"10d\"\ndnskey-validity = \"10d\"\nrefresh = \"3d\"\njitter = \"1d\"\n\
-         [denial]\ntype = \"nsec\"\n\
-         [zone]\npropagation-delay = \"5m\"\nmax-ttl = \"1d\"\nserial = \"keep\"\n\
-         [parent]\nds-ttl = \"1h\"\npropagation-delay = \"5m\"\nregistration-delay = \"1h\"\n",
-        store.uri()
-    )
+    common::steady_policy(store, "keep")
 }
 
 impl Env {

@@ -36,6 +36,21 @@ pub fn big_tld(dir: &Path, origin: &str, count: usize) -> Option<(std::path::Pat
     Some((zone, policy))
 }
 
+/// A policy of soft (or HSM) keys in `store` that roll nothing during a
+/// test (ECDSA P-256 KSK and ZSK, unlimited lifetimes), NSEC, 10-day
+/// signatures, the given `zone.serial` scheme: the transfer tests' zones.
+pub fn steady_policy(store: &Store, serial: &str) -> String {
+    format!(
+        "[keys]\nalgorithm = \"ECDSAP256SHA256\"\nksk-lifetime = \"0\"\nzsk-lifetime = \"0\"\ndnskey-ttl = \"1h\"\n\
+         publish-safety = \"10m\"\nretire-safety = \"10m\"\nstore = \"{}\"\n\
+         [signatures]\nvalidity = \"10d\"\ndnskey-validity = \"10d\"\nrefresh = \"3d\"\njitter = \"1d\"\n\
+         [denial]\ntype = \"nsec\"\n\
+         [zone]\npropagation-delay = \"5m\"\nmax-ttl = \"1d\"\nserial = \"{serial}\"\n\
+         [parent]\nds-ttl = \"1h\"\npropagation-delay = \"5m\"\nregistration-delay = \"1h\"\n",
+        store.uri()
+    )
+}
+
 pub fn have_tool(tool: &str) -> bool {
     let found =
         Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success());
