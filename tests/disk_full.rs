@@ -55,16 +55,6 @@ fn zone_text(serial: u32, hosts: u32) -> String {
     text
 }
 
-/// The SOA serial of a signed zone file (0 if there is none yet).
-fn published_serial(path: &Path) -> u64 {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .find(|l| l.split_whitespace().nth(3) == Some("SOA"))
-        .and_then(|l| l.split_whitespace().nth(6))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
-}
-
 /// `signet status` of the zone, run in serve's namespaces (where the
 /// database's tmpfs is mounted).
 fn status(pid: u32, db: &Path) -> Option<serde_json::Value> {
@@ -177,7 +167,7 @@ fn a_full_disk_under_the_database_is_survived_without_a_restart() {
     // The tmpfs as the test sees it: through serve's root.
     let tmpfs = PathBuf::from(format!("/proc/{}/root{}", serve.pid, db_dir.display()));
 
-    let first = wait_for(Duration::from_secs(30), || Some(published_serial(&output)).filter(|&s| s > 0))
+    let first = wait_for(Duration::from_secs(30), || Some(common::published_serial(&output)).filter(|&s| s > 0))
         .unwrap_or_else(|_| panic!("no first publication\n{}", serve.tail()));
     let served = |serial: u64| {
         wait_for(Duration::from_secs(10), || dns_servers::soa_serial(listen, ZONE).filter(|&s| u64::from(s) == serial))
@@ -214,7 +204,7 @@ fn a_full_disk_under_the_database_is_survived_without_a_restart() {
     // Room again: a retry publishes the new version, without a restart,
     // and output, served zone and record agree.
     std::fs::remove_file(&filler).expect("remove the filler");
-    let second = wait_for(Duration::from_secs(30), || Some(published_serial(&output)).filter(|&s| s > first))
+    let second = wait_for(Duration::from_secs(30), || Some(common::published_serial(&output)).filter(|&s| s > first))
         .unwrap_or_else(|_| panic!("nothing published once there is room\n{}", serve.tail()));
     assert!(std::fs::read_to_string(&output).expect("output").contains("host2999"));
     // Past the serial of the version undone, which was at the output for
@@ -230,7 +220,7 @@ fn a_full_disk_under_the_database_is_survived_without_a_restart() {
     let stored = wait_for(Duration::from_secs(10), || status(serve.pid, &db_dir.join("signet.db"))).expect("status");
     assert_eq!(stored["published_serial"].as_u64(), Some(second), "{stored}");
     assert_eq!(stored["consecutive_failures"], 0, "{stored}");
-    assert_eq!(published_serial(&output), second, "the output is what is stored and served");
+    assert_eq!(common::published_serial(&output), second, "the output is what is stored and served");
     let lines = serve.lines();
     assert!(
         !lines.iter().any(|l| l.contains("transaction depth")),

@@ -32,16 +32,6 @@ fn zone_text(serial: u32, address: &str) -> String {
     )
 }
 
-/// The SOA serial of a signed zone file (0 if there is none yet).
-fn published_serial(path: &Path) -> u64 {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .find(|l| l.split_whitespace().nth(3) == Some("SOA"))
-        .and_then(|l| l.split_whitespace().nth(6))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
-}
-
 /// Every token.object under the SoftHSM token directory, with its
 /// modification time and inode.
 fn token_objects(store: &Path) -> Vec<(PathBuf, SystemTime, u64)> {
@@ -84,7 +74,7 @@ fn serve_logs_in_to_the_token_once_not_at_every_run() {
     let mut command: Command = signet(&["serve", "--config"]);
     command.arg(&config);
     let serve = Serve::start(command, "hsm-session", None);
-    let first = wait_for(Duration::from_secs(30), || Some(published_serial(&output)).filter(|&s| s > 0))
+    let first = wait_for(Duration::from_secs(30), || Some(common::published_serial(&output)).filter(|&s| s > 0))
         .unwrap_or_else(|_| panic!("no first publication\n{}", serve.tail()));
 
     // The keys are made and the service is logged in; from now on, runs
@@ -95,7 +85,7 @@ fn serve_logs_in_to_the_token_once_not_at_every_run() {
     let mut serial = first;
     for round in 2..=4u32 {
         write_by_rename(&input, &zone_text(round, &format!("192.0.2.{round}")));
-        serial = wait_for(Duration::from_secs(30), || Some(published_serial(&output)).filter(|&s| s > serial))
+        serial = wait_for(Duration::from_secs(30), || Some(common::published_serial(&output)).filter(|&s| s > serial))
             .unwrap_or_else(|_| panic!("round {round} not published\n{}", serve.tail()));
         assert!(std::fs::read_to_string(&output).expect("output").contains(&format!("192.0.2.{round}")));
     }
@@ -110,18 +100,18 @@ fn serve_logs_in_to_the_token_once_not_at_every_run() {
     std::fs::rename(&tokens, &away).expect("move the token away");
     write_by_rename(&input, &zone_text(5, "192.0.2.5"));
     serve.wait_log(&["a.test.", "run failed", "token"], Duration::from_secs(30));
-    assert_eq!(published_serial(&output), serial, "the last good output stays");
+    assert_eq!(common::published_serial(&output), serial, "the last good output stays");
 
     // It comes back: the service logs in to it again (once) and publishes,
     // without a restart; later runs use that session again.
     std::fs::rename(&away, &tokens).expect("move the token back");
-    serial = wait_for(Duration::from_secs(30), || Some(published_serial(&output)).filter(|&s| s > serial))
+    serial = wait_for(Duration::from_secs(30), || Some(common::published_serial(&output)).filter(|&s| s > serial))
         .unwrap_or_else(|_| panic!("nothing published once the token is back\n{}", serve.tail()));
     assert!(std::fs::read_to_string(&output).expect("output").contains("192.0.2.5"));
     let relogged = token_objects(&tokens);
     for round in 6..=7u32 {
         write_by_rename(&input, &zone_text(round, &format!("192.0.2.{round}")));
-        serial = wait_for(Duration::from_secs(30), || Some(published_serial(&output)).filter(|&s| s > serial))
+        serial = wait_for(Duration::from_secs(30), || Some(common::published_serial(&output)).filter(|&s| s > serial))
             .unwrap_or_else(|_| panic!("round {round} not published\n{}", serve.tail()));
     }
     assert_eq!(

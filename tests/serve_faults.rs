@@ -113,18 +113,8 @@ impl Setup {
     }
 }
 
-/// The SOA serial of a signed zone file (0 if there is none yet).
-fn published_serial(path: &Path) -> u64 {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .find(|l| l.split_whitespace().nth(3) == Some("SOA"))
-        .and_then(|l| l.split_whitespace().nth(6))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
-}
-
 fn wait_serial_above(path: &Path, above: u64, within: Duration) -> u64 {
-    wait_for(within, || Some(published_serial(path)).filter(|&s| s > above))
+    wait_for(within, || Some(common::published_serial(path)).filter(|&s| s > above))
         .unwrap_or_else(|_| panic!("{} still at serial {above} after {within:?}", path.display()))
 }
 

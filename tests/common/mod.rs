@@ -51,6 +51,16 @@ pub fn steady_policy(store: &Store, serial: &str) -> String {
     )
 }
 
+/// The SOA serial of a signed zone file (0 if there is none yet).
+pub fn published_serial(path: &Path) -> u64 {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .find(|l| l.split_whitespace().nth(3) == Some("SOA"))
+        .and_then(|l| l.split_whitespace().nth(6))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
 pub fn have_tool(tool: &str) -> bool {
     let found =
         Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success());
