@@ -91,8 +91,8 @@ impl Predecessor<'_> {
     }
 }
 
-/// A zone's SOA serial.
-fn zone_serial(zone: &Zone) -> Option<u32> {
+/// A zone's SOA serial, if it has an SOA.
+pub(super) fn zone_serial(zone: &Zone) -> Option<u32> {
     let soa = zone.records().find(|r| r.rtype == Rtype::SOA)?;
     soa_fields(soa.rdata).map(|(serial, _)| serial)
 }

@@ -13,7 +13,7 @@ use crate::policy::{Policy, SerialScheme};
 use crate::publish::PublishError;
 use crate::sign::{SignSettings, SignStats, check_input, random_salt, sign_zone};
 use crate::verify::{Anchor, Progress, Report, VerifyOptions};
-use crate::zone::dnssec::{Role, soa_fields};
+use crate::zone::dnssec::Role;
 use crate::zone::writer::write_record;
 use crate::zone::{Name, RecordRef, Rtype, read_zone_file};
 
@@ -160,9 +160,7 @@ pub(super) fn published_serial(path: &Path, origin: &Name) -> Option<u32> {
     use std::io::BufRead as _;
     let file = std::fs::File::open(path).ok()?;
     let first = std::io::BufReader::new(file).lines().next()?.ok()?;
-    let zone = crate::zone::read_zone_str(&first, origin, path).ok()?;
-    let soa = zone.records().find(|r| r.rtype == Rtype::SOA)?;
-    soa_fields(soa.rdata).map(|(serial, _)| serial)
+    super::gate::zone_serial(&crate::zone::read_zone_str(&first, origin, path).ok()?)
 }
 
 /// A small file written and fsynced beside its target before the zone is

@@ -13,7 +13,7 @@
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use super::gate::{GateFailure, Passed, Predecessor, sign_through_gate};
+use super::gate::{GateFailure, Passed, Predecessor, sign_through_gate, zone_serial};
 use super::gate_memo::{self, FullReason};
 use super::journal::diff_for_commit;
 use super::keys::{advance_with_new_keys, key_store, open_signing_keys, parent_ds, purge_removed_keys, signing_keys};
@@ -29,8 +29,7 @@ use crate::rollover::{Action, Step, publication};
 use crate::sign::{SignError, SignSettings, SignStats, check_input, sign_zone_until};
 use crate::time::format_time;
 use crate::verify::{Progress, Report, VerifyOptions};
-use crate::zone::dnssec::soa_fields;
-use crate::zone::{Name, Rtype, Zone, read_zone_file};
+use crate::zone::{Name, Zone, read_zone_file};
 
 /// How a run is done, besides the zone and the time.
 #[derive(Debug, Clone, Copy)]
@@ -189,7 +188,7 @@ async fn run_locked(
     let (read, read_previous) = rayon::join(read_digest_then_input, read_previous);
     let (input_digest, unsigned) = read?;
     let previous = options.previous.or(read_previous.as_ref());
-    let input_serial = soa_serial(&unsigned);
+    let input_serial = zone_serial(&unsigned);
     let key_store = key_store(&snapshot, options.key_store).cloned();
     let mut step = advance_with_new_keys(db, &mut snapshot, key_store.as_ref(), &origin, now).await?;
     let zone = &snapshot.zone;
@@ -327,12 +326,6 @@ pub fn file_digest(path: &Path) -> std::io::Result<Vec<u8>> {
             n => context.update(&buf[..n]),
         }
     }
-}
-
-/// The SOA serial of an unsigned zone, if it has an SOA.
-fn soa_serial(zone: &Zone) -> Option<u32> {
-    let soa = zone.records().find(|r| r.rtype == Rtype::SOA)?;
-    soa_fields(soa.rdata).map(|(serial, _)| serial)
 }
 
 /// The later of two serials in RFC 1982 arithmetic.
