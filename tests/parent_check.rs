@@ -6,13 +6,15 @@
 //! not verify counts as unknown, never as "no DS"; `key list` and status
 //! say what the check waits for. And under `signet serve`, in real time:
 //! the DS submitted by RFC 2136 UPDATE with TSIG to a knotd that takes
-//! updates, and seen there by the check, with no operator.
+//! updates, and seen there by the check, with no operator. Every server
+//! has an address of its own; the updating knotd takes updates from
+//! signet's `transfer-source` only.
 
 mod common;
 
 use std::process::Command;
 
-use common::dns_servers::{Server, Tsig, knotd_primary, knotd_update_primary};
+use common::dns_servers::{Server, Tsig, free_addr, knotd_primary_at, knotd_update_primary_at, random_base};
 use common::serve::{Serve, wait_for};
 use common::{Store, expect_success, have_tool, run};
 
@@ -148,8 +150,9 @@ fn setup() -> Option<(Env, Server, Server, Tsig)> {
     let secret = base.join("agent.key");
     tsig.write_secret_file(&secret);
     env.ok(&["tsig", "add", "agent-key", "--secret-file", secret.to_str().expect("path")]);
-    let one = knotd_primary(&base.join("agent1"), "test.", &parent_zone(1, &[]), &[], None);
-    let two = knotd_primary(&base.join("agent2"), "test.", &parent_zone(1, &[]), &[], Some(&tsig));
+    let at = random_base();
+    let one = knotd_primary_at(free_addr(at(1)), &base.join("agent1"), "test.", &parent_zone(1, &[]), &[], None);
+    let two = knotd_primary_at(free_addr(at(2)), &base.join("agent2"), "test.", &parent_zone(1, &[]), &[], Some(&tsig));
     env.ok(&["zone", "parent-agent", "add", CHILD, &one.addr().to_string()]);
     env.ok(&["zone", "parent-agent", "add", CHILD, &two.addr().to_string(), "--tsig", "agent-key"]);
     Some((env, one, two, tsig))
@@ -276,7 +279,16 @@ fn serve_submits_the_ds_by_update_and_sees_it_by_query() {
     let tsig = Tsig::generate("update-key");
     let secret = base.join("update.key");
     tsig.write_secret_file(&secret);
-    let parent = knotd_update_primary(&base.join("parent"), "test.", &parent_zone(1, &[]), &tsig);
+    let at = random_base();
+    let signet_at = at(2);
+    let parent = knotd_update_primary_at(
+        free_addr(at(1)),
+        &base.join("parent"),
+        "test.",
+        &parent_zone(1, &[]),
+        signet_at,
+        &tsig,
+    );
     let output = base.join("child.signed");
     env.ok(&["init"]);
     env.ok(&["policy", "import", policy.to_str().expect("path"), "--name", "fast"]);
@@ -286,8 +298,10 @@ fn serve_submits_the_ds_by_update_and_sees_it_by_query() {
     env.ok(&["zone", "parent-update", "add", CHILD, &at, "--tsig", "update-key"]);
     env.ok(&["zone", "parent-agent", "add", CHILD, &at, "--tsig", "update-key"]);
     let config = base.join("serve.toml");
-    std::fs::write(&config, "[serve]\nretry-min = \"1s\"\nretry-max = \"4s\"\nstop-timeout = \"5s\"\n")
-        .expect("config");
+    let config_text = format!(
+        "[serve]\nretry-min = \"1s\"\nretry-max = \"4s\"\nstop-timeout = \"5s\"\ntransfer-source = \"{signet_at}\"\n"
+    );
+    std::fs::write(&config, config_text).expect("config");
     let mut command = env.store.signet();
     command.arg("--db").arg(base.join("signet.db")).args(["serve", "--config", config.to_str().expect("path")]);
     let serve = Serve::start(command, "parent-check", Some(base.join("serve.log")));

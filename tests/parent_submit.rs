@@ -3,22 +3,25 @@
 //! key (set, replaced, emptied; a wrong key, no key and a zone the
 //! server does not have refused and named), and the discovery of the
 //! parent's name servers from the same Knot answering for `test.`.
+//! Knot and signet each have an address of their own, and Knot takes
+//! updates from signet's address only (an ACL by address and key, as a
+//! registry's would be); signet sends from that address.
 
 mod common;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::OpCode;
 use signet::parent::discover::{ParentServer, parent_servers};
-use signet::parent::submit::{SubmitError, WantedDs, push_update};
+use signet::parent::submit::{SubmitError, WantedDs, push_update_from};
 use signet::xfr::client::{Request, exchange};
 use signet::xfr::tsig::TsigKey;
 use signet::xfr::wire::{CLASS_IN, ParsedMessage, Question};
 use signet::zone::{Name, Rtype};
 
-use common::dns_servers::{Server, Tsig, knotd_update_primary};
+use common::dns_servers::{Server, Tsig, free_addr, knotd_update_primary_at, random_base};
 use common::have_tool;
 
 const PARENT_ZONE: &str = "$ORIGIN test.\n$TTL 300\n\
@@ -76,23 +79,35 @@ fn expected(ttl: u32, ds: &[Vec<u8>]) -> Vec<(u32, Vec<u8>)> {
     set
 }
 
-fn start(dir: &std::path::Path, key: &Tsig) -> Option<Server> {
+/// Knot on an address of its own, and the address signet's updates come
+/// from (the only one Knot's update ACL names).
+struct Parent {
+    knot: Server,
+    signer: IpAddr,
+    /// Another local address, which the ACL does not name.
+    stranger: IpAddr,
+}
+
+fn start(dir: &std::path::Path, key: &Tsig) -> Option<Parent> {
     if !["knotd", "knotc"].iter().all(|t| have_tool(t)) {
         return None;
     }
-    Some(knotd_update_primary(&dir.join("knot"), "test.", PARENT_ZONE, key))
+    let base = random_base();
+    let (signer, stranger) = (base(2), base(3));
+    let knot = knotd_update_primary_at(free_addr(base(1)), &dir.join("knot"), "test.", PARENT_ZONE, signer, key);
+    Some(Parent { knot, signer, stranger })
 }
 
 /// One timed push; prints how long it took.
 fn push(
     runtime: &tokio::runtime::Runtime,
-    server: &Server,
+    (server, from): (&Server, IpAddr),
     key: Option<&Arc<TsigKey>>,
     parent: &str,
     wanted: &WantedDs,
 ) -> Result<(), SubmitError> {
     let started = Instant::now();
-    let outcome = runtime.block_on(push_update(server.addr(), key, &name(parent), wanted));
+    let outcome = runtime.block_on(push_update_from(server.addr(), Some(from), key, &name(parent), wanted));
     let said = outcome.as_ref().map_err(ToString::to_string);
     eprintln!("push of {} DS for {} to {parent}: {said:?} in {:?}", wanted.ds.len(), wanted.zone, started.elapsed());
     outcome
@@ -102,30 +117,31 @@ fn push(
 fn ds_rrset_set_replaced_and_emptied_by_update_with_the_right_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     let tsig = Tsig::generate("parent-update");
-    let Some(knot) = start(dir.path(), &tsig) else { return };
+    let Some(parent) = start(dir.path(), &tsig) else { return };
+    let (knot, at) = (&parent.knot, (&parent.knot, parent.signer));
     let (runtime, key) = (runtime(), key_of(&tsig));
     assert!(served_ds(&runtime, knot.addr(), "child.test.").is_empty());
 
     let first = vec![ds(1111, 0xAA), ds(2222, 0xBB)];
-    push(&runtime, &knot, Some(&key), "test.", &wanted("child.test.", first.clone())).expect("first push");
+    push(&runtime, at, Some(&key), "test.", &wanted("child.test.", first.clone())).expect("first push");
     assert_eq!(served_ds(&runtime, knot.addr(), "child.test."), expected(1234, &first), "{}", knot.log());
 
     // A second push replaces the set: the old DS gone, the new ones there.
     let second = vec![ds(2222, 0xBB), ds(3333, 0xCC)];
     let replace = WantedDs { ds_ttl: 600, ..wanted("child.test.", second.clone()) };
-    push(&runtime, &knot, Some(&key), "test.", &replace).expect("second push");
+    push(&runtime, at, Some(&key), "test.", &replace).expect("second push");
     assert_eq!(served_ds(&runtime, knot.addr(), "child.test."), expected(600, &second), "{}", knot.log());
 
     // The same push again changes nothing and is still a success.
-    push(&runtime, &knot, Some(&key), "test.", &replace).expect("repeated push");
+    push(&runtime, at, Some(&key), "test.", &replace).expect("repeated push");
     assert_eq!(served_ds(&runtime, knot.addr(), "child.test."), expected(600, &second));
 
     // Another child's DS are not touched by this child's updates.
     let other = vec![ds(4444, 0xDD)];
-    push(&runtime, &knot, Some(&key), "test.", &wanted("other-child.test.", other.clone())).expect("other child");
+    push(&runtime, at, Some(&key), "test.", &wanted("other-child.test.", other.clone())).expect("other child");
 
     // An empty wanted set removes every DS of the child.
-    push(&runtime, &knot, Some(&key), "test.", &wanted("child.test.", Vec::new())).expect("empty push");
+    push(&runtime, at, Some(&key), "test.", &wanted("child.test.", Vec::new())).expect("empty push");
     assert!(served_ds(&runtime, knot.addr(), "child.test.").is_empty(), "{}", knot.log());
     assert_eq!(served_ds(&runtime, knot.addr(), "other-child.test."), expected(1234, &other));
 }
@@ -134,16 +150,17 @@ fn ds_rrset_set_replaced_and_emptied_by_update_with_the_right_key() {
 fn refusals_are_named_and_change_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let tsig = Tsig::generate("parent-update");
-    let Some(knot) = start(dir.path(), &tsig) else { return };
+    let Some(parent) = start(dir.path(), &tsig) else { return };
+    let (knot, at) = (&parent.knot, (&parent.knot, parent.signer));
     let (runtime, key) = (runtime(), key_of(&tsig));
     let set = vec![ds(1111, 0xAA)];
-    push(&runtime, &knot, Some(&key), "test.", &wanted("child.test.", set.clone())).expect("first push");
+    push(&runtime, at, Some(&key), "test.", &wanted("child.test.", set.clone())).expect("first push");
     let before = served_ds(&runtime, knot.addr(), "child.test.");
     let other_set = wanted("child.test.", vec![ds(9999, 0x99)]);
 
     // The right key name with another secret: a TSIG failure, named.
     let wrong = key_of(&tsig.with_other_secret());
-    let error = push(&runtime, &knot, Some(&wrong), "test.", &other_set).expect_err("wrong key");
+    let error = push(&runtime, at, Some(&wrong), "test.", &other_set).expect_err("wrong key");
     assert!(matches!(error, SubmitError::Tsig { .. }), "{error:?}");
     let text = error.to_string();
     assert!(
@@ -153,14 +170,22 @@ fn refusals_are_named_and_change_nothing() {
     assert!(!text.contains(&tsig.secret_b64), "the secret is never named: {text}");
     assert_eq!(served_ds(&runtime, knot.addr(), "child.test."), before);
 
+    // The right key from an address the ACL does not name: refused
+    // (Knot answers NOTAUTH with TSIG BADKEY: no ACL entry matched the
+    // address and key together), and nothing changes. Which address
+    // signet sends from is its part.
+    let error = push(&runtime, (knot, parent.stranger), Some(&key), "test.", &other_set).expect_err("stranger");
+    assert!(matches!(error, SubmitError::Tsig { .. } | SubmitError::Rcode { .. }), "{error:?}");
+    assert_eq!(served_ds(&runtime, knot.addr(), "child.test."), before);
+
     // A key the server does not know.
     let stranger = key_of(&Tsig::generate("stranger"));
-    let error = push(&runtime, &knot, Some(&stranger), "test.", &other_set).expect_err("unknown key");
+    let error = push(&runtime, at, Some(&stranger), "test.", &other_set).expect_err("unknown key");
     assert!(matches!(error, SubmitError::Tsig { .. }), "{error:?}");
     assert!(error.to_string().contains("BADKEY"), "{error}");
 
     // No key at all: the ACL refuses it.
-    let error = push(&runtime, &knot, None, "test.", &other_set).expect_err("unsigned");
+    let error = push(&runtime, at, None, "test.", &other_set).expect_err("unsigned");
     let SubmitError::Rcode { rcode, .. } = &error else { panic!("{error:?}") };
     assert!(["REFUSED", "NOTAUTH"].contains(&rcode.as_str()), "{error}");
     assert_eq!(served_ds(&runtime, knot.addr(), "child.test."), before);
@@ -168,11 +193,11 @@ fn refusals_are_named_and_change_nothing() {
     // A parent zone the server does not have: Knot answers NOTAUTH,
     // unsigned; signed or not, the RCODE is named.
     let elsewhere = wanted("child.example.", set.clone());
-    let error = push(&runtime, &knot, Some(&key), "example.", &elsewhere).expect_err("not its zone");
+    let error = push(&runtime, at, Some(&key), "example.", &elsewhere).expect_err("not its zone");
     let text = error.to_string();
     assert!(matches!(error, SubmitError::Tsig { .. }), "{error:?}");
     assert!(text.contains("not signed (it says NOTAUTH)") && text.contains("parent zone example."), "{text}");
-    let error = push(&runtime, &knot, None, "example.", &elsewhere).expect_err("not its zone");
+    let error = push(&runtime, at, None, "example.", &elsewhere).expect_err("not its zone");
     let SubmitError::Rcode { rcode, .. } = &error else { panic!("{error:?}") };
     assert!(["NOTAUTH", "NOTZONE"].contains(&rcode.as_str()), "{error}");
     assert!(error.to_string().contains("parent zone example."), "{error}");
@@ -182,7 +207,7 @@ fn refusals_are_named_and_change_nothing() {
 #[test]
 fn parent_servers_found_through_an_answering_server() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let Some(knot) = start(dir.path(), &Tsig::generate("parent-update")) else { return };
+    let Some(Parent { knot, .. }) = start(dir.path(), &Tsig::generate("parent-update")) else { return };
     let runtime = runtime();
     for zone in ["child.test.", "deeper.nowhere.test."] {
         let started = Instant::now();

@@ -35,7 +35,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -213,7 +213,8 @@ struct Signer {
 }
 
 impl Signer {
-    fn new(root: &Path, label: &'static str) -> Signer {
+    /// A signer whose serve listens (and sends NOTIFY) on `ip`.
+    fn new(root: &Path, label: &'static str, ip: IpAddr) -> Signer {
         let dir = root.join(label);
         std::fs::create_dir_all(&dir).expect("mkdir");
         let config = dir.join("serve.toml");
@@ -224,7 +225,7 @@ impl Signer {
             store: Store::soft(&dir.join("keys")),
             db: dir.join("signet.db"),
             config,
-            listen: SocketAddr::new([127, 0, 0, 1].into(), dns_servers::free_port()),
+            listen: dns_servers::free_addr(ip),
             dir,
             serve: None,
             starts: 0,
@@ -587,13 +588,16 @@ impl World {
     /// policies say.
     fn new(zones: &[&'static str], ds_ttl: Option<u32>) -> World {
         let dir = Kept(tempfile::tempdir().expect("tempdir"));
-        let parent = Signer::new(dir.path(), "parent");
-        let children = Signer::new(dir.path(), "children");
+        // Every server on an address of its own: NSD takes NOTIFY and
+        // transfers only from the signer it knows as the zone's primary.
+        let at = dns_servers::random_base();
+        let parent = Signer::new(dir.path(), "parent", at(1));
+        let children = Signer::new(dir.path(), "children", at(2));
         let parent_input = parent.path("test.zone");
         let submit_script = write_submit_script(dir.path(), &parent_input, ds_ttl);
         let zones = zones.to_vec();
         let mut world = World { dir, parent, children, zones, parent_input, submit_script, nsd: None, unbound: None };
-        let nsd = dns_servers::free_addr([127, 0, 0, 2].into());
+        let nsd = dns_servers::free_addr(at(3));
         world.add_parent(nsd);
         for child in world.zones.clone() {
             world.add_child(child, nsd);
@@ -837,14 +841,8 @@ fn phases(signer: &Signer, zone: &str, since: i64, submissions: &[(f64, usize)])
 /// naming the pid of the one that runs.
 fn second_serve_refused(signer: &Signer) {
     let pid = signer.serve().pid;
-    let listen = dns_servers::free_port();
-    let mut second = signer.command(&[
-        "serve",
-        "--config",
-        signer.config.to_str().expect("path"),
-        "--listen",
-        &format!("127.0.0.1:{listen}"),
-    ]);
+    let listen = dns_servers::free_addr(signer.listen.ip()).to_string();
+    let mut second = signer.command(&["serve", "--config", signer.config.to_str().expect("path"), "--listen", &listen]);
     let refused = common::run_bounded(&mut second);
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(2), "a second serve must exit 2: {refused:?}");
@@ -1031,10 +1029,11 @@ fn unsafe_timing_gives_servfail() {
     let Some(_turn) = turn_if_tools() else { return };
     let started = Instant::now();
     let dir = Kept(tempfile::tempdir().expect("tempdir"));
-    let mut signer = Signer::new(dir.path(), "unsafe");
+    let at = dns_servers::random_base();
+    let mut signer = Signer::new(dir.path(), "unsafe", at(1));
     let keys = "algorithm = \"ECDSAP256SHA256\"";
     signer.import_policy("unsafe", &policy_text("unsafe", &signer.store, keys, "type = \"nsec\"", &UNSAFE, ""));
-    let nsd_addr = dns_servers::free_addr([127, 0, 0, 3].into());
+    let nsd_addr = dns_servers::free_addr(at(2));
     signer.add_zone(UNSAFE_ZONE, "unsafe", &child_text(UNSAFE_ZONE, UNSAFE.zone_ttl), nsd_addr);
     signer.start();
     let nsd = dns_servers::nsd_secondary_of(nsd_addr, &dir.path().join("nsd"), &[(UNSAFE_ZONE, signer.listen)], None);

@@ -177,6 +177,17 @@ impl Env {
         self.ok(&args);
     }
 
+    /// named as signet's hidden primary of the zone, sending NOTIFY to
+    /// signet and transferring only to signet's address with `key` (a
+    /// transfer from another source is refused). named listens only on an
+    /// interface's own address, which outside a network namespace is
+    /// 127.0.0.1 alone (tests/deployment.rs gives it one of its own).
+    fn named_primary(&self, zone_text: &str, key: &Tsig) -> Server {
+        let at = dns_servers::free_addr([127, 0, 0, 1].into());
+        let dir = self.path("named");
+        dns_servers::named_primary_on(at, &dir, ZONE, zone_text, &[self.listen], Some(key), Some(self.listen.ip()))
+    }
+
     /// Starts `signet serve --listen` on the database.
     fn start_serve(&mut self) {
         self.serves += 1;
@@ -520,13 +531,7 @@ fn hidden_primary_to_secondary() {
     let (primary_key, nsd_key) = (Tsig::generate("primary-key"), Tsig::generate("nsd-key"));
     env.add_tsig(&primary_key);
     env.add_tsig(&nsd_key);
-    let named = dns_servers::named_primary(
-        &env.path("named"),
-        ZONE,
-        &zone_text(10, "v10", 300),
-        &[env.listen],
-        Some(&primary_key),
-    );
+    let named = env.named_primary(&zone_text(10, "v10", 300), &primary_key);
     env.add_primary_zone(named.addr(), Some(&primary_key));
     let nsd_addr = dns_servers::free_addr(IpAddr::from([127, 0, 0, 2]));
     env.add_secondary(nsd_addr, Some(&nsd_key));
@@ -696,8 +701,7 @@ fn wrong_tsig_key_is_refused() {
 fn wrong_tsig_key_at_the_primary_changes_nothing() {
     let Some(mut env) = Env::new() else { return };
     let key = Tsig::generate("primary-key");
-    let named =
-        dns_servers::named_primary(&env.path("named"), ZONE, &zone_text(1, "v1", 50), &[env.listen], Some(&key));
+    let named = env.named_primary(&zone_text(1, "v1", 50), &key);
     env.add_tsig(&key.with_other_secret());
     env.add_primary_zone(named.addr(), Some(&key));
     env.start_serve();
@@ -823,8 +827,7 @@ fn primary_serial_backwards_is_not_taken() {
     let Some(mut env) = Env::new() else { return };
     let key = Tsig::generate("primary-key");
     env.add_tsig(&key);
-    let mut named =
-        dns_servers::named_primary(&env.path("named"), ZONE, &zone_text(100, "v100", 50), &[env.listen], Some(&key));
+    let mut named = env.named_primary(&zone_text(100, "v100", 50), &key);
     env.add_primary_zone(named.addr(), Some(&key));
     env.start_serve();
     env.wait_published(None, &[&named]);
@@ -858,8 +861,7 @@ fn notify_from_stranger_is_refused() {
     let Some(mut env) = Env::new() else { return };
     let key = Tsig::generate("primary-key");
     env.add_tsig(&key);
-    let named =
-        dns_servers::named_primary(&env.path("named"), ZONE, &zone_text(1, "v1", 50), &[env.listen], Some(&key));
+    let named = env.named_primary(&zone_text(1, "v1", 50), &key);
     env.add_primary_zone(named.addr(), Some(&key));
     env.start_serve();
     env.wait_published(None, &[&named]);

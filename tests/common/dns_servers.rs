@@ -534,29 +534,49 @@ pub fn knotd_secondary_at(
 /// `notify` (with the key); a reload ([`Server::reload`]) makes the
 /// difference into its journal, so that it answers IXFR.
 pub fn knotd_primary(dir: &Path, zone: &str, zone_text: &str, notify: &[SocketAddr], tsig: Option<&Tsig>) -> Server {
-    knotd_primary_with(dir, zone, zone_text, notify, tsig, None)
+    knotd_primary_at(free_addr(LOCALHOST), dir, zone, zone_text, notify, tsig)
 }
 
-/// [`knotd_primary`] (no NOTIFY, transfers to anyone) that also accepts
-/// RFC 2136 dynamic updates of `zone` from 127.0.0.0/8 signed with
-/// `update_key` (Knot's `acl` with `action: update`); an update
-/// unsigned or signed with another key is refused. An update is applied
-/// (and served) before Knot answers it.
-pub fn knotd_update_primary(dir: &Path, zone: &str, zone_text: &str, update_key: &Tsig) -> Server {
-    knotd_primary_with(dir, zone, zone_text, &[], None, Some(update_key))
-}
-
-fn knotd_primary_with(
+/// [`knotd_primary`] at a given address (from [`free_addr`]).
+pub fn knotd_primary_at(
+    addr: SocketAddr,
     dir: &Path,
     zone: &str,
     zone_text: &str,
     notify: &[SocketAddr],
     tsig: Option<&Tsig>,
-    update_key: Option<&Tsig>,
+) -> Server {
+    knotd_primary_with(addr, dir, zone, zone_text, notify, tsig, None)
+}
+
+/// Knot (`knotd`) at `addr` as a primary of `zone` (no NOTIFY, transfers
+/// to anyone) that also accepts RFC 2136 dynamic updates of `zone` from
+/// the address `from` only, signed with `key` (Knot's `acl` with
+/// `action: update`, as a parent's registry interface would be); an
+/// update from another address, unsigned or signed with another key is
+/// refused. An update is applied (and served) before Knot answers it.
+pub fn knotd_update_primary_at(
+    addr: SocketAddr,
+    dir: &Path,
+    zone: &str,
+    zone_text: &str,
+    from: IpAddr,
+    key: &Tsig,
+) -> Server {
+    knotd_primary_with(addr, dir, zone, zone_text, &[], None, Some((from, key)))
+}
+
+fn knotd_primary_with(
+    addr: SocketAddr,
+    dir: &Path,
+    zone: &str,
+    zone_text: &str,
+    notify: &[SocketAddr],
+    tsig: Option<&Tsig>,
+    update: Option<(IpAddr, &Tsig)>,
 ) -> Server {
     let dir = server_dir(dir);
     let zone = fqdn(zone);
-    let port = free_port();
     let zone_file = dir.join("primary.zone");
     std::fs::write(&zone_file, zone_text).expect("write the zone file");
     let key_line = tsig.map_or(String::new(), |t| format!("    key: {}\n", t.name));
@@ -567,10 +587,10 @@ fn knotd_primary_with(
     if notify.is_empty() {
         rest.clear();
     }
-    let update_acl = update_key.map_or(String::new(), |k| {
-        format!("  - id: update\n    address: 127.0.0.0/8\n    key: {}\n    action: update\n", k.name)
+    let update_acl = update.map_or(String::new(), |(from, k)| {
+        format!("  - id: update\n    address: {from}\n    key: {}\n    action: update\n", k.name)
     });
-    let acls = if update_key.is_some() { "[transfer, update]" } else { "transfer" };
+    let acls = if update.is_some() { "[transfer, update]" } else { "transfer" };
     let _ = write!(
         rest,
         "acl:\n  - id: transfer\n    address: 0.0.0.0/0\n{key_line}    action: transfer\n{update_acl}\
@@ -582,9 +602,8 @@ fn knotd_primary_with(
         let ids: Vec<String> = (0..notify.len()).map(|i| format!("secondary{i}")).collect();
         let _ = writeln!(rest, "    notify: [{}]", ids.join(", "));
     }
-    let addr = SocketAddr::new(LOCALHOST, port);
     let mut keys: Vec<&Tsig> = tsig.into_iter().collect();
-    keys.extend(update_key.filter(|k| Some(*k) != tsig));
+    keys.extend(update.map(|(_, k)| k).filter(|k| Some(*k) != tsig));
     let conf = knot_conf(&dir, addr, &keys, &rest);
     let server = knot_server(dir, zone.clone(), addr, conf, Some(zone_file));
     let serial = text_serial(zone_text).expect("the zone text has no SOA on one line");
