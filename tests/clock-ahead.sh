@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# Runs test binaries with the clock moved (a year ahead by default) for
+# Runs areas of the integration tests with the clock moved (a year ahead by default) for
 # everything they start: the test itself, signet, SoftHSM, Knot's and
 # ldns's validators, NSD (libfaketime, from Debian's `faketime`, preloaded
 # and inherited by every child; BIND's programs are left out, see below). A test that fixes its time must pass that
 # time to everything that judges time, and one that uses the wall clock
 # must work on any date; this is how both are shown.
 #
-#   tests/clock-ahead.sh [--offset +365d] [TEST...]   # default: the time-judging tests
-#   tests/clock-ahead.sh --all                        # every test binary
+#   tests/clock-ahead.sh [--offset +365d] [AREA...]   # default: the time-judging areas
+#   tests/clock-ahead.sh --all                        # every area
 #
-# Build first (`cargo test --locked --no-run` is run here). Exit status: 0
-# when every binary passed.
+# An area is a module of the one test binary (tests/it/AREA.rs). The build
+# (`cargo test --locked --test it --no-run`) is run here. Exit status: 0
+# when every area passed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,17 +34,18 @@ if [ ${#tests[@]} -eq 0 ] && ! $all; then
 fi
 command -v faketime >/dev/null || { echo "clock-ahead: faketime is missing (apt-get install faketime)" >&2; exit 1; }
 
-# The test executables, by target name, from cargo's own report.
-executables=$(cargo test --locked --no-run --message-format=json 2>/dev/null | python3 -c '
+# The test executable, from cargo's own report.
+exe=$(cargo test --locked --test it --no-run --message-format=json 2>/dev/null | python3 -c '
 import json, sys
 for line in sys.stdin:
     m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and "test" in m["target"]["kind"]:
-        print(m["target"]["name"], m["executable"])
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "it":
+        print(m["executable"])
 ')
-executable_of() { awk -v t="$1" '$1 == t { print $2 }' <<<"$executables"; }
+[ -n "$exe" ] || { echo "clock-ahead: the test binary tests/it did not build" >&2; exit 1; }
+areas=$("$exe" --list 2>/dev/null | sed -n 's/^\([a-z_0-9]*\)::.*: test$/\1/p' | grep -v '^common$' | sort -u)
 if $all; then
-  mapfile -t tests < <(awk '{ print $1 }' <<<"$executables" | sort -u)
+  mapfile -t tests <<<"$areas"
 fi
 
 # BIND's programs (named, dig, dnssec-verify, named-checkzone, …) hang
@@ -70,13 +72,12 @@ done
 echo "clock-ahead: clock $offset: $(faketime -f "$offset" date -u); BIND's programs left out"
 failed=()
 for t in "${tests[@]}"; do
-  exe=$(executable_of "$t")
-  [ -n "$exe" ] || { echo "clock-ahead: no test binary named $t" >&2; exit 1; }
+  grep -qx "$t" <<<"$areas" || { echo "clock-ahead: no test area named $t" >&2; exit 1; }
   echo "clock-ahead: $t"
-  env -u CI PATH="$shim" faketime -f "$offset" "$exe" --quiet || failed+=("$t")
+  env -u CI PATH="$shim" faketime -f "$offset" "$exe" --quiet "$t::" || failed+=("$t")
 done
 if [ ${#failed[@]} -gt 0 ]; then
   echo "clock-ahead: failed with the clock $offset: ${failed[*]}" >&2
   exit 1
 fi
-echo "clock-ahead: ${#tests[@]} test binaries passed with the clock $offset"
+echo "clock-ahead: ${#tests[@]} test areas passed with the clock $offset"

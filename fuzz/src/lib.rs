@@ -1,5 +1,5 @@
 //! What the fuzz targets do with an input, shared by `fuzz_targets/` and
-//! by `tests/fuzz_corpus.rs` in the main crate (which includes this file),
+//! by `tests/it/fuzz_corpus.rs` in the main crate (which includes this file),
 //! so that `cargo test` replays the corpus and every regression the same
 //! way the fuzzer ran them.
 //!

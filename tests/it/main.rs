@@ -1,0 +1,43 @@
+//! The integration tests: one binary (one link, one process to start),
+//! one module per area, the shared helpers in `common`. Run one area with
+//! `cargo test --test it AREA::` (e.g. `transfer::`), one test with its
+//! full name.
+
+mod common;
+
+mod cli_output;
+mod content_rules;
+mod deployment;
+mod disk_full;
+mod dry_run;
+mod field_state;
+mod fuzz_corpus;
+mod gate_memo;
+mod hsm_session;
+mod incremental;
+mod journal;
+mod keys_pkcs11;
+mod kill;
+mod locks;
+mod managed;
+mod overwrite;
+mod parent_check;
+mod parent_submit;
+mod policy_change;
+mod policy_check;
+mod rollover_e2e;
+mod rollover_props;
+mod secrets;
+mod serve;
+mod serve_faults;
+mod sign_accepts;
+mod sign_gate;
+mod sign_refuses;
+mod store_open;
+mod time_range;
+mod transfer;
+mod tsig_interop;
+mod verify_accepts;
+mod verify_input;
+mod verify_rejects;
+mod xfr_faults;
