@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: `signet sign` (its gate included) against Knot's `kzonesign`,
 # BIND's `dnssec-signzone -n 2` and `ldns-signzone`, on the reference
-# zones of the README's benchmarks (N TLD-like delegations, ECDSAP256SHA256), with
+# zones of docs/benchmarks.md (N TLD-like delegations, ECDSAP256SHA256), with
 # NSEC3 opt-out and with NSEC. One run, tools one after another, release
 # build; signet with soft keys and with SoftHSM keys.
 #

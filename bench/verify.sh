@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark: `signet verify` against Knot's `kzonecheck -d on` and BIND's
-# `dnssec-verify` on the reference zone of the README's benchmarks (N TLD-like
+# `dnssec-verify` on the reference zone of docs/benchmarks.md (N TLD-like
 # delegations, NSEC3 opt-out, ECDSAP256SHA256), signed by kzonesign and by
 # dnssec-signzone. One run, tools one after another, release build.
 #

@@ -1,5 +1,5 @@
 //! Measures `ZoneDiff::between` (and the journal's encoding) on two
-//! versions of a zone, the figure the README gives beside a full sign.
+//! versions of a zone, the figure docs/benchmarks.md gives beside a full sign.
 //!
 //!     cargo run --release --example zone_diff -- OLD NEW ORIGIN
 //!

@@ -5,7 +5,7 @@
 //! on a signed version of it (signed with signet's library, which signs
 //! whatever it is given) and nothing else. Where BIND's named-checkzone
 //! and Knot's kzonecheck are installed, each case also checks what they
-//! do with the same input, as README.md's table says.
+//! do with the same input, as the table in docs/user-guide.md (content rules) says.
 
 use crate::common;
 
@@ -203,9 +203,9 @@ fn assert_peers(what: &str, zone: &Path, named_checkzone: Peer, kzonecheck: Peer
     let (bind, knot) = peers(zone);
     assert!(
         bind.is_none_or(|b| b == named_checkzone),
-        "{what}: named-checkzone {bind:?}, README says {named_checkzone:?}"
+        "{what}: named-checkzone {bind:?}, the table says {named_checkzone:?}"
     );
-    assert!(knot.is_none_or(|k| k == kzonecheck), "{what}: kzonecheck {knot:?}, README says {kzonecheck:?}");
+    assert!(knot.is_none_or(|k| k == kzonecheck), "{what}: kzonecheck {knot:?}, the table says {kzonecheck:?}");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! `fuzz/regressions/`, goes through both targets exactly as the fuzzer
 //! runs them (the harness is `fuzz/src/lib.rs`, included here). A panic is
 //! a test failure, so `cargo test` keeps the reader and the verifier
-//! panic-free on them. See "Fuzzing" in README.md.
+//! panic-free on them. See "Fuzzing" in docs/testing.md.
 
 #[path = "../../fuzz/src/lib.rs"]
 mod harness;

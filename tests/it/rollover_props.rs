@@ -250,7 +250,7 @@ fn lifetime(policy: &Policy, role: Role) -> i64 {
 }
 
 /// How long before a key's lifetime ends its successor must be made
-/// (RFC 7583 §3.3, as the README says): the successor's DNSKEY into every
+/// (RFC 7583 §3.3, as docs/user-guide.md says): the successor's DNSKEY into every
 /// cache, and for a KSK or CSK also its DS registered and into caches.
 fn prepublication(policy: &Policy, role: Role) -> i64 {
     let (k, p) = (&policy.keys, &policy.parent);

@@ -144,7 +144,7 @@ fn dump_environment(file: &Path) -> String {
 }
 
 /// `signet serve`, its keys in SoftHSM with `SIGNET_PKCS11_PIN` in its
-/// environment (as README's systemd unit has it), publishes a zone and
+/// environment (as the systemd unit in docs/operations.md has it), publishes a zone and
 /// submits its DS: the publish-command and the submit-command each see
 /// the documented variables and nothing else: no PIN, no SoftHSM
 /// configuration, no variable off the list.
