@@ -70,7 +70,6 @@ pub const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Upper bounds of the run-duration buckets, in seconds (`+Inf` is added).
 const DURATION_BUCKETS: [f64; 8] = [0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0];
 
-
 /// The outcome of a run, as the `result` label of `signet_zone_runs_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunResultLabel {
@@ -199,7 +198,6 @@ struct State {
     zones: usize,
     per_zone: BTreeMap<String, ZoneSeries>,
 }
-
 
 /// or thread (one short lock); share it as `Arc<Metrics>`.
 #[derive(Debug)]
