@@ -16,10 +16,14 @@
 //!   and the old one kept), and every zone looks at its input again.
 //!
 //! One service per database: a second refuses to start, naming the first.
+//!
+//! Under systemd (`Type=notify`) it says when it is ready, reloading and
+//! stopping, and feeds the watchdog ([`systemd`]).
 
 pub mod config;
 pub mod metrics;
 mod parent;
+mod systemd;
 mod transfers;
 mod watch;
 mod zone_task;
@@ -205,7 +209,11 @@ async fn serve_held(
         keys: transfers::KeyFiles::default(),
         refreshes: 0,
     };
+    // Ready for systemd once every zone of the database has its task.
+    supervisor.refresh().await;
+    systemd::ready(supervisor.zones.len());
     let why = supervisor.supervise(&mut signals, &options).await;
+    systemd::stopping();
     tracing::info!("{why}: stopping; no new runs, runs under way publish nothing more");
     shared.stopping.store(true, Ordering::SeqCst);
     let _ = shutdown_tx.send(true);
@@ -270,13 +278,17 @@ impl Supervisor {
     /// Polls inputs and the database until a stop signal; returns which.
     async fn supervise(&mut self, signals: &mut Signals, options: &ServeOptions) -> &'static str {
         let (mut inputs, mut database) = self.intervals();
+        let mut watchdog = systemd::watchdog_interval();
         loop {
             tokio::select! {
                 _ = database.tick() => self.refresh().await,
                 _ = inputs.tick() => self.poll_inputs(),
+                _ = systemd::next_tick(&mut watchdog) => systemd::watchdog(),
                 _ = signals.hup.recv() => {
+                    systemd::reloading();
                     self.reconfigure(options);
                     (inputs, database) = self.intervals();
+                    systemd::ready(self.zones.len());
                 }
                 _ = signals.term.recv() => return "SIGTERM",
                 _ = signals.int.recv() => return "SIGINT",
