@@ -18,6 +18,7 @@ use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 
 use super::{Database, DbError, Result, ZoneRow};
+use crate::procstat::ProcStat;
 
 /// How often, and how far apart, taking the service lock is tried before
 /// giving up: `signet status` holds it for an instant when it checks
@@ -249,12 +250,12 @@ enum Holder {
 }
 
 fn lock_holder(pid: i64, started: Option<i64>) -> Holder {
-    let Some(process) = process_stat(pid) else {
+    let Some(process) = ProcStat::read(&pid.to_string()) else {
         return Holder::Gone("the process is gone".to_owned());
     };
     // A zombie (killed, not yet reaped by its parent) or a dying process
     // runs no code any more: dead is dead, whatever its parent does.
-    if let 'Z' | 'X' | 'x' = process.state {
+    if process.has_exited() {
         return Holder::Gone(format!("pid {pid} has exited (state {}, not yet reaped by its parent)", process.state));
     }
     let now_started = process.started;
@@ -270,32 +271,10 @@ fn lock_holder(pid: i64, started: Option<i64>) -> Holder {
     }
 }
 
-/// A process's start time (clock ticks since boot, field 22 of
-/// /proc/PID/stat): with the pid, it names one process for good.
+/// A process's start time (clock ticks since boot): with the pid, it
+/// names one process for good.
 fn process_start(pid: i64) -> Option<i64> {
-    process_stat(pid).map(|p| p.started)
-}
-
-/// What /proc/PID/stat says of a process that signet's locks care about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct ProcessStat {
-    /// Field 3: R, S, D, … ; Z a zombie, X (x) dead.
-    state: char,
-    /// Field 22: the start time, in clock ticks since boot.
-    started: i64,
-}
-
-fn process_stat(pid: i64) -> Option<ProcessStat> {
-    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
-}
-
-fn parse_stat(stat: &str) -> Option<ProcessStat> {
-    // The command name (field 2) is in parentheses and may hold spaces
-    // and parentheses: the fields go on after the last ')'.
-    let mut fields = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let started = fields.nth(18)?.parse().ok()?;
-    Some(ProcessStat { state, started })
+    ProcStat::read(&pid.to_string()).map(|p| p.started)
 }
 
 #[cfg(test)]
@@ -303,17 +282,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stat_fields_after_an_odd_command_name() {
-        let line = "4242 (sig (net) x) Z 1 4242 4242 0 -1 4194560 10 0 0 0 1 2 0 0 20 0 1 0 987654 0 0";
-        assert_eq!(parse_stat(line), Some(ProcessStat { state: 'Z', started: 987_654 }));
-        assert_eq!(parse_stat("4242 (signet"), None);
-    }
-
-    #[test]
     fn this_process_is_alive_and_its_own_start_is_read() {
         let pid = i64::from(std::process::id());
-        let stat = process_stat(pid).expect("our own /proc/PID/stat");
-        assert!(!matches!(stat.state, 'Z' | 'X' | 'x'), "{stat:?}");
+        let stat = ProcStat::read(&pid.to_string()).expect("our own /proc/PID/stat");
+        assert!(!stat.has_exited(), "{stat:?}");
         assert!(matches!(lock_holder(pid, Some(stat.started)), Holder::Alive(_)));
         assert!(matches!(lock_holder(pid, Some(stat.started + 1)), Holder::Gone(_)));
     }

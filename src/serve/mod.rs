@@ -335,7 +335,7 @@ impl Supervisor {
                 *self.shared.config.write().unwrap_or_else(PoisonError::into_inner) = config;
                 tracing::info!("SIGHUP: configuration read again");
             }
-            Err(e) => tracing::error!("SIGHUP: the configuration is unchanged: {e}"),
+            Err(e) => tracing::error!("SIGHUP: the configuration is unchanged: {}", with_causes(&e)),
         }
         for zone in self.zones.values() {
             let _ = zone.wakes.send(Wake::Input);
@@ -428,6 +428,20 @@ impl Supervisor {
         }
         Stopped { cut_off }
     }
+}
+
+/// An error and its causes on one line, as the command line prints them:
+/// a log line needs them all, and an error's own message leaves its
+/// source out.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
 }
 
 /// Waits for every task (a panicked task counts as finished).

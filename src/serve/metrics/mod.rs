@@ -55,7 +55,7 @@ mod tests;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use prometheus_client::encoding::text as prometheus_text;
+use prometheus_client::encoding::prometheus_text;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 

@@ -3,11 +3,7 @@
 //! prometheus-client has no process collector, and the crates that add
 //! one bring a second metrics model along for two numbers.
 
-/// The Linux clock tick of `/proc/<pid>/stat` (`USER_HZ`), fixed at 100 by
-/// the kernel's user ABI on every architecture signet builds for. Reading
-/// `sysconf(_SC_CLK_TCK)` would take `unsafe`; Prometheus's Go client uses
-/// the same constant.
-const USER_HZ: f64 = 100.0;
+use crate::procstat::ProcStat;
 
 /// The process's CPU time and resident memory, from `/proc/self`.
 #[derive(Debug, Default)]
@@ -19,7 +15,7 @@ pub(super) struct ProcessStats {
 impl ProcessStats {
     pub(super) fn read() -> ProcessStats {
         ProcessStats {
-            cpu_seconds: std::fs::read_to_string("/proc/self/stat").ok().and_then(|stat| cpu_seconds_from_stat(&stat)),
+            cpu_seconds: ProcStat::read("self").map(|stat| stat.cpu_seconds()),
             resident_bytes: std::fs::read_to_string("/proc/self/status")
                 .ok()
                 .and_then(|status| resident_bytes_from_status(&status)),
@@ -27,17 +23,10 @@ impl ProcessStats {
     }
 }
 
-/// User plus system time from the text of `/proc/<pid>/stat`: fields 14
-/// (`utime`) and 15 (`stime`), in clock ticks. The command name (field 2)
-/// may hold spaces and parentheses, so fields are counted from the last
-/// `)`.
+/// User plus system time from the text of `/proc/<pid>/stat`.
+#[cfg(test)]
 fn cpu_seconds_from_stat(stat: &str) -> Option<f64> {
-    let after_comm = &stat[stat.rfind(')')? + 1..];
-    // after_comm starts with field 3 (state): utime is the 12th field.
-    let mut fields = after_comm.split_ascii_whitespace().skip(11);
-    let utime: u64 = fields.next()?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime.saturating_add(stime) as f64 / USER_HZ)
+    ProcStat::parse(stat).map(|stat| stat.cpu_seconds())
 }
 
 /// The resident set size from the text of `/proc/<pid>/status` (`VmRSS`,
