@@ -50,6 +50,7 @@ pub mod keys;
 pub mod manage;
 pub mod parent;
 pub mod policy;
+pub mod procstat;
 pub mod publish;
 pub mod rollover;
 pub mod serve;

@@ -4,7 +4,9 @@
 //! policy change and run is one [`Event`], one audit row.
 
 use serde::Serialize;
+use sqlx::{Sqlite, Transaction};
 
+use super::{Database, Result, rows};
 use crate::rollover::{Record, RecordState};
 
 /// What kind of thing happened.
@@ -172,4 +174,62 @@ impl Event {
             why: transition.why.clone(),
         }
     }
+}
+
+impl Database {
+    /// Records an event that changes nothing else (a parent's DS that
+    /// matches no key of the zone, say).
+    pub async fn record_event(&self, zone_id: i64, event: &Event) -> Result<()> {
+        let mut tx = self.write().await?;
+        insert_event(&mut tx, Some(zone_id), event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The newest events of a zone, oldest first.
+    pub async fn events(&self, zone_id: i64, limit: i64) -> Result<Vec<Event>> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, event, key_id, record, from_state, to_state, message FROM audit
+             WHERE zone_id = ? ORDER BY id DESC LIMIT ?",
+        )
+        .bind(zone_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().rev().map(|row| rows::event_from_row(row).map(|(_, e)| e)).collect()
+    }
+
+    /// The zone's events after audit row `after` (0: all), oldest first,
+    /// each with its row id.
+    pub async fn events_after(&self, zone_id: i64, after: i64) -> Result<Vec<(i64, Event)>> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, event, key_id, record, from_state, to_state, message FROM audit
+             WHERE zone_id = ? AND id > ? ORDER BY id",
+        )
+        .bind(zone_id)
+        .bind(after)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::event_from_row).collect()
+    }
+}
+
+/// Inserts one audit row.
+pub(super) async fn insert_event(tx: &mut Transaction<'_, Sqlite>, zone: Option<i64>, event: &Event) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit (zone_id, key_id, at, actor, event, record, from_state, to_state, message)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(zone)
+    .bind(event.key)
+    .bind(event.time)
+    .bind(event.actor.as_str())
+    .bind(event.kind.as_str())
+    .bind(event.record.map(|r| r.as_str()))
+    .bind(event.from.map(|s| s.as_str()))
+    .bind(event.to.map(|s| s.as_str()))
+    .bind(&event.why)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -10,7 +10,8 @@ use sqlx::Connection as _;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 
-use super::DbError;
+use super::error::{NotSignet, ReadOnly};
+use super::{DbError, Result};
 
 /// The migrations in `migrations/`, embedded at build time.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
@@ -21,19 +22,16 @@ const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 /// How many foreign table names a refusal lists.
 const NAMES_SHOWN: usize = 5;
 
-type Result<T> = std::result::Result<T, DbError>;
-
 /// Makes sure the file at `path` may be opened as signet's database: it
 /// exists (or is made, mode 0600, if `create`), is a regular file this user
 /// can write, is private, and holds signet's schema at a version this
 /// binary knows (or nothing at all, if `create`).
 pub async fn check(path: &Path, create: bool) -> Result<()> {
-    let open_error = |reason: String| DbError::Open { path: path.to_owned(), reason };
     if !path.exists() {
         if !create {
-            return Err(open_error("no such database: run `signet init` first".to_owned()));
+            return Err(DbError::Missing { path: path.to_owned() });
         }
-        create_private(path).map_err(|e| open_error(e.to_string()))?;
+        create_private(path).map_err(|source| file_error(path, "create", source))?;
     }
     check_file(path)?;
     // Contents first: a file that is not signet's is left as it was, mode and all.
@@ -44,27 +42,23 @@ pub async fn check(path: &Path, create: bool) -> Result<()> {
 /// The database and its side files made private (see [`make_private`]).
 pub fn make_all_private(path: &Path) -> Result<()> {
     for file in with_side_files(path) {
-        make_private(&file).map_err(|e| DbError::Open {
-            path: path.to_owned(),
-            reason: format!("cannot make {} private: {e}", file.display()),
-        })?;
+        make_private(&file).map_err(|source| DbError::MakePrivate { path: path.to_owned(), file, source })?;
     }
     Ok(())
 }
 
 /// A regular file, writable by this user.
 fn check_file(path: &Path) -> Result<()> {
-    let metadata =
-        std::fs::metadata(path).map_err(|e| DbError::Open { path: path.to_owned(), reason: e.to_string() })?;
+    let metadata = std::fs::metadata(path).map_err(|source| file_error(path, "examine", source))?;
     if !metadata.is_file() {
-        return Err(not_signet(path, "not a regular file".to_owned()));
+        return Err(not_signet(path, NotSignet::NotRegularFile));
     }
     match std::fs::OpenOptions::new().read(true).write(true).open(path) {
         Ok(_) => Ok(()),
         Err(e) if matches!(e.kind(), std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem) => {
-            Err(DbError::ReadOnly { path: path.to_owned(), reason: format!("this user cannot write it: {e}") })
+            Err(DbError::ReadOnly { path: path.to_owned(), why: ReadOnly::User(e) })
         }
-        Err(e) => Err(DbError::Open { path: path.to_owned(), reason: e.to_string() }),
+        Err(source) => Err(file_error(path, "open", source)),
     }
 }
 
@@ -74,10 +68,10 @@ fn check_file(path: &Path) -> Result<()> {
 async fn check_contents(path: &Path, create: bool) -> Result<()> {
     let head = read_head(path)?;
     if head.is_empty() {
-        return if create { Ok(()) } else { Err(not_signet(path, "the file is empty".into())) };
+        return if create { Ok(()) } else { Err(not_signet(path, NotSignet::Empty)) };
     }
     if head != SQLITE_MAGIC {
-        return Err(not_signet(path, "not an SQLite database".to_owned()));
+        return Err(not_signet(path, NotSignet::NotSqlite));
     }
     let options = SqliteConnectOptions::new().filename(path).read_only(true);
     let mut connection = SqliteConnection::connect_with(&options).await.map_err(|e| open_failure(path, e))?;
@@ -86,12 +80,12 @@ async fn check_contents(path: &Path, create: bool) -> Result<()> {
         .await
         .map_err(|e| open_failure(path, e))?;
     if tables.is_empty() {
-        return if create { Ok(()) } else { Err(not_signet(path, "it holds no tables".into())) };
+        return if create { Ok(()) } else { Err(not_signet(path, NotSignet::NoTables)) };
     }
     if !tables.iter().any(|t| t == "_sqlx_migrations") {
         let shown: Vec<&str> = tables.iter().take(NAMES_SHOWN).map(String::as_str).collect();
         let more = if tables.len() > NAMES_SHOWN { ", …" } else { "" };
-        return Err(not_signet(path, format!("it holds another program's tables: {}{more}", shown.join(", "))));
+        return Err(not_signet(path, NotSignet::ForeignTables(format!("{}{more}", shown.join(", ")))));
     }
     let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
         .fetch_all(&mut connection)
@@ -117,16 +111,18 @@ fn check_versions(path: &Path, applied: &[i64]) -> Result<()> {
 /// The first 16 octets of the file (fewer if it is shorter).
 fn read_head(path: &Path) -> Result<Vec<u8>> {
     use std::io::Read as _;
-    let file = std::fs::File::open(path).map_err(|e| DbError::Open { path: path.to_owned(), reason: e.to_string() })?;
+    let file = std::fs::File::open(path).map_err(|source| file_error(path, "open", source))?;
     let mut head = Vec::with_capacity(SQLITE_MAGIC.len());
-    file.take(SQLITE_MAGIC.len() as u64)
-        .read_to_end(&mut head)
-        .map_err(|e| DbError::Open { path: path.to_owned(), reason: e.to_string() })?;
+    file.take(SQLITE_MAGIC.len() as u64).read_to_end(&mut head).map_err(|source| file_error(path, "read", source))?;
     Ok(head)
 }
 
-fn not_signet(path: &Path, reason: String) -> DbError {
+fn not_signet(path: &Path, reason: NotSignet) -> DbError {
     DbError::NotSignet { path: path.to_owned(), reason }
+}
+
+fn file_error(path: &Path, action: &'static str, source: std::io::Error) -> DbError {
+    DbError::File { path: path.to_owned(), action, source }
 }
 
 /// What an SQLite error while opening means: a database that cannot be
@@ -139,12 +135,9 @@ pub fn open_failure(path: &Path, error: sqlx::Error) -> DbError {
         _ => None,
     };
     match code {
-        Some(8 | 14) => DbError::ReadOnly {
-            path: path.to_owned(),
-            reason: "SQLite cannot write it, or cannot make its -wal and -shm files in its directory".to_owned(),
-        },
-        Some(26) => not_signet(path, "not an SQLite database".to_owned()),
-        _ => DbError::Open { path: path.to_owned(), reason: error.to_string() },
+        Some(8 | 14) => DbError::ReadOnly { path: path.to_owned(), why: ReadOnly::Sqlite },
+        Some(26) => not_signet(path, NotSignet::NotSqlite),
+        _ => DbError::Open { path: path.to_owned(), source: error },
     }
 }
 

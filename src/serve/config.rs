@@ -18,45 +18,102 @@
 //! transfer-max-bytes = 2147483648
 //! transfer-timeout = "1h"
 //! ```
+//!
+//! Read by serde derive, like the policies: the shape (names, types) is
+//! the toml crate's to check, and its errors name the file, the line and
+//! the key; the bounds of each value are checked here after, naming the
+//! file and the key.
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
+use crate::xfr::acl::AddressError;
 use crate::xfr::incoming::TransferLimits;
 
 /// A configuration file that cannot be used: names the file and the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file cannot be read.
-    #[error("{}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// Why.
+        #[source]
         source: std::io::Error,
     },
-    /// The file is not TOML of the expected shape.
-    #[error("{}: {message}", path.display())]
+    /// The file is not TOML, or a value is not of its key's type.
+    #[error("{}:{line}: {}{message}", path.display(), key.as_ref().map(|k| format!("serve.{k}: ")).unwrap_or_default())]
     Syntax {
         /// The file.
         path: PathBuf,
-        /// The parser's message (names the key and line).
+        /// 1-based line (0: the parser did not say).
+        line: usize,
+        /// The key of `[serve]` the error is about, when it is one.
+        key: Option<String>,
+        /// The parser's message.
         message: String,
     },
-    /// A value is out of range or does not parse.
+    /// A key the file may not have.
+    #[error("{}:{line}: unknown key {name} (known: {})", path.display(), known_keys(*in_serve))]
+    UnknownKey {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// The key as written, `serve.KEY` inside `[serve]`.
+        name: String,
+        /// Whether it is inside `[serve]` (else a table or key beside it).
+        in_serve: bool,
+    },
+    /// A value is out of its bounds or does not parse.
     #[error("{}: serve.{key}: {reason}", path.display())]
     Value {
         /// The file.
         path: PathBuf,
         /// The key.
         key: &'static str,
-        /// Why.
-        reason: String,
+        /// What is wrong with it.
+        reason: ValueError,
     },
+}
+
+/// What is wrong with a value of the configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    /// A duration below the least the key allows.
+    #[error("{given:?} is shorter than the least allowed, {least}")]
+    TooShort {
+        /// The duration given, as written back.
+        given: String,
+        /// The least allowed.
+        least: String,
+    },
+    /// A number outside the key's range.
+    #[error("{given} is not a whole number from {least} to {most}")]
+    OutOfRange {
+        /// The number given.
+        given: u64,
+        /// The least allowed.
+        least: u64,
+        /// The most allowed.
+        most: u64,
+    },
+    /// `retry-max` below `retry-min`.
+    #[error("shorter than retry-min")]
+    BelowRetryMin,
+    /// An empty `publish-command`.
+    #[error("expected a non-empty list of strings: [\"program\", \"argument\", …]")]
+    EmptyCommand,
+    /// An address that does not read.
+    #[error(transparent)]
+    Address(#[from] AddressError),
+    /// Source addresses that cannot be used (`xfr::source` says why).
+    #[error("{0}")]
+    Sources(String),
 }
 
 /// The settings of `signet serve`.
@@ -109,11 +166,58 @@ impl Default for ServeConfig {
     }
 }
 
+/// The file as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
     #[serde(default)]
-    serve: BTreeMap<String, toml::Value>,
+    serve: Table,
+}
+
+/// The `[serve]` table as written: every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+struct Table {
+    #[serde(deserialize_with = "duration")]
+    poll_interval: Option<Duration>,
+    #[serde(deserialize_with = "duration")]
+    db_poll_interval: Option<Duration>,
+    #[serde(deserialize_with = "duration")]
+    retry_min: Option<Duration>,
+    #[serde(deserialize_with = "duration")]
+    retry_max: Option<Duration>,
+    #[serde(deserialize_with = "duration")]
+    stop_timeout: Option<Duration>,
+    max_parallel_runs: Option<u64>,
+    publish_command: Option<Vec<String>>,
+    metrics: Option<String>,
+    listen: Option<Vec<String>>,
+    notify_source: Option<OneOrMany>,
+    transfer_source: Option<OneOrMany>,
+    transfer_max_records: Option<u64>,
+    transfer_max_bytes: Option<u64>,
+    #[serde(deserialize_with = "duration")]
+    transfer_timeout: Option<Duration>,
+}
+
+/// One address, or a list of them.
+#[derive(Debug, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "an address in quotes, or a list of them: \"192.0.2.1\", [\"192.0.2.1\", \"2001:db8::1\"]"
+)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(text) => vec![text],
+            OneOrMany::Many(texts) => texts,
+        }
+    }
 }
 
 /// The keys a `[serve]` table may have.
@@ -134,6 +238,13 @@ const KEYS: [&str; 14] = [
     "transfer-timeout",
 ];
 
+/// A duration in quotes, as humantime reads it ("250ms", "5s", "1h").
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    use serde::de::Error as _;
+    let text = String::deserialize(d).map_err(|_| D::Error::custom("expected a duration in quotes, e.g. \"5s\""))?;
+    humantime::parse_duration(&text).map(Some).map_err(|e| D::Error::custom(format!("{text:?}: {e}")))
+}
+
 impl ServeConfig {
     /// Reads a configuration file; keys not in it keep their defaults.
     pub fn read(path: &Path) -> Result<ServeConfig, ConfigError> {
@@ -143,111 +254,10 @@ impl ServeConfig {
 
     /// Parses the text of a configuration file read from `path`.
     pub fn from_text(text: &str, path: &Path) -> Result<ServeConfig, ConfigError> {
-        let file: File =
-            toml::from_str(text).map_err(|e| ConfigError::Syntax { path: path.into(), message: e.to_string() })?;
-        let value_error = |key: &'static str, reason: String| ConfigError::Value { path: path.into(), key, reason };
-        if let Some(unknown) = file.serve.keys().find(|k| !KEYS.contains(&k.as_str())) {
-            return Err(ConfigError::Syntax {
-                path: path.into(),
-                message: format!("unknown key serve.{unknown} (known: {})", KEYS.join(", ")),
-            });
-        }
-        let mut config = ServeConfig::default();
-        for key in KEYS {
-            let Some(value) = file.serve.get(key) else { continue };
-            let fail = |reason: String| value_error(key, reason);
-            match key {
-                "poll-interval" => config.poll_interval = duration(value, Duration::from_millis(10)).map_err(fail)?,
-                "db-poll-interval" => {
-                    config.db_poll_interval = duration(value, Duration::from_millis(100)).map_err(fail)?
-                }
-                "retry-min" => config.retry_min = duration(value, Duration::from_secs(1)).map_err(fail)?,
-                "retry-max" => config.retry_max = duration(value, Duration::from_secs(1)).map_err(fail)?,
-                "stop-timeout" => config.stop_timeout = duration(value, Duration::ZERO).map_err(fail)?,
-                "max-parallel-runs" => config.max_parallel_runs = count(value).map_err(fail)?,
-                "publish-command" => config.publish_command = command(value).map_err(fail)?,
-                "listen" => config.listen = listen(value).map_err(fail)?,
-                "notify-source" => config.notify_source = sources(value).map_err(fail)?,
-                "transfer-source" => config.transfer_source = sources(value).map_err(fail)?,
-                "transfer-max-records" => config.transfer_limits.max_records = at_least(value, 2).map_err(fail)?,
-                "transfer-max-bytes" => config.transfer_limits.max_bytes = at_least(value, 512).map_err(fail)?,
-                "transfer-timeout" => {
-                    config.transfer_limits.timeout = duration(value, Duration::from_secs(1)).map_err(fail)?
-                }
-                _ => config.metrics = Some(address(value).map_err(fail)?),
-            }
-        }
-        if config.retry_max < config.retry_min {
-            return Err(value_error("retry-max", "shorter than retry-min".to_owned()));
-        }
-        Ok(config)
+        let file: File = toml::from_str(text).map_err(|e| syntax_error(text, path, &e))?;
+        Checked { path }.apply(file.serve)
     }
-}
 
-fn duration(value: &toml::Value, min: Duration) -> Result<Duration, String> {
-    let text = value.as_str().ok_or("expected a duration in quotes, e.g. \"5s\"")?;
-    let parsed = humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e}"))?;
-    if parsed < min {
-        return Err(format!("{text:?} is shorter than the least allowed, {}", humantime::format_duration(min)));
-    }
-    Ok(parsed)
-}
-
-fn count(value: &toml::Value) -> Result<usize, String> {
-    value
-        .as_integer()
-        .and_then(|n| usize::try_from(n).ok())
-        .filter(|&n| (1..=1024).contains(&n))
-        .ok_or_else(|| format!("{value} is not a whole number from 1 to 1024"))
-}
-
-/// A whole number of at least `min` (a limit).
-fn at_least(value: &toml::Value, min: u64) -> Result<u64, String> {
-    value
-        .as_integer()
-        .and_then(|n| u64::try_from(n).ok())
-        .filter(|&n| n >= min)
-        .ok_or_else(|| format!("{value} is not a whole number of at least {min}"))
-}
-
-fn command(value: &toml::Value) -> Result<Vec<String>, String> {
-    let list = value.as_array().ok_or("expected a list: [\"program\", \"argument\", …]")?;
-    let words: Option<Vec<String>> = list.iter().map(|v| v.as_str().map(str::to_owned)).collect();
-    match words {
-        Some(words) if !words.is_empty() => Ok(words),
-        _ => Err("expected a non-empty list of strings: [\"program\", \"argument\", …]".to_owned()),
-    }
-}
-
-fn address(value: &toml::Value) -> Result<SocketAddr, String> {
-    let text = value.as_str().ok_or("expected an address in quotes, e.g. \"127.0.0.1:9253\"")?;
-    text.parse().map_err(|e| format!("{text:?}: {e}"))
-}
-
-fn listen(value: &toml::Value) -> Result<Vec<SocketAddr>, String> {
-    let list = value.as_array().ok_or("expected a list of addresses: [\"127.0.0.1:53\", …]")?;
-    list.iter()
-        .map(|v| {
-            let text = v.as_str().ok_or("expected addresses in quotes")?;
-            crate::xfr::acl::parse_socket(text).map_err(|e| e.to_string())
-        })
-        .collect()
-}
-
-/// One address, or a list of at most one per family.
-fn sources(value: &toml::Value) -> Result<Vec<IpAddr>, String> {
-    let expected = "expected an address in quotes, or a list of them: \"192.0.2.1\", [\"192.0.2.1\", \"2001:db8::1\"]";
-    let texts: Vec<String> = match value {
-        toml::Value::String(text) => vec![text.clone()],
-        toml::Value::Array(list) => {
-            list.iter().map(|v| v.as_str().map(str::to_owned)).collect::<Option<_>>().ok_or(expected)?
-        }
-        _ => return Err(expected.to_owned()),
-    };
-    crate::xfr::source::parse_sources(&texts)
-}
-
-impl ServeConfig {
     /// The source settings and the listen addresses, as the DNS side
     /// uses them.
     pub fn source_defaults(&self) -> crate::xfr::source::SourceDefaults {
@@ -259,6 +269,150 @@ impl ServeConfig {
     }
 }
 
+/// The parser's error, with its line and, when it points into `[serve]`,
+/// the key; a key or table the file may not have is its own error.
+fn syntax_error(text: &str, path: &Path, error: &toml::de::Error) -> ConfigError {
+    let message = error.message().to_owned();
+    let Some(span) = error.span() else {
+        return ConfigError::Syntax { path: path.into(), line: 0, key: None, message };
+    };
+    let at = span.start.min(text.len());
+    let line = text[..at].matches('\n').count() + 1;
+    let line_text = line_of(text, at).trim();
+    let unknown = |name: String, in_serve| ConfigError::UnknownKey { path: path.into(), line, name, in_serve };
+    if let Some(table) = line_text.strip_prefix('[').and_then(|rest| rest.strip_suffix(']')).map(str::trim) {
+        return if table == "serve" {
+            ConfigError::Syntax { path: path.into(), line, key: None, message }
+        } else {
+            unknown(table.to_owned(), false)
+        };
+    }
+    let key = line_text.split_once('=').map(|(key, _)| key.trim().trim_matches('"'));
+    let in_serve = section_of(text, at) == Some("serve");
+    match key {
+        Some(key) if in_serve && !KEYS.contains(&key) => unknown(format!("serve.{key}"), true),
+        Some(key) if !in_serve && key != "serve" => unknown(key.to_owned(), false),
+        _ => ConfigError::Syntax { path: path.into(), line, key: key.filter(|_| in_serve).map(str::to_owned), message },
+    }
+}
+
+/// What a file may have where an unknown key was found.
+fn known_keys(in_serve: bool) -> String {
+    if in_serve { KEYS.join(", ") } else { "[serve]".to_owned() }
+}
+
+/// The whole line of `text` that holds byte `at`.
+fn line_of(text: &str, at: usize) -> &str {
+    let begin = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    &text[begin..end]
+}
+
+/// The table (`[NAME]`) byte `at` of `text` is in, if any.
+fn section_of(text: &str, at: usize) -> Option<&str> {
+    let before = &text[..at];
+    let begin = before.rfind('\n').map_or(0, |i| i + 1);
+    // A table header's own line belongs to the table before it.
+    text[..begin].lines().rev().find_map(|line| {
+        let line = line.trim();
+        line.strip_prefix('[').and_then(|rest| rest.strip_suffix(']')).map(str::trim)
+    })
+}
+
+/// The configuration being checked, value by value.
+struct Checked<'p> {
+    path: &'p Path,
+}
+
+impl Checked<'_> {
+    fn fail(&self, key: &'static str, reason: ValueError) -> ConfigError {
+        ConfigError::Value { path: self.path.into(), key, reason }
+    }
+
+    /// A duration of at least `least`.
+    fn duration(
+        &self,
+        key: &'static str,
+        value: Option<Duration>,
+        least: Duration,
+        into: &mut Duration,
+    ) -> Result<(), ConfigError> {
+        let Some(value) = value else { return Ok(()) };
+        if value < least {
+            let given = humantime::format_duration(value).to_string();
+            let least = humantime::format_duration(least).to_string();
+            return Err(self.fail(key, ValueError::TooShort { given, least }));
+        }
+        *into = value;
+        Ok(())
+    }
+
+    /// A whole number from `least` to `most`.
+    fn number(&self, key: &'static str, value: Option<u64>, least: u64, most: u64) -> Result<Option<u64>, ConfigError> {
+        match value {
+            Some(given) if !(least..=most).contains(&given) => {
+                Err(self.fail(key, ValueError::OutOfRange { given, least, most }))
+            }
+            other => Ok(other),
+        }
+    }
+
+    fn sources(&self, key: &'static str, value: Option<OneOrMany>) -> Result<Option<Vec<IpAddr>>, ConfigError> {
+        value
+            .map(|v| {
+                crate::xfr::source::parse_sources(&v.into_vec()).map_err(|e| self.fail(key, ValueError::Sources(e)))
+            })
+            .transpose()
+    }
+
+    /// Every value of `table` checked and put in place of its default.
+    fn apply(&self, table: Table) -> Result<ServeConfig, ConfigError> {
+        let mut c = ServeConfig::default();
+        self.duration("poll-interval", table.poll_interval, Duration::from_millis(10), &mut c.poll_interval)?;
+        self.duration("db-poll-interval", table.db_poll_interval, Duration::from_millis(100), &mut c.db_poll_interval)?;
+        self.duration("retry-min", table.retry_min, Duration::from_secs(1), &mut c.retry_min)?;
+        self.duration("retry-max", table.retry_max, Duration::from_secs(1), &mut c.retry_max)?;
+        self.duration("stop-timeout", table.stop_timeout, Duration::ZERO, &mut c.stop_timeout)?;
+        let timeout = &mut c.transfer_limits.timeout;
+        self.duration("transfer-timeout", table.transfer_timeout, Duration::from_secs(1), timeout)?;
+        if let Some(runs) = self.number("max-parallel-runs", table.max_parallel_runs, 1, 1024)? {
+            c.max_parallel_runs = usize::try_from(runs).unwrap_or(1024);
+        }
+        if let Some(records) = self.number("transfer-max-records", table.transfer_max_records, 2, u64::MAX)? {
+            c.transfer_limits.max_records = records;
+        }
+        if let Some(bytes) = self.number("transfer-max-bytes", table.transfer_max_bytes, 512, u64::MAX)? {
+            c.transfer_limits.max_bytes = bytes;
+        }
+        if let Some(command) = table.publish_command {
+            if command.is_empty() {
+                return Err(self.fail("publish-command", ValueError::EmptyCommand));
+            }
+            c.publish_command = command;
+        }
+        if let Some(text) = table.metrics {
+            let parsed = text
+                .parse::<SocketAddr>()
+                .map_err(|_| AddressError { text, expected: "an address and port, e.g. \"127.0.0.1:9253\"" });
+            c.metrics = Some(parsed.map_err(|e| self.fail("metrics", e.into()))?);
+        }
+        if let Some(listen) = table.listen {
+            let parsed: Result<Vec<SocketAddr>, AddressError> =
+                listen.iter().map(String::as_str).map(crate::xfr::acl::parse_socket).collect();
+            c.listen = parsed.map_err(|e| self.fail("listen", e.into()))?;
+        }
+        if let Some(sources) = self.sources("notify-source", table.notify_source)? {
+            c.notify_source = sources;
+        }
+        if let Some(sources) = self.sources("transfer-source", table.transfer_source)? {
+            c.transfer_source = sources;
+        }
+        if c.retry_max < c.retry_min {
+            return Err(self.fail("retry-max", ValueError::BelowRetryMin));
+        }
+        Ok(c)
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;

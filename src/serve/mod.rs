@@ -16,10 +16,14 @@
 //!   and the old one kept), and every zone looks at its input again.
 //!
 //! One service per database: a second refuses to start, naming the first.
+//!
+//! Under systemd (`Type=notify`) it says when it is ready, reloading and
+//! stopping, and feeds the watchdog ([`systemd`]).
 
 pub mod config;
 pub mod metrics;
 mod parent;
+mod systemd;
 mod transfers;
 mod watch;
 mod zone_task;
@@ -205,7 +209,11 @@ async fn serve_held(
         keys: transfers::KeyFiles::default(),
         refreshes: 0,
     };
+    // Ready for systemd once every zone of the database has its task.
+    supervisor.refresh().await;
+    systemd::ready(supervisor.zones.len());
     let why = supervisor.supervise(&mut signals, &options).await;
+    systemd::stopping();
     tracing::info!("{why}: stopping; no new runs, runs under way publish nothing more");
     shared.stopping.store(true, Ordering::SeqCst);
     let _ = shutdown_tx.send(true);
@@ -270,13 +278,17 @@ impl Supervisor {
     /// Polls inputs and the database until a stop signal; returns which.
     async fn supervise(&mut self, signals: &mut Signals, options: &ServeOptions) -> &'static str {
         let (mut inputs, mut database) = self.intervals();
+        let mut watchdog = systemd::watchdog_interval();
         loop {
             tokio::select! {
                 _ = database.tick() => self.refresh().await,
                 _ = inputs.tick() => self.poll_inputs(),
+                _ = systemd::next_tick(&mut watchdog) => systemd::watchdog(),
                 _ = signals.hup.recv() => {
+                    systemd::reloading();
                     self.reconfigure(options);
                     (inputs, database) = self.intervals();
+                    systemd::ready(self.zones.len());
                 }
                 _ = signals.term.recv() => return "SIGTERM",
                 _ = signals.int.recv() => return "SIGINT",
@@ -323,7 +335,7 @@ impl Supervisor {
                 *self.shared.config.write().unwrap_or_else(PoisonError::into_inner) = config;
                 tracing::info!("SIGHUP: configuration read again");
             }
-            Err(e) => tracing::error!("SIGHUP: the configuration is unchanged: {e}"),
+            Err(e) => tracing::error!("SIGHUP: the configuration is unchanged: {}", with_causes(&e)),
         }
         for zone in self.zones.values() {
             let _ = zone.wakes.send(Wake::Input);
@@ -416,6 +428,20 @@ impl Supervisor {
         }
         Stopped { cut_off }
     }
+}
+
+/// An error and its causes on one line, as the command line prints them:
+/// a log line needs them all, and an error's own message leaves its
+/// source out.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
 }
 
 /// Waits for every task (a panicked task counts as finished).
