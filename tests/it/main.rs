@@ -34,6 +34,7 @@ mod sign_accepts;
 mod sign_gate;
 mod sign_refuses;
 mod store_open;
+mod systemd_notify;
 mod time_range;
 mod transfer;
 mod tsig_interop;

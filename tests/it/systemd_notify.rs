@@ -4,7 +4,7 @@
 //! READY=1 again on SIGHUP, WATCHDOG=1 when `WATCHDOG_USEC` asks for it,
 //! and STOPPING=1 on SIGTERM.
 
-mod common;
+use crate::common;
 
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
