@@ -132,12 +132,18 @@ async fn finish_run(db: &Database, (zone_id, zone): (i64, &str), locked: Option<
     if let Some(run) = record
         && let Err(e) = db.record_unpublished_run(zone_id, &run).await
     {
-        tracing::error!(zone, result = run.result.as_str(), "cannot record the run: {e}; the run: {}", run.message);
+        tracing::error!(
+            zone,
+            result = run.result.as_str(),
+            "cannot record the run: {}; the run: {}",
+            Chain(&e),
+            run.message
+        );
     }
     if let Some(pid) = locked
         && let Err(e) = db.unlock_zone(zone_id, pid).await
     {
-        tracing::error!(zone, "cannot release the zone's signing lock: {e}");
+        tracing::error!(zone, "cannot release the zone's signing lock: {}", Chain(&e));
     }
 }
 
