@@ -428,7 +428,7 @@ impl std::error::Error for Ckr {}
 /// `reason == "CKR_PIN_INCORRECT"`: a return value compares with its name.
 impl PartialEq<str> for Ckr {
     fn eq(&self, name: &str) -> bool {
-        self.to_string() == name
+        *self.to_string() == *name
     }
 }
 

@@ -58,7 +58,7 @@ pub enum Unworkable {
     DurationBeyondLimit(i64),
     /// A key size the algorithm does not take.
     #[error("{0}")]
-    KeySize(crate::keys::KeyError),
+    KeySize(Box<crate::keys::KeyError>),
     /// A signature validity under an hour.
     #[error("{} is too short to publish and re-sign a zone; use at least 1h", d(*.0))]
     ValidityTooShort(i64),
@@ -187,7 +187,7 @@ fn refuse(field: &'static str, reason: Unworkable) -> Result<(), Refusal> {
 pub fn check(policy: &Policy) -> Result<Vec<Warning>, Refusal> {
     check_bounds(policy)?;
     crate::keys::check_bits(policy.keys.algorithm, policy.keys.bits)
-        .map_err(|e| Refusal { field: "keys.bits", reason: Unworkable::KeySize(e) })?;
+        .map_err(|e| Refusal { field: "keys.bits", reason: Unworkable::KeySize(Box::new(e)) })?;
     check_signatures(policy)?;
     check_lifetimes(policy)?;
     check_ttls(policy)?;

@@ -83,7 +83,7 @@ pub enum SignError {
         /// The key's tag.
         key_tag: u16,
         /// The key store's error.
-        source: KeyError,
+        source: Box<KeyError>,
     },
     /// The system's random number generator failed (NSEC3 salt).
     #[error("no randomness for the NSEC3 salt")]
