@@ -381,7 +381,9 @@ pub enum SmallFileError {
 
 /// A cryptoki error, shown the PKCS#11 way: `CKR_… in C_…` (cryptoki's
 /// own text is the specification's paragraph, without the name an
-/// operator looks up). Its source is cryptoki's.
+/// operator looks up); another cryptoki error by cryptoki's text, which
+/// already quotes what caused it (a library that does not load), so it
+/// has no source of its own to show.
 #[derive(Debug)]
 pub struct Pkcs11Failure(pub CkError);
 
@@ -394,11 +396,7 @@ impl fmt::Display for Pkcs11Failure {
     }
 }
 
-impl std::error::Error for Pkcs11Failure {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.0.source()
-    }
-}
+impl std::error::Error for Pkcs11Failure {}
 
 /// A PKCS#11 return value, shown by its name, e.g. `CKR_PIN_INCORRECT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
