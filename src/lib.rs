@@ -43,6 +43,7 @@
 //! The `signet` command line lives in the binary, not in this library.
 //! ARCHITECTURE.md (beside Cargo.toml) states who may import whom.
 
+pub mod chain;
 pub mod child;
 pub mod db;
 pub mod dryrun;

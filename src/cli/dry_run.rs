@@ -92,7 +92,7 @@ fn rehearsal(args: &DryRunArgs) -> anyhow::Result<Rehearsal> {
     let ds_delay = match &args.ds_delay {
         Some(text) => humantime::parse_duration(text)
             .map(|d| d.as_secs() as i64)
-            .map_err(|e| anyhow::anyhow!("--ds-delay {text:?}: {e}"))?,
+            .with_context(|| format!("--ds-delay {text:?}"))?,
         None => policy.policy.parent.registration_delay,
     };
     let key_store = args.key_store.as_deref().map(KeyUri::parse).transpose().context("--key-store")?;

@@ -264,7 +264,7 @@ fn print_policy_warnings(file: &std::path::Path, warnings: &[signet::policy::War
 /// passes any other error on.
 fn refused_or(error: signet::manage::ManageError) -> anyhow::Result<ExitCode> {
     if error.is_refusal() {
-        eprintln!("signet: refused: {error}");
+        eprintln!("signet: refused: {}", signet::chain::Chain(&error));
         return Ok(ExitCode::from(EXIT_REFUSED));
     }
     Err(error.into())

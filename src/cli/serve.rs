@@ -22,12 +22,8 @@ pub struct ServeArgs {
     /// repeatable): SOA, AXFR and IXFR of the signed zones to the clients
     /// each zone allows, NOTIFY from each zone's primaries. Over the
     /// configuration file's `listen`.
-    #[arg(long, value_parser = parse_listen)]
+    #[arg(long, value_parser = signet::xfr::acl::parse_socket)]
     listen: Vec<SocketAddr>,
-}
-
-fn parse_listen(text: &str) -> Result<SocketAddr, String> {
-    signet::xfr::acl::parse_socket(text).map_err(|e| e.to_string())
 }
 
 /// Runs the service until SIGTERM or SIGINT, on a runtime of its own

@@ -22,6 +22,7 @@
 use serde::Serialize;
 
 use super::version::{SignedKind, ZoneVersion};
+use crate::time::format_time;
 use crate::zone::Name;
 use crate::zone::dnssec::Ds;
 use crate::zone::dnssec::ds_matches;
@@ -50,8 +51,68 @@ pub struct Unsafe {
     pub dnskey_serial: u32,
     /// The serial of the version whose signed RRset is involved.
     pub data_serial: u32,
-    /// Why the chain fails, in words.
-    pub reason: String,
+    /// Why the chain fails (in the report, in words).
+    #[serde(serialize_with = "in_words")]
+    pub reason: UnsafeReason,
+}
+
+/// Why a combination of cached records does not validate. Keys are
+/// named `tag/alg`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnsafeReason {
+    /// A version's signatures expire while name servers may still serve it.
+    #[error(
+        "signatures of serial {serial} expire at {} while name servers may serve it until {}",
+        format_time(*.expiration),
+        format_time(*.served_until)
+    )]
+    Expiring {
+        /// The version.
+        serial: u32,
+        /// Its earliest signature expiration.
+        expiration: i64,
+        /// The end of its service.
+        served_until: i64,
+    },
+    /// An empty DS RRset once the zone was secure.
+    #[error("a resolver may hold an empty DS RRset from the parent: the zone would be insecure")]
+    Insecure,
+    /// No DS of an algorithm leads to a key signing the DNSKEY RRset.
+    #[error(
+        "no DS of algorithm {algorithm} matches a DNSKEY that signs the DNSKEY RRset of serial {serial} (it holds {keys})"
+    )]
+    NoTrustedKey {
+        /// The DS algorithm.
+        algorithm: u8,
+        /// The version of the DNSKEY RRset.
+        serial: u32,
+        /// The keys it holds.
+        keys: String,
+    },
+    /// Data signed, for an algorithm, only by keys the cached DNSKEY RRset lacks.
+    #[error(
+        "{example} of serial {data_serial} is signed by {signers}, and the DNSKEY RRset of serial {dnskey_serial} \
+         holds no key of algorithm {algorithm} among them (it holds {keys})"
+    )]
+    UnknownSigners {
+        /// An RRset of the kind (`owner TYPE`).
+        example: String,
+        /// The version of the data.
+        data_serial: u32,
+        /// The keys that sign it.
+        signers: String,
+        /// The version of the DNSKEY RRset.
+        dnskey_serial: u32,
+        /// The algorithm.
+        algorithm: u8,
+        /// The keys the DNSKEY RRset holds.
+        keys: String,
+    },
+}
+
+/// A value in a report, as its text.
+fn in_words<S: serde::Serializer>(value: &impl std::fmt::Display, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
 }
 
 /// Something published, and until when it was the current version.
@@ -100,12 +161,7 @@ impl Checker {
             let earliest =
                 v.key_signatures.iter().map(|s| s.expiration).chain(v.data.iter().map(|k| k.expiration)).min();
             if let Some(expiration) = earliest.filter(|&e| e < served_until) {
-                let reason = format!(
-                    "signatures of serial {} expire at {} while name servers may serve it until {}",
-                    v.serial,
-                    crate::time::format_time(expiration),
-                    crate::time::format_time(served_until)
-                );
+                let reason = UnsafeReason::Expiring { serial: v.serial, expiration, served_until };
                 return Err(Box::new(unsafe_at(expiration, v.serial, v.serial, reason)));
             }
         }
@@ -160,17 +216,13 @@ impl Checker {
     }
 }
 
-fn unsafe_at(at: i64, dnskey_serial: u32, data_serial: u32, reason: String) -> Unsafe {
+fn unsafe_at(at: i64, dnskey_serial: u32, data_serial: u32, reason: UnsafeReason) -> Unsafe {
     Unsafe { at, ds_published: 0, ds: Vec::new(), dnskey_serial, data_serial, reason }
 }
 
 /// An empty DS RRset: insecure, which is unsafe once the zone was secure.
-fn insecure(secure_before: bool) -> Result<(), String> {
-    if secure_before {
-        Err("a resolver may hold an empty DS RRset from the parent: the zone would be insecure".to_owned())
-    } else {
-        Ok(())
-    }
+fn insecure(secure_before: bool) -> Result<(), UnsafeReason> {
+    if secure_before { Err(UnsafeReason::Insecure) } else { Ok(()) }
 }
 
 /// Does the chain DS → DNSKEY RRset → signed RRset hold for every
@@ -182,7 +234,7 @@ fn validates(
     data: &ZoneVersion,
     kind: &SignedKind,
     at: i64,
-) -> Result<(), String> {
+) -> Result<(), UnsafeReason> {
     let mut algorithms: Vec<u8> = ds.iter().filter_map(|d| Ds::parse(d)).map(|d| d.algorithm).collect();
     algorithms.sort_unstable();
     algorithms.dedup();
@@ -193,23 +245,23 @@ fn validates(
                 .any(|s| s.expiration > at && ds_matches(origin.as_ref(), d, &keys.dnskeys[s.key]) == Some(true))
         });
         if !trusted {
-            return Err(format!(
-                "no DS of algorithm {algorithm} matches a DNSKEY that signs the DNSKEY RRset of serial {} (it holds {})",
-                keys.serial,
-                key_list(keys, 0..keys.dnskeys.len())
-            ));
+            return Err(UnsafeReason::NoTrustedKey {
+                algorithm,
+                serial: keys.serial,
+                keys: key_list(keys, 0..keys.dnskeys.len()),
+            });
         }
         let signed =
             kind.signers.iter().any(|&i| data.algorithm(i) == algorithm && keys.dnskeys.contains(&data.dnskeys[i]));
         if !signed {
-            return Err(format!(
-                "{} of serial {} is signed by {}, and the DNSKEY RRset of serial {} holds no key of algorithm {algorithm} among them (it holds {})",
-                kind.example,
-                data.serial,
-                key_list(data, kind.signers.iter().copied()),
-                keys.serial,
-                key_list(keys, 0..keys.dnskeys.len())
-            ));
+            return Err(UnsafeReason::UnknownSigners {
+                example: kind.example.clone(),
+                data_serial: data.serial,
+                signers: key_list(data, kind.signers.iter().copied()),
+                dnskey_serial: keys.serial,
+                algorithm,
+                keys: key_list(keys, 0..keys.dnskeys.len()),
+            });
         }
     }
     Ok(())
@@ -281,7 +333,7 @@ mod tests {
         let expired = 20 * HOUR + 86400 + 600;
         let found = withdraw_at(expired - 1).expect_err("old-signed data still cached");
         assert_eq!((found.at, found.dnskey_serial, found.data_serial), (expired - 1, 4, 2));
-        assert!(found.reason.contains("holds no key of algorithm 13"), "{}", found.reason);
+        assert!(found.reason.to_string().contains("holds no key of algorithm 13"), "{}", found.reason);
         assert!(withdraw_at(expired).is_ok(), "every cached copy of serial 1 has expired");
     }
 
@@ -310,6 +362,6 @@ mod tests {
         assert!(c.check(HOUR).is_ok());
         c.ds_published(&[], 2 * HOUR);
         let found = c.check(2 * HOUR).expect_err("went insecure");
-        assert!(found.reason.contains("insecure"), "{}", found.reason);
+        assert!(found.reason.to_string().contains("insecure"), "{}", found.reason);
     }
 }

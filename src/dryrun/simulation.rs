@@ -45,10 +45,10 @@ pub enum DryRunError {
     #[error(transparent)]
     Run(#[from] ManageError),
     /// The published version does not read back.
-    #[error("reading back the published zone: {0}")]
-    ReadBack(ReadError),
+    #[error("reading back the published zone")]
+    ReadBack(#[source] ReadError),
     /// A file of the rehearsal could not be written.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,
@@ -79,8 +79,8 @@ pub struct PolicyFile {
 impl PolicyFile {
     /// Reads and checks a policy file; returns it with its warnings.
     pub fn read(path: &Path) -> Result<(PolicyFile, Vec<crate::policy::Warning>), PolicyError> {
-        let source = std::fs::read_to_string(path)
-            .map_err(|e| PolicyError::Read { file: path.to_owned(), reason: e.to_string() })?;
+        let source =
+            std::fs::read_to_string(path).map_err(|source| PolicyError::Read { file: path.to_owned(), source })?;
         let (policy, warnings) = Policy::from_text(&source, path)?;
         Ok((PolicyFile { policy, source }, warnings))
     }

@@ -15,12 +15,17 @@
 //! verify against the DNSKEY that will be published.
 
 pub mod dnskey;
+mod error;
 pub mod pkcs11;
 pub mod proof;
 pub mod soft;
 pub mod uri;
 
 pub use dnskey::PublishedKey;
+pub use error::{
+    Ckr, FileProblem, KeyError, ModuleProblem, Pkcs11Failure, ProofProblem, SignProblem, SmallFileError, TokenProblem,
+    TokenStale, UriProblem,
+};
 pub use uri::KeyUri;
 
 pub use crate::zone::dnssec::{Algorithm, Role, UnknownRole, UnsupportedAlgorithm};
@@ -44,110 +49,6 @@ pub fn check_bits(algorithm: Algorithm, bits: Option<u32>) -> Result<u32, KeyErr
         Some(bits) if bits != fixed => Err(KeyError::UnsupportedSize { algorithm, bits }),
         _ => Ok(fixed),
     }
-}
-
-/// Why a key store or a key could not do what was asked. Messages name
-/// the store, token and key id; they never contain a PIN.
-#[derive(Debug, thiserror::Error)]
-pub enum KeyError {
-    /// An algorithm signet does not sign with.
-    #[error(transparent)]
-    UnsupportedAlgorithm(#[from] UnsupportedAlgorithm),
-    /// A key size the algorithm does not take.
-    #[error("{algorithm} keys cannot have {bits} bits (RSA: 2048 to 4096; the curves have one size)")]
-    UnsupportedSize {
-        /// The algorithm.
-        algorithm: Algorithm,
-        /// The size asked for.
-        bits: u32,
-    },
-    /// A role other than ksk, zsk, csk.
-    #[error(transparent)]
-    BadRole(#[from] UnknownRole),
-    /// A key URI that cannot be read.
-    #[error("bad key URI {uri:?}: {reason}")]
-    BadUri {
-        /// The URI as given.
-        uri: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// The PIN could not be found (the message names where it was looked for).
-    #[error("no PIN: {0}")]
-    NoPin(String),
-    /// The PKCS#11 module could not be loaded or initialised.
-    #[error("PKCS#11 module {path}: {reason}")]
-    Module {
-        /// The module path.
-        path: String,
-        /// What failed.
-        reason: String,
-    },
-    /// No token with the label.
-    #[error("no PKCS#11 token labelled {token:?} in module {module}")]
-    NoToken {
-        /// The token label.
-        token: String,
-        /// The module path.
-        module: String,
-    },
-    /// The token refused the PIN.
-    #[error("token {token:?}: login refused ({reason})")]
-    Login {
-        /// The token label.
-        token: String,
-        /// The PKCS#11 error, e.g. CKR_PIN_INCORRECT.
-        reason: String,
-    },
-    /// No key with that id (or a public or private half missing).
-    #[error("{store}: no {what} for key id {id}")]
-    NoKey {
-        /// The store (token label or file).
-        store: String,
-        /// The key id (hex) or file.
-        id: String,
-        /// "private key", "public key".
-        what: &'static str,
-    },
-    /// Another PKCS#11 failure.
-    #[error("token {token:?}: {operation}: {reason}")]
-    Pkcs11 {
-        /// The token label.
-        token: String,
-        /// What was being done.
-        operation: String,
-        /// The PKCS#11 error.
-        reason: String,
-    },
-    /// A key file that cannot be read, written or understood.
-    #[error("key file {path}: {reason}")]
-    File {
-        /// The file.
-        path: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// The store's signature over the probe did not verify against the
-    /// DNSKEY: the private key is not the published key's.
-    #[error("key proof failed for {uri} (key tag {key_tag}, {algorithm}): {reason}")]
-    ProofFailed {
-        /// The key's URI (token and id, or file).
-        uri: String,
-        /// The key tag of the DNSKEY it must match.
-        key_tag: u16,
-        /// Its algorithm.
-        algorithm: Algorithm,
-        /// What went wrong.
-        reason: String,
-    },
-    /// The signing operation itself failed.
-    #[error("{uri}: signing failed: {reason}")]
-    Sign {
-        /// The key.
-        uri: String,
-        /// Why.
-        reason: String,
-    },
 }
 
 /// A private key inside a store: it signs, and tells its public half.
@@ -190,20 +91,20 @@ pub enum Destroyed {
 /// Reads a small file (a PIN, a key) that must be a regular file of at
 /// most `limit` octets: `/dev/zero` or a FIFO named by mistake is refused
 /// instead of read without end.
-pub(crate) fn read_small_file(path: &std::path::Path, limit: u64) -> std::io::Result<Vec<u8>> {
+pub(crate) fn read_small_file(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, SmallFileError> {
     use std::io::Read as _;
     // Checked before opening too: opening a FIFO would wait for a writer.
     if !std::fs::metadata(path)?.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
+        return Err(SmallFileError::NotRegular);
     }
     let file = std::fs::File::open(path)?;
     if !file.metadata()?.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
+        return Err(SmallFileError::NotRegular);
     }
     let mut bytes = Vec::new();
     file.take(limit + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > limit {
-        return Err(std::io::Error::other(format!("longer than {limit} octets")));
+        return Err(SmallFileError::TooLong(limit));
     }
     Ok(bytes)
 }

@@ -36,7 +36,11 @@ use zeroize::Zeroizing;
 
 use super::soft::{random_id, rsa_dnskey};
 use super::uri::{PIN_ENV, Pkcs11Uri};
-use super::{Algorithm, Destroyed, KeyError, KeyStore, KeyUri, SigningKey};
+use super::{
+    Algorithm, Ckr, Destroyed, KeyError, KeyStore, KeyUri, ModuleProblem, Pkcs11Failure, SignProblem, SigningKey,
+    TokenProblem, TokenStale, UriProblem,
+};
+use crate::chain::Chain;
 
 /// DER OID 1.2.840.10045.3.1.7, prime256v1 (P-256).
 const OID_P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
@@ -139,7 +143,7 @@ fn kept_token(module: &str, label: &str) -> Option<Arc<Token>> {
             Some(Arc::clone(token))
         }
         Err(why) => {
-            tracing::warn!(token = %label, "PKCS#11 token kept logged in failed ({why}): its module starts afresh and the token is logged in to again");
+            tracing::warn!(token = %label, "PKCS#11 token kept logged in failed ({}): its module starts afresh and the token is logged in to again", Chain(&why));
             let token = tokens.remove(&key)?;
             drop(kept);
             // As an open that fails: the module starts afresh once its
@@ -189,7 +193,7 @@ impl Pkcs11Store {
         let (public, private) = self
             .token
             .with_main(|s| s.generate_key_pair(&mechanism, &public, &private))
-            .map_err(|e| self.token.error(&operation, &e))?;
+            .map_err(|e| self.token.error(&operation, e))?;
         drop(generating);
         let uri = KeyUri::Pkcs11(self.uri.with_key(&id, label));
         Pkcs11Key::load(&self.token, uri, private, public).inspect_err(|_| {
@@ -232,15 +236,15 @@ impl Pkcs11Store {
 impl Pkcs11Store {
     /// The key id and label a key URI names in this store.
     fn named<'u>(&self, uri: &'u KeyUri) -> Result<(&'u [u8], Option<&'u str>), KeyError> {
-        let bad = |reason: String| KeyError::BadUri { uri: uri.to_string(), reason };
+        let bad = |reason| KeyError::BadUri { uri: uri.to_string(), reason };
         let KeyUri::Pkcs11(p) = uri else {
-            return Err(bad("not a pkcs11: URI".to_owned()));
+            return Err(bad(UriProblem::NotPkcs11));
         };
         if p.token != self.token.label {
-            return Err(bad(format!("the key is in token {:?}; this store is token {:?}", p.token, self.token.label)));
+            return Err(bad(UriProblem::OtherToken { key: p.token.clone(), store: self.token.label.clone() }));
         }
         let Some(id) = p.id.as_deref() else {
-            return Err(bad("no id=: which key?".to_owned()));
+            return Err(bad(UriProblem::NoId));
         };
         Ok((id, p.object.as_deref()))
     }
@@ -319,16 +323,14 @@ fn context(module: &str) -> Result<Arc<Module>, KeyError> {
     if let Some(context) = modules.get(module) {
         return Ok(Arc::clone(context));
     }
-    let failed = |reason: String| KeyError::Module { path: module.to_owned(), reason };
+    let failed = |problem, source| KeyError::Module { path: module.to_owned(), problem, source };
     if lock(&RETIRING).contains(module) {
-        return Err(failed(
-            "being restarted after an error, once the runs using it end; a later run tries again".into(),
-        ));
+        return Err(failed(ModuleProblem::Restarting, None));
     }
-    let context = Pkcs11::new(module).map_err(|e| failed(e.to_string()))?;
+    let context = Pkcs11::new(module).map_err(|e| failed(ModuleProblem::Load, Some(Pkcs11Failure(e))))?;
     match context.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
         Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
-        Err(e) => return Err(failed(format!("C_Initialize: {}", reason(&e)))),
+        Err(e) => return Err(failed(ModuleProblem::Initialize, Some(Pkcs11Failure(e)))),
     }
     let context = Arc::new(Module { path: module.to_owned(), context, retired: AtomicBool::new(false) });
     modules.insert(module.to_owned(), Arc::clone(&context));
@@ -353,14 +355,10 @@ fn retire(module: &Arc<Module>) {
 
 /// The one slot whose token carries `label`.
 fn find_slot(context: &Pkcs11, label: &str, module: &str) -> Result<Slot, KeyError> {
-    let failed = |operation: &str, e: &CkError| KeyError::Pkcs11 {
-        token: label.to_owned(),
-        operation: operation.to_owned(),
-        reason: reason(e),
-    };
+    let failed = |operation: &str, e: CkError| pkcs11_error(label, operation, e);
     let mut found = Vec::new();
-    for slot in context.get_slots_with_token().map_err(|e| failed("list slots", &e))? {
-        let info = context.get_token_info(slot).map_err(|e| failed("read token info", &e))?;
+    for slot in context.get_slots_with_token().map_err(|e| failed("list slots", e))? {
+        let info = context.get_token_info(slot).map_err(|e| failed("read token info", e))?;
         if info.label().trim() == label {
             found.push(slot);
         }
@@ -368,10 +366,10 @@ fn find_slot(context: &Pkcs11, label: &str, module: &str) -> Result<Slot, KeyErr
     match found.as_slice() {
         [slot] => Ok(*slot),
         [] => Err(KeyError::NoToken { token: label.to_owned(), module: module.to_owned() }),
-        _ => Err(KeyError::Pkcs11 {
+        _ => Err(KeyError::Token {
             token: label.to_owned(),
             operation: "find token".to_owned(),
-            reason: format!("{} tokens carry this label; labels must be unique", found.len()),
+            problem: TokenProblem::LabelNotUnique(found.len()),
         }),
     }
 }
@@ -381,19 +379,16 @@ fn find_slot(context: &Pkcs11, label: &str, module: &str) -> Result<Slot, KeyErr
 fn read_pin(uri: &Pkcs11Uri) -> Result<AuthPin, KeyError> {
     let source = uri.pin_source.clone().unwrap_or_else(|| format!("env:{PIN_ENV}"));
     let text = if let Some(path) = source.strip_prefix("file:") {
-        let cannot = |e: std::io::Error| KeyError::NoPin(format!("cannot read the PIN file {path}: {e}"));
+        let cannot = |source| KeyError::PinFile { path: path.to_owned(), source };
         let bytes = Zeroizing::new(super::read_small_file(std::path::Path::new(path), 4096).map_err(cannot)?);
-        let text = std::str::from_utf8(&bytes).map_err(|_| cannot(std::io::Error::other("not UTF-8")))?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| cannot(super::SmallFileError::NotUtf8))?;
         Zeroizing::new(text.to_owned())
     } else if let Some(var) = source.strip_prefix("env:") {
         std::env::var(var)
             .map(Zeroizing::new)
             .map_err(|_| KeyError::NoPin(format!("the environment variable {var} is not set (or not UTF-8)")))?
     } else {
-        return Err(KeyError::BadUri {
-            uri: KeyUri::Pkcs11(uri.clone()).to_string(),
-            reason: "pin-source must be file:PATH or env:VAR".to_owned(),
-        });
+        return Err(KeyError::BadUri { uri: KeyUri::Pkcs11(uri.clone()).to_string(), reason: UriProblem::PinSource });
     };
     let pin = text.trim_end_matches(['\r', '\n']);
     if pin.is_empty() {
@@ -434,12 +429,12 @@ impl Token {
     /// Opens a read-write session on `slot` and logs in as the user.
     fn log_in(context: Arc<Module>, slot: Slot, uri: &Pkcs11Uri, module: String) -> Result<Token, KeyError> {
         let label = uri.token.clone();
-        let session = context.open_rw_session(slot).map_err(|e| pkcs11_error(&label, "open session", &e))?;
+        let session = context.open_rw_session(slot).map_err(|e| pkcs11_error(&label, "open session", e))?;
         let pin = read_pin(uri)?;
         match session.login(UserType::User, Some(&pin)) {
             Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
-            Err(CkError::Pkcs11(rv, _)) => return Err(KeyError::Login { token: label, reason: ckr_name(&rv) }),
-            Err(e) => return Err(pkcs11_error(&label, "log in", &e)),
+            Err(CkError::Pkcs11(rv, _)) => return Err(KeyError::Login { token: label, reason: Ckr(rv) }),
+            Err(e) => return Err(pkcs11_error(&label, "log in", e)),
         }
         drop(pin);
         tracing::debug!(token = %label, "PKCS#11 login");
@@ -457,17 +452,17 @@ impl Token {
     /// Whether the token may serve another run: no session found dead,
     /// its module not restarted, and the main session still there and
     /// logged in as the user. Why not, if not.
-    fn alive(&self) -> Result<(), String> {
+    fn alive(&self) -> Result<(), TokenStale> {
         if self.dead.load(Ordering::SeqCst) {
-            return Err("an operation on it failed".to_owned());
+            return Err(TokenStale::Failed);
         }
         if self.context.retired.load(Ordering::SeqCst) {
-            return Err("its module is restarting after an error".to_owned());
+            return Err(TokenStale::ModuleRestarting);
         }
-        let info = self.with_main(|s| s.get_session_info()).map_err(|e| reason(&e))?;
+        let info = self.with_main(|s| s.get_session_info()).map_err(|e| TokenStale::NoSessionInfo(Pkcs11Failure(e)))?;
         match info.session_state() {
             SessionState::RwUser => Ok(()),
-            other => Err(format!("its session is no longer logged in as the user ({other:?})")),
+            other => Err(TokenStale::LoggedOut(other)),
         }
     }
 
@@ -507,7 +502,7 @@ impl Token {
     /// The one object of `class` with CKA_ID `id`.
     fn find_key(&self, id: &[u8], class: ObjectClass, what: &'static str) -> Result<ObjectHandle, KeyError> {
         let template = [Attribute::Class(class), Attribute::Id(id.to_vec())];
-        let found = self.with_main(|s| s.find_objects(&template)).map_err(|e| self.error("find keys", &e))?;
+        let found = self.with_main(|s| s.find_objects(&template)).map_err(|e| self.error("find keys", e))?;
         match found.as_slice() {
             [handle] => Ok(*handle),
             [] => Err(KeyError::NoKey {
@@ -515,9 +510,9 @@ impl Token {
                 id: data_encoding::HEXLOWER.encode(id),
                 what,
             }),
-            _ => Err(self.error_text(
+            _ => Err(self.refusal(
                 &format!("find {what}"),
-                format!("{} objects have key id {}", found.len(), data_encoding::HEXLOWER.encode(id)),
+                TokenProblem::IdNotUnique { count: found.len(), id: data_encoding::HEXLOWER.encode(id) },
             )),
         }
     }
@@ -533,17 +528,16 @@ impl Token {
     ) -> Result<Option<ObjectHandle>, KeyError> {
         let mut template = vec![Attribute::Class(class), Attribute::Token(true), Attribute::Id(id.to_vec())];
         template.extend(label.map(|l| Attribute::Label(l.as_bytes().to_vec())));
-        let found = self.with_main(|s| s.find_objects(&template)).map_err(|e| self.error("find keys", &e))?;
+        let found = self.with_main(|s| s.find_objects(&template)).map_err(|e| self.error("find keys", e))?;
         match found.as_slice() {
             [] => Ok(None),
             [handle] => Ok(Some(*handle)),
-            _ => Err(self.error_text(
+            _ => Err(self.refusal(
                 &format!("destroy {what}"),
-                format!(
-                    "{} objects have key id {}; nothing destroyed, the URI must name one key",
-                    found.len(),
-                    data_encoding::HEXLOWER.encode(id)
-                ),
+                TokenProblem::IdNotUniqueNothingDestroyed {
+                    count: found.len(),
+                    id: data_encoding::HEXLOWER.encode(id),
+                },
             )),
         }
     }
@@ -553,17 +547,14 @@ impl Token {
         let mut found = 0;
         for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
             let template = [Attribute::Class(class), Attribute::Token(true), Attribute::Id(id.to_vec())];
-            found += self.with_main(|s| s.find_objects(&template)).map_err(|e| self.error("find keys", &e))?.len();
+            found += self.with_main(|s| s.find_objects(&template)).map_err(|e| self.error("find keys", e))?.len();
         }
         if found == 0 {
             return Ok(());
         }
-        Err(self.error_text(
+        Err(self.refusal(
             "destroy key",
-            format!(
-                "{found} key objects have key id {} but not the label {label:?}; nothing destroyed",
-                data_encoding::HEXLOWER.encode(id)
-            ),
+            TokenProblem::OtherLabel { count: found, id: data_encoding::HEXLOWER.encode(id), label: label.to_owned() },
         ))
     }
 
@@ -572,7 +563,7 @@ impl Token {
     fn destroy_object(&self, object: ObjectHandle, id: &[u8]) -> Result<(), KeyError> {
         match self.with_main(|s| s.destroy_object(object)) {
             Ok(()) | Err(CkError::Pkcs11(RvError::ObjectHandleInvalid, _)) => Ok(()),
-            Err(e) => Err(self.error(&format!("destroy key id {}", data_encoding::HEXLOWER.encode(id)), &e)),
+            Err(e) => Err(self.error(&format!("destroy key id {}", data_encoding::HEXLOWER.encode(id)), e)),
         }
     }
 
@@ -585,11 +576,8 @@ impl Token {
     ) -> Result<T, KeyError> {
         let operation = format!("read {kind}");
         let attributes =
-            self.with_main(|s| s.get_attributes(object, &[kind])).map_err(|e| self.error(&operation, &e))?;
-        attributes
-            .into_iter()
-            .find_map(pick)
-            .ok_or_else(|| self.error_text(&operation, "the token has no such attribute for the key".to_owned()))
+            self.with_main(|s| s.get_attributes(object, &[kind])).map_err(|e| self.error(&operation, e))?;
+        attributes.into_iter().find_map(pick).ok_or_else(|| self.refusal(&operation, TokenProblem::NoAttribute))
     }
 
     /// The value of a byte-string attribute of `object`.
@@ -615,12 +603,14 @@ impl Token {
         self.attribute(object, AttributeType::KeyType, |a| if let Attribute::KeyType(t) = a { Some(t) } else { None })
     }
 
-    fn error(&self, operation: &str, e: &CkError) -> KeyError {
+    /// A PKCS#11 call of `operation` that failed.
+    fn error(&self, operation: &str, e: CkError) -> KeyError {
         pkcs11_error(&self.label, operation, e)
     }
 
-    fn error_text(&self, operation: &str, reason: String) -> KeyError {
-        KeyError::Pkcs11 { token: self.label.clone(), operation: operation.to_owned(), reason }
+    /// An answer to `operation` that signet cannot use.
+    fn refusal(&self, operation: &str, problem: TokenProblem) -> KeyError {
+        KeyError::Token { token: self.label.clone(), operation: operation.to_owned(), problem }
     }
 }
 
@@ -647,9 +637,9 @@ impl Pkcs11Key {
         let key_type = token.key_type(public)?;
         let private_type = token.key_type(private)?;
         if private_type != key_type {
-            return Err(token.error_text(
+            return Err(token.refusal(
                 "open key",
-                format!("{}: the private key is {private_type}, the public key {key_type}", uri.describe()),
+                TokenProblem::HalvesDiffer { key: uri.describe(), private: private_type, public: key_type },
             ));
         }
         check_private(token, private, &uri)?;
@@ -670,19 +660,12 @@ fn check_private(token: &Token, private: ObjectHandle, uri: &KeyUri) -> Result<(
     if sensitive && !extractable {
         return Ok(());
     }
-    Err(token.error_text(
-        "open key",
-        format!(
-            "{}: the private key is {}; signet uses only sensitive, non-extractable keys",
-            uri.describe(),
-            if extractable { "extractable" } else { "not sensitive" }
-        ),
-    ))
+    Err(token.refusal("open key", TokenProblem::Exportable { key: uri.describe(), extractable }))
 }
 
 /// The algorithm and DNSKEY public key of a public-key object.
 fn public_key(token: &Token, public: ObjectHandle, key_type: KeyType) -> Result<(Algorithm, Vec<u8>), KeyError> {
-    let malformed = |what: &str| token.error_text("read public key", format!("malformed {what}"));
+    let malformed = |what| token.refusal("read public key", TokenProblem::Malformed(what));
     if key_type == KeyType::RSA {
         let modulus = token.bytes(public, AttributeType::Modulus)?;
         let exponent = token.bytes(public, AttributeType::PublicExponent)?;
@@ -775,7 +758,7 @@ impl SigningKey for Pkcs11Key {
     }
 
     fn sign(&self, data: &[u8]) -> Result<Vec<u8>, KeyError> {
-        let failed = |reason: String| KeyError::Sign { uri: self.uri.describe(), reason };
+        let failed = |reason, source| KeyError::Sign { uri: self.uri.describe(), reason, source };
         let digest;
         let (mechanism, input) = match self.algorithm {
             Algorithm::RsaSha256 => (Mechanism::Sha256RsaPkcs, data),
@@ -790,16 +773,18 @@ impl SigningKey for Pkcs11Key {
             }
             Algorithm::Ed25519 => (Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure)), data),
         };
-        let signature = self
-            .token
-            .watch(self.token.with_idle(|s| s.sign(&mechanism, self.private, input)).map_err(|e| failed(reason(&e))))?;
+        let signature = self.token.watch(
+            self.token
+                .with_idle(|s| s.sign(&mechanism, self.private, input))
+                .map_err(|e| failed(SignProblem::TokenRefused, Some(Pkcs11Failure(e)))),
+        )?;
         if signature.len() != self.signature_len {
-            return Err(failed(format!(
-                "the token returned {} octets, a {} signature has {}",
-                signature.len(),
-                self.algorithm.mnemonic(),
-                self.signature_len
-            )));
+            let wrong = SignProblem::WrongLength {
+                got: signature.len(),
+                algorithm: self.algorithm.mnemonic(),
+                want: self.signature_len,
+            };
+            return Err(failed(wrong, None));
         }
         Ok(signature)
     }
@@ -821,34 +806,9 @@ fn session_is_dead(e: &CkError) -> bool {
     )
 }
 
-fn pkcs11_error(token: &str, operation: &str, e: &CkError) -> KeyError {
-    KeyError::Pkcs11 { token: token.to_owned(), operation: operation.to_owned(), reason: reason(e) }
-}
-
-/// A cryptoki error for messages: `CKR_… in C_…`, or the error's text.
-fn reason(e: &CkError) -> String {
-    match e {
-        CkError::Pkcs11(rv, function) => format!("{} in C_{function:?}", ckr_name(rv)),
-        other => other.to_string(),
-    }
-}
-
-/// The PKCS#11 name of a return value, e.g. `CKR_PIN_INCORRECT`.
-fn ckr_name(rv: &RvError) -> String {
-    match rv {
-        RvError::VendorDefined(code) => format!("vendor-defined CKR 0x{code:08x}"),
-        RvError::UnknownErrorCode(code) => format!("CKR 0x{code:08x}"),
-        other => {
-            let mut name = String::from("CKR");
-            for c in format!("{other:?}").chars() {
-                if c.is_ascii_uppercase() {
-                    name.push('_');
-                }
-                name.push(c.to_ascii_uppercase());
-            }
-            name
-        }
-    }
+/// A PKCS#11 call of `operation` on `token` that failed.
+fn pkcs11_error(token: &str, operation: &str, e: CkError) -> KeyError {
+    KeyError::Pkcs11 { token: token.to_owned(), operation: operation.to_owned(), source: Pkcs11Failure(e) }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -861,9 +821,9 @@ mod tests {
 
     #[test]
     fn return_values_by_name() {
-        assert_eq!(ckr_name(&RvError::PinIncorrect), "CKR_PIN_INCORRECT");
-        assert_eq!(ckr_name(&RvError::UserPinNotInitialized), "CKR_USER_PIN_NOT_INITIALIZED");
-        assert_eq!(ckr_name(&RvError::CryptokiAlreadyInitialized), "CKR_CRYPTOKI_ALREADY_INITIALIZED");
+        assert_eq!(Ckr(RvError::PinIncorrect).to_string(), "CKR_PIN_INCORRECT");
+        assert_eq!(Ckr(RvError::UserPinNotInitialized).to_string(), "CKR_USER_PIN_NOT_INITIALIZED");
+        assert_eq!(Ckr(RvError::CryptokiAlreadyInitialized).to_string(), "CKR_CRYPTOKI_ALREADY_INITIALIZED");
     }
 
     #[test]

@@ -9,28 +9,27 @@
 
 use ring::rand::{SecureRandom, SystemRandom};
 
-use super::{KeyError, PublishedKey, SigningKey};
+use super::{KeyError, ProofProblem, PublishedKey, SigningKey};
 use crate::verify::crypto::PublicKey;
 
 /// Proves that `key` holds the private half of `published`.
 pub fn prove(key: &dyn SigningKey, published: &PublishedKey) -> Result<(), KeyError> {
-    let failed = |reason: String| KeyError::ProofFailed {
+    let failed = |reason, source| KeyError::ProofFailed {
         uri: key.uri().describe(),
         key_tag: published.tag,
         algorithm: published.algorithm,
         reason,
+        source,
     };
     if key.algorithm() != published.algorithm {
-        return Err(failed(format!("the store holds a {} key", key.algorithm())));
+        return Err(failed(ProofProblem::OtherAlgorithm(key.algorithm()), None));
     }
     let mut probe = b"signet key proof ".to_vec();
     let mut nonce = [0u8; 16];
-    SystemRandom::new().fill(&mut nonce).map_err(|_| failed("no randomness for the probe".to_owned()))?;
+    SystemRandom::new().fill(&mut nonce).map_err(|_| failed(ProofProblem::NoRandomness, None))?;
     probe.extend_from_slice(&nonce);
     let signature = key.sign(&probe)?;
     let public = PublicKey::from_dnskey(published.algorithm.number(), published.public_key())
-        .map_err(|e| failed(format!("the published DNSKEY is unusable: {e}")))?;
-    public
-        .verify(&probe, &signature)
-        .map_err(|e| failed(format!("a probe signed in the store does not verify against the published DNSKEY ({e})")))
+        .map_err(|e| failed(ProofProblem::UnusableDnskey, Some(e)))?;
+    public.verify(&probe, &signature).map_err(|e| failed(ProofProblem::DoesNotVerify, Some(e)))
 }

@@ -15,7 +15,7 @@ use ring::rand::{SecureRandom as _, SystemRandom};
 use ring::rsa::PublicKeyComponents;
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair};
 
-use super::{Algorithm, Destroyed, KeyError, KeyStore, KeyUri, SigningKey};
+use super::{Algorithm, Destroyed, FileProblem, KeyError, KeyStore, KeyUri, SignProblem, SigningKey, UriProblem};
 
 /// A directory of key files (for `generate`), or one key file (for `open`).
 #[derive(Debug)]
@@ -47,7 +47,7 @@ impl KeyStore for SoftStore {
             }
             Algorithm::Ed25519 => Ed25519KeyPair::generate_pkcs8(&rng).map(|d| d.as_ref().to_vec()).map_err(|_| ()),
         }
-        .map_err(|_| file_error(&self.path, "key generation failed".to_owned()))?;
+        .map_err(|_| file_error(&self.path, FileProblem::GenerationFailed))?;
         create_store_dir(&self.path)?;
         let file = self.path.join(format!("{}.pk8", sanitize(label)));
         write_new_private(&file, &pkcs8)?;
@@ -56,21 +56,16 @@ impl KeyStore for SoftStore {
 
     fn open(&self, uri: &KeyUri) -> Result<Box<dyn SigningKey>, KeyError> {
         let KeyUri::File(path) = uri else {
-            return Err(KeyError::BadUri { uri: uri.to_string(), reason: "not a file: URI".to_owned() });
+            return Err(KeyError::BadUri { uri: uri.to_string(), reason: UriProblem::NotFile });
         };
-        let metadata = fs::metadata(path).map_err(|e| file_error(path, e.to_string()))?;
+        let metadata = fs::metadata(path).map_err(|e| file_failure(path, FileProblem::Unreadable, e))?;
         if metadata.permissions().mode() & 0o077 != 0 {
-            return Err(file_error(
-                path,
-                format!(
-                    "mode {:o} lets others read a private key; chmod 600 it",
-                    metadata.permissions().mode() & 0o777
-                ),
-            ));
+            return Err(file_error(path, FileProblem::OpenMode(metadata.permissions().mode() & 0o777)));
         }
         // 64 KiB: a PKCS#8 RSA-4096 key in PEM is about 3.3 KiB.
-        let bytes = super::read_small_file(path, 64 * 1024).map_err(|e| file_error(path, e.to_string()))?;
-        let der = pem_or_der(&bytes).ok_or_else(|| file_error(path, "not PKCS#8 DER or PEM".to_owned()))?;
+        let bytes =
+            super::read_small_file(path, 64 * 1024).map_err(|e| file_failure(path, FileProblem::Unreadable, e))?;
+        let der = pem_or_der(&bytes).ok_or_else(|| file_error(path, FileProblem::NotPkcs8))?;
         SoftKey::from_pkcs8(uri.clone(), &der).map(|k| Box::new(k) as Box<dyn SigningKey>)
     }
 
@@ -79,22 +74,26 @@ impl KeyStore for SoftStore {
     /// target would stay) or a file that is no key is refused.
     fn destroy(&self, uri: &KeyUri) -> Result<Destroyed, KeyError> {
         let KeyUri::File(path) = uri else {
-            return Err(KeyError::BadUri { uri: uri.to_string(), reason: "not a file: URI".to_owned() });
+            return Err(KeyError::BadUri { uri: uri.to_string(), reason: UriProblem::NotFile });
         };
         let metadata = match fs::symlink_metadata(path) {
             Ok(metadata) => metadata,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Destroyed::AlreadyGone),
-            Err(e) => return Err(file_error(path, e.to_string())),
+            Err(e) => return Err(file_failure(path, FileProblem::Unreadable, e)),
         };
         if !metadata.file_type().is_file() {
-            let kind = if metadata.is_dir() { "a directory" } else { "not a regular file" };
-            return Err(file_error(path, format!("{kind}: only a key file is destroyed")));
+            let problem = if metadata.is_dir() {
+                FileProblem::DirectoryNotDestroyed
+            } else {
+                FileProblem::NotRegularNotDestroyed
+            };
+            return Err(file_error(path, problem));
         }
-        self.open(uri).map_err(|e| file_error(path, format!("not destroyed: it does not open as a key ({e})")))?;
+        self.open(uri).map_err(|e| file_failure(path, FileProblem::NotAKeyNotDestroyed, e))?;
         match fs::remove_file(path) {
             Ok(()) => sync_parent(path).map(|()| Destroyed::Now),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Destroyed::AlreadyGone),
-            Err(e) => Err(file_error(path, format!("cannot remove: {e}"))),
+            Err(e) => Err(file_failure(path, FileProblem::NotRemoved, e)),
         }
     }
 }
@@ -105,7 +104,7 @@ fn sync_parent(path: &Path) -> Result<(), KeyError> {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
-    fs::File::open(parent).and_then(|dir| dir.sync_all()).map_err(|e| file_error(parent, e.to_string()))
+    fs::File::open(parent).and_then(|dir| dir.sync_all()).map_err(|e| file_failure(parent, FileProblem::NotSynced, e))
 }
 
 /// A ring key pair.
@@ -143,9 +142,9 @@ impl SoftKey {
             (Algorithm::EcdsaP384Sha384, Pair::Ecdsa(pair))
         } else {
             // PKCS#8, or the PKCS#1 RSAPrivateKey that `openssl genpkey -outform DER` writes.
-            let pair = RsaKeyPair::from_pkcs8(der).or_else(|_| RsaKeyPair::from_der(der)).map_err(|e| {
-                file_error(&uri_path(&uri), format!("not an RSA, P-256, P-384 or Ed25519 private key ({e})"))
-            })?;
+            let pair = RsaKeyPair::from_pkcs8(der)
+                .or_else(|_| RsaKeyPair::from_der(der))
+                .map_err(|e| file_error(&uri_path(&uri), FileProblem::NotAKey(e.to_string())))?;
             (Algorithm::RsaSha256, Pair::Rsa(pair))
         };
         let public_key = match &pair {
@@ -177,7 +176,7 @@ impl SigningKey for SoftKey {
     }
 
     fn sign(&self, data: &[u8]) -> Result<Vec<u8>, KeyError> {
-        let failed = || KeyError::Sign { uri: self.uri.describe(), reason: "ring refused to sign".to_owned() };
+        let failed = || KeyError::Sign { uri: self.uri.describe(), reason: SignProblem::RingRefused, source: None };
         match &self.pair {
             Pair::Rsa(pair) => {
                 let mut signature = vec![0; pair.public().modulus_len()];
@@ -217,9 +216,7 @@ pub fn rsa_dnskey(exponent: &[u8], modulus: &[u8]) -> Vec<u8> {
 /// A random key id, as soft and PKCS#11 stores name new keys.
 pub fn random_id() -> Result<[u8; 8], KeyError> {
     let mut id = [0u8; 8];
-    SystemRandom::new()
-        .fill(&mut id)
-        .map_err(|_| KeyError::Sign { uri: "(new key)".to_owned(), reason: "no randomness for a key id".to_owned() })?;
+    SystemRandom::new().fill(&mut id).map_err(|_| KeyError::NoRandomness)?;
     Ok(id)
 }
 
@@ -230,8 +227,19 @@ fn uri_path(uri: &KeyUri) -> PathBuf {
     }
 }
 
-fn file_error(path: &Path, reason: String) -> KeyError {
-    KeyError::File { path: path.display().to_string(), reason }
+/// A key file refused for a reason of ours.
+fn file_error(path: &Path, problem: FileProblem) -> KeyError {
+    KeyError::File { path: path.display().to_string(), problem, source: None }
+}
+
+/// A key file refused for an error of the file system, ring or the key's
+/// opening.
+fn file_failure(
+    path: &Path,
+    problem: FileProblem,
+    source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> KeyError {
+    KeyError::File { path: path.display().to_string(), problem, source: Some(source.into()) }
 }
 
 fn sanitize(label: &str) -> String {
@@ -252,7 +260,7 @@ fn create_store_dir(dir: &Path) -> Result<(), KeyError> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|e| file_error(dir, format!("cannot create the key store directory: {e}")))
+        .map_err(|e| file_failure(dir, FileProblem::NoDirectory, e))
 }
 
 fn write_new_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
@@ -261,8 +269,8 @@ fn write_new_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
         .create_new(true)
         .mode(0o600)
         .open(path)
-        .map_err(|e| file_error(path, e.to_string()))?;
-    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(|e| file_error(path, e.to_string()))
+        .map_err(|e| file_failure(path, FileProblem::Unwritable, e))?;
+    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(|e| file_failure(path, FileProblem::Unwritable, e))
 }
 
 /// DER as is, or the base64 body of a PEM `PRIVATE KEY` (PKCS#8) or

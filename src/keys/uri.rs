@@ -14,7 +14,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::path::PathBuf;
 
-use super::KeyError;
+use super::{KeyError, UriProblem};
 
 /// Where SoftHSM 2's module lives on Debian.
 pub const SOFTHSM_MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
@@ -68,12 +68,12 @@ impl Pkcs11Uri {
 
     /// Reads what follows `pkcs11:` (already known to hold no PIN).
     /// Attribute names are compared after percent-decoding, in any case.
-    fn parse(rest: &str) -> Result<Pkcs11Uri, String> {
+    fn parse(rest: &str) -> Result<Pkcs11Uri, UriProblem> {
         let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
         let mut uri = Pkcs11Uri { token: String::new(), id: None, object: None, module_path: None, pin_source: None };
         for attr in path.split(';').filter(|a| !a.is_empty()) {
             let (name, value) = attribute(attr)?;
-            let label = |what: &str| utf8(value.clone()).ok_or_else(|| format!("{what} label is not UTF-8"));
+            let label = |what| utf8(value.clone()).ok_or(UriProblem::LabelNotUtf8(what));
             match name.as_str() {
                 "token" => uri.token = label("token")?,
                 "id" => uri.id = Some(value),
@@ -85,7 +85,7 @@ impl Pkcs11Uri {
         }
         for attr in query.split('&').filter(|a| !a.is_empty()) {
             let (name, value) = attribute(attr)?;
-            let text = || utf8(value.clone()).ok_or_else(|| format!("{name} is not UTF-8"));
+            let text = || utf8(value.clone()).ok_or_else(|| UriProblem::ValueNotUtf8(name.clone()));
             match name.as_str() {
                 "module-path" => uri.module_path = Some(text()?),
                 "pin-source" => uri.pin_source = Some(text()?),
@@ -93,10 +93,10 @@ impl Pkcs11Uri {
             }
         }
         if uri.token.is_empty() {
-            return Err("a token=LABEL attribute is required (slot ids change between runs)".to_owned());
+            return Err(UriProblem::NoToken);
         }
         if uri.id.as_ref().is_some_and(Vec::is_empty) {
-            return Err("id is empty".to_owned());
+            return Err(UriProblem::EmptyId);
         }
         Ok(uri)
     }
@@ -106,15 +106,15 @@ impl KeyUri {
     /// Reads a URI; `file:` paths may be relative.
     pub fn parse(text: &str) -> Result<KeyUri, KeyError> {
         refuse_pin(text)?;
-        let bad = |reason: String| KeyError::BadUri { uri: text.to_owned(), reason };
+        let bad = |reason| KeyError::BadUri { uri: text.to_owned(), reason };
         if let Some(path) = text.strip_prefix("file:") {
             if path.is_empty() {
-                return Err(bad("file: needs a path".to_owned()));
+                return Err(bad(UriProblem::NoPath));
             }
             return Ok(KeyUri::File(PathBuf::from(path)));
         }
         let Some(rest) = text.strip_prefix("pkcs11:") else {
-            return Err(bad("expected pkcs11:… or file:…".to_owned()));
+            return Err(bad(UriProblem::UnknownScheme));
         };
         Pkcs11Uri::parse(rest).map(KeyUri::Pkcs11).map_err(bad)
     }
@@ -166,10 +166,6 @@ impl fmt::Display for KeyUri {
     }
 }
 
-/// Why a URI holding a PIN is refused, and what to do instead.
-const PIN_REFUSED: &str = "a PIN does not belong in a key URI (pin-value is refused, so that URIs can be logged and \
-                           stored): use pin-source=file:PATH or env:VAR, or set SIGNET_PKCS11_PIN";
-
 /// The attribute that would carry a PIN (RFC 7512 §2.3).
 const PIN_ATTRIBUTE: &str = "pin-value";
 
@@ -201,7 +197,7 @@ pub fn pin_at(text: &str) -> Option<usize> {
 /// error shows the text only up to the PIN.
 pub fn refuse_pin(text: &str) -> Result<(), KeyError> {
     match pin_at(text) {
-        Some(_) => Err(KeyError::BadUri { uri: redact(text).into_owned(), reason: PIN_REFUSED.to_owned() }),
+        Some(_) => Err(KeyError::BadUri { uri: redact(text).into_owned(), reason: UriProblem::HoldsPin }),
         None => Ok(()),
     }
 }
@@ -263,13 +259,13 @@ fn percent_decode_lossy(text: &str) -> Vec<u8> {
 
 /// One `name=value` attribute: the name percent-decoded and lowercased,
 /// the value percent-decoded.
-fn attribute(attr: &str) -> Result<(String, Vec<u8>), String> {
-    let (name, value) = attr.split_once('=').ok_or_else(|| format!("attribute {attr:?} has no '='"))?;
+fn attribute(attr: &str) -> Result<(String, Vec<u8>), UriProblem> {
+    let (name, value) = attr.split_once('=').ok_or_else(|| UriProblem::NoEquals(attr.to_owned()))?;
     let name = percent_decode(name)
         .and_then(utf8)
-        .ok_or_else(|| format!("bad percent-encoding in the attribute name {name:?}"))?
+        .ok_or_else(|| UriProblem::NameEncoding(name.to_owned()))?
         .to_ascii_lowercase();
-    let value = percent_decode(value).ok_or_else(|| format!("bad percent-encoding in {name}"))?;
+    let value = percent_decode(value).ok_or_else(|| UriProblem::ValueEncoding(name.clone()))?;
     Ok((name, value))
 }
 

@@ -204,7 +204,7 @@ pub(super) async fn purge_removed_keys(db: &Database, snapshot: &ZoneSnapshot, n
             Ok(Destroyed::Now) => format!("key material destroyed in its store ({uri})"),
             Ok(Destroyed::AlreadyGone) => format!("key material was already gone from its store ({uri})"),
             Err(e) => {
-                tracing::warn!(zone = %zone.name, key = id, "cannot destroy a removed key yet: {e}");
+                tracing::warn!(zone = %zone.name, key = id, "cannot destroy a removed key yet: {}", crate::chain::Chain(&e));
                 continue;
             }
         };

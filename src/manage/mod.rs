@@ -56,7 +56,7 @@ pub enum ManageError {
     /// The run would publish a different version under a serial already
     /// published (policy `zone.serial = "keep"` and an input serial that
     /// did not move): nothing was published.
-    #[error("zone {zone}: {source}")]
+    #[error("zone {zone}")]
     SerialHeld {
         /// The zone.
         zone: String,
@@ -94,7 +94,7 @@ pub enum ManageError {
         zone: String,
     },
     /// A key could not be made, opened, proven or used.
-    #[error("zone {zone}: {source}")]
+    #[error("zone {zone}")]
     Key {
         /// The zone.
         zone: String,
@@ -102,7 +102,7 @@ pub enum ManageError {
         source: Box<KeyError>,
     },
     /// The unsigned zone could not be read (names file and line).
-    #[error("zone {zone}: {source}")]
+    #[error("zone {zone}")]
     Input {
         /// The zone.
         zone: String,
@@ -111,7 +111,7 @@ pub enum ManageError {
     },
     /// The unsigned zone breaks content rules (names file, owner, type and
     /// rule): refused before any key is made or opened.
-    #[error("zone {zone}: {file}: {source}")]
+    #[error("zone {zone}: {file}")]
     Content {
         /// The zone.
         zone: String,
@@ -124,7 +124,7 @@ pub enum ManageError {
     #[error("{0}")]
     Argument(String),
     /// The signer failed: nothing was written to the output.
-    #[error("zone {zone}: nothing was written to {output}: {source}")]
+    #[error("zone {zone}: nothing was written to {output}")]
     Sign {
         /// The zone.
         zone: String,
@@ -135,7 +135,7 @@ pub enum ManageError {
     },
     /// The candidate could not be written, read back or put in place:
     /// nothing was published.
-    #[error("zone {zone}: nothing was written to {output}: {source}")]
+    #[error("zone {zone}: nothing was written to {output}")]
     Publish {
         /// The zone.
         zone: String,
@@ -161,8 +161,8 @@ pub enum PublishFailure {
     #[error(transparent)]
     Io(#[from] PublishError),
     /// The written zone does not read back: a writer bug.
-    #[error("the written zone does not read back: {0}")]
-    ReadBack(ReadError),
+    #[error("the written zone does not read back")]
+    ReadBack(#[source] ReadError),
 }
 
 impl ManageError {

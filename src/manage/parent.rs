@@ -11,16 +11,17 @@ use std::sync::Arc;
 use tokio::task::JoinSet;
 
 use super::ManageError;
+use crate::chain::Chain;
 use crate::db::{Actor, Database, DsCheck, DsSubmission, Event, EventKind, Remote, RemoteRole, ZoneSnapshot};
 use crate::keys::PublishedKey;
 use crate::parent::check::{Asking, Cut, PendingKey, Server, ServerAnswer, Verdict, Want, answers_text, ask, judge};
-use crate::parent::submit::{WantedDs, push_update_from, run_submit_command, submission_text};
+use crate::parent::submit::{SubmitError, WantedDs, push_update_from, run_submit_command, submission_text};
 use crate::policy::ParentPolicy;
 use crate::rollover::Observation;
-use crate::xfr::acl::parse_socket;
+use crate::xfr::acl::{AddressError, parse_socket};
 use crate::xfr::source::{SourceChoice, SourceDefaults};
 use crate::xfr::tsig::TsigKey;
-use crate::zone::Name;
+use crate::zone::{Name, NameError};
 
 /// Finds a loaded TSIG key by name (absolute, lowercase).
 pub type KeyLookup<'a> = &'a (dyn Fn(&str) -> Option<Arc<TsigKey>> + Sync);
@@ -422,17 +423,60 @@ async fn submit(
     if let Some(command) = command {
         via.push("submit-command".to_owned());
         if let Err(e) = run_submit_command(command, wanted, SUBMIT_TIMEOUT).await {
-            errors.push(e.to_string());
+            errors.push(Chain(&e).to_string());
         }
     }
     for update in updates {
         let address = update.address.as_deref().unwrap_or_default();
         via.push(format!("update at {address}"));
         if let Err(e) = push_one(wanted, update, origin, keys, choice).await {
-            errors.push(e);
+            errors.push(Chain(&e).to_string());
         }
     }
     (via, errors)
+}
+
+/// Why one update of the parent's DS RRset failed.
+#[derive(Debug, thiserror::Error)]
+enum UpdateError {
+    /// The remote's address does not read.
+    #[error("update server {address}")]
+    Address {
+        /// The address as stored.
+        address: String,
+        /// Why it does not read.
+        source: AddressError,
+    },
+    /// The remote names a TSIG key the service has not loaded.
+    #[error("update server {address}: TSIG key {name} is not loaded")]
+    KeyNotLoaded {
+        /// The server.
+        address: String,
+        /// The key's name.
+        name: String,
+    },
+    /// The remote's parent zone does not read.
+    #[error("parent zone {zone}")]
+    ParentZone {
+        /// The name as stored.
+        zone: String,
+        /// Why it does not read.
+        source: NameError,
+    },
+    /// The root zone was to be updated at its parent.
+    #[error("the root has no parent to update")]
+    Root,
+    /// The update was sent and failed.
+    #[error(transparent)]
+    Submit(#[from] SubmitError),
+    /// No answer in time.
+    #[error("update server {address}: no answer within {seconds} s")]
+    Timeout {
+        /// The server.
+        address: String,
+        /// The time allowed.
+        seconds: u64,
+    },
 }
 
 /// One RFC 2136 update of the parent's DS RRset at `update`'s server.
@@ -442,27 +486,27 @@ async fn push_one(
     origin: &Name,
     keys: KeyLookup<'_>,
     choice: &SourceChoice,
-) -> Result<(), String> {
+) -> Result<(), UpdateError> {
     let address = update.address.as_deref().unwrap_or_default();
-    let server = parse_socket(address).map_err(|e| format!("update server {address}: {e}"))?;
+    let server =
+        parse_socket(address).map_err(|source| UpdateError::Address { address: address.to_owned(), source })?;
     let key = match update.tsig_key.as_deref() {
-        Some(name) => {
-            Some(keys(name).ok_or_else(|| format!("update server {address}: TSIG key {name} is not loaded"))?)
-        }
+        Some(name) => Some(
+            keys(name)
+                .ok_or_else(|| UpdateError::KeyNotLoaded { address: address.to_owned(), name: name.to_owned() })?,
+        ),
         None => None,
     };
     let parent_zone = match update.parent_zone.as_deref() {
-        Some(zone) => Name::from_text(zone, None).map_err(|e| format!("parent zone {zone}: {e}"))?,
-        None => origin
-            .as_ref()
-            .parent()
-            .map(|p| p.to_owned())
-            .ok_or_else(|| "the root has no parent to update".to_owned())?,
+        Some(zone) => {
+            Name::from_text(zone, None).map_err(|source| UpdateError::ParentZone { zone: zone.to_owned(), source })?
+        }
+        None => origin.as_ref().parent().map(|p| p.to_owned()).ok_or(UpdateError::Root)?,
     };
     let source = choice.for_peer(server).ip;
     match tokio::time::timeout(UPDATE_LIMIT, push_update_from(server, source, key.as_ref(), &parent_zone, wanted)).await
     {
-        Ok(result) => result.map_err(|e| e.to_string()),
-        Err(_) => Err(format!("update server {address}: no answer within {} s", UPDATE_LIMIT.as_secs())),
+        Ok(result) => Ok(result?),
+        Err(_) => Err(UpdateError::Timeout { address: address.to_owned(), seconds: UPDATE_LIMIT.as_secs() }),
     }
 }

@@ -19,6 +19,7 @@ use super::journal::diff_for_commit;
 use super::keys::{advance_with_new_keys, key_store, open_signing_keys, parent_ds, purge_removed_keys, signing_keys};
 use super::oneshot::published_serial;
 use super::{ManageError, PublishFailure, zone_name};
+use crate::chain::Chain;
 use crate::db::{
     Actor, Database, Event, EventKind, GateMemoCommit, JournalEntry, PublishedZone, RunCommit, RunRecord, RunResult,
     ZoneSnapshot,
@@ -131,12 +132,18 @@ async fn finish_run(db: &Database, (zone_id, zone): (i64, &str), locked: Option<
     if let Some(run) = record
         && let Err(e) = db.record_unpublished_run(zone_id, &run).await
     {
-        tracing::error!(zone, result = run.result.as_str(), "cannot record the run: {e}; the run: {}", run.message);
+        tracing::error!(
+            zone,
+            result = run.result.as_str(),
+            "cannot record the run: {}; the run: {}",
+            Chain(&e),
+            run.message
+        );
     }
     if let Some(pid) = locked
         && let Err(e) = db.unlock_zone(zone_id, pid).await
     {
-        tracing::error!(zone, "cannot release the zone's signing lock: {e}");
+        tracing::error!(zone, "cannot release the zone's signing lock: {}", Chain(&e));
     }
 }
 
@@ -155,9 +162,13 @@ fn run_record(result: &Result<RunOutcome, ManageError>, at: i64, seconds: f64) -
             seconds,
             ..RunRecord::default()
         }),
-        Err(e) => {
-            Some(RunRecord { at, result: RunResult::Failed, message: e.to_string(), seconds, ..RunRecord::default() })
-        }
+        Err(e) => Some(RunRecord {
+            at,
+            result: RunResult::Failed,
+            message: Chain(e).to_string(),
+            seconds,
+            ..RunRecord::default()
+        }),
     }
 }
 
@@ -178,9 +189,9 @@ async fn run_locked(
     // read, the digest recorded is of an older version, and a service sees
     // the change. The published version is read beside both.
     let read_digest_then_input = || {
-        let digest = file_digest(input).map_err(|e| {
-            let message = format!("cannot read {}: {e}", input.display());
-            input_error(crate::zone::ReadError { file: input.to_owned(), line: 0, message })
+        let digest = file_digest(input).map_err(|source| {
+            let problem = crate::zone::ReadProblem::Unreadable { path: input.to_owned(), source };
+            input_error(crate::zone::ReadError { file: input.to_owned(), line: 0, problem })
         })?;
         Ok::<_, ManageError>((digest, read_input(&snapshot, &origin)?))
     };
@@ -447,10 +458,10 @@ async fn commit_or_undo(
     }
     match installed.undo() {
         Ok(()) => {
-            tracing::warn!(zone = %zone, serial, "the publication could not be recorded: the version before is back at the output ({error})")
+            tracing::warn!(zone = %zone, serial, "the publication could not be recorded: the version before is back at the output ({})", Chain(&error))
         }
         Err(undo) => {
-            tracing::error!(zone = %zone, serial, "the publication could not be recorded ({error}), and the version before cannot be put back ({undo}): the output is ahead of the database until the next run publishes")
+            tracing::error!(zone = %zone, serial, "the publication could not be recorded ({}), and the version before cannot be put back ({}): the output is ahead of the database until the next run publishes", Chain(&error), Chain(&undo))
         }
     }
     Err(error)

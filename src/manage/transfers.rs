@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::ManageError;
+use crate::chain::Chain;
 use crate::db::{Database, Remote, RemoteRole};
 use crate::xfr::acl::{parse_prefix, parse_socket};
 use crate::xfr::tsig::TsigKey;
@@ -29,7 +30,7 @@ pub async fn register_tsig_key(
     let stored = key_name(name)?;
     let path = std::path::absolute(secret_file).unwrap_or_else(|_| secret_file.to_owned());
     let parsed = Name::from_text(&stored, None).map_err(|e| ManageError::Argument(e.to_string()))?;
-    TsigKey::read_file_named(&path, &parsed).map_err(|e| ManageError::Argument(e.to_string()))?;
+    TsigKey::read_file_named(&path, &parsed).map_err(|e| ManageError::Argument(Chain(&e).to_string()))?;
     db.add_tsig_key(&stored, &path.display().to_string(), now).await?;
     Ok((stored, path))
 }

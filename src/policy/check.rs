@@ -10,21 +10,184 @@ pub struct Warning {
     /// The field, as `section.name`.
     pub field: String,
     /// Why it is unwise.
-    pub reason: String,
+    pub reason: Unwise,
 }
 
-type Refusal = (String, String);
-
-fn refuse(field: &str, reason: String) -> Result<(), Refusal> {
-    Err((field.to_owned(), reason))
+/// Why a legal value is unwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Unwise {
+    /// `zone.serial = "keep"`: the signer cannot move the serial.
+    #[error(
+        "keep publishes the unsigned zone's serial as it is: a run that would change the signed zone \
+         (signatures refreshed, a rollover step, a policy change) while that serial has not moved \
+         publishes nothing, and the published signatures age toward expiry until the unsigned zone \
+         gets a greater serial; increment, unixtime or datecounter let signet move it"
+    )]
+    SerialKept,
+    /// Extra NSEC3 iterations.
+    #[error("{0} extra iterations cost resolvers and add no safety; RFC 9276 §3.1 says 0")]
+    Iterations(u16),
+    /// An NSEC3 salt.
+    #[error("a salt adds no safety; RFC 9276 §3.1 says use none")]
+    Salt,
 }
 
-/// Checks a parsed policy: `Err((field, reason))` for the first field that
-/// cannot work, else the warnings.
+/// The first field of a policy that cannot work, and why.
+#[derive(Debug)]
+pub struct Refusal {
+    /// The field, as `section.name`.
+    pub field: &'static str,
+    /// Why its value cannot work.
+    pub reason: Unworkable,
+}
+
+/// Why a field's value cannot work. Durations are shown as written in a
+/// policy (`"35d"`).
+#[derive(Debug, thiserror::Error)]
+pub enum Unworkable {
+    /// A key lifetime past [`MAX_LIFETIME`].
+    #[error("{} exceeds the limit of {} (100 years; 0 means unlimited)", d(*.0), d(MAX_LIFETIME))]
+    LifetimeBeyondLimit(i64),
+    /// Any other duration past [`MAX_DURATION`].
+    #[error(
+        "{} exceeds the limit of {} (10 years): RRSIG times are 32-bit serial numbers (RFC 4034 §3.1.5), \
+         so signature timers must stay well under 68 years",
+        d(*.0),
+        d(MAX_DURATION)
+    )]
+    DurationBeyondLimit(i64),
+    /// A key size the algorithm does not take.
+    #[error("{0}")]
+    KeySize(Box<crate::keys::KeyError>),
+    /// A signature validity under an hour.
+    #[error("{} is too short to publish and re-sign a zone; use at least 1h", d(*.0))]
+    ValidityTooShort(i64),
+    /// Refresh not shorter than a validity.
+    #[error("refresh ({}) must be shorter than {validity_field} ({})", d(*.refresh), d(*.validity))]
+    RefreshNotShorter {
+        /// `signatures.refresh`.
+        refresh: i64,
+        /// The validity field it is held to.
+        validity_field: &'static str,
+        /// Its value.
+        validity: i64,
+    },
+    /// Jitter that would make fresh signatures due at once.
+    #[error(
+        "jitter ({}) must be shorter than {validity_field} minus refresh ({}), or fresh signatures would be due at once",
+        d(*.jitter),
+        d(*.margin)
+    )]
+    JitterTooLong {
+        /// `signatures.jitter`.
+        jitter: i64,
+        /// The validity field it is held to.
+        validity_field: &'static str,
+        /// That validity minus the refresh.
+        margin: i64,
+    },
+    /// An inception offset not shorter than a validity.
+    #[error("inception offset ({}) must be shorter than {validity_field} ({})", d(*.offset), d(*.validity))]
+    InceptionOffsetTooLong {
+        /// `signatures.inception-offset`.
+        offset: i64,
+        /// The validity field it is held to.
+        validity_field: &'static str,
+        /// Its value.
+        validity: i64,
+    },
+    /// A pre-refresh that would make fresh signatures due at once.
+    #[error(
+        "pre-refresh ({}) must be shorter than validity minus refresh minus jitter ({}), \
+         or fresh signatures would be due at once",
+        d(*.pre_refresh),
+        d(*.slack)
+    )]
+    PreRefreshTooLong {
+        /// `signatures.pre-refresh`.
+        pre_refresh: i64,
+        /// Validity minus refresh minus jitter.
+        slack: i64,
+    },
+    /// A refresh margin that cached signatures would outlive.
+    #[error(
+        "refresh ({}) must exceed the longest TTL plus the propagation delay ({}), or cached signatures expire",
+        d(*.refresh),
+        d(*.cached)
+    )]
+    RefreshBelowCaching {
+        /// `signatures.refresh`.
+        refresh: i64,
+        /// The longest TTL plus the propagation delay.
+        cached: i64,
+    },
+    /// A key lifetime shorter than its rollover.
+    #[error("{} is shorter than the rollover it needs ({}, {reference})", d(*.lifetime), d(*.rollover))]
+    LifetimeBelowRollover {
+        /// The lifetime.
+        lifetime: i64,
+        /// How long its rollover takes.
+        rollover: i64,
+        /// Where the rollover is described.
+        reference: &'static str,
+    },
+    /// A TTL of 0.
+    #[error("0s is not a usable TTL")]
+    ZeroTtl,
+    /// A DNSKEY TTL above the zone's largest.
+    #[error("{} exceeds zone.max-ttl ({})", d(*.dnskey_ttl), d(*.max_ttl))]
+    DnskeyTtlAboveMax {
+        /// `keys.dnskey-ttl`.
+        dnskey_ttl: i64,
+        /// `zone.max-ttl`.
+        max_ttl: i64,
+    },
+    /// Opt-out asked with NSEC.
+    #[error("opt-out exists only with NSEC3")]
+    OptOutWithNsec,
+    /// More NSEC3 iterations than validators take.
+    #[error("{0} iterations: validators treat NSEC3 above 100 as insecure or bogus (RFC 9276 §3.2)")]
+    TooManyIterations(u16),
+    /// `keys.purge-after` past [`MAX_PURGE_AFTER`].
+    #[error("{} is longer than {}; to keep removed keys for ever, write 0", d(*.0), d(MAX_PURGE_AFTER))]
+    PurgeTooLong(i64),
+    /// More journal versions than [`MAX_JOURNAL_VERSIONS`].
+    #[error("{0} is more than {MAX_JOURNAL_VERSIONS}; to keep no journal, write 0")]
+    TooManyJournalVersions(u32),
+    /// A journal larger than [`MAX_JOURNAL_SIZE`].
+    #[error("{0} bytes is more than 1 TiB")]
+    JournalTooLarge(u64),
+    /// No pause between the parent's checks.
+    #[error("0 would ask the parent's servers without pause; write e.g. \"1m\"")]
+    NoCheckPause,
+    /// The longest check interval under the first.
+    #[error("{} is shorter than parent.check-interval-min ({})", d(*.interval), d(*.min))]
+    CheckIntervalBelowMin {
+        /// `parent.check-interval`.
+        interval: i64,
+        /// `parent.check-interval-min`.
+        min: i64,
+    },
+    /// A submit command of white space.
+    #[error("empty; leave the key out to submit no DS by command")]
+    EmptySubmitCommand,
+}
+
+/// A duration as a policy writes it, for messages.
+fn d(seconds: i64) -> String {
+    format_duration(seconds)
+}
+
+fn refuse(field: &'static str, reason: Unworkable) -> Result<(), Refusal> {
+    Err(Refusal { field, reason })
+}
+
+/// Checks a parsed policy: the [`Refusal`] of the first field that cannot
+/// work, else the warnings.
 pub fn check(policy: &Policy) -> Result<Vec<Warning>, Refusal> {
     check_bounds(policy)?;
     crate::keys::check_bits(policy.keys.algorithm, policy.keys.bits)
-        .map_err(|e| ("keys.bits".to_owned(), e.to_string()))?;
+        .map_err(|e| Refusal { field: "keys.bits", reason: Unworkable::KeySize(Box::new(e)) })?;
     check_signatures(policy)?;
     check_lifetimes(policy)?;
     check_ttls(policy)?;
@@ -39,14 +202,8 @@ pub fn check(policy: &Policy) -> Result<Vec<Warning>, Refusal> {
 /// `keep` is legal, but it hands the serial to whoever edits the unsigned
 /// zone: one serial names one version, so the signer cannot move it.
 fn serial_warning(policy: &Policy) -> Option<Warning> {
-    (policy.zone.serial == super::SerialScheme::Keep).then(|| Warning {
-        field: "zone.serial".to_owned(),
-        reason: "keep publishes the unsigned zone's serial as it is: a run that would change the signed zone \
-                 (signatures refreshed, a rollover step, a policy change) while that serial has not moved \
-                 publishes nothing, and the published signatures age toward expiry until the unsigned zone \
-                 gets a greater serial; increment, unixtime or datecounter let signet move it"
-            .to_owned(),
-    })
+    (policy.zone.serial == super::SerialScheme::Keep)
+        .then(|| Warning { field: "zone.serial".to_owned(), reason: Unwise::SerialKept })
 }
 
 /// The longest `keys.purge-after` taken: 100 years (of 365.25 days, as
@@ -57,14 +214,7 @@ pub const MAX_PURGE_AFTER: i64 = 100 * 31_557_600;
 fn check_purge(policy: &Policy) -> Result<(), Refusal> {
     let purge = policy.keys.purge_after;
     if purge > MAX_PURGE_AFTER {
-        refuse(
-            "keys.purge-after",
-            format!(
-                "{} is longer than {}; to keep removed keys for ever, write 0",
-                format_duration(purge),
-                format_duration(MAX_PURGE_AFTER)
-            ),
-        )?;
+        refuse("keys.purge-after", Unworkable::PurgeTooLong(purge))?;
     }
     Ok(())
 }
@@ -79,23 +229,16 @@ const MAX_JOURNAL_VERSIONS: u32 = 100_000;
 fn check_parent(policy: &Policy) -> Result<(), Refusal> {
     let p = &policy.parent;
     if p.check_interval_min == 0 {
-        refuse(
-            "parent.check-interval-min",
-            "0 would ask the parent's servers without pause; write e.g. \"1m\"".to_owned(),
-        )?;
+        refuse("parent.check-interval-min", Unworkable::NoCheckPause)?;
     }
     if p.check_interval < p.check_interval_min {
         refuse(
             "parent.check-interval",
-            format!(
-                "{} is shorter than parent.check-interval-min ({})",
-                format_duration(p.check_interval),
-                format_duration(p.check_interval_min)
-            ),
+            Unworkable::CheckIntervalBelowMin { interval: p.check_interval, min: p.check_interval_min },
         )?;
     }
     if p.submit_command.as_deref().is_some_and(|c| c.trim().is_empty()) {
-        refuse("parent.submit-command", "empty; leave the key out to submit no DS by command".to_owned())?;
+        refuse("parent.submit-command", Unworkable::EmptySubmitCommand)?;
     }
     Ok(())
 }
@@ -107,13 +250,10 @@ const MAX_JOURNAL_SIZE: u64 = 1 << 40;
 fn check_journal(policy: &Policy) -> Result<(), Refusal> {
     let journal = &policy.journal;
     if journal.max_versions > MAX_JOURNAL_VERSIONS {
-        refuse(
-            "journal.max-versions",
-            format!("{} is more than {MAX_JOURNAL_VERSIONS}; to keep no journal, write 0", journal.max_versions),
-        )?;
+        refuse("journal.max-versions", Unworkable::TooManyJournalVersions(journal.max_versions))?;
     }
     if journal.max_size > MAX_JOURNAL_SIZE {
-        refuse("journal.max-size", format!("{} bytes is more than 1 TiB", journal.max_size))?;
+        refuse("journal.max-size", Unworkable::JournalTooLarge(journal.max_size))?;
     }
     Ok(())
 }
@@ -157,24 +297,12 @@ fn check_bounds(policy: &Policy) -> Result<(), Refusal> {
     ];
     for (field, value) in lifetimes {
         if value > MAX_LIFETIME {
-            let limit = format_duration(MAX_LIFETIME);
-            refuse(
-                field,
-                format!("{} exceeds the limit of {limit} (100 years; 0 means unlimited)", format_duration(value)),
-            )?;
+            refuse(field, Unworkable::LifetimeBeyondLimit(value))?;
         }
     }
     for (field, value) in others {
         if value > MAX_DURATION {
-            refuse(
-                field,
-                format!(
-                    "{} exceeds the limit of {} (10 years): RRSIG times are 32-bit serial numbers (RFC 4034 §3.1.5), \
-                     so signature timers must stay well under 68 years",
-                    format_duration(value),
-                    format_duration(MAX_DURATION)
-                ),
-            )?;
+            refuse(field, Unworkable::DurationBeyondLimit(value))?;
         }
     }
     Ok(())
@@ -182,59 +310,39 @@ fn check_bounds(policy: &Policy) -> Result<(), Refusal> {
 
 fn check_signatures(policy: &Policy) -> Result<(), Refusal> {
     let s = &policy.signatures;
-    let d = |v: i64| format_duration(v);
     for (field, validity) in [("signatures.validity", s.validity), ("signatures.dnskey-validity", s.dnskey_validity)] {
         if validity < 3600 {
-            refuse(field, format!("{} is too short to publish and re-sign a zone; use at least 1h", d(validity)))?;
+            refuse(field, Unworkable::ValidityTooShort(validity))?;
         }
         if s.refresh >= validity {
             refuse(
                 "signatures.refresh",
-                format!("refresh ({}) must be shorter than {field} ({})", d(s.refresh), d(validity)),
+                Unworkable::RefreshNotShorter { refresh: s.refresh, validity_field: field, validity },
             )?;
         }
         if s.jitter >= validity - s.refresh {
             refuse(
                 "signatures.jitter",
-                format!(
-                    "jitter ({}) must be shorter than {field} minus refresh ({}), or fresh signatures would be due at once",
-                    d(s.jitter),
-                    d(validity - s.refresh)
-                ),
+                Unworkable::JitterTooLong { jitter: s.jitter, validity_field: field, margin: validity - s.refresh },
             )?;
         }
         if s.inception_offset >= validity {
             refuse(
                 "signatures.inception-offset",
-                format!("inception offset ({}) must be shorter than {field} ({})", d(s.inception_offset), d(validity)),
+                Unworkable::InceptionOffsetTooLong { offset: s.inception_offset, validity_field: field, validity },
             )?;
         }
     }
     if let Some(pre_refresh) = s.pre_refresh_setting
         && pre_refresh >= s.refresh_slack()
     {
-        refuse(
-            "signatures.pre-refresh",
-            format!(
-                "pre-refresh ({}) must be shorter than validity minus refresh minus jitter ({}), \
-                 or fresh signatures would be due at once",
-                d(pre_refresh),
-                d(s.refresh_slack())
-            ),
-        )?;
+        refuse("signatures.pre-refresh", Unworkable::PreRefreshTooLong { pre_refresh, slack: s.refresh_slack() })?;
     }
     // A signature cached by a resolver must not expire in its cache: the
     // refresh margin must cover the longest TTL and the propagation delay.
     let cached = policy.zone.max_ttl.max(policy.keys.dnskey_ttl) + policy.zone.propagation_delay;
     if s.refresh <= cached {
-        refuse(
-            "signatures.refresh",
-            format!(
-                "refresh ({}) must exceed the longest TTL plus the propagation delay ({}), or cached signatures expire",
-                d(s.refresh),
-                d(cached)
-            ),
-        )?;
+        refuse("signatures.refresh", Unworkable::RefreshBelowCaching { refresh: s.refresh, cached })?;
     }
     Ok(())
 }
@@ -259,40 +367,40 @@ pub fn ksk_rollover_time(policy: &Policy) -> i64 {
 
 fn check_lifetimes(policy: &Policy) -> Result<(), Refusal> {
     let k = &policy.keys;
-    let d = |v: i64| format_duration(v);
     let zsk = zsk_rollover_time(policy);
     let ksk = ksk_rollover_time(policy);
     let (ksk_field, ksk_need) = if k.csk { ("keys.ksk-lifetime", ksk.max(zsk)) } else { ("keys.ksk-lifetime", ksk) };
     if k.ksk_lifetime != 0 && k.ksk_lifetime <= ksk_need {
         refuse(
             ksk_field,
-            format!("{} is shorter than the rollover it needs ({}, RFC 7583)", d(k.ksk_lifetime), d(ksk_need)),
+            Unworkable::LifetimeBelowRollover { lifetime: k.ksk_lifetime, rollover: ksk_need, reference: "RFC 7583" },
         )?;
     }
     if !k.csk && k.zsk_lifetime != 0 && k.zsk_lifetime <= zsk {
         refuse(
             "keys.zsk-lifetime",
-            format!("{} is shorter than the rollover it needs ({}, RFC 7583 §3.3.1)", d(k.zsk_lifetime), d(zsk)),
+            Unworkable::LifetimeBelowRollover {
+                lifetime: k.zsk_lifetime, rollover: zsk, reference: "RFC 7583 §3.3.1"
+            },
         )?;
     }
     Ok(())
 }
 
 fn check_ttls(policy: &Policy) -> Result<(), Refusal> {
-    let d = |v: i64| format_duration(v);
     for (field, ttl) in [
         ("keys.dnskey-ttl", policy.keys.dnskey_ttl),
         ("zone.max-ttl", policy.zone.max_ttl),
         ("parent.ds-ttl", policy.parent.ds_ttl),
     ] {
         if ttl == 0 {
-            refuse(field, "0s is not a usable TTL".to_owned())?;
+            refuse(field, Unworkable::ZeroTtl)?;
         }
     }
     if policy.keys.dnskey_ttl > policy.zone.max_ttl {
         refuse(
             "keys.dnskey-ttl",
-            format!("{} exceeds zone.max-ttl ({})", d(policy.keys.dnskey_ttl), d(policy.zone.max_ttl)),
+            Unworkable::DnskeyTtlAboveMax { dnskey_ttl: policy.keys.dnskey_ttl, max_ttl: policy.zone.max_ttl },
         )?;
     }
     Ok(())
@@ -303,30 +411,18 @@ fn denial_warnings(policy: &Policy) -> Result<Vec<Warning>, Refusal> {
     let mut warnings = Vec::new();
     if n.kind == DenialType::Nsec {
         if n.opt_out {
-            refuse("denial.opt-out", "opt-out exists only with NSEC3".to_owned())?;
+            refuse("denial.opt-out", Unworkable::OptOutWithNsec)?;
         }
         return Ok(warnings);
     }
     if n.iterations > 100 {
-        refuse(
-            "denial.iterations",
-            format!(
-                "{} iterations: validators treat NSEC3 above 100 as insecure or bogus (RFC 9276 §3.2)",
-                n.iterations
-            ),
-        )?;
+        refuse("denial.iterations", Unworkable::TooManyIterations(n.iterations))?;
     }
     if n.iterations > 0 {
-        warnings.push(Warning {
-            field: "denial.iterations".to_owned(),
-            reason: format!("{} extra iterations cost resolvers and add no safety; RFC 9276 §3.1 says 0", n.iterations),
-        });
+        warnings.push(Warning { field: "denial.iterations".to_owned(), reason: Unwise::Iterations(n.iterations) });
     }
     if n.salt_length > 0 {
-        warnings.push(Warning {
-            field: "denial.salt-length".to_owned(),
-            reason: "a salt adds no safety; RFC 9276 §3.1 says use none".to_owned(),
-        });
+        warnings.push(Warning { field: "denial.salt-length".to_owned(), reason: Unwise::Salt });
     }
     Ok(warnings)
 }

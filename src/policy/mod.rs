@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-pub use check::{MAX_PURGE_AFTER, Warning, ksk_rollover_time, zsk_rollover_time};
+pub use check::{MAX_PURGE_AFTER, Refusal, Unwise, Unworkable, Warning, ksk_rollover_time, zsk_rollover_time};
 
 use crate::keys::{Algorithm, KeyUri};
 
@@ -20,22 +20,36 @@ use crate::keys::{Algorithm, KeyUri};
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     /// The file could not be read.
-    #[error("{}: {reason}", file.display())]
+    #[error("{}", file.display())]
     Read {
         /// The policy file.
         file: PathBuf,
         /// Why.
-        reason: String,
+        source: std::io::Error,
     },
-    /// TOML syntax, an unknown field, or a value of the wrong form.
-    #[error("{}:{line}: {reason}", file.display())]
+    /// A directory, device or pipe, which has no end to read to.
+    #[error("{}: not a regular file (a directory, device or pipe)", file.display())]
+    NotRegularFile {
+        /// The policy file.
+        file: PathBuf,
+    },
+    /// Larger than [`MAX_POLICY_BYTES`]: not a policy.
+    #[error("{}: longer than 1 MiB: not a policy", file.display())]
+    TooLong {
+        /// The policy file.
+        file: PathBuf,
+    },
+    /// TOML syntax, an unknown field, or a value of the wrong form. Shown
+    /// by line and toml's message alone: toml's own text repeats the
+    /// line of the file under a caret, over several lines.
+    #[error("{}:{line}: {}", file.display(), error.message())]
     Syntax {
         /// The policy file.
         file: PathBuf,
         /// 1-based line.
         line: usize,
         /// What is wrong.
-        reason: String,
+        error: Box<toml::de::Error>,
     },
     /// A field whose value cannot work.
     #[error("{}: {field}: {reason}", file.display())]
@@ -45,7 +59,7 @@ pub enum PolicyError {
         /// The field, as `section.name`.
         field: String,
         /// Why it cannot work.
-        reason: String,
+        reason: Unworkable,
     },
 }
 
@@ -377,7 +391,7 @@ impl Policy {
     /// Reads and checks a policy file. Warnings (legal but unwise) come
     /// back beside the policy; anything that cannot work is an error.
     pub fn from_file(path: &Path) -> Result<(Policy, Vec<Warning>), PolicyError> {
-        let text = read_text(path).map_err(|reason| PolicyError::Read { file: path.to_owned(), reason })?;
+        let text = read_text(path)?;
         Policy::from_text(&text, path)
     }
 
@@ -385,14 +399,14 @@ impl Policy {
     pub fn from_text(text: &str, source: &Path) -> Result<(Policy, Vec<Warning>), PolicyError> {
         let mut policy: Policy = toml::from_str(text).map_err(|e| {
             let line = e.span().map_or(0, |span| text[..span.start.min(text.len())].matches('\n').count() + 1);
-            PolicyError::Syntax { file: source.to_owned(), line, reason: e.message().to_owned() }
+            PolicyError::Syntax { file: source.to_owned(), line, error: Box::new(e) }
         })?;
         if policy.name.is_empty() {
             policy.name = source.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         }
-        let warnings = check::check(&policy).map_err(|(field, reason)| PolicyError::Invalid {
+        let warnings = check::check(&policy).map_err(|Refusal { field, reason }| PolicyError::Invalid {
             file: source.to_owned(),
-            field,
+            field: field.to_owned(),
             reason,
         })?;
         Ok((policy, warnings))
@@ -404,17 +418,18 @@ const MAX_POLICY_BYTES: u64 = 1 << 20;
 
 /// Reads a policy file: a regular file (a device such as `/dev/zero` has
 /// no end) of at most [`MAX_POLICY_BYTES`].
-fn read_text(path: &Path) -> Result<String, String> {
+fn read_text(path: &Path) -> Result<String, PolicyError> {
     use std::io::Read as _;
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let metadata = file.metadata().map_err(|e| e.to_string())?;
-    if !metadata.is_file() {
-        return Err("not a regular file (a directory, device or pipe)".to_owned());
+    let file = path.to_owned();
+    let cannot = |source| PolicyError::Read { file: path.to_owned(), source };
+    let opened = std::fs::File::open(path).map_err(cannot)?;
+    if !opened.metadata().map_err(cannot)?.is_file() {
+        return Err(PolicyError::NotRegularFile { file });
     }
     let mut text = String::new();
-    file.take(MAX_POLICY_BYTES + 1).read_to_string(&mut text).map_err(|e| e.to_string())?;
+    opened.take(MAX_POLICY_BYTES + 1).read_to_string(&mut text).map_err(cannot)?;
     if text.len() as u64 > MAX_POLICY_BYTES {
-        return Err("longer than 1 MiB: not a policy".to_owned());
+        return Err(PolicyError::TooLong { file });
     }
     Ok(text)
 }

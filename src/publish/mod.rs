@@ -26,7 +26,7 @@ use crate::verify::VerifiedZone;
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     /// A file operation failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,

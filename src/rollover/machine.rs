@@ -42,8 +42,8 @@ use crate::time::{format_duration, format_time};
 use crate::zone::dnssec::{Algorithm, Role};
 
 use super::model::{Action, Goal, Key, Observation, Record, RecordState, Step, Transition, Wait};
-use super::rules::{self, RuleViolation};
-use super::timing;
+use super::rules::{self, RuleViolation, Unpublishable};
+use super::timing::{self, Interval};
 
 use RecordState::{Hidden as H, Omnipresent as O, Rumoured as R, Unretentive as U};
 
@@ -132,8 +132,58 @@ enum Verdict {
     /// Everything allows it but the parent: ask the parent (submit or
     /// retract the DS).
     AskParent,
-    /// It waits.
-    Blocked(String, Option<i64>),
+    /// It waits, until a time if time is what it waits for.
+    Blocked(WaitReason, Option<i64>),
+}
+
+/// Why a record waits; its text is [`Wait::reason`].
+#[derive(Debug, thiserror::Error)]
+enum WaitReason {
+    /// The rollover method's word.
+    #[error("waits for {0}")]
+    Approval(Awaited),
+    /// Time: an interval since the record's last change.
+    #[error("until {} ({} since {})", format_time(*.at), .interval.describe(), format_time(*.since))]
+    Until {
+        /// When the wait ends.
+        at: i64,
+        /// The interval, by parts.
+        interval: Interval,
+        /// The record's last change.
+        since: i64,
+    },
+    /// The move would break a safety rule.
+    #[error("would break the {0}")]
+    WouldBreak(RuleViolation),
+    /// The DS was submitted; the parent has not been seen publishing it.
+    #[error("waits for the parent to publish the DS (submitted; confirm with ds seen)")]
+    ParentPublishes,
+    /// The DS's retraction was asked; the parent has not been seen withdrawing it.
+    #[error("waits for the parent to withdraw the DS (retraction asked; confirm with ds gone)")]
+    ParentWithdraws,
+    /// Alone or with the other moves allowed now, the zone could not be published.
+    #[error("waits: alone or with what may move now, {0}")]
+    Unpublishable(Unpublishable),
+    /// Nothing holds it: the next run moves it.
+    #[error("may move at the next run")]
+    NextRun,
+}
+
+/// What the rollover method waits for before it allows a move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum Awaited {
+    /// `parent.wait-ds-gone-before-dnskey-removal`.
+    #[error("its DS to be gone from the parent (parent.wait-ds-gone-before-dnskey-removal)")]
+    DsGone,
+    /// A DNSKEY signature waits for its DNSKEY.
+    #[error("its DNSKEY to be published")]
+    DnskeyPublished,
+    /// ZSK pre-publish.
+    #[error("its DNSKEY to be omnipresent (ZSK pre-publish)")]
+    DnskeyOmnipresent,
+    /// Double-KSK.
+    #[error("its DNSKEY and DNSKEY signature to be omnipresent (double-KSK)")]
+    DnskeyAndSignatureOmnipresent,
 }
 
 struct Run<'a> {
@@ -189,7 +239,7 @@ fn broken(before: &[Key], after: &[Key]) -> Option<RuleViolation> {
 /// moves into rumoured are restricted by the method; with the policy's
 /// `parent.wait-ds-gone-before-dnskey-removal`, a key's DNSKEY and DNSKEY
 /// signature may not start to go while the parent may still serve its DS.
-fn approval(keys: &[Key], i: usize, record: Record, to: RecordState, policy: &Policy) -> Result<(), String> {
+fn approval(keys: &[Key], i: usize, record: Record, to: RecordState, policy: &Policy) -> Result<(), Awaited> {
     let key = &keys[i];
     if to == U {
         let ds_at_parent = key.affects(Record::Ds) && matches!(key.state(Record::Ds), R | O);
@@ -197,7 +247,7 @@ fn approval(keys: &[Key], i: usize, record: Record, to: RecordState, policy: &Po
             && matches!(record, Record::Dnskey | Record::Krrsig)
             && ds_at_parent
         {
-            return Err("its DS to be gone from the parent (parent.wait-ds-gone-before-dnskey-removal)".to_owned());
+            return Err(Awaited::DsGone);
         }
         return Ok(());
     }
@@ -208,12 +258,12 @@ fn approval(keys: &[Key], i: usize, record: Record, to: RecordState, policy: &Po
     match record {
         Record::Dnskey => Ok(()),
         Record::Krrsig if dnskey != H => Ok(()),
-        Record::Krrsig => Err("its DNSKEY to be published".to_owned()),
+        Record::Krrsig => Err(Awaited::DnskeyPublished),
         Record::Zrrsig if dnskey == O || predecessor_compromised(keys, key) => Ok(()),
         Record::Zrrsig if !rules::algorithm_trusted(keys, key.algorithm) => Ok(()),
-        Record::Zrrsig => Err("its DNSKEY to be omnipresent (ZSK pre-publish)".to_owned()),
+        Record::Zrrsig => Err(Awaited::DnskeyOmnipresent),
         Record::Ds if dnskey == O && key.state(Record::Krrsig) == O => Ok(()),
-        Record::Ds => Err("its DNSKEY and DNSKEY signature to be omnipresent (double-KSK)".to_owned()),
+        Record::Ds => Err(Awaited::DnskeyAndSignatureOmnipresent),
     }
 }
 
@@ -478,21 +528,19 @@ impl Run<'_> {
         let status = key.record(record);
         let Some(to) = desired(key.goal, status.state) else { return Verdict::Stable };
         if let Err(what) = approval(&self.keys, i, record, to, self.policy) {
-            return Verdict::Blocked(format!("waits for {what}"), None);
+            return Verdict::Blocked(WaitReason::Approval(what), None);
         }
         let mut why = move_why(key, record, to);
         if let Some((at, interval)) = timing::ready_at(record, to, status.since, self.policy) {
             if self.now < at {
-                let reason =
-                    format!("until {} ({} since {})", format_time(at), interval.describe(), format_time(status.since));
-                return Verdict::Blocked(reason, Some(at));
+                return Verdict::Blocked(WaitReason::Until { at, interval, since: status.since }, Some(at));
             }
             why = interval.passed_since(status.since);
         }
         let mut after = self.keys.clone();
         after[i].set(record, to, self.now);
         if let Some(violation) = broken(&self.keys, &after) {
-            return Verdict::Blocked(format!("would break the {violation}"), None);
+            return Verdict::Blocked(WaitReason::WouldBreak(violation), None);
         }
         if record == Record::Ds && matches!(to, R | U) {
             return self.parent_verdict(key, to);
@@ -505,14 +553,8 @@ impl Run<'_> {
 
     fn parent_verdict(&self, key: &Key, to: RecordState) -> Verdict {
         match (to, key.ds_pending) {
-            (R, Some(true)) => Verdict::Blocked(
-                "waits for the parent to publish the DS (submitted; confirm with ds seen)".to_owned(),
-                None,
-            ),
-            (U, Some(false)) => Verdict::Blocked(
-                "waits for the parent to withdraw the DS (retraction asked; confirm with ds gone)".to_owned(),
-                None,
-            ),
+            (R, Some(true)) => Verdict::Blocked(WaitReason::ParentPublishes, None),
+            (U, Some(false)) => Verdict::Blocked(WaitReason::ParentWithdraws, None),
             _ => Verdict::AskParent,
         }
     }
@@ -551,7 +593,7 @@ impl Run<'_> {
         }
         match rules::publishable(&state) {
             Ok(()) => Verdict::Move(moves),
-            Err(reason) => Verdict::Blocked(format!("waits: alone or with what may move now, {reason}"), None),
+            Err(reason) => Verdict::Blocked(WaitReason::Unpublishable(reason), None),
         }
     }
 
@@ -573,9 +615,9 @@ impl Run<'_> {
                 let (reason, until) = match self.consider(i, record) {
                     Verdict::Stable => continue,
                     Verdict::Blocked(reason, until) => (reason, until),
-                    Verdict::Move(_) | Verdict::AskParent => ("may move at the next run".to_owned(), Some(self.now)),
+                    Verdict::Move(_) | Verdict::AskParent => (WaitReason::NextRun, Some(self.now)),
                 };
-                waits.push(Wait { key: key.id, record, reason, until });
+                waits.push(Wait { key: key.id, record, reason: reason.to_string(), until });
             }
         }
         waits

@@ -63,7 +63,7 @@ pub struct RuleViolation {
     /// The algorithm it fails for (the DS rule is not per algorithm).
     pub algorithm: Option<Algorithm>,
     /// What a resolver would run into.
-    pub message: String,
+    pub message: &'static str,
 }
 
 impl RuleViolation {
@@ -77,7 +77,7 @@ impl RuleViolation {
                 "a resolver holding the cached DNSKEY set could find zone data signed by no key it knows"
             }
         };
-        RuleViolation { rule, algorithm, message: message.to_owned() }
+        RuleViolation { rule, algorithm, message }
     }
 }
 
@@ -235,6 +235,22 @@ fn dnskey_hidden_or_chained(keys: &[Key], alg: Algorithm) -> bool {
     })
 }
 
+/// Why a set of key states cannot be published ([`publishable`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Unpublishable {
+    /// A key whose signatures are published without its DNSKEY.
+    #[error("key {0} would sign while its DNSKEY is not published")]
+    SignsWithoutDnskey(i64),
+    /// An algorithm in the DNSKEY RRset that does not sign everything.
+    #[error("{algorithm} is in the DNSKEY RRset but would not sign {what}")]
+    AlgorithmDoesNotSign {
+        /// The algorithm.
+        algorithm: Algorithm,
+        /// "the DNSKEY RRset" or "the zone".
+        what: &'static str,
+    },
+}
+
 fn published(key: &Key, record: Record) -> bool {
     matches!(key.state(record), R | O)
 }
@@ -243,11 +259,11 @@ fn published(key: &Key, record: Record) -> bool {
 /// signs (KRRSIG or ZRRSIG published) has its DNSKEY published, and every
 /// algorithm in the DNSKEY RRset signs both the DNSKEY RRset and the zone
 /// (RFC 4035 §2.2). `Err` says what is missing.
-pub fn publishable(keys: &[Key]) -> Result<(), String> {
+pub fn publishable(keys: &[Key]) -> Result<(), Unpublishable> {
     for key in keys {
         let signs = published(key, Record::Krrsig) || published(key, Record::Zrrsig);
         if signs && !published(key, Record::Dnskey) {
-            return Err(format!("key {} would sign while its DNSKEY is not published", key.id));
+            return Err(Unpublishable::SignsWithoutDnskey(key.id));
         }
     }
     let algorithms: BTreeSet<Algorithm> =
@@ -255,7 +271,7 @@ pub fn publishable(keys: &[Key]) -> Result<(), String> {
     for alg in algorithms {
         for (record, what) in [(Record::Krrsig, "the DNSKEY RRset"), (Record::Zrrsig, "the zone")] {
             if !of_alg(keys, alg).any(|k| published(k, record)) {
-                return Err(format!("{alg} is in the DNSKEY RRset but would not sign {what}"));
+                return Err(Unpublishable::AlgorithmDoesNotSign { algorithm: alg, what });
             }
         }
     }

@@ -74,7 +74,7 @@ pub enum SignError {
         apex: String,
     },
     /// A key failed to sign.
-    #[error("{owner}/{rtype} (keytag={key_tag}): {source}")]
+    #[error("{owner}/{rtype} (keytag={key_tag})")]
     Key {
         /// Owner of the RRset being signed.
         owner: String,
@@ -83,16 +83,16 @@ pub enum SignError {
         /// The key's tag.
         key_tag: u16,
         /// The key store's error.
-        source: KeyError,
+        source: Box<KeyError>,
     },
     /// The system's random number generator failed (NSEC3 salt).
     #[error("no randomness for the NSEC3 salt")]
     NoRandomness,
-    /// The output could not be written.
     /// The caller asked the signer to stop (a service shutting down).
     #[error("stopped before the zone was signed in full")]
     Stopped,
-    #[error("writing the signed zone: {0}")]
+    /// The output could not be written.
+    #[error("writing the signed zone")]
     Write(#[from] std::io::Error),
 }
 

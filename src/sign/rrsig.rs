@@ -76,7 +76,7 @@ pub fn sign_rrset(
         owner: rrset.owner.to_string(),
         rtype: rrset.rtype,
         key_tag: signer.tag,
-        source,
+        source: Box::new(source),
     })?;
     rdata.extend_from_slice(&signature);
     Ok(rdata)

@@ -35,7 +35,7 @@ use serde::Serialize;
 pub use findings::{Code, Finding, Severity};
 use keys::KeySet;
 pub use memo::{MemoError, SignatureMemo};
-pub use trust::{Anchor, AnchorError, read_anchor_file};
+pub use trust::{Anchor, AnchorError, AnchorProblem, read_anchor_file};
 
 use crate::zone::tree::ZoneTree;
 use crate::zone::{NameRef, Zone};

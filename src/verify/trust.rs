@@ -63,11 +63,27 @@ pub enum AnchorError {
         /// Its line.
         line: usize,
         /// What is wrong.
-        reason: String,
+        reason: AnchorProblem,
     },
     /// No DS or DNSKEY in the file.
     #[error("{0}: no DS or DNSKEY records in the trust anchor file")]
     Empty(String),
+}
+
+/// What is wrong with a record of a trust-anchor file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AnchorProblem {
+    /// A record of another name.
+    #[error("trust anchor owner {owner} is not the zone apex {apex}")]
+    NotApex {
+        /// The record's owner.
+        owner: crate::zone::Name,
+        /// The zone apex.
+        apex: crate::zone::Name,
+    },
+    /// A record of another type.
+    #[error("trust anchor must be DS or DNSKEY records, found {0}")]
+    NotDsOrDnskey(Rtype),
 }
 
 /// Reads DS and DNSKEY records for the apex from a master file.
@@ -75,14 +91,14 @@ pub fn read_anchor_file(path: &std::path::Path, origin: &crate::zone::Name) -> R
     let file = path.display().to_string();
     let mut anchors = Vec::new();
     for record in crate::zone::reader::read_records_file(path, origin)? {
-        let bad = |reason: String| AnchorError::Record { file: file.clone(), line: record.line, reason };
+        let bad = |reason| AnchorError::Record { file: file.clone(), line: record.line, reason };
         if !record.owner.as_ref().eq_ignore_case(origin.as_ref()) {
-            return Err(bad(format!("trust anchor owner {} is not the zone apex {origin}", record.owner)));
+            return Err(bad(AnchorProblem::NotApex { owner: record.owner.clone(), apex: origin.clone() }));
         }
         match record.rtype {
             Rtype::DS => anchors.push(Anchor::Ds(record.rdata)),
             Rtype::DNSKEY => anchors.push(Anchor::Dnskey(record.rdata)),
-            other => return Err(bad(format!("trust anchor must be DS or DNSKEY records, found {other}"))),
+            other => return Err(bad(AnchorProblem::NotDsOrDnskey(other))),
         }
     }
     if anchors.is_empty() {

@@ -13,25 +13,145 @@
 use std::path::{Path, PathBuf};
 
 use super::arena::{Zone, ZoneBuilder};
-use super::lexer::{Entry, Lexer, Token, cut_points, echo};
-use super::name::{Name, NameRef, parse_text};
+use super::lexer::{Entry, LexError, Lexer, Token, cut_points, echo};
+use super::name::{Name, NameError, NameRef, parse_text};
 use super::rdata::{parse_rdata, parse_ttl};
 use super::rtype::Rtype;
+use super::text::RdataError;
 
 /// Deepest `$INCLUDE` nesting accepted (guards against include loops).
 const MAX_INCLUDE_DEPTH: usize = 16;
 const CLASS_IN: u16 = 1;
 
-/// A master file could not be read.
-#[derive(Debug, thiserror::Error)]
-#[error("{}:{line}: {message}", file.display())]
+/// A master file could not be read: where, and what is wrong there.
+///
+/// Shown as `FILE:LINE: PROBLEM`; its [`source`](std::error::Error::source)
+/// is the problem's (the I/O error of a file that cannot be read).
+#[derive(Debug)]
 pub struct ReadError {
     /// The file the error is in (an `$INCLUDE`d file where it is there).
     pub file: PathBuf,
     /// 1-based line number; 0 when the error concerns the whole file.
     pub line: usize,
     /// What is wrong, and what was expected.
-    pub message: String,
+    pub problem: ReadProblem,
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.file.display(), self.line, self.problem)
+    }
+}
+
+impl std::error::Error for ReadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.problem.source()
+    }
+}
+
+/// What is wrong at a place in a master file. Texts from the file are
+/// shown cut short ([`echo`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ReadProblem {
+    /// The file (or an `$INCLUDE`d one) cannot be read.
+    #[error("cannot read {}", path.display())]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A directory, device or pipe, which has no end to read to.
+    #[error("cannot read {}: not a regular file (a directory, device or pipe); signet reads zone files whole", path.display())]
+    NotRegularFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The text does not split into entries.
+    #[error("{0}")]
+    Lexer(LexError),
+    /// No SOA record in the zone.
+    #[error("no SOA record at the apex {0}")]
+    NoSoa(Name),
+    /// An SOA record below the apex.
+    #[error("SOA record at {owner}, but only the apex {apex} may have one")]
+    SoaBelowApex {
+        /// Its owner.
+        owner: Name,
+        /// The apex.
+        apex: Name,
+    },
+    /// A second SOA record.
+    #[error("second SOA record (the first is on line {first})")]
+    SecondSoa {
+        /// The line of the first.
+        first: usize,
+    },
+    /// A directive with the wrong arguments.
+    #[error("{0}")]
+    DirectiveArguments(&'static str),
+    /// A TTL that does not read.
+    #[error("bad TTL {0:?}: expected a number with optional units (1h30m)")]
+    BadTtl(String),
+    /// `$INCLUDE`s within `$INCLUDE`s, too deep.
+    #[error("$INCLUDE nested more than {MAX_INCLUDE_DEPTH} deep (a loop?)")]
+    IncludeTooDeep,
+    /// A `$` directive signet does not know (`$GENERATE`).
+    #[error("unknown directive {0}")]
+    UnknownDirective(String),
+    /// A domain name that does not read.
+    #[error("bad domain name {text:?}{}", problem.as_ref().map(|p| format!(": {p}")).unwrap_or_default())]
+    BadName {
+        /// The name as written.
+        text: String,
+        /// What is wrong with it.
+        problem: Option<NameError>,
+    },
+    /// An owner name that does not read.
+    #[error("bad owner name {text:?}: {problem}")]
+    BadOwner {
+        /// The name as written.
+        text: String,
+        /// What is wrong with it.
+        problem: NameError,
+    },
+    /// A record without an owner, first in the file.
+    #[error("record without an owner name, and no previous owner to repeat")]
+    NoOwner,
+    /// RDATA that does not read.
+    #[error("{rtype} record: {problem}")]
+    BadRdata {
+        /// The record's type.
+        rtype: Rtype,
+        /// What is wrong with its RDATA.
+        problem: RdataError,
+    },
+    /// The owner kept from an earlier entry does not read back (a bug).
+    #[error("bad owner name")]
+    OwnerWire,
+    /// An owner outside the zone.
+    #[error("owner {owner} is outside the zone {zone}")]
+    OutsideZone {
+        /// The owner.
+        owner: Name,
+        /// The zone.
+        zone: Name,
+    },
+    /// No TTL, and none to default to.
+    #[error("no TTL given, and no $TTL or earlier TTL to use")]
+    NoTtl,
+    /// A class other than IN.
+    #[error("class {0} is not supported: signet reads class IN zones")]
+    UnsupportedClass(String),
+    /// A type that does not read.
+    #[error("unknown record type {0:?}")]
+    UnknownType(String),
+    /// A meta type (ANY, AXFR…), which is never data.
+    #[error("{0} is a meta type and cannot be in a zone")]
+    MetaType(Rtype),
+    /// No type after the owner, TTL and class.
+    #[error("missing record type")]
+    NoType,
 }
 
 /// A record read from a file, with the line it came from.
@@ -102,7 +222,7 @@ fn read_serial(text: &[u8], origin: &Name, source: &Path) -> Result<ZoneSink, Re
         return Err(ReadError {
             file: source.to_owned(),
             line: last_line,
-            message: format!("no SOA record at the apex {origin}"),
+            problem: ReadProblem::NoSoa(origin.clone()),
         });
     }
     Ok(sink)
@@ -183,15 +303,12 @@ pub fn read_records_file(path: &Path, origin: &Name) -> Result<Vec<OwnedRecord>,
 /// `/dev/zero`, a FIFO or a terminal has no end to read to.
 fn read_bytes(path: &Path, file_for_errors: &Path, line: usize) -> Result<Vec<u8>, ReadError> {
     use std::io::Read as _;
-    let error = |message: String| ReadError { file: file_for_errors.to_owned(), line, message };
-    let cannot = |e: std::io::Error| error(format!("cannot read {}: {e}", path.display()));
+    let error = |problem| ReadError { file: file_for_errors.to_owned(), line, problem };
+    let cannot = |source| error(ReadProblem::Unreadable { path: path.to_owned(), source });
     let mut file = std::fs::File::open(path).map_err(cannot)?;
     let metadata = file.metadata().map_err(cannot)?;
     if !metadata.is_file() {
-        return Err(error(format!(
-            "cannot read {}: not a regular file (a directory, device or pipe); signet reads zone files whole",
-            path.display()
-        )));
+        return Err(error(ReadProblem::NotRegularFile { path: path.to_owned() }));
     }
     let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
     file.read_to_end(&mut bytes).map_err(cannot)?;
@@ -200,8 +317,15 @@ fn read_bytes(path: &Path, file_for_errors: &Path, line: usize) -> Result<Vec<u8
 
 /// Where records go.
 trait Sink {
-    /// Takes a record; an `Err` is a message for the record's line.
-    fn record(&mut self, owner: NameRef<'_>, rtype: Rtype, ttl: u32, rdata: &[u8], line: usize) -> Result<(), String>;
+    /// Takes a record; an `Err` is what is wrong at the record's line.
+    fn record(
+        &mut self,
+        owner: NameRef<'_>,
+        rtype: Rtype,
+        ttl: u32,
+        rdata: &[u8],
+        line: usize,
+    ) -> Result<(), ReadProblem>;
 }
 
 struct ZoneSink {
@@ -211,14 +335,21 @@ struct ZoneSink {
 }
 
 impl Sink for ZoneSink {
-    fn record(&mut self, owner: NameRef<'_>, rtype: Rtype, ttl: u32, rdata: &[u8], line: usize) -> Result<(), String> {
+    fn record(
+        &mut self,
+        owner: NameRef<'_>,
+        rtype: Rtype,
+        ttl: u32,
+        rdata: &[u8],
+        line: usize,
+    ) -> Result<(), ReadProblem> {
         if rtype == Rtype::SOA {
             let apex = self.builder.origin();
             if !owner.eq_ignore_case(apex) {
-                return Err(format!("SOA record at {owner}, but only the apex {apex} may have one"));
+                return Err(ReadProblem::SoaBelowApex { owner: owner.to_owned(), apex: apex.to_owned() });
             }
             if let Some((_, first)) = self.soa {
-                return Err(format!("second SOA record (the first is on line {first})"));
+                return Err(ReadProblem::SecondSoa { first });
             }
             self.soa = Some((1, line));
         }
@@ -230,7 +361,14 @@ impl Sink for ZoneSink {
 struct ListSink(Vec<OwnedRecord>);
 
 impl Sink for ListSink {
-    fn record(&mut self, owner: NameRef<'_>, rtype: Rtype, ttl: u32, rdata: &[u8], line: usize) -> Result<(), String> {
+    fn record(
+        &mut self,
+        owner: NameRef<'_>,
+        rtype: Rtype,
+        ttl: u32,
+        rdata: &[u8],
+        line: usize,
+    ) -> Result<(), ReadProblem> {
         self.0.push(OwnedRecord { owner: owner.to_owned(), rtype, ttl, rdata: rdata.to_vec(), line });
         Ok(())
     }
@@ -277,83 +415,88 @@ impl<'s> Reader<'s> {
             match lexer.next_entry(&mut entry) {
                 Ok(true) => {}
                 Ok(false) => return Ok(()),
-                Err((line, e)) => return Err(error(file, line, e.to_string())),
+                Err((line, e)) => return Err(error(file, line, ReadProblem::Lexer(e))),
             }
             self.last_line = entry.line;
             let first = entry.tokens[0];
             if !entry.blank_owner && first.text.first() == Some(&b'$') {
                 self.directive(&entry, &mut origin, file, depth)?;
             } else {
-                self.record(&entry, &origin).map_err(|message| error(file, entry.line, message))?;
+                self.record(&entry, &origin).map_err(|problem| error(file, entry.line, problem))?;
             }
         }
     }
 
     fn directive(&mut self, entry: &Entry<'_>, origin: &mut Name, file: &Path, depth: usize) -> Result<(), ReadError> {
-        let at = |message: String| error(file, entry.line, message);
+        let at = |problem| error(file, entry.line, problem);
         let args = &entry.tokens[1..];
         let name = entry.tokens[0].text.to_ascii_uppercase();
         match name.as_slice() {
             b"$ORIGIN" => {
-                let [arg] = args else { return Err(at("$ORIGIN takes one domain name".into())) };
+                let [arg] = args else {
+                    return Err(at(ReadProblem::DirectiveArguments("$ORIGIN takes one domain name")));
+                };
                 *origin = self.name(arg.text, origin.as_ref()).map_err(at)?;
             }
             b"$TTL" => {
-                let [arg] = args else { return Err(at("$TTL takes one TTL".into())) };
-                self.default_ttl = Some(parse_ttl(arg.text).ok_or_else(|| {
-                    at(format!("bad TTL {:?}: expected a number with optional units (1h30m)", echo(arg.text)))
-                })?);
+                let [arg] = args else { return Err(at(ReadProblem::DirectiveArguments("$TTL takes one TTL"))) };
+                self.default_ttl = Some(parse_ttl(arg.text).ok_or_else(|| at(ReadProblem::BadTtl(echo(arg.text))))?);
             }
             b"$INCLUDE" => {
                 let (path_token, include_origin) = match args {
                     [path] => (path, origin.clone()),
                     [path, name] => (path, self.name(name.text, origin.as_ref()).map_err(at)?),
-                    _ => return Err(at("$INCLUDE takes a file name and an optional origin".into())),
+                    _ => {
+                        return Err(at(ReadProblem::DirectiveArguments(
+                            "$INCLUDE takes a file name and an optional origin",
+                        )));
+                    }
                 };
                 if depth >= MAX_INCLUDE_DEPTH {
-                    return Err(at(format!("$INCLUDE nested more than {MAX_INCLUDE_DEPTH} deep (a loop?)")));
+                    return Err(at(ReadProblem::IncludeTooDeep));
                 }
                 let path = file.parent().unwrap_or(Path::new(".")).join(text(path_token.text));
                 let included = read_bytes(&path, file, entry.line)?;
                 self.read(&included, &path, include_origin, depth + 1)?;
             }
-            _ => return Err(at(format!("unknown directive {}", echo(entry.tokens[0].text)))),
+            _ => return Err(at(ReadProblem::UnknownDirective(echo(entry.tokens[0].text)))),
         }
         Ok(())
     }
 
-    fn name(&self, token: &[u8], origin: NameRef<'_>) -> Result<Name, String> {
+    fn name(&self, token: &[u8], origin: NameRef<'_>) -> Result<Name, ReadProblem> {
+        let bad = |problem| ReadProblem::BadName { text: echo(token), problem };
         let mut wire = Vec::new();
-        parse_text(token, Some(origin), &mut wire).map_err(|e| format!("bad domain name {:?}: {e}", echo(token)))?;
-        Name::from_wire(&wire).ok_or_else(|| format!("bad domain name {:?}", echo(token)))
+        parse_text(token, Some(origin), &mut wire).map_err(|e| bad(Some(e)))?;
+        Name::from_wire(&wire).ok_or_else(|| bad(None))
     }
 
-    fn record(&mut self, entry: &Entry<'_>, origin: &Name) -> Result<(), String> {
+    fn record(&mut self, entry: &Entry<'_>, origin: &Name) -> Result<(), ReadProblem> {
         let mut tokens: &[Token<'_>] = &entry.tokens;
         if entry.blank_owner {
             if self.last_owner.is_empty() {
-                return Err("record without an owner name, and no previous owner to repeat".into());
+                return Err(ReadProblem::NoOwner);
             }
         } else {
             self.owner_buf.clear();
             parse_text(tokens[0].text, Some(origin.as_ref()), &mut self.owner_buf)
-                .map_err(|e| format!("bad owner name {:?}: {e}", echo(tokens[0].text)))?;
+                .map_err(|problem| ReadProblem::BadOwner { text: echo(tokens[0].text), problem })?;
             std::mem::swap(&mut self.last_owner, &mut self.owner_buf);
             tokens = &tokens[1..];
         }
         let head = parse_head(tokens)?;
         self.rdata_buf.clear();
         parse_rdata(head.rtype, head.rdata, origin.as_ref(), &mut self.rdata_buf)
-            .map_err(|e| format!("{} record: {e}", head.rtype))?;
+            .map_err(|problem| ReadProblem::BadRdata { rtype: head.rtype, problem })?;
         let ttl = self.ttl_for(&head)?;
-        let owner = NameRef::parse_prefix(&self.last_owner).map(|(n, _)| n).ok_or("bad owner name")?;
+        let owner = NameRef::parse_prefix(&self.last_owner).map(|(n, _)| n).ok_or(ReadProblem::OwnerWire)?;
         if !owner.is_at_or_below(self.zone_origin.as_ref()) {
-            return Err(format!("owner {owner} is outside the zone {}", self.zone_origin));
+            return Err(ReadProblem::OutsideZone { owner: owner.to_owned(), zone: self.zone_origin.clone() });
         }
         self.sink.record(owner, head.rtype, ttl, &self.rdata_buf, self.last_line)
     }
 
-    fn ttl_for(&mut self, head: &Head<'_, '_>) -> Result<u32, String> {
+    fn ttl_for(&mut self, head: &Head<'_, '_>) -> Result<u32, ReadProblem> {
         if let Some(ttl) = head.ttl {
             self.last_ttl = Some(ttl);
             return Ok(ttl);
@@ -367,40 +510,37 @@ impl<'s> Reader<'s> {
             self.last_ttl = Some(ttl);
             return Ok(ttl);
         }
-        Err("no TTL given, and no $TTL or earlier TTL to use".into())
+        Err(ReadProblem::NoTtl)
     }
 }
 
 /// Reads `[ttl] [class] type` or `[class] [ttl] type`.
-fn parse_head<'t, 'a>(tokens: &'t [Token<'a>]) -> Result<Head<'t, 'a>, String> {
+fn parse_head<'t, 'a>(tokens: &'t [Token<'a>]) -> Result<Head<'t, 'a>, ReadProblem> {
     let mut ttl = None;
     let mut class = None;
     for (i, token) in tokens.iter().enumerate() {
         let word = token.text;
         if ttl.is_none() && word.first().is_some_and(u8::is_ascii_digit) {
-            ttl =
-                Some(parse_ttl(word).ok_or_else(|| {
-                    format!("bad TTL {:?}: expected a number with optional units (1h30m)", echo(word))
-                })?);
+            ttl = Some(parse_ttl(word).ok_or_else(|| ReadProblem::BadTtl(echo(word)))?);
         } else if class.is_none()
             && let Some(c) = parse_class(word)
         {
             if c != CLASS_IN {
-                return Err(format!("class {} is not supported: signet reads class IN zones", echo(word)));
+                return Err(ReadProblem::UnsupportedClass(echo(word)));
             }
             class = Some(c);
         } else {
             let rtype = std::str::from_utf8(word)
                 .ok()
                 .and_then(Rtype::from_text)
-                .ok_or_else(|| format!("unknown record type {:?}", echo(word)))?;
+                .ok_or_else(|| ReadProblem::UnknownType(echo(word)))?;
             if rtype.is_meta() {
-                return Err(format!("{rtype} is a meta type and cannot be in a zone"));
+                return Err(ReadProblem::MetaType(rtype));
             }
             return Ok(Head { ttl, rtype, rdata: &tokens[i + 1..] });
         }
     }
-    Err("missing record type".into())
+    Err(ReadProblem::NoType)
 }
 
 fn parse_class(word: &[u8]) -> Option<u16> {
@@ -422,8 +562,8 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn error(file: &Path, line: usize, message: String) -> ReadError {
-    ReadError { file: file.to_owned(), line, message }
+fn error(file: &Path, line: usize, problem: ReadProblem) -> ReadError {
+    ReadError { file: file.to_owned(), line, problem }
 }
 
 #[cfg(test)]
@@ -561,7 +701,7 @@ mod tests {
         let text = format!("{head}{} 300 A 192.0.2.2\n", "a".repeat(PARALLEL_MIN_BYTES));
         assert!(read_parallel(text.as_bytes(), &origin(), Path::new("t"), PARALLEL_MIN_BYTES).is_none());
         let serial = read_serial(text.as_bytes(), &origin(), Path::new("t.zone")).err().expect("refused");
-        assert_eq!((serial.line, serial.message.contains("longer than 1 MiB")), (3, true), "{serial}");
+        assert_eq!((serial.line, serial.problem.to_string().contains("longer than 1 MiB")), (3, true), "{serial}");
         assert_eq!(read(&text).expect_err("refused").to_string(), serial.to_string());
         let token = format!("{head}{} 300 A 192.0.2.2\n", "a".repeat(100_000));
         let message = read(&token).expect_err("refused").to_string();
