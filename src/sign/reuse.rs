@@ -16,7 +16,7 @@ use std::collections::HashMap;
 
 use super::Signer;
 use super::rrsig::{RrsetToSign, Window, canonical_records};
-use crate::time::resolve_serial_time;
+use crate::zone::serial::resolve_serial_time;
 use crate::zone::dnssec::{Rrsig, key_tag};
 use crate::zone::{NameRef, Node, Rtype, Zone};
 

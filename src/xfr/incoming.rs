@@ -31,9 +31,9 @@ use super::wire::{
     CLASS_IN, MessageWriter, ParsedMessage, Question, Section, WireRecord, read_framed, unix_now, write_framed,
 };
 use crate::db::{Database, TransferInDone};
-use crate::sign::serial::serial_gt;
 use crate::time::{format_duration, wall_clock};
 use crate::zone::rdata::check_rdata;
+use crate::zone::serial::serial_gt;
 use crate::zone::{Name, Rtype, Zone, ZoneBuilder, read_zone_file};
 
 /// How long a primary has to answer a query, or to send the next

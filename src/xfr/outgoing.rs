@@ -13,8 +13,8 @@ use hickory_proto::op::Metadata;
 use super::catalog::ServedVersion;
 use super::wire::{CLASS_IN, MAX_MESSAGE, MessageWriter, Question, Section};
 use crate::db::{Database, DbError};
-use crate::sign::serial::serial_gt;
 use crate::zone::diff::ZoneDiff;
+use crate::zone::serial::serial_gt;
 use crate::zone::{RecordRef, Rtype, Zone};
 
 /// A record that fits no DNS message, even one of its own: the transfer
