@@ -20,11 +20,11 @@ use super::catalog::{Catalog, ServedVersion, client_ip};
 use super::client::rcode_name;
 use super::outgoing::apex_soa;
 use super::source::{Source, SourceWhy};
+use super::store::{NotifyOutcome, TransferEvent, TransferLog, error_chain};
 use super::tsig::{ResponseVerifier, TsigError, sign_request};
 use super::wire::{
     CLASS_IN, MAX_MESSAGE, MessageWriter, ParsedMessage, Question, Section, random_id, udp_exchange_from, unix_now,
 };
-use crate::db::{Database, NotifyResult};
 use crate::time::wall_clock;
 use crate::zone::{Name, Rtype};
 
@@ -42,12 +42,10 @@ pub const REFUSAL_TRIES: u32 = 2;
 /// One zone's notifier.
 #[derive(Debug)]
 pub struct Notifier {
-    /// The zone's database id.
-    pub zone_id: i64,
     /// The apex.
     pub origin: Name,
     /// Where acknowledgements are recorded.
-    pub db: Database,
+    pub log: Arc<dyn TransferLog>,
     /// The zone's secondaries and the TSIG keys.
     pub catalog: Arc<Catalog>,
 }
@@ -92,7 +90,7 @@ impl Notifier {
             match self.notify_once(&peer, &version, source).await {
                 Ok(local) => {
                     tracing::info!(zone = %self.origin, secondary = %peer.addr, serial = version.serial, attempt, source = %local.ip(), "NOTIFY acknowledged");
-                    let result = NotifyResult {
+                    let result = NotifyOutcome {
                         address: &client_ip(peer.addr),
                         serial: version.serial,
                         at: wall_clock(),
@@ -102,7 +100,7 @@ impl Notifier {
                         tries: attempt,
                         source: Some(local.ip().to_canonical().to_string()),
                     };
-                    self.record(&result).await;
+                    self.record(result).await;
                     return;
                 }
                 Err(failure) => {
@@ -120,7 +118,7 @@ impl Notifier {
         let message = failure.message(&peer, version.serial, attempt);
         tracing::error!(zone = %self.origin, secondary = %peer.addr, serial = version.serial, tries = attempt,
             "{message}; the next publication tries again");
-        let result = NotifyResult {
+        let result = NotifyOutcome {
             address: &client_ip(peer.addr),
             serial: version.serial,
             at: wall_clock(),
@@ -130,12 +128,12 @@ impl Notifier {
             tries: attempt,
             source: failure.local.map(|l| l.ip().to_canonical().to_string()),
         };
-        self.record(&result).await;
+        self.record(result).await;
     }
 
-    async fn record(&self, result: &NotifyResult<'_>) {
-        if let Err(e) = self.db.record_notify_result(self.zone_id, result).await {
-            tracing::error!(zone = %self.origin, "cannot record the NOTIFY's outcome: {e}");
+    async fn record(&self, outcome: NotifyOutcome<'_>) {
+        if let Err(e) = self.log.record(&self.origin, TransferEvent::Notify(outcome)).await {
+            tracing::error!(zone = %self.origin, "cannot record the NOTIFY's outcome: {}", error_chain(&e));
         }
     }
 
