@@ -5,9 +5,7 @@
 //! transfer, a check or a NOTIFY outcome is rare next to it).
 
 use crate::db::{Database, DbError, NotifyResult, TransferInDone, TransferOutDone};
-use crate::xfr::store::{
-    DiffSource, EncodedStep, StoreError, StoreFuture, TransferEvent, TransferLog,
-};
+use crate::xfr::store::{DiffSource, EncodedStep, StoreError, StoreFuture, TransferEvent, TransferLog};
 use crate::zone::Name;
 
 /// The database as the transfers' store.
@@ -43,11 +41,18 @@ impl DbXfrStore {
         match event {
             TransferEvent::PrimarySerial { serial, at } => self.db.record_primary_serial(zone_id, serial, at).await,
             TransferEvent::TransferIn(done) => {
-                let done =
-                    TransferInDone { at: done.at, serial: done.serial, kind: done.kind, records: done.records, bytes: done.bytes };
+                let done = TransferInDone {
+                    at: done.at,
+                    serial: done.serial,
+                    kind: done.kind,
+                    records: done.records,
+                    bytes: done.bytes,
+                };
                 self.db.record_transfer_in(zone_id, &done).await
             }
-            TransferEvent::TransferInFailed { at, message } => self.db.record_transfer_error(zone_id, at, message).await,
+            TransferEvent::TransferInFailed { at, message } => {
+                self.db.record_transfer_error(zone_id, at, message).await
+            }
             TransferEvent::TransferOut(done) => {
                 let done = TransferOutDone {
                     address: done.address,
@@ -92,5 +97,58 @@ impl TransferLog for DbXfrStore {
         Box::pin(async move {
             self.record_event(zone, event).await.map_err(|e| store_error("recording a transfer event", zone, e))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::scratch::database;
+    use crate::db::{JournalEntry, RunCommit, RunRecord, RunResult};
+    use crate::policy::JournalPolicy;
+    use crate::xfr::store::TransferIn;
+    use crate::zone::diff::EncodedDiff;
+
+    /// Commits a publication of `serial` whose difference starts at `from`.
+    async fn publish(db: &Database, zone: i64, serial: u32, from: Option<u32>) {
+        let run = RunRecord { at: 60, serial: Some(serial), result: RunResult::Published, ..RunRecord::default() };
+        let bounds = JournalPolicy { max_versions: 10, max_size: 1 << 20 };
+        let diff = from.map(|from| JournalEntry {
+            diff: EncodedDiff { old_serial: from, new_serial: serial, removed: 1, added: 1, bytes: vec![serial as u8] },
+            bounds,
+        });
+        db.commit_run(zone, &RunCommit { diff, ..RunCommit::publication(run) }).await.expect("commit");
+    }
+
+    #[tokio::test]
+    async fn the_journal_is_found_by_the_zone_name() {
+        let (db, name, zone, _dir) = database().await;
+        for (serial, from) in [(1, None), (2, Some(1)), (3, Some(2))] {
+            publish(&db, zone, serial, from).await;
+        }
+        let store = DbXfrStore::new(db);
+        let upper = Name::from_text("EXAMPLE.", None).expect("name");
+        let steps = store.differences_since(&upper, 1).await.expect("read").expect("reaches back");
+        let serials: Vec<(u32, Vec<u8>)> = steps.into_iter().map(|s| (s.serial_to, s.bytes)).collect();
+        assert_eq!(serials, [(2, vec![2]), (3, vec![3])]);
+        assert_eq!(store.differences_since(&name, 3).await.expect("read"), Some(Vec::new()), "up to date");
+        assert_eq!(store.differences_since(&name, 7).await.expect("read"), None, "not reached");
+        let unknown = Name::from_text("other.", None).expect("name");
+        let error = store.differences_since(&unknown, 1).await.expect_err("no such zone");
+        assert_eq!((error.doing, error.zone.to_string().as_str()), ("reading the journal", "other."));
+    }
+
+    #[tokio::test]
+    async fn transfer_events_are_recorded_for_the_zone() {
+        let (db, name, zone, _dir) = database().await;
+        let store = DbXfrStore::new(db.clone());
+        store.record(&name, TransferEvent::PrimarySerial { serial: 5, at: 100 }).await.expect("serial");
+        store.record(&name, TransferEvent::TransferInFailed { at: 110, message: "refused" }).await.expect("failure");
+        let failed = db.transfer_in(zone).await.expect("read").expect("a row");
+        assert_eq!((failed.primary_serial, failed.error.as_deref()), (Some(5), Some("refused")));
+        let done = TransferIn { at: 120, serial: 6, kind: "ixfr", records: 9, bytes: 900 };
+        store.record(&name, TransferEvent::TransferIn(done)).await.expect("transfer");
+        let state = db.transfer_in(zone).await.expect("read").expect("a row");
+        assert_eq!((state.transfer_serial, state.transfer_kind.as_deref(), state.error), (Some(6), Some("ixfr"), None));
     }
 }

@@ -21,9 +21,10 @@ use super::client::rcode_name;
 use super::outgoing::apex_soa;
 use super::source::{Source, SourceWhy};
 use super::store::{NotifyOutcome, TransferEvent, TransferLog, error_chain};
-use super::tsig::{ResponseVerifier, TsigError, sign_request};
+use super::tsig::{ResponseVerifier, TsigError, TsigRcode, sign_request};
 use super::wire::{
-    CLASS_IN, MAX_MESSAGE, MessageWriter, ParsedMessage, Question, Section, random_id, udp_exchange_from, unix_now,
+    CLASS_IN, MAX_MESSAGE, MessageWriter, ParsedMessage, Question, Section, WireError, random_id, udp_exchange_from,
+    unix_now,
 };
 use crate::time::wall_clock;
 use crate::zone::{Name, Rtype};
@@ -109,7 +110,7 @@ impl Notifier {
                         break failure;
                     }
                     tracing::info!(zone = %self.origin, secondary = %peer.addr, serial = version.serial, attempt,
-                        "NOTIFY not acknowledged ({}); sending again in {wait:?}", failure.what);
+                        "NOTIFY not acknowledged ({}); sending again in {wait:?}", error_chain(&failure.cause));
                 }
             }
             tokio::time::sleep(wait).await;
@@ -140,11 +141,13 @@ impl Notifier {
     /// Sends one NOTIFY from `source` and waits for its answer; the local
     /// address it left from when acknowledged.
     async fn notify_once(&self, peer: &Peer, version: &ServedVersion, source: Source) -> Result<SocketAddr, Failure> {
-        let failed = |what: String| Failure { what, answer: None, refused: false, local: None, source };
+        let failed = |cause| Failure { cause, answer: None, refused: false, local: None, source };
         let key = match &peer.key {
-            Some(name) => {
-                Some(self.catalog.key(name.as_ref()).ok_or_else(|| failed(format!("TSIG key {name} is not loaded")))?)
-            }
+            Some(name) => Some(
+                self.catalog
+                    .key(name.as_ref())
+                    .ok_or_else(|| failed(NotAcknowledged::KeyNotLoaded { key: name.clone() }))?,
+            ),
             None => None,
         };
         let id = random_id();
@@ -159,16 +162,16 @@ impl Notifier {
         let now = unix_now();
         let mut verifier = match &key {
             Some(key) => {
-                let mac = sign_request(&mut request, key, now).map_err(|e| failed(format!("cannot sign: {e}")))?;
+                let mac = sign_request(&mut request, key, now).map_err(|e| failed(NotAcknowledged::Sign(e)))?;
                 Some(ResponseVerifier::new(Arc::clone(key), &mac))
             }
             None => None,
         };
         let (answer, local) = udp_exchange_from(peer.addr, source.ip, &request, id, ANSWER_TIMEOUT)
             .await
-            .map_err(|e| failed(e.to_string()))?;
-        let parsed =
-            ParsedMessage::parse(&answer).map_err(|e| Failure { local: Some(local), ..failed(e.to_string()) })?;
+            .map_err(|e| failed(NotAcknowledged::Exchange(e)))?;
+        let parsed = ParsedMessage::parse(&answer)
+            .map_err(|e| Failure { local: Some(local), ..failed(NotAcknowledged::Malformed(e)) })?;
         let rcode = parsed.header.response_code;
         let refused = matches!(rcode, ResponseCode::Refused | ResponseCode::NotAuth);
         // The mnemonic (REFUSED), as the RFCs and the other servers' logs
@@ -183,7 +186,7 @@ impl Notifier {
             };
             let server_error = matches!(e, TsigError::Server { .. });
             return Err(Failure {
-                what: format!("answered {answer}: {e}"),
+                cause: NotAcknowledged::Tsig { answer: answer.clone(), source: e },
                 answer: Some(answer),
                 refused: refused || server_error,
                 local: Some(local),
@@ -193,7 +196,7 @@ impl Notifier {
         match rcode {
             ResponseCode::NoError => Ok(local),
             _ => Err(Failure {
-                what: format!("answered {rcode_text}"),
+                cause: NotAcknowledged::Rcode { answer: rcode_text.clone() },
                 answer: Some(rcode_text),
                 refused,
                 local: Some(local),
@@ -204,10 +207,55 @@ impl Notifier {
 }
 
 /// Why one NOTIFY was not acknowledged.
-#[derive(Debug, Clone)]
+#[derive(Debug, thiserror::Error)]
+enum NotAcknowledged {
+    /// The secondary's TSIG key is not loaded.
+    #[error("TSIG key {key} is not loaded")]
+    KeyNotLoaded {
+        /// Its name.
+        key: Name,
+    },
+    /// The NOTIFY could not be signed.
+    #[error("cannot sign")]
+    Sign(#[source] TsigError),
+    /// No answer (the network, or no answer in time).
+    #[error(transparent)]
+    Exchange(std::io::Error),
+    /// An answer that does not read.
+    #[error(transparent)]
+    Malformed(WireError),
+    /// An answer whose TSIG is refused, or that carries the secondary's
+    /// TSIG error.
+    #[error("answered {answer}")]
+    Tsig {
+        /// The RCODE, and the TSIG error after a slash.
+        answer: String,
+        /// What is wrong with its TSIG.
+        #[source]
+        source: TsigError,
+    },
+    /// An answer with an error RCODE.
+    #[error("answered {answer}")]
+    Rcode {
+        /// The RCODE.
+        answer: String,
+    },
+}
+
+impl NotAcknowledged {
+    /// Did the secondary refuse the TSIG signature or time (BADSIG,
+    /// BADTIME in its TSIG record), rather than the NOTIFY's source?
+    fn is_tsig_refusal(&self) -> bool {
+        let refused = |error: &TsigRcode| matches!(*error, TsigRcode::BADSIG | TsigRcode::BADTIME);
+        matches!(self, NotAcknowledged::Tsig { source: TsigError::Server { error, .. }, .. } if refused(error))
+    }
+}
+
+/// One NOTIFY not acknowledged, and what the secondary answered.
+#[derive(Debug)]
 struct Failure {
-    /// What happened.
-    what: String,
+    /// Why.
+    cause: NotAcknowledged,
     /// The secondary's answer: its RCODE, and the TSIG error after a
     /// slash (`NOTAUTH/BADKEY`); None without an answer.
     answer: Option<String>,
@@ -224,14 +272,16 @@ impl Failure {
     /// The error line after the last try: what the secondary answered,
     /// and, for a refusal the source address may explain, the source.
     fn message(&self, peer: &Peer, serial: u32, tries: u32) -> String {
-        let mut text =
-            format!("NOTIFY for serial {serial} to secondary {} failed after {tries} tries: {}", peer.addr, self.what);
+        let mut text = format!(
+            "NOTIFY for serial {serial} to secondary {} failed after {tries} tries: {}",
+            peer.addr,
+            error_chain(&self.cause)
+        );
         if !self.refused {
             return text;
         }
         let used = self.source.describe(self.local.map(|l| l.ip()));
-        let tsig_only = self.answer.as_deref().is_some_and(|a| a.contains("BADSIG") || a.contains("BADTIME"));
-        if tsig_only {
+        if self.cause.is_tsig_refusal() {
             text.push_str(&format!(
                 "; the secondary does not accept the TSIG key's signature or time (sent from {used})"
             ));

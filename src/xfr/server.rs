@@ -571,13 +571,15 @@ async fn answer_tcp(
     let plan = match asked {
         Asked::Soa => return send_answer(stream, &soa_answer(&request, &version, u16::MAX.into())).await,
         Asked::Axfr => IxfrPlan::Whole,
-        Asked::Ixfr(client) => match plan_ixfr(context.journal.as_ref(), &version.zone.origin().to_owned(), &version, client).await {
-            Ok(plan) => plan,
-            Err(e) => {
-                tracing::error!(zone = %request.zone_name(), "cannot read the journal: {}", error_chain(&e));
-                return send_answer(stream, &request.reply(ResponseCode::ServFail, false, &[], 512)).await;
+        Asked::Ixfr(client) => {
+            match plan_ixfr(context.journal.as_ref(), &version.zone.origin().to_owned(), &version, client).await {
+                Ok(plan) => plan,
+                Err(e) => {
+                    tracing::error!(zone = %request.zone_name(), "IXFR answered SERVFAIL: {}", error_chain(&e));
+                    return send_answer(stream, &request.reply(ResponseCode::ServFail, false, &[], 512)).await;
+                }
             }
-        },
+        }
         Asked::Notify(_) => return Ok(Next::Continue),
     };
     transfer(context, &request, &version, plan, stream).await.map(|()| Next::Continue)
