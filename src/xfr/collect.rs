@@ -311,12 +311,11 @@ impl Collector {
             }
             None => Phase::Whole,
         };
-        self.phase = Some(match phase {
-            Phase::Whole => return self.take_whole(record, closing, newest),
-            Phase::Deleting => self.take_deletion(record)?,
-            Phase::Adding => return self.take_addition(record, closing),
-        });
-        Ok(())
+        match phase {
+            Phase::Whole => self.take_whole(record, closing, newest),
+            Phase::Deleting => self.take_deletion(record),
+            Phase::Adding => self.take_addition(record, closing),
+        }
     }
 
     fn is_ixfr(&self) -> bool {
@@ -351,14 +350,15 @@ impl Collector {
     }
 
     /// A deletion of the current step, or the new SOA that ends them.
-    fn take_deletion(&mut self, record: TransferRecord) -> Result<Phase, CollectError> {
+    fn take_deletion(&mut self, record: TransferRecord) -> Result<(), CollectError> {
         let (deleted, added) = self.steps.last_mut().ok_or(CollectError::StepWithoutSoa)?;
         if record.is_soa() {
             added.push(record);
-            return Ok(Phase::Adding);
+            self.phase = Some(Phase::Adding);
+        } else {
+            deleted.push(record);
         }
-        deleted.push(record);
-        Ok(Phase::Deleting)
+        Ok(())
     }
 
     /// An addition of the current step, the old SOA of the next step, or
