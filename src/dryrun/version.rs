@@ -6,9 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::time::resolve_serial_time;
 use crate::zone::dnssec::soa_fields;
 use crate::zone::dnssec::{Dnskey, Rrsig, key_tag};
+use crate::zone::serial::resolve_serial_time;
 use crate::zone::{Rtype, Zone};
 
 /// A signature over an RRset, by the DNSKEY it names.

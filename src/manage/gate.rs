@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::PublishFailure;
 use crate::publish::{Candidate, Installed, install};
 use crate::sign::SignError;
-use crate::sign::serial::serial_gt;
 use crate::verify::{GateError, Progress, Report, SignatureMemo, VerifyOptions, verify_file};
 use crate::zone::diff::ZoneDiff;
 use crate::zone::dnssec::soa_fields;
+use crate::zone::serial::serial_gt;
 use crate::zone::{Name, Rtype, Zone};
 
 /// Why the gate did not publish.

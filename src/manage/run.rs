@@ -359,7 +359,7 @@ fn remember_undone(zone: &str, serial: u32) {
 
 fn later_serial(a: Option<u32>, b: Option<u32>) -> Option<u32> {
     match (a, b) {
-        (Some(a), Some(b)) => Some(if crate::sign::serial::serial_gt(b, a) { b } else { a }),
+        (Some(a), Some(b)) => Some(if crate::zone::serial::serial_gt(b, a) { b } else { a }),
         (a, b) => a.or(b),
     }
 }

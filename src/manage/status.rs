@@ -189,7 +189,7 @@ pub struct NotifyOutcome {
 pub fn versions_behind(journal: &[JournalVersion], served: Option<i64>, theirs: Option<i64>) -> Option<i64> {
     let (served, theirs) = (served?, theirs?);
     let as_u32 = |s: i64| u32::try_from(s).ok();
-    if served == theirs || crate::sign::serial::serial_gt(as_u32(theirs)?, as_u32(served)?) {
+    if served == theirs || crate::zone::serial::serial_gt(as_u32(theirs)?, as_u32(served)?) {
         return Some(0);
     }
     let from: std::collections::HashMap<i64, i64> = journal.iter().map(|v| (v.serial_to, v.serial_from)).collect();

@@ -26,6 +26,7 @@ mod parent;
 mod systemd;
 mod transfers;
 mod watch;
+mod xfr_store;
 mod zone_task;
 
 use std::collections::HashMap;
@@ -197,7 +198,8 @@ async fn serve_held(
         listening: !listeners.is_empty(),
         shutdown: shutdown.clone(),
     });
-    let context = Arc::new(ServerContext { db: shared.db.clone(), catalog });
+    let store = transfers::xfr_store(&shared);
+    let context = Arc::new(ServerContext { journal: store.clone(), log: store, catalog });
     for listener in listeners {
         tokio::spawn(listener.run(Arc::clone(&context), shutdown.clone()));
     }
@@ -376,7 +378,7 @@ impl Supervisor {
         for row in rows {
             let Ok(origin) = Name::from_text(&row.name, None) else { continue };
             let zone_remotes = transfers::zone_remotes(&row.name, remotes.get(&row.id).map_or(&[], Vec::as_slice));
-            transfers::configure(&self.shared, &origin, row.id, zone_remotes.clone());
+            transfers::configure(&self.shared, &origin, zone_remotes.clone());
             let id = row.id;
             match self.zones.get_mut(&id) {
                 Some(zone) => zone.update(row),
@@ -384,7 +386,7 @@ impl Supervisor {
             }
             if let Some(zone) = self.zones.get_mut(&id) {
                 let ServedZone { row, wakes, inbound, .. } = zone;
-                transfers::keep_inbound(&self.shared, inbound, &origin, id, &row.input_path, &zone_remotes, wakes);
+                transfers::keep_inbound(&self.shared, inbound, &origin, &row.input_path, &zone_remotes, wakes);
             }
             if transfer_metrics_due
                 && zone_remotes != crate::xfr::catalog::ZoneRemotes::default()

@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 
 use super::Shared;
 use super::metrics::TransferGauges;
+use super::xfr_store::DbXfrStore;
 use super::zone_task::Wake;
 use crate::db::{Remote, RemoteRole};
 use crate::manage::status::versions_behind;
@@ -120,7 +121,6 @@ pub fn keep_inbound(
     shared: &Arc<Shared>,
     current: &mut Option<InboundTask>,
     origin: &Name,
-    zone_id: i64,
     copy: &str,
     remotes: &ZoneRemotes,
     wakes: &mpsc::UnboundedSender<Wake>,
@@ -140,11 +140,10 @@ pub fn keep_inbound(
     let (wake_tx, wake_rx) = tokio::sync::watch::channel(None);
     shared.catalog.set_inbound(origin, Some(wake_tx));
     let inbound = Inbound {
-        zone_id,
         origin: origin.clone(),
         copy: PathBuf::from(copy),
         primaries: remotes.primaries.clone(),
-        db: shared.db.clone(),
+        log: xfr_store(shared),
         catalog: Arc::clone(&shared.catalog),
         limits,
     };
@@ -157,12 +156,17 @@ pub fn keep_inbound(
 }
 
 /// Configures a zone in the catalog; a zone new to it gets its notifier.
-pub fn configure(shared: &Arc<Shared>, origin: &Name, zone_id: i64, remotes: ZoneRemotes) {
-    if let Some(served) = shared.catalog.configure(origin, zone_id, remotes) {
+pub fn configure(shared: &Arc<Shared>, origin: &Name, remotes: ZoneRemotes) {
+    if let Some(served) = shared.catalog.configure(origin, remotes) {
         let notifier =
-            Notifier { zone_id, origin: origin.clone(), db: shared.db.clone(), catalog: Arc::clone(&shared.catalog) };
+            Notifier { origin: origin.clone(), log: xfr_store(shared), catalog: Arc::clone(&shared.catalog) };
         tokio::spawn(notifier.run(served, shared.shutdown.clone()));
     }
+}
+
+/// The database as the store of the transfers' events and differences.
+pub fn xfr_store(shared: &Shared) -> Arc<DbXfrStore> {
+    Arc::new(DbXfrStore::new(shared.db.clone()))
 }
 
 /// Reads the zone's transfer state into the metrics.

@@ -16,8 +16,8 @@ use std::collections::HashMap;
 
 use super::Signer;
 use super::rrsig::{RrsetToSign, Window, canonical_records};
-use crate::time::resolve_serial_time;
 use crate::zone::dnssec::{Rrsig, key_tag};
+use crate::zone::serial::resolve_serial_time;
 use crate::zone::{NameRef, Node, Rtype, Zone};
 
 /// The version last published, as a source of signatures.

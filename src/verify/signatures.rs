@@ -197,7 +197,7 @@ fn check_rrsig(
     if verdict.key.is_some() {
         out.rrsigs_verified += 1;
         out.rrsigs_from_memo += u64::from(verdict.from_memo);
-        let expiration = crate::time::resolve_serial_time(rrsig.expiration, ctx.now);
+        let expiration = crate::zone::serial::resolve_serial_time(rrsig.expiration, ctx.now);
         out.earliest_expiration = earliest(out.earliest_expiration, Some(expiration));
         mark(coverage, covered, rrsig.algorithm, true);
     }
@@ -301,8 +301,8 @@ pub fn verify_rrsig<'k>(
 }
 
 fn check_validity(ctx: &Context<'_>, rrsig: &Rrsig<'_>) -> Option<(Code, String)> {
-    let inception = crate::time::resolve_serial_time(rrsig.inception, ctx.now);
-    let expiration = crate::time::resolve_serial_time(rrsig.expiration, ctx.now);
+    let inception = crate::zone::serial::resolve_serial_time(rrsig.inception, ctx.now);
+    let expiration = crate::zone::serial::resolve_serial_time(rrsig.expiration, ctx.now);
     if ctx.now > expiration {
         Some((Code::SignatureExpired, format!("RRSIG expired at {} ({})", format_time(expiration), key_text(rrsig))))
     } else if ctx.now < inception {

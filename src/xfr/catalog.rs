@@ -58,7 +58,6 @@ impl ZoneRemotes {
 /// One zone of the catalog.
 #[derive(Debug)]
 struct Entry {
-    zone_id: i64,
     remotes: ZoneRemotes,
     /// The version served, sent to the zone's notifier.
     served: watch::Sender<Option<Arc<ServedVersion>>>,
@@ -79,8 +78,6 @@ pub struct Catalog {
 /// A zone as a request sees it.
 #[derive(Debug, Clone)]
 pub struct ZoneView {
-    /// Its database id.
-    pub zone_id: i64,
     /// Its remotes.
     pub remotes: ZoneRemotes,
     /// The version served (None: nothing published yet).
@@ -93,18 +90,16 @@ impl Catalog {
     pub fn configure(
         &self,
         origin: &Name,
-        zone_id: i64,
         remotes: ZoneRemotes,
     ) -> Option<watch::Receiver<Option<Arc<ServedVersion>>>> {
         let mut zones = self.zones.write().unwrap_or_else(PoisonError::into_inner);
         let key = origin.as_ref().to_lowercase();
         if let Some(entry) = zones.get_mut(&key) {
             entry.remotes = remotes;
-            entry.zone_id = zone_id;
             return None;
         }
         let (served, receiver) = watch::channel(None);
-        zones.insert(key, Entry { zone_id, remotes, served, inbound: None });
+        zones.insert(key, Entry { remotes, served, inbound: None });
         Some(receiver)
     }
 
@@ -127,7 +122,7 @@ impl Catalog {
         let zones = self.zones.read().unwrap_or_else(PoisonError::into_inner);
         let entry = zones.get(&name.to_lowercase())?;
         let version = entry.served.borrow().clone();
-        Some(ZoneView { zone_id: entry.zone_id, remotes: entry.remotes.clone(), version })
+        Some(ZoneView { remotes: entry.remotes.clone(), version })
     }
 
     /// Is `ip` the address of one of a zone's remotes (a primary, a

@@ -2,39 +2,37 @@
 //! first, IXFR (RFC 1995) after, on the primary's NOTIFY and on the SOA's
 //! refresh and retry timers.
 //!
-//! A transfer either completes or changes nothing: the records are
-//! collected and checked (every owner in the zone, every RDATA well
-//! formed for its type, the IXFR's deletions present in the copy, TSIG on
-//! every message when a key is configured), the new copy is built in
-//! memory, and only then written to the copy file by rename. The copy
-//! file is the zone's input: the managed run reads it, checks its
-//! content and signs it exactly as it would a file an operator edits,
-//! and a restart signs from it without a transfer. A primary whose serial
-//! goes backwards is reported and not taken.
+//! A transfer either completes or changes nothing: every message is
+//! checked (`fetch`: ID, TSIG when a key is configured, RCODE), its
+//! records collected and checked (`collect`: a transfer of the zone,
+//! within its limits), the new copy built in memory (`apply`: every owner
+//! in the zone, every RDATA well formed for its type, the IXFR's
+//! deletions present in the copy), and only then written to the copy
+//! file by rename. The copy file is the zone's input: the managed run
+//! reads it, checks its content and signs it exactly as it would a file
+//! an operator edits, and a restart signs from it without a transfer. A
+//! primary whose serial goes backwards is reported and not taken.
 
-use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_proto::op::{MessageType, OpCode, ResponseCode};
-use tokio::net::TcpStream;
+use hickory_proto::op::ResponseCode;
 use tokio::sync::watch;
 
+use self::fetch::{fetch, query_serial};
 use super::acl::Peer;
+use super::apply::{ApplyError, into_zone};
 use super::catalog::Catalog;
-use super::client::{ClientError, Request, connect_from, exchange_from};
+use super::collect::{CollectError, Received};
 use super::outgoing::apex_soa;
-use super::tsig::TsigKey;
-use super::wire::{
-    CLASS_IN, MessageWriter, ParsedMessage, Question, Section, WireRecord, read_framed, unix_now, write_framed,
-};
-use crate::db::{Database, TransferInDone};
-use crate::sign::serial::serial_gt;
+use super::store::{TransferEvent, TransferIn, TransferLog, error_chain};
+use super::tsig::{TsigError, TsigKey};
+use super::wire::WireError;
 use crate::time::{format_duration, wall_clock};
-use crate::zone::rdata::check_rdata;
-use crate::zone::{Name, Rtype, Zone, ZoneBuilder, read_zone_file};
+use crate::zone::serial::serial_gt;
+use crate::zone::{Name, Zone, read_zone_file};
 
 /// How long a primary has to answer a query, or to send the next
 /// message of a transfer.
@@ -70,11 +68,12 @@ impl Default for TransferLimits {
 #[derive(Debug, thiserror::Error)]
 pub enum TransferError {
     /// The network.
-    #[error("primary {primary}: {source}")]
+    #[error("primary {primary}")]
     Io {
         /// The primary.
         primary: SocketAddr,
         /// Why.
+        #[source]
         source: std::io::Error,
     },
     /// No answer in time.
@@ -83,13 +82,77 @@ pub enum TransferError {
         /// The primary.
         primary: SocketAddr,
     },
-    /// The answer is not one signet takes.
+    /// The SOA query's answer was not the one to the query, did not read,
+    /// or its TSIG did not verify. (`xfr::client` says what in words: its
+    /// errors are shared with `parent/`.)
     #[error("primary {primary}: {what}")]
-    Answer {
+    Query {
+        /// The primary.
+        primary: SocketAddr,
+        /// What the client found.
+        what: String,
+    },
+    /// A message of the answer does not read.
+    #[error("primary {primary}")]
+    Malformed {
+        /// The primary.
+        primary: SocketAddr,
+        /// Where it breaks.
+        #[source]
+        source: WireError,
+    },
+    /// A message that is not an answer to the query sent.
+    #[error("primary {primary}: an answer that is not to the query sent (ID or QR)")]
+    NotTheAnswer {
+        /// The primary.
+        primary: SocketAddr,
+    },
+    /// The connection closed before the closing SOA.
+    #[error("primary {primary}: the connection closed before the transfer was complete")]
+    Closed {
+        /// The primary.
+        primary: SocketAddr,
+    },
+    /// The answer to the SOA query has no SOA of the zone.
+    #[error("primary {primary}: no SOA for the zone in the answer")]
+    NoSoa {
+        /// The primary.
+        primary: SocketAddr,
+    },
+    /// The SOA of the answer to the SOA query does not read.
+    #[error("primary {primary}: a malformed SOA")]
+    MalformedSoa {
+        /// The primary.
+        primary: SocketAddr,
+    },
+    /// The transfer brought an older serial than the SOA query gave.
+    #[error("primary {primary}: transferred serial {serial}, older than the {expected} the SOA query gave")]
+    OlderThanQueried {
+        /// The primary.
+        primary: SocketAddr,
+        /// The serial transferred.
+        serial: u32,
+        /// The serial the SOA query gave.
+        expected: u32,
+    },
+    /// The answer is not a transfer signet takes, or passed a limit.
+    #[error("primary {primary}")]
+    Collect {
         /// The primary.
         primary: SocketAddr,
         /// What is wrong with it.
-        what: String,
+        #[source]
+        source: CollectError,
+    },
+    /// The records do not make a zone, or the differences do not apply
+    /// to the copy.
+    #[error("primary {primary}")]
+    Apply {
+        /// The primary.
+        primary: SocketAddr,
+        /// Why.
+        #[source]
+        source: ApplyError,
     },
     /// The primary answered with an error RCODE.
     #[error("primary {primary}: answered {rcode}")]
@@ -99,34 +162,41 @@ pub enum TransferError {
         /// Its RCODE.
         rcode: ResponseCode,
     },
-    /// The transfer passed one of its limits.
-    #[error("primary {primary}: the transfer passed {limit} ({value}): refused")]
-    Limit {
+    /// The transfer took longer than `transfer-timeout`.
+    #[error("primary {primary}: the transfer passed transfer-timeout ({}): refused", format_duration(timeout.as_secs() as i64))]
+    TooLong {
         /// The primary.
         primary: SocketAddr,
-        /// The setting, e.g. `transfer-max-records`.
-        limit: &'static str,
-        /// The setting's value, in words.
-        value: String,
+        /// The setting.
+        timeout: Duration,
     },
-    /// The TSIG key is missing or the answer's TSIG does not verify
-    /// (`what` says TSIG).
-    #[error("primary {primary}: {what}")]
+    /// The answer's TSIG does not verify.
+    #[error("primary {primary}")]
     Tsig {
         /// The primary.
         primary: SocketAddr,
-        /// What.
-        what: String,
+        /// Why (BADSIG, BADTIME, unsigned, …).
+        #[source]
+        source: TsigError,
+    },
+    /// The primary's TSIG key is not loaded.
+    #[error("primary {primary}: TSIG key {key} is not loaded")]
+    KeyNotLoaded {
+        /// The primary.
+        primary: SocketAddr,
+        /// The key's name.
+        key: Name,
     },
     /// The zone has no primary to ask.
     #[error("no primary configured")]
     NoPrimary,
     /// The copy cannot be written.
-    #[error("cannot write the copy {}: {source}", path.display())]
+    #[error("cannot write the copy {}", path.display())]
     Copy {
         /// The file.
         path: PathBuf,
         /// Why.
+        #[source]
         source: std::io::Error,
     },
 }
@@ -134,8 +204,6 @@ pub enum TransferError {
 /// One zone's transfer in.
 #[derive(Debug)]
 pub struct Inbound {
-    /// The zone's database id.
-    pub zone_id: i64,
     /// The apex.
     pub origin: Name,
     /// The file that keeps the last complete copy: the zone's input.
@@ -143,7 +211,7 @@ pub struct Inbound {
     /// The primaries, tried in order.
     pub primaries: Vec<Peer>,
     /// Where checks and transfers are recorded.
-    pub db: Database,
+    pub log: Arc<dyn TransferLog>,
     /// The TSIG keys.
     pub catalog: Arc<Catalog>,
     /// The bounds of each transfer.
@@ -229,9 +297,10 @@ impl Inbound {
                 Err(e) => {
                     let wait = retry_after(failures, timers.retry);
                     failures = failures.saturating_add(1);
+                    let message = error_chain(&e);
                     tracing::error!(zone = %self.origin, retry_in = %format_duration(wait.as_secs() as i64),
-                        "transfer failed, nothing changed: {e}");
-                    self.record_error(&e.to_string()).await;
+                        "transfer failed, nothing changed: {message}");
+                    self.record_error(&message).await;
                     if last_success.elapsed() > timers.expire {
                         tracing::error!(zone = %self.origin, "the copy is past the SOA expire time: the primaries have not answered for {}; signet keeps signing the last copy",
                             format_duration(last_success.elapsed().as_secs() as i64));
@@ -279,8 +348,13 @@ impl Inbound {
     }
 
     async fn record_error(&self, message: &str) {
-        if let Err(e) = self.db.record_transfer_error(self.zone_id, wall_clock(), message).await {
-            tracing::error!(zone = %self.origin, "cannot record the transfer failure: {e}");
+        self.record(TransferEvent::TransferInFailed { at: wall_clock(), message }, "the transfer failure").await;
+    }
+
+    /// Records `event`; a failure to is logged, and changes nothing else.
+    async fn record(&self, event: TransferEvent<'_>, what: &str) {
+        if let Err(e) = self.log.record(&self.origin, event).await {
+            tracing::error!(zone = %self.origin, "cannot record {what}: {}", error_chain(&e));
         }
     }
 
@@ -298,9 +372,8 @@ impl Inbound {
                     continue;
                 }
             };
-            if let Err(e) = self.db.record_primary_serial(self.zone_id, theirs, wall_clock()).await {
-                tracing::error!(zone = %self.origin, "cannot record the primary's serial: {e}");
-            }
+            self.record(TransferEvent::PrimarySerial { serial: theirs, at: wall_clock() }, "the primary's serial")
+                .await;
             match ours {
                 Some(ours) if ours == theirs => return Ok(Checked::UpToDate(theirs)),
                 Some(ours) if serial_gt(ours, theirs) => {
@@ -320,7 +393,7 @@ impl Inbound {
         let Some(name) = &primary.key else { return Ok(None) };
         match self.catalog.key(name.as_ref()) {
             Some(key) => Ok(Some(key)),
-            None => Err(TransferError::Tsig { primary: primary.addr, what: format!("TSIG key {name} is not loaded") }),
+            None => Err(TransferError::KeyNotLoaded { primary: primary.addr, key: name.clone() }),
         }
     }
 
@@ -349,27 +422,23 @@ impl Inbound {
         };
         let serial = received.serial;
         if serial_gt(expected, serial) {
-            let what = format!("transferred serial {serial}, older than the {expected} the SOA query gave");
-            return Err(TransferError::Answer { primary: primary.addr, what });
+            return Err(TransferError::OlderThanQueried { primary: peer, serial, expected });
         }
         let (kind, records, bytes) = (received.kind(), received.records, received.bytes);
         // Building the copy and writing it are CPU and disk work: off the
         // service's async workers.
         let (origin, path) = (self.origin.clone(), self.copy.clone());
         let built = tokio::task::spawn_blocking(move || {
-            let zone = received
-                .into_zone(&origin, copy.as_deref())
-                .map_err(|what| TransferError::Answer { primary: peer, what })?;
+            let zone = into_zone(received, &origin, copy.as_deref())
+                .map_err(|source| TransferError::Apply { primary: peer, source })?;
             write_copy(&path, &zone)?;
             Ok(zone)
         });
         let zone = built.await.unwrap_or_else(|e| {
             Err(TransferError::Copy { path: self.copy.clone(), source: std::io::Error::other(e) })
         })?;
-        let done = TransferInDone { at: wall_clock(), serial, kind, records, bytes };
-        if let Err(e) = self.db.record_transfer_in(self.zone_id, &done).await {
-            tracing::error!(zone = %self.origin, "cannot record the transfer: {e}");
-        }
+        let done = TransferIn { at: wall_clock(), serial, kind, records, bytes };
+        self.record(TransferEvent::TransferIn(done), "the transfer").await;
         tracing::info!(zone = %self.origin, primary = %primary.addr, kind, serial, records, bytes,
             seconds = started.elapsed().as_secs_f64(), "transfer in complete: the copy is the zone's input now");
         Ok(zone)
@@ -388,11 +457,7 @@ impl Inbound {
         let limits = self.limits;
         match tokio::time::timeout(limits.timeout, fetch(peer, source, key, &self.origin, copy, &limits)).await {
             Ok(received) => received,
-            Err(_) => Err(TransferError::Limit {
-                primary: peer,
-                limit: "transfer-timeout",
-                value: format_duration(limits.timeout.as_secs() as i64),
-            }),
+            Err(_) => Err(TransferError::TooLong { primary: peer, timeout: limits.timeout }),
         }
     }
 }
@@ -421,461 +486,6 @@ fn write_copy(path: &std::path::Path, zone: &Zone) -> Result<(), TransferError> 
     })
 }
 
-fn answer_error(primary: SocketAddr, what: impl Into<String>) -> TransferError {
-    TransferError::Answer { primary, what: what.into() }
-}
-
-/// Is the message the answer to the query: its ID, QR?
-fn check_answer_to(primary: SocketAddr, parsed: &ParsedMessage<'_>, id: u16) -> Result<(), TransferError> {
-    let header = &parsed.header;
-    if header.id != id || header.message_type != MessageType::Response {
-        return Err(answer_error(primary, "an answer that is not to the query sent (ID or QR)"));
-    }
-    Ok(())
-}
-
-/// The answer's RCODE: checked after its TSIG, so that a primary's TSIG
-/// error (NOTAUTH with BADSIG, BADKEY, BADTIME) is reported as such.
-fn check_rcode(primary: SocketAddr, parsed: &ParsedMessage<'_>) -> Result<(), TransferError> {
-    match parsed.header.response_code {
-        ResponseCode::NoError => Ok(()),
-        rcode => Err(TransferError::Rcode { primary, rcode }),
-    }
-}
-
-/// The primary's SOA serial: UDP, then TCP if the answer is truncated.
-async fn query_serial(
-    primary: SocketAddr,
-    source: Option<IpAddr>,
-    key: Option<&Arc<TsigKey>>,
-    origin: &Name,
-) -> Result<u32, TransferError> {
-    let question = Question { name: origin.clone(), qtype: Rtype::SOA, qclass: CLASS_IN };
-    let request = Request::new(Request::metadata(OpCode::Query), &question, |_| {}, key);
-    let answer = exchange_from(primary, source, &request, ANSWER_TIMEOUT).await?;
-    let parsed = ParsedMessage::parse(&answer).map_err(|e| answer_error(primary, e.to_string()))?;
-    check_rcode(primary, &parsed)?;
-    for record in parsed.answers() {
-        let record = record.map_err(|e| answer_error(primary, e.to_string()))?;
-        if record.rtype == Rtype::SOA && record.owner.as_ref().eq_ignore_case(origin.as_ref()) {
-            return super::wire::soa_serial(&record.rdata).ok_or_else(|| answer_error(primary, "a malformed SOA"));
-        }
-    }
-    Err(answer_error(primary, "no SOA for the zone in the answer"))
-}
-
-impl From<ClientError> for TransferError {
-    fn from(error: ClientError) -> TransferError {
-        match error {
-            ClientError::Io { server, source } => TransferError::Io { primary: server, source },
-            ClientError::Timeout { server, .. } => TransferError::Timeout { primary: server },
-            ClientError::Answer { server, what } => TransferError::Answer { primary: server, what },
-            ClientError::Tsig { server, what } => TransferError::Tsig { primary: server, what },
-        }
-    }
-}
-
-async fn connect(primary: SocketAddr, source: Option<IpAddr>) -> Result<TcpStream, TransferError> {
-    match tokio::time::timeout(ANSWER_TIMEOUT, connect_from(primary, source)).await {
-        Ok(Ok(stream)) => Ok(stream),
-        Ok(Err(source)) => Err(TransferError::Io { primary, source }),
-        Err(_) => Err(TransferError::Timeout { primary }),
-    }
-}
-
-async fn next_message(primary: SocketAddr, stream: &mut TcpStream) -> Result<Vec<u8>, TransferError> {
-    match tokio::time::timeout(ANSWER_TIMEOUT, read_framed(stream)).await {
-        Ok(Ok(Some(message))) => Ok(message),
-        Ok(Ok(None)) => Err(answer_error(primary, "the connection closed before the transfer was complete")),
-        Ok(Err(source)) => Err(TransferError::Io { primary, source }),
-        Err(_) => Err(TransferError::Timeout { primary }),
-    }
-}
-
-/// A record of a transfer, owned.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Owned {
-    owner: Name,
-    rtype: Rtype,
-    ttl: u32,
-    rdata: Vec<u8>,
-}
-
-impl Owned {
-    fn from_wire(record: WireRecord<'_>) -> Owned {
-        Owned { owner: record.owner, rtype: record.rtype, ttl: record.ttl, rdata: record.rdata.into_owned() }
-    }
-
-    fn is_soa(&self) -> bool {
-        self.rtype == Rtype::SOA
-    }
-
-    fn serial(&self) -> Option<u32> {
-        super::wire::soa_serial(&self.rdata)
-    }
-
-    /// What identifies the record in a deletion: owner (any case), type,
-    /// canonical RDATA.
-    fn identity(&self) -> (Name, Rtype, Vec<u8>) {
-        (
-            self.owner.as_ref().to_lowercase(),
-            self.rtype,
-            crate::zone::rdata::canonical_rdata(self.rtype, &self.rdata).into_owned(),
-        )
-    }
-}
-
-/// What a transfer brought.
-#[derive(Debug)]
-struct Received {
-    serial: u32,
-    /// The whole zone (AXFR, or an IXFR answered in full), or the
-    /// differences: (deleted, added) per step.
-    body: Body,
-    records: u64,
-    bytes: u64,
-}
-
-#[derive(Debug)]
-enum Body {
-    Whole(Vec<Owned>),
-    Steps(Vec<(Vec<Owned>, Vec<Owned>)>),
-}
-
-impl Received {
-    fn kind(&self) -> &'static str {
-        match self.body {
-            Body::Whole(_) => "axfr",
-            Body::Steps(_) => "ixfr",
-        }
-    }
-
-    /// The new copy: checked, then built.
-    fn into_zone(self, origin: &Name, copy: Option<&Zone>) -> Result<Zone, String> {
-        match self.body {
-            Body::Whole(records) => build(origin, records.iter()),
-            Body::Steps(steps) => {
-                let copy = copy.ok_or("an incremental answer without a copy to apply it to")?;
-                let (deleted, added) = net_change(steps)?;
-                apply(origin, copy, &deleted, &added)
-            }
-        }
-    }
-}
-
-/// The steps of an IXFR as one change to the copy: what it deletes from
-/// the copy and what it adds. A record added by one step and deleted by a
-/// later one is neither; a record deleted twice without being added in
-/// between is an error.
-fn net_change(steps: Vec<(Vec<Owned>, Vec<Owned>)>) -> Result<(Vec<Owned>, Vec<Owned>), String> {
-    let mut deleted: Vec<Owned> = Vec::new();
-    let mut gone: HashSet<(Name, Rtype, Vec<u8>)> = HashSet::new();
-    let mut added: std::collections::HashMap<(Name, Rtype, Vec<u8>), Owned> = std::collections::HashMap::new();
-    for (step_deleted, step_added) in steps {
-        for record in step_deleted {
-            let identity = record.identity();
-            if added.remove(&identity).is_none() {
-                if !gone.insert(identity) {
-                    return Err(format!("the IXFR deletes {} {} twice", record.owner, record.rtype));
-                }
-                deleted.push(record);
-            }
-        }
-        added.extend(step_added.into_iter().map(|record| (record.identity(), record)));
-    }
-    Ok((deleted, added.into_values().collect()))
-}
-
-/// A zone of `records`, each checked: in the zone, RDATA well formed.
-fn build<'a>(origin: &Name, records: impl Iterator<Item = &'a Owned>) -> Result<Zone, String> {
-    let mut builder = ZoneBuilder::new(origin.clone(), CLASS_IN);
-    for record in records {
-        check(origin, record)?;
-        builder.push(record.owner.as_ref(), record.rtype, record.ttl, &record.rdata);
-    }
-    Ok(builder.finish())
-}
-
-fn check(origin: &Name, record: &Owned) -> Result<(), String> {
-    if !record.owner.as_ref().is_at_or_below(origin.as_ref()) {
-        return Err(format!("record {} {} is outside the zone", record.owner, record.rtype));
-    }
-    check_rdata(record.rtype, &record.rdata).map_err(|e| format!("record {} {}: {e}", record.owner, record.rtype))
-}
-
-/// `zone` with `deleted` taken out and `added` put in; every deletion
-/// must match a record of the zone. Deletions are found by a binary
-/// search for their owner, so the cost is one pass over the copy (already
-/// in canonical order, which the builder keeps without sorting).
-fn apply(origin: &Name, zone: &Zone, deleted: &[Owned], added: &[Owned]) -> Result<Zone, String> {
-    let mut skip = HashSet::with_capacity(deleted.len());
-    for record in deleted {
-        let at = position_of(zone, record).ok_or_else(|| {
-            format!("the IXFR deletes {} {}, which the copy does not have", record.owner, record.rtype)
-        })?;
-        skip.insert(at);
-    }
-    let mut builder = ZoneBuilder::new(origin.clone(), CLASS_IN);
-    for (at, record) in zone.records().enumerate() {
-        if !skip.contains(&at) {
-            builder.push(record.owner, record.rtype, record.ttl, record.rdata);
-        }
-    }
-    for record in added {
-        check(origin, record)?;
-        builder.push(record.owner.as_ref(), record.rtype, record.ttl, &record.rdata);
-    }
-    Ok(builder.finish())
-}
-
-/// Where `record` is in `zone` (same owner in any case, type, canonical
-/// RDATA), if it is.
-fn position_of(zone: &Zone, record: &Owned) -> Option<usize> {
-    let owner = record.owner.as_ref();
-    let start = zone.position_of(owner);
-    let wanted = crate::zone::rdata::canonical_rdata(record.rtype, &record.rdata);
-    zone.records_in(start..zone.len())
-        .take_while(|r| r.owner.eq_ignore_case(owner))
-        .position(|r| r.rtype == record.rtype && crate::zone::rdata::canonical_rdata(r.rtype, r.rdata) == wanted)
-        .map(|offset| start + offset)
-}
-
-/// Transfers the zone from `primary`: IXFR from the copy's serial, or
-/// AXFR without a copy. Every message is checked (ID, RCODE, TSIG).
-async fn fetch(
-    primary: SocketAddr,
-    source: Option<IpAddr>,
-    key: Option<&Arc<TsigKey>>,
-    origin: &Name,
-    copy: Option<&Zone>,
-    limits: &TransferLimits,
-) -> Result<Received, TransferError> {
-    let soa = copy.and_then(apex_soa);
-    let qtype = if soa.is_some() { Rtype::IXFR } else { Rtype::AXFR };
-    let question = Question { name: origin.clone(), qtype, qclass: CLASS_IN };
-    let fill = |writer: &mut MessageWriter| {
-        if let Some(soa) = soa {
-            writer.push(Section::Authority, soa, CLASS_IN);
-        }
-    };
-    let request = Request::new(Request::metadata(OpCode::Query), &question, fill, key);
-    let id = request.id();
-    let mut verifier = request.verifier(primary)?;
-    let mut stream = connect(primary, source).await?;
-    write_framed(&mut stream, &request.bytes).await.map_err(|source| TransferError::Io { primary, source })?;
-    let mut collector = Collector::new(
-        origin.clone(),
-        qtype == Rtype::IXFR,
-        copy.and(soa).and_then(|s| super::wire::soa_serial(s.rdata)),
-    );
-    let mut bytes = 0u64;
-    while !collector.done() {
-        let message = next_message(primary, &mut stream).await?;
-        bytes += message.len() as u64;
-        if bytes > limits.max_bytes {
-            return Err(TransferError::Limit {
-                primary,
-                limit: "transfer-max-bytes",
-                value: format!("{} bytes", limits.max_bytes),
-            });
-        }
-        let parsed = ParsedMessage::parse(&message).map_err(|e| answer_error(primary, e.to_string()))?;
-        check_answer_to(primary, &parsed, id)?;
-        if let Some(verifier) = verifier.as_mut() {
-            verifier.verify(&message, unix_now()).map_err(|e| TransferError::Tsig { primary, what: e.to_string() })?;
-        }
-        check_rcode(primary, &parsed)?;
-        for record in parsed.answers() {
-            let record = record.map_err(|e| answer_error(primary, e.to_string()))?;
-            if record.class != CLASS_IN {
-                return Err(answer_error(primary, format!("a record of class {}", record.class)));
-            }
-            collector.take(Owned::from_wire(record)).map_err(|what| answer_error(primary, what))?;
-            if collector.records > limits.max_records {
-                return Err(TransferError::Limit {
-                    primary,
-                    limit: "transfer-max-records",
-                    value: format!("{} records", limits.max_records),
-                });
-            }
-        }
-    }
-    if let Some(verifier) = verifier {
-        verifier.finish().map_err(|e| TransferError::Tsig { primary, what: e.to_string() })?;
-    }
-    collector.finish(bytes).map_err(|what| answer_error(primary, what))
-}
-
-/// Where a transfer's answer is, after its first SOA.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// An AXFR, or an IXFR answered with the whole zone.
-    Whole,
-    /// An IXFR step's deletions (after its old SOA).
-    Deleting,
-    /// An IXFR step's additions (after its new SOA).
-    Adding,
-}
-
-/// Sorts a transfer's records into the whole zone or IXFR steps, and
-/// tells when the answer is complete.
-#[derive(Debug)]
-struct Collector {
-    origin: Name,
-    ixfr: bool,
-    ours: Option<u32>,
-    first: Option<Owned>,
-    phase: Option<Phase>,
-    whole: Vec<Owned>,
-    /// (deleted, added) per step, each starting with its SOA.
-    steps: Vec<(Vec<Owned>, Vec<Owned>)>,
-    complete: bool,
-    records: u64,
-}
-
-impl Collector {
-    fn new(origin: Name, ixfr: bool, ours: Option<u32>) -> Collector {
-        Collector {
-            origin,
-            ixfr,
-            ours,
-            first: None,
-            phase: None,
-            whole: Vec::new(),
-            steps: Vec::new(),
-            complete: false,
-            records: 0,
-        }
-    }
-
-    fn done(&self) -> bool {
-        self.complete
-    }
-
-    fn take(&mut self, record: Owned) -> Result<(), String> {
-        if self.complete {
-            return Err("records after the transfer's closing SOA".to_owned());
-        }
-        self.records += 1;
-        // Every SOA of a transfer is the zone's own: the opening and
-        // closing ones, and those that open and close IXFR steps.
-        if record.is_soa() && !record.owner.as_ref().eq_ignore_case(self.origin.as_ref()) {
-            return Err(format!("an SOA record for {}, not for the zone {}", record.owner, self.origin));
-        }
-        let Some(first) = &self.first else {
-            if !record.is_soa() {
-                return Err(format!("the answer starts with {} {}, not the SOA", record.owner, record.rtype));
-            }
-            // Up to date: an IXFR answered with our own serial's SOA alone.
-            self.complete = self.ixfr && record.serial() == self.ours;
-            self.first = Some(record);
-            return Ok(());
-        };
-        let newest = first.serial();
-        let closing = record.is_soa() && record.serial() == newest;
-        let phase = match self.phase {
-            Some(phase) => phase,
-            // An IXFR whose second record is an older SOA is incremental:
-            // that SOA opens the first step's deletions.
-            None if self.ixfr && record.is_soa() && !closing => {
-                self.steps.push((vec![record], Vec::new()));
-                self.phase = Some(Phase::Deleting);
-                return Ok(());
-            }
-            None => Phase::Whole,
-        };
-        let step = self.steps.len().checked_sub(1);
-        self.phase = Some(match (phase, step) {
-            (Phase::Whole, _) if closing => {
-                self.phase = Some(Phase::Whole);
-                return self.close();
-            }
-            // A zone has one SOA: a second one, of another serial, in the
-            // middle of the records is a broken answer (RFC 5936 §2.2).
-            (Phase::Whole, _) if record.is_soa() => {
-                return Err(format!(
-                    "a second SOA (serial {}) among the zone's records, before the closing SOA of serial {}",
-                    record.serial().map_or_else(|| "?".to_owned(), |s| s.to_string()),
-                    newest.map_or_else(|| "?".to_owned(), |s| s.to_string()),
-                ));
-            }
-            (Phase::Whole, _) => {
-                self.whole.push(record);
-                Phase::Whole
-            }
-            (Phase::Deleting, Some(step)) => {
-                let soa = record.is_soa();
-                let (deleted, added) = &mut self.steps[step];
-                if soa {
-                    added.push(record)
-                } else {
-                    deleted.push(record)
-                }
-                if soa { Phase::Adding } else { Phase::Deleting }
-            }
-            (Phase::Adding, _) if closing => return self.close(),
-            (Phase::Adding, Some(step)) => {
-                if record.is_soa() {
-                    self.steps.push((vec![record], Vec::new()));
-                    Phase::Deleting
-                } else {
-                    self.steps[step].1.push(record);
-                    Phase::Adding
-                }
-            }
-            (_, None) => return Err("an IXFR step without its SOA".to_owned()),
-        });
-        Ok(())
-    }
-
-    fn close(&mut self) -> Result<(), String> {
-        self.complete = true;
-        Ok(())
-    }
-
-    fn finish(self, bytes: u64) -> Result<Received, String> {
-        let first = self.first.ok_or("an empty answer")?;
-        let serial = first.serial().ok_or("a malformed SOA")?;
-        let body = match self.phase {
-            Some(Phase::Whole) => {
-                let mut whole = self.whole;
-                whole.push(first);
-                Body::Whole(whole)
-            }
-            // Incremental, or up to date (one SOA: no step).
-            _ => {
-                check_chain(&self.steps, self.ours, serial)?;
-                Body::Steps(self.steps)
-            }
-        };
-        Ok(Received { serial, body, records: self.records, bytes })
-    }
-}
-
-/// The steps of an IXFR lead from the copy's serial to the serial the
-/// answer announced, each starting where the one before ended.
-fn check_chain(steps: &[(Vec<Owned>, Vec<Owned>)], ours: Option<u32>, announced: u32) -> Result<(), String> {
-    let mut at = ours;
-    for (deleted, added) in steps {
-        let from = deleted.first().and_then(Owned::serial);
-        let to = added.first().and_then(Owned::serial);
-        if from != at {
-            return Err(format!("an IXFR step from serial {} where serial {} was expected", shown(from), shown(at)));
-        }
-        at = to;
-    }
-    if !steps.is_empty() && at != Some(announced) {
-        return Err(format!(
-            "the IXFR's steps end at serial {}, not at the serial {announced} it announced",
-            shown(at)
-        ));
-    }
-    Ok(())
-}
-
-fn shown(serial: Option<u32>) -> String {
-    serial.map_or_else(|| "(none)".to_owned(), |s| s.to_string())
-}
-
+mod fetch;
 #[cfg(test)]
 mod tests;

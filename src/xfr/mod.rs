@@ -3,12 +3,15 @@
 //! ARCHITECTURE.md §3, "Zone transfers".
 
 pub mod acl;
+pub mod apply;
 pub mod catalog;
 pub mod client;
+pub mod collect;
 pub mod incoming;
 pub mod notify;
 pub mod outgoing;
 pub mod server;
 pub mod source;
+pub mod store;
 pub mod tsig;
 pub mod wire;

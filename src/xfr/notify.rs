@@ -20,11 +20,12 @@ use super::catalog::{Catalog, ServedVersion, client_ip};
 use super::client::rcode_name;
 use super::outgoing::apex_soa;
 use super::source::{Source, SourceWhy};
-use super::tsig::{ResponseVerifier, TsigError, sign_request};
+use super::store::{NotifyOutcome, TransferEvent, TransferLog, error_chain};
+use super::tsig::{ResponseVerifier, TsigError, TsigRcode, sign_request};
 use super::wire::{
-    CLASS_IN, MAX_MESSAGE, MessageWriter, ParsedMessage, Question, Section, random_id, udp_exchange_from, unix_now,
+    CLASS_IN, MAX_MESSAGE, MessageWriter, ParsedMessage, Question, Section, WireError, random_id, udp_exchange_from,
+    unix_now,
 };
-use crate::db::{Database, NotifyResult};
 use crate::time::wall_clock;
 use crate::zone::{Name, Rtype};
 
@@ -42,12 +43,10 @@ pub const REFUSAL_TRIES: u32 = 2;
 /// One zone's notifier.
 #[derive(Debug)]
 pub struct Notifier {
-    /// The zone's database id.
-    pub zone_id: i64,
     /// The apex.
     pub origin: Name,
     /// Where acknowledgements are recorded.
-    pub db: Database,
+    pub log: Arc<dyn TransferLog>,
     /// The zone's secondaries and the TSIG keys.
     pub catalog: Arc<Catalog>,
 }
@@ -92,7 +91,7 @@ impl Notifier {
             match self.notify_once(&peer, &version, source).await {
                 Ok(local) => {
                     tracing::info!(zone = %self.origin, secondary = %peer.addr, serial = version.serial, attempt, source = %local.ip(), "NOTIFY acknowledged");
-                    let result = NotifyResult {
+                    let result = NotifyOutcome {
                         address: &client_ip(peer.addr),
                         serial: version.serial,
                         at: wall_clock(),
@@ -102,7 +101,7 @@ impl Notifier {
                         tries: attempt,
                         source: Some(local.ip().to_canonical().to_string()),
                     };
-                    self.record(&result).await;
+                    self.record(result).await;
                     return;
                 }
                 Err(failure) => {
@@ -111,7 +110,7 @@ impl Notifier {
                         break failure;
                     }
                     tracing::info!(zone = %self.origin, secondary = %peer.addr, serial = version.serial, attempt,
-                        "NOTIFY not acknowledged ({}); sending again in {wait:?}", failure.what);
+                        "NOTIFY not acknowledged ({}); sending again in {wait:?}", error_chain(&failure.cause));
                 }
             }
             tokio::time::sleep(wait).await;
@@ -120,7 +119,7 @@ impl Notifier {
         let message = failure.message(&peer, version.serial, attempt);
         tracing::error!(zone = %self.origin, secondary = %peer.addr, serial = version.serial, tries = attempt,
             "{message}; the next publication tries again");
-        let result = NotifyResult {
+        let result = NotifyOutcome {
             address: &client_ip(peer.addr),
             serial: version.serial,
             at: wall_clock(),
@@ -130,23 +129,25 @@ impl Notifier {
             tries: attempt,
             source: failure.local.map(|l| l.ip().to_canonical().to_string()),
         };
-        self.record(&result).await;
+        self.record(result).await;
     }
 
-    async fn record(&self, result: &NotifyResult<'_>) {
-        if let Err(e) = self.db.record_notify_result(self.zone_id, result).await {
-            tracing::error!(zone = %self.origin, "cannot record the NOTIFY's outcome: {e}");
+    async fn record(&self, outcome: NotifyOutcome<'_>) {
+        if let Err(e) = self.log.record(&self.origin, TransferEvent::Notify(outcome)).await {
+            tracing::error!(zone = %self.origin, "cannot record the NOTIFY's outcome: {}", error_chain(&e));
         }
     }
 
     /// Sends one NOTIFY from `source` and waits for its answer; the local
     /// address it left from when acknowledged.
     async fn notify_once(&self, peer: &Peer, version: &ServedVersion, source: Source) -> Result<SocketAddr, Failure> {
-        let failed = |what: String| Failure { what, answer: None, refused: false, local: None, source };
+        let failed = |cause| Failure { cause, answer: None, refused: false, local: None, source };
         let key = match &peer.key {
-            Some(name) => {
-                Some(self.catalog.key(name.as_ref()).ok_or_else(|| failed(format!("TSIG key {name} is not loaded")))?)
-            }
+            Some(name) => Some(
+                self.catalog
+                    .key(name.as_ref())
+                    .ok_or_else(|| failed(NotAcknowledged::KeyNotLoaded { key: name.clone() }))?,
+            ),
             None => None,
         };
         let id = random_id();
@@ -161,16 +162,16 @@ impl Notifier {
         let now = unix_now();
         let mut verifier = match &key {
             Some(key) => {
-                let mac = sign_request(&mut request, key, now).map_err(|e| failed(format!("cannot sign: {e}")))?;
+                let mac = sign_request(&mut request, key, now).map_err(|e| failed(NotAcknowledged::Sign(e)))?;
                 Some(ResponseVerifier::new(Arc::clone(key), &mac))
             }
             None => None,
         };
         let (answer, local) = udp_exchange_from(peer.addr, source.ip, &request, id, ANSWER_TIMEOUT)
             .await
-            .map_err(|e| failed(e.to_string()))?;
-        let parsed =
-            ParsedMessage::parse(&answer).map_err(|e| Failure { local: Some(local), ..failed(e.to_string()) })?;
+            .map_err(|e| failed(NotAcknowledged::Exchange(e)))?;
+        let parsed = ParsedMessage::parse(&answer)
+            .map_err(|e| Failure { local: Some(local), ..failed(NotAcknowledged::Malformed(e)) })?;
         let rcode = parsed.header.response_code;
         let refused = matches!(rcode, ResponseCode::Refused | ResponseCode::NotAuth);
         // The mnemonic (REFUSED), as the RFCs and the other servers' logs
@@ -185,7 +186,7 @@ impl Notifier {
             };
             let server_error = matches!(e, TsigError::Server { .. });
             return Err(Failure {
-                what: format!("answered {answer}: {e}"),
+                cause: NotAcknowledged::Tsig { answer: answer.clone(), source: e },
                 answer: Some(answer),
                 refused: refused || server_error,
                 local: Some(local),
@@ -195,7 +196,7 @@ impl Notifier {
         match rcode {
             ResponseCode::NoError => Ok(local),
             _ => Err(Failure {
-                what: format!("answered {rcode_text}"),
+                cause: NotAcknowledged::Rcode { answer: rcode_text.clone() },
                 answer: Some(rcode_text),
                 refused,
                 local: Some(local),
@@ -206,10 +207,55 @@ impl Notifier {
 }
 
 /// Why one NOTIFY was not acknowledged.
-#[derive(Debug, Clone)]
+#[derive(Debug, thiserror::Error)]
+enum NotAcknowledged {
+    /// The secondary's TSIG key is not loaded.
+    #[error("TSIG key {key} is not loaded")]
+    KeyNotLoaded {
+        /// Its name.
+        key: Name,
+    },
+    /// The NOTIFY could not be signed.
+    #[error("cannot sign")]
+    Sign(#[source] TsigError),
+    /// No answer (the network, or no answer in time).
+    #[error(transparent)]
+    Exchange(std::io::Error),
+    /// An answer that does not read.
+    #[error(transparent)]
+    Malformed(WireError),
+    /// An answer whose TSIG is refused, or that carries the secondary's
+    /// TSIG error.
+    #[error("answered {answer}")]
+    Tsig {
+        /// The RCODE, and the TSIG error after a slash.
+        answer: String,
+        /// What is wrong with its TSIG.
+        #[source]
+        source: TsigError,
+    },
+    /// An answer with an error RCODE.
+    #[error("answered {answer}")]
+    Rcode {
+        /// The RCODE.
+        answer: String,
+    },
+}
+
+impl NotAcknowledged {
+    /// Did the secondary refuse the TSIG signature or time (BADSIG,
+    /// BADTIME in its TSIG record), rather than the NOTIFY's source?
+    fn is_tsig_refusal(&self) -> bool {
+        let refused = |error: &TsigRcode| matches!(*error, TsigRcode::BADSIG | TsigRcode::BADTIME);
+        matches!(self, NotAcknowledged::Tsig { source: TsigError::Server { error, .. }, .. } if refused(error))
+    }
+}
+
+/// One NOTIFY not acknowledged, and what the secondary answered.
+#[derive(Debug)]
 struct Failure {
-    /// What happened.
-    what: String,
+    /// Why.
+    cause: NotAcknowledged,
     /// The secondary's answer: its RCODE, and the TSIG error after a
     /// slash (`NOTAUTH/BADKEY`); None without an answer.
     answer: Option<String>,
@@ -226,14 +272,16 @@ impl Failure {
     /// The error line after the last try: what the secondary answered,
     /// and, for a refusal the source address may explain, the source.
     fn message(&self, peer: &Peer, serial: u32, tries: u32) -> String {
-        let mut text =
-            format!("NOTIFY for serial {serial} to secondary {} failed after {tries} tries: {}", peer.addr, self.what);
+        let mut text = format!(
+            "NOTIFY for serial {serial} to secondary {} failed after {tries} tries: {}",
+            peer.addr,
+            error_chain(&self.cause)
+        );
         if !self.refused {
             return text;
         }
         let used = self.source.describe(self.local.map(|l| l.ip()));
-        let tsig_only = self.answer.as_deref().is_some_and(|a| a.contains("BADSIG") || a.contains("BADTIME"));
-        if tsig_only {
+        if self.cause.is_tsig_refusal() {
             text.push_str(&format!(
                 "; the secondary does not accept the TSIG key's signature or time (sent from {used})"
             ));

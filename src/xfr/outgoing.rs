@@ -11,11 +11,11 @@
 use hickory_proto::op::Metadata;
 
 use super::catalog::ServedVersion;
+use super::store::{DiffSource, StoreError};
 use super::wire::{CLASS_IN, MAX_MESSAGE, MessageWriter, Question, Section};
-use crate::db::{Database, DbError};
-use crate::sign::serial::serial_gt;
 use crate::zone::diff::ZoneDiff;
-use crate::zone::{RecordRef, Rtype, Zone};
+use crate::zone::serial::serial_gt;
+use crate::zone::{Name, RecordRef, Rtype, Zone};
 
 /// A record that fits no DNS message, even one of its own: the transfer
 /// is abandoned rather than sent without it.
@@ -56,16 +56,22 @@ impl IxfrPlan {
     }
 }
 
-/// Plans the answer to an IXFR from `client` serial for `version`.
-pub async fn plan_ixfr(db: &Database, zone_id: i64, version: &ServedVersion, client: u32) -> Result<IxfrPlan, DbError> {
+/// Plans the answer to an IXFR of `zone` from `client` serial for
+/// `version`, with the differences `journal` has.
+pub async fn plan_ixfr(
+    journal: &dyn DiffSource,
+    zone: &Name,
+    version: &ServedVersion,
+    client: u32,
+) -> Result<IxfrPlan, StoreError> {
     if client == version.serial || serial_gt(client, version.serial) {
         return Ok(IxfrPlan::UpToDate);
     }
-    let Some(entries) = db.journal_since(zone_id, client).await? else { return Ok(IxfrPlan::Whole) };
+    let Some(entries) = journal.differences_since(zone, client).await? else { return Ok(IxfrPlan::Whole) };
     let mut diffs = Vec::with_capacity(entries.len());
     let mut serial = client;
-    for (entry, bytes) in entries {
-        let diff = match ZoneDiff::decode(&bytes) {
+    for entry in entries {
+        let diff = match ZoneDiff::decode(&entry.bytes) {
             Ok(diff) => diff,
             Err(e) => {
                 tracing::warn!(serial = entry.serial_to, "journal entry unusable, answering with the whole zone: {e}");

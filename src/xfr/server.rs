@@ -35,12 +35,12 @@ use tokio::sync::watch;
 
 use super::catalog::{Catalog, ServedVersion, ZoneView, client_ip};
 use super::outgoing::{AnswerStream, IxfrPlan, apex_soa, axfr_records, class_of, ixfr_records, plan_ixfr};
+use super::store::{DiffSource, TransferEvent, TransferLog, TransferOut, error_chain};
 use super::tsig::{RequestRefusal, ResponseSigner, SignedRequest, refusal_tsig, verify_request};
 use super::wire::{CLASS_IN, MessageWriter, ParsedMessage, Question, Section, UDP_EDNS, UDP_PLAIN};
 use super::wire::{read_framed, unix_now};
-use crate::db::{Database, TransferOutDone};
 use crate::time::wall_clock;
-use crate::zone::{RecordRef, Rtype};
+use crate::zone::{NameRef, RecordRef, Rtype};
 
 /// How long a TCP connection may sit idle between messages.
 const TCP_IDLE: Duration = Duration::from_secs(10);
@@ -62,8 +62,10 @@ const BADVERS_HIGH: u32 = 16 >> 4;
 /// What the listener needs.
 #[derive(Debug)]
 pub struct ServerContext {
-    /// The database: the journal, and where transfers out are recorded.
-    pub db: Database,
+    /// The differences between published versions, for IXFR.
+    pub journal: Arc<dyn DiffSource>,
+    /// Where transfers out are recorded.
+    pub log: Arc<dyn TransferLog>,
     /// The zones served.
     pub catalog: Arc<Catalog>,
 }
@@ -569,21 +571,24 @@ async fn answer_tcp(
     let plan = match asked {
         Asked::Soa => return send_answer(stream, &soa_answer(&request, &version, u16::MAX.into())).await,
         Asked::Axfr => IxfrPlan::Whole,
-        Asked::Ixfr(client) => match plan_ixfr(&context.db, zone.zone_id, &version, client).await {
-            Ok(plan) => plan,
-            Err(e) => {
-                tracing::error!(zone = %request.zone_name(), "cannot read the journal: {e}");
-                return send_answer(stream, &request.reply(ResponseCode::ServFail, false, &[], 512)).await;
+        Asked::Ixfr(client) => {
+            match plan_ixfr(context.journal.as_ref(), &version.zone.origin().to_owned(), &version, client).await {
+                Ok(plan) => plan,
+                Err(e) => {
+                    tracing::error!(zone = %request.zone_name(), "IXFR answered SERVFAIL: {}", error_chain(&e));
+                    return send_answer(stream, &request.reply(ResponseCode::ServFail, false, &[], 512)).await;
+                }
             }
-        },
+        }
         Asked::Notify(_) => return Ok(Next::Continue),
     };
-    transfer(context, &request, &zone, &version, plan, stream).await.map(|()| Next::Continue)
+    transfer(context, &request, &version, plan, stream).await.map(|()| Next::Continue)
 }
 
 /// A transfer served, for the log and the database.
 struct Served<'a> {
-    zone_id: i64,
+    /// The zone.
+    origin: NameRef<'a>,
     serial: u32,
     /// The client's serial (IXFR).
     from: Option<u32>,
@@ -598,13 +603,12 @@ struct Served<'a> {
 async fn transfer(
     context: &ServerContext,
     request: &Request,
-    zone: &ZoneView,
     version: &ServedVersion,
     plan: IxfrPlan,
     stream: &mut TcpStream,
 ) -> std::io::Result<()> {
     let mut served = Served {
-        zone_id: zone.zone_id,
+        origin: version.zone.origin(),
         serial: version.serial,
         from: request
             .question
@@ -662,12 +666,13 @@ async fn transfer(
 
 async fn record(context: &ServerContext, request: &Request, served: &Served<'_>) {
     let address = client_ip(request.peer);
-    let Served { zone_id, serial, from, records, bytes, .. } = *served;
+    let Served { serial, from, records, bytes, .. } = *served;
     let kind = served.plan.kind();
     tracing::info!(zone = %request.zone_name(), client = %address, kind, serial, from, records, bytes,
         seconds = served.started.elapsed().as_secs_f64(), "transfer out");
-    let done = TransferOutDone { address: &address, at: wall_clock(), serial, from, kind };
-    if let Err(e) = context.db.record_transfer_out(zone_id, &done).await {
-        tracing::error!(zone = %request.zone_name(), "cannot record the transfer out: {e}");
+    let done = TransferOut { address: &address, at: wall_clock(), serial, from, kind };
+    let origin = served.origin.to_owned();
+    if let Err(e) = context.log.record(&origin, TransferEvent::TransferOut(done)).await {
+        tracing::error!(zone = %request.zone_name(), "cannot record the transfer out: {}", error_chain(&e));
     }
 }

@@ -13,6 +13,7 @@ pub mod name;
 pub mod rdata;
 pub mod reader;
 pub mod rtype;
+pub mod serial;
 mod svcb;
 mod text;
 pub(crate) mod tree;
