@@ -205,17 +205,11 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
         .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
-/// Prints an error once: the message, then each cause that the message
-/// does not already contain (thiserror messages often quote their
-/// source). With `--format json`, as one JSON object on standard output.
+/// Prints an error: the message, then each cause, joined by ": " (no
+/// message repeats its source, so each says its part once). With
+/// `--format json`, as one JSON object on standard output.
 fn report_error(error: &anyhow::Error, format: Format) {
-    let mut message = error.to_string();
-    for cause in error.chain().skip(1) {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message = format!("{message}: {text}");
-        }
-    }
+    let message = signet::chain::Chain(error.as_ref()).to_string();
     match format {
         Format::Text => eprintln!("signet: error: {message}"),
         Format::Json => {
