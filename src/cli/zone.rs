@@ -245,8 +245,7 @@ pub async fn run(command: ZoneCommand, ctx: &Context) -> anyhow::Result<ExitCode
 
 async fn source(db: &Database, ctx: &Context, role: RemoteRole, args: SourceArgs) -> anyhow::Result<ExitCode> {
     let zone = db.zone(&super::parse_origin(&args.name)?).await?;
-    let ips =
-        signet::xfr::source::parse_sources(&args.addresses).map_err(|e| anyhow::anyhow!("{}: {e}", role.as_str()))?;
+    let ips = signet::xfr::source::parse_sources(&args.addresses).with_context(|| role.as_str())?;
     let addresses: Vec<String> = ips.iter().map(ToString::to_string).collect();
     db.set_sources(zone.id, role, &addresses, ctx.now).await?;
     match addresses.as_slice() {

@@ -181,7 +181,7 @@ async fn discover(zone: &Name, resolver: SocketAddr, choice: &SourceChoice, serv
                 }
             }
         }
-        Err(e) => servers.problems.push(format!("discovery through {resolver}: {e}")),
+        Err(e) => servers.problems.push(format!("discovery through {resolver}: {}", Chain(&e))),
     }
 }
 

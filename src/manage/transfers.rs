@@ -56,9 +56,7 @@ pub fn secondary(address: &str, key: Option<&str>, notify: bool) -> Result<Remot
 pub fn acl_entry(prefix: Option<&str>, key: Option<&str>) -> Result<Remote, ManageError> {
     let key = key.map(key_name).transpose()?;
     let address = prefix
-        .map(|p| {
-            parse_prefix(p).map(|(ip, len)| format!("{ip}/{len}")).map_err(|e| ManageError::Argument(e.to_string()))
-        })
+        .map(|p| parse_prefix(p).map(|net| net.to_string()).map_err(|e| ManageError::Argument(e.to_string())))
         .transpose()?;
     if address.is_none() && key.is_none() {
         return Err(ManageError::Argument(

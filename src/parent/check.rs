@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use hickory_proto::op::{OpCode, ResponseCode};
 
+use crate::chain::Chain;
 use crate::rollover::Observation;
 use crate::xfr::client::{Request, exchange_from, rcode_name};
 use crate::xfr::tsig::TsigKey;
@@ -141,7 +142,7 @@ async fn query(server: &Server, cut: &Cut, asking: Asking) -> Result<Vec<Vec<u8>
     };
     let request = Request::new(metadata, &question, fill, server.key.as_ref());
     let answer =
-        exchange_from(server.addr, server.source, &request, ANSWER_TIMEOUT).await.map_err(|e| e.to_string())?;
+        exchange_from(server.addr, server.source, &request, ANSWER_TIMEOUT).await.map_err(|e| Chain(&e).to_string())?;
     ds_set(&answer, cut, asking)
 }
 

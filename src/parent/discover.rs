@@ -64,7 +64,7 @@ pub enum DiscoverError {
     #[error("the root zone has no parent")]
     Root,
     /// No answer, or an answer that is not to the question.
-    #[error("resolver {resolver}: {source}")]
+    #[error("resolver {resolver}")]
     Exchange {
         /// The resolver asked.
         resolver: SocketAddr,

@@ -23,7 +23,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::process::{Child, ChildStderr, ChildStdin};
 
 use crate::keys::PublishedKey;
-use crate::xfr::client::{ClientError, Request, exchange_from, rcode_name};
+use crate::xfr::client::{AnswerProblem, ClientError, Request, exchange_from, rcode_name};
 use crate::xfr::tsig::TsigKey;
 use crate::xfr::wire::{CLASS_IN, MessageWriter, ParsedMessage, Question, Section};
 use crate::zone::writer::write_record;
@@ -84,7 +84,7 @@ impl WantedDs {
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError {
     /// The command could not be started.
-    #[error("zone {zone}: submit-command {command:?} could not be started: {source}")]
+    #[error("zone {zone}: submit-command {command:?} could not be started")]
     CommandStart {
         /// The child zone.
         zone: Name,
@@ -141,7 +141,7 @@ pub enum SubmitError {
         count: usize,
     },
     /// No answer, or an answer that is not to the UPDATE.
-    #[error("zone {zone}: UPDATE of its DS in parent zone {parent_zone}: {source}")]
+    #[error("zone {zone}: UPDATE of its DS in parent zone {parent_zone}")]
     Exchange {
         /// The child zone.
         zone: Name,
@@ -157,7 +157,7 @@ pub enum SubmitError {
     /// is missing (then `what` names the unsigned answer's RCODE: a
     /// server that does not have the parent zone answers an unsigned
     /// NOTAUTH).
-    #[error("zone {zone}: UPDATE of its DS in parent zone {parent_zone} at {server} with key {key}: {what}")]
+    #[error("zone {zone}: UPDATE of its DS in parent zone {parent_zone} at {server} with key {key}: {problem}")]
     Tsig {
         /// The child zone.
         zone: Name,
@@ -167,8 +167,8 @@ pub enum SubmitError {
         server: SocketAddr,
         /// The key's name.
         key: String,
-        /// What failed.
-        what: String,
+        /// What failed (boxed: the error stays small).
+        problem: Box<AnswerProblem>,
     },
     /// The server answered with an error RCODE.
     #[error("zone {zone}: UPDATE of its DS in parent zone {parent_zone} at {server} answered {rcode}{}", rcode_hint(.rcode))]
@@ -438,12 +438,12 @@ pub async fn push_update_from(
     }
     let request = update_request(parent_zone, wanted, key)?;
     let answer = exchange_from(server, source, &request, UPDATE_TIMEOUT).await.map_err(|e| match e {
-        ClientError::Tsig { what, .. } => SubmitError::Tsig {
+        ClientError::Answer { problem, .. } if problem.is_tsig() => SubmitError::Tsig {
             zone: wanted.zone.clone(),
             parent_zone: parent_zone.clone(),
             server,
             key: key.map_or_else(|| "(none)".to_owned(), |k| k.name().to_string()),
-            what,
+            problem: Box::new(problem),
         },
         source => SubmitError::Exchange {
             zone: wanted.zone.clone(),

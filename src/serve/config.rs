@@ -112,8 +112,8 @@ pub enum ValueError {
     #[error(transparent)]
     Address(#[from] AddressError),
     /// Source addresses that cannot be used (`xfr::source` says why).
-    #[error("{0}")]
-    Sources(String),
+    #[error(transparent)]
+    Sources(#[from] crate::xfr::source::SourceError),
 }
 
 /// The settings of `signet serve`.

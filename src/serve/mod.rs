@@ -29,6 +29,7 @@ mod watch;
 mod xfr_store;
 mod zone_task;
 
+use crate::chain::Chain;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -61,7 +62,7 @@ pub enum ServeError {
     #[error(transparent)]
     Database(#[from] DbError),
     /// The metrics endpoint cannot listen where told.
-    #[error("metrics endpoint {addr}: {source}")]
+    #[error("metrics endpoint {addr}")]
     Metrics {
         /// The address.
         addr: SocketAddr,
@@ -72,7 +73,7 @@ pub enum ServeError {
     #[error("signal handling: {0}")]
     Signals(std::io::Error),
     /// A `--listen` address cannot be bound.
-    #[error("cannot listen for DNS on {addr} (UDP and TCP): {source}")]
+    #[error("cannot listen for DNS on {addr} (UDP and TCP)")]
     Listen {
         /// The address.
         addr: SocketAddr,
@@ -152,7 +153,7 @@ pub async fn serve(db: Database, options: ServeOptions) -> Result<Stopped, Serve
     let result = serve_held(db.clone(), options, config, started).await;
     drop(stores);
     if let Err(e) = db.release_service(lock).await {
-        tracing::error!("cannot release the service lock: {e}");
+        tracing::error!("cannot release the service lock: {}", Chain(&e));
     }
     result
 }
@@ -337,7 +338,7 @@ impl Supervisor {
                 *self.shared.config.write().unwrap_or_else(PoisonError::into_inner) = config;
                 tracing::info!("SIGHUP: configuration read again");
             }
-            Err(e) => tracing::error!("SIGHUP: the configuration is unchanged: {}", with_causes(&e)),
+            Err(e) => tracing::error!("SIGHUP: the configuration is unchanged: {}", Chain(&e)),
         }
         for zone in self.zones.values() {
             let _ = zone.wakes.send(Wake::Input);
@@ -350,7 +351,7 @@ impl Supervisor {
         let rows = match self.shared.db.zone_watch().await {
             Ok(rows) => rows,
             Err(e) => {
-                tracing::error!("cannot read the zones from the database: {e}");
+                tracing::error!("cannot read the zones from the database: {}", Chain(&e));
                 return;
             }
         };
@@ -373,7 +374,7 @@ impl Supervisor {
         let mut remotes: HashMap<i64, Vec<crate::db::Remote>> = HashMap::new();
         match self.shared.db.all_remotes().await {
             Ok(all) => all.into_iter().for_each(|(id, remote)| remotes.entry(id).or_default().push(remote)),
-            Err(e) => tracing::error!("cannot read the zones' remotes from the database: {e}"),
+            Err(e) => tracing::error!("cannot read the zones' remotes from the database: {}", Chain(&e)),
         }
         for row in rows {
             let Ok(origin) = Name::from_text(&row.name, None) else { continue };
@@ -402,7 +403,7 @@ impl Supervisor {
         let origin = match Name::from_text(&row.name, None) {
             Ok(origin) => origin,
             Err(e) => {
-                tracing::error!(zone = %row.name, "stored zone name does not read: {e}");
+                tracing::error!(zone = %row.name, "stored zone name does not read: {}", Chain(&e));
                 return;
             }
         };
@@ -430,20 +431,6 @@ impl Supervisor {
         }
         Stopped { cut_off }
     }
-}
-
-/// An error and its causes on one line, as the command line prints them:
-/// a log line needs them all, and an error's own message leaves its
-/// source out.
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(next) = cause {
-        text.push_str(": ");
-        text.push_str(&next.to_string());
-        cause = next.source();
-    }
-    text
 }
 
 /// Waits for every task (a panicked task counts as finished).

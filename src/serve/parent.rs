@@ -9,6 +9,7 @@
 //! published a run (which may have asked the parent for a change), or
 //! [`IDLE`] passed (the parent's servers may have been reconfigured).
 
+use crate::chain::Chain;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -81,7 +82,7 @@ impl ParentTask {
         let snapshot = match db.snapshot(&self.origin).await {
             Ok(snapshot) => snapshot,
             Err(e) => {
-                tracing::error!(zone = %self.origin, "parent check: cannot read the zone: {e}");
+                tracing::error!(zone = %self.origin, "parent check: cannot read the zone: {}", Chain(&e));
                 return Some(now + DB_RETRY);
             }
         };
@@ -91,7 +92,7 @@ impl ParentTask {
         let retry_submission = match submit_round_from(db, &snapshot, &lookup, now, &sources).await {
             Ok(retry) => retry,
             Err(e) => {
-                tracing::error!(zone = %self.origin, "DS submission failed: {e}");
+                tracing::error!(zone = %self.origin, "DS submission failed: {}", Chain(&e));
                 Some(now + DB_RETRY)
             }
         };
@@ -103,7 +104,7 @@ impl ParentTask {
                 next_at
             }
             Err(e) => {
-                tracing::error!(zone = %self.origin, "parent check failed: {e}");
+                tracing::error!(zone = %self.origin, "parent check failed: {}", Chain(&e));
                 Some(now + DB_RETRY)
             }
         };

@@ -3,6 +3,7 @@
 //! task per zone, and a transfer-in task per zone whose input is a
 //! primary.
 
+use crate::chain::Chain;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -36,7 +37,7 @@ impl KeyFiles {
     pub async fn refresh(&mut self, shared: &Shared) {
         let rows = match shared.db.tsig_keys().await {
             Ok(rows) => rows,
-            Err(e) => return tracing::error!("cannot read the TSIG keys from the database: {e}"),
+            Err(e) => return tracing::error!("cannot read the TSIG keys from the database: {}", Chain(&e)),
         };
         let unchanged = rows.len() == self.read.len()
             && rows.iter().all(|row| {
@@ -57,7 +58,7 @@ impl KeyFiles {
                 Ok(key) => {
                     keys.insert(name.as_ref().to_lowercase(), Arc::new(key));
                 }
-                Err(e) => tracing::error!(key = %row.name, "TSIG key not loaded: {e}"),
+                Err(e) => tracing::error!(key = %row.name, "TSIG key not loaded: {}", Chain(&e)),
             }
         }
         tracing::info!(keys = keys.len(), "TSIG keys loaded");

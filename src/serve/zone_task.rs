@@ -10,6 +10,7 @@
 //! it runs on a blocking thread with a rayon pool of its own, so that a
 //! big zone's signing never queues a small zone's behind it.
 
+use crate::chain::Chain;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -136,7 +137,7 @@ impl ZoneTask {
     async fn startup(&mut self, first: &ZoneWatch) -> Option<String> {
         let zone = match self.shared.db.zone(&self.origin).await {
             Ok(zone) => zone,
-            Err(e) => return Some(format!("start (the zone did not read: {e})")),
+            Err(e) => return Some(format!("start (the zone did not read: {})", Chain(&e))),
         };
         // The input as it is now: a run started for it (below, or later)
         // is not started again for the same bytes, and an input the last
@@ -177,7 +178,7 @@ impl ZoneTask {
                 Ok(zone) => zone,
                 Err(DbError::NotFound { .. }) => return None,
                 Err(e) => {
-                    tracing::error!(zone = %self.origin, "cannot read the zone from the database: {e}");
+                    tracing::error!(zone = %self.origin, "cannot read the zone from the database: {}", Chain(&e));
                     tokio::select! {
                         _ = tokio::time::sleep(DB_RETRY) => continue,
                         _ = self.shutdown.changed() => return None,
@@ -300,7 +301,8 @@ impl ZoneTask {
             }
             Err(e) => {
                 finished = Some(metric(RunResultLabel::Failed, None));
-                self.failed(run_id, now, &e.to_string()).await;
+                let message = Chain(&e).to_string();
+                self.failed(run_id, now, &message).await;
             }
         }
         // A zone removed while it ran has no metrics any more: none are
@@ -413,7 +415,7 @@ impl ZoneTask {
         if self.retry_at.take().is_some()
             && let Err(e) = self.shared.db.set_retry(self.zone_id, None).await
         {
-            tracing::error!(zone = %self.origin, "cannot record the zone's recovery: {e}");
+            tracing::error!(zone = %self.origin, "cannot record the zone's recovery: {}", Chain(&e));
         }
     }
 
@@ -425,7 +427,7 @@ impl ZoneTask {
         let retry = now + i64::try_from(backoff.as_secs()).unwrap_or(i64::MAX / 2).max(1);
         self.retry_at = Some(retry);
         if let Err(e) = self.shared.db.set_retry(self.zone_id, Some(retry)).await {
-            tracing::error!(zone = %self.origin, "cannot record the retry time: {e}");
+            tracing::error!(zone = %self.origin, "cannot record the retry time: {}", Chain(&e));
         }
         tracing::error!(
             zone = %self.origin,
@@ -492,7 +494,7 @@ impl ZoneTask {
         match status {
             Ok(Ok(status)) if status.success() => {}
             Ok(Ok(status)) => tracing::warn!(zone = %self.origin, "publish-command {program} ended with {status}"),
-            Ok(Err(e)) => tracing::warn!(zone = %self.origin, "publish-command {program} did not start: {e}"),
+            Ok(Err(e)) => tracing::warn!(zone = %self.origin, "publish-command {program} did not start: {}", Chain(&e)),
             Err(_) => {
                 tracing::warn!(zone = %self.origin, "publish-command {program} killed after {PUBLISH_COMMAND_TIMEOUT:?}")
             }

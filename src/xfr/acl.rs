@@ -3,6 +3,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use ipnet::IpNet;
+
 use crate::zone::{Name, NameRef};
 
 /// The DNS port, when none is given.
@@ -31,36 +33,23 @@ pub fn parse_socket(text: &str) -> Result<SocketAddr, AddressError> {
         .map_err(|_| error())
 }
 
-/// Reads `ADDR` or `ADDR/LEN` into a network: address and prefix length.
-pub fn parse_prefix(text: &str) -> Result<(IpAddr, u8), AddressError> {
+/// Reads `ADDR` or `ADDR/LEN` into a network (a lone address is a host:
+/// /32 or /128). Address ranges are `ipnet`'s: parsing, the prefix
+/// length's bounds and containment for both families are done and tested
+/// there.
+pub fn parse_prefix(text: &str) -> Result<IpNet, AddressError> {
     let error = || AddressError { text: text.to_owned(), expected: "an address or prefix (ADDR or ADDR/LEN)" };
-    let (addr, len) = match text.split_once('/') {
-        Some((addr, len)) => (addr, Some(len)),
-        None => (text, None),
-    };
-    let ip: IpAddr = addr.parse().map_err(|_| error())?;
-    let max = if ip.is_ipv4() { 32 } else { 128 };
-    let len = match len {
-        Some(len) => len.parse::<u8>().ok().filter(|&l| l <= max).ok_or_else(error)?,
-        None => max,
-    };
-    Ok((ip, len))
+    match text.parse::<IpNet>() {
+        Ok(net) => Ok(net),
+        Err(_) if !text.contains('/') => text.parse::<IpAddr>().map(IpNet::from).map_err(|_| error()),
+        Err(_) => Err(error()),
+    }
 }
 
-/// Is `ip` in the network `net/len`?
-pub(crate) fn contains((net, len): (IpAddr, u8), ip: IpAddr) -> bool {
-    let ip = ip.to_canonical();
-    match (net, ip) {
-        (IpAddr::V4(net), IpAddr::V4(ip)) => {
-            let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
-            u32::from(net) & mask == u32::from(ip) & mask
-        }
-        (IpAddr::V6(net), IpAddr::V6(ip)) => {
-            let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
-            u128::from(net) & mask == u128::from(ip) & mask
-        }
-        _ => false,
-    }
+/// Is `ip` in the network `net`? An IPv4 client on an IPv6 socket
+/// (`::ffff:a.b.c.d`) counts as the IPv4 address it is.
+pub(crate) fn contains(net: IpNet, ip: IpAddr) -> bool {
+    net.contains(&ip.to_canonical())
 }
 
 /// A primary or a secondary: where it is, and the TSIG key its messages
@@ -91,7 +80,7 @@ impl Peer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AclEntry {
     /// The network (None: any address).
-    pub net: Option<(IpAddr, u8)>,
+    pub net: Option<IpNet>,
     /// The key required (None: none).
     pub key: Option<Name>,
 }

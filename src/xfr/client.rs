@@ -9,20 +9,21 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_proto::op::{Header, MessageType, Metadata, OpCode};
+use hickory_proto::op::{MessageType, Metadata, OpCode};
 use tokio::net::{TcpSocket, TcpStream};
 
 use super::tsig::{RequestMac, ResponseVerifier, TsigError, TsigKey, sign_request};
 use super::wire::{
-    MAX_MESSAGE, MessageWriter, ParsedMessage, Question, random_id, read_framed, udp_exchange_from, unix_now,
-    write_framed,
+    MAX_MESSAGE, MessageWriter, ParsedMessage, Question, WireError, random_id, read_framed, udp_exchange_from,
+    unix_now, write_framed,
 };
+use crate::zone::Name;
 
 /// Why an exchange failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The network.
-    #[error("{server}: {source}")]
+    #[error("{server}")]
     Io {
         /// The server asked.
         server: SocketAddr,
@@ -37,23 +38,72 @@ pub enum ClientError {
         /// How long it had.
         timeout: Duration,
     },
-    /// The answer does not read, or is not to the request.
-    #[error("{server}: {what}")]
+    /// The answer does not read, is not to the request, or its TSIG
+    /// does not verify; or the request could not be signed.
+    #[error("{server}: {problem}")]
     Answer {
         /// The server asked.
         server: SocketAddr,
-        /// What is wrong with it.
-        what: String,
+        /// What is wrong.
+        problem: AnswerProblem,
     },
-    /// The request could not be signed, or the answer's TSIG does not
-    /// verify (`what` says TSIG).
-    #[error("{server}: {what}")]
-    Tsig {
-        /// The server asked.
-        server: SocketAddr,
-        /// What.
-        what: String,
+}
+
+/// What is wrong with an answer (or with signing its request). A value
+/// shown in its error's message, not a cause: each says what happened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AnswerProblem {
+    /// The answer is not a DNS message signet can read.
+    #[error("the answer does not read: {0}")]
+    Malformed(WireError),
+    /// Another ID, or not a response.
+    #[error("an answer that is not to the request sent (ID or QR)")]
+    NotOurs,
+    /// TCP closed before a whole answer.
+    #[error("the connection closed before the answer")]
+    ClosedEarly,
+    /// TC set over TCP: the answer cannot be completed.
+    #[error("a truncated answer (TC set) over TCP")]
+    TruncatedOverTcp,
+    /// The answer's TSIG does not verify (or it is unsigned).
+    #[error("{0}")]
+    Tsig(TsigFailure),
+    /// The request could not be signed with the key given.
+    #[error("cannot sign the request with TSIG key {key}: {error}")]
+    Unsignable {
+        /// The key.
+        key: Name,
+        /// Why not.
+        error: TsigError,
     },
+}
+
+impl AnswerProblem {
+    /// A TSIG problem (the answer's or the request's)?
+    pub fn is_tsig(&self) -> bool {
+        matches!(self, AnswerProblem::Tsig(_) | AnswerProblem::Unsignable { .. })
+    }
+}
+
+/// An answer whose TSIG does not verify: the verifier's error, kept typed
+/// (BADSIG, BADTIME, BADKEY stay distinguishable), and the answer's
+/// RCODE, which says why a server answered unsigned (a zone it does not
+/// have: NOTAUTH).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TsigFailure {
+    /// What the verifier found.
+    pub error: TsigError,
+    /// The answer's RCODE.
+    pub rcode: u16,
+}
+
+impl std::fmt::Display for TsigFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.error {
+            TsigError::Unsigned => write!(f, "{} (it says {})", self.error, rcode_name(self.rcode)),
+            _ => write!(f, "{}", self.error),
+        }
+    }
 }
 
 /// A request, written and (with a key) signed.
@@ -65,7 +115,7 @@ pub struct Request {
     /// The key and the request's MAC, when signed.
     signed: Option<(Arc<TsigKey>, RequestMac)>,
     /// A key was given but the request could not be signed.
-    unsigned_by: Option<String>,
+    unsigned_by: Option<AnswerProblem>,
 }
 
 impl Request {
@@ -91,7 +141,7 @@ impl Request {
         if let Some(key) = key {
             match sign_request(&mut bytes, key, unix_now()) {
                 Ok(mac) => signed = Some((Arc::clone(key), mac)),
-                Err(e) => unsigned_by = Some(format!("cannot sign the request with TSIG key {}: {e}", key.name())),
+                Err(error) => unsigned_by = Some(AnswerProblem::Unsignable { key: key.name().clone(), error }),
             }
         }
         Request { bytes, id, signed, unsigned_by }
@@ -105,8 +155,8 @@ impl Request {
     /// The verifier of the answer's TSIG (`None` for an unsigned
     /// request); an error when a key was given and could not sign.
     pub fn verifier(&self, server: SocketAddr) -> Result<Option<ResponseVerifier>, ClientError> {
-        if let Some(what) = &self.unsigned_by {
-            return Err(ClientError::Tsig { server, what: what.clone() });
+        if let Some(problem) = &self.unsigned_by {
+            return Err(ClientError::Answer { server, problem: problem.clone() });
         }
         Ok(self.signed.as_ref().map(|(key, mac)| ResponseVerifier::new(Arc::clone(key), mac)))
     }
@@ -135,7 +185,7 @@ pub async fn exchange_from(
         Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Err(ClientError::Timeout { server, timeout }),
         Err(e) => return Err(io(e)),
     };
-    let truncated = ParsedMessage::parse(&answer).map_err(|e| answer_error(server, e))?.header.truncation;
+    let truncated = parse(server, &answer)?.header.truncation;
     if !truncated {
         check(server, request, &answer)?;
         return Ok(answer);
@@ -144,8 +194,8 @@ pub async fn exchange_from(
     // truncated there too cannot be completed (RFC 7766 §5).
     let answer = tcp_exchange_from(server, source, request, timeout).await?;
     check(server, request, &answer)?;
-    if ParsedMessage::parse(&answer).map_err(|e| answer_error(server, e))?.header.truncation {
-        return Err(answer_error(server, "a truncated answer (TC set) over TCP"));
+    if parse(server, &answer)?.header.truncation {
+        return Err(answer_error(server, AnswerProblem::TruncatedOverTcp));
     }
     Ok(answer)
 }
@@ -168,7 +218,7 @@ pub async fn tcp_exchange_from(
         write_framed(&mut stream, &request.bytes).await.map_err(io)?;
         match read_framed(&mut stream).await.map_err(io)? {
             Some(answer) => Ok(answer),
-            None => Err(answer_error(server, "the connection closed before the answer")),
+            None => Err(answer_error(server, AnswerProblem::ClosedEarly)),
         }
     };
     tokio::time::timeout(timeout, exchange).await.map_err(|_| ClientError::Timeout { server, timeout })?
@@ -190,26 +240,21 @@ pub async fn connect_from(server: SocketAddr, source: Option<IpAddr>) -> std::io
 /// Is `answer` the answer to `request` (ID, QR), with a TSIG that
 /// verifies if the request was signed?
 fn check(server: SocketAddr, request: &Request, answer: &[u8]) -> Result<(), ClientError> {
-    let parsed = ParsedMessage::parse(answer).map_err(|e| answer_error(server, e))?;
+    let parsed = parse(server, answer)?;
     let header = &parsed.header;
     if header.id != request.id || header.message_type != MessageType::Response {
-        return Err(answer_error(server, "an answer that is not to the request sent (ID or QR)"));
+        return Err(answer_error(server, AnswerProblem::NotOurs));
     }
     if let Some(mut verifier) = request.verifier(server)? {
-        verifier
-            .verify(answer, unix_now())
-            .map_err(|e| ClientError::Tsig { server, what: tsig_failure(&e, header) })?;
+        verifier.verify(answer, unix_now()).map_err(|error| {
+            answer_error(server, AnswerProblem::Tsig(TsigFailure { error, rcode: u16::from(header.response_code) }))
+        })?;
     }
     Ok(())
 }
 
-/// A TSIG failure in words; for an unsigned answer, what its RCODE says
-/// (a server answers a zone it does not have with an unsigned NOTAUTH).
-fn tsig_failure(error: &TsigError, header: &Header) -> String {
-    match error {
-        TsigError::Unsigned => format!("{error} (it says {})", rcode_name(u16::from(header.response_code))),
-        _ => error.to_string(),
-    }
+fn parse(server: SocketAddr, answer: &[u8]) -> Result<ParsedMessage<'_>, ClientError> {
+    ParsedMessage::parse(answer).map_err(|e| answer_error(server, AnswerProblem::Malformed(e)))
 }
 
 /// The mnemonic of an RCODE (RFC 1035, RFC 2136), `RCODE n` for another.
@@ -221,6 +266,6 @@ pub fn rcode_name(code: u16) -> String {
     NAMES.get(usize::from(code)).map_or_else(|| format!("RCODE {code}"), |name| (*name).to_owned())
 }
 
-fn answer_error(server: SocketAddr, what: impl ToString) -> ClientError {
-    ClientError::Answer { server, what: what.to_string() }
+fn answer_error(server: SocketAddr, problem: AnswerProblem) -> ClientError {
+    ClientError::Answer { server, problem }
 }

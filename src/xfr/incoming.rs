@@ -13,6 +13,7 @@
 //! an operator edits, and a restart signs from it without a transfer. A
 //! primary whose serial goes backwards is reported and not taken.
 
+use crate::chain::Chain;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,7 +28,7 @@ use super::apply::{ApplyError, into_zone};
 use super::catalog::Catalog;
 use super::collect::{CollectError, Received};
 use super::outgoing::apex_soa;
-use super::store::{TransferEvent, TransferIn, TransferLog, error_chain};
+use super::store::{TransferEvent, TransferIn, TransferLog};
 use super::tsig::{TsigError, TsigKey};
 use super::wire::WireError;
 use crate::time::{format_duration, wall_clock};
@@ -83,14 +84,13 @@ pub enum TransferError {
         primary: SocketAddr,
     },
     /// The SOA query's answer was not the one to the query, did not read,
-    /// or its TSIG did not verify. (`xfr::client` says what in words: its
-    /// errors are shared with `parent/`.)
-    #[error("primary {primary}: {what}")]
+    /// or its TSIG did not verify (or the query could not be signed).
+    #[error("primary {primary}: {problem}")]
     Query {
         /// The primary.
         primary: SocketAddr,
         /// What the client found.
-        what: String,
+        problem: crate::xfr::client::AnswerProblem,
     },
     /// A message of the answer does not read.
     #[error("primary {primary}")]
@@ -297,7 +297,7 @@ impl Inbound {
                 Err(e) => {
                     let wait = retry_after(failures, timers.retry);
                     failures = failures.saturating_add(1);
-                    let message = error_chain(&e);
+                    let message = Chain(&e).to_string();
                     tracing::error!(zone = %self.origin, retry_in = %format_duration(wait.as_secs() as i64),
                         "transfer failed, nothing changed: {message}");
                     self.record_error(&message).await;
@@ -354,7 +354,7 @@ impl Inbound {
     /// Records `event`; a failure to is logged, and changes nothing else.
     async fn record(&self, event: TransferEvent<'_>, what: &str) {
         if let Err(e) = self.log.record(&self.origin, event).await {
-            tracing::error!(zone = %self.origin, "cannot record {what}: {}", error_chain(&e));
+            tracing::error!(zone = %self.origin, "cannot record {what}: {}", Chain(&e));
         }
     }
 

@@ -8,6 +8,7 @@
 //! recorded for `signet status`; the next publication tries again. A
 //! newer version replaces the tries of the one before.
 
+use crate::chain::Chain;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +21,7 @@ use super::catalog::{Catalog, ServedVersion, client_ip};
 use super::client::rcode_name;
 use super::outgoing::apex_soa;
 use super::source::{Source, SourceWhy};
-use super::store::{NotifyOutcome, TransferEvent, TransferLog, error_chain};
+use super::store::{NotifyOutcome, TransferEvent, TransferLog};
 use super::tsig::{ResponseVerifier, TsigError, TsigRcode, sign_request};
 use super::wire::{
     CLASS_IN, MAX_MESSAGE, MessageWriter, ParsedMessage, Question, Section, WireError, random_id, udp_exchange_from,
@@ -110,7 +111,7 @@ impl Notifier {
                         break failure;
                     }
                     tracing::info!(zone = %self.origin, secondary = %peer.addr, serial = version.serial, attempt,
-                        "NOTIFY not acknowledged ({}); sending again in {wait:?}", error_chain(&failure.cause));
+                        "NOTIFY not acknowledged ({}); sending again in {wait:?}", Chain(&failure.cause));
                 }
             }
             tokio::time::sleep(wait).await;
@@ -134,7 +135,7 @@ impl Notifier {
 
     async fn record(&self, outcome: NotifyOutcome<'_>) {
         if let Err(e) = self.log.record(&self.origin, TransferEvent::Notify(outcome)).await {
-            tracing::error!(zone = %self.origin, "cannot record the NOTIFY's outcome: {}", error_chain(&e));
+            tracing::error!(zone = %self.origin, "cannot record the NOTIFY's outcome: {}", Chain(&e));
         }
     }
 
@@ -275,7 +276,7 @@ impl Failure {
         let mut text = format!(
             "NOTIFY for serial {serial} to secondary {} failed after {tries} tries: {}",
             peer.addr,
-            error_chain(&self.cause)
+            Chain(&self.cause)
         );
         if !self.refused {
             return text;

@@ -24,6 +24,7 @@
 //! NOTAUTH with the TSIG error (RFC 8945 §5.2), whatever was asked; a
 //! signed request gets signed answers, every message of a transfer.
 
+use crate::chain::Chain;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,7 +36,7 @@ use tokio::sync::watch;
 
 use super::catalog::{Catalog, ServedVersion, ZoneView, client_ip};
 use super::outgoing::{AnswerStream, IxfrPlan, apex_soa, axfr_records, class_of, ixfr_records, plan_ixfr};
-use super::store::{DiffSource, TransferEvent, TransferLog, TransferOut, error_chain};
+use super::store::{DiffSource, TransferEvent, TransferLog, TransferOut};
 use super::tsig::{RequestRefusal, ResponseSigner, SignedRequest, refusal_tsig, verify_request};
 use super::wire::{CLASS_IN, MessageWriter, ParsedMessage, Question, Section, UDP_EDNS, UDP_PLAIN};
 use super::wire::{read_framed, unix_now};
@@ -575,7 +576,7 @@ async fn answer_tcp(
             match plan_ixfr(context.journal.as_ref(), &version.zone.origin().to_owned(), &version, client).await {
                 Ok(plan) => plan,
                 Err(e) => {
-                    tracing::error!(zone = %request.zone_name(), "IXFR answered SERVFAIL: {}", error_chain(&e));
+                    tracing::error!(zone = %request.zone_name(), "IXFR answered SERVFAIL: {}", Chain(&e));
                     return send_answer(stream, &request.reply(ResponseCode::ServFail, false, &[], 512)).await;
                 }
             }
@@ -673,6 +674,6 @@ async fn record(context: &ServerContext, request: &Request, served: &Served<'_>)
     let done = TransferOut { address: &address, at: wall_clock(), serial, from, kind };
     let origin = served.origin.to_owned();
     if let Err(e) = context.log.record(&origin, TransferEvent::TransferOut(done)).await {
-        tracing::error!(zone = %request.zone_name(), "cannot record the transfer out: {}", error_chain(&e));
+        tracing::error!(zone = %request.zone_name(), "cannot record the transfer out: {}", Chain(&e));
     }
 }

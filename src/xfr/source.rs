@@ -150,25 +150,42 @@ pub const TRANSFER_SOURCE: &str = "transfer-source";
 
 /// A source setting that does not read: an IP address, at most one per
 /// family, no port.
-pub fn parse_sources(texts: &[String]) -> Result<Vec<IpAddr>, String> {
+pub fn parse_sources(texts: &[String]) -> Result<Vec<IpAddr>, SourceError> {
     let mut ips: Vec<IpAddr> = Vec::new();
     for text in texts {
         let ip: IpAddr = text.trim_start_matches('[').trim_end_matches(']').parse().map_err(|_| {
             if text.parse::<SocketAddr>().is_ok() {
-                format!("{text:?}: a source is an address without a port (the port is random for every message)")
+                SourceError::WithPort(text.clone())
             } else {
-                format!("{text:?} is not an IP address")
+                SourceError::NotAnAddress(text.clone())
             }
         })?;
         if ip.is_unspecified() {
-            return Err(format!("{text:?}: the wildcard is the kernel's choice; leave the setting out instead"));
+            return Err(SourceError::Wildcard(text.clone()));
         }
         if ips.iter().any(|other| other.is_ipv4() == ip.is_ipv4()) {
-            return Err(format!("{text:?}: one source address per family (IPv4, IPv6)"));
+            return Err(SourceError::TwoOfAFamily(text.clone()));
         }
         ips.push(ip);
     }
     Ok(ips)
+}
+
+/// A source address setting that does not read (the text as given).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SourceError {
+    /// `ADDR:PORT`: the port of a source is random for every message.
+    #[error("{0:?}: a source is an address without a port (the port is random for every message)")]
+    WithPort(String),
+    /// Not an address at all.
+    #[error("{0:?} is not an IP address")]
+    NotAnAddress(String),
+    /// `0.0.0.0` or `::`.
+    #[error("{0:?}: the wildcard is the kernel's choice; leave the setting out instead")]
+    Wildcard(String),
+    /// A second address of the same family.
+    #[error("{0:?}: one source address per family (IPv4, IPv6)")]
+    TwoOfAFamily(String),
 }
 
 #[cfg(test)]
@@ -206,9 +223,10 @@ mod tests {
     fn settings_read_one_address_per_family() {
         let read = |texts: &[&str]| parse_sources(&texts.iter().map(|t| (*t).to_owned()).collect::<Vec<_>>());
         assert_eq!(read(&["192.0.2.1", "2001:db8::1"]), Ok(vec![ip("192.0.2.1"), ip("2001:db8::1")]));
-        assert!(read(&["192.0.2.1:53"]).is_err_and(|e| e.contains("without a port")));
-        assert!(read(&["192.0.2.1", "192.0.2.2"]).is_err_and(|e| e.contains("one source address per family")));
-        assert!(read(&["0.0.0.0"]).is_err());
-        assert!(read(&["ns1"]).is_err_and(|e| e.contains("not an IP address")));
+        assert_eq!(read(&["192.0.2.1:53"]), Err(SourceError::WithPort("192.0.2.1:53".into())));
+        assert_eq!(read(&["192.0.2.1", "192.0.2.2"]), Err(SourceError::TwoOfAFamily("192.0.2.2".into())));
+        assert_eq!(read(&["0.0.0.0"]), Err(SourceError::Wildcard("0.0.0.0".into())));
+        let error = read(&["ns1"]).expect_err("a name");
+        assert!(error.to_string().contains("not an IP address"), "{error}");
     }
 }

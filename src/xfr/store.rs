@@ -130,17 +130,3 @@ pub struct NotifyOutcome<'a> {
     /// The local address it left from.
     pub source: Option<String>,
 }
-
-/// `error` and its causes, one after the other: what a log line and the
-/// recorded failure say (an error's own message does not repeat its
-/// source).
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(source) = cause {
-        text.push_str(": ");
-        text.push_str(&source.to_string());
-        cause = source.source();
-    }
-    text
-}

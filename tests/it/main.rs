@@ -13,6 +13,7 @@ mod dry_run;
 mod field_state;
 mod fuzz_corpus;
 mod gate_memo;
+mod house_rules;
 mod hsm_session;
 mod incremental;
 mod journal;

@@ -64,9 +64,7 @@ impl From<ClientError> for TransferError {
         match error {
             ClientError::Io { server, source } => TransferError::Io { primary: server, source },
             ClientError::Timeout { server, .. } => TransferError::Timeout { primary: server },
-            ClientError::Answer { server, what } | ClientError::Tsig { server, what } => {
-                TransferError::Query { primary: server, what }
-            }
+            ClientError::Answer { server, problem } => TransferError::Query { primary: server, problem },
         }
     }
 }

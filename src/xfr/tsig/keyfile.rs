@@ -22,7 +22,7 @@ const MAX_FILE_LEN: u64 = 64 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
     /// The file could not be opened or read.
-    #[error("cannot read TSIG key file {}: {source}", path.display())]
+    #[error("cannot read TSIG key file {}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
@@ -58,7 +58,7 @@ pub enum KeyFileError {
         expected: &'static str,
     },
     /// A key's name is not a domain name.
-    #[error("TSIG key file {}: bad key name {name:?}: {source}", path.display())]
+    #[error("TSIG key file {}: bad key name {name:?}", path.display())]
     BadName {
         /// The file.
         path: PathBuf,
