@@ -20,7 +20,7 @@ use super::{EXIT_REFUSED, Format};
 
 /// Arguments of `signet dry-run`.
 #[derive(Debug, Args)]
-pub struct DryRunArgs {
+pub(super) struct DryRunArgs {
     /// The policy to rehearse.
     #[arg(long)]
     policy: PathBuf,
@@ -61,7 +61,7 @@ pub struct DryRunArgs {
 
 /// Faults a dry-run can inject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FaultArg {
+pub(super) enum FaultArg {
     /// The machine is told that zone signatures were published (and
     /// withdrawn) one max-ttl earlier than they were, so it takes the new
     /// ZSK's signatures for omnipresent and withdraws the old ZSK's DNSKEY
@@ -117,7 +117,7 @@ fn read_policy(file: &Path) -> anyhow::Result<PolicyFile> {
 }
 
 /// Runs `signet dry-run`.
-pub async fn run(args: DryRunArgs, format: Format) -> anyhow::Result<ExitCode> {
+pub(super) async fn run(args: DryRunArgs, format: Format) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     let wanted = rehearsal(&args)?;
     if !wanted.fault_applies() {

@@ -18,7 +18,7 @@ use super::{Context, Format};
 
 /// `signet ds …`.
 #[derive(Debug, Subcommand)]
-pub enum DsCommand {
+pub(super) enum DsCommand {
     /// Print the DS records of a key, to submit to the parent.
     Show(DsArgs),
     /// The parent now publishes the key's DS.
@@ -43,7 +43,7 @@ pub enum DsCommand {
 
 /// Which key.
 #[derive(Debug, Args)]
-pub struct DsArgs {
+pub(super) struct DsArgs {
     /// The zone (apex).
     zone: String,
     /// The key tag of the KSK or CSK.
@@ -52,7 +52,7 @@ pub struct DsArgs {
 }
 
 /// Runs a `signet ds` command.
-pub async fn run(command: DsCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
+pub(super) async fn run(command: DsCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
     let db = ctx.open_db().await?;
     let (args, seen) = match &command {
         DsCommand::Show(args) => return show(&db, args, ctx).await,

@@ -16,7 +16,7 @@ use super::{Context, Format};
 
 /// `signet key …`.
 #[derive(Debug, Subcommand)]
-pub enum KeyCommand {
+pub(super) enum KeyCommand {
     /// Make a key pair in a key store; print its URI, DNSKEY and DS.
     Generate(GenerateArgs),
     /// The keys of a zone (or of every zone): role, algorithm, tag, the
@@ -32,7 +32,7 @@ pub enum KeyCommand {
 /// Arguments of `signet key rollover`.
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("role").required(true).args(["ksk", "zsk", "csk"])))]
-pub struct RolloverArgs {
+pub(super) struct RolloverArgs {
     /// The zone (apex).
     zone: String,
     /// Roll the KSK.
@@ -51,7 +51,7 @@ pub struct RolloverArgs {
 
 /// Arguments of `signet key generate`.
 #[derive(Debug, Args)]
-pub struct GenerateArgs {
+pub(super) struct GenerateArgs {
     /// The key store: `pkcs11:token=LABEL[?module-path=…&pin-source=…]` or `file:DIR`.
     #[arg(long)]
     store: String,
@@ -76,7 +76,7 @@ pub struct GenerateArgs {
 }
 
 /// Runs a `signet key` command.
-pub async fn run(command: KeyCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
+pub(super) async fn run(command: KeyCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
     match command {
         KeyCommand::Generate(args) => generate(args, ctx),
         KeyCommand::List { zone } => list(ctx, zone.as_deref()).await,

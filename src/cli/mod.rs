@@ -46,15 +46,15 @@ use signet::db::Database;
 use signet::zone::Name;
 
 /// Exit code when the command could not use its input.
-pub const EXIT_INPUT: u8 = 2;
+pub(crate) const EXIT_INPUT: u8 = 2;
 /// Exit code when a safety check refused: the gate, or a key proof.
-pub const EXIT_REFUSED: u8 = 1;
+pub(crate) const EXIT_REFUSED: u8 = 1;
 
 /// signet: a DNSSEC signer that verifies every signature before it
 /// publishes a zone.
 #[derive(Debug, Parser)]
 #[command(name = "signet", version, about, propagate_version = true)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// More log output (repeat for more).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -147,7 +147,7 @@ impl Context {
 
 /// Parses the command line, runs the command, prints any error once, and
 /// returns the exit code.
-pub fn main() -> ExitCode {
+pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli);
     let now = match cli.now.as_deref().map(signet::time::parse_time).transpose() {

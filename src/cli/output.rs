@@ -5,7 +5,7 @@ use signet::manage::KeyLine;
 use signet::time::format_minute;
 
 /// Formats rows (the first is the header) in columns two spaces apart.
-pub fn table(rows: &[Vec<String>]) -> String {
+pub(super) fn table(rows: &[Vec<String>]) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
@@ -21,12 +21,12 @@ pub fn table(rows: &[Vec<String>]) -> String {
 }
 
 /// A time, or `none` for one that has not come.
-pub fn when_or(time: Option<i64>, none: &str) -> String {
+pub(super) fn when_or(time: Option<i64>, none: &str) -> String {
     time.map_or_else(|| none.to_owned(), format_minute)
 }
 
 /// A size in bytes as people read it: `812 B`, `12.3 KiB`, `256.0 MiB`.
-pub fn size(bytes: i64) -> String {
+pub(super) fn size(bytes: i64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
     if bytes < 1024 {
         return format!("{bytes} B");
@@ -42,7 +42,7 @@ pub fn size(bytes: i64) -> String {
 
 /// `key list` for one zone, as a table, then each record's next move and
 /// the operator's TODOs.
-pub fn print_keys(lines: &[KeyLine]) -> std::io::Result<()> {
+pub(super) fn print_keys(lines: &[KeyLine]) -> std::io::Result<()> {
     let mut rows =
         vec![["ID", "ROLE", "ALG", "TAG", "GOAL", "DNSKEY", "KRRSIG", "ZRRSIG", "DS"].map(String::from).to_vec()];
     for line in lines {
@@ -78,7 +78,7 @@ pub fn print_keys(lines: &[KeyLine]) -> std::io::Result<()> {
 
 /// Who takes up an operator request: the running service, or the next
 /// `signet sign`.
-pub async fn taken_up_by(db: &signet::db::Database, name: &signet::zone::Name) -> String {
+pub(super) async fn taken_up_by(db: &signet::db::Database, name: &signet::zone::Name) -> String {
     match db.service().await {
         Ok(Some((pid, _))) => format!("signet serve (pid {pid}) takes it up within seconds"),
         _ => format!("the next `signet sign {name}` takes it up"),

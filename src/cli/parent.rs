@@ -11,7 +11,7 @@ use super::Context;
 
 /// `signet zone parent-agent …`.
 #[derive(Debug, Subcommand)]
-pub enum AgentCommand {
+pub(super) enum AgentCommand {
     /// Add (or change) a parent agent: an authoritative server of the
     /// parent zone, asked for the zone's DS while a DS change is pending.
     Add {
@@ -34,7 +34,7 @@ pub enum AgentCommand {
 
 /// `signet zone parent-resolver …`.
 #[derive(Debug, Subcommand)]
-pub enum ResolverCommand {
+pub(super) enum ResolverCommand {
     /// Add a resolver: one the parent's name servers are found through
     /// (--discover; they are then asked as agents), and/or one whose
     /// validated answer (AD) to the DS query must agree (--validate).
@@ -62,7 +62,7 @@ pub enum ResolverCommand {
 
 /// `signet zone parent-update …`.
 #[derive(Debug, Subcommand)]
-pub enum UpdateCommand {
+pub(super) enum UpdateCommand {
     /// Add a server the zone's DS RRset is set at by RFC 2136 UPDATE
     /// whenever the DS set wanted at the parent changes.
     Add {
@@ -88,7 +88,7 @@ pub enum UpdateCommand {
 }
 
 /// Runs `signet zone parent-agent …`.
-pub async fn agent(db: &Database, ctx: &Context, command: AgentCommand) -> anyhow::Result<ExitCode> {
+pub(super) async fn agent(db: &Database, ctx: &Context, command: AgentCommand) -> anyhow::Result<ExitCode> {
     match command {
         AgentCommand::Add { name, address, tsig } => {
             add(db, ctx, &name, &address, &[(RemoteRole::ParentAgent, tsig.as_deref(), None)]).await
@@ -98,7 +98,7 @@ pub async fn agent(db: &Database, ctx: &Context, command: AgentCommand) -> anyho
 }
 
 /// Runs `signet zone parent-resolver …`.
-pub async fn resolver(db: &Database, ctx: &Context, command: ResolverCommand) -> anyhow::Result<ExitCode> {
+pub(super) async fn resolver(db: &Database, ctx: &Context, command: ResolverCommand) -> anyhow::Result<ExitCode> {
     let both = [RemoteRole::ParentDiscovery, RemoteRole::ParentValidator];
     match command {
         ResolverCommand::Add { name, address, discover, validate } => {
@@ -115,7 +115,7 @@ pub async fn resolver(db: &Database, ctx: &Context, command: ResolverCommand) ->
 }
 
 /// Runs `signet zone parent-update …`.
-pub async fn update(db: &Database, ctx: &Context, command: UpdateCommand) -> anyhow::Result<ExitCode> {
+pub(super) async fn update(db: &Database, ctx: &Context, command: UpdateCommand) -> anyhow::Result<ExitCode> {
     match command {
         UpdateCommand::Add { name, address, tsig, parent_zone } => {
             let role = (RemoteRole::ParentUpdate, tsig.as_deref(), parent_zone.as_deref());

@@ -11,7 +11,7 @@ use signet::time::format_duration;
 
 /// `signet policy …`.
 #[derive(Debug, Subcommand)]
-pub enum PolicyCommand {
+pub(super) enum PolicyCommand {
     /// Check a policy file: exit 0 if it can work (warnings are printed),
     /// 2 with the field and the reason if not.
     Check {
@@ -31,7 +31,7 @@ pub enum PolicyCommand {
 }
 
 /// Runs a `signet policy` command.
-pub async fn run(command: PolicyCommand, ctx: &super::Context) -> anyhow::Result<ExitCode> {
+pub(super) async fn run(command: PolicyCommand, ctx: &super::Context) -> anyhow::Result<ExitCode> {
     match command {
         PolicyCommand::Import { file, name } => import(ctx, &file, name.as_deref()).await,
         PolicyCommand::Check { file } => {

@@ -9,13 +9,13 @@ use signet::verify::Progress;
 /// Prints `verifying: 42% (420000 of 1000000 names)` to stderr at most
 /// every half second, and only when stderr is a terminal.
 #[derive(Debug)]
-pub struct TerminalProgress {
+pub(super) struct TerminalProgress {
     last: Option<Mutex<Instant>>,
 }
 
 impl TerminalProgress {
     /// A progress line on stderr if it is a terminal.
-    pub fn new() -> TerminalProgress {
+    pub(super) fn new() -> TerminalProgress {
         let last = std::io::stderr().is_terminal().then(|| Mutex::new(Instant::now()));
         TerminalProgress { last }
     }

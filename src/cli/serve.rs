@@ -10,7 +10,7 @@ use signet::serve::{ServeOptions, serve};
 
 /// Arguments of `signet serve`.
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub(super) struct ServeArgs {
     /// The configuration file (TOML; read again on SIGHUP).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -28,7 +28,7 @@ pub struct ServeArgs {
 
 /// Runs the service until SIGTERM or SIGINT, on a runtime of its own
 /// (each zone's run on a thread of its own).
-pub fn run(args: ServeArgs, db: PathBuf) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: ServeArgs, db: PathBuf) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let options = ServeOptions { config: args.config, metrics: args.metrics, listen: args.listen };
     let result = runtime.block_on(async {

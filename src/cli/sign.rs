@@ -17,7 +17,7 @@ use super::{Context, EXIT_REFUSED, Format, print_policy_warnings, refused_or};
 
 /// Arguments of `signet sign`.
 #[derive(Debug, Args)]
-pub struct SignArgs {
+pub(super) struct SignArgs {
     /// A zone under management (its apex), or, with --policy, an unsigned
     /// zone file to sign one-shot.
     target: String,
@@ -50,7 +50,7 @@ pub struct SignArgs {
 }
 
 /// Runs `signet sign`: exit 0 published, 1 refused, 2 bad input.
-pub async fn run(args: SignArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
+pub(super) async fn run(args: SignArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     match (&args.policy, &args.origin, &args.output) {
         (Some(policy), Some(origin), Some(output)) => run_one_shot(&args, policy, origin, output, ctx),
         _ => run_managed(&args.target, args.full_verify, ctx).await,

@@ -11,7 +11,7 @@ use super::output::size;
 use super::{Context, Format};
 
 /// Prints the status of every zone, or of `zone`.
-pub async fn run(zone: Option<String>, ctx: &Context) -> anyhow::Result<ExitCode> {
+pub(super) async fn run(zone: Option<String>, ctx: &Context) -> anyhow::Result<ExitCode> {
     let db = ctx.open_db().await?;
     let name = zone.as_deref().map(super::parse_origin).transpose()?;
     let statuses = zone_statuses(&db, name.as_ref(), ctx.now).await?;

@@ -13,7 +13,7 @@ use super::{Context, Format};
 
 /// `signet tsig …`.
 #[derive(Debug, Subcommand)]
-pub enum TsigCommand {
+pub(super) enum TsigCommand {
     /// Register a key: its name and the file that holds its secret
     /// (`tsig-keygen -a hmac-sha256 NAME` output, Knot's `keymgr -t`
     /// output, or one line of base64), readable by its owner only.
@@ -34,7 +34,7 @@ pub enum TsigCommand {
 }
 
 /// Runs a `signet tsig` command.
-pub async fn run(command: TsigCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
+pub(super) async fn run(command: TsigCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
     let db = ctx.open_db().await?;
     match command {
         TsigCommand::Add { name, secret_file } => {

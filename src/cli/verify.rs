@@ -12,7 +12,7 @@ use super::progress::TerminalProgress;
 
 /// Arguments of `signet verify`.
 #[derive(Debug, Args)]
-pub struct VerifyArgs {
+pub(super) struct VerifyArgs {
     /// The signed zone file.
     zonefile: PathBuf,
     /// The zone's origin (apex name).
@@ -29,7 +29,7 @@ pub struct VerifyArgs {
 }
 
 /// Runs `signet verify`: exit 0 valid, 1 errors found, 2 unreadable input.
-pub fn run(args: VerifyArgs, now: Option<i64>, format: Format) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: VerifyArgs, now: Option<i64>, format: Format) -> anyhow::Result<ExitCode> {
     let origin = super::parse_origin(&args.origin)?;
     let trust_anchor = args.trust_anchor.as_deref().map(|path| read_anchor_file(path, &origin)).transpose()?;
     let started = std::time::Instant::now();

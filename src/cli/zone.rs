@@ -20,7 +20,7 @@ use super::{Context, Format};
 
 /// `signet zone …`.
 #[derive(Debug, Subcommand)]
-pub enum ZoneCommand {
+pub(super) enum ZoneCommand {
     /// Put a zone under signet's management.
     Add(AddArgs),
     /// The zones, their policies and when each is next due.
@@ -90,7 +90,7 @@ pub enum ZoneCommand {
 
 /// Arguments of `signet zone notify-source|transfer-source`.
 #[derive(Debug, Args)]
-pub struct SourceArgs {
+pub(super) struct SourceArgs {
     /// The zone (apex).
     name: String,
     /// At most one IPv4 and one IPv6 address, no port; none: back to
@@ -100,7 +100,7 @@ pub struct SourceArgs {
 
 /// Where a zone's input comes from.
 #[derive(Debug, Args)]
-pub struct InputArgs {
+pub(super) struct InputArgs {
     /// The unsigned zone file; with --primary, where the last complete
     /// copy transferred is kept (default: the output's path + .unsigned).
     #[arg(long)]
@@ -130,7 +130,7 @@ impl InputArgs {
 
 /// Arguments of `signet zone set-input`.
 #[derive(Debug, Args)]
-pub struct SetInputArgs {
+pub(super) struct SetInputArgs {
     /// The zone (apex).
     name: String,
     #[command(flatten)]
@@ -139,7 +139,7 @@ pub struct SetInputArgs {
 
 /// `signet zone secondary …`.
 #[derive(Debug, Subcommand)]
-pub enum SecondaryCommand {
+pub(super) enum SecondaryCommand {
     /// Add (or change) a secondary.
     Add {
         /// The zone (apex).
@@ -165,7 +165,7 @@ pub enum SecondaryCommand {
 
 /// `signet zone acl …`.
 #[derive(Debug, Subcommand)]
-pub enum AclCommand {
+pub(super) enum AclCommand {
     /// Allow transfers from a network, with a key, or both.
     Add {
         /// The zone (apex).
@@ -187,7 +187,7 @@ pub enum AclCommand {
 
 /// Arguments of `signet zone diff`.
 #[derive(Debug, Args)]
-pub struct DiffArgs {
+pub(super) struct DiffArgs {
     /// The zone (apex).
     name: String,
     /// The version (its SOA serial) whose change to show.
@@ -201,7 +201,7 @@ pub struct DiffArgs {
 
 /// Arguments of `signet zone add`.
 #[derive(Debug, Args)]
-pub struct AddArgs {
+pub(super) struct AddArgs {
     /// The zone (apex).
     name: String,
     /// The policy (imported with `signet policy import`).
@@ -215,14 +215,14 @@ pub struct AddArgs {
 }
 
 /// `signet init`: makes the database (mode 0600) and its schema.
-pub async fn init(ctx: &Context) -> anyhow::Result<ExitCode> {
+pub(super) async fn init(ctx: &Context) -> anyhow::Result<ExitCode> {
     let db = Database::open(&ctx.db, true).await?;
     outln!("database {} ready", db.path().display())?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Runs a `signet zone` command.
-pub async fn run(command: ZoneCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
+pub(super) async fn run(command: ZoneCommand, ctx: &Context) -> anyhow::Result<ExitCode> {
     let db = ctx.open_db().await?;
     match command {
         ZoneCommand::Add(args) => add(&db, ctx, args).await,

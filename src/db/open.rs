@@ -14,7 +14,7 @@ use super::error::{NotSignet, ReadOnly};
 use super::{DbError, Result};
 
 /// The migrations in `migrations/`, embedded at build time.
-pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+pub(super) static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// The first 16 octets of every SQLite database file.
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
@@ -26,7 +26,7 @@ const NAMES_SHOWN: usize = 5;
 /// exists (or is made, mode 0600, if `create`), is a regular file this user
 /// can write, is private, and holds signet's schema at a version this
 /// binary knows (or nothing at all, if `create`).
-pub async fn check(path: &Path, create: bool) -> Result<()> {
+pub(super) async fn check(path: &Path, create: bool) -> Result<()> {
     if !path.exists() {
         if !create {
             return Err(DbError::Missing { path: path.to_owned() });
@@ -40,7 +40,7 @@ pub async fn check(path: &Path, create: bool) -> Result<()> {
 }
 
 /// The database and its side files made private (see [`make_private`]).
-pub fn make_all_private(path: &Path) -> Result<()> {
+pub(super) fn make_all_private(path: &Path) -> Result<()> {
     for file in with_side_files(path) {
         make_private(&file).map_err(|source| DbError::MakePrivate { path: path.to_owned(), file, source })?;
     }
@@ -129,7 +129,7 @@ fn file_error(path: &Path, action: &'static str, source: std::io::Error) -> DbEr
 /// written (SQLITE_READONLY, or SQLITE_CANTOPEN: the WAL and shared-memory
 /// files cannot be made beside it), a file that is not a database
 /// (SQLITE_NOTADB), or else SQLite's own words.
-pub fn open_failure(path: &Path, error: sqlx::Error) -> DbError {
+pub(super) fn open_failure(path: &Path, error: sqlx::Error) -> DbError {
     let code = match &error {
         sqlx::Error::Database(e) => e.code().and_then(|c| c.parse::<i32>().ok()).map(|c| c & 0xff),
         _ => None,

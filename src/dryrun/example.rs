@@ -5,7 +5,7 @@
 
 /// Master-file text for `origin` (absolute, with the final dot), whose
 /// largest TTL is `max_ttl` seconds.
-pub fn example_zone(origin: &str, max_ttl: i64) -> String {
+pub(crate) fn example_zone(origin: &str, max_ttl: i64) -> String {
     let short = 3600.min(max_ttl);
     format!(
         "$ORIGIN {origin}\n\

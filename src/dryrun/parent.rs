@@ -7,7 +7,7 @@
 
 /// A change the parent made to its DS RRset.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DsChange {
+pub(crate) struct DsChange {
     /// DS RDATA now published that was not before.
     pub added: Vec<Vec<u8>>,
     /// DS RDATA no longer published.
@@ -16,7 +16,7 @@ pub struct DsChange {
 
 /// The simulated parent.
 #[derive(Debug, Clone)]
-pub struct Parent {
+pub(crate) struct Parent {
     delay: i64,
     ds: Vec<Vec<u8>>,
     pending: Option<(Vec<Vec<u8>>, i64)>,
@@ -25,18 +25,18 @@ pub struct Parent {
 impl Parent {
     /// A parent with no DS for the zone, acting `delay` seconds after it
     /// sees a CDS RRset.
-    pub fn new(delay: i64) -> Parent {
+    pub(crate) fn new(delay: i64) -> Parent {
         Parent { delay, ds: Vec::new(), pending: None }
     }
 
     /// The DS RDATA the parent publishes, sorted.
-    pub fn ds(&self) -> &[Vec<u8>] {
+    pub(crate) fn ds(&self) -> &[Vec<u8>] {
         &self.ds
     }
 
     /// At `at`, the zone asks for this DS RRset (its CDS records; or the
     /// operator's submission, which the parent treats the same way).
-    pub fn asked(&mut self, ds: &[Vec<u8>], at: i64) {
+    pub(crate) fn asked(&mut self, ds: &[Vec<u8>], at: i64) {
         let mut wanted = ds.to_vec();
         wanted.sort();
         if wanted.is_empty() || wanted == self.ds {
@@ -49,12 +49,12 @@ impl Parent {
     }
 
     /// When the parent next changes its DS RRset, if it will.
-    pub fn due(&self) -> Option<i64> {
+    pub(crate) fn due(&self) -> Option<i64> {
         self.pending.as_ref().map(|(_, due)| *due)
     }
 
     /// Makes the change that is due at `at`, if one is.
-    pub fn act(&mut self, at: i64) -> Option<DsChange> {
+    pub(crate) fn act(&mut self, at: i64) -> Option<DsChange> {
         let (wanted, _) = self.pending.take_if(|(_, due)| *due <= at)?;
         let change = DsChange {
             added: wanted.iter().filter(|d| !self.ds.contains(d)).cloned().collect(),

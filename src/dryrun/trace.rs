@@ -27,20 +27,20 @@ struct Entry {
 
 /// The trace directory being written.
 #[derive(Debug)]
-pub struct Trace {
+pub(crate) struct Trace {
     dir: PathBuf,
     entries: Vec<Entry>,
 }
 
 impl Trace {
     /// Creates (or reuses) `dir`.
-    pub fn create(dir: &Path) -> io::Result<Trace> {
+    pub(crate) fn create(dir: &Path) -> io::Result<Trace> {
         fs::create_dir_all(dir)?;
         Ok(Trace { dir: dir.to_owned(), entries: Vec::new() })
     }
 
     /// Writes one version: its excerpt and the parent's DS RRset.
-    pub fn version(
+    pub(crate) fn version(
         &mut self,
         zone: &Zone,
         serial: u32,
@@ -60,7 +60,7 @@ impl Trace {
     }
 
     /// Writes `index.json`.
-    pub fn finish(&self) -> io::Result<()> {
+    pub(crate) fn finish(&self) -> io::Result<()> {
         let json = serde_json::to_string_pretty(&self.entries).map_err(io::Error::other)?;
         fs::write(self.dir.join("index.json"), json + "\n")
     }

@@ -184,7 +184,7 @@ fn refuse(field: &'static str, reason: Unworkable) -> Result<(), Refusal> {
 
 /// Checks a parsed policy: the [`Refusal`] of the first field that cannot
 /// work, else the warnings.
-pub fn check(policy: &Policy) -> Result<Vec<Warning>, Refusal> {
+pub(super) fn check(policy: &Policy) -> Result<Vec<Warning>, Refusal> {
     check_bounds(policy)?;
     crate::keys::check_bits(policy.keys.algorithm, policy.keys.bits)
         .map_err(|e| Refusal { field: "keys.bits", reason: Unworkable::KeySize(Box::new(e)) })?;

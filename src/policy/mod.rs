@@ -448,7 +448,7 @@ mod de {
     }
 
     /// `"35d"`, `"12h"`, `"90m"`, `"3600s"`, `"1w"` or a number of seconds.
-    pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    pub(super) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
         match TextOrNumber::deserialize(d)? {
             TextOrNumber::Number(n) if n >= 0 => Ok(n),
             TextOrNumber::Number(n) => Err(D::Error::custom(format!("a duration cannot be negative ({n})"))),
@@ -462,13 +462,13 @@ mod de {
     }
 
     /// An optional [`duration`].
-    pub fn optional_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    pub(super) fn optional_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
         duration(d).map(Some)
     }
 
     /// `"256MiB"`, `"1GiB"`, `"64KiB"` (binary units; `K`, `M`, `G`, `T`
     /// alone mean the same), `"1000B"`, or a number of bytes.
-    pub fn size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    pub(super) fn size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
         match TextOrNumber::deserialize(d)? {
             TextOrNumber::Number(n) => {
                 u64::try_from(n).map_err(|_| D::Error::custom(format!("a size cannot be negative ({n})")))
@@ -495,7 +495,7 @@ mod de {
     }
 
     /// A mnemonic such as `"ECDSAP256SHA256"` or a number.
-    pub fn algorithm<'de, D: Deserializer<'de>>(d: D) -> Result<Algorithm, D::Error> {
+    pub(super) fn algorithm<'de, D: Deserializer<'de>>(d: D) -> Result<Algorithm, D::Error> {
         let text = match TextOrNumber::deserialize(d)? {
             TextOrNumber::Text(text) => text,
             TextOrNumber::Number(n) => n.to_string(),
@@ -504,7 +504,7 @@ mod de {
     }
 
     /// A key store URI.
-    pub fn key_store<'de, D: Deserializer<'de>>(d: D) -> Result<Option<KeyUri>, D::Error> {
+    pub(super) fn key_store<'de, D: Deserializer<'de>>(d: D) -> Result<Option<KeyUri>, D::Error> {
         let text = String::deserialize(d)?;
         // The field is named: a refused URI (one holding a PIN, say) must
         // be found without its text, which the message may not show.

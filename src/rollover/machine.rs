@@ -372,7 +372,7 @@ pub fn successor_cause(key: &Key, policy: &Policy, now: i64, requested: &[Role])
 /// successor's DNSKEY must become omnipresent, and for a KSK or CSK its DS
 /// registered and in caches (RFC 7583 §3.3; BIND's
 /// keymgr_prepublication_time, plus the DS part).
-pub fn prepublication(policy: &Policy, role: Role) -> i64 {
+pub(crate) fn prepublication(policy: &Policy, role: Role) -> i64 {
     let k = &policy.keys;
     let dnskey = k.dnskey_ttl + policy.zone.propagation_delay + k.publish_safety;
     let p = &policy.parent;

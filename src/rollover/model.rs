@@ -289,11 +289,11 @@ mod serde_role {
 
     use crate::zone::dnssec::Role;
 
-    pub fn serialize<S: Serializer>(role: &Role, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(role: &Role, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(role.as_str())
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Role, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Role, D::Error> {
         let text = String::deserialize(d)?;
         Role::from_text(&text).map_err(D::Error::custom)
     }
@@ -305,11 +305,11 @@ mod serde_algorithm {
 
     use crate::zone::dnssec::Algorithm;
 
-    pub fn serialize<S: Serializer>(algorithm: &Algorithm, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(algorithm: &Algorithm, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_u8(algorithm.number())
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Algorithm, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Algorithm, D::Error> {
         let number = u8::deserialize(d)?;
         Algorithm::from_number(number).ok_or_else(|| D::Error::custom(format!("unsupported algorithm {number}")))
     }

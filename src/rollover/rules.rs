@@ -93,7 +93,7 @@ pub fn check_rules(keys: &[Key]) -> Result<(), RuleViolation> {
 /// The first rule that holds in `before` and not in `after` (the same keys,
 /// one move apart). A rule already broken before may stay broken: moves
 /// toward satisfying it are allowed (BIND's keymgr_transition_allowed).
-pub fn first_broken(before: &[Key], after: &[Key]) -> Option<RuleViolation> {
+pub(crate) fn first_broken(before: &[Key], after: &[Key]) -> Option<RuleViolation> {
     let was = evaluate(before);
     let now = evaluate(after);
     was.iter()
@@ -237,7 +237,7 @@ fn dnskey_hidden_or_chained(keys: &[Key], alg: Algorithm) -> bool {
 
 /// Why a set of key states cannot be published ([`publishable`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum Unpublishable {
+pub(crate) enum Unpublishable {
     /// A key whose signatures are published without its DNSKEY.
     #[error("key {0} would sign while its DNSKEY is not published")]
     SignsWithoutDnskey(i64),
@@ -259,7 +259,7 @@ fn published(key: &Key, record: Record) -> bool {
 /// signs (KRRSIG or ZRRSIG published) has its DNSKEY published, and every
 /// algorithm in the DNSKEY RRset signs both the DNSKEY RRset and the zone
 /// (RFC 4035 §2.2). `Err` says what is missing.
-pub fn publishable(keys: &[Key]) -> Result<(), Unpublishable> {
+pub(crate) fn publishable(keys: &[Key]) -> Result<(), Unpublishable> {
     for key in keys {
         let signs = published(key, Record::Krrsig) || published(key, Record::Zrrsig);
         if signs && !published(key, Record::Dnskey) {

@@ -27,26 +27,26 @@ use super::model::{Record, RecordState};
 
 /// A waiting interval, as the sum of named parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Interval {
+pub(crate) struct Interval {
     /// `(what, seconds)`, e.g. `("DNSKEY TTL", 7200)`.
     pub parts: Vec<(&'static str, i64)>,
 }
 
 impl Interval {
     /// The sum of the parts, in seconds.
-    pub fn total(&self) -> i64 {
+    pub(crate) fn total(&self) -> i64 {
         self.parts.iter().map(|(_, seconds)| seconds).sum()
     }
 
     /// `DNSKEY TTL 2h + propagation 15m + publish safety 1h`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let parts: Vec<String> =
             self.parts.iter().map(|(what, seconds)| format!("{what} {}", format_duration(*seconds))).collect();
         parts.join(" + ")
     }
 
     /// `DNSKEY TTL 2h + propagation 15m + publish safety 1h passed since 2026-…`.
-    pub fn passed_since(&self, since: i64) -> String {
+    pub(crate) fn passed_since(&self, since: i64) -> String {
         format!("{} passed since {}", self.describe(), format_time(since))
     }
 }
@@ -54,7 +54,7 @@ impl Interval {
 /// The time `record` must spend in its current state before it may move
 /// to `to`; `None` when time is not what the move waits for (moves into
 /// rumoured or unretentive).
-pub fn interval(record: Record, to: RecordState, policy: &Policy) -> Option<Interval> {
+pub(crate) fn interval(record: Record, to: RecordState, policy: &Policy) -> Option<Interval> {
     let k = &policy.keys;
     let z = &policy.zone;
     let p = &policy.parent;
@@ -76,7 +76,7 @@ pub fn interval(record: Record, to: RecordState, policy: &Policy) -> Option<Inte
 /// When a record that entered its state at `since` may move to `to`,
 /// and the interval that says so; `None` when the move does not wait for
 /// time.
-pub fn ready_at(record: Record, to: RecordState, since: i64, policy: &Policy) -> Option<(i64, Interval)> {
+pub(crate) fn ready_at(record: Record, to: RecordState, since: i64, policy: &Policy) -> Option<(i64, Interval)> {
     interval(record, to, policy).map(|interval| (since.saturating_add(interval.total()), interval))
 }
 

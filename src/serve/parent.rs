@@ -28,7 +28,7 @@ const DB_RETRY: i64 = 5;
 /// A zone's running parent task; aborted when dropped (the zone left
 /// management).
 #[derive(Debug)]
-pub struct ParentHandle {
+pub(super) struct ParentHandle {
     /// Notified after each run of the zone.
     pub nudge: Arc<Notify>,
     task: tokio::task::JoinHandle<()>,
@@ -41,7 +41,7 @@ impl Drop for ParentHandle {
 }
 
 /// Starts the parent task of zone `origin`.
-pub fn start(shared: &Arc<Shared>, origin: Name) -> ParentHandle {
+pub(super) fn start(shared: &Arc<Shared>, origin: Name) -> ParentHandle {
     let nudge = Arc::new(Notify::new());
     let task = ParentTask { origin, shared: Arc::clone(shared), nudge: Arc::clone(&nudge) };
     ParentHandle { nudge, task: tokio::spawn(task.run(shared.shutdown.clone())) }
@@ -49,7 +49,7 @@ pub fn start(shared: &Arc<Shared>, origin: Name) -> ParentHandle {
 
 /// One zone's parent task.
 #[derive(Debug)]
-pub struct ParentTask {
+pub(super) struct ParentTask {
     /// The zone.
     pub origin: Name,
     /// The service.
@@ -61,7 +61,7 @@ pub struct ParentTask {
 impl ParentTask {
     /// Runs until the service stops (or the task is aborted with its
     /// zone).
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub(super) async fn run(self, mut shutdown: watch::Receiver<bool>) {
         loop {
             let next = self.round().await;
             let now = wall_clock();

@@ -20,13 +20,13 @@ use sd_notify::NotifyState;
 use tokio::time::{Interval, MissedTickBehavior};
 
 /// Tells systemd the service is up: listening, every zone's task started.
-pub fn ready(zones: usize) {
+pub(super) fn ready(zones: usize) {
     let status = format!("serving {zones} zone(s)");
     send("READY=1", &[NotifyState::Ready, NotifyState::Status(&status)]);
 }
 
 /// Tells systemd a reload (SIGHUP) has begun; [`ready`] ends it.
-pub fn reloading() {
+pub(super) fn reloading() {
     match NotifyState::monotonic_usec_now() {
         Ok(now) => send("RELOADING=1", &[NotifyState::Reloading, now]),
         Err(e) => tracing::debug!("systemd: no monotonic clock for RELOADING=1: {e}"),
@@ -34,18 +34,18 @@ pub fn reloading() {
 }
 
 /// Tells systemd the service is stopping (SIGTERM, SIGINT).
-pub fn stopping() {
+pub(super) fn stopping() {
     send("STOPPING=1", &[NotifyState::Stopping, NotifyState::Status("stopping")]);
 }
 
 /// Tells systemd the supervisor is alive (a watchdog tick).
-pub fn watchdog() {
+pub(super) fn watchdog() {
     send("WATCHDOG=1", &[NotifyState::Watchdog]);
 }
 
 /// The supervisor's watchdog ticks: every half of `WATCHDOG_USEC` when
 /// systemd set it for this process, none otherwise.
-pub fn watchdog_interval() -> Option<Interval> {
+pub(super) fn watchdog_interval() -> Option<Interval> {
     let timeout = sd_notify::watchdog_enabled()?;
     let period = (timeout / 2).max(Duration::from_millis(10));
     tracing::info!(every = ?period, "systemd watchdog: WATCHDOG=1 every half of WatchdogSec");
@@ -55,7 +55,7 @@ pub fn watchdog_interval() -> Option<Interval> {
 }
 
 /// The next watchdog tick, or never when there is no watchdog.
-pub async fn next_tick(interval: &mut Option<Interval>) {
+pub(super) async fn next_tick(interval: &mut Option<Interval>) {
     match interval {
         Some(interval) => {
             interval.tick().await;

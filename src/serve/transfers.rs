@@ -28,13 +28,13 @@ use crate::zone::Name;
 /// The TSIG keys as last read: a key file is read again only when its
 /// path or stamp changes.
 #[derive(Debug, Default)]
-pub struct KeyFiles {
+pub(super) struct KeyFiles {
     read: HashMap<String, (String, Option<Stamp>)>,
 }
 
 impl KeyFiles {
     /// Reads the keys the database names into the catalog.
-    pub async fn refresh(&mut self, shared: &Shared) {
+    pub(super) async fn refresh(&mut self, shared: &Shared) {
         let rows = match shared.db.tsig_keys().await {
             Ok(rows) => rows,
             Err(e) => return tracing::error!("cannot read the TSIG keys from the database: {}", Chain(&e)),
@@ -68,7 +68,7 @@ impl KeyFiles {
 
 /// A zone's remotes in the catalog's form; entries that do not read are
 /// reported and left out.
-pub fn zone_remotes(zone: &str, rows: &[Remote]) -> ZoneRemotes {
+pub(super) fn zone_remotes(zone: &str, rows: &[Remote]) -> ZoneRemotes {
     let mut remotes = ZoneRemotes::default();
     for row in rows {
         let key =
@@ -103,7 +103,7 @@ pub fn zone_remotes(zone: &str, rows: &[Remote]) -> ZoneRemotes {
 
 /// A zone's running transfer in.
 #[derive(Debug)]
-pub struct InboundTask {
+pub(super) struct InboundTask {
     primaries: Vec<Peer>,
     copy: String,
     limits: TransferLimits,
@@ -118,7 +118,7 @@ impl Drop for InboundTask {
 
 /// Starts (or restarts, when its primaries or copy changed) the transfer
 /// in of a zone; stops it when the zone has no primaries any more.
-pub fn keep_inbound(
+pub(super) fn keep_inbound(
     shared: &Arc<Shared>,
     current: &mut Option<InboundTask>,
     origin: &Name,
@@ -157,7 +157,7 @@ pub fn keep_inbound(
 }
 
 /// Configures a zone in the catalog; a zone new to it gets its notifier.
-pub fn configure(shared: &Arc<Shared>, origin: &Name, remotes: ZoneRemotes) {
+pub(super) fn configure(shared: &Arc<Shared>, origin: &Name, remotes: ZoneRemotes) {
     if let Some(served) = shared.catalog.configure(origin, remotes) {
         let notifier =
             Notifier { origin: origin.clone(), log: xfr_store(shared), catalog: Arc::clone(&shared.catalog) };
@@ -166,12 +166,12 @@ pub fn configure(shared: &Arc<Shared>, origin: &Name, remotes: ZoneRemotes) {
 }
 
 /// The database as the store of the transfers' events and differences.
-pub fn xfr_store(shared: &Shared) -> Arc<DbXfrStore> {
+pub(super) fn xfr_store(shared: &Shared) -> Arc<DbXfrStore> {
     Arc::new(DbXfrStore::new(shared.db.clone()))
 }
 
 /// Reads the zone's transfer state into the metrics.
-pub async fn update_metrics(shared: &Shared, zone_id: i64, label: &str) {
+pub(super) async fn update_metrics(shared: &Shared, zone_id: i64, label: &str) {
     let (Ok(state), Ok(clients), Ok(remotes), Ok(journal)) = (
         shared.db.transfer_in(zone_id).await,
         shared.db.transfers_out(zone_id).await,

@@ -14,7 +14,7 @@ pub(crate) use crate::publish::Stamp;
 
 /// One input file, polled.
 #[derive(Debug)]
-pub struct InputWatch {
+pub(super) struct InputWatch {
     path: PathBuf,
     /// The stamp last reported (or seen at the start).
     settled: Option<Stamp>,
@@ -24,19 +24,19 @@ pub struct InputWatch {
 
 impl InputWatch {
     /// Starts watching `path` as it is now.
-    pub fn new(path: &Path) -> InputWatch {
+    pub(super) fn new(path: &Path) -> InputWatch {
         let now = Stamp::of(path);
         InputWatch { path: path.to_owned(), settled: now, previous: now }
     }
 
     /// The file watched.
-    pub fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Looks at the file: true when it changed since the last report and
     /// has stayed the same since the previous poll.
-    pub fn poll(&mut self) -> bool {
+    pub(super) fn poll(&mut self) -> bool {
         let now = Stamp::of(&self.path);
         if now != self.previous {
             self.previous = now;

@@ -10,13 +10,13 @@ use crate::zone::Name;
 
 /// The database as the transfers' store.
 #[derive(Debug, Clone)]
-pub struct DbXfrStore {
+pub(super) struct DbXfrStore {
     db: Database,
 }
 
 impl DbXfrStore {
     /// A store on `db`.
-    pub fn new(db: Database) -> DbXfrStore {
+    pub(super) fn new(db: Database) -> DbXfrStore {
         DbXfrStore { db }
     }
 

@@ -30,7 +30,7 @@ use crate::zone::{Name, Zone};
 
 /// Why the service looks at a zone now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wake {
+pub(super) enum Wake {
     /// The input file changed and has settled.
     Input,
     /// An operator request or a new policy landed in the database.
@@ -50,7 +50,7 @@ const MIN_SPACING: Duration = Duration::from_secs(1);
 
 /// One zone's task.
 #[derive(Debug)]
-pub struct ZoneTask {
+pub(super) struct ZoneTask {
     origin: Name,
     /// The zone as stored (absolute, lowercase): its metrics label.
     label: String,
@@ -78,7 +78,7 @@ pub struct ZoneTask {
 
 impl ZoneTask {
     /// A task for the zone `watch` describes.
-    pub fn new(
+    pub(super) fn new(
         origin: Name,
         watch: &ZoneWatch,
         shared: Arc<Shared>,
@@ -102,7 +102,7 @@ impl ZoneTask {
     }
 
     /// Serves the zone until the service stops or the zone is removed.
-    pub async fn run(mut self, first: ZoneWatch) {
+    pub(super) async fn run(mut self, first: ZoneWatch) {
         let mut due_now = self.startup(&first).await;
         if due_now.is_none()
             && self.shared.listening

@@ -28,7 +28,7 @@ fn has_signed_data(zn: &ZoneNode<'_>) -> bool {
 /// For each node, the index of the next node in the NSEC chain (the next
 /// name that exists in the authoritative namespace, wrapping to the apex),
 /// or `None` for glue.
-pub fn nsec_next(tree: &ZoneTree<'_>) -> Vec<Option<u32>> {
+pub(crate) fn nsec_next(tree: &ZoneTree<'_>) -> Vec<Option<u32>> {
     let in_chain: Vec<u32> =
         (0..tree.nodes.len()).filter(|&i| tree.nodes[i].role.is_authoritative_name()).map(|i| i as u32).collect();
     let mut next = vec![None; tree.nodes.len()];
@@ -41,7 +41,7 @@ pub fn nsec_next(tree: &ZoneTree<'_>) -> Vec<Option<u32>> {
 /// The NSEC RDATA for a node whose successor in the chain is `next`.
 /// The next name is written lowercased, so that it reads the same under
 /// RFC 4034 §6.2 and RFC 6840 §5.1.
-pub fn nsec_rdata(zn: &ZoneNode<'_>, next: NameRef<'_>) -> Vec<u8> {
+pub(crate) fn nsec_rdata(zn: &ZoneNode<'_>, next: NameRef<'_>) -> Vec<u8> {
     let mut rdata = next.wire().to_ascii_lowercase();
     rdata.extend_from_slice(&listed_types(zn, &[Rtype::RRSIG, Rtype::NSEC]));
     rdata
@@ -75,7 +75,7 @@ impl Nsec3Settings {
 
 /// One NSEC3 record: hashed owner and RDATA.
 #[derive(Debug)]
-pub struct Nsec3Record {
+pub(crate) struct Nsec3Record {
     /// The owner: base32hex of the hash under the apex.
     pub owner: Name,
     /// The RDATA.
@@ -92,7 +92,7 @@ struct Hashed<'a> {
 /// The NSEC3 chain of the zone, sorted by hash: every authoritative name
 /// and empty non-terminal, except (under opt-out) insecure delegations
 /// and the ENTs above nothing else.
-pub fn nsec3_chain(
+pub(crate) fn nsec3_chain(
     tree: &ZoneTree<'_>,
     apex: NameRef<'_>,
     settings: &Nsec3Settings,

@@ -11,7 +11,7 @@ use crate::zone::{Name, NameRef, Rtype, Zone, ZoneBuilder};
 
 /// The prepared zone and what preparing it decided.
 #[derive(Debug)]
-pub struct Prepared {
+pub(crate) struct Prepared {
     /// The records to sign, in canonical order.
     pub zone: Zone,
     /// The SOA serial published.
@@ -37,7 +37,7 @@ fn replaced(rtype: Rtype, at_apex: bool) -> bool {
 }
 
 /// Builds the zone to sign from the unsigned input.
-pub fn prepare(unsigned: &Zone, keys: &SigningKeys<'_>, settings: &SignSettings) -> Result<Prepared, SignError> {
+pub(crate) fn prepare(unsigned: &Zone, keys: &SigningKeys<'_>, settings: &SignSettings) -> Result<Prepared, SignError> {
     let apex = unsigned.origin();
     let soa = find_soa(unsigned)?;
     let (input_serial, minimum) = soa_fields(soa.rdata).ok_or(SignError::NoSoa { apex: apex.to_string() })?;

@@ -22,7 +22,7 @@ use crate::zone::{NameRef, Node, Rtype, Zone};
 
 /// The version last published, as a source of signatures.
 #[derive(Debug)]
-pub struct Previous<'a> {
+pub(crate) struct Previous<'a> {
     zone: &'a Zone,
     /// Its apex DNSKEYs by key tag: (algorithm, public key). A tag two
     /// keys share is left out, so that no signature is taken for the
@@ -35,7 +35,7 @@ pub struct Previous<'a> {
 impl<'a> Previous<'a> {
     /// Signatures of `zone` may be kept at `now` while they have more than
     /// `renew_within` (refresh plus pre-refresh) of validity left.
-    pub fn new(zone: &'a Zone, now: i64, renew_within: i64) -> Previous<'a> {
+    pub(crate) fn new(zone: &'a Zone, now: i64, renew_within: i64) -> Previous<'a> {
         let mut keys = HashMap::new();
         let mut shared = Vec::new();
         let dnskeys = zone.node(zone.origin()).and_then(|apex| apex.rrset(Rtype::DNSKEY));
@@ -54,7 +54,7 @@ impl<'a> Previous<'a> {
 
     /// A walk through the previous version from `first` on, for a caller
     /// that looks names up in canonical order.
-    pub fn cursor(&self, first: NameRef<'_>) -> Cursor<'a> {
+    pub(crate) fn cursor(&self, first: NameRef<'_>) -> Cursor<'a> {
         Cursor { nodes: Box::new(self.zone.nodes_from(first)), next: None }
     }
 
@@ -62,7 +62,7 @@ impl<'a> Previous<'a> {
     /// there was exactly the same: byte for byte in the same order (both
     /// come from zones in canonical order: the common case, no copy), or
     /// else the same in canonical form (names differing in case).
-    pub fn signatures_over(&self, old: &Node<'a>, rrset: &RrsetToSign<'_>, class: u16) -> Vec<&'a [u8]> {
+    pub(crate) fn signatures_over(&self, old: &Node<'a>, rrset: &RrsetToSign<'_>, class: u16) -> Vec<&'a [u8]> {
         let Some(old_set) = old.rrset(rrset.rtype) else { return Vec::new() };
         if !old_set.ttls_agree() || old_set.ttl() != rrset.ttl {
             return Vec::new();
@@ -89,7 +89,7 @@ impl<'a> Previous<'a> {
     /// public key, valid now, with more than the renewal margin left, and
     /// expiring no later than a new one would (a shortened validity
     /// re-signs).
-    pub fn keep(
+    pub(crate) fn keep(
         &self,
         candidates: &[&'a [u8]],
         rrset: &RrsetToSign<'_>,
@@ -121,7 +121,7 @@ impl<'a> Previous<'a> {
 /// The previous version's nodes, visited in canonical order: each lookup
 /// moves forward from the last, so a task of consecutive names costs one
 /// binary search and a merge instead of a search per name.
-pub struct Cursor<'a> {
+pub(crate) struct Cursor<'a> {
     nodes: Box<dyn Iterator<Item = Node<'a>> + 'a>,
     next: Option<Node<'a>>,
 }
@@ -135,7 +135,7 @@ impl std::fmt::Debug for Cursor<'_> {
 impl<'a> Cursor<'a> {
     /// The node at `name`, if the previous version has one; `name` must
     /// not come before the name of the last call.
-    pub fn find(&mut self, name: NameRef<'_>) -> Option<Node<'a>> {
+    pub(crate) fn find(&mut self, name: NameRef<'_>) -> Option<Node<'a>> {
         loop {
             let node = match self.next.take() {
                 Some(node) => node,

@@ -38,7 +38,7 @@ impl Window {
 
 /// One RRset to sign: owner, type, TTL, RDATA of each record.
 #[derive(Debug)]
-pub struct RrsetToSign<'a> {
+pub(crate) struct RrsetToSign<'a> {
     /// Owner name.
     pub owner: NameRef<'a>,
     /// Type.
@@ -51,7 +51,7 @@ pub struct RrsetToSign<'a> {
 
 /// The RRSIG RDATA `signer` makes over `rrset`, whose canonical form
 /// ([`canonical_records`]) is `records`.
-pub fn sign_rrset(
+pub(crate) fn sign_rrset(
     rrset: &RrsetToSign<'_>,
     records: &[u8],
     signer: &Signer<'_>,
@@ -84,7 +84,7 @@ pub fn sign_rrset(
 
 /// The RRset in canonical wire form: each record as owner | type | class
 /// | TTL | RDLENGTH | RDATA, sorted by canonical RDATA, no duplicates.
-pub fn canonical_records(rrset: &RrsetToSign<'_>, class: u16) -> Vec<u8> {
+pub(crate) fn canonical_records(rrset: &RrsetToSign<'_>, class: u16) -> Vec<u8> {
     let owner = rrset.owner.wire().to_ascii_lowercase();
     let mut rdatas: Vec<_> = rrset.rdatas.iter().map(|rdata| canonical_rdata(rrset.rtype, rdata)).collect();
     rdatas.sort_unstable();

@@ -11,7 +11,7 @@ use crate::zone::serial::serial_past;
 /// secondaries take it; `keep` publishes the input's serial as it is, and
 /// the gate then publishes only a version that moves past `last` or is
 /// the very one published (`manage::gate::Predecessor`).
-pub fn next_serial(scheme: SerialScheme, input: u32, last: Option<u32>, now: i64) -> u32 {
+pub(crate) fn next_serial(scheme: SerialScheme, input: u32, last: Option<u32>, now: i64) -> u32 {
     let wanted = match scheme {
         SerialScheme::Keep => input,
         SerialScheme::Increment => last.unwrap_or(input).wrapping_add(1),

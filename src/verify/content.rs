@@ -6,7 +6,7 @@ use crate::zone::Zone;
 use crate::zone::content;
 
 /// Checks every content rule on `zone` and adds a finding per violation.
-pub fn check(zone: &Zone, findings: &mut Vec<Finding>) {
+pub(crate) fn check(zone: &Zone, findings: &mut Vec<Finding>) {
     for violation in content::check(zone, zone.origin()) {
         findings.push(Finding::error(
             Code::Content(violation.rule),

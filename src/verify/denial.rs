@@ -13,7 +13,7 @@ use crate::zone::tree::{Role, ZoneNode, ZoneTree};
 use crate::zone::{NameRef, Rtype, Zone};
 
 /// Runs the denial checks that fit the zone's denial method.
-pub fn check(zone: &Zone, tree: &ZoneTree<'_>, findings: &mut Vec<Finding>) {
+pub(crate) fn check(zone: &Zone, tree: &ZoneTree<'_>, findings: &mut Vec<Finding>) {
     let apex = zone.origin();
     let has_nsec = tree.nodes.iter().any(|zn| zn.node.has(Rtype::NSEC));
     let has_nsec3 = tree.nodes.iter().any(|zn| zn.role == Role::Nsec3);

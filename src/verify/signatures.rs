@@ -24,7 +24,7 @@ use crate::zone::{NameRef, RecordRef, Rrset, Rtype};
 
 /// What the signature pass found, with its counts.
 #[derive(Debug, Default)]
-pub struct SignatureResults {
+pub(crate) struct SignatureResults {
     /// Findings, in zone order.
     pub findings: Vec<Finding>,
     /// RRsets looked at.
@@ -56,7 +56,7 @@ impl SignatureResults {
 
     /// The memo of the valid RRSIGs collected (empty unless the context
     /// collected), leaving none behind.
-    pub fn take_memo(&mut self) -> SignatureMemo {
+    pub(crate) fn take_memo(&mut self) -> SignatureMemo {
         let chunks = std::mem::take(&mut self.memo);
         let mut digests = Vec::with_capacity(chunks.iter().map(Vec::len).sum());
         for chunk in chunks {
@@ -67,7 +67,7 @@ impl SignatureResults {
 }
 
 /// Checks every node, in parallel, telling `progress` as chunks finish.
-pub fn check_all(ctx: &Context<'_>, nodes: &[ZoneNode<'_>], progress: &dyn Progress) -> SignatureResults {
+pub(crate) fn check_all(ctx: &Context<'_>, nodes: &[ZoneNode<'_>], progress: &dyn Progress) -> SignatureResults {
     let done = AtomicU64::new(0);
     let total = nodes.len() as u64;
     nodes
@@ -222,13 +222,13 @@ fn mark(coverage: &mut [Coverage], rtype: Rtype, algorithm: u8, valid: bool) {
 }
 
 /// `keytag=N, alg=A`, as every signature finding ends.
-pub fn key_text(rrsig: &Rrsig<'_>) -> String {
+pub(crate) fn key_text(rrsig: &Rrsig<'_>) -> String {
     format!("keytag={}, alg={}", rrsig.key_tag, rrsig.algorithm)
 }
 
 /// What the checks of one RRSIG found.
 #[derive(Debug)]
-pub struct RrsigVerdict<'k> {
+pub(crate) struct RrsigVerdict<'k> {
     /// The zone key that made it, when the RRSIG is valid in every respect
     /// (warnings aside).
     pub key: Option<&'k ZoneKey>,
@@ -242,7 +242,7 @@ pub struct RrsigVerdict<'k> {
 }
 
 /// Runs every check of item 2 (README, `signet verify`) on one RRSIG.
-pub fn verify_rrsig<'k>(
+pub(crate) fn verify_rrsig<'k>(
     ctx: &'k Context<'_>,
     rrset: &Rrset<'_>,
     record: RecordRef<'_>,

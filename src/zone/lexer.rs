@@ -20,14 +20,14 @@ pub struct Token<'a> {
 /// so no real zone comes near it; what does is not a zone (a device, a
 /// binary file) or has a parenthesis or quote left open, and is refused
 /// before it costs more than this much work.
-pub const MAX_ENTRY: usize = 1 << 20;
+pub(super) const MAX_ENTRY: usize = 1 << 20;
 
 /// The longest piece of input text a message shows.
 const ECHO_CHARS: usize = 40;
 
 /// Input text for a message: at most [`ECHO_CHARS`] characters, then `…`
 /// (a token can be 100 KB; the message needs its start).
-pub fn echo(bytes: &[u8]) -> String {
+pub(super) fn echo(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(&bytes[..bytes.len().min(4 * ECHO_CHARS)]);
     match text.char_indices().nth(ECHO_CHARS) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
@@ -57,7 +57,7 @@ pub enum LexError {
 
 /// An entry: the tokens of one logical line.
 #[derive(Debug, Default)]
-pub struct Entry<'a> {
+pub(super) struct Entry<'a> {
     /// The line the entry starts on (1-based).
     pub line: usize,
     /// The line began with white space: the owner is the previous one.
@@ -68,7 +68,7 @@ pub struct Entry<'a> {
 
 /// Walks the text entry by entry.
 #[derive(Debug)]
-pub struct Lexer<'a> {
+pub(super) struct Lexer<'a> {
     text: &'a [u8],
     pos: usize,
     line: usize,
@@ -78,7 +78,7 @@ pub struct Lexer<'a> {
 
 impl<'a> Lexer<'a> {
     /// A lexer at the start of `text`.
-    pub fn new(text: &'a [u8]) -> Lexer<'a> {
+    pub(super) fn new(text: &'a [u8]) -> Lexer<'a> {
         Lexer { text, pos: 0, line: 1, end: 0 }
     }
 
@@ -89,7 +89,7 @@ impl<'a> Lexer<'a> {
 
     /// Fills `entry` with the next non-empty entry; `Ok(false)` at the end.
     /// The error carries the line it was found on.
-    pub fn next_entry(&mut self, entry: &mut Entry<'a>) -> Result<bool, (usize, LexError)> {
+    pub(super) fn next_entry(&mut self, entry: &mut Entry<'a>) -> Result<bool, (usize, LexError)> {
         loop {
             entry.tokens.clear();
             if self.pos >= self.text.len() {
@@ -198,7 +198,7 @@ impl<'a> Lexer<'a> {
 /// parentheses and quotes. `None` if the text holds a `$` directive, whose
 /// effect would cross the cuts. Lines without parentheses, quotes or
 /// escapes (nearly all) are skipped whole with `memchr`.
-pub fn cut_points(text: &[u8], targets: &[usize]) -> Option<Vec<usize>> {
+pub(super) fn cut_points(text: &[u8], targets: &[usize]) -> Option<Vec<usize>> {
     let mut cuts = Vec::with_capacity(targets.len());
     let mut targets = targets.iter().copied().peekable();
     let mut in_paren = false;

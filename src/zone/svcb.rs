@@ -30,7 +30,7 @@ fn bad(what: &'static str, text: &[u8]) -> RdataError {
 
 /// Reads `key[=value]` tokens (a value may be quoted, as its own token
 /// after `key=`) into the wire list, sorted by key.
-pub fn parse_params(tokens: &[Token<'_>], out: &mut Vec<u8>) -> Result<(), RdataError> {
+pub(super) fn parse_params(tokens: &[Token<'_>], out: &mut Vec<u8>) -> Result<(), RdataError> {
     let mut params: Vec<(u16, Vec<u8>)> = Vec::new();
     let mut i = 0;
     while i < tokens.len() {
@@ -133,7 +133,7 @@ fn split_list(raw: &[u8]) -> Vec<Vec<u8>> {
 }
 
 /// Is the wire list well formed: keys strictly ascending, lengths inside?
-pub fn check_params(mut rest: &[u8]) -> bool {
+pub(super) fn check_params(mut rest: &[u8]) -> bool {
     let mut last: Option<u16> = None;
     while !rest.is_empty() {
         let Some(head) = rest.get(..4) else { return false };
@@ -193,7 +193,7 @@ fn alpn_list(mut rest: &[u8]) -> Vec<u8> {
 }
 
 /// Writes the wire list as ` key=value` pairs (checked by `check_params`).
-pub fn write_params(mut rest: &[u8], out: &mut String) {
+pub(super) fn write_params(mut rest: &[u8], out: &mut String) {
     while rest.len() >= 4 {
         let key = u16::from_be_bytes([rest[0], rest[1]]);
         let len = u16::from_be_bytes([rest[2], rest[3]]) as usize;

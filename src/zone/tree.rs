@@ -14,7 +14,7 @@ use super::rtype::Rtype;
 
 /// What a node is to the zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub(crate) enum Role {
     /// The zone apex.
     Apex,
     /// Authoritative data (a wildcard or DNAME owner included).
@@ -35,13 +35,13 @@ pub enum Role {
 impl Role {
     /// Is this a name that exists in the zone's authoritative namespace
     /// (and so needs NSEC/NSEC3 coverage)?
-    pub fn is_authoritative_name(self) -> bool {
+    pub(crate) fn is_authoritative_name(self) -> bool {
         matches!(self, Role::Apex | Role::Authoritative | Role::Delegation { .. })
     }
 
     /// Is an RRset of `rtype` at a node of this role authoritative data
     /// that must be signed?
-    pub fn signs(self, rtype: Rtype) -> bool {
+    pub(crate) fn signs(self, rtype: Rtype) -> bool {
         match self {
             Role::Apex | Role::Authoritative => rtype != Rtype::RRSIG,
             Role::Delegation { .. } => matches!(rtype, Rtype::DS | Rtype::NSEC),
@@ -53,7 +53,7 @@ impl Role {
     /// The types that denial-of-existence records must list for a node of
     /// this role that holds `types` (RFC 4035 §2.3: at a delegation only
     /// NS, DS and the DNSSEC types).
-    pub fn listed_type(self, rtype: Rtype) -> bool {
+    pub(crate) fn listed_type(self, rtype: Rtype) -> bool {
         match self {
             Role::Delegation { .. } => {
                 matches!(rtype, Rtype::NS | Rtype::DS | Rtype::RRSIG | Rtype::NSEC)
@@ -66,7 +66,7 @@ impl Role {
 
 /// A node with its role.
 #[derive(Debug, Clone, Copy)]
-pub struct ZoneNode<'a> {
+pub(crate) struct ZoneNode<'a> {
     /// The node.
     pub node: Node<'a>,
     /// Its role.
@@ -76,7 +76,7 @@ pub struct ZoneNode<'a> {
 /// An empty non-terminal: a name with no records that has authoritative
 /// names below it.
 #[derive(Debug, Clone, Copy)]
-pub struct EmptyNonTerminal<'a> {
+pub(crate) struct EmptyNonTerminal<'a> {
     /// The name.
     pub name: NameRef<'a>,
     /// True when every authoritative name below it is an insecure
@@ -87,7 +87,7 @@ pub struct EmptyNonTerminal<'a> {
 
 /// The zone's structure.
 #[derive(Debug)]
-pub struct ZoneTree<'a> {
+pub(crate) struct ZoneTree<'a> {
     /// Every node, in canonical order, with its role.
     pub nodes: Vec<ZoneNode<'a>>,
     /// Every empty non-terminal in the authoritative namespace, in
@@ -97,7 +97,7 @@ pub struct ZoneTree<'a> {
 
 impl<'a> ZoneTree<'a> {
     /// Classifies every node of `zone`.
-    pub fn build(zone: &'a Zone) -> ZoneTree<'a> {
+    pub(crate) fn build(zone: &'a Zone) -> ZoneTree<'a> {
         let apex = zone.origin();
         let mut nodes = Vec::new();
         let mut ents: Vec<EmptyNonTerminal<'a>> = Vec::new();

@@ -3,6 +3,10 @@
 //! `cargo test --test it AREA::` (e.g. `transfer::`), one test with its
 //! full name.
 
+// The test crate is a binary: every helper of `common` is crate-visible
+// by nature, and `pub` there says "for the areas", not an API.
+#![allow(unreachable_pub)]
+
 mod common;
 
 mod cli_output;

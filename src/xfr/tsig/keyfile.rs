@@ -138,7 +138,7 @@ pub enum KeyFileError {
 }
 
 /// The shortest secret taken: the length of an HMAC-SHA256 output.
-pub const SECRET_MIN: usize = 32;
+pub(super) const SECRET_MIN: usize = 32;
 
 /// A key as read from a file: its name (none for a bare secret) and its
 /// secret.
