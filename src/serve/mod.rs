@@ -29,7 +29,6 @@ mod watch;
 mod xfr_store;
 mod zone_task;
 
-use crate::chain::Chain;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -46,6 +45,7 @@ use metrics::Metrics;
 use watch::InputWatch;
 use zone_task::{Wake, ZoneTask};
 
+use crate::chain::Chain;
 use crate::db::{Database, DbError, ZoneWatch};
 use crate::time::wall_clock;
 use crate::xfr::catalog::Catalog;

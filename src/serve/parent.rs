@@ -9,13 +9,13 @@
 //! published a run (which may have asked the parent for a change), or
 //! [`IDLE`] passed (the parent's servers may have been reconfigured).
 
-use crate::chain::Chain;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 
 use super::Shared;
+use crate::chain::Chain;
 use crate::manage::parent::{Round, check_round_from, submit_round_from};
 use crate::time::wall_clock;
 use crate::zone::Name;

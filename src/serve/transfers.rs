@@ -3,7 +3,6 @@
 //! task per zone, and a transfer-in task per zone whose input is a
 //! primary.
 
-use crate::chain::Chain;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,6 +14,7 @@ use super::Shared;
 use super::metrics::TransferGauges;
 use super::xfr_store::DbXfrStore;
 use super::zone_task::Wake;
+use crate::chain::Chain;
 use crate::db::{Remote, RemoteRole};
 use crate::manage::status::versions_behind;
 use crate::publish::Stamp;

@@ -10,7 +10,6 @@
 //! it runs on a blocking thread with a rayon pool of its own, so that a
 //! big zone's signing never queues a small zone's behind it.
 
-use crate::chain::Chain;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -21,6 +20,7 @@ use tokio::sync::{mpsc, watch};
 use super::Shared;
 use super::metrics::{RunMetric, RunResultLabel, ZoneGauges};
 use super::watch::Stamp;
+use crate::chain::Chain;
 use crate::db::{DbError, ZoneRow, ZoneWatch};
 use crate::manage::{ManageError, RunOptions, RunOutcome, file_digest, run_zone};
 use crate::time::{format_duration, format_time, wall_clock};

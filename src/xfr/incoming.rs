@@ -13,7 +13,6 @@
 //! an operator edits, and a restart signs from it without a transfer. A
 //! primary whose serial goes backwards is reported and not taken.
 
-use crate::chain::Chain;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,11 +25,13 @@ use self::fetch::{fetch, query_serial};
 use super::acl::Peer;
 use super::apply::{ApplyError, into_zone};
 use super::catalog::Catalog;
+use super::client::rcode_name;
 use super::collect::{CollectError, Received};
 use super::outgoing::apex_soa;
 use super::store::{TransferEvent, TransferIn, TransferLog};
 use super::tsig::{TsigError, TsigKey};
 use super::wire::WireError;
+use crate::chain::Chain;
 use crate::time::{format_duration, wall_clock};
 use crate::zone::serial::serial_gt;
 use crate::zone::{Name, Zone, read_zone_file};
@@ -155,7 +156,7 @@ pub enum TransferError {
         source: ApplyError,
     },
     /// The primary answered with an error RCODE.
-    #[error("primary {primary}: answered {rcode}")]
+    #[error("primary {primary}: answered {}", rcode_name(u16::from(*rcode)))]
     Rcode {
         /// The primary.
         primary: SocketAddr,
@@ -415,7 +416,7 @@ impl Inbound {
             Err(TransferError::Rcode { rcode: rcode @ (ResponseCode::NotImp | ResponseCode::FormErr), .. })
                 if copy.is_some() =>
             {
-                tracing::warn!(zone = %self.origin, primary = %peer, "IXFR answered {rcode}: asking for AXFR");
+                tracing::warn!(zone = %self.origin, primary = %peer, "IXFR answered {}: asking for AXFR", rcode_name(u16::from(rcode)));
                 self.fetch_within(peer, source, key, None).await?
             }
             received => received?,

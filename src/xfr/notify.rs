@@ -8,7 +8,6 @@
 //! recorded for `signet status`; the next publication tries again. A
 //! newer version replaces the tries of the one before.
 
-use crate::chain::Chain;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +26,7 @@ use super::wire::{
     CLASS_IN, MAX_MESSAGE, MessageWriter, ParsedMessage, Question, Section, WireError, random_id, udp_exchange_from,
     unix_now,
 };
+use crate::chain::Chain;
 use crate::time::wall_clock;
 use crate::zone::{Name, Rtype};
 

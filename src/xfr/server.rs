@@ -24,7 +24,6 @@
 //! NOTAUTH with the TSIG error (RFC 8945 §5.2), whatever was asked; a
 //! signed request gets signed answers, every message of a transfer.
 
-use crate::chain::Chain;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,6 +39,7 @@ use super::store::{DiffSource, TransferEvent, TransferLog, TransferOut};
 use super::tsig::{RequestRefusal, ResponseSigner, SignedRequest, refusal_tsig, verify_request};
 use super::wire::{CLASS_IN, MessageWriter, ParsedMessage, Question, Section, UDP_EDNS, UDP_PLAIN};
 use super::wire::{read_framed, unix_now};
+use crate::chain::Chain;
 use crate::time::wall_clock;
 use crate::zone::{NameRef, RecordRef, Rtype};
 

@@ -488,7 +488,7 @@ fn ixfr_answered_notimp_or_formerr_falls_back_to_axfr() {
         send_notify(&env, primary.addr.ip(), serial, 1);
         env.wait_output(serial);
         // hickory's names for NOTIMP and FORMERR.
-        let name = if rcode == 4 { "Not Implemented" } else { "Form Error" };
+        let name = if rcode == 4 { "NOTIMP" } else { "FORMERR" };
         env.serve().wait_log(&["IXFR answered", name, "asking for AXFR"], Duration::from_secs(5));
     }
     // IXFR first each time, then AXFR (after the first AXFR of all).
