@@ -47,9 +47,7 @@ pub use memo::{GateMemoCommit, GateMemoInfo};
 pub use parent::{DsCheck, DsSubmission};
 pub use rows::{PolicyRow, RunRow, StoredKey, ZoneRow, ZoneWatch};
 pub use runs::{PublishedZone, RunCommit, RunRecord, RunResult};
-pub use transfers::{
-    NotifyResult, Remote, RemoteRole, TransferInDone, TransferInState, TransferOutDone, TransferOutState, TsigKeyRow,
-};
+pub use transfers::{Remote, RemoteRole, TransferInState, TransferOutState, TsigKeyRow};
 pub use zones::{NewZone, ZoneSnapshot, zone_key};
 
 /// The database.

@@ -5,6 +5,9 @@
 use sqlx::{Sqlite, Transaction};
 
 use super::{Actor, Database, DbError, Event, EventKind, Result, insert_event};
+// What the transfers report is recorded as xfr's own events: db stores
+// them, as it stores rollover's states.
+use crate::xfr::store::{NotifyOutcome, TransferIn, TransferOut};
 
 /// What a remote is to its zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,21 +139,6 @@ pub struct TransferInState {
     pub error: Option<String>,
 }
 
-/// A complete transfer in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TransferInDone {
-    /// When it completed.
-    pub at: i64,
-    /// The serial transferred.
-    pub serial: u32,
-    /// `axfr` or `ixfr`.
-    pub kind: &'static str,
-    /// Records carried.
-    pub records: u64,
-    /// Bytes carried.
-    pub bytes: u64,
-}
-
 /// What one client of a zone's transfers out last did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
 pub struct TransferOutState {
@@ -182,42 +170,6 @@ pub struct TransferOutState {
     pub notify_error: Option<String>,
     /// The address it left from.
     pub notify_source: Option<String>,
-}
-
-/// The outcome of one NOTIFY to a secondary, after its last try.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NotifyResult<'a> {
-    /// The secondary's IP address.
-    pub address: &'a str,
-    /// The serial announced.
-    pub serial: u32,
-    /// When.
-    pub at: i64,
-    /// It was acknowledged.
-    pub acked: bool,
-    /// What the secondary answered (RCODE, `RCODE/TSIG error`).
-    pub answer: Option<String>,
-    /// Why it was given up on.
-    pub error: Option<String>,
-    /// How many times it was sent.
-    pub tries: u32,
-    /// The address it left from.
-    pub source: Option<String>,
-}
-
-/// A transfer served to a client.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TransferOutDone<'a> {
-    /// The client's IP address.
-    pub address: &'a str,
-    /// When.
-    pub at: i64,
-    /// The serial served.
-    pub serial: u32,
-    /// For IXFR, the client's serial.
-    pub from: Option<u32>,
-    /// `axfr`, `ixfr`, `up-to-date`.
-    pub kind: &'static str,
 }
 
 #[derive(sqlx::FromRow)]
@@ -443,7 +395,7 @@ impl Database {
     }
 
     /// A transfer in completed: the failure before it is cleared.
-    pub async fn record_transfer_in(&self, zone_id: i64, done: &TransferInDone) -> Result<()> {
+    pub async fn record_transfer_in(&self, zone_id: i64, done: &TransferIn) -> Result<()> {
         sqlx::query(
             "INSERT INTO transfer_in (zone_id, primary_serial, checked_at, transfer_at, transfer_serial, transfer_kind,
                                       transfer_records, transfer_bytes)
@@ -505,7 +457,7 @@ impl Database {
     }
 
     /// A NOTIFY was acknowledged or given up on.
-    pub async fn record_notify_result(&self, zone_id: i64, result: &NotifyResult<'_>) -> Result<()> {
+    pub async fn record_notify_result(&self, zone_id: i64, result: &NotifyOutcome<'_>) -> Result<()> {
         let acked = result.acked.then_some((i64::from(result.serial), result.at));
         sqlx::query(
             "INSERT INTO transfer_out (zone_id, address, notified_serial, notify_acked_at, notify_serial, notify_at,
@@ -554,7 +506,7 @@ impl Database {
     }
 
     /// A transfer (or an up-to-date answer) was served.
-    pub async fn record_transfer_out(&self, zone_id: i64, done: &TransferOutDone<'_>) -> Result<()> {
+    pub async fn record_transfer_out(&self, zone_id: i64, done: &TransferOut<'_>) -> Result<()> {
         sqlx::query(
             "INSERT INTO transfer_out (zone_id, address, transfer_at, transfer_serial, transfer_from, transfer_kind)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)

@@ -4,7 +4,7 @@
 //! id, looked up here by name for each call (one indexed read: a
 //! transfer, a check or a NOTIFY outcome is rare next to it).
 
-use crate::db::{Database, DbError, NotifyResult, TransferInDone, TransferOutDone};
+use crate::db::{Database, DbError};
 use crate::xfr::store::{DiffSource, EncodedStep, StoreError, StoreFuture, TransferEvent, TransferLog};
 use crate::zone::Name;
 
@@ -40,42 +40,12 @@ impl DbXfrStore {
         let zone_id = self.zone_id(zone).await?;
         match event {
             TransferEvent::PrimarySerial { serial, at } => self.db.record_primary_serial(zone_id, serial, at).await,
-            TransferEvent::TransferIn(done) => {
-                let done = TransferInDone {
-                    at: done.at,
-                    serial: done.serial,
-                    kind: done.kind,
-                    records: done.records,
-                    bytes: done.bytes,
-                };
-                self.db.record_transfer_in(zone_id, &done).await
-            }
+            TransferEvent::TransferIn(done) => self.db.record_transfer_in(zone_id, &done).await,
             TransferEvent::TransferInFailed { at, message } => {
                 self.db.record_transfer_error(zone_id, at, message).await
             }
-            TransferEvent::TransferOut(done) => {
-                let done = TransferOutDone {
-                    address: done.address,
-                    at: done.at,
-                    serial: done.serial,
-                    from: done.from,
-                    kind: done.kind,
-                };
-                self.db.record_transfer_out(zone_id, &done).await
-            }
-            TransferEvent::Notify(outcome) => {
-                let result = NotifyResult {
-                    address: outcome.address,
-                    serial: outcome.serial,
-                    at: outcome.at,
-                    acked: outcome.acked,
-                    answer: outcome.answer,
-                    error: outcome.error,
-                    tries: outcome.tries,
-                    source: outcome.source,
-                };
-                self.db.record_notify_result(zone_id, &result).await
-            }
+            TransferEvent::TransferOut(done) => self.db.record_transfer_out(zone_id, &done).await,
+            TransferEvent::Notify(outcome) => self.db.record_notify_result(zone_id, &outcome).await,
         }
     }
 }

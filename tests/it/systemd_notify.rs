@@ -37,14 +37,43 @@ fn wait_message(socket: &UnixDatagram, wanted: &str, within: Duration, seen: &mu
     panic!("no {wanted} within {within:?}; messages: {seen:?}\n{}", serve.tail());
 }
 
+/// A database with one managed zone (soft keys in `dir/keys`), as serve
+/// finds it at a deployment's first start.
+fn database_with_a_zone(dir: &Path) -> (common::Store, std::path::PathBuf) {
+    let store = common::Store::soft(&dir.join("keys"));
+    let db = dir.join("signet.db");
+    let (policy, input, output) = (dir.join("p.toml"), dir.join("example.zone"), dir.join("example.signed"));
+    std::fs::write(&policy, common::steady_policy(&store, "increment")).expect("write the policy");
+    std::fs::write(&input, "$TTL 300\nexample. SOA ns.example. h.example. 1 3600 600 86400 300\nexample. NS ns.example.\nns.example. A 192.0.2.1\n")
+        .expect("write the input");
+    let path = |p: &Path| p.to_str().expect("path").to_owned();
+    for args in [
+        vec!["init".to_owned()],
+        vec!["policy".into(), "import".into(), path(&policy), "--name".into(), "p".into()],
+        vec![
+            "zone".into(),
+            "add".into(),
+            "example.".into(),
+            "--policy".into(),
+            "p".into(),
+            "--input".into(),
+            path(&input),
+            "--output".into(),
+            path(&output),
+        ],
+    ] {
+        common::expect_success(&args.join(" "), &common::run(store.signet().arg("--db").arg(&db).args(&args)));
+    }
+    (store, db)
+}
+
 #[test]
 fn serve_tells_systemd_ready_reloading_watchdog_and_stopping() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("signet.db");
-    common::expect_success("init", &common::run(common::signet().arg("--db").arg(&db).arg("init")));
+    let (store, db) = database_with_a_zone(dir.path());
     let (socket, path) = notify_socket(dir.path());
 
-    let mut command = common::signet();
+    let mut command = store.signet();
     command
         .arg("--db")
         .arg(&db)
@@ -55,7 +84,7 @@ fn serve_tells_systemd_ready_reloading_watchdog_and_stopping() {
     let mut serve = Serve::start(command, "notify", None);
     let mut seen = Vec::new();
     wait_message(&socket, "READY=1", Duration::from_secs(30), &mut seen, &serve);
-    assert!(seen.iter().any(|m| m.lines().any(|l| l.starts_with("STATUS=serving 0 zone"))), "{seen:?}");
+    assert!(seen.iter().any(|m| m.lines().any(|l| l.starts_with("STATUS=serving 1 zone"))), "{seen:?}");
     wait_message(&socket, "WATCHDOG=1", Duration::from_secs(10), &mut seen, &serve);
 
     serve.signal("HUP");
