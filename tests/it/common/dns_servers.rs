@@ -379,16 +379,9 @@ pub fn nsd_secondary_at(addr: SocketAddr, dir: &Path, zone: &str, primary: Socke
 /// when it answers for the first zone.
 pub fn nsd_secondary_of(addr: SocketAddr, dir: &Path, zones: &[(&str, SocketAddr)], tsig: Option<&Tsig>) -> Server {
     let dir = server_dir(dir);
-    let (ip, port) = (addr.ip(), addr.port());
-    let d = dir.display();
+    let (ip, d) = (addr.ip(), dir.display());
     let key_name = tsig.map_or("NOKEY".to_owned(), |t| t.name.clone());
-    let mut conf = format!(
-        "server:\n  ip-address: {ip}\n  port: {port}\n  do-ip4: yes\n  do-ip6: no\n  username: \"\"\n  chroot: \"\"\n\
-         \x20 zonesdir: \"{d}\"\n  database: \"\"\n  zonelistfile: \"{d}/zone.list\"\n  xfrdfile: \"{d}/xfrd.state\"\n\
-         \x20 xfrdir: \"{d}\"\n  pidfile: \"{d}/nsd.pid\"\n  logfile: \"{d}/nsd.log\"\n  cookie-secret-file: \"{d}/cookiesecrets.txt\"\n\
-         \x20 verbosity: 2\n  server-count: 1\n  reuseport: no\n  hide-version: yes\n  zonefiles-write: 0\n\
-         remote-control:\n  control-enable: yes\n  control-interface: \"{d}/nsd.ctl\"\n"
-    );
+    let mut conf = nsd_server_clause(&dir, addr);
     if let Some(tsig) = tsig {
         conf.push_str(&tsig.nsd_clause());
     }
@@ -403,41 +396,44 @@ pub fn nsd_secondary_of(addr: SocketAddr, dir: &Path, zones: &[(&str, SocketAddr
             primary.port()
         );
     }
-    std::fs::write(dir.join("nsd.conf"), conf).expect("write nsd.conf");
-    let checked = super::run(Command::new("nsd-checkconf").arg(dir.join("nsd.conf")));
-    super::expect_success("nsd-checkconf", &checked);
     let zone = fqdn(zones.first().expect("NSD: at least one zone").0);
-    let args = vec!["-d".into(), "-c".into(), format!("{d}/nsd.conf")];
-    let mut server = Server::new(Kind::Nsd, &dir, zone, addr, args, Some("nsd.log"));
-    server.spawn();
-    server
+    nsd_server(dir, zone, addr, &conf, None)
 }
 
 /// NSD at `addr` as the primary of `zone` from `zone_text` alone (no
 /// transfers, no NOTIFY): a server of that zone and of nothing else.
 pub fn nsd_primary_at(addr: SocketAddr, dir: &Path, zone: &str, zone_text: &str) -> Server {
     let dir = server_dir(dir);
-    let d = dir.display();
     let zone = fqdn(zone);
     let zone_file = dir.join("primary.zone");
     std::fs::write(&zone_file, zone_text).expect("write the zone file");
-    let conf = format!(
-        "server:\n  ip-address: {}\n  port: {}\n  do-ip4: yes\n  do-ip6: no\n  username: \"\"\n  chroot: \"\"\n\
+    let mut conf = nsd_server_clause(&dir, addr);
+    let _ = write!(conf, "zone:\n  name: \"{zone}\"\n  zonefile: \"{}\"\n", zone_file.display());
+    nsd_server(dir, zone, addr, &conf, Some(zone_file))
+}
+
+/// NSD's `server:` and `remote-control:` clauses for a server at `addr`
+/// with everything in `dir`.
+fn nsd_server_clause(dir: &Path, addr: SocketAddr) -> String {
+    let (ip, port, d) = (addr.ip(), addr.port(), dir.display());
+    format!(
+        "server:\n  ip-address: {ip}\n  port: {port}\n  do-ip4: yes\n  do-ip6: no\n  username: \"\"\n  chroot: \"\"\n\
          \x20 zonesdir: \"{d}\"\n  database: \"\"\n  zonelistfile: \"{d}/zone.list\"\n  xfrdfile: \"{d}/xfrd.state\"\n\
          \x20 xfrdir: \"{d}\"\n  pidfile: \"{d}/nsd.pid\"\n  logfile: \"{d}/nsd.log\"\n  cookie-secret-file: \"{d}/cookiesecrets.txt\"\n\
          \x20 verbosity: 2\n  server-count: 1\n  reuseport: no\n  hide-version: yes\n  zonefiles-write: 0\n\
-         remote-control:\n  control-enable: yes\n  control-interface: \"{d}/nsd.ctl\"\n\
-         zone:\n  name: \"{zone}\"\n  zonefile: \"{}\"\n",
-        addr.ip(),
-        addr.port(),
-        zone_file.display()
-    );
+         remote-control:\n  control-enable: yes\n  control-interface: \"{d}/nsd.ctl\"\n"
+    )
+}
+
+/// Writes `conf` as `dir/nsd.conf`, checks it with nsd-checkconf and
+/// starts NSD answering for `zone` at `addr`.
+fn nsd_server(dir: PathBuf, zone: String, addr: SocketAddr, conf: &str, zone_file: Option<PathBuf>) -> Server {
     std::fs::write(dir.join("nsd.conf"), conf).expect("write nsd.conf");
     let checked = super::run(Command::new("nsd-checkconf").arg(dir.join("nsd.conf")));
     super::expect_success("nsd-checkconf", &checked);
-    let args = vec!["-d".into(), "-c".into(), format!("{d}/nsd.conf")];
+    let args = vec!["-d".into(), "-c".into(), format!("{}/nsd.conf", dir.display())];
     let mut server = Server::new(Kind::Nsd, &dir, zone, addr, args, Some("nsd.log"));
-    server.zone_file = Some(zone_file);
+    server.zone_file = zone_file;
     server.spawn();
     server
 }
