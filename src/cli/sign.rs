@@ -69,6 +69,7 @@ async fn run_managed(name: &str, full_verify: bool, ctx: &Context) -> anyhow::Re
         abandon: None,
         full_verify,
         previous: None,
+        serving: None,
     };
     let published = match run_zone(&db, &name, ctx.now, &options).await {
         Ok(RunOutcome::Published(published)) => published,

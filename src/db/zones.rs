@@ -170,6 +170,34 @@ impl Database {
         Ok(())
     }
 
+    /// Records the stamp of the output file written for the version
+    /// published under `serial`, after the publication (a service writes
+    /// its file after the secondaries have it). Nothing is recorded if a
+    /// newer version was published meanwhile.
+    pub async fn record_output_written(&self, zone_id: i64, serial: u32, stamp: &str) -> Result<()> {
+        sqlx::query("UPDATE zones SET output_stamp = ? WHERE id = ? AND last_serial = ?")
+            .bind(stamp)
+            .bind(zone_id)
+            .bind(i64::from(serial))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records the digest of the input file written for the input of
+    /// serial `input_serial` (a service keeps a transferred zone in memory
+    /// and writes its copy after the publication). Nothing is recorded if
+    /// the last publication read another input.
+    pub async fn record_input_written(&self, zone_id: i64, input_serial: u32, digest: &[u8]) -> Result<()> {
+        sqlx::query("UPDATE zones SET input_digest = ? WHERE id = ? AND input_serial = ?")
+            .bind(digest)
+            .bind(zone_id)
+            .bind(i64::from(input_serial))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// What the service watches of every zone, read once per poll: a
     /// change in a row is an operator command landing.
     pub async fn zone_watch(&self) -> Result<Vec<ZoneWatch>> {

@@ -396,6 +396,7 @@ impl Simulation {
             abandon: None,
             full_verify: false,
             previous: None,
+            serving: None,
         };
         loop {
             let first_event = self.events.len();

@@ -1,7 +1,11 @@
-//! The gate as one step: sign into a candidate beside the output, seal
-//! it, let the verifier read all of it back, and install it only with the
-//! verifier's proof. The signer and the verifier meet only here; neither
-//! knows the other.
+//! The gate as one step. For a file: sign into a candidate beside the
+//! output, seal it, let the verifier read all of it back, and install it
+//! only with the verifier's proof ([`sign_through_gate`]). For a service:
+//! sign into memory and let the verifier walk every record of that very
+//! zone, which is then what the service serves ([`sign_in_memory_through_gate`]);
+//! its file is written later from the verified version, through the
+//! file's own gate ([`write_through_gate`]). The signer and the verifier
+//! meet only here; neither knows the other.
 
 use std::io::Write;
 use std::path::Path;
@@ -10,10 +14,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::PublishFailure;
 use crate::publish::{Candidate, Installed, install};
 use crate::sign::SignError;
-use crate::verify::{GateError, Progress, Report, SignatureMemo, VerifyOptions, verify_file};
+use crate::verify::{
+    GateError, Progress, Report, SignatureMemo, VerifiedVersion, VerifyOptions, verify_file, verify_version,
+};
 use crate::zone::diff::ZoneDiff;
 use crate::zone::dnssec::soa_fields;
 use crate::zone::serial::serial_gt;
+use crate::zone::writer::write_zone;
 use crate::zone::{Name, Rtype, Zone};
 
 /// Why the gate did not publish.
@@ -174,4 +181,89 @@ pub fn sign_through_gate<T>(
     }
     let installed = install(sealed, verified).map_err(publish)?;
     Ok(Passed { made, report, memo, zone, installed })
+}
+
+/// Signs into memory with `sign`, has the verifier walk every record of
+/// the zone made, and hands it out as a [`VerifiedVersion`] if
+/// `predecessor` admits it (one serial, one version). Nothing is written
+/// anywhere: the caller serves the version and writes its file later
+/// ([`write_through_gate`]). `abandon` works as for [`sign_through_gate`].
+pub fn sign_in_memory_through_gate<T>(
+    options: &VerifyOptions,
+    predecessor: Predecessor<'_>,
+    progress: &dyn Progress,
+    abandon: Option<&AtomicBool>,
+    sign: impl FnOnce() -> Result<(Zone, T), SignError>,
+) -> Result<(T, VerifiedVersion), GateFailure> {
+    let abandoned = || abandon.is_some_and(|flag| flag.load(Ordering::SeqCst));
+    let (zone, made) = sign().map_err(GateFailure::Sign)?;
+    if abandoned() {
+        return Err(GateFailure::Abandoned);
+    }
+    #[cfg(debug_assertions)]
+    let zone = test_hook::tamper_if_asked(zone);
+    let progress = Stoppable { inner: progress, abandon };
+    let version = match verify_version(zone, options, &progress) {
+        Ok(version) => version,
+        Err(GateError::Stopped) => return Err(GateFailure::Abandoned),
+        Err(GateError::Read(e)) => return Err(GateFailure::Publish(PublishFailure::ReadBack(e))),
+        Err(GateError::Refused(report)) => return Err(GateFailure::Refused(report)),
+    };
+    if abandoned() {
+        return Err(GateFailure::Abandoned);
+    }
+    predecessor.admits(version.zone()).map_err(GateFailure::SerialHeld)?;
+    Ok((made, version))
+}
+
+/// Writes `version` to its file `target` through the file's own gate: the
+/// text written is read back and verified in full like any candidate
+/// (with `options`, whose memo should be the version's own: then no
+/// signature needs crypto again) before it is installed. On failure the
+/// old file stays.
+pub fn write_through_gate(
+    target: &Path,
+    version: &VerifiedVersion,
+    options: &VerifyOptions,
+    progress: &dyn Progress,
+) -> Result<Passed<()>, GateFailure> {
+    let zone = version.zone();
+    let origin = zone.origin().to_owned();
+    sign_through_gate(target, &origin, options, Predecessor::default(), progress, None, |out| {
+        write_zone(zone, out).map_err(SignError::Write)
+    })
+}
+
+/// A hook for tests only, compiled into debug builds and never into a
+/// release: when `SIGNET_TEST_TAMPER` names a file that exists, the
+/// candidate's apex SOA signature gets one byte flipped between signing
+/// and the gate, so that a test can show the gate refuses what the signer
+/// handed over and that nothing of it is served.
+#[cfg(debug_assertions)]
+mod test_hook {
+    use crate::zone::{Rtype, Zone, ZoneBuilder};
+
+    pub(super) fn tamper_if_asked(zone: Zone) -> Zone {
+        let asked = std::env::var_os("SIGNET_TEST_TAMPER").is_some_and(|flag| std::path::Path::new(&flag).exists());
+        if !asked {
+            return zone;
+        }
+        tracing::warn!("test hook: one byte of the apex SOA signature flipped before the gate");
+        let mut tampered = ZoneBuilder::new(zone.origin().to_owned(), zone.class());
+        let mut done = false;
+        for record in zone.records() {
+            let covers_soa = record.rtype == Rtype::RRSIG && record.rdata.get(..2) == Some(&[0, 6]);
+            if covers_soa && !done && record.owner.eq_ignore_case(zone.origin()) {
+                let mut rdata = record.rdata.to_vec();
+                if let Some(last) = rdata.last_mut() {
+                    *last ^= 0x01;
+                }
+                tampered.push(record.owner, record.rtype, record.ttl, &rdata);
+                done = true;
+            } else {
+                tampered.push(record.owner, record.rtype, record.ttl, record.rdata);
+            }
+        }
+        tampered.finish()
+    }
 }

@@ -128,7 +128,7 @@ pub struct StoredMemo {
 
 /// The memo the gate collected, serialized, unless it holds more than
 /// [`MAX_MEMO_ENTRIES`] (logged: the next run is then full).
-pub fn to_store(zone: &str, memo: Option<SignatureMemo>) -> Option<StoredMemo> {
+pub fn to_store(zone: &str, memo: Option<&SignatureMemo>) -> Option<StoredMemo> {
     let memo = memo?;
     if memo.len() > MAX_MEMO_ENTRIES {
         tracing::warn!(

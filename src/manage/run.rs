@@ -11,9 +11,12 @@
 //! rename but before the commit is redone the same way.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use super::gate::{GateFailure, Passed, Predecessor, sign_through_gate, zone_serial};
+use super::gate::{
+    GateFailure, Passed, Predecessor, sign_in_memory_through_gate, sign_through_gate, write_through_gate, zone_serial,
+};
 use super::gate_memo::{self, FullReason};
 use super::journal::diff_for_commit;
 use super::keys::{advance_with_new_keys, key_store, open_signing_keys, parent_ds, purge_removed_keys, signing_keys};
@@ -26,10 +29,11 @@ use crate::db::{
 };
 use crate::keys::KeyUri;
 use crate::policy::Policy;
+use crate::publish::Installed;
 use crate::rollover::{Action, Step, publication};
-use crate::sign::{SignError, SignSettings, SignStats, check_input, sign_zone_until};
+use crate::sign::{SignError, SignSettings, SignStats, SigningKeys, check_input, sign_zone_in_memory, sign_zone_until};
 use crate::time::format_time;
-use crate::verify::{Progress, Report, VerifyOptions};
+use crate::verify::{Progress, Report, SignatureMemo, VerifiedVersion, VerifyOptions};
 use crate::zone::{Name, Zone, read_zone_file};
 
 /// How a run is done, besides the zone and the time.
@@ -54,9 +58,42 @@ pub struct RunOptions<'a> {
     pub full_verify: bool,
     /// The version last published, when the caller holds it (a service
     /// keeps the zone its last run published): the run takes its
-    /// signatures from it instead of reading the output again. It must be
-    /// the version at the output; when unsure, pass None.
+    /// signatures from it, and its journal entry is the difference from
+    /// it, instead of reading the output again. It must be the version
+    /// last published; when unsure, pass None.
     pub previous: Option<&'a Zone>,
+    /// Set by a caller that serves the zone from memory (a service): the
+    /// gate runs on the zone in memory, the version it passed is recorded
+    /// and handed to the caller to serve, and only then written to the
+    /// output through the file's own gate.
+    pub serving: Option<Serving<'a>>,
+}
+
+/// How a service takes part in a run ([`RunOptions::serving`]).
+#[derive(Clone, Copy)]
+pub struct Serving<'a> {
+    /// The unsigned zone the service holds (read by an earlier run, or
+    /// brought by a transfer in): signed instead of the input file.
+    pub input: Option<HeldInput<'a>>,
+    /// Called with the version the gate passed, once it is recorded and
+    /// before its file is written: the service serves it and notifies.
+    pub serve: &'a (dyn Fn(&VerifiedVersion) + Sync),
+}
+
+impl std::fmt::Debug for Serving<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Serving").field("input", &self.input).finish_non_exhaustive()
+    }
+}
+
+/// An unsigned zone held by a service ([`Serving::input`]).
+#[derive(Debug, Clone, Copy)]
+pub struct HeldInput<'a> {
+    /// The zone.
+    pub zone: &'a Zone,
+    /// The SHA-256 of the input file it was read from; None for a copy
+    /// transferred in and not yet written (the digest recorded stays).
+    pub digest: Option<&'a [u8]>,
 }
 
 /// A published run.
@@ -71,8 +108,14 @@ pub struct Published {
     /// Why the gate verified every signature with crypto (`None`: it
     /// took some from its memo).
     pub full_verification: Option<FullReason>,
-    /// The zone published, as the gate read it back.
-    pub zone: Option<Zone>,
+    /// The version published, as the gate verified it.
+    pub zone: Option<Arc<Zone>>,
+    /// The unsigned input this run read from its file, with its digest,
+    /// for a serving caller to hold ([`RunOptions::serving`]).
+    pub input: Option<(Arc<Zone>, Vec<u8>)>,
+    /// Served, but its output file could not be written through its gate
+    /// (why; the old file stays).
+    pub output_failed: Option<String>,
 }
 
 /// How a managed run ended.
@@ -181,25 +224,15 @@ async fn run_locked(
     let started = std::time::Instant::now();
     let origin = Name::from_text(&snapshot.zone.name, None)
         .map_err(|e| ManageError::Argument(format!("stored zone name {:?}: {e}", snapshot.zone.name)))?;
-    let input = Path::new(&snapshot.zone.input_path);
-    let input_error = |source| ManageError::Input { zone: zone_name(&snapshot).to_owned(), source: Box::new(source) };
     let output = std::path::PathBuf::from(&snapshot.zone.output_path);
     crate::publish::remove_stale_candidates(&output);
-    // The input's digest before the input: if the file changes while it is
-    // read, the digest recorded is of an older version, and a service sees
-    // the change. The published version is read beside both.
-    let read_digest_then_input = || {
-        let digest = file_digest(input).map_err(|source| {
-            let problem = crate::zone::ReadProblem::Unreadable { path: input.to_owned(), source };
-            input_error(crate::zone::ReadError { file: input.to_owned(), line: 0, problem })
-        })?;
-        Ok::<_, ManageError>((digest, read_input(&snapshot, &origin)?))
-    };
+    // The published version is read beside the input, when the caller
+    // does not hold it.
     let read_previous = || options.previous.is_none().then(|| previous_version(&output, &origin)).flatten();
-    let (read, read_previous) = rayon::join(read_digest_then_input, read_previous);
-    let (input_digest, unsigned) = read?;
+    let (input, read_previous) = rayon::join(|| run_input(&snapshot, &origin, options), read_previous);
+    let (input_digest, unsigned) = input?;
     let previous = options.previous.or(read_previous.as_ref());
-    let input_serial = zone_serial(&unsigned);
+    let input_serial = zone_serial(unsigned.zone());
     let key_store = key_store(&snapshot, options.key_store).cloned();
     let mut step = advance_with_new_keys(db, &mut snapshot, key_store.as_ref(), &origin, now).await?;
     let zone = &snapshot.zone;
@@ -221,37 +254,23 @@ async fn run_locked(
         memo: gate_plan.memo.take(),
         collect_memo: gate_plan.collect,
     };
-    let predecessor = Predecessor { serial: settings.last_serial, zone: previous };
-    let gate = |unsigned, previous| {
-        sign_through_gate(&output, &origin, &verify, predecessor, options.progress, options.abandon, |out| {
-            sign_zone_until(unsigned, &keys, &settings, previous, options.abandon, out)
-        })
+    let gate = Gate {
+        output: &output,
+        origin: &origin,
+        verify: &verify,
+        predecessor: Predecessor { serial: settings.last_serial, zone: previous },
+        keys: &keys,
+        settings: &settings,
+        progress: options.progress,
+        abandon: options.abandon,
+        in_memory: options.serving.is_some(),
     };
-    let mut result = gate(unsigned, previous);
-    let mut refused_incremental = None;
-    if let (Err(GateFailure::Refused(report)), Some(_)) = (&result, &previous) {
-        // A kept signature the gate refuses (the published file damaged
-        // on disk, say) must not hold the zone up: sign it all anew.
-        tracing::warn!(zone = %zone.name, verdict = %report.summary_line(), first = ?report.findings.first().map(|f| f.to_line()),
-            "the candidate that kept signatures of the published version was refused; signing in full");
-        refused_incremental = Some(report.summary_line());
-        result = gate(read_input(&snapshot, &origin)?, None);
-    }
-    let Passed { made: stats, report, memo, zone: published_zone, installed } = match result {
+    let passed = match gate.pass(unsigned.zone(), previous) {
         Ok(passed) => passed,
         Err(GateFailure::Refused(report)) => return Ok(RunOutcome::Refused(report)),
-        Err(GateFailure::Abandoned | GateFailure::Sign(SignError::Stopped)) => {
-            return Err(ManageError::Abandoned { zone: zone.name.clone() });
-        }
-        Err(GateFailure::Sign(source)) => {
-            let (zone, output) = (zone.name.clone(), zone.output_path.clone());
-            return Err(ManageError::Sign { zone, output, source: Box::new(source) });
-        }
-        Err(GateFailure::Publish(source)) => return Err(publish_failed(&snapshot, source)),
-        Err(GateFailure::SerialHeld(held)) => {
-            return Err(ManageError::SerialHeld { zone: zone.name.clone(), source: held });
-        }
+        Err(failure) => return Err(gate_failed(&snapshot, failure)),
     };
+    let Gated { stats, report, memo, zone: published_zone, settle, refused_incremental } = passed;
     let due = resign_due(policy, report.stats.earliest_expiration, now);
     let next_run_why = match step.next {
         Some(next) if next <= due => "a key state transition",
@@ -259,10 +278,15 @@ async fn run_locked(
     };
     step.next = Some(step.next.map_or(due, |next| next.min(due)));
     let published = PublishedZone {
-        input_digest,
+        input_digest: input_digest.clone(),
         signatures_expire: report.stats.earliest_expiration,
         next_run_why: next_run_why.to_owned(),
-        output_stamp: crate::publish::Stamp::of(&output).map(|stamp| stamp.to_string()),
+        // A version served from memory has its file written after it is
+        // served: its stamp is recorded then.
+        output_stamp: match settle {
+            Settle::Installed(_) => crate::publish::Stamp::of(&output).map(|stamp| stamp.to_string()),
+            Settle::Served(_) => None,
+        },
     };
     let run = RunRecord {
         at: now,
@@ -283,11 +307,24 @@ async fn run_locked(
         input_serial,
     };
     let events = step_events(&step, now, policy.parent.cds);
-    let memo = gate_memo::to_store(&zone.name, memo);
-    let diff = published_zone.as_ref().and_then(|new| diff_for_commit(previous, new, &policy.journal));
+    let stored_memo = gate_memo::to_store(&zone.name, memo.as_deref());
+    let diff = published_zone.as_deref().and_then(|new| diff_for_commit(previous, new, &policy.journal));
     drop(read_previous);
-    let rows = Rows { run, published, memo: gate_plan.commit(memo.as_ref()), diff };
-    commit_or_undo(db, &snapshot, &step, &events, rows, installed).await?;
+    let rows = Rows { run, published, memo: gate_plan.commit(stored_memo.as_ref()), diff };
+    let output_failed = match settle {
+        Settle::Installed(installed) => {
+            commit_or_undo(db, &snapshot, &step, &events, rows, installed).await?;
+            None
+        }
+        Settle::Served(version) => {
+            commit(db, &snapshot, &step, &events, rows).await?;
+            if let Some(serving) = &options.serving {
+                (serving.serve)(&version);
+            }
+            let verify = VerifyOptions { memo: version.memo().cloned(), collect_memo: false, ..verify };
+            write_output(db, &snapshot, &output, &version, &verify, options).await
+        }
+    };
     if options.purge {
         purge_removed_keys(db, &snapshot, now).await?;
     }
@@ -297,7 +334,213 @@ async fn run_locked(
         report,
         full_verification: gate_plan.full,
         zone: published_zone,
+        input: unsigned.into_read().map(|zone| (zone, input_digest)),
+        output_failed,
     })))
+}
+
+/// The unsigned input, with the digest to record for it: the zone the
+/// caller holds, or the input file read (its digest first: if the file
+/// changes while it is read, the digest recorded is of an older version,
+/// and a service sees the change).
+fn run_input<'a>(
+    snapshot: &ZoneSnapshot,
+    origin: &Name,
+    options: &RunOptions<'a>,
+) -> Result<(Vec<u8>, Unsigned<'a>), ManageError> {
+    let zone = zone_name(snapshot);
+    let input = Path::new(&snapshot.zone.input_path);
+    if let Some(held) = options.serving.as_ref().and_then(|serving| serving.input) {
+        check_input(held.zone, origin).map_err(ManageError::content(zone, input))?;
+        let digest = held.digest.map(<[u8]>::to_vec).or_else(|| snapshot.zone.input_digest.clone());
+        return Ok((digest.unwrap_or_default(), Unsigned::Held(held.zone)));
+    }
+    let digest = file_digest(input).map_err(|source| {
+        let problem = crate::zone::ReadProblem::Unreadable { path: input.to_owned(), source };
+        let error = crate::zone::ReadError { file: input.to_owned(), line: 0, problem };
+        ManageError::Input { zone: zone.to_owned(), source: Box::new(error) }
+    })?;
+    Ok((digest, Unsigned::Read(read_input(snapshot, origin)?)))
+}
+
+/// The unsigned zone a run signs.
+#[derive(Debug)]
+enum Unsigned<'a> {
+    /// Held by the caller ([`Serving::input`]).
+    Held(&'a Zone),
+    /// Read from the input file by this run.
+    Read(Zone),
+}
+
+impl Unsigned<'_> {
+    fn zone(&self) -> &Zone {
+        match self {
+            Unsigned::Held(zone) => zone,
+            Unsigned::Read(zone) => zone,
+        }
+    }
+
+    /// The zone read by this run, for a serving caller to hold.
+    fn into_read(self) -> Option<Arc<Zone>> {
+        match self {
+            Unsigned::Held(_) => None,
+            Unsigned::Read(zone) => Some(Arc::new(zone)),
+        }
+    }
+}
+
+/// Everything the gate step of a run needs.
+struct Gate<'a> {
+    output: &'a Path,
+    origin: &'a Name,
+    verify: &'a VerifyOptions,
+    predecessor: Predecessor<'a>,
+    keys: &'a SigningKeys<'a>,
+    settings: &'a SignSettings,
+    progress: &'a dyn Progress,
+    abandon: Option<&'a AtomicBool>,
+    in_memory: bool,
+}
+
+/// What passed the gate, before it is recorded.
+struct Gated {
+    stats: SignStats,
+    report: Report,
+    memo: Option<Arc<SignatureMemo>>,
+    /// The version published.
+    zone: Option<Arc<Zone>>,
+    settle: Settle,
+    /// Why the candidate that kept signatures was refused, if it was.
+    refused_incremental: Option<String>,
+}
+
+/// How a passed version is settled once the run is recorded.
+enum Settle {
+    /// Installed at the output: kept once committed, undone if not.
+    Installed(Installed),
+    /// Verified in memory: served first, then written to the output.
+    Served(VerifiedVersion),
+}
+
+impl Gate<'_> {
+    /// Signs (keeping what may be kept of `previous`) and passes the gate:
+    /// in memory for a serving caller, through a file otherwise. A
+    /// candidate that kept signatures and was refused is signed again in
+    /// full: a kept signature the gate refuses (the published file
+    /// damaged on disk, say) must not hold the zone up.
+    fn pass(&self, unsigned: &Zone, previous: Option<&Zone>) -> Result<Gated, GateFailure> {
+        let sign = |previous| {
+            if self.in_memory { self.in_memory(unsigned, previous) } else { self.to_file(unsigned, previous) }
+        };
+        match sign(previous) {
+            Err(GateFailure::Refused(report)) if previous.is_some() => {
+                tracing::warn!(zone = %self.origin, verdict = %report.summary_line(), first = ?report.findings.first().map(|f| f.to_line()),
+                    "the candidate that kept signatures of the published version was refused; signing in full");
+                let mut gated = sign(None)?;
+                gated.refused_incremental = Some(report.summary_line());
+                Ok(gated)
+            }
+            other => other,
+        }
+    }
+
+    fn in_memory(&self, unsigned: &Zone, previous: Option<&Zone>) -> Result<Gated, GateFailure> {
+        let (stats, version) =
+            sign_in_memory_through_gate(self.verify, self.predecessor, self.progress, self.abandon, || {
+                let (zone, stats) = sign_zone_in_memory(unsigned, self.keys, self.settings, previous, self.abandon)?;
+                Ok((zone, stats))
+            })?;
+        Ok(Gated {
+            stats,
+            report: version.report().clone(),
+            memo: version.memo().cloned(),
+            zone: Some(Arc::clone(version.zone())),
+            settle: Settle::Served(version),
+            refused_incremental: None,
+        })
+    }
+
+    fn to_file(&self, unsigned: &Zone, previous: Option<&Zone>) -> Result<Gated, GateFailure> {
+        let passed = sign_through_gate(
+            self.output,
+            self.origin,
+            self.verify,
+            self.predecessor,
+            self.progress,
+            self.abandon,
+            |out| sign_zone_until(unsigned, self.keys, self.settings, previous, self.abandon, out),
+        )?;
+        let Passed { made, report, memo, zone, installed } = passed;
+        Ok(Gated {
+            stats: made,
+            report,
+            memo: memo.map(Arc::new),
+            zone: zone.map(Arc::new),
+            settle: Settle::Installed(installed),
+            refused_incremental: None,
+        })
+    }
+}
+
+/// A gate failure other than its refusal, as the run's error.
+fn gate_failed(snapshot: &ZoneSnapshot, failure: GateFailure) -> ManageError {
+    let zone = &snapshot.zone;
+    match failure {
+        GateFailure::Abandoned | GateFailure::Sign(SignError::Stopped) => {
+            ManageError::Abandoned { zone: zone.name.clone() }
+        }
+        GateFailure::Sign(source) => {
+            ManageError::Sign { zone: zone.name.clone(), output: zone.output_path.clone(), source: Box::new(source) }
+        }
+        GateFailure::Publish(source) => publish_failed(snapshot, source),
+        GateFailure::SerialHeld(held) => ManageError::SerialHeld { zone: zone.name.clone(), source: held },
+        // The caller takes the refusal out before.
+        GateFailure::Refused(report) => ManageError::Argument(report.summary_line()),
+    }
+}
+
+/// Writes a version already served to the zone's output through the
+/// file's own gate, and records the file's stamp. A failure keeps the old
+/// file and withdraws nothing served (the version served passed the same
+/// verifier); it is recorded as a failed run, so that status shows it and
+/// the service tries again, and returned as its message.
+async fn write_output(
+    db: &Database,
+    snapshot: &ZoneSnapshot,
+    output: &Path,
+    version: &VerifiedVersion,
+    verify: &VerifyOptions,
+    options: &RunOptions<'_>,
+) -> Option<String> {
+    let zone = &snapshot.zone;
+    let serial = zone_serial(version.zone()).unwrap_or_default();
+    let started = std::time::Instant::now();
+    let failure = match write_through_gate(output, version, verify, options.progress) {
+        Ok(passed) => {
+            let stamp = crate::publish::Stamp::of(output).map(|stamp| stamp.to_string()).unwrap_or_default();
+            passed.installed.keep();
+            match db.record_output_written(zone.id, serial, &stamp).await {
+                Ok(()) => {
+                    tracing::debug!(zone = %zone.name, serial, seconds = started.elapsed().as_secs_f64(), "output file written through its gate");
+                    return None;
+                }
+                Err(e) => format!("the output file was written, but its stamp could not be recorded: {}", Chain(&e)),
+            }
+        }
+        Err(GateFailure::Refused(report)) => {
+            format!("the output file's gate refused the file written: {}; the old file stays", report.summary_line())
+        }
+        Err(failure) => {
+            format!("the output file was not written: {}; the old file stays", Chain(&gate_failed(snapshot, failure)))
+        }
+    };
+    let message = format!("serial {serial} is served, but {failure}");
+    let record =
+        RunRecord { at: verify.now, result: RunResult::Failed, message: message.clone(), ..RunRecord::default() };
+    if let Err(e) = db.record_unpublished_run(zone.id, &record).await {
+        tracing::error!(zone = %zone.name, "cannot record the run: {}", Chain(&e));
+    }
+    Some(message)
 }
 
 /// The directory relative `file:` key paths are taken from.

@@ -149,8 +149,8 @@ pub(super) fn keep_inbound(
         limits,
     };
     let wakes = wakes.clone();
-    let changed = move || {
-        let _ = wakes.send(Wake::Input);
+    let changed = move |copy| {
+        let _ = wakes.send(Wake::Copy(copy));
     };
     let handle = tokio::spawn(inbound.run(wake_rx, shared.shutdown.clone(), changed));
     *current = Some(InboundTask { primaries: remotes.primaries.clone(), copy: copy.to_owned(), limits, handle });

@@ -1,8 +1,13 @@
 //! One zone under the service: a task that sleeps until the zone is due
 //! (the machine's next transition, the signatures' refresh, a retry) or
-//! is woken (its input changed, an operator command landed, a reload),
-//! then does exactly the managed run the command line does
-//! ([`crate::manage::run_zone`]): gate, atomic publish, one commit.
+//! is woken (its input changed, a transfer in brought a new copy, an
+//! operator command landed, a reload), then does the managed run the
+//! command line does ([`crate::manage::run_zone`]) with the zone in
+//! memory: the unsigned input it holds (read once per change of the file,
+//! or handed over by the transfer in), the version it serves as the one
+//! to keep signatures from, the gate on the candidate in memory, one
+//! commit, the verified version served and notified, and only then the
+//! output file (through its own gate) and the transfer's copy written.
 //!
 //! A failing zone keeps its last good output, retries with capped
 //! exponential backoff, and says loudly when the signatures it serves
@@ -10,7 +15,7 @@
 //! it runs on a blocking thread with a rayon pool of its own, so that a
 //! big zone's signing never queues a small zone's behind it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -22,17 +27,24 @@ use super::metrics::{RunMetric, RunResultLabel, ZoneGauges};
 use super::watch::Stamp;
 use crate::chain::Chain;
 use crate::db::{DbError, ZoneRow, ZoneWatch};
+use crate::manage::run::{HeldInput, Serving};
 use crate::manage::{ManageError, RunOptions, RunOutcome, file_digest, run_zone};
 use crate::time::{format_duration, format_time, wall_clock};
-use crate::verify::NoProgress;
+use crate::verify::{NoProgress, VerifiedVersion};
 use crate::xfr::catalog::ServedVersion;
+use crate::xfr::incoming::{NewCopy, write_copy};
+use crate::xfr::outgoing::apex_soa;
+use crate::xfr::wire::soa_serial;
+use crate::zone::serial::serial_gt;
 use crate::zone::{Name, Zone};
 
 /// Why the service looks at a zone now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(super) enum Wake {
     /// The input file changed and has settled.
     Input,
+    /// The transfer in has a copy of the zone: read at its start, or new.
+    Copy(NewCopy),
     /// An operator request or a new policy landed in the database.
     Request(&'static str),
     /// `signet zone reload`, SIGHUP, or another input file.
@@ -69,11 +81,26 @@ pub(super) struct ZoneTask {
     /// When to try again after a failure or a busy zone.
     retry_at: Option<i64>,
     last_run: Option<Instant>,
-    /// The version the last run published, and the output's stamp right
-    /// after: the next run takes its signatures from it instead of reading
-    /// the output again, as long as the output still has that stamp (a
-    /// `signet sign` from the command line, or a hand edit, changes it).
-    published: Option<(Arc<Zone>, Stamp)>,
+    /// The version served (verified): the next run takes its signatures
+    /// from it, and the journal its difference, as long as it is still
+    /// the version last published (a `signet sign` from the command line
+    /// publishes another).
+    served: Option<(Arc<Zone>, u32)>,
+    /// The unsigned input held between runs.
+    unsigned: Option<Unsigned>,
+    /// Why a run is owed to a zone whose input is transferred, while it
+    /// waits for its copy.
+    owed: Option<String>,
+}
+
+/// The unsigned input a zone task holds.
+#[derive(Debug)]
+struct Unsigned {
+    zone: Arc<Zone>,
+    /// The input file's digest (None: a transferred copy, see `on_disk`).
+    digest: Option<Vec<u8>>,
+    /// A transferred copy that is already in its file.
+    on_disk: bool,
 }
 
 impl ZoneTask {
@@ -97,7 +124,9 @@ impl ZoneTask {
             failures: 0,
             retry_at: None,
             last_run: None,
-            published: None,
+            served: None,
+            unsigned: None,
+            owed: None,
         }
     }
 
@@ -148,15 +177,10 @@ impl ZoneTask {
         self.update_metrics(&zone).await;
         let output_missing = !std::path::Path::new(&zone.output_path).exists();
         let last_run = zone.last_run_at.unwrap_or(i64::MIN);
-        let transferred =
-            self.shared.catalog.zone(self.origin.as_ref()).is_some_and(|z| !z.remotes.primaries.is_empty());
-        if transferred && !std::path::Path::new(&zone.input_path).exists() {
-            tracing::info!(zone = %self.origin, "waiting for the first transfer from the primary");
-            return None;
-        }
+        let transferred = self.transferred();
         let why = if zone.last_serial.is_none() || output_missing {
             "first publication"
-        } else if self.tried_digest != zone.input_digest {
+        } else if !transferred && self.tried_digest != zone.input_digest {
             "the input changed while the service was not running"
         } else if first.pending_request.is_some() {
             "an operator request waits"
@@ -167,7 +191,45 @@ impl ZoneTask {
         } else {
             return None;
         };
+        if transferred {
+            // Signed once the transfer in hands over its copy.
+            tracing::info!(zone = %self.origin, why, "waiting for the copy of the zone from the transfer in");
+            self.owed = Some(why.to_owned());
+            return None;
+        }
         Some(why.to_owned())
+    }
+
+    /// Whether the zone's input is a primary's, by transfer.
+    fn transferred(&self) -> bool {
+        self.shared.catalog.zone(self.origin.as_ref()).is_some_and(|z| !z.remotes.primaries.is_empty())
+    }
+
+    /// Takes a copy from the transfer in as the zone's input; the reason
+    /// for a run, if one is due. A copy read from its file that is older
+    /// than the input last published (a kill between the publication and
+    /// the copy's write) is not signed: the transfer in brings the newer.
+    async fn take_copy(&mut self, copy: NewCopy) -> Option<String> {
+        let (zone, on_disk) = match copy {
+            NewCopy::Loaded(zone) => (zone, true),
+            NewCopy::Transferred(zone) => (zone, false),
+        };
+        let serial = apex_soa(&zone).and_then(|soa| soa_serial(soa.rdata));
+        let recorded = self.shared.db.zone(&self.origin).await.ok().and_then(|z| z.input_serial);
+        let recorded = recorded.and_then(|s| u32::try_from(s).ok());
+        if let (Some(serial), Some(recorded)) = (serial, recorded)
+            && serial_gt(recorded, serial)
+        {
+            tracing::warn!(zone = %self.origin, copy = serial, published = recorded,
+                "the copy is older than the input of the last publication: not signed; waiting for the primary's");
+            return None;
+        }
+        self.unsigned = Some(Unsigned { zone, digest: None, on_disk });
+        match self.owed.take() {
+            Some(why) => Some(why),
+            None if serial != recorded => Some(format!("a transfer in brought serial {}", serial.unwrap_or_default())),
+            None => None,
+        }
     }
 
     /// Sleeps until the zone is due or something wakes it; `None` when
@@ -192,15 +254,29 @@ impl ZoneTask {
                 _ = sleep_for(sleep) => return Some(why),
                 wake = self.wakes.recv() => match wake? {
                     Wake::Reschedule => continue,
+                    // A transferred zone's file is its copy, which this
+                    // task writes itself.
+                    Wake::Input if self.transferred() => continue,
                     Wake::Input => {
                         let digest = self.digest().await;
                         if digest != self.tried_digest {
                             self.tried_digest = digest;
+                            self.unsigned = None;
                             return Some("the input changed".to_owned());
                         }
                     }
+                    Wake::Copy(copy) => {
+                        if let Some(why) = self.take_copy(copy).await {
+                            return Some(why);
+                        }
+                    }
                     Wake::Request(what) => return Some(what.to_owned()),
-                    Wake::Reload => return Some("reload".to_owned()),
+                    Wake::Reload => {
+                        if !self.transferred() {
+                            self.unsigned = None;
+                        }
+                        return Some("reload".to_owned());
+                    }
                 },
                 _ = self.shutdown.changed() => return None,
             }
@@ -249,6 +325,11 @@ impl ZoneTask {
         if self.stopping() {
             return;
         }
+        if self.unsigned.is_none() && self.transferred() {
+            tracing::info!(zone = %self.origin, why = %why, "waiting for the copy of the zone from the transfer in");
+            self.owed = Some(why);
+            return;
+        }
         let run_id = self.shared.run_ids.fetch_add(1, Ordering::Relaxed) + 1;
         self.last_run = Some(Instant::now());
         let now = wall_clock();
@@ -267,7 +348,7 @@ impl ZoneTask {
         let mut finished = None;
         let published = matches!(result, Ok(RunOutcome::Published(_)));
         match result {
-            Ok(RunOutcome::Published(published)) => {
+            Ok(RunOutcome::Published(mut published)) => {
                 let (stats, report) = (&published.stats, &published.report);
                 tracing::info!(
                     zone = %self.origin,
@@ -283,9 +364,14 @@ impl ZoneTask {
                     "zone published"
                 );
                 finished = Some(metric(RunResultLabel::Published, Some(report)));
-                self.hold_version(published.zone).await;
-                self.serve_held(stats.serial);
-                self.recovered().await;
+                self.served = published.zone.take().map(|zone| (zone, stats.serial));
+                if let Some((zone, digest)) = published.input.take() {
+                    self.unsigned = Some(Unsigned { zone, digest: Some(digest), on_disk: true });
+                }
+                match &published.output_failed {
+                    None => self.recovered().await,
+                    Some(why) => self.failed(run_id, now, why).await,
+                }
                 self.publish_command(stats.serial).await;
             }
             Ok(RunOutcome::Refused(report)) => {
@@ -305,6 +391,7 @@ impl ZoneTask {
                 self.failed(run_id, now, &message).await;
             }
         }
+        self.write_copy().await;
         // A zone removed while it ran has no metrics any more: none are
         // made anew for it.
         if let Ok(zone) = self.shared.db.zone(&self.origin).await {
@@ -325,7 +412,9 @@ impl ZoneTask {
         let shared = Arc::clone(&self.shared);
         let origin = self.origin.clone();
         let handle = tokio::runtime::Handle::current();
+        let input = self.unsigned.as_ref().map(|input| (Arc::clone(&input.zone), input.digest.clone()));
         let job = move || {
+            let serve = |version: &VerifiedVersion| serve_version(&shared, &origin, version);
             let run = || {
                 let options = RunOptions {
                     explicit_now: false,
@@ -335,6 +424,10 @@ impl ZoneTask {
                     abandon: Some(&shared.stopping),
                     full_verify: false,
                     previous: previous.as_deref(),
+                    serving: Some(Serving {
+                        input: input.as_ref().map(|(zone, digest)| HeldInput { zone, digest: digest.as_deref() }),
+                        serve: &serve,
+                    }),
                 };
                 handle.block_on(run_zone(&shared.db, &origin, now, &options))
             };
@@ -351,60 +444,84 @@ impl ZoneTask {
         }
     }
 
-    /// Serves the version held, `serial`, to the DNS side (secondaries are
-    /// notified).
-    fn serve_held(&self, serial: u32) {
-        if let Some((zone, _)) = &self.published {
-            let version = ServedVersion { zone: Arc::clone(zone), serial };
-            self.shared.catalog.publish(&self.origin, version);
-        }
-    }
-
     /// At the start, with DNS answered: the published output, read, if
     /// it is still the version the gate passed (its stamp is the one
-    /// recorded at publication). False if it is not: the zone must be
+    /// recorded when it was written). False if it is not: the zone must be
     /// signed again before anything is served.
     async fn serve_published_output(&mut self, zone: &ZoneRow) -> bool {
         let output = PathBuf::from(&zone.output_path);
         let stamp = Stamp::of(&output);
         if stamp.map(|s| s.to_string()) != zone.output_stamp {
-            tracing::warn!(zone = %self.origin, output = %output.display(), "the output is not the version last published (changed since, or published by an older signet): signing before serving");
+            tracing::warn!(zone = %self.origin, output = %output.display(), "the output is not the version last published (changed since, not written yet when the service stopped, or published by an older signet): signing before serving");
             return false;
         }
         let origin = self.origin.clone();
         let read = tokio::task::spawn_blocking(move || crate::zone::read_zone_file(&output, &origin)).await;
-        let (Ok(Ok(read)), Some(stamp)) = (read, stamp) else {
+        let Ok(Ok(read)) = read else {
             tracing::warn!(zone = %self.origin, "the published output does not read: signing before serving");
             return false;
         };
-        let Some(serial) =
-            crate::xfr::outgoing::apex_soa(&read).and_then(|soa| crate::xfr::wire::soa_serial(soa.rdata))
-        else {
+        let Some(serial) = apex_soa(&read).and_then(|soa| soa_serial(soa.rdata)) else {
             return false;
         };
-        self.published = Some((Arc::new(read), stamp));
-        self.serve_held(serial);
+        let zone = Arc::new(read);
+        self.shared.catalog.publish(&self.origin, ServedVersion { zone: Arc::clone(&zone), serial });
+        self.served = Some((zone, serial));
         tracing::info!(zone = %self.origin, serial, "serving the version published before the start");
         true
     }
 
-    /// The version held from the last publication, if the output is still
-    /// that version.
+    /// The version served, if it is still the version last published.
     async fn held_version(&mut self) -> Option<Arc<Zone>> {
-        let (zone, stamp) = self.published.take()?;
-        let output = self.shared.db.zone(&self.origin).await.ok()?.output_path;
-        let unchanged = Stamp::of(Path::new(&output)) == Some(stamp);
-        if !unchanged {
-            tracing::info!(zone = %self.origin, "the output changed since it was published: reading it again");
+        let (zone, serial) = self.served.take()?;
+        let last = self.shared.db.zone(&self.origin).await.ok()?.last_serial;
+        let current = last == Some(i64::from(serial));
+        if !current {
+            tracing::info!(zone = %self.origin, "another version was published since (from the command line): reading the output again");
         }
-        unchanged.then_some(zone)
+        current.then_some(zone)
     }
 
-    /// Keeps `zone`, just published, for the next run, with the output's
-    /// stamp taken now: before the publish-command, which may touch it.
-    async fn hold_version(&mut self, zone: Option<Zone>) {
-        let Ok(row) = self.shared.db.zone(&self.origin).await else { return };
-        self.published = zone.zip(Stamp::of(Path::new(&row.output_path))).map(|(z, s)| (Arc::new(z), s));
+    /// Writes a transferred copy held only in memory to the zone's input
+    /// file, after the run (off the path to the secondaries), and records
+    /// its digest if the last publication signed it.
+    async fn write_copy(&mut self) {
+        let Some(zone) = self.unsigned.as_ref().filter(|held| !held.on_disk).map(|held| Arc::clone(&held.zone)) else {
+            return;
+        };
+        let (path, serial) = (self.input_path().await, apex_soa(&zone).and_then(|soa| soa_serial(soa.rdata)));
+        let written_zone = Arc::clone(&zone);
+        let written = tokio::task::spawn_blocking(move || {
+            write_copy(&path, &written_zone).map_err(|e| Chain(&e).to_string())?;
+            file_digest(&path).map_err(|e| format!("{}: {}", path.display(), Chain(&e)))
+        })
+        .await;
+        match written {
+            Ok(Ok(digest)) => {
+                // A newer copy may have come meanwhile: only this one is on disk.
+                if let Some(held) = self.unsigned.as_mut().filter(|held| Arc::ptr_eq(&held.zone, &zone)) {
+                    held.on_disk = true;
+                }
+                if let Err(e) =
+                    self.shared.db.record_input_written(self.zone_id, serial.unwrap_or_default(), &digest).await
+                {
+                    tracing::error!(zone = %self.origin, "cannot record the copy's digest: {}", Chain(&e));
+                }
+                self.tried_digest = Some(digest);
+            }
+            Ok(Err(e)) => {
+                tracing::error!(zone = %self.origin, "the copy of the zone was not written (it stays in memory; a restart transfers again): {e}")
+            }
+            Err(e) => tracing::error!(zone = %self.origin, "the copy of the zone was not written: {e}"),
+        }
+    }
+
+    /// The zone's input file as the database has it now.
+    async fn input_path(&self) -> PathBuf {
+        match self.shared.db.zone(&self.origin).await {
+            Ok(zone) => PathBuf::from(zone.input_path),
+            Err(_) => self.input.clone(),
+        }
     }
 
     async fn recovered(&mut self) {
@@ -517,4 +634,13 @@ fn wall_clock_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Serves a version the gate passed, before its file is written: the DNS
+/// side answers from it at once and the secondaries are notified.
+fn serve_version(shared: &Shared, origin: &Name, version: &VerifiedVersion) {
+    let zone = Arc::clone(version.zone());
+    if let Some(serial) = apex_soa(&zone).and_then(|soa| soa_serial(soa.rdata)) {
+        shared.catalog.publish(origin, ServedVersion { zone, serial });
+    }
 }

@@ -1,11 +1,12 @@
-//! The signer: the unsigned zone in, the signed zone out as master-file
-//! text. Sort and prepare the records (`prepare`), make the NSEC or
-//! NSEC3 chain (`denial`), sign every authoritative RRset with every
-//! key of its kind (`rrsig`), on all cores, and write the result in
-//! canonical order (the NSEC3 chain last).
+//! The signer: the unsigned zone in, the signed zone out, as master-file
+//! text (`signet sign`) or as a zone in memory (the service). Sort and
+//! prepare the records (`prepare`), make the NSEC or NSEC3 chain
+//! (`denial`), sign every authoritative RRset with every key of its kind
+//! (`rrsig`), on all cores, and put out the result in canonical order (the
+//! NSEC3 chain last).
 //!
-//! What is written is not yet published: the gate (`manage::gate`) reads it back
-//! and has the verifier judge it first.
+//! What is made is not yet published: the gate (`manage::gate`) has the
+//! verifier judge it first (the file read back, or the zone in memory).
 
 pub(crate) mod denial;
 pub(crate) mod prepare;
@@ -27,7 +28,7 @@ use crate::policy::{DenialType, Policy, SerialScheme};
 use crate::zone::content::Violation;
 use crate::zone::tree::{ZoneNode, ZoneTree};
 use crate::zone::writer::write_record;
-use crate::zone::{NameRef, Node, RecordRef, Rtype, Zone};
+use crate::zone::{NameRef, Node, RecordRef, Rtype, Zone, ZoneBuilder};
 use reuse::Previous;
 use rrsig::{RrsetToSign, canonical_records, sign_rrset};
 
@@ -243,7 +244,10 @@ pub fn sign_zone(
     settings: &SignSettings,
     out: &mut dyn Write,
 ) -> Result<SignStats, SignError> {
-    sign_zone_until(unsigned, keys, settings, None, None, out)
+    let _span = tracing::info_span!("sign", zone = %unsigned.origin()).entered();
+    let prepared = prepare_to_sign(&unsigned, keys, settings)?;
+    drop(unsigned);
+    sign_prepared_to_text(&prepared, keys, settings, None, None, out)
 }
 
 /// [`sign_zone`], keeping the signatures of `previous` (the version last
@@ -252,7 +256,7 @@ pub fn sign_zone(
 /// of a few hundred names, so that a service stopping is not held up by a
 /// large zone (nor cut off in the middle of an HSM call).
 pub fn sign_zone_until(
-    unsigned: Zone,
+    unsigned: &Zone,
     keys: &SigningKeys<'_>,
     settings: &SignSettings,
     previous: Option<&Zone>,
@@ -260,48 +264,136 @@ pub fn sign_zone_until(
     out: &mut dyn Write,
 ) -> Result<SignStats, SignError> {
     let _span = tracing::info_span!("sign", zone = %unsigned.origin()).entered();
+    let prepared = prepare_to_sign(unsigned, keys, settings)?;
+    sign_prepared_to_text(&prepared, keys, settings, previous, stop, out)
+}
+
+fn sign_prepared_to_text(
+    prepared: &prepare::Prepared,
+    keys: &SigningKeys<'_>,
+    settings: &SignSettings,
+    previous: Option<&Zone>,
+    stop: Option<&AtomicBool>,
+    out: &mut dyn Write,
+) -> Result<SignStats, SignError> {
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
+    let stats = sign_prepared(prepared, keys, settings, previous, stop, |text: String| {
+        out.write_all(text.as_bytes()).map_err(SignError::Write)
+    })?;
+    out.flush()?;
+    Ok(stats)
+}
+
+/// [`sign_zone_until`] into memory: the signed zone as an arena, without
+/// text. What a service signs: the verifier then walks the very records
+/// made here, and the service serves them.
+pub fn sign_zone_in_memory(
+    unsigned: &Zone,
+    keys: &SigningKeys<'_>,
+    settings: &SignSettings,
+    previous: Option<&Zone>,
+    stop: Option<&AtomicBool>,
+) -> Result<(Zone, SignStats), SignError> {
+    let _span = tracing::info_span!("sign", zone = %unsigned.origin()).entered();
+    let prepared = prepare_to_sign(unsigned, keys, settings)?;
+    let mut signed = ZoneBuilder::new(unsigned.origin().to_owned(), unsigned.class());
+    let stats = sign_prepared(&prepared, keys, settings, previous, stop, |piece: ZoneBuilder| {
+        signed.append(piece);
+        Ok(())
+    })?;
+    drop(prepared);
+    // The nodes came in canonical order and the NSEC3 chain after them, in
+    // order too: the sort is one merge of two stretches.
+    Ok((signed.finish(), stats))
+}
+
+/// The zone to sign, checked to have signers of both kinds.
+fn prepare_to_sign(
+    unsigned: &Zone,
+    keys: &SigningKeys<'_>,
+    settings: &SignSettings,
+) -> Result<prepare::Prepared, SignError> {
     if keys.key_signers.is_empty() {
         return Err(SignError::MissingRole("key-signing"));
     }
     if keys.zone_signers.is_empty() {
         return Err(SignError::MissingRole("zone-signing"));
     }
-    let prepared = prepare::prepare(&unsigned, keys, settings)?;
-    drop(unsigned);
+    prepare::prepare(unsigned, keys, settings)
+}
+
+/// Signs the prepared zone on all cores and hands the output to `emit`
+/// piece by piece, in canonical order (the NSEC3 chain last).
+fn sign_prepared<S: Sink>(
+    prepared: &prepare::Prepared,
+    keys: &SigningKeys<'_>,
+    settings: &SignSettings,
+    previous: Option<&Zone>,
+    stop: Option<&AtomicBool>,
+    mut emit: impl FnMut(S) -> Result<(), SignError>,
+) -> Result<SignStats, SignError> {
     let zone = &prepared.zone;
     let tree = ZoneTree::build(zone);
     let previous = previous.map(|old| Previous::new(old, settings.now, settings.renew_within));
     let run = Run { zone, keys, settings, denial_ttl: prepared.denial_ttl, previous: previous.as_ref(), stop };
     let mut stats = SignStats { serial: prepared.serial, dropped: prepared.dropped as u64, ..SignStats::default() };
     let nsec_next = matches!(settings.denial, Denial::Nsec).then(|| denial::nsec_next(&tree));
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
     for (b, batch) in tree.nodes.chunks(NODES_PER_BATCH).enumerate() {
         let first = b * NODES_PER_BATCH;
-        let texts: Vec<(String, SignStats)> = batch
+        let pieces: Vec<(S, SignStats)> = batch
             .par_chunks(NODES_PER_TASK)
             .enumerate()
             .map(|(t, task)| {
                 let start = first + t * NODES_PER_TASK;
-                run.nodes_text(&tree, start, task, nsec_next.as_deref())
+                run.nodes_out(&tree, start, task, nsec_next.as_deref())
             })
             .collect::<Result<_, _>>()?;
-        for (text, counts) in texts {
-            out.write_all(text.as_bytes())?;
+        for (piece, counts) in pieces {
+            emit(piece)?;
             stats.add(&counts);
         }
     }
     if let Denial::Nsec3(nsec3) = &settings.denial {
         let chain = denial::nsec3_chain(&tree, zone.origin(), nsec3)?;
-        let texts: Vec<(String, SignStats)> =
-            chain.par_chunks(NODES_PER_TASK).map(|task| run.nsec3_text(task)).collect::<Result<_, _>>()?;
-        for (text, counts) in texts {
-            out.write_all(text.as_bytes())?;
+        let pieces: Vec<(S, SignStats)> =
+            chain.par_chunks(NODES_PER_TASK).map(|task| run.nsec3_out(task)).collect::<Result<_, _>>()?;
+        for (piece, counts) in pieces {
+            emit(piece)?;
             stats.add(&counts);
         }
     }
-    out.flush()?;
     tracing::debug!(rrsigs = stats.rrsigs, records = stats.records, serial = stats.serial, "zone signed");
     Ok(stats)
+}
+
+/// Where the signer puts the records of one task: master-file text, or a
+/// piece of the arena of the zone in memory.
+trait Sink: Send + Sized {
+    /// An empty piece for about `nodes` names of `zone`.
+    fn for_nodes(zone: &Zone, nodes: usize) -> Self;
+    /// Adds one record.
+    fn record(&mut self, record: RecordRef<'_>, class: u16);
+}
+
+impl Sink for String {
+    fn for_nodes(_zone: &Zone, nodes: usize) -> String {
+        String::with_capacity(nodes * 256)
+    }
+
+    fn record(&mut self, record: RecordRef<'_>, class: u16) {
+        write_record(record, class, self);
+        self.push('\n');
+    }
+}
+
+impl Sink for ZoneBuilder {
+    fn for_nodes(zone: &Zone, nodes: usize) -> ZoneBuilder {
+        ZoneBuilder::with_capacity_for_text(zone.origin().to_owned(), zone.class(), nodes * 256)
+    }
+
+    fn record(&mut self, record: RecordRef<'_>, _class: u16) {
+        self.push(record.owner, record.rtype, record.ttl, record.rdata);
+    }
 }
 
 impl SignStats {
@@ -332,23 +424,23 @@ impl Run<'_> {
         }
     }
 
-    /// The text of the nodes `task` (starting at index `start`), each with
-    /// its RRSIGs and NSEC.
-    fn nodes_text(
+    /// The nodes `task` (starting at index `start`), each with its RRSIGs
+    /// and NSEC.
+    fn nodes_out<S: Sink>(
         &self,
         tree: &ZoneTree<'_>,
         start: usize,
         task: &[ZoneNode<'_>],
         nsec_next: Option<&[Option<u32>]>,
-    ) -> Result<(String, SignStats), SignError> {
+    ) -> Result<(S, SignStats), SignError> {
         self.check_stop()?;
-        let mut text = String::with_capacity(task.len() * 256);
+        let mut out = S::for_nodes(self.zone, task.len());
         let mut stats = SignStats::default();
         let mut previous = self.previous.zip(task.first()).map(|(p, first)| p.cursor(first.node.name()));
         for (i, zn) in task.iter().enumerate() {
             stats.names += 1;
             let old = previous.as_mut().and_then(|cursor| cursor.find(zn.node.name()));
-            self.node_text(zn, old.as_ref(), &mut text, &mut stats)?;
+            self.node_out(zn, old.as_ref(), &mut out, &mut stats)?;
             if let Some(Some(next)) = nsec_next.map(|n| n[start + i]) {
                 let rdata = denial::nsec_rdata(zn, tree.nodes[next as usize].node.name());
                 let rrset = RrsetToSign {
@@ -357,20 +449,20 @@ impl Run<'_> {
                     ttl: self.denial_ttl,
                     rdatas: vec![&rdata],
                 };
-                self.rrset_text(&rrset, old.as_ref(), true, &mut text, &mut stats)?;
+                self.rrset_out(&rrset, old.as_ref(), true, &mut out, &mut stats)?;
                 stats.denial_records += 1;
             }
         }
-        Ok((text, stats))
+        Ok((out, stats))
     }
 
     /// A node's RRsets (the SOA first, for readers that want it first),
     /// each followed by its RRSIGs when it is authoritative.
-    fn node_text(
+    fn node_out(
         &self,
         zn: &ZoneNode<'_>,
         old: Option<&Node<'_>>,
-        text: &mut String,
+        out: &mut impl Sink,
         stats: &mut SignStats,
     ) -> Result<(), SignError> {
         let rrsets = zn.node.rrsets();
@@ -382,15 +474,15 @@ impl Run<'_> {
                 ttl: rrset.ttl(),
                 rdatas: rrset.rdatas().collect(),
             };
-            self.rrset_text(&to_sign, old, zn.role.signs(rrset.rtype()), text, stats)?;
+            self.rrset_out(&to_sign, old, zn.role.signs(rrset.rtype()), out, stats)?;
         }
         Ok(())
     }
 
     /// The NSEC3 records of `task`, each with its RRSIGs.
-    fn nsec3_text(&self, task: &[denial::Nsec3Record]) -> Result<(String, SignStats), SignError> {
+    fn nsec3_out<S: Sink>(&self, task: &[denial::Nsec3Record]) -> Result<(S, SignStats), SignError> {
         self.check_stop()?;
-        let mut text = String::with_capacity(task.len() * 400);
+        let mut out = S::for_nodes(self.zone, task.len() * 2);
         let mut stats = SignStats::default();
         let mut previous = self.previous.zip(task.first()).map(|(p, first)| p.cursor(first.owner.as_ref()));
         for record in task {
@@ -401,27 +493,27 @@ impl Run<'_> {
                 rdatas: vec![&record.rdata],
             };
             let old = previous.as_mut().and_then(|cursor| cursor.find(record.owner.as_ref()));
-            self.rrset_text(&rrset, old.as_ref(), true, &mut text, &mut stats)?;
+            self.rrset_out(&rrset, old.as_ref(), true, &mut out, &mut stats)?;
             stats.names += 1;
             stats.denial_records += 1;
         }
-        Ok((text, stats))
+        Ok((out, stats))
     }
 
     /// Writes an RRset's records and, if `sign`, its RRSIGs: those of
     /// the previous version's node `old` that may be kept, the others
     /// made anew.
-    fn rrset_text(
+    fn rrset_out(
         &self,
         rrset: &RrsetToSign<'_>,
         old: Option<&Node<'_>>,
         sign: bool,
-        text: &mut String,
+        out: &mut impl Sink,
         stats: &mut SignStats,
     ) -> Result<(), SignError> {
         let class = self.zone.class();
         for rdata in &rrset.rdatas {
-            line(RecordRef { owner: rrset.owner, rtype: rrset.rtype, ttl: rrset.ttl, rdata }, class, text);
+            out.record(RecordRef { owner: rrset.owner, rtype: rrset.rtype, ttl: rrset.ttl, rdata }, class);
             stats.records += 1;
         }
         if !sign {
@@ -452,7 +544,7 @@ impl Run<'_> {
                     &made[..]
                 }
             };
-            line(RecordRef { owner: rrset.owner, rtype: Rtype::RRSIG, ttl: rrset.ttl, rdata }, class, text);
+            out.record(RecordRef { owner: rrset.owner, rtype: Rtype::RRSIG, ttl: rrset.ttl, rdata }, class);
             stats.records += 1;
         }
         Ok(())
@@ -463,9 +555,4 @@ impl Run<'_> {
     fn signs_with_ksk(&self, owner: NameRef<'_>, rtype: Rtype) -> bool {
         matches!(rtype, Rtype::DNSKEY | Rtype::CDS | Rtype::CDNSKEY) && owner.eq_ignore_case(self.zone.origin())
     }
-}
-
-fn line(record: RecordRef<'_>, class: u16, text: &mut String) {
-    write_record(record, class, text);
-    text.push('\n');
 }

@@ -295,6 +295,53 @@ impl VerifiedZone {
     }
 }
 
+/// Proof that a zone held in memory passed the verifier with no error:
+/// the version a service serves by zone transfer. Only [`verify_version`]
+/// makes one, and the zone inside can no longer change: what is served
+/// is exactly what was verified, record for record and byte for byte.
+#[derive(Debug)]
+pub struct VerifiedVersion {
+    zone: Arc<Zone>,
+    report: Report,
+    memo: Option<Arc<SignatureMemo>>,
+}
+
+impl VerifiedVersion {
+    /// The verified zone (shared, read-only).
+    pub fn zone(&self) -> &Arc<Zone> {
+        &self.zone
+    }
+
+    /// The verifier's report (warnings only).
+    pub fn report(&self) -> &Report {
+        &self.report
+    }
+
+    /// The memo this verification collected: every signature of this
+    /// version, for the gate of its file and of the next publication.
+    pub fn memo(&self) -> Option<&Arc<SignatureMemo>> {
+        self.memo.as_ref()
+    }
+}
+
+/// Verifies all of `zone`, held in memory; a zone that passes comes back
+/// as a [`VerifiedVersion`], one that fails is dropped.
+pub fn verify_version(
+    zone: Zone,
+    options: &VerifyOptions,
+    progress: &dyn Progress,
+) -> Result<VerifiedVersion, GateError> {
+    let Verification { report, memo } = verify_zone_with_memo(&zone, options, progress);
+    if progress.stop_requested() {
+        return Err(GateError::Stopped);
+    }
+    if report.valid {
+        Ok(VerifiedVersion { zone: Arc::new(zone), report, memo: memo.map(Arc::new) })
+    } else {
+        Err(GateError::Refused(Box::new(report)))
+    }
+}
+
 /// Why a zone file did not pass the gate.
 #[derive(Debug, thiserror::Error)]
 pub enum GateError {

@@ -7,11 +7,12 @@
 //! records collected and checked (`collect`: a transfer of the zone,
 //! within its limits), the new copy built in memory (`apply`: every owner
 //! in the zone, every RDATA well formed for its type, the IXFR's
-//! deletions present in the copy), and only then written to the copy
-//! file by rename. The copy file is the zone's input: the managed run
-//! reads it, checks its content and signs it exactly as it would a file
-//! an operator edits, and a restart signs from it without a transfer. A
-//! primary whose serial goes backwards is reported and not taken.
+//! deletions present in the copy), and only then handed to the zone as its
+//! new input ([`NewCopy`]), in memory: the service signs and serves it
+//! first and writes the copy file after ([`write_copy`]), off the path to
+//! the secondaries. The copy file lets a restart sign without a transfer
+//! (it is handed over at the start as [`NewCopy::Loaded`]). A primary
+//! whose serial goes backwards is reported and not taken.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -257,15 +258,19 @@ impl Inbound {
     /// Checks and transfers until `shutdown`, woken early by `wakes` (a
     /// primary's NOTIFY, with the serial it announced: NOTIFYs that come
     /// while a check is under way collapse into one check after it, and
-    /// one announcing the copy's own serial wakes nothing); calls
-    /// `changed` after every new copy is written.
+    /// one announcing the copy's own serial wakes nothing); hands the
+    /// copy read from its file at the start, and every new copy, to
+    /// `changed`.
     pub async fn run(
         self,
         mut wakes: watch::Receiver<Option<u32>>,
         mut shutdown: watch::Receiver<bool>,
-        changed: impl Fn(),
+        changed: impl Fn(NewCopy),
     ) {
         let mut copy = self.load_copy().await.map(Arc::new);
+        if let Some(loaded) = &copy {
+            changed(NewCopy::Loaded(Arc::clone(loaded)));
+        }
         let mut last_success = tokio::time::Instant::now();
         let mut failures = 0u32;
         loop {
@@ -274,10 +279,11 @@ impl Inbound {
             wakes.borrow_and_update();
             let wait = match self.check(copy.clone()).await {
                 Ok(Checked::New(zone)) => {
-                    copy = Some(Arc::new(zone));
+                    let zone = Arc::new(zone);
+                    copy = Some(Arc::clone(&zone));
                     last_success = tokio::time::Instant::now();
                     failures = 0;
-                    changed();
+                    changed(NewCopy::Transferred(zone));
                     Timers::of(copy.as_deref()).refresh
                 }
                 Ok(Checked::UpToDate(serial)) => {
@@ -399,7 +405,7 @@ impl Inbound {
     }
 
     /// Transfers from `primary` (IXFR from the copy's serial if there is
-    /// a copy), builds the new copy and writes it.
+    /// a copy) and builds the new copy.
     async fn transfer(
         &self,
         primary: &Peer,
@@ -426,14 +432,11 @@ impl Inbound {
             return Err(TransferError::OlderThanQueried { primary: peer, serial, expected });
         }
         let (kind, records, bytes) = (received.kind(), received.records, received.bytes);
-        // Building the copy and writing it are CPU and disk work: off the
-        // service's async workers.
-        let (origin, path) = (self.origin.clone(), self.copy.clone());
+        // Building the copy is CPU work: off the service's async workers.
+        let origin = self.origin.clone();
         let built = tokio::task::spawn_blocking(move || {
-            let zone = into_zone(received, &origin, copy.as_deref())
-                .map_err(|source| TransferError::Apply { primary: peer, source })?;
-            write_copy(&path, &zone)?;
-            Ok(zone)
+            into_zone(received, &origin, copy.as_deref())
+                .map_err(|source| TransferError::Apply { primary: peer, source })
         });
         let zone = built.await.unwrap_or_else(|e| {
             Err(TransferError::Copy { path: self.copy.clone(), source: std::io::Error::other(e) })
@@ -469,8 +472,19 @@ fn retry_after(failures: u32, retry: Duration) -> Duration {
     FIRST_RETRY.saturating_mul(1 << failures.min(20)).min(retry)
 }
 
-/// Writes the copy next to its file and renames it into place.
-fn write_copy(path: &std::path::Path, zone: &Zone) -> Result<(), TransferError> {
+/// A copy of the zone handed to the service as its input.
+#[derive(Debug, Clone)]
+pub enum NewCopy {
+    /// The copy kept on disk, read at the start: signed only if it is not
+    /// older than the input last published (the copy is written after the
+    /// publication, so a kill in between leaves an older one).
+    Loaded(Arc<Zone>),
+    /// A transfer's new copy, not yet on disk.
+    Transferred(Arc<Zone>),
+}
+
+/// Writes the copy next to its file, fsyncs it and renames it into place.
+pub fn write_copy(path: &std::path::Path, zone: &Zone) -> Result<(), TransferError> {
     let mut partial = path.as_os_str().to_owned();
     partial.push(".partial");
     let partial = PathBuf::from(partial);

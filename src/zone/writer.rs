@@ -26,17 +26,34 @@ pub fn write_record(record: RecordRef<'_>, class: u16, out: &mut String) {
     write_rdata(record.rtype, record.rdata, out);
 }
 
+/// Records formatted per task when a zone is written on all cores.
+const RECORDS_PER_TASK: usize = 16 * 1024;
+
 /// Writes the whole zone, SOA first, then every record in canonical order.
-pub fn write_zone(zone: &Zone, out: &mut impl Write) -> io::Result<()> {
+/// The text is made on all cores, a batch of tasks at a time (bounding
+/// what is held), and written in order.
+pub fn write_zone(zone: &Zone, out: &mut (impl Write + ?Sized)) -> io::Result<()> {
+    use rayon::prelude::*;
     let mut out = io::BufWriter::with_capacity(1 << 20, out);
-    let mut line = String::with_capacity(512);
-    let soa = zone.records().filter(|r| r.rtype == super::Rtype::SOA);
-    let rest = zone.records().filter(|r| r.rtype != super::Rtype::SOA);
-    for record in soa.chain(rest) {
-        line.clear();
-        write_record(record, zone.class(), &mut line);
-        line.push('\n');
-        out.write_all(line.as_bytes())?;
+    let text = |records: &mut dyn Iterator<Item = RecordRef<'_>>| {
+        let mut text = String::with_capacity(RECORDS_PER_TASK * 96);
+        for record in records {
+            write_record(record, zone.class(), &mut text);
+            text.push('\n');
+        }
+        text
+    };
+    out.write_all(text(&mut zone.records().filter(|r| r.rtype == super::Rtype::SOA)).as_bytes())?;
+    let tasks: Vec<std::ops::Range<usize>> =
+        (0..zone.len()).step_by(RECORDS_PER_TASK).map(|at| at..zone.len().min(at + RECORDS_PER_TASK)).collect();
+    for batch in tasks.chunks(rayon::current_num_threads() * 4) {
+        let texts: Vec<String> = batch
+            .par_iter()
+            .map(|range| text(&mut zone.records_in(range.clone()).filter(|r| r.rtype != super::Rtype::SOA)))
+            .collect();
+        for piece in texts {
+            out.write_all(piece.as_bytes())?;
+        }
     }
     out.flush()
 }

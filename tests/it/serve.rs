@@ -684,11 +684,13 @@ fn serve_stops_mid_run_and_restarts() {
     let big = env.add_zone(env.zone("big.test.", "zsk"), &big_policy, &big_zone("big.test.", "v0", NAMES));
     let mut serve = env.serve("first");
     // The first publication and the key states that follow it (seconds
-    // apart), until nothing is due.
+    // apart), until nothing is due and the output file (written after the
+    // version is served) has the last version.
     wait_for(Duration::from_secs(90), || {
         let status = env.status(big.name);
         let quiet = status["next_wake"]["at"].as_i64().is_none_or(|at| at > unix_now() + 60);
-        (quiet && status["last_run"]["result"] == "published").then_some(status)
+        let written = status["published_serial"].as_u64() == big.output_serial().map(u64::from);
+        (quiet && written && status["last_run"]["result"] == "published").then_some(status)
     })
     .unwrap_or_else(|w| {
         panic!("big.test. does not settle after {w:?}: {:#}\n{}", env.status("big.test."), serve.tail())
