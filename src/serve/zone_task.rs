@@ -642,5 +642,6 @@ fn serve_version(shared: &Shared, origin: &Name, version: &VerifiedVersion) {
     let zone = Arc::clone(version.zone());
     if let Some(serial) = apex_soa(&zone).and_then(|soa| soa_serial(soa.rdata)) {
         shared.catalog.publish(origin, ServedVersion { zone, serial });
+        tracing::info!(zone = %origin, serial, "version served: the secondaries are notified; the output file is written next");
     }
 }
