@@ -363,20 +363,11 @@ impl Env {
         self.serve = Some(Serve::start(command, &format!("memory-{}", self.serves), Some(log)));
     }
 
-    /// SIGKILL, and reaped; returns the last thing the killed serve
-    /// logged of its zone's work (not of its answers), to say where the
-    /// kill landed.
-    fn kill_serve(&mut self) -> String {
-        let Some(mut serve) = self.serve.take() else { return String::new() };
-        serve.kill_9();
-        serve
-            .lines()
-            .iter()
-            .rev()
-            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .find(|line| line["target"] != "signet::xfr::server")
-            .map(|line| format!("{}", line["fields"]["message"].as_str().unwrap_or("?")))
-            .unwrap_or_default()
+    /// SIGKILL, and reaped.
+    fn kill_serve(&mut self) {
+        if let Some(mut serve) = self.serve.take() {
+            serve.kill_9();
+        }
     }
 
     fn serve(&self) -> &Serve {
@@ -441,7 +432,7 @@ impl Env {
 impl Drop for Env {
     /// A failing test keeps its directory (database, logs, served versions).
     fn drop(&mut self) {
-        let _ = self.kill_serve();
+        self.kill_serve();
         if std::thread::panicking() {
             self.dir.disable_cleanup(true);
             eprintln!("kept for inspection: {} ({})", self.dir.path().display(), self.note);
@@ -730,7 +721,7 @@ fn kill_9_at_random_points_of_the_change_path() {
         let delay = rng.below(published_after.mul_f64(1.2));
         std::thread::sleep(delay.saturating_sub(reloaded.elapsed()));
         let at = reloaded.elapsed();
-        let _ = env.kill_serve();
+        env.kill_serve();
         env.note = format!(
             "seed {seed} (SIGNET_TEST_SEED={seed} repeats the kill points), round {round}, kill -9 {at:?} after the reload"
         );
