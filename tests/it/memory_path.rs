@@ -18,8 +18,16 @@
 //!   verify`, `kzonecheck` and `dnssec-verify`, hold both records of a
 //!   round or neither, and, once settled, equal NSD's copy, equal the
 //!   previous version with signet's IXFR applied, and agree with status,
-//!   the journal and the input copy on disk. The seed of the random points
-//!   is printed (`SIGNET_TEST_SEED=N` repeats a run).
+//!   the journal and the input copy on disk. The kill points are spread
+//!   over 1.2 times the time a change took from the primary's reload to its
+//!   publication in a first round without a kill (serve's own log); each
+//!   is named by what it left on disk (copy, output, database). The seed
+//!   is printed (`SIGNET_TEST_SEED=N` repeats the kill points, not their
+//!   timing). The IXFR must be incremental except after a kill between
+//!   the output file's install and the database's commit: the path through
+//!   files then takes the installed file, never served, as the version
+//!   before the next, and its journal starts again there (src/manage/run.rs),
+//!   so that IXFR from the serial served before falls back to AXFR.
 //! - `a_tampered_candidate_is_refused_and_never_served`: with the debug
 //!   builds' hook `SIGNET_TEST_TAMPER` (a file whose presence makes a run
 //!   flip a byte of the apex SOA's RRSIG in its candidate), the gate
@@ -784,9 +792,10 @@ fn kill_9_at_random_points_of_the_change_path() {
         assert!(problems.is_empty(), "{}: {problems:#?}\n{}", env.note, env.context(&servers));
     }
     let seen = poller.seen();
+    let missed: Vec<&u32> = seen.signet.iter().filter(|s| !seen.versions.contains_key(s)).collect();
     eprintln!(
         "kill_9_at_random_points_of_the_change_path: {ROUNDS} kills ({landed:?}), \
-         signet served {:?}, NSD {:?}, {} versions verified, {:?} in all ({})",
+         signet served {:?}, NSD {:?}, {} versions verified (served too briefly for an AXFR: {missed:?}), {:?} in all ({})",
         seen.signet,
         seen.nsd,
         verified.len(),
