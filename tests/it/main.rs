@@ -25,6 +25,7 @@ mod keys_pkcs11;
 mod kill;
 mod locks;
 mod managed;
+mod memory_path;
 mod overwrite;
 mod parent_check;
 mod parent_submit;

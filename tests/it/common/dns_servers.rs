@@ -552,8 +552,17 @@ fn knotd_primary_with(
     std::fs::write(&zone_file, zone_text).expect("write the zone file");
     let key_line = tsig.map_or(String::new(), |t| format!("    key: {}\n", t.name));
     let mut rest = String::from("remote:\n");
+    let own_ip = addr.ip();
     for (i, addr) in notify.iter().enumerate() {
-        let _ = write!(rest, "  - id: secondary{i}\n    address: {}@{}\n{key_line}", addr.ip(), addr.port());
+        // NOTIFY leaves from the primary's own address (`via`): a receiver
+        // that takes NOTIFY only from its primary's address accepts it.
+        let _ = write!(
+            rest,
+            "  - id: secondary{i}\n    address: {}@{}\n    via: {via}\n{key_line}",
+            addr.ip(),
+            addr.port(),
+            via = own_ip
+        );
     }
     if notify.is_empty() {
         rest.clear();
