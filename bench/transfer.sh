@@ -394,13 +394,16 @@ printf '  %s\n' "$sig_in" "$sig_sign" "$sig_out" "NSD serves serial $served: $si
 
 # One change through signet: prints a line and sets the globals r_*.
 signet_change() {
-  local old=$1 t_notify served t_served t_in kind records bytes seconds t_pub pserial pseconds t_out okind orec obytes oseconds
+  local old=$1 t_notify served t_served t_in kind records bytes seconds t_pub pserial t_done pseconds t_out okind orec obytes oseconds
   change_at_named
   served=$(wait_serial_change $nsd1_ip "$p_nsd1" "$old" 0.02 600 nsd-signet "$work/nsd-signet/nsd.log")
   t_served=$(now)
   read -r t_notify < <(wait_signet_event "$signet_log" "NOTIFY from the primary" "$t_start" "serial=$primary_serial" "" 10)
   read -r t_in kind records bytes seconds < <(wait_signet_event "$signet_log" "transfer in complete" "$t_notify" "serial=$primary_serial" kind,records,bytes,seconds 10)
-  read -r t_pub pserial pseconds < <(wait_signet_event "$signet_log" "zone published" "$t_in" "" serial,seconds 10)
+  # The version is served (and NOTIFY sent) before its output file is
+  # written; the run ends ("zone published") once the file is in place.
+  read -r t_pub pserial < <(wait_signet_event "$signet_log" "version served" "$t_in" "" serial 10)
+  read -r t_done pseconds < <(wait_signet_event "$signet_log" "zone published" "$t_in" "" seconds 60)
   [ "$served" = "$pserial" ] || fail "NSD serves serial $served, signet published $pserial"
   read -r t_out okind orec obytes oseconds < <(wait_signet_event "$signet_log" "transfer out" "$t_pub" "client=$nsd1_ip,serial=$pserial" kind,records,bytes,seconds 10)
   r_latency=$(elapsed "$t_notify" "$t_served")
@@ -410,7 +413,7 @@ signet_change() {
   printf '  change %d (primary serial %s -> signed %s): NOTIFY -> NSD serving %s s   [NOTIFY %s s after rndc reload returned]\n' \
     "$changes" "$primary_serial" "$pserial" "$r_latency" "$(elapsed "$t_reload" "$t_notify")"
   printf '    in:  %s, %s records, %s bytes, %.3f s (done +%s s)\n' "$kind" "$records" "$bytes" "$seconds" "$(elapsed "$t_notify" "$t_in")"
-  printf '    run: published in %.2f s (+%s s)\n' "$pseconds" "$(elapsed "$t_notify" "$t_pub")"
+  printf '    run: served +%s s; its output file written +%s s (the run: %.2f s)\n' "$(elapsed "$t_notify" "$t_pub")" "$(elapsed "$t_notify" "$t_done")" "$pseconds"
   printf '    out: %s to NSD, %s records, %s bytes, %.3f s (done +%s s); NSD serving +%s s\n' \
     "$okind" "$orec" "$obytes" "$oseconds" "$(elapsed "$t_notify" "$t_out")" "$r_latency"
   [ "$kind" = ixfr ] || echo "    !! signet took an $kind from named where an IXFR was expected" >&2

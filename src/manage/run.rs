@@ -231,6 +231,7 @@ async fn run_locked(
     let read_previous = || options.previous.is_none().then(|| previous_version(&output, &origin)).flatten();
     let (input, read_previous) = rayon::join(|| run_input(&snapshot, &origin, options), read_previous);
     let (input_digest, unsigned) = input?;
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "input ready and checked");
     let previous = options.previous.or(read_previous.as_ref());
     let input_serial = zone_serial(unsigned.zone());
     let key_store = key_store(&snapshot, options.key_store).cloned();
@@ -318,6 +319,7 @@ async fn run_locked(
         }
         Settle::Served(version) => {
             commit(db, &snapshot, &step, &events, rows).await?;
+            tracing::debug!(seconds = started.elapsed().as_secs_f64(), "committed");
             if let Some(serving) = &options.serving {
                 (serving.serve)(&version);
             }

@@ -247,7 +247,11 @@ impl ZoneTask {
                     }
                 }
             };
-            self.input = PathBuf::from(&zone.input_path);
+            if self.input != std::path::Path::new(&zone.input_path) {
+                // Another input (`zone set-input`): what is held is not it.
+                self.input = PathBuf::from(&zone.input_path);
+                self.unsigned = None;
+            }
             let (due, why) = self.due(&zone);
             let sleep = due.map(|at| self.until(at));
             tokio::select! {

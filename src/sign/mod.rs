@@ -302,6 +302,7 @@ pub fn sign_zone_in_memory(
         Ok(())
     })?;
     drop(prepared);
+    tracing::debug!("signed pieces made");
     // The nodes came in canonical order and the NSEC3 chain after them, in
     // order too: the sort is one merge of two stretches.
     Ok((signed.finish(), stats))
@@ -334,6 +335,7 @@ fn sign_prepared<S: Sink>(
 ) -> Result<SignStats, SignError> {
     let zone = &prepared.zone;
     let tree = ZoneTree::build(zone);
+    tracing::debug!(names = tree.nodes.len(), "zone prepared and its tree built");
     let previous = previous.map(|old| Previous::new(old, settings.now, settings.renew_within));
     let run = Run { zone, keys, settings, denial_ttl: prepared.denial_ttl, previous: previous.as_ref(), stop };
     let mut stats = SignStats { serial: prepared.serial, dropped: prepared.dropped as u64, ..SignStats::default() };

@@ -7,7 +7,7 @@ use super::serial::next_serial;
 use super::{SignError, SignSettings, SigningKeys};
 use crate::zone::content;
 use crate::zone::dnssec::{soa_fields, soa_serial_offset};
-use crate::zone::{Name, NameRef, Rtype, Zone, ZoneBuilder};
+use crate::zone::{Name, NameRef, RecordRef, Rtype, Zone, ZoneBuilder};
 
 /// The prepared zone and what preparing it decided.
 #[derive(Debug)]
@@ -43,33 +43,28 @@ pub(crate) fn prepare(unsigned: &Zone, keys: &SigningKeys<'_>, settings: &SignSe
     let (input_serial, minimum) = soa_fields(soa.rdata).ok_or(SignError::NoSoa { apex: apex.to_string() })?;
     let serial = next_serial(settings.serial, input_serial, settings.last_serial, settings.now);
     let denial_ttl = soa.ttl.min(minimum);
-    let mut builder = ZoneBuilder::new(apex.to_owned(), unsigned.class());
-    push_apex_keys(&mut builder, apex, keys, settings, denial_ttl);
-    let mut dropped = 0;
-    for record in unsigned.records() {
-        let at_apex = record.owner.eq_ignore_case(apex);
-        if replaced(record.rtype, at_apex) {
-            dropped += 1;
-            continue;
-        }
-        if i64::from(record.ttl) > settings.max_ttl {
-            return Err(SignError::TtlAboveMax {
-                owner: record.owner.to_string(),
-                rtype: record.rtype,
-                ttl: record.ttl,
-                max: settings.max_ttl,
-            });
-        }
-        if record.rtype == Rtype::SOA {
-            builder.push(record.owner, record.rtype, record.ttl, &with_serial(record.rdata, serial));
-        } else {
-            builder.push(record.owner, record.rtype, record.ttl, record.rdata);
-        }
+    let dropped_by_signer = |record: RecordRef<'_>| replaced(record.rtype, record.owner.eq_ignore_case(apex));
+    let too_long = |r: &RecordRef<'_>| i64::from(r.ttl) > settings.max_ttl && !dropped_by_signer(*r);
+    if let Some(record) = unsigned.records().find(too_long) {
+        return Err(SignError::TtlAboveMax {
+            owner: record.owner.to_string(),
+            rtype: record.rtype,
+            ttl: record.ttl,
+            max: settings.max_ttl,
+        });
     }
+    let dropped = unsigned.records().filter(|&r| dropped_by_signer(r)).count();
     if dropped > 0 {
         tracing::warn!(dropped, "input DNSSEC records dropped: the signer makes them anew");
     }
-    Ok(Prepared { zone: builder.finish(), serial, denial_ttl, dropped })
+    // The input edited, not built again: its SOA and the records the
+    // signer makes left out, the apex's keys and the new SOA put in.
+    let mut apex_records = ZoneBuilder::new(apex.to_owned(), unsigned.class());
+    push_apex_keys(&mut apex_records, apex, keys, settings, denial_ttl);
+    apex_records.push(soa.owner, Rtype::SOA, soa.ttl, &with_serial(soa.rdata, serial));
+    let apex_soa = |r: RecordRef<'_>| r.rtype == Rtype::SOA && r.owner.eq_ignore_case(apex);
+    let zone = unsigned.edited(|_, r| apex_soa(r) || dropped_by_signer(r), apex_records);
+    Ok(Prepared { zone, serial, denial_ttl, dropped })
 }
 
 fn find_soa(zone: &Zone) -> Result<crate::zone::RecordRef<'_>, SignError> {

@@ -109,8 +109,8 @@ fn check(origin: &Name, record: &TransferRecord) -> Result<(), ApplyError> {
 
 /// `zone` with `deleted` taken out and `added` put in; every deletion
 /// must match a record of the zone. Deletions are found by a binary
-/// search for their owner, so the cost is one pass over the copy (already
-/// in canonical order, which the builder keeps without sorting).
+/// search for their owner, and the zone is edited, not built again
+/// ([`Zone::edited`]): the cost is a copy of the arena.
 pub fn apply(
     origin: &Name,
     zone: &Zone,
@@ -124,16 +124,11 @@ pub fn apply(
         skip.insert(at);
     }
     let mut builder = ZoneBuilder::new(origin.clone(), CLASS_IN);
-    for (at, record) in zone.records().enumerate() {
-        if !skip.contains(&at) {
-            builder.push(record.owner, record.rtype, record.ttl, record.rdata);
-        }
-    }
     for record in added {
         check(origin, record)?;
         builder.push(record.owner.as_ref(), record.rtype, record.ttl, &record.rdata);
     }
-    Ok(builder.finish())
+    Ok(zone.edited(|at, _| skip.contains(&at), builder))
 }
 
 /// Where `record` is in `zone` (same owner in any case, type, canonical

@@ -13,6 +13,8 @@ use rayon::slice::ParallelSliceMut;
 use super::name::{Name, NameRef};
 use super::rtype::Rtype;
 
+mod edit;
+
 /// One record's place in the arena.
 #[derive(Debug, Clone, Copy)]
 struct Rec {
@@ -41,6 +43,9 @@ pub struct Zone {
     class: u16,
     data: Vec<u8>,
     recs: Vec<Rec>,
+    /// Bytes of `data` that records dropped by [`Zone::edited`] left
+    /// behind (RDATA only; an owner may still be shared).
+    dead: usize,
 }
 
 /// A record borrowed from a zone.
@@ -160,7 +165,7 @@ impl ZoneBuilder {
         recs.dedup_by(|b, a| same_owner(&data, a, b) && cmp_in_node(&data, a, b) == Ordering::Equal);
         data.shrink_to_fit();
         recs.shrink_to_fit();
-        Zone { origin, class, data, recs }
+        Zone { origin, class, data, recs, dead: 0 }
     }
 }
 
