@@ -589,7 +589,7 @@ sm=$(median "${sig_lat[@]}") km=$(median "${knot_lat[@]}")
 row "median NOTIFY -> NSD serving" "$sm s" "$km s" "$(ratio "$sm" "$km")"
 row "peak RSS of the signer" "$sig_rss" "$knot_rss" ""
 echo "* records of the same IXFR asked again with dig after the measurement (Knot's log gives messages and bytes)"
-echo "** signet: its \"zone published\" line; Knot: its \"refresh ... zone updated\" line (Knot then waits 1 s before its NOTIFY)"
+echo "** signet: its \"version served\" line; Knot: its \"refresh ... zone updated\" line (Knot then waits 1 s before its NOTIFY)"
 printf '  signet: its log'"'"'s record count / dig'"'"'s of the same IXFR afterwards:'
 for row in "${sig_rows[@]}"; do
   read -r _ srec _ sdig <<<"$row"

@@ -241,6 +241,7 @@ async fn run_locked(
     let publication = publication(&step.keys);
     let opened = open_signing_keys(&zone.name, &snapshot.keys, &step.keys, &publication)?;
     let keys = signing_keys(&publication, &opened, policy.parent.cds);
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "key states advanced, signing keys open");
     let mut settings = SignSettings::from_policy(policy, now, zone.nsec3_salt.clone());
     // The serial at the output counts too: after a kill between rename and
     // commit, or a hand edit, the database's is not the newest.
@@ -248,6 +249,7 @@ async fn run_locked(
     let published = published_serial(Path::new(&zone.output_path), &origin);
     settings.last_serial = later_serial(later_serial(recorded, published), undone_serial(&zone.name));
     let mut gate_plan = gate_memo::plan(db, zone, policy, now, options.full_verify).await?;
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "gate planned");
     let verify = VerifyOptions {
         now,
         min_validity: policy.signatures.refresh,

@@ -475,15 +475,17 @@ impl ZoneTask {
         true
     }
 
-    /// The version served, if it is still the version last published.
+    /// The version served, if it is still the version last published
+    /// (kept for the next run if this one publishes nothing).
     async fn held_version(&mut self) -> Option<Arc<Zone>> {
-        let (zone, serial) = self.served.take()?;
+        let (zone, serial) = self.served.as_ref()?;
         let last = self.shared.db.zone(&self.origin).await.ok()?.last_serial;
-        let current = last == Some(i64::from(serial));
-        if !current {
-            tracing::info!(zone = %self.origin, "another version was published since (from the command line): reading the output again");
+        if last == Some(i64::from(*serial)) {
+            return Some(Arc::clone(zone));
         }
-        current.then_some(zone)
+        tracing::info!(zone = %self.origin, "another version was published since (from the command line): reading the output again");
+        self.served = None;
+        None
     }
 
     /// Writes a transferred copy held only in memory to the zone's input

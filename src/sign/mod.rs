@@ -296,16 +296,18 @@ pub fn sign_zone_in_memory(
 ) -> Result<(Zone, SignStats), SignError> {
     let _span = tracing::info_span!("sign", zone = %unsigned.origin()).entered();
     let prepared = prepare_to_sign(unsigned, keys, settings)?;
-    let mut signed = ZoneBuilder::new(unsigned.origin().to_owned(), unsigned.class());
+    let mut signed = ZoneBuilder::with_room_of(&prepared.zone);
     let stats = sign_prepared(&prepared, keys, settings, previous, stop, |piece: ZoneBuilder| {
         signed.append(piece);
         Ok(())
     })?;
     drop(prepared);
     tracing::debug!("signed pieces made");
+    let signed = signed.finish();
+    tracing::debug!("signed zone in canonical order");
     // The nodes came in canonical order and the NSEC3 chain after them, in
     // order too: the sort is one merge of two stretches.
-    Ok((signed.finish(), stats))
+    Ok((signed, stats))
 }
 
 /// The zone to sign, checked to have signers of both kinds.
@@ -334,8 +336,9 @@ fn sign_prepared<S: Sink>(
     mut emit: impl FnMut(S) -> Result<(), SignError>,
 ) -> Result<SignStats, SignError> {
     let zone = &prepared.zone;
+    tracing::debug!("zone prepared");
     let tree = ZoneTree::build(zone);
-    tracing::debug!(names = tree.nodes.len(), "zone prepared and its tree built");
+    tracing::debug!(names = tree.nodes.len(), "its tree built");
     let previous = previous.map(|old| Previous::new(old, settings.now, settings.renew_within));
     let run = Run { zone, keys, settings, denial_ttl: prepared.denial_ttl, previous: previous.as_ref(), stop };
     let mut stats = SignStats { serial: prepared.serial, dropped: prepared.dropped as u64, ..SignStats::default() };

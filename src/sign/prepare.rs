@@ -43,7 +43,10 @@ pub(crate) fn prepare(unsigned: &Zone, keys: &SigningKeys<'_>, settings: &SignSe
     let (input_serial, minimum) = soa_fields(soa.rdata).ok_or(SignError::NoSoa { apex: apex.to_string() })?;
     let serial = next_serial(settings.serial, input_serial, settings.last_serial, settings.now);
     let denial_ttl = soa.ttl.min(minimum);
-    let dropped_by_signer = |record: RecordRef<'_>| replaced(record.rtype, record.owner.eq_ignore_case(apex));
+    // The owner is compared with the apex only for the types that need it.
+    let dropped_by_signer = |record: RecordRef<'_>| {
+        replaced(record.rtype, false) || (replaced(record.rtype, true) && record.owner.eq_ignore_case(apex))
+    };
     let too_long = |r: &RecordRef<'_>| i64::from(r.ttl) > settings.max_ttl && !dropped_by_signer(*r);
     if let Some(record) = unsigned.records().find(too_long) {
         return Err(SignError::TtlAboveMax {

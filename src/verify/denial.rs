@@ -154,13 +154,19 @@ fn check_nsec3(apex: NameRef<'_>, tree: &ZoneTree<'_>, findings: &mut Vec<Findin
     }
     check_chain(&links, findings);
     let subjects = hash_subjects(tree, &params);
+    // Both sorted by hash: one walk side by side finds each subject's
+    // NSEC3, or where it would be.
+    let mut at = 0;
     for subject in &subjects {
-        match links.binary_search_by(|link| link.hash.as_slice().cmp(&subject.hash)) {
-            Ok(at) => {
-                links[at].used = true;
-                check_nsec3_bitmap(&links[at], subject, findings);
+        while links.get(at).is_some_and(|link| link.hash.as_slice() < subject.hash.as_slice()) {
+            at += 1;
+        }
+        match links.get_mut(at).filter(|link| link.hash.as_slice() == subject.hash.as_slice()) {
+            Some(link) => {
+                link.used = true;
+                check_nsec3_bitmap(link, subject, findings);
             }
-            Err(at) => report_missing(&links, at, subject, findings),
+            None => report_missing(&links, at, subject, findings),
         }
     }
     for link in links.iter().filter(|l| !l.used) {
