@@ -403,7 +403,7 @@ signet_change() {
   # The version is served (and NOTIFY sent) before its output file is
   # written; the run ends ("zone published") once the file is in place.
   read -r t_pub pserial < <(wait_signet_event "$signet_log" "version served" "$t_in" "" serial 10)
-  read -r t_done pseconds < <(wait_signet_event "$signet_log" "zone published" "$t_in" "" seconds 60)
+  read -r t_done pseconds < <(wait_signet_event "$signet_log" "output file written" "$t_in" "" seconds 60)
   [ "$served" = "$pserial" ] || fail "NSD serves serial $served, signet published $pserial"
   read -r t_out okind orec obytes oseconds < <(wait_signet_event "$signet_log" "transfer out" "$t_pub" "client=$nsd1_ip,serial=$pserial" kind,records,bytes,seconds 10)
   r_latency=$(elapsed "$t_notify" "$t_served")
@@ -413,7 +413,7 @@ signet_change() {
   printf '  change %d (primary serial %s -> signed %s): NOTIFY -> NSD serving %s s   [NOTIFY %s s after rndc reload returned]\n' \
     "$changes" "$primary_serial" "$pserial" "$r_latency" "$(elapsed "$t_reload" "$t_notify")"
   printf '    in:  %s, %s records, %s bytes, %.3f s (done +%s s)\n' "$kind" "$records" "$bytes" "$seconds" "$(elapsed "$t_notify" "$t_in")"
-  printf '    run: served +%s s; its output file written +%s s (the run: %.2f s)\n' "$(elapsed "$t_notify" "$t_pub")" "$(elapsed "$t_notify" "$t_done")" "$pseconds"
+  printf '    run: served +%s s; its output file written +%s s (the file: %.2f s)\n' "$(elapsed "$t_notify" "$t_pub")" "$(elapsed "$t_notify" "$t_done")" "$pseconds"
   printf '    out: %s to NSD, %s records, %s bytes, %.3f s (done +%s s); NSD serving +%s s\n' \
     "$okind" "$orec" "$obytes" "$oseconds" "$(elapsed "$t_notify" "$t_out")" "$r_latency"
   [ "$kind" = ixfr ] || echo "    !! signet took an $kind from named where an IXFR was expected" >&2

@@ -12,6 +12,8 @@
 //! - [`gate`]: sign into a candidate, verify it, install it;
 //! - [`journal`]: a publication's difference from the version before, for
 //!   the database's journal (IXFR, `signet zone diff`);
+//! - [`output`]: a service's output file, written through its own gate
+//!   after the version is served;
 //! - [`gate_memo`]: whether a run's gate may use the memo of the last
 //!   publication, and what it leaves for the next;
 //! - [`keys`]: making, opening, proving and destroying the keys a run needs;
@@ -25,6 +27,7 @@ pub mod gate_memo;
 pub mod journal;
 pub mod keys;
 pub mod oneshot;
+pub mod output;
 pub mod parent;
 pub mod report;
 pub mod requests;

@@ -14,18 +14,17 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use super::gate::{
-    GateFailure, Passed, Predecessor, sign_in_memory_through_gate, sign_through_gate, write_through_gate, zone_serial,
-};
+use super::gate::{GateFailure, Passed, Predecessor, sign_in_memory_through_gate, sign_through_gate, zone_serial};
 use super::gate_memo::{self, FullReason};
 use super::journal::diff_for_commit;
 use super::keys::{advance_with_new_keys, key_store, open_signing_keys, parent_ds, purge_removed_keys, signing_keys};
 use super::oneshot::published_serial;
-use super::{ManageError, PublishFailure, zone_name};
+use super::output::PendingOutput;
+use super::{ManageError, zone_name};
 use crate::chain::Chain;
 use crate::db::{
     Actor, Database, Event, EventKind, GateMemoCommit, JournalEntry, PublishedZone, RunCommit, RunRecord, RunResult,
-    ZoneSnapshot,
+    ZoneRow, ZoneSnapshot,
 };
 use crate::keys::KeyUri;
 use crate::policy::Policy;
@@ -113,9 +112,9 @@ pub struct Published {
     /// The unsigned input this run read from its file, with its digest,
     /// for a serving caller to hold ([`RunOptions::serving`]).
     pub input: Option<(Arc<Zone>, Vec<u8>)>,
-    /// Served, but its output file could not be written through its gate
-    /// (why; the old file stays).
-    pub output_failed: Option<String>,
+    /// Served from memory, its output file still to be written
+    /// ([`super::output::write_pending_output`]).
+    pub pending_output: Option<PendingOutput>,
 }
 
 /// How a managed run ended.
@@ -271,7 +270,7 @@ async fn run_locked(
     let passed = match gate.pass(unsigned.zone(), previous) {
         Ok(passed) => passed,
         Err(GateFailure::Refused(report)) => return Ok(RunOutcome::Refused(report)),
-        Err(failure) => return Err(gate_failed(&snapshot, failure)),
+        Err(failure) => return Err(gate_failed(&snapshot.zone, failure)),
     };
     let Gated { stats, report, memo, zone: published_zone, settle, refused_incremental } = passed;
     let due = resign_due(policy, report.stats.earliest_expiration, now);
@@ -314,7 +313,7 @@ async fn run_locked(
     let diff = published_zone.as_deref().and_then(|new| diff_for_commit(previous, new, &policy.journal));
     drop(read_previous);
     let rows = Rows { run, published, memo: gate_plan.commit(stored_memo.as_ref()), diff };
-    let output_failed = match settle {
+    let pending_output = match settle {
         Settle::Installed(installed) => {
             commit_or_undo(db, &snapshot, &step, &events, rows, installed).await?;
             None
@@ -325,8 +324,10 @@ async fn run_locked(
             if let Some(serving) = &options.serving {
                 (serving.serve)(&version);
             }
+            // The file's gate takes every signature from this version's
+            // own memo: it checks the file is this version.
             let verify = VerifyOptions { memo: version.memo().cloned(), collect_memo: false, ..verify };
-            write_output(db, &snapshot, &output, &version, &verify, options).await
+            Some(PendingOutput { output, serial: stats.serial, version, verify })
         }
     };
     if options.purge {
@@ -339,7 +340,7 @@ async fn run_locked(
         full_verification: gate_plan.full,
         zone: published_zone,
         input: unsigned.into_read().map(|zone| (zone, input_digest)),
-        output_failed,
+        pending_output,
     })))
 }
 
@@ -487,8 +488,7 @@ impl Gate<'_> {
 }
 
 /// A gate failure other than its refusal, as the run's error.
-fn gate_failed(snapshot: &ZoneSnapshot, failure: GateFailure) -> ManageError {
-    let zone = &snapshot.zone;
+pub(super) fn gate_failed(zone: &ZoneRow, failure: GateFailure) -> ManageError {
     match failure {
         GateFailure::Abandoned | GateFailure::Sign(SignError::Stopped) => {
             ManageError::Abandoned { zone: zone.name.clone() }
@@ -496,55 +496,13 @@ fn gate_failed(snapshot: &ZoneSnapshot, failure: GateFailure) -> ManageError {
         GateFailure::Sign(source) => {
             ManageError::Sign { zone: zone.name.clone(), output: zone.output_path.clone(), source: Box::new(source) }
         }
-        GateFailure::Publish(source) => publish_failed(snapshot, source),
+        GateFailure::Publish(source) => {
+            ManageError::Publish { zone: zone.name.clone(), output: zone.output_path.clone(), source: Box::new(source) }
+        }
         GateFailure::SerialHeld(held) => ManageError::SerialHeld { zone: zone.name.clone(), source: held },
         // The caller takes the refusal out before.
         GateFailure::Refused(report) => ManageError::Argument(report.summary_line()),
     }
-}
-
-/// Writes a version already served to the zone's output through the
-/// file's own gate, and records the file's stamp. A failure keeps the old
-/// file and withdraws nothing served (the version served passed the same
-/// verifier); it is recorded as a failed run, so that status shows it and
-/// the service tries again, and returned as its message.
-async fn write_output(
-    db: &Database,
-    snapshot: &ZoneSnapshot,
-    output: &Path,
-    version: &VerifiedVersion,
-    verify: &VerifyOptions,
-    options: &RunOptions<'_>,
-) -> Option<String> {
-    let zone = &snapshot.zone;
-    let serial = zone_serial(version.zone()).unwrap_or_default();
-    let started = std::time::Instant::now();
-    let failure = match write_through_gate(output, version, verify, options.progress) {
-        Ok(passed) => {
-            let stamp = crate::publish::Stamp::of(output).map(|stamp| stamp.to_string()).unwrap_or_default();
-            passed.installed.keep();
-            match db.record_output_written(zone.id, serial, &stamp).await {
-                Ok(()) => {
-                    tracing::debug!(zone = %zone.name, serial, seconds = started.elapsed().as_secs_f64(), "output file written through its gate");
-                    return None;
-                }
-                Err(e) => format!("the output file was written, but its stamp could not be recorded: {}", Chain(&e)),
-            }
-        }
-        Err(GateFailure::Refused(report)) => {
-            format!("the output file's gate refused the file written: {}; the old file stays", report.summary_line())
-        }
-        Err(failure) => {
-            format!("the output file was not written: {}; the old file stays", Chain(&gate_failed(snapshot, failure)))
-        }
-    };
-    let message = format!("serial {serial} is served, but {failure}");
-    let record =
-        RunRecord { at: verify.now, result: RunResult::Failed, message: message.clone(), ..RunRecord::default() };
-    if let Err(e) = db.record_unpublished_run(zone.id, &record).await {
-        tracing::error!(zone = %zone.name, "cannot record the run: {}", Chain(&e));
-    }
-    Some(message)
 }
 
 /// The directory relative `file:` key paths are taken from.
@@ -609,11 +567,6 @@ fn later_serial(a: Option<u32>, b: Option<u32>) -> Option<u32> {
         (Some(a), Some(b)) => Some(if crate::zone::serial::serial_gt(b, a) { b } else { a }),
         (a, b) => a.or(b),
     }
-}
-
-fn publish_failed(snapshot: &ZoneSnapshot, source: PublishFailure) -> ManageError {
-    let (zone, output) = (snapshot.zone.name.clone(), snapshot.zone.output_path.clone());
-    ManageError::Publish { zone, output, source: Box::new(source) }
 }
 
 /// What a step did, as audit events: its transitions, then its actions

@@ -27,6 +27,7 @@ use super::metrics::{RunMetric, RunResultLabel, ZoneGauges};
 use super::watch::Stamp;
 use crate::chain::Chain;
 use crate::db::{DbError, ZoneRow, ZoneWatch};
+use crate::manage::output::{OutputWritten, PendingOutput, write_pending_output};
 use crate::manage::run::{HeldInput, Serving};
 use crate::manage::{ManageError, RunOptions, RunOutcome, file_digest, run_zone};
 use crate::time::{format_duration, format_time, wall_clock};
@@ -341,7 +342,6 @@ impl ZoneTask {
         tracing::info!(zone = %self.origin, run = run_id, why = %why, "run started");
         let held = self.held_version().await;
         let result = self.execute(now, held).await;
-        drop(permit);
         let seconds = started.elapsed().as_secs_f64();
         let metric = |result, report: Option<&crate::verify::Report>| RunMetric {
             result,
@@ -353,30 +353,33 @@ impl ZoneTask {
         let published = matches!(result, Ok(RunOutcome::Published(_)));
         match result {
             Ok(RunOutcome::Published(mut published)) => {
+                let serial = published.stats.serial;
+                self.served = published.zone.take().map(|zone| (zone, serial));
+                if let Some((zone, digest)) = published.input.take() {
+                    self.unsigned = Some(Unsigned { zone, digest: Some(digest), on_disk: true });
+                }
+                // Served already; the output file follows (the version
+                // before is no longer held).
+                match published.pending_output.take() {
+                    Some(pending) => self.write_output(run_id, now, pending).await,
+                    None => self.recovered().await,
+                }
                 let (stats, report) = (&published.stats, &published.report);
                 tracing::info!(
                     zone = %self.origin,
                     run = run_id,
-                    serial = stats.serial,
+                    serial,
                     rrsigs = stats.rrsigs,
                     records = stats.records,
                     transitions = published.step.transitions.len(),
                     gate_seconds = report.stats.seconds,
                     gate_rrsigs_from_memo = report.stats.rrsigs_from_memo,
-                    seconds,
+                    seconds = started.elapsed().as_secs_f64(),
                     outcome = "published",
                     "zone published"
                 );
                 finished = Some(metric(RunResultLabel::Published, Some(report)));
-                self.served = published.zone.take().map(|zone| (zone, stats.serial));
-                if let Some((zone, digest)) = published.input.take() {
-                    self.unsigned = Some(Unsigned { zone, digest: Some(digest), on_disk: true });
-                }
-                match &published.output_failed {
-                    None => self.recovered().await,
-                    Some(why) => self.failed(run_id, now, why).await,
-                }
-                self.publish_command(stats.serial).await;
+                self.publish_command(serial).await;
             }
             Ok(RunOutcome::Refused(report)) => {
                 finished = Some(metric(RunResultLabel::Refused, Some(&report)));
@@ -395,6 +398,8 @@ impl ZoneTask {
                 self.failed(run_id, now, &message).await;
             }
         }
+        // The output file is written under the same permit as the run.
+        drop(permit);
         self.write_copy().await;
         // A zone removed while it ran has no metrics any more: none are
         // made anew for it.
@@ -419,33 +424,45 @@ impl ZoneTask {
         let input = self.unsigned.as_ref().map(|input| (Arc::clone(&input.zone), input.digest.clone()));
         let job = move || {
             let serve = |version: &VerifiedVersion| serve_version(&shared, &origin, version);
-            let run = || {
-                let options = RunOptions {
-                    explicit_now: false,
-                    key_store: None,
-                    progress: &NoProgress,
-                    purge: true,
-                    abandon: Some(&shared.stopping),
-                    full_verify: false,
-                    previous: previous.as_deref(),
-                    serving: Some(Serving {
-                        input: input.as_ref().map(|(zone, digest)| HeldInput { zone, digest: digest.as_deref() }),
-                        serve: &serve,
-                    }),
-                };
-                handle.block_on(run_zone(&shared.db, &origin, now, &options))
+            let options = RunOptions {
+                explicit_now: false,
+                key_store: None,
+                progress: &NoProgress,
+                purge: true,
+                abandon: Some(&shared.stopping),
+                full_verify: false,
+                previous: previous.as_deref(),
+                serving: Some(Serving {
+                    input: input.as_ref().map(|(zone, digest)| HeldInput { zone, digest: digest.as_deref() }),
+                    serve: &serve,
+                }),
             };
-            match rayon::ThreadPoolBuilder::new().num_threads(shared.cores).build() {
-                Ok(pool) => pool.install(run),
-                Err(_) => run(),
-            }
+            handle.block_on(run_zone(&shared.db, &origin, now, &options))
         };
-        match tokio::task::spawn_blocking(job).await {
-            Ok(result) => result,
-            // A panic is a bug: the zone is treated as failing, the
-            // service and the other zones go on.
-            Err(e) => Err(ManageError::Argument(format!("the run stopped abnormally: {e}"))),
-        }
+        on_run_pool(&self.shared, job).await
+    }
+
+    /// Writes the output file of the version just served, through its
+    /// own gate (the version before is let go of by then); a failure
+    /// keeps the old file, withdraws nothing served, and counts as a
+    /// failed run.
+    async fn write_output(&mut self, run_id: u64, now: i64, pending: PendingOutput) {
+        let started = Instant::now();
+        let (shared, origin) = (Arc::clone(&self.shared), self.origin.clone());
+        let handle = tokio::runtime::Handle::current();
+        let job = move || handle.block_on(write_pending_output(&shared.db, &origin, &pending, &NoProgress));
+        let failure = match on_run_pool(&self.shared, job).await {
+            Ok(OutputWritten::Written) => {
+                tracing::info!(zone = %self.origin, run = run_id, seconds = started.elapsed().as_secs_f64(), "output file written");
+                return self.recovered().await;
+            }
+            Ok(OutputWritten::Superseded) => {
+                return tracing::info!(zone = %self.origin, run = run_id, "output file not written: a newer version was published meanwhile");
+            }
+            Ok(OutputWritten::Failed(why)) => why,
+            Err(e) => Chain(&e).to_string(),
+        };
+        self.failed(run_id, now, &failure).await;
     }
 
     /// At the start, with DNS answered: the published output, read, if
@@ -649,5 +666,24 @@ fn serve_version(shared: &Shared, origin: &Name, version: &VerifiedVersion) {
     if let Some(serial) = apex_soa(&zone).and_then(|soa| soa_serial(soa.rdata)) {
         shared.catalog.publish(origin, ServedVersion { zone, serial });
         tracing::info!(zone = %origin, serial, "version served: the secondaries are notified; the output file is written next");
+    }
+}
+
+/// Runs CPU work of a zone on a blocking thread with a rayon pool of its
+/// own (so that a big zone's work never queues a small zone's behind it).
+async fn on_run_pool<T: Send + 'static>(
+    shared: &Shared,
+    job: impl FnOnce() -> Result<T, ManageError> + Send + 'static,
+) -> Result<T, ManageError> {
+    let cores = shared.cores;
+    let pooled = move || match rayon::ThreadPoolBuilder::new().num_threads(cores).build() {
+        Ok(pool) => pool.install(job),
+        Err(_) => job(),
+    };
+    match tokio::task::spawn_blocking(pooled).await {
+        Ok(result) => result,
+        // A panic is a bug: the zone is treated as failing, the service
+        // and the other zones go on.
+        Err(e) => Err(ManageError::Argument(format!("the run stopped abnormally: {e}"))),
     }
 }
