@@ -10,7 +10,8 @@
 #     -> knotd (127.0.0.3; dnssec-signing, P-256, NSEC3 opt-out, its own
 #        keys)                          -> NSD (127.0.0.4)
 #
-#   bench/transfer.sh [N]   (default 1000000; e.g. 20000 for a smoke run)
+#   bench/transfer.sh [N] [nsec3-optout|nsec]   (default 1000000 nsec3-optout;
+#                                               e.g. 20000 for a smoke run)
 #
 # Measures, for each signer in turn (the other one stopped, so that the
 # two never share the 2 cores):
@@ -37,6 +38,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 n=${1:-1000000}
+denial=${2:-nsec3-optout}
+case $denial in nsec3-optout | nsec) ;; *) echo "transfer.sh: denial is nsec3-optout or nsec" >&2; exit 2 ;; esac
 reps=3
 origin=tld.
 for tool in python3 dig named named-checkconf rndc nsd nsd-checkconf knotd knotc; do
@@ -55,7 +58,7 @@ if [ ! -s "$zone" ]; then
 fi
 echo "== reference zone: $zone, $(grep -vc '^\$' "$zone") records"
 
-work=$PWD/bench/work/transfer-$n
+work=$PWD/bench/work/transfer-$n-$denial
 rm -rf "$work"
 mkdir -p "$work"/{named,signet,nsd-signet,knot,nsd-knot}
 mkdir -m 0700 "$work/signet/keys"
@@ -367,6 +370,15 @@ EOF
 s=$work/signet
 export SIGNET_DB=$s/signet.db
 sed "s|^store = .*|store = \"file:$s/keys\"|" policies/tld-ecdsa.toml >"$s/policy.toml"
+if [ "$denial" = nsec ]; then
+  python3 - "$s/policy.toml" <<'PY'
+import re, sys
+path = sys.argv[1]
+text = open(path).read()
+text = re.sub(r"\[denial\][^\[]*", '[denial]\ntype = "nsec"\n\n', text, count=1)
+open(path, "w").write(text)
+PY
+fi
 "$signet" init >/dev/null
 "$signet" policy import "$s/policy.toml" >/dev/null
 "$signet" zone add "$origin" --policy tld-ecdsa --primary "$named_ip:$p_named" --output "$s/tld.signed" >/dev/null
@@ -485,7 +497,7 @@ policy:
     rrsig-lifetime: 14d
     rrsig-refresh: 5d
     propagation-delay: 10m
-    nsec3: on
+    nsec3: $([ "$denial" = nsec ] && echo off || echo on)
     nsec3-opt-out: on
     nsec3-iterations: 0
     nsec3-salt-length: 0
@@ -571,7 +583,7 @@ cleanup
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 echo
 echo "Zone transfers, $n delegations of $origin, named -> signer -> NSD on loopback, $(nproc) cores, load average now $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "signet: tld-ecdsa (P-256, NSEC3 opt-out), soft keys; Knot $(knotd --version | awk '{ print $NF }'): P-256, NSEC3 opt-out, its own keys"
+echo "signet: tld-ecdsa (P-256, $denial), soft keys; Knot $(knotd --version | awk '{ print $NF }'): P-256, $denial, its own keys"
 printf '%-46s | %-34s | %-34s | %s\n' measure signet Knot signet/Knot
 row() { printf '%-46s | %-34s | %-34s | %s\n' "$@"; }
 row "named start (load of the unsigned zone)" "$t_named s" "" ""
