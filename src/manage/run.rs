@@ -339,7 +339,7 @@ async fn run_locked(
         report,
         full_verification: gate_plan.full,
         zone: published_zone,
-        input: unsigned.into_read().map(|zone| (zone, input_digest)),
+        input: unsigned.into_read().filter(|_| options.serving.is_some()).map(|zone| (zone, input_digest)),
         pending_output,
     })))
 }

@@ -119,15 +119,11 @@ impl Env {
     }
 
     fn signet(&self, args: &[&str]) -> Output {
-        let mut command = self.store.signet();
-        command.env_remove("SIGNET_NOW").env_remove("SIGNET_DB").arg("--db").arg(&self.db).args(args);
-        run(&mut command)
+        run(&mut self.store.on_db(&self.db, args))
     }
 
     fn ok(&self, args: &[&str]) -> Output {
-        let output = self.signet(args);
-        expect_success(&format!("signet {}", args.join(" ")), &output);
-        output
+        self.store.ok_on(&self.db, args)
     }
 
     fn add_tsig(&self, key: &Tsig) {
@@ -141,8 +137,7 @@ impl Env {
     }
 
     fn start_serve(&mut self) {
-        let mut command = self.store.signet();
-        command.env_remove("SIGNET_NOW").env_remove("SIGNET_DB").arg("--db").arg(&self.db);
+        let mut command = self.store.on_db(&self.db, &[]);
         command.args(["serve", "--config", self.config.to_str().expect("path"), "--listen", &self.listen.to_string()]);
         self.serve = Some(Serve::start(command, "deployment", Some(self.path("serve.log"))));
     }

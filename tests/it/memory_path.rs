@@ -47,7 +47,7 @@ use std::time::{Duration, Instant};
 
 use common::dns_servers::{self, Server, Tsig, serial_ge, text_serial};
 use common::serve::{Serve, wait_for};
-use common::{Store, bind_verify, expect_success, have_tool, knot_check, run};
+use common::{Store, bind_verify, have_tool, knot_check, run};
 
 const ZONE: &str = "memory.test.";
 /// Delegations in the zone: enough that a change's way through a debug
@@ -305,9 +305,7 @@ impl Env {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = self.store.signet();
-        command.env_remove("SIGNET_NOW").env_remove("SIGNET_DB").arg("--db").arg(&self.db).args(args);
-        command
+        self.store.on_db(&self.db, args)
     }
 
     fn signet(&self, args: &[&str]) -> Output {
@@ -315,9 +313,7 @@ impl Env {
     }
 
     fn ok(&self, args: &[&str]) -> Output {
-        let output = self.signet(args);
-        expect_success(&format!("signet {}", args.join(" ")), &output);
-        output
+        self.store.ok_on(&self.db, args)
     }
 
     /// knotd as the primary (round 0), NOTIFY to signet; the zone in the

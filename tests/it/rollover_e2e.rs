@@ -236,9 +236,7 @@ impl Signer {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = self.store.signet();
-        command.env_remove("SIGNET_NOW").env_remove("SIGNET_DB").arg("--db").arg(&self.db).args(args);
-        command
+        self.store.on_db(&self.db, args)
     }
 
     fn ok(&self, args: &[&str]) -> Output {

@@ -172,9 +172,7 @@ impl Env {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = self.store.signet();
-        command.env_remove("SIGNET_NOW").env_remove("SIGNET_DB").arg("--db").arg(&self.db).args(args);
-        command
+        self.store.on_db(&self.db, args)
     }
 
     fn signet(&self, args: &[&str]) -> Output {
@@ -182,9 +180,7 @@ impl Env {
     }
 
     fn ok(&self, args: &[&str]) -> Output {
-        let output = self.signet(args);
-        common::expect_success(&format!("signet {}", args.join(" ")), &output);
-        output
+        self.store.ok_on(&self.db, args)
     }
 
     fn json(&self, args: &[&str]) -> serde_json::Value {

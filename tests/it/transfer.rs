@@ -114,9 +114,7 @@ impl Env {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = self.store.signet();
-        command.env_remove("SIGNET_NOW").env_remove("SIGNET_DB").arg("--db").arg(&self.db).args(args);
-        command
+        self.store.on_db(&self.db, args)
     }
 
     fn signet(&self, args: &[&str]) -> Output {
@@ -124,9 +122,7 @@ impl Env {
     }
 
     fn ok(&self, args: &[&str]) -> Output {
-        let output = self.signet(args);
-        expect_success(&format!("signet {}", args.join(" ")), &output);
-        output
+        self.store.ok_on(&self.db, args)
     }
 
     /// `signet tsig add NAME --secret-file FILE` with the key written to a

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::serve::{Serve, wait_for, write_by_rename};
-use common::{Store, expect_success, run};
+use common::{Store, run};
 
 const ZONE: &str = "example.test.";
 /// How long signet may take for a transfer and a signing.
@@ -305,15 +305,11 @@ impl Env {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = self.store.signet();
-        command.env_remove("SIGNET_NOW").env_remove("SIGNET_DB").arg("--db").arg(&self.db).args(args);
-        command
+        self.store.on_db(&self.db, args)
     }
 
     fn ok(&self, args: &[&str]) -> Output {
-        let output = run(&mut self.command(args));
-        expect_success(&format!("signet {}", args.join(" ")), &output);
-        output
+        self.store.ok_on(&self.db, args)
     }
 
     fn add_primary_zone(&self, primary: SocketAddr) {

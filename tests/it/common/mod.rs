@@ -255,6 +255,22 @@ impl Store {
         }
     }
 
+    /// `signet --db DB ARGS…` with this store's environment, on the wall
+    /// clock and the database given (not the caller's SIGNET_NOW or
+    /// SIGNET_DB).
+    pub fn on_db(&self, db: &Path, args: &[&str]) -> Command {
+        let mut command = self.signet();
+        command.env_remove("SIGNET_NOW").env_remove("SIGNET_DB").arg("--db").arg(db).args(args);
+        command
+    }
+
+    /// [`Store::on_db`] run, which must succeed.
+    pub fn ok_on(&self, db: &Path, args: &[&str]) -> Output {
+        let output = run(&mut self.on_db(db, args));
+        expect_success(&format!("signet {}", args.join(" ")), &output);
+        output
+    }
+
     /// A signet command with this store's environment (SoftHSM config, PIN).
     pub fn signet(&self) -> Command {
         let mut command = signet();
