@@ -274,6 +274,9 @@ impl ZoneTask {
                         if let Some(why) = self.take_copy(copy).await {
                             return Some(why);
                         }
+                        // No run for it (the version it makes is served):
+                        // its file is written now.
+                        self.write_copy().await;
                     }
                     Wake::Request(what) => return Some(what.to_owned()),
                     Wake::Reload => {

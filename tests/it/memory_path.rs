@@ -922,3 +922,61 @@ fn a_tampered_candidate_is_refused_and_never_served() {
     env.verify_version(second, &text);
     eprintln!("a_tampered_candidate_is_refused_and_never_served: {:?}", started.elapsed());
 }
+
+/// A kill between a publication and the write of the transfer's copy
+/// leaves a copy on disk older than the input that publication signed.
+/// At the restart that copy must not be signed (it would publish older
+/// content under a newer serial): signet keeps serving what it published,
+/// takes the primary's zone again, and writes the copy.
+#[test]
+fn a_copy_older_than_the_last_publication_is_not_signed() {
+    let Some(mut env) = Env::new() else { return };
+    let primary = env.deploy();
+    env.start_serve();
+    let nsd = env.start_nsd();
+    let servers = [&primary, &nsd];
+    let poller = Poller::start(env.listen, env.nsd_addr, env.dig_key.clone());
+    wait_change_served(&env, &poller, 0, &servers);
+    let copy = PathBuf::from(env.status()["input"].as_str().expect("the input copy's path in status").to_owned());
+    let copy_of = |round| {
+        let text = std::fs::read_to_string(&copy).unwrap_or_default();
+        (round_of(&text) == Ok(round)).then_some(text)
+    };
+    let old_copy = wait_for(PROPAGATION, || copy_of(0))
+        .unwrap_or_else(|w| panic!("expected the copy of round 0 on disk within {w:?}\n{}", env.context(&servers)));
+    primary.reload(&zone_text(1));
+    let (published, _) = wait_change_served(&env, &poller, 1, &servers);
+    wait_for(PROPAGATION, || copy_of(1))
+        .unwrap_or_else(|w| panic!("expected the copy of round 1 on disk within {w:?}\n{}", env.context(&servers)));
+
+    // Killed, and the copy of round 0 put back: what a kill after the
+    // publication of round 1 and before its copy's write leaves.
+    env.kill_serve();
+    std::fs::write(&copy, &old_copy).expect("put the old copy back");
+    env.start_serve();
+    // The primary's zone is taken again and written as the copy, with no
+    // new version: round 1's is what is served.
+    wait_for(PROPAGATION, || copy_of(1)).unwrap_or_else(|w| {
+        panic!("expected the copy of round 1 written again within {w:?}\n{}", env.context(&servers))
+    });
+    assert_eq!(dns_servers::soa_serial(env.listen, ZONE), Some(published), "{}", env.context(&servers));
+    let served = env.axfr().unwrap_or_else(|out| panic!("AXFR from signet failed:\n{out}"));
+    assert_eq!(round_of(&served), Ok(1), "expected round 1 served after the restart\n{}", env.context(&servers));
+    {
+        let seen = poller.seen();
+        assert!(seen.problems.is_empty(), "{:#?}", seen.problems);
+        let round_0_after = seen.versions.iter().filter(|(s, t)| serial_ge(**s, published) && round_of(t) == Ok(0));
+        assert_eq!(
+            round_0_after.count(),
+            0,
+            "round 0's content served again after round 1: {:?}",
+            seen.versions.keys()
+        );
+    }
+    env.serve().wait_log(&["the copy is older than the input of the last publication"], Duration::from_secs(1));
+    // And the next change flows as before.
+    primary.reload(&zone_text(2));
+    let (next, _) = wait_change_served(&env, &poller, 2, &servers);
+    assert!(serial_ge(next, published) && next != published, "expected a serial after {published}, got {next}");
+    wait_nsd(&env, &nsd, next, &servers);
+}
