@@ -12,16 +12,25 @@
 //! A failure keeps the old file and withdraws nothing served (the version
 //! served passed the same verifier); it is recorded as a failed run, so
 //! that status shows it and the service tries again.
+//!
+//! A service stopped between serving a version and writing its file
+//! leaves the file one or more versions behind the database. At its
+//! start it rebuilds the version last published from the file and the
+//! journal ([`restore_published`]), verifies it in full, serves it again
+//! and writes it: the secondaries see the same serial and the journal's
+//! chain goes on unbroken.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::ManageError;
 use super::gate::{GateFailure, write_through_gate};
 use super::run::gate_failed;
 use crate::chain::Chain;
 use crate::db::{Database, DbError, RunRecord, RunResult};
-use crate::verify::{Progress, VerifiedVersion, VerifyOptions};
-use crate::zone::Name;
+use crate::verify::{NoProgress, Progress, SignatureMemo, VerifiedVersion, VerifyOptions, verify_version};
+use crate::zone::diff::ZoneDiff;
+use crate::zone::{Name, Zone, read_zone_file};
 
 /// A served version whose output file is still to be written.
 #[derive(Debug)]
@@ -113,4 +122,57 @@ async fn write_locked(
         }
     };
     Ok(OutputWritten::Failed(format!("serial {serial} is served, but {failure}")))
+}
+
+/// The version last published, when the output file is behind it: the
+/// file's version with the journal's differences since its serial
+/// applied, verified in full (every check, the stored memo for crypto; no
+/// trust anchor: the DNSKEY RRset must be signed by a key with the SEP
+/// bit, as for `signet verify` without one), ready to serve again and to
+/// write. None when the file is missing or unreadable, the journal does
+/// not reach back to its serial, or the version rebuilt does not pass:
+/// the zone is then signed again before anything is served. Blocking
+/// work: run it off the async workers.
+pub async fn restore_published(db: &Database, name: &Name, now: i64) -> Result<Option<PendingOutput>, ManageError> {
+    let row = db.zone(name).await?;
+    let Some(last) = row.last_serial.and_then(|serial| u32::try_from(serial).ok()) else { return Ok(None) };
+    let output = PathBuf::from(&row.output_path);
+    let Ok(file) = read_zone_file(&output, name) else { return Ok(None) };
+    let Some(serial) = super::gate::zone_serial(&file) else { return Ok(None) };
+    let zone = if serial == last {
+        file
+    } else {
+        let Some(chain) = db.journal_since(row.id, serial).await? else { return Ok(None) };
+        match replay(file, chain.into_iter().map(|(_, diff)| diff)) {
+            Ok(zone) if super::gate::zone_serial(&zone) == Some(last) => zone,
+            Ok(_) => return Ok(None),
+            Err(why) => {
+                tracing::warn!(zone = %row.name, "the version published cannot be rebuilt from the output and the journal: {why}");
+                return Ok(None);
+            }
+        }
+    };
+    let policy = db.parsed_policy(row.policy_id).await?;
+    let memo = db.gate_memo(row.id).await?.and_then(|bytes| SignatureMemo::from_bytes(&bytes).ok()).map(Arc::new);
+    let verify =
+        VerifyOptions { now, min_validity: policy.signatures.refresh, trust_anchor: None, memo, collect_memo: true };
+    match verify_version(zone, &verify, &NoProgress) {
+        Ok(version) => {
+            let verify = VerifyOptions { memo: version.memo().cloned(), collect_memo: false, ..verify };
+            Ok(Some(PendingOutput { output, serial: last, version, verify }))
+        }
+        Err(e) => {
+            tracing::warn!(zone = %row.name, serial = last, "the version rebuilt from the output and the journal does not pass the gate: {}", Chain(&e));
+            Ok(None)
+        }
+    }
+}
+
+/// `zone` with the encoded differences `diffs` applied in order.
+fn replay(mut zone: Zone, diffs: impl Iterator<Item = Vec<u8>>) -> Result<Zone, String> {
+    for bytes in diffs {
+        let diff = ZoneDiff::decode(&bytes).map_err(|e| Chain(&e).to_string())?;
+        zone = diff.apply_to(&zone).map_err(|e| Chain(&e).to_string())?;
+    }
+    Ok(zone)
 }

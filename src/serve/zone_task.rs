@@ -27,7 +27,7 @@ use super::metrics::{RunMetric, RunResultLabel, ZoneGauges};
 use super::watch::Stamp;
 use crate::chain::Chain;
 use crate::db::{DbError, ZoneRow, ZoneWatch};
-use crate::manage::output::{OutputWritten, PendingOutput, write_pending_output};
+use crate::manage::output::{OutputWritten, PendingOutput, restore_published, write_pending_output};
 use crate::manage::run::{HeldInput, Serving};
 use crate::manage::{ManageError, RunOptions, RunOutcome, file_digest, run_zone};
 use crate::time::{format_duration, format_time, wall_clock};
@@ -135,10 +135,9 @@ impl ZoneTask {
     pub(super) async fn run(mut self, first: ZoneWatch) {
         let mut due_now = self.startup(&first).await;
         if due_now.is_none()
-            && self.shared.listening
             && let Ok(zone) = self.shared.db.zone(&self.origin).await
             && zone.last_serial.is_some()
-            && !self.serve_published_output(&zone).await
+            && !self.resume_published(&zone).await
         {
             due_now = Some("the output is not the version last published".to_owned());
         }
@@ -468,17 +467,36 @@ impl ZoneTask {
         self.failed(run_id, now, &failure).await;
     }
 
-    /// At the start, with DNS answered: the published output, read, if
-    /// it is still the version the gate passed (its stamp is the one
-    /// recorded when it was written). False if it is not: the zone must be
-    /// signed again before anything is served.
-    async fn serve_published_output(&mut self, zone: &ZoneRow) -> bool {
+    /// At the start: the version last published, served again (with DNS
+    /// answered): the output file when it is still that version (its stamp
+    /// is the one recorded when it was written); otherwise that version
+    /// rebuilt from the file and the journal, verified, served and
+    /// written. False if neither: the zone must be signed again before
+    /// anything is served.
+    async fn resume_published(&mut self, zone: &ZoneRow) -> bool {
         let output = PathBuf::from(&zone.output_path);
-        let stamp = Stamp::of(&output);
-        if stamp.map(|s| s.to_string()) != zone.output_stamp {
-            tracing::warn!(zone = %self.origin, output = %output.display(), "the output is not the version last published (changed since, not written yet when the service stopped, or published by an older signet): signing before serving");
-            return false;
+        if Stamp::of(&output).map(|s| s.to_string()) == zone.output_stamp {
+            return !self.shared.listening || self.serve_output(output).await;
         }
+        let (shared, origin) = (Arc::clone(&self.shared), self.origin.clone());
+        let handle = tokio::runtime::Handle::current();
+        let job = move || handle.block_on(restore_published(&shared.db, &origin, wall_clock()));
+        let Ok(Some(pending)) = on_run_pool(&self.shared, job).await else {
+            tracing::warn!(zone = %self.origin, output = %output.display(), "the output is not the version last published (changed since, or published by an older signet), and the journal cannot rebuild it: signing before serving");
+            return false;
+        };
+        let serial = pending.serial;
+        tracing::info!(zone = %self.origin, serial, "the output was behind the version last published (stopped before its file was written): that version rebuilt from the output and the journal, and verified");
+        if self.shared.listening {
+            serve_version(&self.shared, &self.origin, &pending.version);
+        }
+        self.served = Some((Arc::clone(pending.version.zone()), serial));
+        self.write_output(0, wall_clock(), pending).await;
+        true
+    }
+
+    /// Reads the published output and serves it.
+    async fn serve_output(&mut self, output: PathBuf) -> bool {
         let origin = self.origin.clone();
         let read = tokio::task::spawn_blocking(move || crate::zone::read_zone_file(&output, &origin)).await;
         let Ok(Ok(read)) = read else {

@@ -73,6 +73,30 @@ pub enum DiffError {
         /// The new zone's class.
         new: u16,
     },
+    /// A record the difference removes is not in the version it is
+    /// applied to.
+    #[error("zone {zone}: the difference removes {owner} {rtype}, which version {serial} does not have")]
+    NotInOld {
+        /// The zone.
+        zone: String,
+        /// The record's owner.
+        owner: String,
+        /// Its type.
+        rtype: Rtype,
+        /// The serial of the version it was applied to.
+        serial: u32,
+    },
+    /// The difference starts at another serial than the version it is
+    /// applied to.
+    #[error("zone {zone}: a difference from serial {from} cannot be applied to version {serial}")]
+    NotFrom {
+        /// The zone.
+        zone: String,
+        /// Where the difference starts.
+        from: u32,
+        /// The version's serial.
+        serial: u32,
+    },
     /// More records in a section than the encoding counts (2^32 - 1).
     #[error("zone {zone}: {count} records in one section of a diff: more than its encoding can count")]
     TooLarge {
@@ -188,6 +212,41 @@ impl<'a> ZoneDiff<'a> {
     pub fn added(&self) -> impl Iterator<Item = RecordRef<'_>> + '_ {
         self.added.soa_first()
     }
+
+    /// The new version, made from `old` (the version this difference
+    /// starts at): its removed records taken out, its added ones put in.
+    /// Every removed record must be in `old`, exactly.
+    pub fn apply_to(&self, old: &Zone) -> Result<Zone, DiffError> {
+        let zone = || old.origin().to_string();
+        let serial = serial(old).ok_or_else(|| DiffError::NoSoa { version: "old", zone: zone() })?;
+        if serial != self.old_serial {
+            return Err(DiffError::NotFrom { zone: zone(), from: self.old_serial, serial });
+        }
+        let mut gone = std::collections::HashSet::with_capacity(self.removed.len());
+        for record in self.removed() {
+            let at = position_of(old, record).ok_or_else(|| DiffError::NotInOld {
+                zone: zone(),
+                owner: record.owner.to_string(),
+                rtype: record.rtype,
+                serial,
+            })?;
+            gone.insert(at);
+        }
+        let mut added = super::arena::ZoneBuilder::new(old.origin().to_owned(), old.class());
+        for record in self.added() {
+            added.push(record.owner, record.rtype, record.ttl, record.rdata);
+        }
+        Ok(old.edited(|at, _| gone.contains(&at), added))
+    }
+}
+
+/// Where `record` (owner in any case, type, TTL, RDATA) is in `zone`.
+fn position_of(zone: &Zone, record: RecordRef<'_>) -> Option<usize> {
+    let start = zone.position_of(record.owner);
+    zone.records_in(start..zone.len())
+        .take_while(|r| r.owner.eq_ignore_case(record.owner))
+        .position(|r| r.rtype == record.rtype && r.ttl == record.ttl && r.rdata == record.rdata)
+        .map(|offset| start + offset)
 }
 
 impl fmt::Debug for ZoneDiff<'_> {

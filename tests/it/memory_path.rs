@@ -980,3 +980,62 @@ fn a_copy_older_than_the_last_publication_is_not_signed() {
     assert!(serial_ge(next, published) && next != published, "expected a serial after {published}, got {next}");
     wait_nsd(&env, &nsd, next, &servers);
 }
+
+/// A kill after a version is committed and served, before its output
+/// file is written, leaves the file a version behind the database. At the
+/// restart signet rebuilds the version published from the file and the
+/// journal, verifies it, serves the same serial again and writes the
+/// file: no new serial, and the journal's chain goes on, so the next
+/// change reaches NSD by IXFR.
+#[test]
+fn an_output_behind_the_database_is_rebuilt_from_the_journal() {
+    let Some(mut env) = Env::new() else { return };
+    let primary = env.deploy();
+    env.start_serve();
+    let nsd = env.start_nsd();
+    let servers = [&primary, &nsd];
+    let poller = Poller::start(env.listen, env.nsd_addr, env.dig_key.clone());
+    let (first, _) = wait_change_served(&env, &poller, 0, &servers);
+    let old_output = output_at(&env, first, &servers);
+    primary.reload(&zone_text(1));
+    let (published, text) = wait_change_served(&env, &poller, 1, &servers);
+    output_at(&env, published, &servers);
+    wait_nsd(&env, &nsd, published, &servers);
+
+    // Killed, and the output of the version before put back: what a kill
+    // between serving `published` and writing its file leaves.
+    env.kill_serve();
+    std::fs::write(&env.output, &old_output).expect("put the old output back");
+    env.start_serve();
+    env.serve().wait_log(&["rebuilt from the output and the journal"], PROPAGATION);
+    assert_eq!(
+        dns_servers::soa_serial(env.listen, ZONE),
+        Some(published),
+        "expected the same serial served again after the restart\n{}",
+        env.context(&servers)
+    );
+    let served = env.axfr().unwrap_or_else(|out| panic!("AXFR from signet failed:\n{out}"));
+    assert_eq!(records(&served), records(&text), "expected the very version of serial {published} served again");
+    output_at(&env, published, &servers);
+
+    // The journal's chain goes on: the next change reaches NSD by IXFR
+    // from the serial it holds.
+    primary.reload(&zone_text(2));
+    let (next, next_text) = wait_change_served(&env, &poller, 2, &servers);
+    wait_nsd(&env, &nsd, next, &servers);
+    let primary_serial = text_serial(&zone_text(2)).expect("the primary's serial");
+    let (_, incremental) =
+        check_settled(&env, (next, &next_text), primary_serial, Some((published, &text)), false, &servers);
+    assert!(incremental, "expected an incremental IXFR from {published} to {next}");
+    let seen = poller.seen();
+    assert!(seen.problems.is_empty(), "{:#?}", seen.problems);
+}
+
+/// Waits until the output file has `serial`; returns its text.
+fn output_at(env: &Env, serial: u32, servers: &[&Server]) -> String {
+    wait_for(PROPAGATION, || {
+        let text = std::fs::read_to_string(&env.output).ok()?;
+        (text_serial(&text) == Some(serial)).then_some(text)
+    })
+    .unwrap_or_else(|w| panic!("expected the output file at serial {serial} within {w:?}\n{}", env.context(servers)))
+}
