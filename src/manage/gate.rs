@@ -245,25 +245,19 @@ mod test_hook {
 
     pub(super) fn tamper_if_asked(zone: Zone) -> Zone {
         let asked = std::env::var_os("SIGNET_TEST_TAMPER").is_some_and(|flag| std::path::Path::new(&flag).exists());
-        if !asked {
+        let apex_soa_rrsig = |r: &crate::zone::RecordRef<'_>| {
+            r.rtype == Rtype::RRSIG && r.rdata.get(..2) == Some(&[0, 6]) && r.owner.eq_ignore_case(zone.origin())
+        };
+        let Some((at, rrsig)) = zone.records().enumerate().find(|(_, r)| asked && apex_soa_rrsig(r)) else {
             return zone;
-        }
+        };
         tracing::warn!("test hook: one byte of the apex SOA signature flipped before the gate");
-        let mut tampered = ZoneBuilder::new(zone.origin().to_owned(), zone.class());
-        let mut done = false;
-        for record in zone.records() {
-            let covers_soa = record.rtype == Rtype::RRSIG && record.rdata.get(..2) == Some(&[0, 6]);
-            if covers_soa && !done && record.owner.eq_ignore_case(zone.origin()) {
-                let mut rdata = record.rdata.to_vec();
-                if let Some(last) = rdata.last_mut() {
-                    *last ^= 0x01;
-                }
-                tampered.push(record.owner, record.rtype, record.ttl, &rdata);
-                done = true;
-            } else {
-                tampered.push(record.owner, record.rtype, record.ttl, record.rdata);
-            }
+        let mut rdata = rrsig.rdata.to_vec();
+        if let Some(last) = rdata.last_mut() {
+            *last ^= 0x01;
         }
-        tampered.finish()
+        let mut tampered = ZoneBuilder::new(zone.origin().to_owned(), zone.class());
+        tampered.push(rrsig.owner, rrsig.rtype, rrsig.ttl, &rdata);
+        zone.edited(|i, _| i == at, tampered)
     }
 }

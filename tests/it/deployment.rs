@@ -484,7 +484,12 @@ fn wrong_source(env: &Env, content: &mut Content, primary: &Server, secondaries:
         })
         .unwrap_or_else(|w| panic!("expected the NOTIFY to {addr} given up on within {w:?}\n{}", env.context(&all)));
         assert!(line.contains("the NOTIFY left from 127.0.0.1"), "{line}");
-        let notify = secondary_status(&env.status(), addr)["last_notify"].clone();
+        // Logged first, then recorded: wait for the record.
+        let notify = wait_for(PROPAGATION, || {
+            let notify = secondary_status(&env.status(), addr)["last_notify"].clone();
+            (notify["serial"].as_u64() == Some(u64::from(serial))).then_some(notify)
+        })
+        .unwrap_or_else(|w| panic!("expected the NOTIFY to {addr} recorded within {w:?}\n{}", env.context(&all)));
         let expected = if secondary.kind() == dns_servers::Kind::Knot { "NOTAUTH/BADKEY" } else { "REFUSED" };
         assert_eq!(notify["answered"], expected, "{:?}: {notify:#}", secondary.kind());
         assert_eq!(notify["source"], "127.0.0.1", "{notify:#}");

@@ -931,11 +931,8 @@ fn a_tampered_candidate_is_refused_and_never_served() {
 #[test]
 fn a_copy_older_than_the_last_publication_is_not_signed() {
     let Some(mut env) = Env::new() else { return };
-    let primary = env.deploy();
-    env.start_serve();
-    let nsd = env.start_nsd();
+    let (primary, nsd, poller) = deploy_watched(&mut env);
     let servers = [&primary, &nsd];
-    let poller = Poller::start(env.listen, env.nsd_addr, env.dig_key.clone());
     wait_change_served(&env, &poller, 0, &servers);
     let copy = PathBuf::from(env.status()["input"].as_str().expect("the input copy's path in status").to_owned());
     let copy_of = |round| {
@@ -990,11 +987,8 @@ fn a_copy_older_than_the_last_publication_is_not_signed() {
 #[test]
 fn an_output_behind_the_database_is_rebuilt_from_the_journal() {
     let Some(mut env) = Env::new() else { return };
-    let primary = env.deploy();
-    env.start_serve();
-    let nsd = env.start_nsd();
+    let (primary, nsd, poller) = deploy_watched(&mut env);
     let servers = [&primary, &nsd];
-    let poller = Poller::start(env.listen, env.nsd_addr, env.dig_key.clone());
     let (first, _) = wait_change_served(&env, &poller, 0, &servers);
     let old_output = output_at(&env, first, &servers);
     primary.reload(&zone_text(1));
@@ -1038,4 +1032,14 @@ fn output_at(env: &Env, serial: u32, servers: &[&Server]) -> String {
         (text_serial(&text) == Some(serial)).then_some(text)
     })
     .unwrap_or_else(|w| panic!("expected the output file at serial {serial} within {w:?}\n{}", env.context(servers)))
+}
+
+/// The deployment (knotd primary, signet serve, NSD), with a poller
+/// watching what signet and NSD serve.
+fn deploy_watched(env: &mut Env) -> (Server, Server, Poller) {
+    let primary = env.deploy();
+    env.start_serve();
+    let nsd = env.start_nsd();
+    let poller = Poller::start(env.listen, env.nsd_addr, env.dig_key.clone());
+    (primary, nsd, poller)
 }
