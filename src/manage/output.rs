@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use super::ManageError;
 use super::gate::{GateFailure, write_through_gate};
-use super::run::gate_failed;
+use super::run::{finish_run, gate_failed};
 use crate::chain::Chain;
 use crate::db::{Database, DbError, RunRecord, RunResult};
 use crate::verify::{NoProgress, Progress, SignatureMemo, VerifiedVersion, VerifyOptions, verify_version};
@@ -77,22 +77,19 @@ pub async fn write_pending_output(
         Err(e) => return Err(e.into()),
     }
     let written = write_locked(db, name, pending, progress).await;
-    if let Err(e) = db.unlock_zone(zone.id, pid).await {
-        tracing::error!(zone = %zone.name, "cannot release the zone's signing lock: {}", Chain(&e));
-    }
-    let written = written?;
-    if let OutputWritten::Failed(message) = &written {
-        let record = RunRecord {
+    // A failure is recorded as a failed run, and the lock let go, as a
+    // run does it.
+    let record = match &written {
+        Ok(OutputWritten::Failed(message)) => Some(RunRecord {
             at: pending.verify.now,
             result: RunResult::Failed,
             message: message.clone(),
             ..RunRecord::default()
-        };
-        if let Err(e) = db.record_unpublished_run(zone.id, &record).await {
-            tracing::error!(zone = %zone.name, "cannot record the run: {}", Chain(&e));
-        }
-    }
-    Ok(written)
+        }),
+        _ => None,
+    };
+    finish_run(db, (zone.id, &zone.name), Some(pid), record).await;
+    written
 }
 
 async fn write_locked(

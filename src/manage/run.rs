@@ -33,7 +33,7 @@ use crate::rollover::{Action, Step, publication};
 use crate::sign::{SignError, SignSettings, SignStats, SigningKeys, check_input, sign_zone_in_memory, sign_zone_until};
 use crate::time::format_time;
 use crate::verify::{Progress, Report, SignatureMemo, VerifiedVersion, VerifyOptions};
-use crate::zone::{Name, Zone, read_zone_file};
+use crate::zone::{Name, Zone, read_zone_file, read_zone_file_with_digest};
 
 /// How a run is done, besides the zone and the time.
 #[derive(Debug, Clone, Copy)]
@@ -170,7 +170,12 @@ fn clock_check(snapshot: &ZoneSnapshot, now: i64, options: &RunOptions<'_>) -> R
 /// (a full disk) is logged, not returned: the run's own outcome is what
 /// the caller must see; the next run takes over a lock left behind by
 /// this process (or a dead one).
-async fn finish_run(db: &Database, (zone_id, zone): (i64, &str), locked: Option<u32>, record: Option<RunRecord>) {
+pub(super) async fn finish_run(
+    db: &Database,
+    (zone_id, zone): (i64, &str),
+    locked: Option<u32>,
+    record: Option<RunRecord>,
+) {
     if let Some(run) = record
         && let Err(e) = db.record_unpublished_run(zone_id, &run).await
     {
@@ -345,9 +350,9 @@ async fn run_locked(
 }
 
 /// The unsigned input, with the digest to record for it: the zone the
-/// caller holds, or the input file read (its digest first: if the file
-/// changes while it is read, the digest recorded is of an older version,
-/// and a service sees the change).
+/// caller holds, or the input file read once, with the digest of exactly
+/// the bytes read (if the file changes meanwhile, a service sees the
+/// change by its digest).
 fn run_input<'a>(
     snapshot: &ZoneSnapshot,
     origin: &Name,
@@ -360,12 +365,8 @@ fn run_input<'a>(
         let digest = held.digest.map(<[u8]>::to_vec).or_else(|| snapshot.zone.input_digest.clone());
         return Ok((digest.unwrap_or_default(), Unsigned::Held(held.zone)));
     }
-    let digest = file_digest(input).map_err(|source| {
-        let problem = crate::zone::ReadProblem::Unreadable { path: input.to_owned(), source };
-        let error = crate::zone::ReadError { file: input.to_owned(), line: 0, problem };
-        ManageError::Input { zone: zone.to_owned(), source: Box::new(error) }
-    })?;
-    Ok((digest, Unsigned::Read(read_input(snapshot, origin)?)))
+    let (unsigned, digest) = read_input(snapshot, origin)?;
+    Ok((digest, Unsigned::Read(unsigned)))
 }
 
 /// The unsigned zone a run signs.
@@ -687,15 +688,15 @@ fn run_message(stats: &SignStats, transitions: usize, refused_incremental: Optio
     message
 }
 
-/// The unsigned input, read and checked against the content rules
-/// (before any key is made or opened).
-fn read_input(snapshot: &ZoneSnapshot, origin: &Name) -> Result<Zone, ManageError> {
+/// The unsigned input, read (with the digest of the bytes read) and
+/// checked against the content rules (before any key is made or opened).
+fn read_input(snapshot: &ZoneSnapshot, origin: &Name) -> Result<(Zone, Vec<u8>), ManageError> {
     let input = Path::new(&snapshot.zone.input_path);
     let zone = zone_name(snapshot);
-    let unsigned = read_zone_file(input, origin)
+    let (unsigned, digest) = read_zone_file_with_digest(input, origin)
         .map_err(|source| ManageError::Input { zone: zone.to_owned(), source: Box::new(source) })?;
     check_input(&unsigned, origin).map_err(ManageError::content(zone, input))?;
-    Ok(unsigned)
+    Ok((unsigned, digest))
 }
 
 /// The version published at `output`, whose signatures the signer may

@@ -533,7 +533,7 @@ impl ZoneTask {
         let Some(zone) = self.unsigned.as_ref().filter(|held| !held.on_disk).map(|held| Arc::clone(&held.zone)) else {
             return;
         };
-        let (path, serial) = (self.input_path().await, apex_soa(&zone).and_then(|soa| soa_serial(soa.rdata)));
+        let (path, serial) = (self.input.clone(), apex_soa(&zone).and_then(|soa| soa_serial(soa.rdata)));
         let written_zone = Arc::clone(&zone);
         let written = tokio::task::spawn_blocking(move || {
             write_copy(&path, &written_zone).map_err(|e| Chain(&e).to_string())?;
@@ -557,14 +557,6 @@ impl ZoneTask {
                 tracing::error!(zone = %self.origin, "the copy of the zone was not written (it stays in memory; a restart transfers again): {e}")
             }
             Err(e) => tracing::error!(zone = %self.origin, "the copy of the zone was not written: {e}"),
-        }
-    }
-
-    /// The zone's input file as the database has it now.
-    async fn input_path(&self) -> PathBuf {
-        match self.shared.db.zone(&self.origin).await {
-            Ok(zone) => PathBuf::from(zone.input_path),
-            Err(_) => self.input.clone(),
         }
     }
 

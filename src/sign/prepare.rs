@@ -47,16 +47,19 @@ pub(crate) fn prepare(unsigned: &Zone, keys: &SigningKeys<'_>, settings: &SignSe
     let dropped_by_signer = |record: RecordRef<'_>| {
         replaced(record.rtype, false) || (replaced(record.rtype, true) && record.owner.eq_ignore_case(apex))
     };
-    let too_long = |r: &RecordRef<'_>| i64::from(r.ttl) > settings.max_ttl && !dropped_by_signer(*r);
-    if let Some(record) = unsigned.records().find(too_long) {
-        return Err(SignError::TtlAboveMax {
-            owner: record.owner.to_string(),
-            rtype: record.rtype,
-            ttl: record.ttl,
-            max: settings.max_ttl,
-        });
+    let mut dropped = 0;
+    for record in unsigned.records() {
+        if dropped_by_signer(record) {
+            dropped += 1;
+        } else if i64::from(record.ttl) > settings.max_ttl {
+            return Err(SignError::TtlAboveMax {
+                owner: record.owner.to_string(),
+                rtype: record.rtype,
+                ttl: record.ttl,
+                max: settings.max_ttl,
+            });
+        }
     }
-    let dropped = unsigned.records().filter(|&r| dropped_by_signer(r)).count();
     if dropped > 0 {
         tracing::warn!(dropped, "input DNSSEC records dropped: the signer makes them anew");
     }

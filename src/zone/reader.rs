@@ -174,6 +174,22 @@ pub fn read_zone_file(path: &Path, origin: &Name) -> Result<Zone, ReadError> {
     let started = std::time::Instant::now();
     let text = read_bytes(path, path, 0)?;
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), bytes = text.len(), "file read");
+    read_file_text(text, path, origin)
+}
+
+/// [`read_zone_file`], with the SHA-256 of exactly the bytes read (how a
+/// service tells a changed input from a touched one): the file is read
+/// once, and the digest is of the version parsed even if the file changes
+/// meanwhile.
+pub fn read_zone_file_with_digest(path: &Path, origin: &Name) -> Result<(Zone, Vec<u8>), ReadError> {
+    let text = read_bytes(path, path, 0)?;
+    let digest = ring::digest::digest(&ring::digest::SHA256, &text).as_ref().to_vec();
+    Ok((read_file_text(text, path, origin)?, digest))
+}
+
+/// The zone in `text`, the whole of the file `path`.
+fn read_file_text(text: Vec<u8>, path: &Path, origin: &Name) -> Result<Zone, ReadError> {
+    let started = std::time::Instant::now();
     let sink = match read_parallel(&text, origin, path, PARALLEL_MIN_BYTES) {
         Some(pieces) => {
             tracing::debug!(seconds = started.elapsed().as_secs_f64(), "pieces parsed");
