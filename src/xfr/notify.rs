@@ -91,7 +91,6 @@ impl Notifier {
             let source = self.catalog.notify_source(self.origin.as_ref(), peer.addr);
             match self.notify_once(&peer, &version, source).await {
                 Ok(local) => {
-                    tracing::info!(zone = %self.origin, secondary = %peer.addr, serial = version.serial, attempt, source = %local.ip(), "NOTIFY acknowledged");
                     let result = NotifyOutcome {
                         address: &client_ip(peer.addr),
                         serial: version.serial,
@@ -103,6 +102,7 @@ impl Notifier {
                         source: Some(local.ip().to_canonical().to_string()),
                     };
                     self.record(result).await;
+                    tracing::info!(zone = %self.origin, secondary = %peer.addr, serial = version.serial, attempt, source = %local.ip(), "NOTIFY acknowledged");
                     return;
                 }
                 Err(failure) => {
@@ -118,19 +118,21 @@ impl Notifier {
             wait *= 2;
         };
         let message = failure.message(&peer, version.serial, attempt);
-        tracing::error!(zone = %self.origin, secondary = %peer.addr, serial = version.serial, tries = attempt,
-            "{message}; the next publication tries again");
         let result = NotifyOutcome {
             address: &client_ip(peer.addr),
             serial: version.serial,
             at: wall_clock(),
             acked: false,
             answer: failure.answer.clone(),
-            error: Some(message),
+            error: Some(message.clone()),
             tries: attempt,
             source: failure.local.map(|l| l.ip().to_canonical().to_string()),
         };
+        // Recorded before it is logged: whoever reads the log line finds
+        // the outcome in the state too.
         self.record(result).await;
+        tracing::error!(zone = %self.origin, secondary = %peer.addr, serial = version.serial, tries = attempt,
+            "{message}; the next publication tries again");
     }
 
     async fn record(&self, outcome: NotifyOutcome<'_>) {
