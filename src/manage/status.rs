@@ -12,6 +12,7 @@ use crate::db::{
     Database, DbError, DsCheck, DsSubmission, GateMemoInfo, JournalSummary, JournalVersion, Remote, RemoteRole, RunRow,
     TransferInState, TransferOutState, ZoneRow,
 };
+use crate::rollover::Observation;
 
 /// One zone's status.
 #[derive(Debug, Serialize)]
@@ -391,6 +392,7 @@ async fn zone_status(
         None => Some(now),
     };
     let next_wake = match zone.retry_at {
+        _ if !snapshot.pending.is_empty() => Some(reports_pending(&snapshot.pending, now)),
         Some(at) if failures > 0 => Some(Wakeup { at, why: format!("retry after {failures} failed run(s)") }),
         _ => zone.next_run_at.map(|at| Wakeup {
             at,
@@ -433,4 +435,20 @@ async fn zone_status(
         input: zone.input_path,
         output: zone.output_path,
     })
+}
+
+/// Reports recorded by an operator or the parent check (`ds seen`, a
+/// rollover asked for, …) and not yet taken in: the service runs the zone
+/// at its next database poll, whatever else it waits for.
+fn reports_pending(pending: &[(i64, Observation)], now: i64) -> Wakeup {
+    let what: Vec<String> = pending
+        .iter()
+        .map(|(_, observation)| match observation {
+            Observation::DsSeen { key } => format!("ds seen (key {key})"),
+            Observation::DsGone { key } => format!("ds gone (key {key})"),
+            Observation::Rollover { role } => format!("{role} rollover asked for"),
+            Observation::Compromised { key } => format!("key {key} compromised"),
+        })
+        .collect();
+    Wakeup { at: now, why: format!("reports not yet taken in: {}", what.join(", ")) }
 }

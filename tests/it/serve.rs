@@ -501,14 +501,17 @@ fn serve_rolls_keys_and_takes_up_changes() {
 
     // 3. A broken input keeps the old output, byte for byte, and shows in
     // status; the fixed input is published.
-    // Wait for a quiet moment: no key event due within 6 s.
-    // ... and its output file is the version last published (written
-    // after the version is served).
+    // Wait for a quiet moment: no key event due within 6 s, nothing
+    // asked of the parent (its answer would wake a run), no report
+    // waiting to be taken in (status shows one as due now), and the
+    // output file is the version last published (written after the
+    // version is served).
     wait_for(Duration::from_secs(40), || {
         let status = env.status(b.name);
         let at = status["next_wake"]["at"].as_i64();
         let written = status["published_serial"].as_u64() == b.output_serial().map(u64::from);
-        (written && at.is_none_or(|at| at > unix_now() + 6)).then_some(())
+        let nothing_asked = status["todo"].as_array().is_some_and(Vec::is_empty);
+        (written && nothing_asked && at.is_none_or(|at| at > unix_now() + 6)).then_some(())
     })
     .unwrap_or_else(|w| panic!("b.test. never had 6 s without a key event ({w:?})"));
     let before = std::fs::read(&b.output).expect("read output");
