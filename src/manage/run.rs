@@ -30,7 +30,10 @@ use crate::keys::KeyUri;
 use crate::policy::Policy;
 use crate::publish::Installed;
 use crate::rollover::{Action, Step, publication};
-use crate::sign::{SignError, SignSettings, SignStats, SigningKeys, check_input, sign_zone_in_memory, sign_zone_until};
+use crate::sign::{
+    Basis, SignError, SignSettings, SignStats, SigningKeys, check_input, sign_changes, sign_zone_in_memory,
+    sign_zone_until,
+};
 use crate::time::format_time;
 use crate::verify::{Progress, Report, SignatureMemo, VerifiedVersion, VerifyOptions};
 use crate::zone::{Name, Zone, read_zone_file, read_zone_file_with_digest};
@@ -77,6 +80,20 @@ pub struct Serving<'a> {
     /// Called with the version the gate passed, once it is recorded and
     /// before its file is written: the service serves it and notifies.
     pub serve: &'a (dyn Fn(&VerifiedVersion) + Sync),
+    /// What the version passed as [`RunOptions::previous`] was signed
+    /// from, when the service knows: lets the run sign only the changes.
+    pub basis: Option<ChangeBasis<'a>>,
+}
+
+/// The unsigned input a served version was signed from, and the
+/// fingerprint of the keys and settings it was signed with
+/// ([`Published::fingerprint`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ChangeBasis<'a> {
+    /// The unsigned input.
+    pub input: &'a Zone,
+    /// [`crate::sign::SignSettings::fingerprint`] of its run.
+    pub fingerprint: u64,
 }
 
 impl std::fmt::Debug for Serving<'_> {
@@ -115,6 +132,9 @@ pub struct Published {
     /// Served from memory, its output file still to be written
     /// ([`super::output::write_pending_output`]).
     pub pending_output: Option<PendingOutput>,
+    /// The fingerprint of the keys and settings it was signed with, for
+    /// the next run's [`ChangeBasis`].
+    pub fingerprint: u64,
 }
 
 /// How a managed run ended.
@@ -261,7 +281,10 @@ async fn run_locked(
         memo: gate_plan.memo.take(),
         collect_memo: gate_plan.collect,
     };
+    let fingerprint = settings.fingerprint(&keys);
+    let change_basis = change_basis(options, fingerprint, zone.sig_expires_at, &settings);
     let gate = Gate {
+        change_basis,
         output: &output,
         origin: &origin,
         verify: &verify,
@@ -346,7 +369,24 @@ async fn run_locked(
         zone: published_zone,
         input: unsigned.into_read().filter(|_| options.serving.is_some()).map(|zone| (zone, input_digest)),
         pending_output,
+        fingerprint,
     })))
+}
+
+/// The input the served version was signed from, if this run may sign
+/// only what changed since: the service knows it, the version was signed
+/// with the same keys and settings (`fingerprint`), and none of its
+/// signatures is due for refresh (the earliest expires after the renewal
+/// margin), so every signature of an unchanged RRset would be kept.
+fn change_basis<'a>(
+    options: &RunOptions<'a>,
+    fingerprint: u64,
+    signatures_expire: Option<i64>,
+    settings: &SignSettings,
+) -> Option<&'a Zone> {
+    let basis = options.serving.as_ref()?.basis?;
+    let fresh = signatures_expire.is_some_and(|at| at - settings.now > settings.renew_within);
+    (basis.fingerprint == fingerprint && fresh).then_some(basis.input)
 }
 
 /// The unsigned input, with the digest to record for it: the zone the
@@ -397,6 +437,9 @@ impl Unsigned<'_> {
 
 /// Everything the gate step of a run needs.
 struct Gate<'a> {
+    /// The unsigned input `previous` was signed from, when only the
+    /// changes since need signing.
+    change_basis: Option<&'a Zone>,
     output: &'a Path,
     origin: &'a Name,
     verify: &'a VerifyOptions,
@@ -453,8 +496,14 @@ impl Gate<'_> {
     fn in_memory(&self, unsigned: &Zone, previous: Option<&Zone>) -> Result<Gated, GateFailure> {
         let (stats, version) =
             sign_in_memory_through_gate(self.verify, self.predecessor, self.progress, self.abandon, || {
-                let (zone, stats) = sign_zone_in_memory(unsigned, self.keys, self.settings, previous, self.abandon)?;
-                Ok((zone, stats))
+                if let Some((unsigned_before, signed)) = self.change_basis.zip(previous) {
+                    let basis = Basis { signed, unsigned: unsigned_before };
+                    if let Some(made) = sign_changes(basis, unsigned, self.keys, self.settings, self.abandon)? {
+                        return Ok(made);
+                    }
+                    tracing::debug!(zone = %self.origin, "the change does not suit the change path: signing in full");
+                }
+                sign_zone_in_memory(unsigned, self.keys, self.settings, previous, self.abandon)
             })?;
         Ok(Gated {
             stats,

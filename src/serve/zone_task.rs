@@ -28,7 +28,7 @@ use super::watch::Stamp;
 use crate::chain::Chain;
 use crate::db::{DbError, ZoneRow, ZoneWatch};
 use crate::manage::output::{OutputWritten, PendingOutput, restore_published, write_pending_output};
-use crate::manage::run::{HeldInput, Serving};
+use crate::manage::run::{ChangeBasis, HeldInput, Serving};
 use crate::manage::{ManageError, RunOptions, RunOutcome, file_digest, run_zone};
 use crate::time::{format_duration, format_time, wall_clock};
 use crate::verify::{NoProgress, VerifiedVersion};
@@ -86,12 +86,23 @@ pub(super) struct ZoneTask {
     /// from it, and the journal its difference, as long as it is still
     /// the version last published (a `signet sign` from the command line
     /// publishes another).
-    served: Option<(Arc<Zone>, u32)>,
+    served: Option<Served>,
     /// The unsigned input held between runs.
     unsigned: Option<Unsigned>,
     /// Why a run is owed to a zone whose input is transferred, while it
     /// waits for its copy.
     owed: Option<String>,
+}
+
+/// The version a zone task serves.
+#[derive(Debug, Clone)]
+struct Served {
+    zone: Arc<Zone>,
+    serial: u32,
+    /// The unsigned input it was signed from and the fingerprint of its
+    /// keys and settings, when this task signed it: the next run may then
+    /// sign only what changed.
+    basis: Option<(Arc<Zone>, u64)>,
 }
 
 /// The unsigned input a zone task holds.
@@ -343,6 +354,8 @@ impl ZoneTask {
         let started = Instant::now();
         tracing::info!(zone = %self.origin, run = run_id, why = %why, "run started");
         let held = self.held_version().await;
+        // What this run signs when it does not read the file.
+        let signed_from = self.held_input();
         let result = self.execute(now, held).await;
         let seconds = started.elapsed().as_secs_f64();
         let metric = |result, report: Option<&crate::verify::Report>| RunMetric {
@@ -356,10 +369,16 @@ impl ZoneTask {
         match result {
             Ok(RunOutcome::Published(mut published)) => {
                 let serial = published.stats.serial;
-                self.served = published.zone.take().map(|zone| (zone, serial));
-                if let Some((zone, digest)) = published.input.take() {
-                    self.unsigned = Some(Unsigned { zone, digest: Some(digest), on_disk: true });
-                }
+                // The input signed: the file the run read, or the one held.
+                let signed_from = match published.input.take() {
+                    Some((zone, digest)) => {
+                        self.unsigned = Some(Unsigned { zone: Arc::clone(&zone), digest: Some(digest), on_disk: true });
+                        Some(zone)
+                    }
+                    None => signed_from,
+                };
+                let basis = signed_from.map(|input| (input, published.fingerprint));
+                self.served = published.zone.take().map(|zone| Served { zone, serial, basis });
                 // Served already; the output file follows (the version
                 // before is no longer held).
                 match published.pending_output.take() {
@@ -419,7 +438,7 @@ impl ZoneTask {
 
     /// Runs the managed run on a blocking thread, with a rayon pool of
     /// its own, driving its database work on the service's runtime.
-    async fn execute(&self, now: i64, previous: Option<Arc<Zone>>) -> Result<RunOutcome, ManageError> {
+    async fn execute(&self, now: i64, previous: Option<Served>) -> Result<RunOutcome, ManageError> {
         let shared = Arc::clone(&self.shared);
         let origin = self.origin.clone();
         let handle = tokio::runtime::Handle::current();
@@ -433,10 +452,14 @@ impl ZoneTask {
                 purge: true,
                 abandon: Some(&shared.stopping),
                 full_verify: false,
-                previous: previous.as_deref(),
+                previous: previous.as_ref().map(|served| &*served.zone),
                 serving: Some(Serving {
                     input: input.as_ref().map(|(zone, digest)| HeldInput { zone, digest: digest.as_deref() }),
                     serve: &serve,
+                    basis: previous
+                        .as_ref()
+                        .and_then(|served| served.basis.as_ref())
+                        .map(|(input, fingerprint)| ChangeBasis { input, fingerprint: *fingerprint }),
                 }),
             };
             handle.block_on(run_zone(&shared.db, &origin, now, &options))
@@ -490,7 +513,7 @@ impl ZoneTask {
         if self.shared.listening {
             serve_version(&self.shared, &self.origin, &pending.version);
         }
-        self.served = Some((Arc::clone(pending.version.zone()), serial));
+        self.served = Some(Served { zone: Arc::clone(pending.version.zone()), serial, basis: None });
         self.write_output(0, wall_clock(), pending).await;
         true
     }
@@ -508,22 +531,27 @@ impl ZoneTask {
         };
         let zone = Arc::new(read);
         self.shared.catalog.publish(&self.origin, ServedVersion { zone: Arc::clone(&zone), serial });
-        self.served = Some((zone, serial));
+        self.served = Some(Served { zone, serial, basis: None });
         tracing::info!(zone = %self.origin, serial, "serving the version published before the start");
         true
     }
 
     /// The version served, if it is still the version last published
     /// (kept for the next run if this one publishes nothing).
-    async fn held_version(&mut self) -> Option<Arc<Zone>> {
-        let (zone, serial) = self.served.as_ref()?;
+    async fn held_version(&mut self) -> Option<Served> {
+        let served = self.served.as_ref()?;
         let last = self.shared.db.zone(&self.origin).await.ok()?.last_serial;
-        if last == Some(i64::from(*serial)) {
-            return Some(Arc::clone(zone));
+        if last == Some(i64::from(served.serial)) {
+            return Some(served.clone());
         }
         tracing::info!(zone = %self.origin, "another version was published since (from the command line): reading the output again");
         self.served = None;
         None
+    }
+
+    /// The unsigned input held, shared.
+    fn held_input(&self) -> Option<Arc<Zone>> {
+        self.unsigned.as_ref().map(|input| Arc::clone(&input.zone))
     }
 
     /// Writes a transferred copy held only in memory to the zone's input

@@ -83,10 +83,13 @@ pub(crate) struct Nsec3Record {
 }
 
 /// A name that gets an NSEC3, with its type bitmap.
-struct Hashed<'a> {
-    hash: [u8; 20],
-    bitmap: Vec<u8>,
-    name: NameRef<'a>,
+pub(crate) struct Hashed<'a> {
+    /// The name's NSEC3 hash.
+    pub hash: [u8; 20],
+    /// The type bitmap of its NSEC3.
+    pub bitmap: Vec<u8>,
+    /// The name.
+    pub name: NameRef<'a>,
 }
 
 /// The NSEC3 chain of the zone, sorted by hash: every authoritative name
@@ -97,10 +100,33 @@ pub(crate) fn nsec3_chain(
     apex: NameRef<'_>,
     settings: &Nsec3Settings,
 ) -> Result<Vec<Nsec3Record>, SignError> {
+    let mut hashed = nsec3_subjects(tree, apex, settings)?;
+    hashed.par_sort_unstable_by(|a, b| a.hash.cmp(&b.hash));
+    if let Some(pair) = hashed.windows(2).find(|w| w[0].hash == w[1].hash) {
+        return Err(SignError::Nsec3Collision { first: pair[0].name.to_string(), second: pair[1].name.to_string() });
+    }
+    let records = (0..hashed.len())
+        .into_par_iter()
+        .map(|i| {
+            let next = &hashed[(i + 1) % hashed.len()].hash;
+            Nsec3Record { owner: hashed_owner(&hashed[i].hash, apex), rdata: settings.rdata(next, &hashed[i].bitmap) }
+        })
+        .collect();
+    Ok(records)
+}
+
+/// The names of `tree` that get an NSEC3 (every authoritative name and
+/// empty non-terminal, except, under opt-out, insecure delegations and
+/// the ENTs above nothing else), hashed, in no particular order.
+pub(crate) fn nsec3_subjects<'a>(
+    tree: &ZoneTree<'a>,
+    apex: NameRef<'_>,
+    settings: &Nsec3Settings,
+) -> Result<Vec<Hashed<'a>>, SignError> {
     if apex.wire().len() + 33 > 255 {
         return Err(SignError::ApexTooLongForNsec3 { apex: apex.to_string() });
     }
-    let mut subjects: Vec<(NameRef<'_>, Vec<u8>)> = Vec::new();
+    let mut subjects: Vec<(NameRef<'a>, Vec<u8>)> = Vec::new();
     for zn in &tree.nodes {
         let insecure = zn.role == (Role::Delegation { secure: false });
         if !zn.role.is_authoritative_name() || (insecure && settings.opt_out) {
@@ -115,7 +141,7 @@ pub(crate) fn nsec3_chain(
         }
     }
     let params = settings.params();
-    let mut hashed: Vec<Hashed> = subjects
+    Ok(subjects
         .into_par_iter()
         .map(|(name, bitmap)| Hashed {
             // SHA-1 is the only NSEC3 hash (RFC 5155 §11); `nsec3_hash` cannot fail for it.
@@ -123,32 +149,27 @@ pub(crate) fn nsec3_chain(
             bitmap,
             name,
         })
-        .collect();
-    hashed.par_sort_unstable_by(|a, b| a.hash.cmp(&b.hash));
-    if let Some(pair) = hashed.windows(2).find(|w| w[0].hash == w[1].hash) {
-        return Err(SignError::Nsec3Collision { first: pair[0].name.to_string(), second: pair[1].name.to_string() });
-    }
-    let flags = if settings.opt_out { NSEC3_OPT_OUT } else { 0 };
-    let mut fixed = vec![1, flags];
-    fixed.extend_from_slice(&settings.iterations.to_be_bytes());
-    fixed.push(settings.salt.len() as u8);
-    fixed.extend_from_slice(&settings.salt);
-    fixed.push(20);
-    let records = (0..hashed.len())
-        .into_par_iter()
-        .map(|i| {
-            let next = &hashed[(i + 1) % hashed.len()].hash;
-            let mut rdata = Vec::with_capacity(fixed.len() + 20 + hashed[i].bitmap.len());
-            rdata.extend_from_slice(&fixed);
-            rdata.extend_from_slice(next);
-            rdata.extend_from_slice(&hashed[i].bitmap);
-            Nsec3Record { owner: hashed_owner(&hashed[i].hash, apex), rdata }
-        })
-        .collect();
-    Ok(records)
+        .collect())
 }
 
-fn hashed_owner(hash: &[u8; 20], apex: NameRef<'_>) -> Name {
+impl Nsec3Settings {
+    /// The RDATA of an NSEC3 whose next hashed owner is `next`.
+    pub(crate) fn rdata(&self, next: &[u8; 20], bitmap: &[u8]) -> Vec<u8> {
+        let flags = if self.opt_out { NSEC3_OPT_OUT } else { 0 };
+        let mut rdata = Vec::with_capacity(6 + self.salt.len() + 20 + bitmap.len());
+        rdata.extend_from_slice(&[1, flags]);
+        rdata.extend_from_slice(&self.iterations.to_be_bytes());
+        rdata.push(self.salt.len() as u8);
+        rdata.extend_from_slice(&self.salt);
+        rdata.push(20);
+        rdata.extend_from_slice(next);
+        rdata.extend_from_slice(bitmap);
+        rdata
+    }
+}
+
+/// The owner name of the NSEC3 of a name with hash `hash`.
+pub(crate) fn hashed_owner(hash: &[u8; 20], apex: NameRef<'_>) -> Name {
     let label = data_encoding::BASE32HEX_NOPAD.encode(hash).to_ascii_lowercase();
     let mut wire = Vec::with_capacity(1 + label.len() + apex.wire().len());
     wire.push(label.len() as u8);

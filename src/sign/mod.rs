@@ -8,6 +8,7 @@
 //! What is made is not yet published: the gate (`manage::gate`) has the
 //! verifier judge it first (the file read back, or the zone in memory).
 
+pub(crate) mod changes;
 pub(crate) mod denial;
 pub(crate) mod prepare;
 pub(crate) mod reuse;
@@ -19,6 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
+pub use changes::{Basis, sign_changes};
 pub use denial::Nsec3Settings;
 pub use prepare::check_input;
 pub use rrsig::Window;
@@ -211,6 +213,34 @@ impl SignSettings {
     }
 }
 
+impl SignSettings {
+    /// What decides the records and signatures the signer makes for an
+    /// RRset that did not change: the keys and which sign what, the
+    /// denial settings, TTLs, and the validity windows relative to the
+    /// time of signing. Two runs with one fingerprint would keep the same
+    /// signatures of an unchanged RRset, which lets the change path
+    /// ([`sign_changes`]) carry them over without looking. In memory only
+    /// (the hash is not stable across builds).
+    pub fn fingerprint(&self, keys: &SigningKeys<'_>) -> u64 {
+        use std::hash::{Hash as _, Hasher as _};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for window in [&self.zone_window, &self.key_window] {
+            (self.now - window.inception, window.expiration - self.now, window.jitter).hash(&mut h);
+        }
+        format!("{:?} {:?}", self.denial, self.serial).hash(&mut h);
+        (self.dnskey_ttl, self.max_ttl, self.cds_digest, self.renew_within).hash(&mut h);
+        for key in keys.published.iter().chain(&keys.cds) {
+            key.rdata.hash(&mut h);
+        }
+        for (kind, signers) in [(0u8, &keys.key_signers), (1, &keys.zone_signers)] {
+            for signer in signers {
+                (kind, signer.tag, signer.key.algorithm().number(), signer.key.public_key()).hash(&mut h);
+            }
+        }
+        h.finish()
+    }
+}
+
 /// What a signing run made.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct SignStats {
@@ -316,13 +346,19 @@ fn prepare_to_sign(
     keys: &SigningKeys<'_>,
     settings: &SignSettings,
 ) -> Result<prepare::Prepared, SignError> {
+    check_signers(keys)?;
+    prepare::prepare(unsigned, keys, settings)
+}
+
+/// Are there signers of both kinds?
+fn check_signers(keys: &SigningKeys<'_>) -> Result<(), SignError> {
     if keys.key_signers.is_empty() {
         return Err(SignError::MissingRole("key-signing"));
     }
     if keys.zone_signers.is_empty() {
         return Err(SignError::MissingRole("zone-signing"));
     }
-    prepare::prepare(unsigned, keys, settings)
+    Ok(())
 }
 
 /// Signs the prepared zone on all cores and hands the output to `emit`
@@ -448,14 +484,7 @@ impl Run<'_> {
             self.node_out(zn, old.as_ref(), &mut out, &mut stats)?;
             if let Some(Some(next)) = nsec_next.map(|n| n[start + i]) {
                 let rdata = denial::nsec_rdata(zn, tree.nodes[next as usize].node.name());
-                let rrset = RrsetToSign {
-                    owner: zn.node.name(),
-                    rtype: Rtype::NSEC,
-                    ttl: self.denial_ttl,
-                    rdatas: vec![&rdata],
-                };
-                self.rrset_out(&rrset, old.as_ref(), true, &mut out, &mut stats)?;
-                stats.denial_records += 1;
+                self.denial_out(zn.node.name(), Rtype::NSEC, &rdata, old.as_ref(), &mut out, &mut stats)?;
             }
         }
         Ok((out, stats))
@@ -491,18 +520,28 @@ impl Run<'_> {
         let mut stats = SignStats::default();
         let mut previous = self.previous.zip(task.first()).map(|(p, first)| p.cursor(first.owner.as_ref()));
         for record in task {
-            let rrset = RrsetToSign {
-                owner: record.owner.as_ref(),
-                rtype: Rtype::NSEC3,
-                ttl: self.denial_ttl,
-                rdatas: vec![&record.rdata],
-            };
             let old = previous.as_mut().and_then(|cursor| cursor.find(record.owner.as_ref()));
-            self.rrset_out(&rrset, old.as_ref(), true, &mut out, &mut stats)?;
+            self.denial_out(record.owner.as_ref(), Rtype::NSEC3, &record.rdata, old.as_ref(), &mut out, &mut stats)?;
             stats.names += 1;
-            stats.denial_records += 1;
         }
         Ok((out, stats))
+    }
+
+    /// An NSEC or NSEC3 record with its RRSIGs (those of the previous
+    /// version's node `old` kept where they may be).
+    fn denial_out(
+        &self,
+        owner: NameRef<'_>,
+        rtype: Rtype,
+        rdata: &[u8],
+        old: Option<&Node<'_>>,
+        out: &mut impl Sink,
+        stats: &mut SignStats,
+    ) -> Result<(), SignError> {
+        let rrset = RrsetToSign { owner, rtype, ttl: self.denial_ttl, rdatas: vec![rdata] };
+        self.rrset_out(&rrset, old, true, out, stats)?;
+        stats.denial_records += 1;
+        Ok(())
     }
 
     /// Writes an RRset's records and, if `sign`, its RRSIGs: those of

@@ -9,6 +9,7 @@
 
 mod common;
 
+mod change_path;
 mod cli_output;
 mod content_rules;
 mod deployment;
