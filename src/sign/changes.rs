@@ -79,6 +79,10 @@ pub fn sign_changes(
     let Some(old_ranges) = old_ranges else { return Ok(None) };
     let Some(new_part) = region_records(unsigned, &regions) else { return Ok(None) };
     let new = prepare::prepare(&new_part, keys, settings)?;
+    if denial_ttl(served) != Some(new.denial_ttl) {
+        // The SOA's TTL or MINIMUM moved: every NSEC or NSEC3 changes.
+        return Ok(None);
+    }
     let old_part = copy_ranges(served, &old_ranges);
     let Some(edit) = ChainEdit::new(served, &old_part, &new.zone, &settings.denial)? else { return Ok(None) };
     let nsec3 = match &settings.denial {
@@ -125,6 +129,13 @@ fn sign_regions(
         run.denial_out(record.owner.as_ref(), plan.rtype, &record.rdata, old.as_ref(), &mut out, stats)?;
     }
     Ok(out)
+}
+
+/// The TTL of the served version's denial records, as its apex NSEC3PARAM
+/// or NSEC has it.
+fn denial_ttl(served: &Zone) -> Option<u32> {
+    let apex = served.node(served.origin())?;
+    apex.rrset(Rtype::NSEC3PARAM).or_else(|| apex.rrset(Rtype::NSEC)).map(|set| set.ttl())
 }
 
 /// A name ordered canonically (RFC 4034 §6.1), for ordered sets.
