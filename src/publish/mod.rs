@@ -147,7 +147,7 @@ pub fn install(candidate: SealedCandidate, verified: VerifiedZone) -> Result<Ins
         let _ = installed.put_back();
         return Err(PublishError::Io { path: dir, source: e });
     }
-    tracing::debug!(target = %installed.target.display(), "zone published");
+    tracing::debug!(target = %installed.target.display(), "candidate installed at the output");
     Ok(installed)
 }
 

@@ -74,6 +74,7 @@ pub fn sign_changes(
     let _span = tracing::info_span!("sign changes", zone = %unsigned.origin()).entered();
     check_signers(keys)?;
     let Some(regions) = changed_regions(basis, unsigned) else { return Ok(None) };
+    tracing::debug!(regions = regions.len(), "regions of the change found");
     let served = basis.signed;
     let old_ranges: Option<Vec<Range<usize>>> = regions.iter().map(|root| region_range(served, root)).collect();
     let Some(old_ranges) = old_ranges else { return Ok(None) };
@@ -90,6 +91,7 @@ pub fn sign_changes(
         Denial::Nsec => None,
     };
     let Some(plan) = edit.plan(served, nsec3) else { return Ok(None) };
+    tracing::debug!(records = plan.records.len(), "the chain's edit planned");
     let previous = Previous::new(served, settings.now, settings.renew_within);
     let run = Run { zone: &new.zone, keys, settings, denial_ttl: new.denial_ttl, previous: Some(&previous), stop };
     run.check_stop()?;
@@ -99,7 +101,9 @@ pub fn sign_changes(
     dropped.extend(plan.dropped_ranges.iter().cloned());
     dropped.sort_by_key(|range| range.start);
     let singles = &plan.dropped_records;
+    tracing::debug!("the regions signed");
     let zone = served.edited(|at, _| in_ranges(&dropped, at) || singles.contains(&at), added);
+    tracing::debug!("the served version edited");
     count_records(&zone, &mut stats);
     tracing::debug!(regions = regions.len(), rrsigs = stats.rrsigs, records = stats.records, "changes signed");
     Ok(Some((zone, stats)))
