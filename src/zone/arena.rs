@@ -6,6 +6,7 @@
 //! of delegations to a few hundred megabytes.
 
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 use rayon::iter::{IntoParallelIterator as _, ParallelIterator as _};
 use rayon::slice::ParallelSliceMut;
@@ -41,11 +42,54 @@ pub struct ZoneBuilder {
 pub struct Zone {
     origin: Name,
     class: u16,
-    data: Vec<u8>,
+    data: Arena,
     recs: Vec<Rec>,
     /// Bytes of `data` that records dropped by [`Zone::edited`] left
     /// behind (RDATA only; an owner may still be shared).
     dead: usize,
+}
+
+/// A zone's bytes (owner names and RDATA), addressed by offset: a base
+/// shared, by `Arc`, with the versions the zone was edited from or into,
+/// and a tail of the bytes edits added since the base was made
+/// ([`Zone::edited`]). Offsets below the base's length are in the base.
+/// Two versions of a zone of millions of records then hold its bytes
+/// once, and an edit copies only the tail.
+#[derive(Debug)]
+struct Arena {
+    base: Arc<Vec<u8>>,
+    tail: Vec<u8>,
+}
+
+impl Arena {
+    fn new(base: Vec<u8>) -> Arena {
+        Arena { base: Arc::new(base), tail: Vec::new() }
+    }
+
+    fn len(&self) -> usize {
+        self.base.len() + self.tail.len()
+    }
+}
+
+/// Bytes addressed by offset: a builder's vector, or a zone's arena.
+trait Bytes {
+    fn at(&self, offset: usize, len: usize) -> &[u8];
+}
+
+impl Bytes for Vec<u8> {
+    fn at(&self, offset: usize, len: usize) -> &[u8] {
+        &self[offset..offset + len]
+    }
+}
+
+impl Bytes for Arena {
+    #[inline]
+    fn at(&self, offset: usize, len: usize) -> &[u8] {
+        match offset.checked_sub(self.base.len()) {
+            None => &self.base[offset..offset + len],
+            Some(in_tail) => &self.tail[in_tail..in_tail + len],
+        }
+    }
 }
 
 /// A record borrowed from a zone.
@@ -175,13 +219,13 @@ impl ZoneBuilder {
         recs.dedup_by(|b, a| same_owner(&data, a, b) && cmp_in_node(&data, a, b) == Ordering::Equal);
         data.shrink_to_fit();
         recs.shrink_to_fit();
-        Zone { origin, class, data, recs, dead: 0 }
+        Zone { origin, class, data: Arena::new(data), recs, dead: 0 }
     }
 }
 
 /// Type, then RDATA, then TTL: exact duplicates end up side by side,
 /// whatever lies between them in the file, for `dedup_by` to drop.
-fn cmp_in_node(data: &[u8], a: &Rec, b: &Rec) -> Ordering {
+fn cmp_in_node<D: Bytes + ?Sized>(data: &D, a: &Rec, b: &Rec) -> Ordering {
     a.rtype.cmp(&b.rtype).then_with(|| rdata_of(data, a).cmp(rdata_of(data, b))).then(a.ttl.cmp(&b.ttl))
 }
 
@@ -193,7 +237,7 @@ fn cmp_in_node(data: &[u8], a: &Rec, b: &Rec) -> Ordering {
 /// stretches, merged in linear time. BIND's order is not canonical at
 /// all: each run gets a byte-comparable sort key, and the runs are sorted
 /// on all cores.
-fn sort_by_owner(data: &[u8], recs: Vec<Rec>) -> Vec<Rec> {
+fn sort_by_owner(data: &Vec<u8>, recs: Vec<Rec>) -> Vec<Rec> {
     let breaks: Vec<usize> = (1..recs.len())
         .into_par_iter()
         .filter(|&i| {
@@ -225,7 +269,7 @@ fn sort_by_owner(data: &[u8], recs: Vec<Rec>) -> Vec<Rec> {
 
 /// Merges two stretches of records that are each in canonical owner
 /// order, a run of one owner at a time (the left one first on a tie).
-fn merge_stretches(data: &[u8], left: &[Rec], right: &[Rec]) -> Vec<Rec> {
+fn merge_stretches(data: &Vec<u8>, left: &[Rec], right: &[Rec]) -> Vec<Rec> {
     let mut merged = Vec::with_capacity(left.len() + right.len());
     let (mut l, mut r) = (0, 0);
     while l < left.len() && r < right.len() {
@@ -243,21 +287,21 @@ fn merge_stretches(data: &[u8], left: &[Rec], right: &[Rec]) -> Vec<Rec> {
     merged
 }
 
-fn owner_of<'a>(data: &'a [u8], rec: &Rec) -> NameRef<'a> {
-    NameRef::from_stored(&data[rec.owner..rec.owner + rec.owner_len as usize])
+fn owner_of<'a, D: Bytes + ?Sized>(data: &'a D, rec: &Rec) -> NameRef<'a> {
+    NameRef::from_stored(data.at(rec.owner, rec.owner_len as usize))
 }
 
-fn rdata_of<'a>(data: &'a [u8], rec: &Rec) -> &'a [u8] {
-    &data[rec.rdata..rec.rdata + rec.rdata_len as usize]
+fn rdata_of<'a, D: Bytes + ?Sized>(data: &'a D, rec: &Rec) -> &'a [u8] {
+    data.at(rec.rdata, rec.rdata_len as usize)
 }
 
 /// Do two records have one owner? Canonically equal names are equal
 /// wire bytes up to ASCII case: cheaper to test than to order.
-fn same_owner(data: &[u8], a: &Rec, b: &Rec) -> bool {
+fn same_owner<D: Bytes + ?Sized>(data: &D, a: &Rec, b: &Rec) -> bool {
     a.owner == b.owner || owner_of(data, a).eq_ignore_case(owner_of(data, b))
 }
 
-fn cmp_owners(data: &[u8], a: &Rec, b: &Rec) -> Ordering {
+fn cmp_owners<D: Bytes + ?Sized>(data: &D, a: &Rec, b: &Rec) -> Ordering {
     if a.owner == b.owner {
         return Ordering::Equal;
     }

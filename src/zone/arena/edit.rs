@@ -3,17 +3,21 @@
 //!
 //! Building a zone of millions of records again (push every record, sort,
 //! group) costs the best part of a second; a change of a few records
-//! should cost what copying the arena costs. The arena's bytes are copied
-//! as they are (so every kept record's offsets stay valid), the added
-//! records' bytes appended, and the index spliced: one binary search per
-//! added record. The bytes of dropped records stay behind as dead bytes
-//! until they are a quarter of the arena; then the zone is built anew.
+//! should cost what copying the index costs. The arena's base is shared
+//! with the zone edited (so every kept record's offsets stay valid and
+//! two versions hold their common bytes once), its small tail copied, the
+//! added records' bytes appended to the tail, and the index spliced: one
+//! binary search per added record. The bytes of dropped records stay
+//! behind as dead bytes until they are a quarter of the arena, or the
+//! tail an eighth of the live bytes; then the zone gets an arena of its
+//! own (one pass, no sort).
 
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use super::{Rec, RecordRef, Zone, ZoneBuilder, cmp_in_node, cmp_owners};
+use super::{Arena, Bytes as _, Rec, RecordRef, Zone, ZoneBuilder, cmp_in_node, cmp_owners};
 
 impl Zone {
     /// This zone without the records `drop` names (by position and
@@ -27,40 +31,50 @@ impl Zone {
         let dead_now: usize =
             self.recs.iter().zip(&dropped).filter(|&(_, &gone)| gone).map(|(rec, _)| usize::from(rec.rdata_len)).sum();
         let dead = self.dead + dead_now;
-        let base = self.data.len();
-        let data = copied_on_all_cores(&self.data, &added.data);
+        // The base is shared; the tail copied, with the added bytes after it.
+        let offset = self.data.len();
+        let mut tail = Vec::with_capacity(self.data.tail.len() + added.data.len());
+        tail.extend_from_slice(&self.data.tail);
+        tail.extend_from_slice(&added.data.base);
+        let data = Arena { base: Arc::clone(&self.data.base), tail };
         let new: Vec<Rec> =
-            added.recs.iter().map(|rec| Rec { owner: rec.owner + base, rdata: rec.rdata + base, ..*rec }).collect();
+            added.recs.iter().map(|rec| Rec { owner: rec.owner + offset, rdata: rec.rdata + offset, ..*rec }).collect();
         let recs = splice(&data, kept, &new);
         let zone = Zone { origin: self.origin.clone(), class: self.class, data, recs, dead };
-        if zone.dead > zone.data.len() / 4 { zone.rebuilt() } else { zone }
+        // Dead bytes, or a tail that every edit copies, past a bound: one
+        // arena of the live bytes again.
+        let (live, tail) = (zone.data.len() - zone.dead, zone.data.tail.len());
+        if zone.dead > zone.data.len() / 4 || tail > live / 8 { zone.compacted() } else { zone }
     }
 
-    /// The same records in a fresh arena, without dead bytes.
-    fn rebuilt(&self) -> Zone {
-        let mut builder = ZoneBuilder::new(self.origin.clone(), self.class);
-        for record in self.records() {
-            builder.push(record.owner, record.rtype, record.ttl, record.rdata);
+    /// The same records in a fresh arena of their own, without dead
+    /// bytes: one pass in order, each node's owner stored once.
+    fn compacted(&self) -> Zone {
+        let mut data = Vec::with_capacity(self.data.len() - self.dead);
+        let mut recs = Vec::with_capacity(self.recs.len());
+        let mut last_owner: Option<(usize, usize)> = None;
+        for rec in &self.recs {
+            let owner = match last_owner {
+                Some((old, new)) if old == rec.owner => new,
+                _ => {
+                    let new = data.len();
+                    data.extend_from_slice(self.data.at(rec.owner, usize::from(rec.owner_len)));
+                    last_owner = Some((rec.owner, new));
+                    new
+                }
+            };
+            let rdata = data.len();
+            data.extend_from_slice(self.data.at(rec.rdata, usize::from(rec.rdata_len)));
+            recs.push(Rec { owner, rdata, ..*rec });
         }
-        builder.finish()
+        Zone { origin: self.origin.clone(), class: self.class, data: Arena::new(data), recs, dead: 0 }
     }
-}
-
-/// `first` then `second` in a new vector, the copy (and the page faults
-/// of a fresh allocation of a few hundred megabytes) on all cores.
-fn copied_on_all_cores(first: &[u8], second: &[u8]) -> Vec<u8> {
-    const CHUNK: usize = 4 << 20;
-    let mut data = vec![0; first.len() + second.len()];
-    let (head, tail) = data.split_at_mut(first.len());
-    head.par_chunks_mut(CHUNK).zip(first.par_chunks(CHUNK)).for_each(|(to, from)| to.copy_from_slice(from));
-    tail.copy_from_slice(second);
-    data
 }
 
 /// `kept` (in canonical order) with `new` (in canonical order, its own
 /// copies already dropped) put in place; a new record equal to a kept
 /// one in every field is left out.
-fn splice(data: &[u8], kept: Vec<Rec>, new: &[Rec]) -> Vec<Rec> {
+fn splice(data: &Arena, kept: Vec<Rec>, new: &[Rec]) -> Vec<Rec> {
     if new.is_empty() {
         return kept;
     }
@@ -121,6 +135,22 @@ mod tests {
         ));
         assert_eq!(lines(&edited), lines(&expected));
         assert_eq!(edited.node(a.as_ref()).map(|n| n.types().collect::<Vec<_>>()), Some(vec![Rtype::A, Rtype::AAAA]));
+    }
+
+    #[test]
+    fn versions_share_the_bytes_they_keep() {
+        let text: String = (0..200).map(|i| format!("n{i}.example. 3600 IN A 192.0.2.{}\n", i % 250)).collect();
+        let old = zone(&format!("{BASE}{text}"));
+        let mut added = ZoneBuilder::new(old.origin().to_owned(), old.class());
+        let new_name = Name::from_text("new.example.", None).expect("name");
+        added.push(new_name.as_ref(), Rtype::A, 60, &[192, 0, 2, 200]);
+        let edited = old.edited(|_, r| r.owner.to_string() == "n7.example.", added);
+        assert!(Arc::ptr_eq(&old.data.base, &edited.data.base), "the base is shared, not copied");
+        assert_eq!(edited.data.tail.len(), new_name.wire().len() + 4, "the tail holds the added bytes only");
+        let twice = edited.edited(|_, _| false, ZoneBuilder::new(old.origin().to_owned(), old.class()));
+        assert!(Arc::ptr_eq(&old.data.base, &twice.data.base));
+        assert_eq!(lines(&twice), lines(&edited));
+        assert!(edited.node(new_name.as_ref()).is_some() && edited.len() == old.len());
     }
 
     #[test]
