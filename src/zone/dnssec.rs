@@ -440,8 +440,15 @@ pub fn nsec3_hash(name: NameRef<'_>, params: &Nsec3Params<'_>) -> Option<[u8; 20
     if params.hash_algorithm != 1 {
         return None;
     }
+    // The lowercased name on the stack: a zone's names are hashed by the
+    // million, by the signer and again by the gate.
+    let wire = name.wire();
+    let mut lowercase = [0u8; 255];
+    let lowercase = &mut lowercase[..wire.len().min(255)];
+    lowercase.copy_from_slice(&wire[..lowercase.len()]);
+    lowercase.make_ascii_lowercase();
     let mut ctx = digest::Context::new(&digest::SHA1_FOR_LEGACY_USE_ONLY);
-    ctx.update(&name.wire().to_ascii_lowercase());
+    ctx.update(lowercase);
     ctx.update(params.salt);
     let mut hash = [0u8; 20];
     hash.copy_from_slice(ctx.finish().as_ref());
