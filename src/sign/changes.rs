@@ -40,6 +40,7 @@ use super::prepare;
 use super::reuse::Previous;
 use super::{Denial, Run, SignError, SignSettings, SignStats, SigningKeys, check_signers};
 use crate::zone::diff::ZoneDiff;
+use crate::zone::dnssec::{Nsec, Nsec3};
 use crate::zone::tree::{Role, ZoneTree};
 use crate::zone::{Name, NameRef, RecordRef, Rtype, Zone, ZoneBuilder};
 
@@ -85,18 +86,15 @@ pub fn sign_changes(
         return Ok(None);
     }
     let old_part = copy_ranges(served, &old_ranges);
-    let Some(edit) = ChainEdit::new(served, &old_part, &new.zone, &settings.denial)? else { return Ok(None) };
-    let nsec3 = match &settings.denial {
-        Denial::Nsec3(nsec3) => Some(nsec3),
-        Denial::Nsec => None,
-    };
-    let Some(plan) = edit.plan(served, nsec3) else { return Ok(None) };
+    let (old_tree, new_tree) = (ZoneTree::build(&old_part), ZoneTree::build(&new.zone));
+    let Some(edit) = ChainEdit::new(served, &old_tree, &new_tree, &settings.denial)? else { return Ok(None) };
+    let Some(plan) = edit.plan(served) else { return Ok(None) };
     tracing::debug!(records = plan.records.len(), "the chain's edit planned");
     let previous = Previous::new(served, settings.now, settings.renew_within);
     let run = Run { zone: &new.zone, keys, settings, denial_ttl: new.denial_ttl, previous: Some(&previous), stop };
     run.check_stop()?;
     let mut stats = SignStats { serial: new.serial, dropped: new.dropped as u64, ..SignStats::default() };
-    let added = sign_regions(&run, served, &new.zone, &plan, &mut stats)?;
+    let added = sign_regions(&run, served, &new_tree, &plan, &mut stats)?;
     let mut dropped = old_ranges;
     dropped.extend(plan.dropped_ranges.iter().cloned());
     dropped.sort_by_key(|range| range.start);
@@ -114,13 +112,12 @@ pub fn sign_changes(
 fn sign_regions(
     run: &Run<'_>,
     served: &Zone,
-    regions: &Zone,
+    regions: &ZoneTree<'_>,
     plan: &ChainPlan,
     stats: &mut SignStats,
 ) -> Result<ZoneBuilder, SignError> {
     let mut out = ZoneBuilder::new(served.origin().to_owned(), served.class());
-    let tree = ZoneTree::build(regions);
-    for zn in &tree.nodes {
+    for zn in &regions.nodes {
         let old = served.node(zn.node.name());
         run.node_out(zn, old.as_ref(), &mut out, stats)?;
         if let Some(next) = plan.nsec_next.get(&Canonical(zn.node.name().to_owned())) {
@@ -227,9 +224,9 @@ fn in_ranges(ranges: &[Range<usize>], at: usize) -> bool {
 /// NSEC owners, or the NSEC3 hashed owners (whose canonical order is the
 /// order of the hashes).
 #[derive(Debug)]
-struct ChainEdit {
-    /// NSEC or NSEC3.
-    rtype: Rtype,
+struct ChainEdit<'a> {
+    /// The NSEC3 settings (None: NSEC).
+    nsec3: Option<&'a Nsec3Settings>,
     /// The chain's records in the served version, by position, in
     /// canonical order of their owners.
     old_chain: Vec<usize>,
@@ -257,48 +254,60 @@ struct ChainPlan {
     dropped_records: BTreeSet<usize>,
 }
 
-impl ChainEdit {
-    /// The chain's edit for the regions, from the served version's records
-    /// there (`old_part`) and the new ones (`new`).
-    fn new(served: &Zone, old_part: &Zone, new: &Zone, denial: &Denial) -> Result<Option<ChainEdit>, SignError> {
-        let (old_tree, new_tree) = (ZoneTree::build(old_part), ZoneTree::build(new));
+impl<'a> ChainEdit<'a> {
+    /// The chain's edit for the regions, from the structure of the served
+    /// version's records there (`old_tree`) and of the new ones
+    /// (`new_tree`).
+    fn new(
+        served: &Zone,
+        old_tree: &ZoneTree<'_>,
+        new_tree: &ZoneTree<'_>,
+        denial: &'a Denial,
+    ) -> Result<Option<ChainEdit<'a>>, SignError> {
         // A name of the zone that is also a hashed owner: not for this path.
         if old_tree.nodes.iter().any(|zn| zn.role == Role::Nsec3) {
             return Ok(None);
         }
         let apex = served.origin();
-        let (rtype, removed, added) = match denial {
+        let (nsec3, removed, added) = match denial {
             Denial::Nsec => {
                 let in_chain = |tree: &ZoneTree<'_>| -> Vec<Canonical> {
                     let names = tree.nodes.iter().filter(|zn| zn.role.is_authoritative_name());
                     names.map(|zn| Canonical(zn.node.name().to_owned())).collect()
                 };
-                let added = in_chain(&new_tree).into_iter().map(|key| (key, Vec::new())).collect();
-                (Rtype::NSEC, in_chain(&old_tree).into_iter().collect(), added)
+                let added = in_chain(new_tree).into_iter().map(|key| (key, Vec::new())).collect();
+                (None, in_chain(old_tree).into_iter().collect(), added)
             }
             Denial::Nsec3(settings) => {
                 let owner = |hash: &[u8; 20]| Canonical(hashed_owner(hash, apex));
-                let removed = nsec3_subjects(&old_tree, apex, settings)?.iter().map(|h| owner(&h.hash)).collect();
+                let removed = nsec3_subjects(old_tree, apex, settings)?.iter().map(|h| owner(&h.hash)).collect();
                 let mut added = BTreeMap::new();
-                for hashed in nsec3_subjects(&new_tree, apex, settings)? {
+                for hashed in nsec3_subjects(new_tree, apex, settings)? {
                     if added.insert(owner(&hashed.hash), hashed.bitmap).is_some() {
                         return Ok(None);
                     }
                 }
-                (Rtype::NSEC3, removed, added)
+                (Some(settings), removed, added)
             }
         };
-        let old_chain = (0..served.len()).into_par_iter().filter(|&at| record_at(served, at).rtype == rtype).collect();
-        Ok(Some(ChainEdit { rtype, old_chain, removed, added }))
+        let mut edit = ChainEdit { nsec3, old_chain: Vec::new(), removed, added };
+        let rtype = edit.rtype();
+        edit.old_chain = (0..served.len()).into_par_iter().filter(|&at| record_at(served, at).rtype == rtype).collect();
+        Ok(Some(edit))
+    }
+
+    /// NSEC or NSEC3.
+    fn rtype(&self) -> Rtype {
+        if self.nsec3.is_some() { Rtype::NSEC3 } else { Rtype::NSEC }
     }
 
     /// What to make and take out; `None` when the served version does not
     /// hold the chain the regions were found to have, or an entry outside
     /// them shares a key with a new one (a hash collision: the full signer
     /// names it).
-    fn plan(&self, served: &Zone, nsec3: Option<&Nsec3Settings>) -> Option<ChainPlan> {
+    fn plan(&self, served: &Zone) -> Option<ChainPlan> {
         let mut plan = ChainPlan {
-            rtype: self.rtype,
+            rtype: self.rtype(),
             nsec_next: BTreeMap::new(),
             records: Vec::new(),
             dropped_ranges: Vec::new(),
@@ -306,7 +315,7 @@ impl ChainEdit {
         };
         for key in &self.removed {
             self.old_index(served, key.0.as_ref())?;
-            if nsec3.is_some() {
+            if self.nsec3.is_some() {
                 plan.dropped_ranges.push(node_range(served, key.0.as_ref())?);
             }
         }
@@ -315,17 +324,14 @@ impl ChainEdit {
                 return None;
             }
             let next = self.next_key(served, key.0.as_ref());
-            match nsec3 {
-                Some(settings) => {
-                    let next: [u8; 20] = next_hash(next.as_ref())?;
-                    plan.records.push(Nsec3Record { owner: key.0.clone(), rdata: settings.rdata(&next, bitmap) });
-                }
-                None => {
-                    plan.nsec_next.insert(key.clone(), next);
-                }
+            if self.nsec3.is_some() {
+                let rdata = self.rdata(next.as_ref(), bitmap)?;
+                plan.records.push(Nsec3Record { owner: key.0.clone(), rdata });
+            } else {
+                plan.nsec_next.insert(key.clone(), next);
             }
         }
-        self.rewrite_neighbours(served, nsec3.is_some(), &mut plan)?;
+        self.rewrite_neighbours(served, &mut plan)?;
         plan.records.sort_by(|a, b| a.owner.as_ref().canonical_cmp(b.owner.as_ref()));
         Some(plan)
     }
@@ -333,7 +339,7 @@ impl ChainEdit {
     /// The untouched entries just before a removed or added key whose next
     /// field changes: their new RDATA (the old type bitmap kept), and the
     /// served records they replace.
-    fn rewrite_neighbours(&self, served: &Zone, nsec3: bool, plan: &mut ChainPlan) -> Option<()> {
+    fn rewrite_neighbours(&self, served: &Zone, plan: &mut ChainPlan) -> Option<()> {
         let before: BTreeSet<usize> = self
             .removed
             .iter()
@@ -342,14 +348,16 @@ impl ChainEdit {
             .collect();
         for index in before {
             let old = record_at(served, self.old_chain[index]);
-            let next = self.next_key(served, old.owner);
-            let next = if nsec3 { next_hash(next.as_ref())?.to_vec() } else { next.wire().to_ascii_lowercase() };
-            let rdata = with_next(old.rdata, nsec3, &next)?;
+            let bitmap = match self.nsec3 {
+                Some(_) => Nsec3::parse(old.rdata)?.types,
+                None => Nsec::parse(old.rdata)?.types,
+            };
+            let rdata = self.rdata(self.next_key(served, old.owner).as_ref(), bitmap.bytes())?;
             if rdata == old.rdata {
                 continue;
             }
             let range = node_range(served, old.owner)?;
-            if nsec3 {
+            if self.nsec3.is_some() {
                 plan.dropped_ranges.push(range);
             } else {
                 let nsec = Rtype::NSEC.0.to_be_bytes();
@@ -361,6 +369,14 @@ impl ChainEdit {
             plan.records.push(Nsec3Record { owner: old.owner.to_owned(), rdata });
         }
         Some(())
+    }
+
+    /// The RDATA of an entry whose next entry is `next`, with `bitmap`.
+    fn rdata(&self, next: NameRef<'_>, bitmap: &[u8]) -> Option<Vec<u8>> {
+        Some(match self.nsec3 {
+            Some(settings) => settings.rdata(&next_hash(next)?, bitmap),
+            None => [&next.wire().to_ascii_lowercase()[..], bitmap].concat(),
+        })
     }
 
     /// The index in `old_chain` of the entry with key `key`.
@@ -414,20 +430,6 @@ fn next_hash(owner: NameRef<'_>) -> Option<[u8; 20]> {
     let label = owner.labels().next()?;
     let hash = data_encoding::BASE32HEX_NOPAD.decode(&label.to_ascii_uppercase()).ok()?;
     hash.try_into().ok()
-}
-
-/// `rdata` (an NSEC's or NSEC3's) with its next field replaced by `next`.
-fn with_next(rdata: &[u8], nsec3: bool, next: &[u8]) -> Option<Vec<u8>> {
-    let (head, tail) = if nsec3 {
-        let salt_len = usize::from(*rdata.get(4)?);
-        let hash_at = 5 + salt_len;
-        let hash_len = usize::from(*rdata.get(hash_at)?);
-        (rdata.get(..=hash_at)?, rdata.get(hash_at + 1 + hash_len..)?)
-    } else {
-        let (_, bitmap) = NameRef::parse_prefix(rdata)?;
-        (&rdata[..0], bitmap)
-    };
-    Some([head, next, tail].concat())
 }
 
 /// The positions of the records of the node at `name`.
