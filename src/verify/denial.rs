@@ -5,9 +5,12 @@
 //! chain with the NSEC3PARAM's parameters. Type bitmaps must list exactly
 //! the types present.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use rayon::prelude::*;
 
 use super::findings::{Code, Finding};
+use super::prefix_index::PrefixIndex;
 use crate::zone::dnssec::{Nsec, Nsec3, Nsec3Param, Nsec3Params, TypeBitmap, nsec3_hash};
 use crate::zone::tree::{Role, ZoneNode, ZoneTree};
 use crate::zone::{NameRef, Rtype, Zone};
@@ -133,14 +136,39 @@ struct Subject<'t, 'a> {
 
 /// An NSEC3 record found in the zone.
 struct Link<'a> {
-    hash: Vec<u8>,
+    /// Its owner's first label, decoded: kept in place (not behind a
+    /// pointer), as a million lookups compare it.
+    hash: [u8; 20],
     owner: NameRef<'a>,
     nsec3: Nsec3<'a>,
-    used: bool,
+}
+
+/// The NSEC3 records sorted by hash, with an index by the hashes'
+/// leading bits.
+struct Chain<'a> {
+    links: Vec<Link<'a>>,
+    index: PrefixIndex,
+}
+
+impl<'a> Chain<'a> {
+    fn new(links: Vec<Link<'a>>) -> Chain<'a> {
+        let index = PrefixIndex::build(links.len(), |i| links[i].hash.as_slice());
+        Chain { links, index }
+    }
+
+    /// Where the NSEC3 for `hash` is, or where it would go.
+    fn position(&self, hash: &[u8]) -> Result<usize, usize> {
+        let bucket = self.index.bucket(hash);
+        let start = bucket.start;
+        self.links[bucket]
+            .binary_search_by(|link| link.hash.as_slice().cmp(hash))
+            .map(|i| start + i)
+            .map_err(|i| start + i)
+    }
 }
 
 fn check_nsec3(apex: NameRef<'_>, tree: &ZoneTree<'_>, findings: &mut Vec<Finding>) {
-    let mut links = collect_links(apex, tree, findings);
+    let links = collect_links(apex, tree, findings);
     let Some(params) = zone_params(apex, tree, &links, findings) else { return };
     for link in &links {
         if link.nsec3.params != params {
@@ -153,23 +181,32 @@ fn check_nsec3(apex: NameRef<'_>, tree: &ZoneTree<'_>, findings: &mut Vec<Findin
         }
     }
     check_chain(&links, findings);
-    let subjects = hash_subjects(tree, &params);
-    // Both sorted by hash: one walk side by side finds each subject's
-    // NSEC3, or where it would be.
-    let mut at = 0;
-    for subject in &subjects {
-        while links.get(at).is_some_and(|link| link.hash.as_slice() < subject.hash.as_slice()) {
-            at += 1;
+    let chain = Chain::new(links);
+    let used: Vec<AtomicBool> = chain.links.iter().map(|_| AtomicBool::new(false)).collect();
+    // Every subject hashed and looked up in the chain on both cores
+    // (hashing a million names is the costly part); findings come in zone
+    // order.
+    let check = |subject: Subject<'_, '_>| match chain.position(&subject.hash) {
+        Ok(at) => {
+            used[at].store(true, Ordering::Relaxed);
+            bitmap_finding(&chain.links[at], &subject)
         }
-        match links.get_mut(at).filter(|link| link.hash.as_slice() == subject.hash.as_slice()) {
-            Some(link) => {
-                link.used = true;
-                check_nsec3_bitmap(link, subject, findings);
-            }
-            None => report_missing(&links, at, subject, findings),
-        }
-    }
-    for link in links.iter().filter(|l| !l.used) {
+        Err(at) => missing_finding(&chain.links, at, &subject),
+    };
+    let hash = |name: NameRef<'_>| nsec3_hash(name, &params).unwrap_or([0; 20]);
+    let names = tree.nodes.par_iter().filter(|zn| zn.role.is_authoritative_name()).filter_map(|zn| {
+        check(Subject {
+            hash: hash(zn.node.name()),
+            name: zn.node.name(),
+            node: Some(zn),
+            opt_out_allowed: zn.role == (Role::Delegation { secure: false }),
+        })
+    });
+    let ents = tree.empty_non_terminals.par_iter().filter_map(|ent| {
+        check(Subject { hash: hash(ent.name), name: ent.name, node: None, opt_out_allowed: ent.only_insecure_below })
+    });
+    findings.par_extend(names.chain(ents));
+    for (link, _) in chain.links.iter().zip(&used).filter(|(_, used)| !used.load(Ordering::Relaxed)) {
         findings.push(Finding::error(
             Code::OrphanDenial,
             link.owner,
@@ -183,7 +220,7 @@ fn collect_links<'a>(apex: NameRef<'_>, tree: &ZoneTree<'a>, findings: &mut Vec<
     let mut links = Vec::new();
     for zn in tree.nodes.iter().filter(|zn| zn.role == Role::Nsec3) {
         let owner = zn.node.name();
-        let hash = owner.labels().next().and_then(decode_hash);
+        let hash = owner.labels().next().and_then(decode_sha1_hash);
         let Some(hash) =
             hash.filter(|_| owner.parent() == Some(apex) || owner.parent().is_some_and(|p| p.eq_ignore_case(apex)))
         else {
@@ -191,7 +228,7 @@ fn collect_links<'a>(apex: NameRef<'_>, tree: &ZoneTree<'a>, findings: &mut Vec<
                 Code::OrphanDenial,
                 owner,
                 Rtype::NSEC3,
-                "NSEC3 owner is not a base32hex hash directly below the apex",
+                "NSEC3 owner is not a base32hex SHA-1 hash (32 characters) directly below the apex",
             ));
             continue;
         };
@@ -205,16 +242,19 @@ fn collect_links<'a>(apex: NameRef<'_>, tree: &ZoneTree<'a>, findings: &mut Vec<
             ));
         }
         match set.rdatas().next().and_then(Nsec3::parse) {
-            Some(nsec3) => links.push(Link { hash, owner, nsec3, used: false }),
+            Some(nsec3) => links.push(Link { hash, owner, nsec3 }),
             None => findings.push(Finding::error(Code::MalformedRecord, owner, Rtype::NSEC3, "malformed NSEC3 record")),
         }
     }
-    links.sort_by(|a, b| a.hash.cmp(&b.hash));
+    links.sort_by_key(|link| link.hash);
     links
 }
 
-fn decode_hash(label: &[u8]) -> Option<Vec<u8>> {
-    data_encoding::BASE32HEX_NOPAD.decode(&label.to_ascii_uppercase()).ok()
+/// The hash an NSEC3 owner label spells: 20 bytes, as SHA-1 (the only
+/// NSEC3 hash, RFC 5155 §11) makes.
+fn decode_sha1_hash(label: &[u8]) -> Option<[u8; 20]> {
+    let bytes = data_encoding::BASE32HEX_NOPAD.decode(&label.to_ascii_uppercase()).ok()?;
+    bytes.try_into().ok()
 }
 
 /// The parameters the chain uses: its first NSEC3's (resolvers hash
@@ -269,7 +309,7 @@ fn params_text(params: &Nsec3Params<'_>) -> String {
 fn check_chain(links: &[Link<'_>], findings: &mut Vec<Finding>) {
     for (i, link) in links.iter().enumerate() {
         let next = &links[(i + 1) % links.len()];
-        if link.nsec3.next_hashed != next.hash.as_slice() {
+        if link.nsec3.next_hashed != next.hash {
             let stated = data_encoding::BASE32HEX_NOPAD.encode(link.nsec3.next_hashed).to_ascii_lowercase();
             let message = format!("NSEC3 points to {stated}, but the next hash in the chain is {}", next.owner);
             findings.push(Finding::error(Code::BrokenNsec3Chain, link.owner, Rtype::NSEC3, message));
@@ -285,46 +325,20 @@ fn check_chain(links: &[Link<'_>], findings: &mut Vec<Finding>) {
     }
 }
 
-/// Every authoritative name and empty non-terminal with its hash, sorted
-/// by hash. Hashing a million names is the costly part: done in parallel.
-fn hash_subjects<'t, 'a>(tree: &'t ZoneTree<'a>, params: &Nsec3Params<'_>) -> Vec<Subject<'t, 'a>> {
-    let hash = |name: NameRef<'_>| nsec3_hash(name, params).unwrap_or([0; 20]);
-    let mut subjects: Vec<Subject<'t, 'a>> = tree
-        .nodes
-        .par_iter()
-        .filter(|zn| zn.role.is_authoritative_name())
-        .map(|zn| Subject {
-            hash: hash(zn.node.name()),
-            name: zn.node.name(),
-            node: Some(zn),
-            opt_out_allowed: zn.role == (Role::Delegation { secure: false }),
-        })
-        .collect();
-    let ents = tree.empty_non_terminals.par_iter().map(|ent| Subject {
-        hash: hash(ent.name),
-        name: ent.name,
-        node: None,
-        opt_out_allowed: ent.only_insecure_below,
-    });
-    subjects.par_extend(ents);
-    subjects.par_sort_unstable_by(|a, b| a.hash.cmp(&b.hash));
-    subjects
-}
-
-fn check_nsec3_bitmap(link: &Link<'_>, subject: &Subject<'_, '_>, findings: &mut Vec<Finding>) {
+/// A subject's NSEC3 must list exactly the types at its name.
+fn bitmap_finding(link: &Link<'_>, subject: &Subject<'_, '_>) -> Option<Finding> {
     let expected = subject.node.map(expected_types).unwrap_or_default();
-    if let Some(diff) = bitmap_difference(link.nsec3.types, &expected) {
-        let message = format!("NSEC3 type bitmap does not match the types at {}: {diff}", subject.name);
-        findings.push(Finding::error(Code::WrongBitmap, link.owner, Rtype::NSEC3, message));
-    }
+    let diff = bitmap_difference(link.nsec3.types, &expected)?;
+    let message = format!("NSEC3 type bitmap does not match the types at {}: {diff}", subject.name);
+    Some(Finding::error(Code::WrongBitmap, link.owner, Rtype::NSEC3, message))
 }
 
 /// A subject without its own NSEC3: fine only for an insecure delegation
 /// (or an ENT above nothing else) inside an opt-out span.
-fn report_missing(links: &[Link<'_>], insert_at: usize, subject: &Subject<'_, '_>, findings: &mut Vec<Finding>) {
+fn missing_finding(links: &[Link<'_>], insert_at: usize, subject: &Subject<'_, '_>) -> Option<Finding> {
     let covering = if links.is_empty() { None } else { Some(&links[(insert_at + links.len() - 1) % links.len()]) };
     if subject.opt_out_allowed && covering.is_some_and(|link| link.nsec3.opt_out()) {
-        return;
+        return None;
     }
     let hash = data_encoding::BASE32HEX_NOPAD.encode(&subject.hash).to_ascii_lowercase();
     let message = match covering {
@@ -334,5 +348,5 @@ fn report_missing(links: &[Link<'_>], insert_at: usize, subject: &Subject<'_, '_
         ),
         _ => format!("no NSEC3 for this name (hash {hash})"),
     };
-    findings.push(Finding::error(Code::MissingNsec3, subject.name, Rtype::NSEC3, message));
+    Some(Finding::error(Code::MissingNsec3, subject.name, Rtype::NSEC3, message))
 }

@@ -20,6 +20,8 @@
 
 use ring::digest::{Context, SHA256};
 
+use super::prefix_index::PrefixIndex;
+
 /// One memo entry: the SHA-256 of one signature's verification input.
 pub type MemoDigest = [u8; 32];
 
@@ -89,17 +91,12 @@ pub fn digest(dnskey_rdata: &[u8], rrsig_rdata: &[u8], signed_data: &[u8]) -> Me
 }
 
 /// A set of [`MemoDigest`]s, sorted and distinct, so that the
-/// serialization is the entries as they lie. A lookup goes through an
-/// index by the digests' leading bits (SHA-256 output is uniform: about
-/// four entries per bucket) and searches one bucket: one or two cache
-/// misses, where a binary search over a million entries takes twenty.
+/// serialization is the entries as they lie; looked up through an index
+/// by their leading bits.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SignatureMemo {
     digests: Vec<MemoDigest>,
-    /// Bucket `b` (the top `bits` bits of a digest) holds the entries
-    /// `index[b]..index[b + 1]`; empty for an empty memo.
-    index: Vec<u32>,
-    bits: u32,
+    index: PrefixIndex,
 }
 
 impl SignatureMemo {
@@ -115,30 +112,13 @@ impl SignatureMemo {
 
     /// The memo of sorted, distinct `digests`, with its index.
     fn indexed(digests: Vec<MemoDigest>) -> SignatureMemo {
-        if digests.is_empty() {
-            return SignatureMemo::default();
-        }
-        // About four entries per bucket; at most 2^24 buckets (64 MiB).
-        let bits = (digests.len() / 4).max(1).ilog2().min(24);
-        let mut index = Vec::with_capacity((1 << bits) + 1);
-        let mut at = 0;
-        for bucket in 0..1u32 << bits {
-            while at < digests.len() && bucket_of(&digests[at], bits) < bucket {
-                at += 1;
-            }
-            index.push(at as u32);
-        }
-        index.push(digests.len() as u32);
-        SignatureMemo { digests, index, bits }
+        let index = PrefixIndex::build(digests.len(), |i| digests[i].as_slice());
+        SignatureMemo { digests, index }
     }
 
     /// Was this exact verification input verified before?
     pub fn contains(&self, digest: &MemoDigest) -> bool {
-        let bucket = bucket_of(digest, self.bits) as usize;
-        match (self.index.get(bucket), self.index.get(bucket + 1)) {
-            (Some(&start), Some(&end)) => self.digests[start as usize..end as usize].binary_search(digest).is_ok(),
-            _ => false,
-        }
+        self.digests[self.index.bucket(digest)].binary_search(digest).is_ok()
     }
 
     /// Entries.
@@ -198,12 +178,6 @@ impl SignatureMemo {
         }
         Ok(SignatureMemo::indexed(digests))
     }
-}
-
-/// The bucket of a digest: its top `bits` bits (at most 24).
-fn bucket_of(digest: &MemoDigest, bits: u32) -> u32 {
-    let top = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
-    top.checked_shr(32 - bits).unwrap_or(0)
 }
 
 /// A big-endian number of up to eight bytes.

@@ -24,6 +24,7 @@ pub(crate) mod denial;
 pub mod findings;
 pub(crate) mod keys;
 pub mod memo;
+mod prefix_index;
 pub(crate) mod signatures;
 pub mod trust;
 
