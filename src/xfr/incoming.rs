@@ -428,6 +428,7 @@ impl Inbound {
             received => received?,
         };
         let serial = received.serial;
+        tracing::debug!(zone = %self.origin, seconds = started.elapsed().as_secs_f64(), "transfer in received");
         if serial_gt(expected, serial) {
             return Err(TransferError::OlderThanQueried { primary: peer, serial, expected });
         }
@@ -441,6 +442,7 @@ impl Inbound {
         let zone = built.await.unwrap_or_else(|e| {
             Err(TransferError::Copy { path: self.copy.clone(), source: std::io::Error::other(e) })
         })?;
+        tracing::debug!(zone = %self.origin, seconds = started.elapsed().as_secs_f64(), "transfer in applied to the copy");
         let done = TransferIn { at: wall_clock(), serial, kind, records, bytes };
         self.record(TransferEvent::TransferIn(done), "the transfer").await;
         tracing::info!(zone = %self.origin, primary = %primary.addr, kind, serial, records, bytes,
