@@ -11,16 +11,31 @@ use crate::zone::Name;
 /// What a published run leaves of the gate's memo, written in its commit.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GateMemoCommit<'a> {
-    /// The memo the gate collected (`SignatureMemo::to_bytes`) and its
-    /// entry count. `None`: the zone keeps no memo (off, or over the cap),
-    /// and a stored one is dropped with the publication it described.
-    pub memo: Option<(&'a [u8], u64)>,
+    /// What becomes of the stored memo.
+    pub memo: MemoBlob<'a>,
     /// The gate verified every signature with crypto (no memo used): the
     /// last full verification becomes this run's time.
     pub full: bool,
     /// The full-verification request the run saw when it started; a full
     /// run clears it, unless a newer one came in meanwhile.
     pub asked_at: Option<i64>,
+}
+
+/// The stored memo a publication leaves.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum MemoBlob<'a> {
+    /// None: the zone keeps no memo (off, or over the cap), and a stored
+    /// one is dropped with the publication it described.
+    #[default]
+    None,
+    /// The memo the gate collected (`SignatureMemo::to_bytes`) and its
+    /// entry count.
+    Store(&'a [u8], u64),
+    /// The stored memo stays until [`Database::store_gate_memo`] writes
+    /// the new one: a service writes it after serving the version, off
+    /// the path to the secondaries. A stored memo of an older version is
+    /// still a memo: every digest in it was verified, it only misses more.
+    Later,
 }
 
 /// The stored memo's description, without its blob (`signet status`).
@@ -51,6 +66,15 @@ impl Database {
             .await?)
     }
 
+    /// Writes the memo of the publication of `serial` at `at`, after its
+    /// commit ([`MemoBlob::Later`]).
+    pub async fn store_gate_memo(&self, zone_id: i64, at: i64, serial: u32, blob: MemoBlob<'_>) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        write_blob(&mut tx, zone_id, at, Some(serial), blob).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Asks the next run of the zone to verify every signature with crypto
     /// (`signet zone reload --full-verify`), and a running service to run
     /// it now (a reload).
@@ -75,23 +99,7 @@ pub(super) async fn commit(
     serial: Option<u32>,
     memo: &GateMemoCommit<'_>,
 ) -> Result<()> {
-    match memo.memo {
-        Some((blob, entries)) => {
-            sqlx::query(
-                "INSERT OR REPLACE INTO gate_memos (zone_id, serial, made_at, entries, memo) VALUES (?, ?, ?, ?, ?)",
-            )
-            .bind(zone_id)
-            .bind(serial.map(i64::from))
-            .bind(at)
-            .bind(i64::try_from(entries).unwrap_or(i64::MAX))
-            .bind(blob)
-            .execute(&mut **tx)
-            .await?;
-        }
-        None => {
-            sqlx::query("DELETE FROM gate_memos WHERE zone_id = ?").bind(zone_id).execute(&mut **tx).await?;
-        }
-    }
+    write_blob(tx, zone_id, at, serial, memo.memo).await?;
     if memo.full {
         sqlx::query(
             "UPDATE zones SET full_verified_at = ?1,
@@ -103,6 +111,36 @@ pub(super) async fn commit(
         .bind(zone_id)
         .execute(&mut **tx)
         .await?;
+    }
+    Ok(())
+}
+
+/// Stores `blob` as the zone's memo, of the publication of `serial` at
+/// `at` ([`MemoBlob::Later`] leaves the stored one).
+async fn write_blob(
+    tx: &mut Transaction<'_, Sqlite>,
+    zone_id: i64,
+    at: i64,
+    serial: Option<u32>,
+    blob: MemoBlob<'_>,
+) -> Result<()> {
+    match blob {
+        MemoBlob::Store(blob, entries) => {
+            sqlx::query(
+                "INSERT OR REPLACE INTO gate_memos (zone_id, serial, made_at, entries, memo) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(zone_id)
+            .bind(serial.map(i64::from))
+            .bind(at)
+            .bind(i64::try_from(entries).unwrap_or(i64::MAX))
+            .bind(blob)
+            .execute(&mut **tx)
+            .await?;
+        }
+        MemoBlob::None => {
+            sqlx::query("DELETE FROM gate_memos WHERE zone_id = ?").bind(zone_id).execute(&mut **tx).await?;
+        }
+        MemoBlob::Later => {}
     }
     Ok(())
 }
@@ -125,16 +163,32 @@ mod tests {
     async fn the_memo_is_stored_replaced_and_dropped_with_its_publication() {
         let (db, _, zone, _dir) = database().await;
         assert_eq!(db.gate_memo(zone).await.expect("read"), None);
-        let first = GateMemoCommit { memo: Some((b"first", 3)), full: true, asked_at: None };
+        let first = GateMemoCommit { memo: MemoBlob::Store(b"first", 3), full: true, asked_at: None };
         publish(&db, zone, 1, 100, first).await;
         assert_eq!(db.gate_memo(zone).await.expect("read").as_deref(), Some(&b"first"[..]));
         let info = db.gate_memo_info(zone).await.expect("info").expect("stored");
         assert_eq!((info.serial, info.made_at, info.entries), (Some(1), 100, 3));
-        publish(&db, zone, 2, 200, GateMemoCommit { memo: Some((b"second", 5)), ..first }).await;
+        publish(&db, zone, 2, 200, GateMemoCommit { memo: MemoBlob::Store(b"second", 5), ..first }).await;
         assert_eq!(db.gate_memo(zone).await.expect("read").as_deref(), Some(&b"second"[..]));
         publish(&db, zone, 3, 300, GateMemoCommit::default()).await;
         assert_eq!(db.gate_memo(zone).await.expect("read"), None, "no memo kept: the old one goes");
         assert!(db.gate_memo_info(zone).await.expect("info").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_memo_written_later_replaces_the_stored_one_only_then() {
+        let (db, _, zone, _dir) = database().await;
+        let first = GateMemoCommit { memo: MemoBlob::Store(b"first", 3), full: true, asked_at: None };
+        publish(&db, zone, 1, 100, first).await;
+        publish(&db, zone, 2, 200, GateMemoCommit { memo: MemoBlob::Later, ..first }).await;
+        let info = db.gate_memo_info(zone).await.expect("info").expect("stored");
+        assert_eq!((info.serial, info.made_at), (Some(1), 100), "the commit leaves the stored memo");
+        db.store_gate_memo(zone, 200, 2, MemoBlob::Store(b"second", 5)).await.expect("store");
+        assert_eq!(db.gate_memo(zone).await.expect("read").as_deref(), Some(&b"second"[..]));
+        let info = db.gate_memo_info(zone).await.expect("info").expect("stored");
+        assert_eq!((info.serial, info.made_at, info.entries), (Some(2), 200, 5));
+        db.store_gate_memo(zone, 300, 3, MemoBlob::None).await.expect("store");
+        assert_eq!(db.gate_memo(zone).await.expect("read"), None);
     }
 
     #[tokio::test]
@@ -144,15 +198,15 @@ mod tests {
         let row = db.zone(&name).await.expect("zone");
         assert_eq!((row.full_verify_asked_at, row.reload_at, row.full_verified_at), (Some(50), Some(50), None));
         // A run that used the memo answers nothing.
-        publish(&db, zone, 1, 100, GateMemoCommit { memo: None, full: false, asked_at: Some(50) }).await;
+        publish(&db, zone, 1, 100, GateMemoCommit { memo: MemoBlob::None, full: false, asked_at: Some(50) }).await;
         assert_eq!(db.zone(&name).await.expect("zone").full_verify_asked_at, Some(50));
         // A full run that saw the request clears it.
-        publish(&db, zone, 2, 200, GateMemoCommit { memo: None, full: true, asked_at: Some(50) }).await;
+        publish(&db, zone, 2, 200, GateMemoCommit { memo: MemoBlob::None, full: true, asked_at: Some(50) }).await;
         let row = db.zone(&name).await.expect("zone");
         assert_eq!((row.full_verify_asked_at, row.full_verified_at), (None, Some(200)));
         // A request made while a full run ran survives it.
         db.request_full_verification(&name, 250).await.expect("request");
-        publish(&db, zone, 3, 300, GateMemoCommit { memo: None, full: true, asked_at: None }).await;
+        publish(&db, zone, 3, 300, GateMemoCommit { memo: MemoBlob::None, full: true, asked_at: None }).await;
         let row = db.zone(&name).await.expect("zone");
         assert_eq!((row.full_verify_asked_at, row.full_verified_at), (Some(250), Some(300)));
         let missing = Name::from_text("missing.", None).expect("name");

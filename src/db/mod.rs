@@ -43,7 +43,7 @@ use events::insert_event;
 pub use events::{Actor, Event, EventKind};
 pub use journal::{JournalEntry, JournalSummary, JournalVersion};
 pub use locks::{ServiceLock, service_lock_path};
-pub use memo::{GateMemoCommit, GateMemoInfo};
+pub use memo::{GateMemoCommit, GateMemoInfo, MemoBlob};
 pub use parent::{DsCheck, DsSubmission};
 pub use rows::{PolicyRow, RunRow, StoredKey, ZoneRow, ZoneWatch};
 pub use runs::{PublishedZone, RunCommit, RunRecord, RunResult};

@@ -14,7 +14,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::db::{Database, DbError, GateMemoCommit, ZoneRow};
+use crate::db::{Database, DbError, GateMemoCommit, MemoBlob, ZoneRow};
 use crate::policy::Policy;
 use crate::time::{format_duration, format_time};
 use crate::verify::{MemoError, SignatureMemo, Stats};
@@ -80,13 +80,25 @@ pub struct GatePlan {
     asked_at: Option<i64>,
 }
 
-/// Decides how the gate of `zone`'s run at `now` verifies; reads the
-/// stored memo only when the run may use it.
-pub async fn plan(db: &Database, zone: &ZoneRow, policy: &Policy, now: i64, asked: bool) -> Result<GatePlan, DbError> {
+/// Decides how the gate of `zone`'s run at `now` verifies; uses the memo
+/// a service `held` (that of the version it serves, which its gate
+/// collected), or else reads the stored one, only when the run may use
+/// a memo.
+pub async fn plan(
+    db: &Database,
+    zone: &ZoneRow,
+    policy: &Policy,
+    now: i64,
+    asked: bool,
+    held: Option<&Arc<SignatureMemo>>,
+) -> Result<GatePlan, DbError> {
     let interval = policy.gate.full_verification_interval;
     let mut plan = GatePlan { memo: None, full: None, collect: interval > 0, asked_at: zone.full_verify_asked_at };
     plan.full = full_due(zone, interval, now, asked);
-    if plan.full.is_none() {
+    let held = held.filter(|memo| memo.len() <= MAX_MEMO_ENTRIES);
+    if let Some(memo) = held.filter(|_| plan.full.is_none()) {
+        plan.memo = Some(Arc::clone(memo));
+    } else if plan.full.is_none() {
         match db.gate_memo(zone.id).await?.map(|bytes| SignatureMemo::from_bytes(&bytes)) {
             Some(Ok(memo)) => plan.memo = Some(Arc::new(memo)),
             Some(Err(e)) => {
@@ -141,15 +153,27 @@ pub fn to_store(zone: &str, memo: Option<&SignatureMemo>) -> Option<StoredMemo> 
     Some(StoredMemo { entries: memo.len() as u64, bytes: memo.to_bytes() })
 }
 
+/// The stored form of `stored` (none: the stored memo is dropped).
+pub fn blob(stored: Option<&StoredMemo>) -> MemoBlob<'_> {
+    stored.map_or(MemoBlob::None, |s| MemoBlob::Store(&s.bytes, s.entries))
+}
+
+/// Stores the memo of a publication already committed with
+/// [`MemoBlob::Later`] (a service, after serving the version); a failure
+/// is logged and costs only memo hits: the stored memo stays that of an
+/// earlier version.
+pub async fn store_later(db: &Database, zone: &ZoneRow, at: i64, serial: u32, memo: Option<&SignatureMemo>) {
+    let stored = to_store(&zone.name, memo);
+    if let Err(e) = db.store_gate_memo(zone.id, at, serial, blob(stored.as_ref())).await {
+        tracing::error!(zone = %zone.name, "cannot store the gate's memo (the next run after a restart verifies more with crypto): {e}");
+    }
+}
+
 impl GatePlan {
-    /// What the run's commit writes of the memo: `stored` (or none), and
-    /// a full verification if this run was one.
-    pub fn commit<'a>(&self, stored: Option<&'a StoredMemo>) -> GateMemoCommit<'a> {
-        GateMemoCommit {
-            memo: stored.map(|s| (s.bytes.as_slice(), s.entries)),
-            full: self.full.is_some(),
-            asked_at: self.asked_at,
-        }
+    /// What the run's commit writes of the memo (`blob`), and a full
+    /// verification if this run was one.
+    pub fn commit<'a>(&self, blob: MemoBlob<'a>) -> GateMemoCommit<'a> {
+        GateMemoCommit { memo: blob, full: self.full.is_some(), asked_at: self.asked_at }
     }
 
     /// For the run's message: `gate: 812 of 830 signatures from the
@@ -215,9 +239,11 @@ mod tests {
     fn the_commit_clears_the_request_seen_only_when_full() {
         let stored = StoredMemo { bytes: vec![1, 2, 3], entries: 7 };
         let plan = GatePlan { memo: None, full: Some(FullReason::Requested(5)), collect: true, asked_at: Some(5) };
-        let commit = plan.commit(Some(&stored));
-        assert_eq!((commit.memo, commit.full, commit.asked_at), (Some((&[1u8, 2, 3][..], 7)), true, Some(5)));
+        let commit = plan.commit(blob(Some(&stored)));
+        assert!(matches!(commit.memo, MemoBlob::Store(&[1, 2, 3], 7)));
+        assert_eq!((commit.full, commit.asked_at), (true, Some(5)));
         let incremental = GatePlan { full: None, memo: Some(Arc::default()), ..plan };
-        assert!(!incremental.commit(None).full);
+        assert!(!incremental.commit(MemoBlob::Later).full);
+        assert!(matches!(blob(None), MemoBlob::None));
     }
 }

@@ -23,8 +23,8 @@ use super::output::PendingOutput;
 use super::{ManageError, zone_name};
 use crate::chain::Chain;
 use crate::db::{
-    Actor, Database, Event, EventKind, GateMemoCommit, JournalEntry, PublishedZone, RunCommit, RunRecord, RunResult,
-    ZoneRow, ZoneSnapshot,
+    Actor, Database, Event, EventKind, GateMemoCommit, JournalEntry, MemoBlob, PublishedZone, RunCommit, RunRecord,
+    RunResult, ZoneRow, ZoneSnapshot,
 };
 use crate::keys::KeyUri;
 use crate::policy::Policy;
@@ -83,6 +83,10 @@ pub struct Serving<'a> {
     /// What the version passed as [`RunOptions::previous`] was signed
     /// from, when the service knows: lets the run sign only the changes.
     pub basis: Option<ChangeBasis<'a>>,
+    /// The memo the gate collected for the version the service serves:
+    /// the gate's memo for this run, instead of the stored one (which a
+    /// service writes after serving, [`MemoBlob::Later`]).
+    pub memo: Option<&'a Arc<SignatureMemo>>,
 }
 
 /// The unsigned input a served version was signed from, and the
@@ -272,7 +276,8 @@ async fn run_locked(
     let recorded = zone.last_serial.and_then(|s| u32::try_from(s).ok());
     let published = published_serial(Path::new(&zone.output_path), &origin);
     settings.last_serial = later_serial(later_serial(recorded, published), undone_serial(&zone.name));
-    let mut gate_plan = gate_memo::plan(db, zone, policy, now, options.full_verify).await?;
+    let held_memo = options.serving.as_ref().and_then(|serving| serving.memo);
+    let mut gate_plan = gate_memo::plan(db, zone, policy, now, options.full_verify, held_memo).await?;
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "gate planned");
     let verify = VerifyOptions {
         now,
@@ -337,21 +342,25 @@ async fn run_locked(
         input_serial,
     };
     let events = step_events(&step, now, policy.parent.cds);
-    let stored_memo = gate_memo::to_store(&zone.name, memo.as_deref());
     let diff = published_zone.as_deref().and_then(|new| diff_for_commit(previous, new, &policy.journal));
     drop(read_previous);
-    let rows = Rows { run, published, memo: gate_plan.commit(stored_memo.as_ref()), diff };
     let pending_output = match settle {
         Settle::Installed(installed) => {
+            let stored_memo = gate_memo::to_store(&zone.name, memo.as_deref());
+            let rows = Rows { run, published, memo: gate_plan.commit(gate_memo::blob(stored_memo.as_ref())), diff };
             commit_or_undo(db, &snapshot, &step, &events, rows, installed).await?;
             None
         }
         Settle::Served(version) => {
+            // The memo (33 MB for a million signatures) is serialized and
+            // written after the version is served, off the path.
+            let rows = Rows { run, published, memo: gate_plan.commit(MemoBlob::Later), diff };
             commit(db, &snapshot, &step, &events, rows).await?;
             tracing::debug!(seconds = started.elapsed().as_secs_f64(), "committed");
             if let Some(serving) = &options.serving {
                 (serving.serve)(&version);
             }
+            gate_memo::store_later(db, &snapshot.zone, now, stats.serial, memo.as_deref()).await;
             // The file's gate takes every signature from this version's
             // own memo: it checks the file is this version.
             let verify = VerifyOptions { memo: version.memo().cloned(), collect_memo: false, ..verify };

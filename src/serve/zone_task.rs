@@ -31,7 +31,7 @@ use crate::manage::output::{OutputWritten, PendingOutput, restore_published, wri
 use crate::manage::run::{ChangeBasis, HeldInput, Serving};
 use crate::manage::{ManageError, RunOptions, RunOutcome, file_digest, run_zone};
 use crate::time::{format_duration, format_time, wall_clock};
-use crate::verify::{NoProgress, VerifiedVersion};
+use crate::verify::{NoProgress, SignatureMemo, VerifiedVersion};
 use crate::xfr::catalog::ServedVersion;
 use crate::xfr::incoming::{NewCopy, write_copy};
 use crate::xfr::outgoing::apex_soa;
@@ -103,6 +103,9 @@ struct Served {
     /// keys and settings, when this task signed it: the next run may then
     /// sign only what changed.
     basis: Option<(Arc<Zone>, u64)>,
+    /// The memo its gate collected, when this task's run verified it:
+    /// the next run's gate memo.
+    memo: Option<Arc<SignatureMemo>>,
 }
 
 /// The unsigned input a zone task holds.
@@ -378,7 +381,8 @@ impl ZoneTask {
                     None => signed_from,
                 };
                 let basis = signed_from.map(|input| (input, published.fingerprint));
-                self.served = published.zone.take().map(|zone| Served { zone, serial, basis });
+                let memo = published.pending_output.as_ref().and_then(|pending| pending.version.memo().cloned());
+                self.served = published.zone.take().map(|zone| Served { zone, serial, basis, memo });
                 // Served already; the output file follows (the version
                 // before is no longer held).
                 match published.pending_output.take() {
@@ -460,6 +464,7 @@ impl ZoneTask {
                         .as_ref()
                         .and_then(|served| served.basis.as_ref())
                         .map(|(input, fingerprint)| ChangeBasis { input, fingerprint: *fingerprint }),
+                    memo: previous.as_ref().and_then(|served| served.memo.as_ref()),
                 }),
             };
             handle.block_on(run_zone(&shared.db, &origin, now, &options))
@@ -513,7 +518,8 @@ impl ZoneTask {
         if self.shared.listening {
             serve_version(&self.shared, &self.origin, &pending.version);
         }
-        self.served = Some(Served { zone: Arc::clone(pending.version.zone()), serial, basis: None });
+        let memo = pending.version.memo().cloned();
+        self.served = Some(Served { zone: Arc::clone(pending.version.zone()), serial, basis: None, memo });
         self.write_output(0, wall_clock(), pending).await;
         true
     }
@@ -531,7 +537,7 @@ impl ZoneTask {
         };
         let zone = Arc::new(read);
         self.shared.catalog.publish(&self.origin, ServedVersion { zone: Arc::clone(&zone), serial });
-        self.served = Some(Served { zone, serial, basis: None });
+        self.served = Some(Served { zone, serial, basis: None, memo: None });
         tracing::info!(zone = %self.origin, serial, "serving the version published before the start");
         true
     }
