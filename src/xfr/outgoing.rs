@@ -92,18 +92,26 @@ pub async fn plan_ixfr(
     Ok(IxfrPlan::Whole)
 }
 
-/// Writes a transfer's answer as DNS messages of at most 64 KiB less the
-/// room the TSIG record takes, handing each to `send`. A record too
-/// large to share a message goes in one of its own; one too large even
-/// for that is an error: never a silent gap in the zone.
+/// Writes a transfer's answer as DNS messages filled to about 16 KiB (so
+/// that every owner in a message can be pointed to, [`MessageWriter`]),
+/// less the room the TSIG record takes, handing each to `send`. A record
+/// too large to share a message goes in one of its own, of up to 64 KiB;
+/// one too large even for that is an error: never a silent gap in the
+/// zone.
 #[derive(Debug)]
 pub struct AnswerStream {
     metadata: Metadata,
     current: MessageWriter,
+    /// The question's name, to which later messages' owners point too.
+    apex: Name,
     limit: usize,
     /// Records written, over all messages.
     pub records: u64,
 }
+
+/// The size a transfer's messages are filled to: what a compression
+/// pointer reaches, as Knot's messages are.
+const FILL: usize = 16 * 1024;
 
 impl AnswerStream {
     /// An answer to `question` with `metadata` (AA set by the caller),
@@ -111,8 +119,8 @@ impl AnswerStream {
     /// an unsigned answer).
     pub fn new(metadata: Metadata, question: &Question, tsig_room: usize) -> AnswerStream {
         let limit = MAX_MESSAGE.saturating_sub(tsig_room);
-        let current = MessageWriter::new(metadata, Some(question), limit);
-        AnswerStream { metadata, current, limit, records: 0 }
+        let current = MessageWriter::new(metadata, Some(question), limit).filled_to(FILL);
+        AnswerStream { metadata, current, apex: question.name.clone(), limit, records: 0 }
     }
 
     /// Adds a record; returns a full message to send when one is done.
@@ -122,7 +130,7 @@ impl AnswerStream {
             return Ok(None);
         }
         // The question goes in the first message only (RFC 5936 §2.2).
-        let mut next = MessageWriter::new(self.metadata, None, self.limit);
+        let mut next = MessageWriter::continuing(self.metadata, Some(self.apex.as_ref()), self.limit).filled_to(FILL);
         if !next.push(Section::Answer, record, class) {
             return Err(RecordTooLarge {
                 owner: record.owner.to_string(),

@@ -191,32 +191,72 @@ pub enum Section {
 }
 
 /// A message being written: the header, the question, then records.
-/// Owner names at or below the question's name point to it (the one
-/// compression that pays in a transfer); RDATA goes as the zone holds it.
+/// Owner names are compressed the two ways that pay in a transfer: an
+/// owner equal to the record before's points to it, and any other owner
+/// at or below the zone's apex points to the apex's name (the question's,
+/// or the first owner that spells it out). RDATA goes as the zone holds
+/// it. Only the first 16 KiB of a message can be pointed to (a pointer
+/// has 14 bits).
 #[derive(Debug)]
 pub struct MessageWriter {
     buf: Vec<u8>,
     metadata: Metadata,
     counts: [u16; 3],
     section: Section,
-    /// The question's name and its offset, for owner-name pointers.
-    apex: Option<Vec<u8>>,
+    /// A question was written.
+    question: bool,
+    /// The apex's name, and where this message spells it out, once it
+    /// does.
+    apex: Option<(Vec<u8>, Option<u16>)>,
+    /// The owner of the record before, and where it starts.
+    last_owner: Option<(Vec<u8>, u16)>,
+    /// The most bytes the message may have, and the size it is filled
+    /// to: a record that would pass `fill` goes in the next message,
+    /// unless it is the first record here.
     limit: usize,
+    fill: usize,
 }
+
+/// The first byte a compression pointer cannot reach.
+const POINTER_REACH: usize = 0x4000;
 
 impl MessageWriter {
     /// A message with `metadata` and `question`, at most `limit` bytes.
     pub fn new(metadata: Metadata, question: Option<&Question>, limit: usize) -> MessageWriter {
+        let mut writer = MessageWriter::continuing(metadata, None, limit);
+        if let Some(q) = question {
+            writer.buf.extend_from_slice(q.name.wire());
+            writer.buf.extend_from_slice(&q.qtype.0.to_be_bytes());
+            writer.buf.extend_from_slice(&q.qclass.to_be_bytes());
+            writer.apex = Some((q.name.wire().to_vec(), Some(12)));
+            writer.question = true;
+        }
+        writer
+    }
+
+    /// A message without a question (a later message of a transfer),
+    /// whose owners at or below `apex` are compressed against it.
+    pub fn continuing(metadata: Metadata, apex: Option<NameRef<'_>>, limit: usize) -> MessageWriter {
         let mut buf = Vec::with_capacity(limit.min(MAX_MESSAGE));
         buf.resize(12, 0);
-        let mut apex = None;
-        if let Some(q) = question {
-            buf.extend_from_slice(q.name.wire());
-            buf.extend_from_slice(&q.qtype.0.to_be_bytes());
-            buf.extend_from_slice(&q.qclass.to_be_bytes());
-            apex = Some(q.name.wire().to_vec());
+        let apex = apex.map(|name| (name.wire().to_vec(), None));
+        MessageWriter {
+            buf,
+            metadata,
+            counts: [0; 3],
+            section: Section::Answer,
+            question: false,
+            apex,
+            last_owner: None,
+            limit,
+            fill: limit,
         }
-        MessageWriter { buf, metadata, counts: [0; 3], section: Section::Answer, apex, limit }
+    }
+
+    /// The same message, filled to `fill` bytes rather than its limit.
+    pub fn filled_to(mut self, fill: usize) -> MessageWriter {
+        self.fill = fill.min(self.limit);
+        self
     }
 
     /// The bytes written so far.
@@ -250,7 +290,8 @@ impl MessageWriter {
         self.buf.extend_from_slice(&rdlen.to_be_bytes());
         self.buf.extend_from_slice(record.rdata);
         let index = section as usize;
-        if self.buf.len() > self.limit || self.counts[index] == u16::MAX {
+        let over = self.buf.len() > self.limit || (self.buf.len() > self.fill && !self.is_empty());
+        if over || self.counts[index] == u16::MAX {
             self.buf.truncate(mark);
             return false;
         }
@@ -268,27 +309,48 @@ impl MessageWriter {
         self.push(Section::Additional, opt, payload)
     }
 
-    /// Writes the owner, pointing to the question's name when the owner
-    /// ends with exactly its bytes.
+    /// Writes the owner: a pointer to the record before's owner if it is
+    /// the same (byte for byte), else its labels above the apex and a
+    /// pointer to the apex's name, else all of it.
     fn write_owner(&mut self, owner: NameRef<'_>) {
         let wire = owner.wire();
-        if let Some(apex) = &self.apex {
-            let mut at = 0;
-            while at < wire.len() {
-                if wire[at..] == apex[..] {
-                    self.buf.extend_from_slice(&wire[..at]);
-                    self.buf.extend_from_slice(&[0xC0, 12]);
-                    return;
-                }
-                at += 1 + usize::from(wire[at]);
+        if let Some((last, at)) = &self.last_owner
+            && last.as_slice() == wire
+        {
+            self.buf.extend_from_slice(&pointer(*at));
+            return;
+        }
+        let start = self.buf.len();
+        self.write_below_apex(wire);
+        self.last_owner = u16::try_from(start).ok().and_then(reachable).map(|at| (wire.to_vec(), at));
+    }
+
+    /// Writes `wire`, ending in a pointer to the apex's name where it can.
+    fn write_below_apex(&mut self, wire: &[u8]) {
+        let start = self.buf.len();
+        let Some((apex, spelled)) = &mut self.apex else {
+            self.buf.extend_from_slice(wire);
+            return;
+        };
+        let Some(at) = suffix_at(wire, apex) else {
+            self.buf.extend_from_slice(wire);
+            return;
+        };
+        match *spelled {
+            Some(apex_at) => {
+                self.buf.extend_from_slice(&wire[..at]);
+                self.buf.extend_from_slice(&pointer(apex_at));
+            }
+            None => {
+                self.buf.extend_from_slice(wire);
+                *spelled = u16::try_from(start + at).ok().and_then(reachable);
             }
         }
-        self.buf.extend_from_slice(wire);
     }
 
     /// The message's bytes, header counts filled in.
     pub fn finish(mut self) -> Vec<u8> {
-        let queries = u16::from(self.apex.is_some());
+        let queries = u16::from(self.question);
         let [answers, authorities, additionals] = self.counts;
         let header =
             Header { metadata: self.metadata, counts: HeaderCounts { queries, answers, authorities, additionals } };
@@ -380,6 +442,28 @@ pub fn unix_now() -> u64 {
 /// The SOA serial in an SOA record's RDATA.
 pub fn soa_serial(rdata: &[u8]) -> Option<u32> {
     crate::zone::dnssec::soa_fields(rdata).map(|(serial, _)| serial)
+}
+
+/// A compression pointer to `at`.
+fn pointer(at: u16) -> [u8; 2] {
+    (0xC000 | at).to_be_bytes()
+}
+
+/// `at`, if a pointer can reach it.
+fn reachable(at: u16) -> Option<u16> {
+    (usize::from(at) < POINTER_REACH).then_some(at)
+}
+
+/// Where `suffix` begins in `wire` at a label boundary, if it ends it.
+fn suffix_at(wire: &[u8], suffix: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    while at < wire.len() {
+        if wire[at..] == *suffix {
+            return Some(at);
+        }
+        at += 1 + usize::from(wire[at]);
+    }
+    None
 }
 
 #[cfg(test)]

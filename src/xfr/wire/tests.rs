@@ -126,3 +126,59 @@ fn the_size_limit_holds() {
     assert!(pushed < zone.len());
     assert!(writer.finish().len() <= 60);
 }
+
+#[test]
+fn a_transfer_compresses_owners_in_every_message_and_reads_back_exactly() {
+    use crate::xfr::outgoing::AnswerStream;
+    let mut text = String::from("$ORIGIN tld.\n$TTL 300\n@ SOA ns1 hostmaster 5 3600 900 604800 300\n@ NS ns1\n");
+    for i in 0..3000 {
+        text.push_str(&format!("dom{i} NS ns1.host{i}.example.\ndom{i} NS ns2.host{i}.example.\n"));
+        if i % 7 == 0 {
+            text.push_str(&format!("dom{i} DS 4711 13 2 {}\nDeep.dom{i} A 192.0.2.{}\n", "AB".repeat(32), i % 250));
+        }
+    }
+    let zone = read_zone_str(&text, &name("tld."), std::path::Path::new("test")).expect("zone");
+    let question = Question { name: name("tld."), qtype: Rtype::AXFR, qclass: CLASS_IN };
+    let mut stream = AnswerStream::new(response_metadata(), &question, 0);
+    let mut messages = Vec::new();
+    for record in zone.records() {
+        messages.extend(stream.push(record, CLASS_IN).expect("fits"));
+    }
+    messages.push(stream.finish());
+    assert!(messages.len() > 3, "{} messages", messages.len());
+    let mut read = Vec::new();
+    for (i, bytes) in messages.iter().enumerate() {
+        assert!(bytes.len() <= 16 * 1024 + 512, "message {i}: {} bytes", bytes.len());
+        let parsed = ParsedMessage::parse(bytes).expect("parse");
+        assert_eq!(parsed.question.is_some(), i == 0, "the question in the first message only");
+        read.extend(parsed.answers().collect::<Result<Vec<_>, _>>().expect("records"));
+        assert_eq!(Message::from_vec(bytes).expect("hickory reads it").answers.len(), parsed.answers().count());
+    }
+    assert_eq!(read.len(), zone.len());
+    for (wire, record) in read.iter().zip(zone.records()) {
+        assert_eq!(wire.owner.wire(), record.owner.wire(), "owners come back byte for byte");
+        assert_eq!((wire.rtype, wire.ttl, &wire.rdata[..]), (record.rtype, record.ttl, record.rdata));
+    }
+    // A repeated owner costs a pointer, any other one its labels above the apex.
+    let total: usize = messages.iter().map(Vec::len).sum();
+    let spelled: usize = zone.records().map(|r| r.owner.wire().len() + 10 + r.rdata.len()).sum();
+    assert!(total * 100 < spelled * 90, "{total} bytes against {spelled} spelled out");
+}
+
+#[test]
+fn a_record_too_large_to_share_a_message_goes_alone() {
+    use crate::xfr::outgoing::AnswerStream;
+    let question = Question { name: name("tld."), qtype: Rtype::AXFR, qclass: CLASS_IN };
+    let mut stream = AnswerStream::new(response_metadata(), &question, 0);
+    let (small, large) = (name("a.tld."), name("b.tld."));
+    let txt = vec![0x7f; 30_000];
+    let a = RecordRef { owner: small.as_ref(), rtype: Rtype::A, ttl: 1, rdata: &[192, 0, 2, 1] };
+    let b = RecordRef { owner: large.as_ref(), rtype: Rtype::NULL, ttl: 1, rdata: &txt };
+    assert!(stream.push(a, CLASS_IN).expect("fits").is_none());
+    let first = stream.push(b, CLASS_IN).expect("alone in a message of its own").expect("the first is done");
+    assert_eq!(ParsedMessage::parse(&first).expect("parse").answers().count(), 1);
+    let second = stream.push(a, CLASS_IN).expect("fits").expect("the large one is done");
+    assert!(second.len() > 30_000);
+    let read: Vec<_> = ParsedMessage::parse(&second).expect("parse").answers().collect::<Result<_, _>>().expect("rr");
+    assert_eq!((read.len(), read[0].rdata.len()), (1, 30_000));
+}
