@@ -258,6 +258,6 @@ mod test_hook {
         }
         let mut tampered = ZoneBuilder::new(zone.origin().to_owned(), zone.class());
         tampered.push(rrsig.owner, rrsig.rtype, rrsig.ttl, &rdata);
-        zone.edited(|i, _| i == at, tampered)
+        zone.edited_at(vec![at], tampered)
     }
 }

@@ -95,8 +95,9 @@ pub async fn plan(
     let interval = policy.gate.full_verification_interval;
     let mut plan = GatePlan { memo: None, full: None, collect: interval > 0, asked_at: zone.full_verify_asked_at };
     plan.full = full_due(zone, interval, now, asked);
-    let held = held.filter(|memo| memo.len() <= MAX_MEMO_ENTRIES);
-    if let Some(memo) = held.filter(|_| plan.full.is_none()) {
+    if plan.full.is_none()
+        && let Some(memo) = held.filter(|memo| memo.len() <= MAX_MEMO_ENTRIES)
+    {
         plan.memo = Some(Arc::clone(memo));
     } else if plan.full.is_none() {
         match db.gate_memo(zone.id).await?.map(|bytes| SignatureMemo::from_bytes(&bytes)) {

@@ -40,7 +40,7 @@ use super::prepare;
 use super::reuse::Previous;
 use super::{Denial, Run, SignError, SignSettings, SignStats, SigningKeys, check_signers};
 use crate::zone::diff::ZoneDiff;
-use crate::zone::dnssec::{Nsec, Nsec3};
+use crate::zone::dnssec::{Nsec, Nsec3, nsec3_owner_hash};
 use crate::zone::tree::{Role, ZoneTree};
 use crate::zone::{Name, NameRef, RecordRef, Rtype, Zone, ZoneBuilder};
 
@@ -95,12 +95,10 @@ pub fn sign_changes(
     run.check_stop()?;
     let mut stats = SignStats { serial: new.serial, dropped: new.dropped as u64, ..SignStats::default() };
     let added = sign_regions(&run, served, &new_tree, &plan, &mut stats)?;
-    let mut dropped = old_ranges;
-    dropped.extend(plan.dropped_ranges.iter().cloned());
-    dropped.sort_by_key(|range| range.start);
-    let singles = &plan.dropped_records;
+    let ranges = old_ranges.into_iter().chain(plan.dropped_ranges.iter().cloned());
+    let dropped: Vec<usize> = ranges.flatten().chain(plan.dropped_records.iter().copied()).collect();
     tracing::debug!("the regions signed");
-    let zone = served.edited(|at, _| in_ranges(&dropped, at) || singles.contains(&at), added);
+    let zone = served.edited_at(dropped, added);
     tracing::debug!("the served version edited");
     count_records(&zone, &mut stats);
     tracing::debug!(regions = regions.len(), rrsigs = stats.rrsigs, records = stats.records, "changes signed");
@@ -211,12 +209,6 @@ fn copy_ranges(zone: &Zone, ranges: &[Range<usize>]) -> Zone {
         }
     }
     part.finish()
-}
-
-/// Is `at` in one of `ranges` (sorted by start, not overlapping)?
-fn in_ranges(ranges: &[Range<usize>], at: usize) -> bool {
-    let after = ranges.partition_point(|range| range.start <= at);
-    after > 0 && ranges[after - 1].contains(&at)
 }
 
 /// The chain around the regions: what leaves it, what comes in, and the
@@ -374,7 +366,7 @@ impl<'a> ChainEdit<'a> {
     /// The RDATA of an entry whose next entry is `next`, with `bitmap`.
     fn rdata(&self, next: NameRef<'_>, bitmap: &[u8]) -> Option<Vec<u8>> {
         Some(match self.nsec3 {
-            Some(settings) => settings.rdata(&next_hash(next)?, bitmap),
+            Some(settings) => settings.rdata(&nsec3_owner_hash(next)?, bitmap),
             None => [&next.wire().to_ascii_lowercase()[..], bitmap].concat(),
         })
     }
@@ -423,13 +415,6 @@ impl<'a> ChainEdit<'a> {
         };
         after.or_else(first).map_or_else(|| key.to_owned(), |key| key.0)
     }
-}
-
-/// The hash a hashed owner name stands for.
-fn next_hash(owner: NameRef<'_>) -> Option<[u8; 20]> {
-    let label = owner.labels().next()?;
-    let hash = data_encoding::BASE32HEX_NOPAD.decode(&label.to_ascii_uppercase()).ok()?;
-    hash.try_into().ok()
 }
 
 /// The positions of the records of the node at `name`.

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use super::findings::{Code, Finding};
 use super::prefix_index::PrefixIndex;
-use crate::zone::dnssec::{Nsec, Nsec3, Nsec3Param, Nsec3Params, TypeBitmap, nsec3_hash};
+use crate::zone::dnssec::{Nsec, Nsec3, Nsec3Param, Nsec3Params, TypeBitmap, nsec3_hash, nsec3_owner_hash};
 use crate::zone::tree::{Role, ZoneNode, ZoneTree};
 use crate::zone::{NameRef, Rtype, Zone};
 
@@ -169,12 +169,7 @@ impl<'a> Chain<'a> {
 
     /// Where the NSEC3 for `hash` is, or where it would go.
     fn position(&self, hash: &[u8]) -> Result<usize, usize> {
-        let bucket = self.index.bucket(hash);
-        let start = bucket.start;
-        self.links[bucket]
-            .binary_search_by(|link| link.hash.as_slice().cmp(hash))
-            .map(|i| start + i)
-            .map_err(|i| start + i)
+        self.index.position(&self.links, hash, |link| link.hash.as_slice())
     }
 }
 
@@ -231,7 +226,7 @@ fn collect_links<'a>(apex: NameRef<'_>, tree: &ZoneTree<'a>, findings: &mut Vec<
     let mut links = Vec::new();
     for zn in tree.nodes.iter().filter(|zn| zn.role == Role::Nsec3) {
         let owner = zn.node.name();
-        let hash = owner.labels().next().and_then(decode_sha1_hash);
+        let hash = nsec3_owner_hash(owner);
         let Some(hash) =
             hash.filter(|_| owner.parent() == Some(apex) || owner.parent().is_some_and(|p| p.eq_ignore_case(apex)))
         else {
@@ -259,13 +254,6 @@ fn collect_links<'a>(apex: NameRef<'_>, tree: &ZoneTree<'a>, findings: &mut Vec<
     }
     links.sort_by_key(|link| link.hash);
     links
-}
-
-/// The hash an NSEC3 owner label spells: 20 bytes, as SHA-1 (the only
-/// NSEC3 hash, RFC 5155 §11) makes.
-fn decode_sha1_hash(label: &[u8]) -> Option<[u8; 20]> {
-    let bytes = data_encoding::BASE32HEX_NOPAD.decode(&label.to_ascii_uppercase()).ok()?;
-    bytes.try_into().ok()
 }
 
 /// The parameters the chain uses: its first NSEC3's (resolvers hash

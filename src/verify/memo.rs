@@ -118,7 +118,7 @@ impl SignatureMemo {
 
     /// Was this exact verification input verified before?
     pub fn contains(&self, digest: &MemoDigest) -> bool {
-        self.digests[self.index.bucket(digest)].binary_search(digest).is_ok()
+        self.index.position(&self.digests, digest, |d| d.as_slice()).is_ok()
     }
 
     /// Entries.

@@ -38,9 +38,18 @@ impl PrefixIndex {
         PrefixIndex { starts, bits }
     }
 
+    /// Where `key` is among the sorted `keys` this index was built over
+    /// (`key_of` gives each one's bytes), or where it would go: a binary
+    /// search of `key`'s bucket only.
+    pub(crate) fn position<T>(&self, keys: &[T], key: &[u8], key_of: impl Fn(&T) -> &[u8]) -> Result<usize, usize> {
+        let bucket = self.bucket(key);
+        let start = bucket.start;
+        keys[bucket].binary_search_by(|k| key_of(k).cmp(key)).map(|i| start + i).map_err(|i| start + i)
+    }
+
     /// The positions of the keys that share `key`'s bucket: where `key`
     /// is, if anywhere, or where it would go. Empty for an empty index.
-    pub(crate) fn bucket(&self, key: &[u8]) -> Range<usize> {
+    fn bucket(&self, key: &[u8]) -> Range<usize> {
         let bucket = bucket_of(key, self.bits) as usize;
         match (self.starts.get(bucket), self.starts.get(bucket + 1)) {
             (Some(&start), Some(&end)) => start as usize..end as usize,
@@ -61,13 +70,6 @@ fn bucket_of(key: &[u8], bits: u32) -> u32 {
 mod tests {
     use super::*;
 
-    /// Where `key` is, or would go, in `keys`, through the index.
-    fn position(keys: &[Vec<u8>], index: &PrefixIndex, key: &[u8]) -> Result<usize, usize> {
-        let range = index.bucket(key);
-        let start = range.start;
-        keys[range].binary_search_by(|k| k.as_slice().cmp(key)).map(|i| start + i).map_err(|i| start + i)
-    }
-
     #[test]
     fn finds_what_a_binary_search_finds() {
         let mut keys: Vec<Vec<u8>> =
@@ -80,9 +82,9 @@ mod tests {
         let index = PrefixIndex::build(keys.len(), |i| keys[i].as_slice());
         let probes = keys.iter().cloned().chain((0u32..3000).map(|i| (i * 7919).to_be_bytes()[..3].to_vec()));
         for probe in probes {
-            assert_eq!(position(&keys, &index, &probe), keys.binary_search(&probe), "{probe:?}");
+            assert_eq!(index.position(&keys, &probe, |k| k.as_slice()), keys.binary_search(&probe), "{probe:?}");
         }
         let empty = PrefixIndex::build(0, |_| &[]);
-        assert_eq!(empty.bucket(b"abcd"), 0..0);
+        assert_eq!(empty.position(&[] as &[Vec<u8>], b"abcd", |k| k.as_slice()), Err(0));
     }
 }

@@ -110,25 +110,25 @@ fn check(origin: &Name, record: &TransferRecord) -> Result<(), ApplyError> {
 /// `zone` with `deleted` taken out and `added` put in; every deletion
 /// must match a record of the zone. Deletions are found by a binary
 /// search for their owner, and the zone is edited, not built again
-/// ([`Zone::edited`]): the cost is a copy of the arena.
+/// ([`Zone::edited_at`]): the cost is a copy of the index.
 pub fn apply(
     origin: &Name,
     zone: &Zone,
     deleted: &[TransferRecord],
     added: &[TransferRecord],
 ) -> Result<Zone, ApplyError> {
-    let mut skip = HashSet::with_capacity(deleted.len());
+    let mut skip = Vec::with_capacity(deleted.len());
     for record in deleted {
         let at = position_of(zone, record)
             .ok_or_else(|| ApplyError::NotInCopy { owner: record.owner.clone(), rtype: record.rtype })?;
-        skip.insert(at);
+        skip.push(at);
     }
     let mut builder = ZoneBuilder::new(origin.clone(), CLASS_IN);
     for record in added {
         check(origin, record)?;
         builder.push(record.owner.as_ref(), record.rtype, record.ttl, &record.rdata);
     }
-    Ok(zone.edited(|at, _| skip.contains(&at), builder))
+    Ok(zone.edited_at(skip, builder))
 }
 
 /// Where `record` is in `zone` (same owner in any case, type, canonical

@@ -279,7 +279,7 @@ impl MessageWriter {
     pub fn push(&mut self, section: Section, record: RecordRef<'_>, class: u16) -> bool {
         debug_assert!(section >= self.section, "sections are written in order");
         let mark = self.buf.len();
-        self.write_owner(record.owner);
+        let learned = self.write_owner(record.owner);
         self.buf.extend_from_slice(&record.rtype.0.to_be_bytes());
         self.buf.extend_from_slice(&class.to_be_bytes());
         self.buf.extend_from_slice(&record.ttl.to_be_bytes());
@@ -292,9 +292,11 @@ impl MessageWriter {
         let index = section as usize;
         let over = self.buf.len() > self.limit || (self.buf.len() > self.fill && !self.is_empty());
         if over || self.counts[index] == u16::MAX {
+            // Nothing of the record stays, nor anything pointing into it.
             self.buf.truncate(mark);
             return false;
         }
+        self.remember(record.owner, learned);
         self.section = section;
         self.counts[index] += 1;
         true
@@ -311,40 +313,44 @@ impl MessageWriter {
 
     /// Writes the owner: a pointer to the record before's owner if it is
     /// the same (byte for byte), else its labels above the apex and a
-    /// pointer to the apex's name, else all of it.
-    fn write_owner(&mut self, owner: NameRef<'_>) {
+    /// pointer to the apex's name, else all of it. What it wrote for
+    /// later owners to point to is kept only once the record is in
+    /// ([`MessageWriter::remember`]).
+    fn write_owner(&mut self, owner: NameRef<'_>) -> Option<Spelled> {
         let wire = owner.wire();
         if let Some((last, at)) = &self.last_owner
             && last.as_slice() == wire
         {
             self.buf.extend_from_slice(&pointer(*at));
-            return;
+            return None;
         }
         let start = self.buf.len();
-        self.write_below_apex(wire);
-        self.last_owner = u16::try_from(start).ok().and_then(reachable).map(|at| (wire.to_vec(), at));
-    }
-
-    /// Writes `wire`, ending in a pointer to the apex's name where it can.
-    fn write_below_apex(&mut self, wire: &[u8]) {
-        let start = self.buf.len();
-        let Some((apex, spelled)) = &mut self.apex else {
-            self.buf.extend_from_slice(wire);
-            return;
-        };
-        let Some(at) = suffix_at(wire, apex) else {
-            self.buf.extend_from_slice(wire);
-            return;
-        };
-        match *spelled {
-            Some(apex_at) => {
+        let apex = self.apex.as_ref().and_then(|(apex, spelled)| Some((suffix_at(wire, apex)?, *spelled)));
+        let apex_at = match apex {
+            Some((at, Some(apex_at))) => {
                 self.buf.extend_from_slice(&wire[..at]);
                 self.buf.extend_from_slice(&pointer(apex_at));
+                None
+            }
+            Some((at, None)) => {
+                self.buf.extend_from_slice(wire);
+                reachable(start + at)
             }
             None => {
                 self.buf.extend_from_slice(wire);
-                *spelled = u16::try_from(start + at).ok().and_then(reachable);
+                None
             }
+        };
+        Some(Spelled { owner_at: reachable(start), apex_at })
+    }
+
+    /// Keeps what an owner written into the message lets later owners
+    /// point to.
+    fn remember(&mut self, owner: NameRef<'_>, spelled: Option<Spelled>) {
+        let Some(Spelled { owner_at, apex_at }) = spelled else { return };
+        self.last_owner = owner_at.map(|at| (owner.wire().to_vec(), at));
+        if let (Some((_, spelled)), Some(at)) = (&mut self.apex, apex_at) {
+            *spelled = Some(at);
         }
     }
 
@@ -450,8 +456,16 @@ fn pointer(at: u16) -> [u8; 2] {
 }
 
 /// `at`, if a pointer can reach it.
-fn reachable(at: u16) -> Option<u16> {
-    (usize::from(at) < POINTER_REACH).then_some(at)
+fn reachable(at: usize) -> Option<u16> {
+    u16::try_from(at).ok().filter(|&at| usize::from(at) < POINTER_REACH)
+}
+
+/// Where an owner written out in full (or up to the apex) starts, and
+/// where the apex's name starts if this owner spelled it out first.
+#[derive(Debug, Clone, Copy)]
+struct Spelled {
+    owner_at: Option<u16>,
+    apex_at: Option<u16>,
 }
 
 /// Where `suffix` begins in `wire` at a label boundary, if it ends it.

@@ -76,7 +76,7 @@ trait Bytes {
     fn at(&self, offset: usize, len: usize) -> &[u8];
 }
 
-impl Bytes for Vec<u8> {
+impl Bytes for [u8] {
     fn at(&self, offset: usize, len: usize) -> &[u8] {
         &self[offset..offset + len]
     }
@@ -210,13 +210,14 @@ impl ZoneBuilder {
     /// are kept so that the verifier can report the mismatch.
     pub fn finish(self) -> Zone {
         let ZoneBuilder { origin, class, mut data, recs, .. } = self;
-        let mut recs = sort_by_owner(&data, recs);
+        let bytes = data.as_slice();
+        let mut recs = sort_by_owner(bytes, recs);
         // Within each node (records whose owners are canonically equal),
         // order by type and RDATA: small sorts, in place, on all cores.
-        recs.par_chunk_by_mut(|a, b| same_owner(&data, a, b))
-            .for_each(|node| node.sort_by(|a, b| cmp_in_node(&data, a, b)));
+        recs.par_chunk_by_mut(|a, b| same_owner(bytes, a, b))
+            .for_each(|node| node.sort_by(|a, b| cmp_in_node(bytes, a, b)));
         // TTL is the last key of cmp_in_node: only exact copies are equal.
-        recs.dedup_by(|b, a| same_owner(&data, a, b) && cmp_in_node(&data, a, b) == Ordering::Equal);
+        recs.dedup_by(|b, a| same_owner(bytes, a, b) && cmp_in_node(bytes, a, b) == Ordering::Equal);
         data.shrink_to_fit();
         recs.shrink_to_fit();
         Zone { origin, class, data: Arena::new(data), recs, dead: 0 }
@@ -237,7 +238,7 @@ fn cmp_in_node<D: Bytes + ?Sized>(data: &D, a: &Rec, b: &Rec) -> Ordering {
 /// stretches, merged in linear time. BIND's order is not canonical at
 /// all: each run gets a byte-comparable sort key, and the runs are sorted
 /// on all cores.
-fn sort_by_owner(data: &Vec<u8>, recs: Vec<Rec>) -> Vec<Rec> {
+fn sort_by_owner(data: &[u8], recs: Vec<Rec>) -> Vec<Rec> {
     let breaks: Vec<usize> = (1..recs.len())
         .into_par_iter()
         .filter(|&i| {
@@ -269,7 +270,7 @@ fn sort_by_owner(data: &Vec<u8>, recs: Vec<Rec>) -> Vec<Rec> {
 
 /// Merges two stretches of records that are each in canonical owner
 /// order, a run of one owner at a time (the left one first on a tie).
-fn merge_stretches(data: &Vec<u8>, left: &[Rec], right: &[Rec]) -> Vec<Rec> {
+fn merge_stretches(data: &[u8], left: &[Rec], right: &[Rec]) -> Vec<Rec> {
     let mut merged = Vec::with_capacity(left.len() + right.len());
     let (mut l, mut r) = (0, 0);
     while l < left.len() && r < right.len() {

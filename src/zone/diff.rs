@@ -222,7 +222,7 @@ impl<'a> ZoneDiff<'a> {
         if serial != self.old_serial {
             return Err(DiffError::NotFrom { zone: zone(), from: self.old_serial, serial });
         }
-        let mut gone = std::collections::HashSet::with_capacity(self.removed.len());
+        let mut gone = Vec::with_capacity(self.removed.len());
         for record in self.removed() {
             let at = position_of(old, record).ok_or_else(|| DiffError::NotInOld {
                 zone: zone(),
@@ -230,13 +230,13 @@ impl<'a> ZoneDiff<'a> {
                 rtype: record.rtype,
                 serial,
             })?;
-            gone.insert(at);
+            gone.push(at);
         }
         let mut added = super::arena::ZoneBuilder::new(old.origin().to_owned(), old.class());
         for record in self.added() {
             added.push(record.owner, record.rtype, record.ttl, record.rdata);
         }
-        Ok(old.edited(|at, _| gone.contains(&at), added))
+        Ok(old.edited_at(gone, added))
     }
 }
 

@@ -433,6 +433,15 @@ pub fn ds_digest(owner: NameRef<'_>, dnskey_rdata: &[u8], digest_type: u8) -> Op
     Some(ctx.finish().as_ref().to_vec())
 }
 
+/// The hash an NSEC3 owner stands for: its first label, base32hex
+/// (either case), decoded to the 20 bytes of SHA-1, the only NSEC3 hash
+/// (RFC 5155 §11). `None` for a label that does not decode so.
+pub fn nsec3_owner_hash(owner: NameRef<'_>) -> Option<[u8; 20]> {
+    let label = owner.labels().next()?;
+    let hash = data_encoding::BASE32HEX_NOPAD.decode(&label.to_ascii_uppercase()).ok()?;
+    hash.try_into().ok()
+}
+
 /// The NSEC3 hash of `name` (RFC 5155 §5): SHA-1 of the lowercased wire
 /// name and salt, iterated. `None` for a hash algorithm other than SHA-1.
 pub fn nsec3_hash(name: NameRef<'_>, params: &Nsec3Params<'_>) -> Option<[u8; 20]> {

@@ -182,3 +182,32 @@ fn a_record_too_large_to_share_a_message_goes_alone() {
     let read: Vec<_> = ParsedMessage::parse(&second).expect("parse").answers().collect::<Result<_, _>>().expect("rr");
     assert_eq!((read.len(), read[0].rdata.len()), (1, 30_000));
 }
+
+#[test]
+fn a_record_that_does_not_fit_leaves_nothing_to_point_to() {
+    // A later message of a transfer: the first owner below the apex would
+    // spell the apex out. It does not fit; the next record must not point
+    // into the bytes taken back.
+    let apex = name("tld.");
+    let (long, short) = (name("long-name.tld."), name("a.tld."));
+    let big = vec![0; 300];
+    let first = RecordRef { owner: long.as_ref(), rtype: Rtype::NULL, ttl: 1, rdata: &big };
+    let small = vec![0; 150];
+    let second = RecordRef { owner: long.as_ref(), rtype: Rtype::NULL, ttl: 1, rdata: &small };
+    let third = RecordRef { owner: short.as_ref(), rtype: Rtype::A, ttl: 1, rdata: &[192, 0, 2, 1] };
+    let mut writer = MessageWriter::continuing(response_metadata(), Some(apex.as_ref()), 200).filled_to(100);
+    assert!(writer.push(Section::Answer, third, CLASS_IN));
+    assert!(!writer.push(Section::Answer, second, CLASS_IN), "past the fill with a record already in");
+    assert!(writer.push(Section::Answer, third, CLASS_IN));
+    let bytes = writer.finish();
+    let read: Vec<_> = ParsedMessage::parse(&bytes).expect("parse").answers().collect::<Result<_, _>>().expect("rr");
+    assert_eq!(read.len(), 2);
+    assert!(read.iter().all(|r| r.owner.wire() == short.wire()));
+    let mut fresh = MessageWriter::continuing(response_metadata(), Some(apex.as_ref()), 100);
+    assert!(!fresh.push(Section::Answer, first, CLASS_IN), "past the limit even alone");
+    assert!(fresh.push(Section::Answer, third, CLASS_IN));
+    assert!(fresh.push(Section::Answer, third, CLASS_IN));
+    let bytes = fresh.finish();
+    let read: Vec<_> = ParsedMessage::parse(&bytes).expect("parse").answers().collect::<Result<_, _>>().expect("rr");
+    assert!(read.len() == 2 && read.iter().all(|r| r.owner.wire() == short.wire()));
+}

@@ -25,8 +25,6 @@ impl Zone {
     /// of a kept record are left out, as the builder leaves them out).
     /// `added` must be a builder for this zone's origin and class.
     pub fn edited(&self, drop: impl Fn(usize, RecordRef<'_>) -> bool + Sync, added: ZoneBuilder) -> Zone {
-        let added = added.finish();
-        // The positions dropped, in order: a change's few, found on both cores.
         let dropped: Vec<usize> = self
             .recs
             .par_iter()
@@ -34,6 +32,17 @@ impl Zone {
             .filter(|&(at, rec)| drop(at, self.record(rec)))
             .map(|(at, _)| at)
             .collect();
+        self.edited_at(dropped, added)
+    }
+
+    /// [`Zone::edited`] for a caller that knows the positions it drops
+    /// (any order; repeats and positions past the end count once or not
+    /// at all): no record of the zone is looked at to find them.
+    pub fn edited_at(&self, mut dropped: Vec<usize>, added: ZoneBuilder) -> Zone {
+        dropped.retain(|&at| at < self.recs.len());
+        dropped.sort_unstable();
+        dropped.dedup();
+        let added = added.finish();
         let dead = self.dead + dropped.iter().map(|&at| usize::from(self.recs[at].rdata_len)).sum::<usize>();
         // The base is shared; the tail copied, with the added bytes after it.
         let offset = self.data.len();
