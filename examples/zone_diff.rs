@@ -13,7 +13,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use signet::db::{Database, JournalEntry, NewZone, RunCommit, RunRecord, RunResult};
+use signet::db::{Database, DbLocation, JournalEntry, NewZone, RunCommit, RunRecord, RunResult};
 use signet::policy::JournalPolicy;
 use signet::zone::diff::{EncodedDiff, ZoneDiff};
 use signet::zone::{Name, read_zone_file};
@@ -86,7 +86,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// run does (one transaction, full sync).
 async fn commit(origin: &Name, diff: EncodedDiff) -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
-    let db = Database::open(&dir.path().join("signet.db"), true).await?;
+    let db = Database::open(&DbLocation::File(dir.path().join("signet.db")), true).await?;
     db.import_policy("p", "", 0).await?;
     let zone = NewZone { name: origin, policy: "p", input: "in", output: "out", salt: &[], remotes: &[] };
     let id = db.add_zone(&zone, 0).await?;

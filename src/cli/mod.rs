@@ -42,7 +42,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
-use signet::db::Database;
+use signet::db::{Database, DbLocation};
 use signet::zone::Name;
 
 /// Exit code when the command could not use its input.
@@ -70,9 +70,12 @@ pub(crate) struct Cli {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     format: Format,
-    /// The state database (SQLite).
+    /// The state database: an SQLite file, or postgres://USER@HOST:PORT/DB
+    /// (the password from PGPASSWORD or a password file, never the URL).
+    // Read in `main`, not by the argument parser, whose errors would
+    // quote a password put in the URL.
     #[arg(long, global = true, env = "SIGNET_DB", default_value = "signet.db")]
-    db: std::path::PathBuf,
+    db: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -132,7 +135,7 @@ enum Format {
 /// What every command may need: the database, the time, the format.
 #[derive(Debug)]
 struct Context {
-    db: std::path::PathBuf,
+    db: DbLocation,
     now: i64,
     explicit_now: bool,
     format: Format,
@@ -164,8 +167,15 @@ pub(crate) fn main() -> ExitCode {
         report_error(&anyhow::anyhow!(message), cli.format);
         return ExitCode::from(EXIT_INPUT);
     }
+    let db = match DbLocation::parse(&cli.db) {
+        Ok(db) => db,
+        Err(e) => {
+            report_error(&anyhow::Error::new(e), cli.format);
+            return ExitCode::from(EXIT_INPUT);
+        }
+    };
     let ctx = Context {
-        db: cli.db,
+        db,
         now: now.unwrap_or_else(signet::time::wall_clock),
         explicit_now: now.is_some(),
         format: cli.format,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use signet::db::Database;
+use signet::db::{Database, DbLocation};
 use signet::serve::{ServeOptions, serve};
 
 /// Arguments of `signet serve`.
@@ -28,7 +28,7 @@ pub(super) struct ServeArgs {
 
 /// Runs the service until SIGTERM or SIGINT, on a runtime of its own
 /// (each zone's run on a thread of its own).
-pub(super) fn run(args: ServeArgs, db: PathBuf) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: ServeArgs, db: DbLocation) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let options = ServeOptions { config: args.config, metrics: args.metrics, listen: args.listen };
     let result = runtime.block_on(async {

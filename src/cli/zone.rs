@@ -217,7 +217,7 @@ pub(super) struct AddArgs {
 /// `signet init`: makes the database (mode 0600) and its schema.
 pub(super) async fn init(ctx: &Context) -> anyhow::Result<ExitCode> {
     let db = Database::open(&ctx.db, true).await?;
-    outln!("database {} ready", db.path().display())?;
+    outln!("database {} ready", db.location())?;
     Ok(ExitCode::SUCCESS)
 }
 

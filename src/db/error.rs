@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use super::DbLocation;
 use crate::policy::PolicyError;
 
 /// Why the database could not do what was asked.
@@ -25,12 +26,12 @@ pub enum DbError {
         #[source]
         source: std::io::Error,
     },
-    /// SQLite could not open the database.
-    #[error("database {}", path.display())]
+    /// The database could not be opened (or PostgreSQL reached).
+    #[error("database {db}")]
     Open {
-        /// The file.
-        path: PathBuf,
-        /// SQLite's error.
+        /// The database.
+        db: DbLocation,
+        /// The driver's error.
         #[source]
         source: sqlx::Error,
     },
@@ -57,26 +58,25 @@ pub enum DbError {
         #[source]
         source: std::io::Error,
     },
-    /// The file is not signet's database: another program's, not SQLite
-    /// at all, or empty where a database was expected.
+    /// The file (or PostgreSQL database) is not signet's database:
+    /// another program's, not SQLite at all, or empty where a database was
+    /// expected.
     #[error(
-        "{}: not a signet database ({reason}); point --db (or $SIGNET_DB) at signet's database, or run `signet init` on a new file",
-        path.display()
+        "{db}: not a signet database ({reason}); point --db (or $SIGNET_DB) at signet's database, or run `signet init` on a new one"
     )]
     NotSignet {
-        /// The file.
-        path: PathBuf,
+        /// The database.
+        db: DbLocation,
         /// What it is instead.
         reason: NotSignet,
     },
     /// The schema holds a migration this binary does not have.
     #[error(
-        "database {}: schema version {found} is unknown to this signet, whose newest is {known}: a newer signet made or upgraded it (use that one), or the file is not signet's",
-        path.display()
+        "database {db}: schema version {found} is unknown to this signet, whose newest is {known}: a newer signet made or upgraded it (use that one), or the database is not signet's"
     )]
     UnknownSchema {
-        /// The file.
-        path: PathBuf,
+        /// The database.
+        db: DbLocation,
         /// The newest migration version applied that the binary lacks.
         found: i64,
         /// The newest migration version the binary has.
@@ -141,10 +141,10 @@ pub enum DbError {
         since: String,
     },
     /// Another `signet serve` serves this database.
-    #[error("signet serve (pid {pid}) already serves database {} since {since}", path.display())]
+    #[error("signet serve (pid {pid}) already serves database {db} since {since}")]
     ServiceRunning {
         /// The database.
-        path: PathBuf,
+        db: DbLocation,
         /// The other process (0 if it has not written its pid yet).
         pid: i64,
         /// Since when (UTC).
@@ -189,7 +189,8 @@ pub enum NotSignet {
     /// It does not start as every SQLite file does.
     #[error("not an SQLite database")]
     NotSqlite,
-    /// SQLite, but without a single table (and it was not to be made).
+    /// SQLite (or PostgreSQL), but without a single table (and it was
+    /// not to be made).
     #[error("it holds no tables")]
     NoTables,
     /// Another program's database: the first of its tables, ", …" after

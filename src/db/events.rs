@@ -4,7 +4,7 @@
 //! policy change and run is one [`Event`], one audit row.
 
 use serde::Serialize;
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Any, Transaction};
 
 use super::{Database, Result, rows};
 use crate::rollover::{Record, RecordState};
@@ -190,7 +190,7 @@ impl Database {
     pub async fn events(&self, zone_id: i64, limit: i64) -> Result<Vec<Event>> {
         let rows = sqlx::query(
             "SELECT id, at, actor, event, key_id, record, from_state, to_state, message FROM audit
-             WHERE zone_id = ? ORDER BY id DESC LIMIT ?",
+             WHERE zone_id = $1 ORDER BY id DESC LIMIT $2",
         )
         .bind(zone_id)
         .bind(limit)
@@ -204,7 +204,7 @@ impl Database {
     pub async fn events_after(&self, zone_id: i64, after: i64) -> Result<Vec<(i64, Event)>> {
         let rows = sqlx::query(
             "SELECT id, at, actor, event, key_id, record, from_state, to_state, message FROM audit
-             WHERE zone_id = ? AND id > ? ORDER BY id",
+             WHERE zone_id = $1 AND id > $2 ORDER BY id",
         )
         .bind(zone_id)
         .bind(after)
@@ -215,10 +215,10 @@ impl Database {
 }
 
 /// Inserts one audit row.
-pub(super) async fn insert_event(tx: &mut Transaction<'_, Sqlite>, zone: Option<i64>, event: &Event) -> Result<()> {
+pub(super) async fn insert_event(tx: &mut Transaction<'_, Any>, zone: Option<i64>, event: &Event) -> Result<()> {
     sqlx::query(
         "INSERT INTO audit (zone_id, key_id, at, actor, event, record, from_state, to_state, message)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(zone)
     .bind(event.key)

@@ -14,7 +14,7 @@
 //! the journal is in the database and not beside the output:
 //! ARCHITECTURE.md §3, "The journal".
 
-use sqlx::{Row as _, Sqlite, Transaction};
+use sqlx::{Any, Row as _, Transaction};
 
 use super::{Database, Result};
 use crate::policy::JournalPolicy;
@@ -73,7 +73,7 @@ macro_rules! version_select {
 /// Records a publication's difference (or the lack of one) inside the
 /// publication's transaction, and keeps the journal within its bounds.
 pub(super) async fn record(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     zone_id: i64,
     run_id: i64,
     at: i64,
@@ -83,7 +83,7 @@ pub(super) async fn record(
         return clear(tx, zone_id).await;
     };
     let last: Option<i64> =
-        sqlx::query_scalar("SELECT serial_to FROM journal WHERE zone_id = ? ORDER BY id DESC LIMIT 1")
+        sqlx::query_scalar("SELECT serial_to FROM journal WHERE zone_id = $1 ORDER BY id DESC LIMIT 1")
             .bind(zone_id)
             .fetch_optional(&mut **tx)
             .await?;
@@ -92,7 +92,7 @@ pub(super) async fn record(
     }
     sqlx::query(
         "INSERT INTO journal (zone_id, run_id, serial_from, serial_to, published_at, removed, added, bytes, diff)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(zone_id)
     .bind(run_id)
@@ -109,16 +109,16 @@ pub(super) async fn record(
 }
 
 /// The chain starts again: nothing older leads to the version published.
-async fn clear(tx: &mut Transaction<'_, Sqlite>, zone_id: i64) -> Result<()> {
-    sqlx::query("DELETE FROM journal WHERE zone_id = ?").bind(zone_id).execute(&mut **tx).await?;
+async fn clear(tx: &mut Transaction<'_, Any>, zone_id: i64) -> Result<()> {
+    sqlx::query("DELETE FROM journal WHERE zone_id = $1").bind(zone_id).execute(&mut **tx).await?;
     Ok(())
 }
 
 /// Deletes the oldest versions until at most `max-versions` of at most
 /// `max-size` bytes together remain (a version larger than `max-size` on
 /// its own is not kept either).
-async fn prune(tx: &mut Transaction<'_, Sqlite>, zone_id: i64, bounds: &JournalPolicy) -> Result<()> {
-    let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT id, bytes FROM journal WHERE zone_id = ? ORDER BY id DESC")
+async fn prune(tx: &mut Transaction<'_, Any>, zone_id: i64, bounds: &JournalPolicy) -> Result<()> {
+    let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT id, bytes FROM journal WHERE zone_id = $1 ORDER BY id DESC")
         .bind(zone_id)
         .fetch_all(&mut **tx)
         .await?;
@@ -126,7 +126,7 @@ async fn prune(tx: &mut Transaction<'_, Sqlite>, zone_id: i64, bounds: &JournalP
     for (id, bytes) in rows {
         let bytes = bytes.max(0) as u64;
         if kept >= u64::from(bounds.max_versions) || total + bytes > bounds.max_size {
-            sqlx::query("DELETE FROM journal WHERE zone_id = ? AND id <= ?")
+            sqlx::query("DELETE FROM journal WHERE zone_id = $1 AND id <= $2")
                 .bind(zone_id)
                 .bind(id)
                 .execute(&mut **tx)
@@ -142,17 +142,17 @@ async fn prune(tx: &mut Transaction<'_, Sqlite>, zone_id: i64, bounds: &JournalP
 impl Database {
     /// The zone's journal, oldest version first.
     pub async fn journal(&self, zone_id: i64) -> Result<Vec<JournalVersion>> {
-        let sql = version_select!(" FROM journal WHERE zone_id = ? ORDER BY id");
+        let sql = version_select!(" FROM journal WHERE zone_id = $1 ORDER BY id");
         Ok(sqlx::query_as::<_, JournalVersion>(sql).bind(zone_id).fetch_all(&self.pool).await?)
     }
 
     /// The zone's journal in figures.
     pub async fn journal_summary(&self, zone_id: i64) -> Result<JournalSummary> {
         let row = sqlx::query(
-            "SELECT count(*), COALESCE(sum(bytes), 0),
-                    (SELECT serial_from FROM journal WHERE zone_id = ?1 ORDER BY id LIMIT 1),
-                    (SELECT serial_to FROM journal WHERE zone_id = ?1 ORDER BY id DESC LIMIT 1)
-             FROM journal WHERE zone_id = ?1",
+            "SELECT count(*), CAST(COALESCE(sum(bytes), 0) AS BIGINT),
+                    (SELECT serial_from FROM journal WHERE zone_id = $1 ORDER BY id LIMIT 1),
+                    (SELECT serial_to FROM journal WHERE zone_id = $1 ORDER BY id DESC LIMIT 1)
+             FROM journal WHERE zone_id = $1",
         )
         .bind(zone_id)
         .fetch_one(&self.pool)
@@ -170,7 +170,7 @@ impl Database {
     /// journal has it.
     pub async fn journal_diff(&self, zone_id: i64, serial: Option<u32>) -> Result<Option<(JournalVersion, Vec<u8>)>> {
         let sql = version_select!(
-            ", diff FROM journal WHERE zone_id = ?1 AND (?2 IS NULL OR serial_to = ?2) ORDER BY id DESC LIMIT 1"
+            ", diff FROM journal WHERE zone_id = $1 AND ($2 IS NULL OR serial_to = $2) ORDER BY id DESC LIMIT 1"
         );
         let serial = serial.map(i64::from);
         let row = sqlx::query(sql).bind(zone_id).bind(serial).fetch_optional(&self.pool).await?;
@@ -183,7 +183,7 @@ impl Database {
     /// whole zone instead).
     pub async fn journal_since(&self, zone_id: i64, serial: u32) -> Result<Option<Vec<(JournalVersion, Vec<u8>)>>> {
         let chain: Vec<(i64, i64, i64)> =
-            sqlx::query_as("SELECT id, serial_from, serial_to FROM journal WHERE zone_id = ? ORDER BY id")
+            sqlx::query_as("SELECT id, serial_from, serial_to FROM journal WHERE zone_id = $1 ORDER BY id")
                 .bind(zone_id)
                 .fetch_all(&self.pool)
                 .await?;
@@ -194,7 +194,7 @@ impl Database {
         let Some(&(first, _, _)) = chain.iter().find(|&&(_, from, _)| from == serial) else {
             return Ok(None);
         };
-        let sql = version_select!(", diff FROM journal WHERE zone_id = ? AND id >= ? ORDER BY id");
+        let sql = version_select!(", diff FROM journal WHERE zone_id = $1 AND id >= $2 ORDER BY id");
         let rows = sqlx::query(sql).bind(zone_id).bind(first).fetch_all(&self.pool).await?;
         let versions = rows.iter().map(version_and_diff).collect::<Result<Vec<_>>>()?;
         let unbroken = versions.windows(2).all(|w| w[0].0.serial_to == w[1].0.serial_from);
@@ -202,7 +202,7 @@ impl Database {
     }
 }
 
-fn version_and_diff(row: &sqlx::sqlite::SqliteRow) -> Result<(JournalVersion, Vec<u8>)> {
+fn version_and_diff(row: &sqlx::any::AnyRow) -> Result<(JournalVersion, Vec<u8>)> {
     use sqlx::FromRow as _;
     Ok((JournalVersion::from_row(row)?, row.try_get("diff")?))
 }

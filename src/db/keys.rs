@@ -9,7 +9,7 @@ impl Database {
     /// The zone's keys that are not yet removed, oldest first.
     pub async fn keys(&self, zone_id: i64) -> Result<Vec<StoredKey>> {
         let rows = sqlx::query_as::<_, rows::KeyRow>(
-            "SELECT * FROM keys WHERE zone_id = ? AND removed_at IS NULL ORDER BY id",
+            "SELECT * FROM keys WHERE zone_id = $1 AND removed_at IS NULL ORDER BY id",
         )
         .bind(zone_id)
         .fetch_all(&self.pool)
@@ -22,7 +22,7 @@ impl Database {
         let mut tx = self.write().await?;
         let id: i64 = rows::insert_key(&mut tx, zone_id, uri, dnskey, key).await?;
         if let Some(predecessor) = key.predecessor {
-            sqlx::query("UPDATE keys SET successor_id = ? WHERE id = ?")
+            sqlx::query("UPDATE keys SET successor_id = $1 WHERE id = $2")
                 .bind(id)
                 .bind(predecessor)
                 .execute(&mut *tx)
@@ -55,7 +55,7 @@ impl Database {
     /// still in their stores: `(id, uri)`.
     pub async fn purgeable_keys(&self, zone_id: i64, before: i64) -> Result<Vec<(i64, String)>> {
         Ok(sqlx::query_as(
-            "SELECT id, uri FROM keys WHERE zone_id = ? AND removed_at IS NOT NULL AND removed_at <= ?
+            "SELECT id, uri FROM keys WHERE zone_id = $1 AND removed_at IS NOT NULL AND removed_at <= $2
              AND purged_at IS NULL ORDER BY id",
         )
         .bind(zone_id)
@@ -67,7 +67,7 @@ impl Database {
     /// Records that a removed key's material is destroyed.
     pub async fn mark_purged(&self, zone_id: i64, key_id: i64, event: &Event) -> Result<()> {
         let mut tx = self.write().await?;
-        sqlx::query("UPDATE keys SET purged_at = ? WHERE id = ? AND removed_at IS NOT NULL")
+        sqlx::query("UPDATE keys SET purged_at = $1 WHERE id = $2 AND removed_at IS NOT NULL")
             .bind(event.time)
             .bind(key_id)
             .execute(&mut *tx)
@@ -82,7 +82,7 @@ impl Database {
     pub async fn observe(&self, zone_id: i64, observation: &Observation, event: &Event) -> Result<()> {
         let (kind, key, role) = rows::observation_columns(observation);
         let mut tx = self.write().await?;
-        sqlx::query("INSERT INTO observations (zone_id, key_id, kind, role, at) VALUES (?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO observations (zone_id, key_id, kind, role, at) VALUES ($1, $2, $3, $4, $5)")
             .bind(zone_id)
             .bind(key)
             .bind(kind)
@@ -98,7 +98,7 @@ impl Database {
     /// Observations not yet taken in by a run, oldest first, with their ids.
     pub async fn pending_observations(&self, zone_id: i64) -> Result<Vec<(i64, Observation)>> {
         let rows = sqlx::query(
-            "SELECT id, kind, key_id, role FROM observations WHERE zone_id = ? AND consumed_at IS NULL ORDER BY id",
+            "SELECT id, kind, key_id, role FROM observations WHERE zone_id = $1 AND consumed_at IS NULL ORDER BY id",
         )
         .bind(zone_id)
         .fetch_all(&self.pool)

@@ -7,7 +7,9 @@
 //! `/proc` (Linux-only, and a zombie looks alive there) and without a pid
 //! that may have been reused. std's `File::try_lock` is that `flock(2)`;
 //! the `service` row only says who holds it (pid, since when) for `signet
-//! status` and the refusal.
+//! status` and the refusal. In PostgreSQL the lock is a session-level
+//! advisory lock, held on a connection of its own: the server lets go of
+//! it when the session ends, as the kernel does of the `flock`.
 //!
 //! A zone's signing lock is still the pid in its row, judged alive by
 //! `/proc/PID/stat` (state and start time): `tests/overwrite.rs` records
@@ -27,6 +29,9 @@ use crate::procstat::ProcStat;
 const SERVICE_LOCK_TRIES: u32 = 5;
 const SERVICE_LOCK_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
 
+/// The PostgreSQL advisory lock of the service: "signet" and 2.
+const SERVICE_LOCK: i64 = 0x7369_676e_6574_0002;
+
 impl Database {
     /// Takes the zone's signing lock for this process, or says who holds
     /// it. A lock whose process is gone (killed), or whose pid now belongs
@@ -36,7 +41,7 @@ impl Database {
         // take the lock; the second waits for the first's write.
         let mut tx = self.write().await?;
         let held: Option<(Option<i64>, Option<i64>, Option<i64>)> =
-            sqlx::query_as("SELECT lock_pid, lock_since, lock_started FROM zones WHERE id = ?")
+            sqlx::query_as("SELECT lock_pid, lock_since, lock_started FROM zones WHERE id = $1")
                 .bind(zone.id)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -53,7 +58,7 @@ impl Database {
                 }
             }
         }
-        sqlx::query("UPDATE zones SET lock_pid = ?, lock_since = ?, lock_started = ? WHERE id = ?")
+        sqlx::query("UPDATE zones SET lock_pid = $1, lock_since = $2, lock_started = $3 WHERE id = $4")
             .bind(i64::from(pid))
             .bind(now)
             .bind(process_start(i64::from(pid)))
@@ -67,7 +72,7 @@ impl Database {
     /// Releases the zone's signing lock if this process holds it.
     pub async fn unlock_zone(&self, zone_id: i64, pid: u32) -> Result<()> {
         sqlx::query(
-            "UPDATE zones SET lock_pid = NULL, lock_since = NULL, lock_started = NULL WHERE id = ? AND lock_pid = ?",
+            "UPDATE zones SET lock_pid = NULL, lock_since = NULL, lock_started = NULL WHERE id = $1 AND lock_pid = $2",
         )
         .bind(zone_id)
         .bind(i64::from(pid))
@@ -77,17 +82,14 @@ impl Database {
     }
 
     /// Makes this process the database's one service, or says which
-    /// process is: the lock on the service lock file is held as long as
-    /// the returned [`ServiceLock`] lives. A `service` row left by a
-    /// process that no longer holds the lock is replaced.
+    /// process is: the service lock is held as long as the returned
+    /// [`ServiceLock`] lives. A `service` row left by a process that no
+    /// longer holds the lock is replaced.
     pub async fn hold_service(&self, pid: u32, now: i64) -> Result<ServiceLock> {
-        let lock_path = service_lock_path(&self.path);
-        let file = open_lock_file(&lock_path, true)?;
-        if !try_lock_a_few_times(&file, &lock_path).await? {
-            return Err(self.service_running(&file).await);
-        }
-        let lock = ServiceLock { file, pid };
-        lock.write_pid();
+        let lock = match self.location.file() {
+            Some(path) => self.hold_lock_file(path, pid).await?,
+            None => self.hold_session_lock(pid).await?,
+        };
         let mut tx = self.write().await?;
         let held: Option<(i64,)> =
             sqlx::query_as("SELECT pid FROM service WHERE id = 1").fetch_optional(&mut *tx).await?;
@@ -98,25 +100,63 @@ impl Database {
         }
         // `started` (a /proc start time) is no longer needed: the lock
         // names the holder. The column stays, empty.
-        sqlx::query("INSERT OR REPLACE INTO service (id, pid, started, since) VALUES (1, ?, NULL, ?)")
-            .bind(i64::from(pid))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO service (id, pid, started, since) VALUES (1, $1, NULL, $2)
+             ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, started = NULL, since = excluded.since",
+        )
+        .bind(i64::from(pid))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(lock)
+    }
+
+    /// SQLite: the `flock` on the lock file beside the database.
+    async fn hold_lock_file(&self, path: &Path, pid: u32) -> Result<ServiceLock> {
+        let lock_path = service_lock_path(path);
+        let file = open_lock_file(&lock_path, true)?;
+        if !try_a_few_times(|| try_lock_file(&file, &lock_path)).await? {
+            return Err(self.service_running(Some(&file)).await);
+        }
+        let lock = ServiceLock { hold: Hold::File(file), pid };
+        lock.write_pid();
+        Ok(lock)
+    }
+
+    /// PostgreSQL: a session-level advisory lock on a connection of the
+    /// lock's own, which the server lets go of when the session ends, however
+    /// the process ends (its socket closes).
+    async fn hold_session_lock(&self, pid: u32) -> Result<ServiceLock> {
+        use sqlx::ConnectOptions as _;
+        let mut session = self.connect.connect().await?;
+        let mut taken = false;
+        for attempt in 1..=SERVICE_LOCK_TRIES {
+            taken = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(SERVICE_LOCK)
+                .fetch_one(&mut session)
+                .await?;
+            if taken || attempt == SERVICE_LOCK_TRIES {
+                break;
+            }
+            tokio::time::sleep(SERVICE_LOCK_PAUSE).await;
+        }
+        if !taken {
+            return Err(self.service_running(None).await);
+        }
+        Ok(ServiceLock { hold: Hold::Session(Box::new(session)), pid })
     }
 
     /// The refusal when another process holds the service lock: who, as
     /// the `service` row says (or, before that process wrote it, the pid
     /// it wrote in the lock file).
-    async fn service_running(&self, file: &File) -> DbError {
+    async fn service_running(&self, file: Option<&File>) -> DbError {
         let row: Option<(i64, i64)> = sqlx::query_as("SELECT pid, since FROM service WHERE id = 1")
             .fetch_optional(&self.pool)
             .await
             .ok()
             .flatten();
-        let in_file = read_lock_pid(file);
+        let in_file = file.and_then(read_lock_pid);
         let (pid, since) = match (row, in_file) {
             (Some((pid, _)), Some(other)) if pid != other => (other, None),
             (Some((pid, since)), _) => (pid, Some(since)),
@@ -124,12 +164,12 @@ impl Database {
             (None, None) => (0, None),
         };
         let since = since.map_or_else(|| "just now".to_owned(), crate::time::format_time);
-        DbError::ServiceRunning { path: self.path.clone(), pid, since }
+        DbError::ServiceRunning { db: self.location.clone(), pid, since }
     }
 
-    /// Lets go of the service lock: the row, then the file lock.
+    /// Lets go of the service lock: the row, then the lock.
     pub async fn release_service(&self, lock: ServiceLock) -> Result<()> {
-        let deleted = sqlx::query("DELETE FROM service WHERE id = 1 AND pid = ?")
+        let deleted = sqlx::query("DELETE FROM service WHERE id = 1 AND pid = $1")
             .bind(i64::from(lock.pid))
             .execute(&self.pool)
             .await;
@@ -142,10 +182,28 @@ impl Database {
     /// service runs while someone holds the service lock; the row says
     /// who.
     pub async fn service(&self) -> Result<Option<(i64, i64)>> {
-        if !service_lock_held(&service_lock_path(&self.path))? {
+        let held = match self.location.file() {
+            Some(path) => service_lock_held(&service_lock_path(path))?,
+            None => self.session_lock_held().await?,
+        };
+        if !held {
             return Ok(None);
         }
         Ok(sqlx::query_as("SELECT pid, since FROM service WHERE id = 1").fetch_optional(&self.pool).await?)
+    }
+
+    /// Whether a session holds the PostgreSQL service lock: a shared lock
+    /// taken and let go at once tells, as for the lock file.
+    async fn session_lock_held(&self) -> Result<bool> {
+        let mut connection = self.pool.acquire().await?;
+        let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock_shared($1)")
+            .bind(SERVICE_LOCK)
+            .fetch_one(&mut *connection)
+            .await?;
+        if free {
+            sqlx::query("SELECT pg_advisory_unlock_shared($1)").bind(SERVICE_LOCK).execute(&mut *connection).await?;
+        }
+        Ok(!free)
     }
 }
 
@@ -162,8 +220,20 @@ pub fn service_lock_path(db: &Path) -> PathBuf {
 /// [`Database::hold_service`]).
 #[derive(Debug)]
 pub struct ServiceLock {
-    file: File,
+    hold: Hold,
     pid: u32,
+}
+
+/// What holds the service lock.
+#[derive(Debug)]
+enum Hold {
+    /// SQLite: the lock file, `flock`ed.
+    File(File),
+    /// PostgreSQL: the session that holds the advisory lock.
+    Session(
+        #[expect(dead_code, reason = "held, never read: the lock lasts as long as the session")]
+        Box<sqlx::AnyConnection>,
+    ),
 }
 
 impl ServiceLock {
@@ -172,7 +242,8 @@ impl ServiceLock {
     /// reason not to serve.
     fn write_pid(&self) {
         use std::io::{Seek as _, Write as _};
-        let mut file = &self.file;
+        let Hold::File(file) = &self.hold else { return };
+        let mut file = file;
         let written = file
             .set_len(0)
             .and_then(|()| file.seek(std::io::SeekFrom::Start(0)))
@@ -183,22 +254,27 @@ impl ServiceLock {
     }
 }
 
-/// Takes the exclusive lock on `file`, trying again a few times while it
-/// is held (see [`SERVICE_LOCK_TRIES`]); false if it stays held.
-async fn try_lock_a_few_times(file: &File, path: &Path) -> Result<bool> {
+/// Tries `take` a few times while the lock is held (see
+/// [`SERVICE_LOCK_TRIES`]); false if it stays held.
+async fn try_a_few_times(take: impl Fn() -> Result<bool>) -> Result<bool> {
     for attempt in 1..=SERVICE_LOCK_TRIES {
-        match file.try_lock() {
-            Ok(()) => return Ok(true),
-            Err(TryLockError::WouldBlock) if attempt < SERVICE_LOCK_TRIES => {
-                tokio::time::sleep(SERVICE_LOCK_PAUSE).await;
-            }
-            Err(TryLockError::WouldBlock) => return Ok(false),
-            Err(TryLockError::Error(source)) => {
-                return Err(DbError::LockFile { path: path.to_owned(), action: "lock", source });
-            }
+        if take()? {
+            return Ok(true);
+        }
+        if attempt < SERVICE_LOCK_TRIES {
+            tokio::time::sleep(SERVICE_LOCK_PAUSE).await;
         }
     }
     Ok(false)
+}
+
+/// Takes the exclusive lock on `file` if it is free.
+fn try_lock_file(file: &File, path: &Path) -> Result<bool> {
+    match file.try_lock() {
+        Ok(()) => Ok(true),
+        Err(TryLockError::WouldBlock) => Ok(false),
+        Err(TryLockError::Error(source)) => Err(DbError::LockFile { path: path.to_owned(), action: "lock", source }),
+    }
 }
 
 /// Whether a process holds the lock on `path`: a shared lock taken and

@@ -3,7 +3,7 @@
 //! full verification and of an operator's request for one. The blob is
 //! opaque here: `verify::SignatureMemo` reads and checks it.
 
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Any, Transaction};
 
 use super::{Database, Result};
 use crate::zone::Name;
@@ -52,7 +52,7 @@ pub struct GateMemoInfo {
 impl Database {
     /// The zone's stored memo, as stored (`None`: there is none).
     pub async fn gate_memo(&self, zone_id: i64) -> Result<Option<Vec<u8>>> {
-        Ok(sqlx::query_scalar("SELECT memo FROM gate_memos WHERE zone_id = ?")
+        Ok(sqlx::query_scalar("SELECT memo FROM gate_memos WHERE zone_id = $1")
             .bind(zone_id)
             .fetch_optional(&self.pool)
             .await?)
@@ -60,7 +60,7 @@ impl Database {
 
     /// What the zone's stored memo describes, without reading it.
     pub async fn gate_memo_info(&self, zone_id: i64) -> Result<Option<GateMemoInfo>> {
-        Ok(sqlx::query_as("SELECT serial, made_at, entries FROM gate_memos WHERE zone_id = ?")
+        Ok(sqlx::query_as("SELECT serial, made_at, entries FROM gate_memos WHERE zone_id = $1")
             .bind(zone_id)
             .fetch_optional(&self.pool)
             .await?)
@@ -80,7 +80,7 @@ impl Database {
     /// it now (a reload).
     pub async fn request_full_verification(&self, name: &Name, now: i64) -> Result<()> {
         let zone = self.zone(name).await?;
-        sqlx::query("UPDATE zones SET full_verify_asked_at = ?1, reload_at = ?1 WHERE id = ?2")
+        sqlx::query("UPDATE zones SET full_verify_asked_at = $1, reload_at = $1 WHERE id = $2")
             .bind(now)
             .bind(zone.id)
             .execute(&self.pool)
@@ -93,7 +93,7 @@ impl Database {
 /// transaction: the new memo replaces the old one (or none is kept), and
 /// a full verification is recorded.
 pub(super) async fn commit(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     zone_id: i64,
     at: i64,
     serial: Option<u32>,
@@ -102,9 +102,9 @@ pub(super) async fn commit(
     write_blob(tx, zone_id, at, serial, memo.memo).await?;
     if memo.full {
         sqlx::query(
-            "UPDATE zones SET full_verified_at = ?1,
-                 full_verify_asked_at = CASE WHEN full_verify_asked_at IS ?2 THEN NULL ELSE full_verify_asked_at END
-             WHERE id = ?3",
+            "UPDATE zones SET full_verified_at = $1,
+                 full_verify_asked_at = CASE WHEN full_verify_asked_at IS NOT DISTINCT FROM $2 THEN NULL ELSE full_verify_asked_at END
+             WHERE id = $3",
         )
         .bind(at)
         .bind(memo.asked_at)
@@ -118,7 +118,7 @@ pub(super) async fn commit(
 /// Stores `blob` as the zone's memo, of the publication of `serial` at
 /// `at` ([`MemoBlob::Later`] leaves the stored one).
 async fn write_blob(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     zone_id: i64,
     at: i64,
     serial: Option<u32>,
@@ -127,7 +127,9 @@ async fn write_blob(
     match blob {
         MemoBlob::Store(blob, entries) => {
             sqlx::query(
-                "INSERT OR REPLACE INTO gate_memos (zone_id, serial, made_at, entries, memo) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO gate_memos (zone_id, serial, made_at, entries, memo) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (zone_id) DO UPDATE SET serial = excluded.serial, made_at = excluded.made_at,
+                    entries = excluded.entries, memo = excluded.memo",
             )
             .bind(zone_id)
             .bind(serial.map(i64::from))
@@ -138,7 +140,7 @@ async fn write_blob(
             .await?;
         }
         MemoBlob::None => {
-            sqlx::query("DELETE FROM gate_memos WHERE zone_id = ?").bind(zone_id).execute(&mut **tx).await?;
+            sqlx::query("DELETE FROM gate_memos WHERE zone_id = $1").bind(zone_id).execute(&mut **tx).await?;
         }
         MemoBlob::Later => {}
     }

@@ -1,8 +1,10 @@
-//! Opening the database safely: the file is signet's (or empty, for
-//! `signet init`), of a schema version this binary knows, writable and
-//! private, before anything is written to it. SQLite would otherwise turn
-//! any file it can open, another program's database included, into WAL
-//! mode and a signet schema.
+//! Opening the database safely: the file (or PostgreSQL schema) is
+//! signet's (or empty, for `signet init`), of a schema version this
+//! binary knows, and for a file writable and private, before anything is
+//! written to it. SQLite would otherwise turn any file it can open,
+//! another program's database included, into WAL mode and a signet
+//! schema; the migrations would add signet's tables to another program's
+//! PostgreSQL schema.
 
 use std::path::{Path, PathBuf};
 
@@ -10,11 +12,16 @@ use sqlx::Connection as _;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 
-use super::error::{NotSignet, ReadOnly};
-use super::{DbError, Result};
+use sqlx::AnyPool;
 
-/// The migrations in `migrations/`, embedded at build time.
-pub(super) static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+use super::error::{NotSignet, ReadOnly};
+use super::{DbError, DbLocation, Result};
+
+/// The SQLite migrations, embedded at build time.
+pub(super) static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The PostgreSQL migrations, embedded at build time.
+pub(super) static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The first 16 octets of every SQLite database file.
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
@@ -79,31 +86,65 @@ async fn check_contents(path: &Path, create: bool) -> Result<()> {
         .fetch_all(&mut connection)
         .await
         .map_err(|e| open_failure(path, e))?;
-    if tables.is_empty() {
-        return if create { Ok(()) } else { Err(not_signet(path, NotSignet::NoTables)) };
-    }
-    if !tables.iter().any(|t| t == "_sqlx_migrations") {
-        let shown: Vec<&str> = tables.iter().take(NAMES_SHOWN).map(String::as_str).collect();
-        let more = if tables.len() > NAMES_SHOWN { ", …" } else { "" };
-        return Err(not_signet(path, NotSignet::ForeignTables(format!("{}{more}", shown.join(", ")))));
+    if !check_tables(&DbLocation::from(path), &tables, create)? {
+        return Ok(());
     }
     let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
         .fetch_all(&mut connection)
         .await
         .map_err(|e| open_failure(path, e))?;
     connection.close().await.map_err(|e| open_failure(path, e))?;
-    check_versions(path, &applied)
+    check_versions(&DbLocation::from(path), &SQLITE_MIGRATOR, &applied)
+}
+
+/// Makes sure a PostgreSQL database may be used as signet's: its schema
+/// (the connection's current one) holds signet's tables at a version
+/// this binary knows, or nothing at all if `create`. The migrations run
+/// after this, in the same schema.
+pub(super) async fn check_postgres(pool: &AnyPool, db: &DbLocation, create: bool) -> Result<()> {
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT CAST(table_name AS TEXT) FROM information_schema.tables
+         WHERE table_schema = current_schema() ORDER BY table_name",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(|source| DbError::Open { db: db.clone(), source })?;
+    let applied = match check_tables(db, &tables, create)? {
+        false => return Ok(()),
+        true => sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(pool)
+            .await
+            .map_err(|source| DbError::Open { db: db.clone(), source })?,
+    };
+    check_versions(db, &POSTGRES_MIGRATOR, &applied)
+}
+
+/// Whether `tables` are signet's (true: read the migrations applied), or
+/// none, where `create` allows that (false); otherwise why not.
+fn check_tables(db: &DbLocation, tables: &[String], create: bool) -> Result<bool> {
+    if tables.is_empty() {
+        return if create {
+            Ok(false)
+        } else {
+            Err(DbError::NotSignet { db: db.clone(), reason: NotSignet::NoTables })
+        };
+    }
+    if !tables.iter().any(|t| t == "_sqlx_migrations") {
+        let shown: Vec<&str> = tables.iter().take(NAMES_SHOWN).map(String::as_str).collect();
+        let more = if tables.len() > NAMES_SHOWN { ", …" } else { "" };
+        let reason = NotSignet::ForeignTables(format!("{}{more}", shown.join(", ")));
+        return Err(DbError::NotSignet { db: db.clone(), reason });
+    }
+    Ok(true)
 }
 
 /// Every migration applied is one this binary has.
-fn check_versions(path: &Path, applied: &[i64]) -> Result<()> {
-    let known: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
+fn check_versions(db: &DbLocation, migrator: &Migrator, applied: &[i64]) -> Result<()> {
+    let known: Vec<i64> = migrator.iter().map(|m| m.version).collect();
     match applied.iter().filter(|v| !known.contains(v)).max() {
-        Some(&found) => Err(DbError::UnknownSchema {
-            path: path.to_owned(),
-            found,
-            known: known.iter().copied().max().unwrap_or(0),
-        }),
+        Some(&found) => {
+            Err(DbError::UnknownSchema { db: db.clone(), found, known: known.iter().copied().max().unwrap_or(0) })
+        }
         None => Ok(()),
     }
 }
@@ -118,7 +159,7 @@ fn read_head(path: &Path) -> Result<Vec<u8>> {
 }
 
 fn not_signet(path: &Path, reason: NotSignet) -> DbError {
-    DbError::NotSignet { path: path.to_owned(), reason }
+    DbError::NotSignet { db: DbLocation::from(path), reason }
 }
 
 fn file_error(path: &Path, action: &'static str, source: std::io::Error) -> DbError {
@@ -137,7 +178,7 @@ pub(super) fn open_failure(path: &Path, error: sqlx::Error) -> DbError {
     match code {
         Some(8 | 14) => DbError::ReadOnly { path: path.to_owned(), why: ReadOnly::Sqlite },
         Some(26) => not_signet(path, NotSignet::NotSqlite),
-        _ => DbError::Open { path: path.to_owned(), source: error },
+        _ => DbError::Open { db: DbLocation::from(path), source: error },
     }
 }
 

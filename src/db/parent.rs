@@ -44,7 +44,7 @@ impl Database {
     pub async fn ds_checks(&self, zone_id: i64) -> Result<Vec<DsCheck>> {
         Ok(sqlx::query_as(
             "SELECT key_id, want, since, checked_at, next_at, checks, answers FROM ds_checks
-             WHERE zone_id = ? ORDER BY key_id",
+             WHERE zone_id = $1 ORDER BY key_id",
         )
         .bind(zone_id)
         .fetch_all(&self.pool)
@@ -55,11 +55,11 @@ impl Database {
     /// longer pending loses its row).
     pub async fn set_ds_checks(&self, zone_id: i64, checks: &[DsCheck]) -> Result<()> {
         let mut tx = self.write().await?;
-        sqlx::query("DELETE FROM ds_checks WHERE zone_id = ?").bind(zone_id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM ds_checks WHERE zone_id = $1").bind(zone_id).execute(&mut *tx).await?;
         for check in checks {
             sqlx::query(
                 "INSERT INTO ds_checks (zone_id, key_id, want, since, checked_at, next_at, checks, answers)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(zone_id)
             .bind(check.key_id)
@@ -79,7 +79,7 @@ impl Database {
     /// The DS set last submitted (or being submitted).
     pub async fn ds_submission(&self, zone_id: i64) -> Result<Option<DsSubmission>> {
         Ok(sqlx::query_as(
-            "SELECT wanted, via, submitted_at, attempts, error_at, error FROM ds_submissions WHERE zone_id = ?",
+            "SELECT wanted, via, submitted_at, attempts, error_at, error FROM ds_submissions WHERE zone_id = $1",
         )
         .bind(zone_id)
         .fetch_optional(&self.pool)
@@ -92,7 +92,7 @@ impl Database {
         let mut tx = self.write().await?;
         sqlx::query(
             "INSERT INTO ds_submissions (zone_id, wanted, via, submitted_at, attempts, error_at, error)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (zone_id) DO UPDATE SET wanted = excluded.wanted, via = excluded.via,
                 submitted_at = excluded.submitted_at, attempts = excluded.attempts,
                 error_at = excluded.error_at, error = excluded.error",

@@ -11,7 +11,7 @@ impl Database {
     pub async fn import_policy(&self, name: &str, source: &str, now: i64) -> Result<i64> {
         let mut tx = self.write().await?;
         let id: i64 = sqlx::query(
-            "INSERT INTO policies (name, source, imported_at) VALUES (?, ?, ?)
+            "INSERT INTO policies (name, source, imported_at) VALUES ($1, $2, $3)
              ON CONFLICT(name) DO UPDATE SET source = excluded.source, imported_at = excluded.imported_at
              RETURNING id",
         )
@@ -22,7 +22,7 @@ impl Database {
         .await?
         .get(0);
         let zones: Vec<(i64, String)> =
-            sqlx::query_as("SELECT id, name FROM zones WHERE policy_id = ?").bind(id).fetch_all(&mut *tx).await?;
+            sqlx::query_as("SELECT id, name FROM zones WHERE policy_id = $1").bind(id).fetch_all(&mut *tx).await?;
         let imported =
             Event::note(now, Actor::Operator, EventKind::PolicyChange, None, format!("policy {name} imported"));
         insert_event(&mut tx, None, &imported).await?;
@@ -36,7 +36,7 @@ impl Database {
 
     /// A policy by name.
     pub async fn policy(&self, name: &str) -> Result<PolicyRow> {
-        sqlx::query_as::<_, PolicyRow>("SELECT id, name, source, imported_at FROM policies WHERE name = ?")
+        sqlx::query_as::<_, PolicyRow>("SELECT id, name, source, imported_at FROM policies WHERE name = $1")
             .bind(name)
             .fetch_optional(&self.pool)
             .await?
@@ -45,7 +45,7 @@ impl Database {
 
     /// A policy by id, parsed: the one place that reads stored policy text.
     pub async fn parsed_policy(&self, id: i64) -> Result<Policy> {
-        let row = sqlx::query_as::<_, PolicyRow>("SELECT id, name, source, imported_at FROM policies WHERE id = ?")
+        let row = sqlx::query_as::<_, PolicyRow>("SELECT id, name, source, imported_at FROM policies WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?

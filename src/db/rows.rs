@@ -1,7 +1,7 @@
 //! Rows as stored, and their conversion to and from the model types.
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row as _, Sqlite, Transaction};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row as _, Transaction};
 
 use super::events::{Actor, Event, EventKind};
 use super::{DbError, Result};
@@ -154,8 +154,10 @@ pub(super) struct KeyRow {
     retire_at: Option<i64>,
     predecessor_id: Option<i64>,
     successor_id: Option<i64>,
-    compromised: bool,
-    ds_pending: Option<bool>,
+    // Flags are integers (0, 1) in both dialects: sqlx's Any driver
+    // decodes a boolean only from a boolean column.
+    compromised: i64,
+    ds_pending: Option<i64>,
 }
 
 fn corrupt(what: &'static str, value: impl ToString) -> DbError {
@@ -177,7 +179,7 @@ fn state_from_text(text: &str) -> Result<RecordState> {
 }
 
 /// An audit row as an [`Event`], with its row id.
-pub(super) fn event_from_row(row: &SqliteRow) -> Result<(i64, Event)> {
+pub(super) fn event_from_row(row: &AnyRow) -> Result<(i64, Event)> {
     let kind: String = row.get("event");
     let actor: String = row.get("actor");
     let record: Option<String> = row.get("record");
@@ -228,15 +230,15 @@ impl KeyRow {
             retire: self.retire_at,
             predecessor: self.predecessor_id,
             successor: self.successor_id,
-            compromised: self.compromised,
-            ds_pending: self.ds_pending,
+            compromised: self.compromised != 0,
+            ds_pending: self.ds_pending.map(|pending| pending != 0),
         };
         Ok(StoredKey { key, uri: self.uri, dnskey: self.dnskey })
     }
 }
 
 pub(super) async fn insert_key(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     zone_id: i64,
     uri: &str,
     dnskey: &[u8],
@@ -246,7 +248,7 @@ pub(super) async fn insert_key(
         "INSERT INTO keys (zone_id, uri, role, algorithm, key_tag, dnskey, goal,
             dnskey_state, dnskey_since, krrsig_state, krrsig_since, zrrsig_state, zrrsig_since, ds_state, ds_since,
             created_at, predecessor_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id",
     )
     .bind(zone_id)
     .bind(uri)
@@ -260,9 +262,9 @@ pub(super) async fn insert_key(
 }
 
 fn bind_records<'q>(
-    mut query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
+    mut query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
     key: &Key,
-) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
     for record in Record::ALL {
         let status = key.record(record);
         query = query.bind(status.state.as_str()).bind(status.since);
@@ -270,13 +272,13 @@ fn bind_records<'q>(
     query
 }
 
-pub(super) async fn update_key(tx: &mut Transaction<'_, Sqlite>, key: &Key) -> Result<()> {
+pub(super) async fn update_key(tx: &mut Transaction<'_, Any>, key: &Key) -> Result<()> {
     let query = sqlx::query(
-        "UPDATE keys SET goal = ?,
-            dnskey_state = ?, dnskey_since = ?, krrsig_state = ?, krrsig_since = ?,
-            zrrsig_state = ?, zrrsig_since = ?, ds_state = ?, ds_since = ?,
-            active_at = ?, retire_at = ?, predecessor_id = ?, successor_id = ?, compromised = ?, ds_pending = ?
-         WHERE id = ?",
+        "UPDATE keys SET goal = $1,
+            dnskey_state = $2, dnskey_since = $3, krrsig_state = $4, krrsig_since = $5,
+            zrrsig_state = $6, zrrsig_since = $7, ds_state = $8, ds_since = $9,
+            active_at = $10, retire_at = $11, predecessor_id = $12, successor_id = $13, compromised = $14, ds_pending = $15
+         WHERE id = $16",
     )
     .bind(key.goal.as_str());
     bind_records(query, key)
@@ -284,8 +286,8 @@ pub(super) async fn update_key(tx: &mut Transaction<'_, Sqlite>, key: &Key) -> R
         .bind(key.retire)
         .bind(key.predecessor)
         .bind(key.successor)
-        .bind(key.compromised)
-        .bind(key.ds_pending)
+        .bind(i64::from(key.compromised))
+        .bind(key.ds_pending.map(i64::from))
         .bind(key.id)
         .execute(&mut **tx)
         .await?;
@@ -302,7 +304,7 @@ pub(super) fn observation_columns(observation: &Observation) -> (&'static str, O
     }
 }
 
-pub(super) fn observation_from_row(row: &SqliteRow) -> Result<(i64, Observation)> {
+pub(super) fn observation_from_row(row: &AnyRow) -> Result<(i64, Observation)> {
     let id: i64 = row.get("id");
     let kind: String = row.get("kind");
     let key: Option<i64> = row.get("key_id");

@@ -1,7 +1,7 @@
 //! Signing runs: the one transaction a published run commits, the rows
 //! of runs that published nothing, and what status reads of them.
 
-use sqlx::{Row as _, Sqlite, Transaction};
+use sqlx::{Any, Row as _, Transaction};
 
 use super::events::{Actor, Event, EventKind, insert_event};
 use super::{Database, GateMemoCommit, JournalEntry, Result, RunRow, journal, memo, rows};
@@ -133,10 +133,10 @@ impl Database {
             insert_event(&mut tx, Some(zone_id), event).await?;
         }
         for &key in commit.removed {
-            sqlx::query("UPDATE keys SET removed_at = ? WHERE id = ?").bind(at).bind(key).execute(&mut *tx).await?;
+            sqlx::query("UPDATE keys SET removed_at = $1 WHERE id = $2").bind(at).bind(key).execute(&mut *tx).await?;
         }
         for &observation in commit.consumed {
-            sqlx::query("UPDATE observations SET consumed_at = ? WHERE id = ?")
+            sqlx::query("UPDATE observations SET consumed_at = $1 WHERE id = $2")
                 .bind(at)
                 .bind(observation)
                 .execute(&mut *tx)
@@ -146,8 +146,8 @@ impl Database {
         journal::record(&mut tx, zone_id, run_id, at, commit.diff.as_ref()).await?;
         let published = &commit.published;
         sqlx::query(
-            "UPDATE zones SET last_serial = ?, last_run_at = ?, next_run_at = ?, next_run_why = ?, input_digest = ?,
-             input_serial = ?, sig_expires_at = ?, output_stamp = ? WHERE id = ?",
+            "UPDATE zones SET last_serial = $1, last_run_at = $2, next_run_at = $3, next_run_why = $4, input_digest = $5,
+             input_serial = $6, sig_expires_at = $7, output_stamp = $8 WHERE id = $9",
         )
         .bind(commit.run.serial.map(i64::from))
         .bind(at)
@@ -170,11 +170,13 @@ impl Database {
     pub async fn record_unpublished_run(&self, zone_id: i64, run: &RunRecord) -> Result<()> {
         let mut tx = self.write().await?;
         insert_run(&mut tx, zone_id, run).await?;
-        sqlx::query("UPDATE zones SET last_run_at = MAX(COALESCE(last_run_at, 0), ?) WHERE id = ?")
-            .bind(run.at)
-            .bind(zone_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE zones SET last_run_at = CASE WHEN last_run_at > $1 THEN last_run_at ELSE $1 END WHERE id = $2",
+        )
+        .bind(run.at)
+        .bind(zone_id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -183,7 +185,7 @@ impl Database {
     pub async fn last_failure(&self, zone_id: i64) -> Result<Option<RunRow>> {
         Ok(sqlx::query_as::<_, RunRow>(
             "SELECT at, serial, result, rrsigs, errors, message, seconds, input_serial FROM runs
-             WHERE zone_id = ? AND result != 'published' ORDER BY id DESC LIMIT 1",
+             WHERE zone_id = $1 AND result != 'published' ORDER BY id DESC LIMIT 1",
         )
         .bind(zone_id)
         .fetch_optional(&self.pool)
@@ -192,7 +194,7 @@ impl Database {
 
     /// When the zone was last published (not merely run).
     pub async fn last_publication(&self, zone_id: i64) -> Result<Option<i64>> {
-        Ok(sqlx::query("SELECT max(at) FROM runs WHERE zone_id = ? AND result = 'published'")
+        Ok(sqlx::query("SELECT max(at) FROM runs WHERE zone_id = $1 AND result = 'published'")
             .bind(zone_id)
             .fetch_one(&self.pool)
             .await?
@@ -203,8 +205,8 @@ impl Database {
     /// publication.
     pub async fn consecutive_failures(&self, zone_id: i64) -> Result<i64> {
         Ok(sqlx::query(
-            "SELECT count(*) FROM runs WHERE zone_id = ?1 AND id > COALESCE(
-                 (SELECT max(id) FROM runs WHERE zone_id = ?1 AND result = 'published'), 0)",
+            "SELECT count(*) FROM runs WHERE zone_id = $1 AND id > COALESCE(
+                 (SELECT max(id) FROM runs WHERE zone_id = $1 AND result = 'published'), 0)",
         )
         .bind(zone_id)
         .fetch_one(&self.pool)
@@ -215,7 +217,7 @@ impl Database {
     /// The newest runs of a zone, newest first.
     pub async fn runs(&self, zone_id: i64, limit: i64) -> Result<Vec<RunRow>> {
         Ok(sqlx::query_as::<_, RunRow>(
-            "SELECT at, serial, result, rrsigs, errors, message, seconds, input_serial FROM runs WHERE zone_id = ? ORDER BY id DESC LIMIT ?",
+            "SELECT at, serial, result, rrsigs, errors, message, seconds, input_serial FROM runs WHERE zone_id = $1 ORDER BY id DESC LIMIT $2",
         )
         .bind(zone_id)
         .bind(limit)
@@ -225,10 +227,10 @@ impl Database {
 }
 
 /// Inserts a run row and its audit event; returns the run's id.
-async fn insert_run(tx: &mut Transaction<'_, Sqlite>, zone_id: i64, run: &RunRecord) -> Result<i64> {
+async fn insert_run(tx: &mut Transaction<'_, Any>, zone_id: i64, run: &RunRecord) -> Result<i64> {
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO runs (zone_id, at, serial, result, rrsigs, records, errors, warnings, findings, message, seconds,
-         input_serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         input_serial) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
     )
     .bind(zone_id)
     .bind(run.at)

@@ -1,6 +1,6 @@
 //! A scratch database for the unit tests of `db`.
 
-use super::{Database, NewZone};
+use super::{Database, DbLocation, NewZone};
 use crate::zone::Name;
 
 /// A database in a temporary directory with one zone, `example.` under a
@@ -8,7 +8,7 @@ use crate::zone::Name;
 /// directory that holds it (dropped: removed).
 pub(crate) async fn database() -> (Database, Name, i64, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = Database::open(&dir.path().join("signet.db"), true).await.expect("open");
+    let db = Database::open(&DbLocation::File(dir.path().join("signet.db")), true).await.expect("open");
     db.import_policy("p", "", 0).await.expect("policy");
     let name = Name::from_text("example.", None).expect("name");
     let zone = NewZone { name: &name, policy: "p", input: "in.zone", output: "out.zone", salt: &[], remotes: &[] };

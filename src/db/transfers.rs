@@ -2,7 +2,7 @@
 //! its file, which the database only names), each zone's remotes, and
 //! what the transfers in and out last did.
 
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Any, Transaction};
 
 use super::{Actor, Database, DbError, Event, EventKind, Result, insert_event};
 // What the transfers report is recorded as xfr's own events: db stores
@@ -178,7 +178,7 @@ struct RemoteRow {
     role: String,
     address: Option<String>,
     tsig_key: Option<String>,
-    notify: bool,
+    notify: i64,
     parent_zone: Option<String>,
 }
 
@@ -186,20 +186,20 @@ impl RemoteRow {
     fn remote(self) -> Option<(i64, Remote)> {
         let role = RemoteRole::parse(&self.role)?;
         let RemoteRow { zone_id, address, tsig_key, notify, parent_zone, .. } = self;
-        Some((zone_id, Remote { role, address, tsig_key, notify, parent_zone }))
+        Some((zone_id, Remote { role, address, tsig_key, notify: notify != 0, parent_zone }))
     }
 }
 
 /// Inserts (or replaces, by role and address) a remote of zone `zone_id`.
-pub(super) async fn insert_remote(tx: &mut Transaction<'_, Sqlite>, zone_id: i64, remote: &Remote) -> Result<()> {
+pub(super) async fn insert_remote(tx: &mut Transaction<'_, Any>, zone_id: i64, remote: &Remote) -> Result<()> {
     if let Some(key) = &remote.tsig_key {
-        let known = sqlx::query("SELECT 1 FROM tsig_keys WHERE name = ?").bind(key).fetch_optional(&mut **tx).await?;
+        let known = sqlx::query("SELECT 1 FROM tsig_keys WHERE name = $1").bind(key).fetch_optional(&mut **tx).await?;
         if known.is_none() {
             return Err(DbError::NotFound { what: "TSIG key", name: key.clone() });
         }
     }
     sqlx::query(
-        "INSERT INTO zone_remotes (zone_id, role, address, tsig_key, notify, parent_zone) VALUES (?, ?, ?, ?, ?, ?)
+        "INSERT INTO zone_remotes (zone_id, role, address, tsig_key, notify, parent_zone) VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (zone_id, role, COALESCE(address, '')) DO UPDATE
          SET tsig_key = excluded.tsig_key, notify = excluded.notify, parent_zone = excluded.parent_zone",
     )
@@ -207,7 +207,7 @@ pub(super) async fn insert_remote(tx: &mut Transaction<'_, Sqlite>, zone_id: i64
     .bind(remote.role.as_str())
     .bind(&remote.address)
     .bind(&remote.tsig_key)
-    .bind(remote.notify)
+    .bind(i64::from(remote.notify))
     .bind(&remote.parent_zone)
     .execute(&mut **tx)
     .await?;
@@ -216,13 +216,13 @@ pub(super) async fn insert_remote(tx: &mut Transaction<'_, Sqlite>, zone_id: i64
 
 /// Deletes what the zone's transfers are and did (the zone leaves
 /// management).
-pub(super) async fn forget_zone(tx: &mut Transaction<'_, Sqlite>, zone_id: i64) -> Result<()> {
+pub(super) async fn forget_zone(tx: &mut Transaction<'_, Any>, zone_id: i64) -> Result<()> {
     for delete in [
-        "DELETE FROM zone_remotes WHERE zone_id = ?",
-        "DELETE FROM transfer_in WHERE zone_id = ?",
-        "DELETE FROM transfer_out WHERE zone_id = ?",
-        "DELETE FROM ds_checks WHERE zone_id = ?",
-        "DELETE FROM ds_submissions WHERE zone_id = ?",
+        "DELETE FROM zone_remotes WHERE zone_id = $1",
+        "DELETE FROM transfer_in WHERE zone_id = $1",
+        "DELETE FROM transfer_out WHERE zone_id = $1",
+        "DELETE FROM ds_checks WHERE zone_id = $1",
+        "DELETE FROM ds_submissions WHERE zone_id = $1",
     ] {
         sqlx::query(delete).bind(zone_id).execute(&mut **tx).await?;
     }
@@ -241,16 +241,18 @@ impl Database {
     /// Registers a TSIG key: its name and the file holding its secret.
     pub async fn add_tsig_key(&self, name: &str, secret_path: &str, now: i64) -> Result<()> {
         let mut tx = self.write().await?;
-        let exists = sqlx::query("SELECT 1 FROM tsig_keys WHERE name = ?").bind(name).fetch_optional(&mut *tx).await?;
+        let exists = sqlx::query("SELECT 1 FROM tsig_keys WHERE name = $1").bind(name).fetch_optional(&mut *tx).await?;
         if exists.is_some() {
             return Err(DbError::Exists { what: "TSIG key", name: name.to_owned() });
         }
-        sqlx::query("INSERT INTO tsig_keys (name, algorithm, secret_path, created_at) VALUES (?, 'hmac-sha256', ?, ?)")
-            .bind(name)
-            .bind(secret_path)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO tsig_keys (name, algorithm, secret_path, created_at) VALUES ($1, 'hmac-sha256', $2, $3)",
+        )
+        .bind(name)
+        .bind(secret_path)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         let message = format!("TSIG key {name} added (secret in {secret_path})");
         insert_event(&mut tx, None, &Event::note(now, Actor::Operator, EventKind::Transfers, None, message)).await?;
         tx.commit().await?;
@@ -268,7 +270,7 @@ impl Database {
     pub async fn remove_tsig_key(&self, name: &str, now: i64) -> Result<()> {
         let mut tx = self.write().await?;
         let users: Vec<(String,)> = sqlx::query_as(
-            "SELECT DISTINCT z.name FROM zone_remotes r JOIN zones z ON z.id = r.zone_id WHERE r.tsig_key = ?",
+            "SELECT DISTINCT z.name FROM zone_remotes r JOIN zones z ON z.id = r.zone_id WHERE r.tsig_key = $1",
         )
         .bind(name)
         .fetch_all(&mut *tx)
@@ -277,7 +279,7 @@ impl Database {
             let by = users.into_iter().map(|(zone,)| zone).collect::<Vec<_>>().join(", ");
             return Err(DbError::InUse { what: "TSIG key", name: name.to_owned(), by });
         }
-        let deleted = sqlx::query("DELETE FROM tsig_keys WHERE name = ?").bind(name).execute(&mut *tx).await?;
+        let deleted = sqlx::query("DELETE FROM tsig_keys WHERE name = $1").bind(name).execute(&mut *tx).await?;
         if deleted.rows_affected() == 0 {
             return Err(DbError::NotFound { what: "TSIG key", name: name.to_owned() });
         }
@@ -290,7 +292,7 @@ impl Database {
     /// The remotes of zone `zone_id`.
     pub async fn remotes(&self, zone_id: i64) -> Result<Vec<Remote>> {
         let rows: Vec<RemoteRow> = sqlx::query_as(
-            "SELECT zone_id, role, address, tsig_key, notify, parent_zone FROM zone_remotes WHERE zone_id = ? ORDER BY role, address",
+            "SELECT zone_id, role, address, tsig_key, notify, parent_zone FROM zone_remotes WHERE zone_id = $1 ORDER BY role, address",
         )
         .bind(zone_id)
         .fetch_all(&self.pool)
@@ -313,12 +315,12 @@ impl Database {
     /// (none: the file is the input, edited by hand or a script).
     pub async fn set_input(&self, zone_id: i64, input_path: &str, primaries: &[Remote], now: i64) -> Result<()> {
         let mut tx = self.write().await?;
-        sqlx::query("DELETE FROM zone_remotes WHERE zone_id = ? AND role = 'primary'")
+        sqlx::query("DELETE FROM zone_remotes WHERE zone_id = $1 AND role = 'primary'")
             .bind(zone_id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM transfer_in WHERE zone_id = ?").bind(zone_id).execute(&mut *tx).await?;
-        sqlx::query("UPDATE zones SET input_path = ? WHERE id = ?")
+        sqlx::query("DELETE FROM transfer_in WHERE zone_id = $1").bind(zone_id).execute(&mut *tx).await?;
+        sqlx::query("UPDATE zones SET input_path = $1 WHERE id = $2")
             .bind(input_path)
             .bind(zone_id)
             .execute(&mut *tx)
@@ -353,12 +355,14 @@ impl Database {
     /// Removes a secondary or ACL entry; false if there was none.
     pub async fn remove_remote(&self, zone_id: i64, role: RemoteRole, address: Option<&str>, now: i64) -> Result<bool> {
         let mut tx = self.write().await?;
-        let deleted = sqlx::query("DELETE FROM zone_remotes WHERE zone_id = ? AND role = ? AND address IS ?")
-            .bind(zone_id)
-            .bind(role.as_str())
-            .bind(address)
-            .execute(&mut *tx)
-            .await?;
+        let deleted = sqlx::query(
+            "DELETE FROM zone_remotes WHERE zone_id = $1 AND role = $2 AND address IS NOT DISTINCT FROM $3",
+        )
+        .bind(zone_id)
+        .bind(role.as_str())
+        .bind(address)
+        .execute(&mut *tx)
+        .await?;
         if deleted.rows_affected() == 0 {
             return Ok(false);
         }
@@ -373,7 +377,7 @@ impl Database {
     pub async fn transfer_in(&self, zone_id: i64) -> Result<Option<TransferInState>> {
         Ok(sqlx::query_as(
             "SELECT primary_serial, checked_at, transfer_at, transfer_serial, transfer_kind, transfer_records,
-                    transfer_bytes, error_at, error FROM transfer_in WHERE zone_id = ?",
+                    transfer_bytes, error_at, error FROM transfer_in WHERE zone_id = $1",
         )
         .bind(zone_id)
         .fetch_optional(&self.pool)
@@ -383,8 +387,8 @@ impl Database {
     /// The primaries answered serial `serial` at `at`.
     pub async fn record_primary_serial(&self, zone_id: i64, serial: u32, at: i64) -> Result<()> {
         sqlx::query(
-            "INSERT INTO transfer_in (zone_id, primary_serial, checked_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT (zone_id) DO UPDATE SET primary_serial = ?2, checked_at = ?3",
+            "INSERT INTO transfer_in (zone_id, primary_serial, checked_at) VALUES ($1, $2, $3)
+             ON CONFLICT (zone_id) DO UPDATE SET primary_serial = $2, checked_at = $3",
         )
         .bind(zone_id)
         .bind(i64::from(serial))
@@ -399,9 +403,9 @@ impl Database {
         sqlx::query(
             "INSERT INTO transfer_in (zone_id, primary_serial, checked_at, transfer_at, transfer_serial, transfer_kind,
                                       transfer_records, transfer_bytes)
-             VALUES (?1, ?2, ?3, ?3, ?2, ?4, ?5, ?6)
-             ON CONFLICT (zone_id) DO UPDATE SET primary_serial = ?2, checked_at = ?3, transfer_at = ?3,
-                 transfer_serial = ?2, transfer_kind = ?4, transfer_records = ?5, transfer_bytes = ?6,
+             VALUES ($1, $2, $3, $3, $2, $4, $5, $6)
+             ON CONFLICT (zone_id) DO UPDATE SET primary_serial = $2, checked_at = $3, transfer_at = $3,
+                 transfer_serial = $2, transfer_kind = $4, transfer_records = $5, transfer_bytes = $6,
                  error_at = NULL, error = NULL",
         )
         .bind(zone_id)
@@ -418,8 +422,8 @@ impl Database {
     /// A check or transfer in failed (or was refused) at `at`.
     pub async fn record_transfer_error(&self, zone_id: i64, at: i64, message: &str) -> Result<()> {
         sqlx::query(
-            "INSERT INTO transfer_in (zone_id, error_at, error) VALUES (?1, ?2, ?3)
-             ON CONFLICT (zone_id) DO UPDATE SET error_at = ?2, error = ?3",
+            "INSERT INTO transfer_in (zone_id, error_at, error) VALUES ($1, $2, $3)
+             ON CONFLICT (zone_id) DO UPDATE SET error_at = $2, error = $3",
         )
         .bind(zone_id)
         .bind(at)
@@ -434,7 +438,7 @@ impl Database {
         Ok(sqlx::query_as(
             "SELECT address, notified_serial, notify_acked_at, transfer_at, transfer_serial, transfer_from, transfer_kind,
                     notify_serial, notify_at, notify_tries, notify_answer, notify_error, notify_source
-             FROM transfer_out WHERE zone_id = ? ORDER BY address",
+             FROM transfer_out WHERE zone_id = $1 ORDER BY address",
         )
         .bind(zone_id)
         .fetch_all(&self.pool)
@@ -444,8 +448,8 @@ impl Database {
     /// A secondary at `address` acknowledged the NOTIFY for `serial`.
     pub async fn record_notify_ack(&self, zone_id: i64, address: &str, serial: u32, at: i64) -> Result<()> {
         sqlx::query(
-            "INSERT INTO transfer_out (zone_id, address, notified_serial, notify_acked_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (zone_id, address) DO UPDATE SET notified_serial = ?3, notify_acked_at = ?4",
+            "INSERT INTO transfer_out (zone_id, address, notified_serial, notify_acked_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (zone_id, address) DO UPDATE SET notified_serial = $3, notify_acked_at = $4",
         )
         .bind(zone_id)
         .bind(address)
@@ -462,11 +466,11 @@ impl Database {
         sqlx::query(
             "INSERT INTO transfer_out (zone_id, address, notified_serial, notify_acked_at, notify_serial, notify_at,
                                        notify_tries, notify_answer, notify_error, notify_source)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              ON CONFLICT (zone_id, address) DO UPDATE SET
-                 notified_serial = COALESCE(?3, notified_serial), notify_acked_at = COALESCE(?4, notify_acked_at),
-                 notify_serial = ?5, notify_at = ?6, notify_tries = ?7, notify_answer = ?8, notify_error = ?9,
-                 notify_source = ?10",
+                 notified_serial = COALESCE($3, notified_serial), notify_acked_at = COALESCE($4, notify_acked_at),
+                 notify_serial = $5, notify_at = $6, notify_tries = $7, notify_answer = $8, notify_error = $9,
+                 notify_source = $10",
         )
         .bind(zone_id)
         .bind(result.address)
@@ -487,7 +491,7 @@ impl Database {
     /// setting or default applies).
     pub async fn set_sources(&self, zone_id: i64, role: RemoteRole, addresses: &[String], now: i64) -> Result<()> {
         let mut tx = self.write().await?;
-        sqlx::query("DELETE FROM zone_remotes WHERE zone_id = ? AND role = ?")
+        sqlx::query("DELETE FROM zone_remotes WHERE zone_id = $1 AND role = $2")
             .bind(zone_id)
             .bind(role.as_str())
             .execute(&mut *tx)
@@ -509,9 +513,9 @@ impl Database {
     pub async fn record_transfer_out(&self, zone_id: i64, done: &TransferOut<'_>) -> Result<()> {
         sqlx::query(
             "INSERT INTO transfer_out (zone_id, address, transfer_at, transfer_serial, transfer_from, transfer_kind)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (zone_id, address) DO UPDATE SET transfer_at = ?3, transfer_serial = ?4,
-                 transfer_from = ?5, transfer_kind = ?6",
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (zone_id, address) DO UPDATE SET transfer_at = $3, transfer_serial = $4,
+                 transfer_from = $5, transfer_kind = $6",
         )
         .bind(zone_id)
         .bind(done.address)

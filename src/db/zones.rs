@@ -75,12 +75,12 @@ impl Database {
         let policy = self.policy(zone.policy).await?;
         let mut tx = self.write().await?;
         let name = zone_key(zone.name);
-        let exists = sqlx::query("SELECT 1 FROM zones WHERE name = ?").bind(&name).fetch_optional(&mut *tx).await?;
+        let exists = sqlx::query("SELECT 1 FROM zones WHERE name = $1").bind(&name).fetch_optional(&mut *tx).await?;
         if exists.is_some() {
             return Err(DbError::Exists { what: "zone", name });
         }
         let taken: Option<(String,)> =
-            sqlx::query_as("SELECT name FROM zones WHERE output_path = ? AND removed_at IS NULL")
+            sqlx::query_as("SELECT name FROM zones WHERE output_path = $1 AND removed_at IS NULL")
                 .bind(zone.output)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -89,7 +89,7 @@ impl Database {
         }
         let id: i64 = sqlx::query(
             "INSERT INTO zones (name, policy_id, input_path, output_path, nsec3_salt, created_at)
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(&name)
         .bind(policy.id)
@@ -120,7 +120,7 @@ impl Database {
     /// A zone by name (any case).
     pub async fn zone(&self, name: &Name) -> Result<ZoneRow> {
         let key = zone_key(name);
-        sqlx::query_as::<_, ZoneRow>(zone_select!("WHERE z.name = ?"))
+        sqlx::query_as::<_, ZoneRow>(zone_select!("WHERE z.name = $1"))
             .bind(&key)
             .fetch_optional(&self.pool)
             .await?
@@ -138,15 +138,15 @@ impl Database {
         let uris: Vec<String> = self.keys(zone.id).await?.into_iter().map(|k| k.uri).collect();
         let mut tx = self.write().await?;
         sqlx::query(
-            "UPDATE zones SET removed_at = ?1, name = name || '#removed-' || id, next_run_at = NULL,
-                 lock_pid = NULL, lock_since = NULL, lock_started = NULL WHERE id = ?2",
+            "UPDATE zones SET removed_at = $1, name = name || '#removed-' || id, next_run_at = NULL,
+                 lock_pid = NULL, lock_since = NULL, lock_started = NULL WHERE id = $2",
         )
         .bind(now)
         .bind(zone.id)
         .execute(&mut *tx)
         .await?;
         // Nothing will serve the zone's differences again; they may be large.
-        sqlx::query("DELETE FROM journal WHERE zone_id = ?").bind(zone.id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM journal WHERE zone_id = $1").bind(zone.id).execute(&mut *tx).await?;
         transfers::forget_zone(&mut tx, zone.id).await?;
         let why = format!("zone {} removed from management; {} key(s) left in their stores", zone.name, uris.len());
         insert_event(&mut tx, Some(zone.id), &Event::note(now, Actor::Operator, EventKind::ZoneRemoved, None, why))
@@ -159,14 +159,18 @@ impl Database {
     /// reload`).
     pub async fn request_reload(&self, name: &Name, now: i64) -> Result<()> {
         let zone = self.zone(name).await?;
-        sqlx::query("UPDATE zones SET reload_at = ? WHERE id = ?").bind(now).bind(zone.id).execute(&self.pool).await?;
+        sqlx::query("UPDATE zones SET reload_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(zone.id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     /// Records when the service tries a failing zone again (None: the
     /// zone is not failing).
     pub async fn set_retry(&self, zone_id: i64, at: Option<i64>) -> Result<()> {
-        sqlx::query("UPDATE zones SET retry_at = ? WHERE id = ?").bind(at).bind(zone_id).execute(&self.pool).await?;
+        sqlx::query("UPDATE zones SET retry_at = $1 WHERE id = $2").bind(at).bind(zone_id).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -175,7 +179,7 @@ impl Database {
     /// its file after the secondaries have it). Nothing is recorded if a
     /// newer version was published meanwhile.
     pub async fn record_output_written(&self, zone_id: i64, serial: u32, stamp: &str) -> Result<()> {
-        sqlx::query("UPDATE zones SET output_stamp = ? WHERE id = ? AND last_serial = ?")
+        sqlx::query("UPDATE zones SET output_stamp = $1 WHERE id = $2 AND last_serial = $3")
             .bind(stamp)
             .bind(zone_id)
             .bind(i64::from(serial))
@@ -189,7 +193,7 @@ impl Database {
     /// and writes its copy after the publication). Nothing is recorded if
     /// the last publication read another input.
     pub async fn record_input_written(&self, zone_id: i64, input_serial: u32, digest: &[u8]) -> Result<()> {
-        sqlx::query("UPDATE zones SET input_digest = ? WHERE id = ? AND input_serial = ?")
+        sqlx::query("UPDATE zones SET input_digest = $1 WHERE id = $2 AND input_serial = $3")
             .bind(digest)
             .bind(zone_id)
             .bind(i64::from(input_serial))

@@ -16,7 +16,7 @@ use super::trace::Trace;
 use super::version::ZoneVersion;
 use super::{KeyInfo, KeySummary, example, key_summary};
 use crate::db::{Actor, Event, EventKind};
-use crate::db::{Database, DbError, NewZone};
+use crate::db::{Database, DbError, DbLocation, NewZone};
 use crate::keys::{KeyUri, PublishedKey};
 use crate::manage::{ManageError, RunOptions, RunOutcome, run_zone};
 use crate::policy::{Policy, PolicyError};
@@ -345,7 +345,7 @@ impl Simulation {
             }
         };
         let output = work.join("signed.zone");
-        let db = Database::open(&work.join("dry-run.db"), true).await?;
+        let db = Database::open(&DbLocation::File(work.join("dry-run.db")), true).await?;
         let policy = &rehearsal.policy.policy;
         db.import_policy(&policy.name, &rehearsal.policy.source, rehearsal.from).await?;
         let salt = random_salt(policy.denial.salt_length)?;

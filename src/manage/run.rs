@@ -566,8 +566,7 @@ pub(super) fn gate_failed(zone: &ZoneRow, failure: GateFailure) -> ManageError {
 
 /// The directory relative `file:` key paths are taken from.
 pub(super) fn database_dir(db: &Database) -> std::path::PathBuf {
-    let dir = db.path().parent().unwrap_or(Path::new("."));
-    std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned())
+    db.location().key_dir()
 }
 
 /// Takes relative `file:` paths (the policy's key store, key files made

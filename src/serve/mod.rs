@@ -204,7 +204,7 @@ async fn serve_held(
     for listener in listeners {
         tokio::spawn(listener.run(Arc::clone(&context), shutdown.clone()));
     }
-    tracing::info!(pid = std::process::id(), database = %shared.db.path().display(), "signet serve started");
+    tracing::info!(pid = std::process::id(), database = %shared.db.location(), "signet serve started");
     let mut supervisor = Supervisor {
         shared: Arc::clone(&shared),
         zones: HashMap::new(),

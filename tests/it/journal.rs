@@ -8,7 +8,7 @@ use crate::common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use signet::db::{Database, NewZone, RunCommit, RunRecord, RunResult};
+use signet::db::{Database, DbLocation, NewZone, RunCommit, RunRecord, RunResult};
 use signet::manage::journal::diff_for_commit;
 use signet::policy::JournalPolicy;
 use signet::zone::{Name, Zone, read_zone_str};
@@ -28,7 +28,7 @@ fn zone(serial: u32, body: &str) -> Zone {
 /// first without a version before it); returns the database file.
 async fn filled(dir: &Path) -> PathBuf {
     let path = dir.join("signet.db");
-    let db = Database::open(&path, true).await.expect("open");
+    let db = Database::open(&DbLocation::File(path.clone()), true).await.expect("open");
     db.import_policy("p", "", 0).await.expect("policy");
     let name = Name::from_text(ORIGIN, None).expect("name");
     let new_zone = NewZone { name: &name, policy: "p", input: "in.zone", output: "out.zone", salt: &[], remotes: &[] };

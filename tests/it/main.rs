@@ -32,6 +32,7 @@ mod parent_check;
 mod parent_submit;
 mod policy_change;
 mod policy_check;
+mod postgres;
 mod rollover_e2e;
 mod rollover_props;
 mod secrets;

@@ -3,6 +3,7 @@
 
 pub mod bind_keys;
 pub mod dns_servers;
+pub mod postgres;
 pub mod serve;
 
 use std::path::Path;

@@ -1,0 +1,232 @@
+//! signet's state in PostgreSQL (`--db postgres://…`): a real server of
+//! the test's own (common/postgres.rs) on its own loopback address, with
+//! a password that only PGPASSWORD carries.
+//!
+//! - A managed zone's life on PostgreSQL through the real binary: init,
+//!   policy import, zone add, a first signing and an incremental one (the
+//!   gate's memo and the journal stored as bytea), key list, status, zone
+//!   diff; the output passes BIND's dnssec-verify; the state is in the
+//!   server (psql reads it), no SQLite file is made; the password shows
+//!   nowhere.
+//! - What is refused, naming the database and never the password: a URL
+//!   with a password, a wrong password, a database of another program's
+//!   tables, an empty one that was not initialised.
+//! - `signet serve` on PostgreSQL with NSD as its secondary on another
+//!   address: one service per database (a second is refused, and takes
+//!   over once the first is killed with SIGKILL: the server lets go of
+//!   the lock with the session), and PostgreSQL stopped under the running
+//!   service: no crash, nothing new is published while it is away, and
+//!   the zone is signed again and reaches NSD when it is back.
+
+use crate::common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::Store;
+use common::dns_servers::{free_addr, nsd_secondary_at, random_base, soa_serial};
+use common::postgres::Postgres;
+use common::serve::{Serve, wait_for};
+
+const ZONE: &str = "example.";
+
+/// How long PostgreSQL is away under a running service.
+const OUTAGE: Duration = Duration::from_secs(60);
+
+/// A PostgreSQL server, a database on it, a soft key store and a zone's
+/// files.
+struct Env {
+    dir: tempfile::TempDir,
+    pg: Postgres,
+    url: String,
+    store: Store,
+}
+
+impl Env {
+    fn new(base: &dyn Fn(u8) -> std::net::IpAddr) -> Env {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pg = Postgres::start(base(1));
+        let url = pg.database("signet");
+        let store = Store::soft(&dir.path().join("keys"));
+        Env { dir, pg, url, store }
+    }
+
+    /// `signet --db URL ARGS…` with the password in PGPASSWORD, run from
+    /// the test's directory (where an SQLite file would appear).
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = self.store.on_db(Path::new(&self.url), args);
+        command.env("PGPASSWORD", self.pg.password()).env_remove("PGPASSFILE").current_dir(self.dir.path());
+        command
+    }
+
+    fn signet(&self, args: &[&str]) -> Output {
+        let output = common::run(&mut self.command(args));
+        self.assert_no_password(&output);
+        output
+    }
+
+    fn ok(&self, args: &[&str]) -> Output {
+        let output = self.signet(args);
+        common::expect_success(&format!("signet {}", args.join(" ")), &output);
+        output
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--format", "json"];
+        all.extend_from_slice(args);
+        serde_json::from_slice(&self.ok(&all).stdout).expect("JSON")
+    }
+
+    fn assert_no_password(&self, output: &Output) {
+        for stream in [&output.stdout, &output.stderr] {
+            let text = String::from_utf8_lossy(stream);
+            assert!(!text.contains(self.pg.password()), "the password shows:\n{text}");
+        }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).to_str().expect("path").to_owned()
+    }
+
+    /// init, the policy, and `example.` from `in.zone` to `out.zone`.
+    fn managed_zone(&self) {
+        std::fs::copy(common::realistic_zone(), self.path("in.zone")).expect("copy");
+        std::fs::write(self.path("policy.toml"), common::steady_policy(&self.store, "unixtime")).expect("policy");
+        self.ok(&["init"]);
+        self.ok(&["policy", "import", &self.path("policy.toml"), "--name", "steady"]);
+        let (input, output) = (self.path("in.zone"), self.path("out.zone"));
+        self.ok(&["zone", "add", ZONE, "--policy", "steady", "--input", &input, "--output", &output]);
+    }
+
+    fn append_to_input(&self, line: &str) {
+        use std::io::Write as _;
+        let mut file = std::fs::OpenOptions::new().append(true).open(self.path("in.zone")).expect("open input");
+        writeln!(file, "{line}").expect("append");
+    }
+}
+
+#[test]
+fn postgres_holds_a_managed_zone() {
+    if !common::have_tool("dnssec-verify") {
+        return;
+    }
+    let env = Env::new(&random_base());
+    env.managed_zone();
+    let now = signet::time::wall_clock();
+
+    let first = env.json(&["--now", &now.to_string(), "sign", ZONE]);
+    assert!(first["stats"]["serial"].as_u64().is_some(), "{first}");
+    let verified = common::bind_verify(Path::new(&env.path("out.zone")), ZONE);
+    common::expect_success("dnssec-verify", &verified);
+
+    env.append_to_input("added-on-postgres 3600 IN TXT \"one more\"");
+    let second = env.json(&["--now", &(now + 60).to_string(), "sign", ZONE]);
+    assert!(second["stats"]["serial"].as_u64() > first["stats"]["serial"].as_u64(), "{second}");
+    let from_memo = second["verified"]["rrsigs_from_memo"].as_u64().unwrap_or(0);
+    assert!(from_memo > 0, "the second gate took nothing from the memo stored in PostgreSQL: {second}");
+    common::expect_success("dnssec-verify", &common::bind_verify(Path::new(&env.path("out.zone")), ZONE));
+
+    let diff = env.ok(&["zone", "diff", ZONE]);
+    let diff = String::from_utf8_lossy(&diff.stdout);
+    assert!(diff.contains("added-on-postgres"), "the journal's difference lacks the record added:\n{diff}");
+    let keys = env.json(&["key", "list", ZONE]);
+    assert_eq!(keys[0]["keys"].as_array().map(Vec::len), Some(2), "{keys}");
+    let status = env.json(&["status", ZONE]);
+    assert_eq!(status[0]["published_serial"], second["stats"]["serial"], "{status}");
+    assert_eq!(status[0]["last_run"]["result"], "published", "{status}");
+
+    // The state is the server's: psql reads the two runs and the journal
+    // no SQLite file appeared anywhere in the test's directory.
+    assert_eq!(env.pg.query("signet", "SELECT count(*) FROM runs WHERE result = 'published'"), "2");
+    assert_eq!(env.pg.query("signet", "SELECT count(*) FROM journal"), "1", "the journal holds the one difference");
+    let sqlite: Vec<_> = std::fs::read_dir(env.dir.path())
+        .expect("ls")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".db"))
+        .map(|e| e.file_name())
+        .collect();
+    assert!(sqlite.is_empty(), "SQLite files made beside a PostgreSQL state: {sqlite:?}");
+}
+
+#[test]
+fn postgres_refuses_what_is_not_signets_and_never_shows_the_password() {
+    let env = Env::new(&random_base());
+    let password = env.pg.password().to_owned();
+
+    let with_password = env.url.replacen("signet@", &format!("signet:{password}@"), 1);
+    let output = common::run(env.store.signet().args(["--db", &with_password, "zone", "list"]));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("PGPASSWORD"), "{stderr}");
+    assert!(!stderr.contains(&password), "the password shows:\n{stderr}");
+
+    let mut wrong = env.command(&["zone", "list"]);
+    wrong.env("PGPASSWORD", "not-the-password");
+    let output = common::run(&mut wrong);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "a wrong password was let in");
+    assert!(stderr.contains(&env.url) && stderr.contains("password authentication failed"), "{stderr}");
+    assert!(!stderr.contains("not-the-password"), "the password shows:\n{stderr}");
+
+    let output = env.signet(&["zone", "list"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("holds no tables"), "{stderr}");
+
+    let other = env.pg.database("other");
+    env.pg.query("other", "CREATE TABLE customers (id BIGINT)");
+    let mut init = env.store.on_db(Path::new(&other), &["init"]);
+    init.env("PGPASSWORD", env.pg.password());
+    let output = common::run(&mut init);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("another program's tables: customers"), "{stderr}");
+    assert_eq!(env.pg.query("other", "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"), "1");
+}
+
+#[test]
+fn serve_on_postgres_survives_the_database_going_away() {
+    if !common::have_tool("nsd") {
+        return;
+    }
+    let base = random_base();
+    let mut env = Env::new(&base);
+    env.managed_zone();
+    let listen = free_addr(base(2));
+    let nsd_addr = free_addr(base(3));
+    env.ok(&["zone", "secondary", "add", ZONE, &nsd_addr.to_string()]);
+    let nsd = nsd_secondary_at(nsd_addr, &env.dir.path().join("nsd"), ZONE, listen, None);
+
+    let serve = || Serve::start(env.command(&["serve", "--listen", &listen.to_string()]), "pg", None);
+    let mut first = serve();
+    let serial = wait_for(Duration::from_secs(60), || soa_serial(nsd.addr(), ZONE))
+        .unwrap_or_else(|_| panic!("NSD gets nothing from serve on PostgreSQL: {}", first.tail()));
+    assert_eq!(common::published_serial(Path::new(&env.path("out.zone"))), u64::from(serial));
+
+    // One service per database: a second is refused while the first runs,
+    // and takes over once it is killed (its session, and lock, gone).
+    let mut second = serve();
+    assert!(second.wait(Duration::from_secs(30)).is_some_and(|s| !s.success()), "two services on one database");
+    assert!(second.tail().contains("already serves database"), "{}", second.tail());
+    first.kill_9();
+    let mut first = serve();
+    first.wait_log(&["signet serve started"], Duration::from_secs(30));
+
+    // PostgreSQL goes away for a minute under the running service, which
+    // sees the input change meanwhile.
+    env.pg.stop();
+    env.append_to_input("while-the-database-was-away 3600 IN TXT \"later\"");
+    std::thread::sleep(OUTAGE);
+    assert!(first.running(), "serve ended when PostgreSQL went away: {}", first.tail());
+    let output = Path::new(&env.path("out.zone")).to_owned();
+    assert_eq!(common::published_serial(&output), u64::from(serial), "published while the database was away");
+    assert_eq!(soa_serial(nsd.addr(), ZONE), Some(serial), "a version reached NSD while the database was away");
+    env.pg.restart();
+
+    // Back: the change is signed, committed and transferred.
+    env.ok(&["zone", "reload", ZONE]);
+    let newer = wait_for(Duration::from_secs(120), || soa_serial(nsd.addr(), ZONE).filter(|s| *s != serial))
+        .unwrap_or_else(|_| panic!("nothing reached NSD after PostgreSQL came back: {}", first.tail()));
+    assert_eq!(common::published_serial(&output), u64::from(newer));
+    let runs = env.pg.query("signet", &format!("SELECT count(*) FROM runs WHERE serial = {newer}"));
+    assert_eq!(runs, "1", "the version served after the outage is not committed");
+    first.stop();
+}
