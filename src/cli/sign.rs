@@ -70,6 +70,7 @@ async fn run_managed(name: &str, full_verify: bool, ctx: &Context) -> anyhow::Re
         full_verify,
         previous: None,
         serving: None,
+        lease: None,
     };
     let published = match run_zone(&db, &name, ctx.now, &options).await {
         Ok(RunOutcome::Published(published)) => published,

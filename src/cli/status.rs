@@ -37,6 +37,10 @@ fn print_zone(s: &ZoneStatus, now: i64) -> std::io::Result<()> {
     outln!("zone {}  policy {}", s.zone, s.policy)?;
     outln!("  input        {}  serial {}", s.input, serial(s.input_serial))?;
     outln!("  published    {}  serial {}", s.output, serial(s.published_serial))?;
+    if let Some(lease) = &s.lease {
+        let state = if lease.live { "held by" } else { "expired, last held by" };
+        outln!("  lease        {state} {} (fencing {}) since {}", lease.holder, lease.fencing, when(lease.since))?;
+    }
     match &s.last_run {
         Some(run) => {
             outln!("  last run     {}: {} in {:.2} s: {}", when(run.at), run.result, run.seconds, run.message)?

@@ -140,6 +140,30 @@ pub enum DbError {
         /// Since when (UTC).
         since: String,
     },
+    /// This process's lease of the zone is gone (expired, or taken by
+    /// another signer): what it was about to write is not written.
+    #[error(
+        "the zone's lease is no longer {holder}'s (fencing {fencing}){}: nothing written",
+        now_held_by.as_ref().map(|(h, f)| format!("; {h} holds it (fencing {f})")).unwrap_or_default()
+    )]
+    LeaseLost {
+        /// Who held it.
+        holder: String,
+        /// The fencing number of that holding.
+        fencing: i64,
+        /// Who holds it now, if anyone.
+        now_held_by: Option<(String, i64)>,
+    },
+    /// Another signer holds the zone's lease: it signs the zone.
+    #[error("{holder} holds the zone's lease (fencing {fencing}, {}s more): it signs the zone", (expires_in_ms + 999) / 1000)]
+    LeaseHeld {
+        /// Who.
+        holder: String,
+        /// The fencing number of its holding.
+        fencing: i64,
+        /// Until its lease expires, unless renewed.
+        expires_in_ms: i64,
+    },
     /// Another `signet serve` serves this database.
     #[error("signet serve (pid {pid}) already serves database {db} since {since}")]
     ServiceRunning {

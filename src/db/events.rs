@@ -48,10 +48,13 @@ pub enum EventKind {
     /// The zone's transfers changed: its input's primaries, its
     /// secondaries, who may transfer it, or a TSIG key.
     Transfers,
+    /// A signer took the zone's lease from another (or first): who signs
+    /// it from now on (several signers sharing one PostgreSQL state).
+    Lease,
 }
 
 impl EventKind {
-    const ALL: [EventKind; 16] = [
+    const ALL: [EventKind; 17] = [
         EventKind::KeyCreated,
         EventKind::Transition,
         EventKind::DsRequested,
@@ -68,6 +71,7 @@ impl EventKind {
         EventKind::Fault,
         EventKind::Run,
         EventKind::Transfers,
+        EventKind::Lease,
     ];
 
     /// The name stored in the audit trail (and printed in JSON).
@@ -89,6 +93,7 @@ impl EventKind {
             EventKind::Fault => "fault",
             EventKind::Run => "run",
             EventKind::Transfers => "transfers",
+            EventKind::Lease => "lease",
         }
     }
 

@@ -2,7 +2,8 @@
 //! parent checks) a run takes in about them.
 
 use super::events::{Actor, Event, EventKind, insert_event};
-use super::{Database, Result, StoredKey, rows};
+use super::leases::check_fence;
+use super::{Database, Fence, Result, StoredKey, rows};
 use crate::rollover::{Key, Observation};
 
 impl Database {
@@ -18,8 +19,18 @@ impl Database {
     }
 
     /// Records a key just made in its key store (all records hidden); returns its id.
-    pub async fn insert_key(&self, zone_id: i64, uri: &str, dnskey: &[u8], key: &Key, now: i64) -> Result<i64> {
+    /// Fenced: a run that lost the zone's lease records no key.
+    pub async fn insert_key(
+        &self,
+        zone_id: i64,
+        uri: &str,
+        dnskey: &[u8],
+        key: &Key,
+        now: i64,
+        fence: Option<&Fence>,
+    ) -> Result<i64> {
         let mut tx = self.write().await?;
+        check_fence(self, &mut tx, zone_id, fence).await?;
         let id: i64 = rows::insert_key(&mut tx, zone_id, uri, dnskey, key).await?;
         if let Some(predecessor) = key.predecessor {
             sqlx::query("UPDATE keys SET successor_id = $1 WHERE id = $2")

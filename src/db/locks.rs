@@ -7,9 +7,9 @@
 //! `/proc` (Linux-only, and a zombie looks alive there) and without a pid
 //! that may have been reused. std's `File::try_lock` is that `flock(2)`;
 //! the `service` row only says who holds it (pid, since when) for `signet
-//! status` and the refusal. In PostgreSQL the lock is a session-level
-//! advisory lock, held on a connection of its own: the server lets go of
-//! it when the session ends, as the kernel does of the `flock`.
+//! status` and the refusal. A PostgreSQL state may be shared by several
+//! services: there a zone's lock is its lease (`leases`), and a service
+//! takes no lock of the database.
 //!
 //! A zone's signing lock is still the pid in its row, judged alive by
 //! `/proc/PID/stat` (state and start time): `tests/overwrite.rs` records
@@ -19,7 +19,7 @@
 use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 
-use super::{Database, DbError, Result, ZoneRow};
+use super::{Database, DbError, Fence, LeaseTake, Result, ZoneRow};
 use crate::procstat::ProcStat;
 
 /// How often, and how far apart, taking the service lock is tried before
@@ -29,14 +29,42 @@ use crate::procstat::ProcStat;
 const SERVICE_LOCK_TRIES: u32 = 5;
 const SERVICE_LOCK_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// The PostgreSQL advisory lock of the service: "signet" and 2.
-const SERVICE_LOCK: i64 = 0x7369_676e_6574_0002;
+/// A service sharing a PostgreSQL state counts as running while its
+/// heartbeat (every third of its lease) is this recent.
+const LIVE_WITHIN: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How long a run from the command line holds a PostgreSQL zone's lease
+/// (it does not renew it): longer than any run takes, and the time a
+/// killed run keeps the zone from the service before its lease expires.
+pub const RUN_LEASE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// This process as a signer: the host's name and the pid, unique among
+/// the processes of one database.
+pub fn signer_name(pid: u32) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host = host.trim();
+    format!("{}/{pid}", if host.is_empty() { "localhost" } else { host })
+}
 
 impl Database {
     /// Takes the zone's signing lock for this process, or says who holds
-    /// it. A lock whose process is gone (killed), or whose pid now belongs
-    /// to another process (another start time), is taken over.
-    pub async fn lock_zone(&self, zone: &ZoneRow, pid: u32, now: i64) -> Result<()> {
+    /// it. In an SQLite file, the pid in the zone's row: a lock whose
+    /// process is gone (killed), or whose pid now belongs to another
+    /// process (another start time), is taken over. In PostgreSQL, whose
+    /// signers may be on other machines (where a pid says nothing), the
+    /// zone's lease, for [`RUN_LEASE`]: the fence returned is what the
+    /// run's writes carry.
+    pub async fn lock_zone(&self, zone: &ZoneRow, pid: u32, now: i64) -> Result<Option<Fence>> {
+        if self.is_postgres() {
+            let holder = format!("signet sign {}", signer_name(pid));
+            return match self.take_lease(zone.id, &holder, RUN_LEASE.as_millis() as i64, now).await? {
+                LeaseTake::Taken(fence) => Ok(Some(fence)),
+                LeaseTake::Held { holder, expires_in_ms } => {
+                    let fencing = self.lease(zone.id).await?.map_or(0, |l| l.fencing);
+                    Err(DbError::LeaseHeld { holder, fencing, expires_in_ms })
+                }
+            };
+        }
         // IMMEDIATE: two processes must not both read "unlocked" and both
         // take the lock; the second waits for the first's write.
         let mut tx = self.write().await?;
@@ -66,11 +94,15 @@ impl Database {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(None)
     }
 
-    /// Releases the zone's signing lock if this process holds it.
-    pub async fn unlock_zone(&self, zone_id: i64, pid: u32) -> Result<()> {
+    /// Releases the zone's signing lock if this process holds it: the
+    /// lease `fence` (PostgreSQL), or the pid in the row.
+    pub async fn unlock_zone(&self, zone_id: i64, pid: u32, fence: Option<&Fence>) -> Result<()> {
+        if let Some(fence) = fence {
+            return self.release_lease(fence).await;
+        }
         sqlx::query(
             "UPDATE zones SET lock_pid = NULL, lock_since = NULL, lock_started = NULL WHERE id = $1 AND lock_pid = $2",
         )
@@ -82,14 +114,23 @@ impl Database {
     }
 
     /// Makes this process the database's one service, or says which
-    /// process is: the service lock is held as long as the returned
-    /// [`ServiceLock`] lives. A `service` row left by a process that no
-    /// longer holds the lock is replaced.
+    /// process is: the lock on the service lock file is held as long as
+    /// the returned [`ServiceLock`] lives. A `service` row left by a
+    /// process that no longer holds the lock is replaced. A PostgreSQL
+    /// state may be shared by several services (each zone signed by the
+    /// holder of its lease): nothing is locked, and the services say they
+    /// live in the `signers` table.
     pub async fn hold_service(&self, pid: u32, now: i64) -> Result<ServiceLock> {
-        let lock = match self.location.file() {
-            Some(path) => self.hold_lock_file(path, pid).await?,
-            None => self.hold_session_lock(pid).await?,
+        let Some(path) = self.location.file() else {
+            return Ok(ServiceLock { file: None, pid });
         };
+        let lock_path = service_lock_path(path);
+        let file = open_lock_file(&lock_path, true)?;
+        if !try_lock_a_few_times(&file, &lock_path).await? {
+            return Err(self.service_running(&file).await);
+        }
+        let lock = ServiceLock { file: Some(file), pid };
+        lock.write_pid();
         let mut tx = self.write().await?;
         let held: Option<(i64,)> =
             sqlx::query_as("SELECT pid FROM service WHERE id = 1").fetch_optional(&mut *tx).await?;
@@ -112,51 +153,16 @@ impl Database {
         Ok(lock)
     }
 
-    /// SQLite: the `flock` on the lock file beside the database.
-    async fn hold_lock_file(&self, path: &Path, pid: u32) -> Result<ServiceLock> {
-        let lock_path = service_lock_path(path);
-        let file = open_lock_file(&lock_path, true)?;
-        if !try_a_few_times(|| try_lock_file(&file, &lock_path)).await? {
-            return Err(self.service_running(Some(&file)).await);
-        }
-        let lock = ServiceLock { hold: Hold::File(file), pid };
-        lock.write_pid();
-        Ok(lock)
-    }
-
-    /// PostgreSQL: a session-level advisory lock on a connection of the
-    /// lock's own, which the server lets go of when the session ends, however
-    /// the process ends (its socket closes).
-    async fn hold_session_lock(&self, pid: u32) -> Result<ServiceLock> {
-        use sqlx::ConnectOptions as _;
-        let mut session = self.connect.connect().await?;
-        let mut taken = false;
-        for attempt in 1..=SERVICE_LOCK_TRIES {
-            taken = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-                .bind(SERVICE_LOCK)
-                .fetch_one(&mut session)
-                .await?;
-            if taken || attempt == SERVICE_LOCK_TRIES {
-                break;
-            }
-            tokio::time::sleep(SERVICE_LOCK_PAUSE).await;
-        }
-        if !taken {
-            return Err(self.service_running(None).await);
-        }
-        Ok(ServiceLock { hold: Hold::Session(Box::new(session)), pid })
-    }
-
     /// The refusal when another process holds the service lock: who, as
     /// the `service` row says (or, before that process wrote it, the pid
     /// it wrote in the lock file).
-    async fn service_running(&self, file: Option<&File>) -> DbError {
+    async fn service_running(&self, file: &File) -> DbError {
         let row: Option<(i64, i64)> = sqlx::query_as("SELECT pid, since FROM service WHERE id = 1")
             .fetch_optional(&self.pool)
             .await
             .ok()
             .flatten();
-        let in_file = file.and_then(read_lock_pid);
+        let in_file = read_lock_pid(file);
         let (pid, since) = match (row, in_file) {
             (Some((pid, _)), Some(other)) if pid != other => (other, None),
             (Some((pid, since)), _) => (pid, Some(since)),
@@ -180,30 +186,19 @@ impl Database {
 
     /// The running service, if any: its pid and since when it serves. A
     /// service runs while someone holds the service lock; the row says
-    /// who.
+    /// who. With a shared state (PostgreSQL), the oldest live service.
     pub async fn service(&self) -> Result<Option<(i64, i64)>> {
         let held = match self.location.file() {
             Some(path) => service_lock_held(&service_lock_path(path))?,
-            None => self.session_lock_held().await?,
+            None => {
+                let live = self.live_signers(LIVE_WITHIN.as_millis() as i64).await?;
+                return Ok(live.into_iter().next().map(|(_, pid, started)| (pid, started)));
+            }
         };
         if !held {
             return Ok(None);
         }
         Ok(sqlx::query_as("SELECT pid, since FROM service WHERE id = 1").fetch_optional(&self.pool).await?)
-    }
-
-    /// Whether a session holds the PostgreSQL service lock: a shared lock
-    /// taken and let go at once tells, as for the lock file.
-    async fn session_lock_held(&self) -> Result<bool> {
-        let mut connection = self.pool.acquire().await?;
-        let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock_shared($1)")
-            .bind(SERVICE_LOCK)
-            .fetch_one(&mut *connection)
-            .await?;
-        if free {
-            sqlx::query("SELECT pg_advisory_unlock_shared($1)").bind(SERVICE_LOCK).execute(&mut *connection).await?;
-        }
-        Ok(!free)
     }
 }
 
@@ -217,23 +212,12 @@ pub fn service_lock_path(db: &Path) -> PathBuf {
 }
 
 /// The database's service lock, held while this lives (see
-/// [`Database::hold_service`]).
+/// [`Database::hold_service`]): the lock file, `flock`ed (none for a
+/// shared PostgreSQL state).
 #[derive(Debug)]
 pub struct ServiceLock {
-    hold: Hold,
+    file: Option<File>,
     pid: u32,
-}
-
-/// What holds the service lock.
-#[derive(Debug)]
-enum Hold {
-    /// SQLite: the lock file, `flock`ed.
-    File(File),
-    /// PostgreSQL: the session that holds the advisory lock.
-    Session(
-        #[expect(dead_code, reason = "held, never read: the lock lasts as long as the session")]
-        Box<sqlx::AnyConnection>,
-    ),
 }
 
 impl ServiceLock {
@@ -242,8 +226,7 @@ impl ServiceLock {
     /// reason not to serve.
     fn write_pid(&self) {
         use std::io::{Seek as _, Write as _};
-        let Hold::File(file) = &self.hold else { return };
-        let mut file = file;
+        let Some(mut file) = self.file.as_ref() else { return };
         let written = file
             .set_len(0)
             .and_then(|()| file.seek(std::io::SeekFrom::Start(0)))
@@ -254,27 +237,22 @@ impl ServiceLock {
     }
 }
 
-/// Tries `take` a few times while the lock is held (see
-/// [`SERVICE_LOCK_TRIES`]); false if it stays held.
-async fn try_a_few_times(take: impl Fn() -> Result<bool>) -> Result<bool> {
+/// Takes the exclusive lock on `file`, trying again a few times while it
+/// is held (see [`SERVICE_LOCK_TRIES`]); false if it stays held.
+async fn try_lock_a_few_times(file: &File, path: &Path) -> Result<bool> {
     for attempt in 1..=SERVICE_LOCK_TRIES {
-        if take()? {
-            return Ok(true);
-        }
-        if attempt < SERVICE_LOCK_TRIES {
-            tokio::time::sleep(SERVICE_LOCK_PAUSE).await;
+        match file.try_lock() {
+            Ok(()) => return Ok(true),
+            Err(TryLockError::WouldBlock) if attempt < SERVICE_LOCK_TRIES => {
+                tokio::time::sleep(SERVICE_LOCK_PAUSE).await;
+            }
+            Err(TryLockError::WouldBlock) => return Ok(false),
+            Err(TryLockError::Error(source)) => {
+                return Err(DbError::LockFile { path: path.to_owned(), action: "lock", source });
+            }
         }
     }
     Ok(false)
-}
-
-/// Takes the exclusive lock on `file` if it is free.
-fn try_lock_file(file: &File, path: &Path) -> Result<bool> {
-    match file.try_lock() {
-        Ok(()) => Ok(true),
-        Err(TryLockError::WouldBlock) => Ok(false),
-        Err(TryLockError::Error(source)) => Err(DbError::LockFile { path: path.to_owned(), action: "lock", source }),
-    }
 }
 
 /// Whether a process holds the lock on `path`: a shared lock taken and

@@ -68,8 +68,17 @@ impl Database {
 
     /// Writes the memo of the publication of `serial` at `at`, after its
     /// commit ([`MemoBlob::Later`]).
-    pub async fn store_gate_memo(&self, zone_id: i64, at: i64, serial: u32, blob: MemoBlob<'_>) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+    /// Fenced like a run's commit.
+    pub async fn store_gate_memo(
+        &self,
+        zone_id: i64,
+        at: i64,
+        serial: u32,
+        blob: MemoBlob<'_>,
+        fence: Option<&super::Fence>,
+    ) -> Result<()> {
+        let mut tx = self.write().await?;
+        super::leases::check_fence(self, &mut tx, zone_id, fence).await?;
         write_blob(&mut tx, zone_id, at, Some(serial), blob).await?;
         tx.commit().await?;
         Ok(())
@@ -185,11 +194,11 @@ mod tests {
         publish(&db, zone, 2, 200, GateMemoCommit { memo: MemoBlob::Later, ..first }).await;
         let info = db.gate_memo_info(zone).await.expect("info").expect("stored");
         assert_eq!((info.serial, info.made_at), (Some(1), 100), "the commit leaves the stored memo");
-        db.store_gate_memo(zone, 200, 2, MemoBlob::Store(b"second", 5)).await.expect("store");
+        db.store_gate_memo(zone, 200, 2, MemoBlob::Store(b"second", 5), None).await.expect("store");
         assert_eq!(db.gate_memo(zone).await.expect("read").as_deref(), Some(&b"second"[..]));
         let info = db.gate_memo_info(zone).await.expect("info").expect("stored");
         assert_eq!((info.serial, info.made_at, info.entries), (Some(2), 200, 5));
-        db.store_gate_memo(zone, 300, 3, MemoBlob::None).await.expect("store");
+        db.store_gate_memo(zone, 300, 3, MemoBlob::None, None).await.expect("store");
         assert_eq!(db.gate_memo(zone).await.expect("read"), None);
     }
 

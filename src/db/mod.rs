@@ -25,6 +25,7 @@ mod error;
 mod events;
 mod journal;
 mod keys;
+mod leases;
 mod location;
 mod locks;
 mod memo;
@@ -50,8 +51,9 @@ pub use error::{DbError, NotSignet, ReadOnly};
 use events::insert_event;
 pub use events::{Actor, Event, EventKind};
 pub use journal::{JournalEntry, JournalSummary, JournalVersion};
+pub use leases::{Fence, LeaseInfo, LeaseTake};
 pub use location::{DbLocation, LocationError};
-pub use locks::{ServiceLock, service_lock_path};
+pub use locks::{RUN_LEASE, ServiceLock, service_lock_path, signer_name};
 pub use memo::{GateMemoCommit, GateMemoInfo, MemoBlob};
 pub use parent::{DsCheck, DsSubmission};
 pub use rows::{PolicyRow, RunRow, StoredKey, ZoneRow, ZoneWatch};
@@ -77,8 +79,6 @@ const WRITE_LOCK: i64 = 0x7369_676e_6574_0001;
 pub struct Database {
     pool: AnyPool,
     location: DbLocation,
-    /// How to open a session of its own (the service lock's, PostgreSQL).
-    connect: AnyConnectOptions,
 }
 
 impl Database {
@@ -98,8 +98,9 @@ impl Database {
         &self.location
     }
 
-    /// Whether the state lives in PostgreSQL.
-    fn is_postgres(&self) -> bool {
+    /// Whether the state lives in PostgreSQL (where several services may
+    /// share it, each zone signed by the holder of its lease).
+    pub fn is_postgres(&self) -> bool {
         matches!(self.location, DbLocation::Postgres(_))
     }
 
@@ -136,12 +137,12 @@ async fn open_sqlite(location: &DbLocation, path: &std::path::Path, create: bool
             })
         })
         .after_release(|connection, _| Box::pin(fit_for_reuse(connection)))
-        .connect_with(connect.clone())
+        .connect_with(connect)
         .await
         .map_err(|e| open::open_failure(path, e))?;
     open::SQLITE_MIGRATOR.run(&pool).await?;
     open::make_all_private(path)?;
-    Ok(Database { pool, location: location.clone(), connect })
+    Ok(Database { pool, location: location.clone() })
 }
 
 /// Opens the PostgreSQL database at `url` (see [`open::check_postgres`]).
@@ -152,12 +153,12 @@ async fn open_postgres(location: &DbLocation, url: &url::Url, create: bool) -> R
         .max_connections(4)
         .acquire_timeout(Duration::from_secs(30))
         .after_release(|connection, _| Box::pin(fit_for_reuse(connection)))
-        .connect_with(connect.clone())
+        .connect_with(connect)
         .await
         .map_err(failure)?;
     open::check_postgres(&pool, location, create).await?;
     open::POSTGRES_MIGRATOR.run(&pool).await?;
-    Ok(Database { pool, location: location.clone(), connect })
+    Ok(Database { pool, location: location.clone() })
 }
 
 /// Whether a connection handed back to the pool may serve again: not if

@@ -4,7 +4,8 @@
 use sqlx::{Any, Row as _, Transaction};
 
 use super::events::{Actor, Event, EventKind, insert_event};
-use super::{Database, GateMemoCommit, JournalEntry, Result, RunRow, journal, memo, rows};
+use super::leases::check_fence;
+use super::{Database, Fence, GateMemoCommit, JournalEntry, Result, RunRow, journal, memo, rows};
 use crate::rollover::Key;
 
 /// How a signing run ended.
@@ -97,6 +98,9 @@ pub struct RunCommit<'a> {
     pub diff: Option<JournalEntry>,
     /// The gate's memo for the next run, and whether this one was full.
     pub memo: GateMemoCommit<'a>,
+    /// The lease the run holds the zone by (signers sharing the
+    /// database): the commit is made only if it is still the run's.
+    pub fence: Option<&'a Fence>,
 }
 
 impl RunCommit<'_> {
@@ -113,6 +117,7 @@ impl RunCommit<'_> {
             published: PublishedZone::default(),
             diff: None,
             memo: GateMemoCommit::default(),
+            fence: None,
         }
     }
 }
@@ -126,6 +131,7 @@ impl Database {
     pub async fn commit_run(&self, zone_id: i64, commit: &RunCommit<'_>) -> Result<()> {
         let at = commit.run.at;
         let mut tx = self.write().await?;
+        check_fence(self, &mut tx, zone_id, commit.fence).await?;
         for key in commit.keys {
             rows::update_key(&mut tx, key).await?;
         }
@@ -167,8 +173,10 @@ impl Database {
 
     /// Records a run that published nothing (refused by the gate, or
     /// failed); key states stay as they were.
-    pub async fn record_unpublished_run(&self, zone_id: i64, run: &RunRecord) -> Result<()> {
+    /// Fenced like a commit.
+    pub async fn record_unpublished_run(&self, zone_id: i64, run: &RunRecord, fence: Option<&Fence>) -> Result<()> {
         let mut tx = self.write().await?;
+        check_fence(self, &mut tx, zone_id, fence).await?;
         insert_run(&mut tx, zone_id, run).await?;
         sqlx::query(
             "UPDATE zones SET last_run_at = CASE WHEN last_run_at > $1 THEN last_run_at ELSE $1 END WHERE id = $2",

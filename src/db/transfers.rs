@@ -468,7 +468,8 @@ impl Database {
                                        notify_tries, notify_answer, notify_error, notify_source)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              ON CONFLICT (zone_id, address) DO UPDATE SET
-                 notified_serial = COALESCE($3, notified_serial), notify_acked_at = COALESCE($4, notify_acked_at),
+                 notified_serial = COALESCE($3, transfer_out.notified_serial),
+                 notify_acked_at = COALESCE($4, transfer_out.notify_acked_at),
                  notify_serial = $5, notify_at = $6, notify_tries = $7, notify_answer = $8, notify_error = $9,
                  notify_source = $10",
         )

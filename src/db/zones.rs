@@ -35,6 +35,10 @@ pub struct ZoneSnapshot {
     pub keys: Vec<StoredKey>,
     /// Observations not yet taken in, oldest first, with their ids.
     pub pending: Vec<(i64, Observation)>,
+    /// The lease the run holds the zone by, when signers share the
+    /// database (set by the run once it holds the zone): every write of
+    /// the run is fenced with it.
+    pub fence: Option<super::Fence>,
 }
 
 /// How a zone's name is stored: absolute, lowercase (the one spelling
@@ -61,13 +65,20 @@ pub struct NewZone<'a> {
 }
 
 impl Database {
+    /// The ids of the zones under management, oldest first.
+    pub async fn zone_ids(&self) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar("SELECT id FROM zones WHERE removed_at IS NULL ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
     /// Everything a managed run needs of zone `name`.
     pub async fn snapshot(&self, name: &Name) -> Result<ZoneSnapshot> {
         let zone = self.zone(name).await?;
         let policy = self.parsed_policy(zone.policy_id).await?;
         let keys = self.keys(zone.id).await?;
         let pending = self.pending_observations(zone.id).await?;
-        Ok(ZoneSnapshot { zone, policy, keys, pending })
+        Ok(ZoneSnapshot { zone, policy, keys, pending, fence: None })
     }
 
     /// Adds a zone under a policy.

@@ -397,6 +397,7 @@ impl Simulation {
             full_verify: false,
             previous: None,
             serving: None,
+            lease: None,
         };
         loop {
             let first_event = self.events.len();

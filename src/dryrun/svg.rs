@@ -224,6 +224,7 @@ fn markers(svg: &mut String, scale: &Scale, keys: &[KeyInfo], events: &[Event], 
             | EventKind::ZoneAdded
             | EventKind::ZoneRemoved
             | EventKind::Transfers
+            | EventKind::Lease
             | EventKind::Run => continue,
         };
         let _ = writeln!(svg, r#"<g class="marker">{shape}<title>{}</title></g>"#, escape(&tip));

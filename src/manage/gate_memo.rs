@@ -14,7 +14,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::db::{Database, DbError, GateMemoCommit, MemoBlob, ZoneRow};
+use crate::db::{Database, DbError, GateMemoCommit, MemoBlob, ZoneRow, ZoneSnapshot};
 use crate::policy::Policy;
 use crate::time::{format_duration, format_time};
 use crate::verify::{MemoError, SignatureMemo, Stats};
@@ -163,9 +163,11 @@ pub fn blob(stored: Option<&StoredMemo>) -> MemoBlob<'_> {
 /// [`MemoBlob::Later`] (a service, after serving the version); a failure
 /// is logged and costs only memo hits: the stored memo stays that of an
 /// earlier version.
-pub async fn store_later(db: &Database, zone: &ZoneRow, at: i64, serial: u32, memo: Option<&SignatureMemo>) {
+pub async fn store_later(db: &Database, snapshot: &ZoneSnapshot, at: i64, serial: u32, memo: Option<&SignatureMemo>) {
+    let zone = &snapshot.zone;
     let stored = to_store(&zone.name, memo);
-    if let Err(e) = db.store_gate_memo(zone.id, at, serial, blob(stored.as_ref())).await {
+    let fence = snapshot.fence.as_ref();
+    if let Err(e) = db.store_gate_memo(zone.id, at, serial, blob(stored.as_ref()), fence).await {
         tracing::error!(zone = %zone.name, "cannot store the gate's memo (the next run after a restart verifies more with crypto): {e}");
     }
 }

@@ -96,7 +96,7 @@ async fn make_key(
     let mut key = Key::new(0, wanted.role, wanted.algorithm, published.tag, now);
     key.predecessor = wanted.predecessor;
     let uri = signing.uri().to_string();
-    key.id = db.insert_key(snapshot.zone.id, &uri, &published.rdata, &key, now).await?;
+    key.id = db.insert_key(snapshot.zone.id, &uri, &published.rdata, &key, now, snapshot.fence.as_ref()).await?;
     tracing::info!(zone = %zone, role = %wanted.role, tag = published.tag, %uri, "key made");
     Ok(StoredKey { key, uri, dnskey: published.rdata })
 }

@@ -25,9 +25,9 @@ use std::sync::Arc;
 
 use super::ManageError;
 use super::gate::{GateFailure, write_through_gate};
-use super::run::{finish_run, gate_failed};
+use super::run::{ZoneHold, finish_run, gate_failed};
 use crate::chain::Chain;
-use crate::db::{Database, DbError, RunRecord, RunResult};
+use crate::db::{Database, DbError, Fence, RunRecord, RunResult};
 use crate::verify::{NoProgress, Progress, SignatureMemo, VerifiedVersion, VerifyOptions, verify_version};
 use crate::zone::diff::ZoneDiff;
 use crate::zone::{Name, Zone, read_zone_file};
@@ -59,23 +59,25 @@ pub enum OutputWritten {
 }
 
 /// Writes `pending` to the output of zone `name` through the file's gate,
-/// holding the zone's lock. Blocking work (the file is written and read
-/// back): run it off the async workers.
+/// holding the zone's lock (or the service's `lease`). Blocking work (the
+/// file is written and read back): run it off the async workers.
 pub async fn write_pending_output(
     db: &Database,
     name: &Name,
     pending: &PendingOutput,
     progress: &dyn Progress,
+    lease: Option<&Fence>,
 ) -> Result<OutputWritten, ManageError> {
     let zone = db.zone(name).await?;
-    let pid = std::process::id();
-    match db.lock_zone(&zone, pid, pending.verify.now).await {
-        Ok(()) => {}
+    let hold = match ZoneHold::take(db, &zone, pending.verify.now, lease).await {
+        Ok(hold) => hold,
         // Another signer holds the zone: it publishes a newer version,
         // with its own file.
-        Err(DbError::Busy { .. }) => return Ok(OutputWritten::Superseded),
-        Err(e) => return Err(e.into()),
-    }
+        Err(ManageError::Database(DbError::Busy { .. } | DbError::LeaseHeld { .. })) => {
+            return Ok(OutputWritten::Superseded);
+        }
+        Err(e) => return Err(e),
+    };
     let written = write_locked(db, name, pending, progress).await;
     // A failure is recorded as a failed run, and the lock let go, as a
     // run does it.
@@ -88,7 +90,7 @@ pub async fn write_pending_output(
         }),
         _ => None,
     };
-    finish_run(db, (zone.id, &zone.name), Some(pid), record).await;
+    finish_run(db, (zone.id, &zone.name), Some(&hold), record).await;
     written
 }
 

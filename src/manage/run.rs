@@ -23,8 +23,8 @@ use super::output::PendingOutput;
 use super::{ManageError, zone_name};
 use crate::chain::Chain;
 use crate::db::{
-    Actor, Database, Event, EventKind, GateMemoCommit, JournalEntry, MemoBlob, PublishedZone, RunCommit, RunRecord,
-    RunResult, ZoneRow, ZoneSnapshot,
+    Actor, Database, Event, EventKind, Fence, GateMemoCommit, JournalEntry, MemoBlob, PublishedZone, RunCommit,
+    RunRecord, RunResult, ZoneRow, ZoneSnapshot,
 };
 use crate::keys::KeyUri;
 use crate::policy::Policy;
@@ -69,6 +69,11 @@ pub struct RunOptions<'a> {
     /// and handed to the caller to serve, and only then written to the
     /// output through the file's own gate.
     pub serving: Option<Serving<'a>>,
+    /// The zone's lease, held by the caller (a service whose state
+    /// several signers share): the run holds the zone by it instead of
+    /// taking the zone's lock, and every write of the run is fenced with
+    /// it.
+    pub lease: Option<&'a Fence>,
 }
 
 /// How a service takes part in a run ([`RunOptions::serving`]).
@@ -160,21 +165,49 @@ pub async fn run_zone(
     let mut snapshot = db.snapshot(name).await?;
     anchor_key_paths(&mut snapshot, &database_dir(db));
     let (zone_id, zone_text) = (snapshot.zone.id, snapshot.zone.name.clone());
-    let (started, pid) = (std::time::Instant::now(), std::process::id());
+    let started = std::time::Instant::now();
     // A run refused for the clock is recorded like any failed run, so
     // that status shows it (it takes no lock: it does nothing).
     let clock = clock_check(&snapshot, now, options);
-    let locked = clock.is_ok();
-    if locked {
-        db.lock_zone(&snapshot.zone, pid, now).await?;
-    }
+    let hold = match clock {
+        Ok(()) => Some(ZoneHold::take(db, &snapshot.zone, now, options.lease).await?),
+        Err(_) => None,
+    };
+    snapshot.fence = hold.as_ref().and_then(|h| h.fence.clone());
     let result = match clock {
         Ok(()) => run_locked(db, snapshot, now, options).await,
         Err(e) => Err(e),
     };
     let record = run_record(&result, now, started.elapsed().as_secs_f64());
-    finish_run(db, (zone_id, &zone_text), locked.then_some(pid), record).await;
+    finish_run(db, (zone_id, &zone_text), hold.as_ref(), record).await;
     result
+}
+
+/// How a run holds its zone: the zone's lock it took (the pid in an
+/// SQLite database, a lease of its own in PostgreSQL), or a service's
+/// lease it runs under.
+#[derive(Debug)]
+pub(super) struct ZoneHold {
+    /// What the run's writes are fenced with (a lease).
+    pub fence: Option<Fence>,
+    /// The run took the lock and lets go of it at its end (a service's
+    /// lease outlives the run).
+    taken: bool,
+}
+
+impl ZoneHold {
+    /// Holds `zone` by `lease` if given, else by its lock.
+    pub(super) async fn take(
+        db: &Database,
+        zone: &ZoneRow,
+        now: i64,
+        lease: Option<&Fence>,
+    ) -> Result<ZoneHold, ManageError> {
+        Ok(match lease {
+            Some(fence) => ZoneHold { fence: Some(fence.clone()), taken: false },
+            None => ZoneHold { fence: db.lock_zone(zone, std::process::id(), now).await?, taken: true },
+        })
+    }
 }
 
 /// Refuses a time before the zone's last run, unless the time was given.
@@ -190,18 +223,19 @@ fn clock_check(snapshot: &ZoneSnapshot, now: i64, options: &RunOptions<'_>) -> R
 }
 
 /// Records a run that published nothing and lets go of the zone's lock
-/// (`locked`: the pid that holds it). A database that cannot take either
-/// (a full disk) is logged, not returned: the run's own outcome is what
-/// the caller must see; the next run takes over a lock left behind by
-/// this process (or a dead one).
+/// if the run took it. A database that cannot take either (a full disk)
+/// is logged, not returned: the run's own outcome is what the caller must
+/// see; the next run takes over a lock left behind by this process (or a
+/// dead one).
 pub(super) async fn finish_run(
     db: &Database,
     (zone_id, zone): (i64, &str),
-    locked: Option<u32>,
+    hold: Option<&ZoneHold>,
     record: Option<RunRecord>,
 ) {
+    let fence = hold.and_then(|h| h.fence.as_ref());
     if let Some(run) = record
-        && let Err(e) = db.record_unpublished_run(zone_id, &run).await
+        && let Err(e) = db.record_unpublished_run(zone_id, &run, fence).await
     {
         tracing::error!(
             zone,
@@ -211,8 +245,8 @@ pub(super) async fn finish_run(
             run.message
         );
     }
-    if let Some(pid) = locked
-        && let Err(e) = db.unlock_zone(zone_id, pid).await
+    if let Some(hold) = hold.filter(|h| h.taken)
+        && let Err(e) = db.unlock_zone(zone_id, std::process::id(), hold.fence.as_ref()).await
     {
         tracing::error!(zone, "cannot release the zone's signing lock: {}", Chain(&e));
     }
@@ -360,7 +394,7 @@ async fn run_locked(
             if let Some(serving) = &options.serving {
                 (serving.serve)(&version);
             }
-            gate_memo::store_later(db, &snapshot.zone, now, stats.serial, memo.as_deref()).await;
+            gate_memo::store_later(db, &snapshot, now, stats.serial, memo.as_deref()).await;
             // The file's gate takes every signature from this version's
             // own memo: it checks the file is this version.
             let verify = VerifyOptions { memo: version.memo().cloned(), collect_memo: false, ..verify };
@@ -686,6 +720,7 @@ async fn commit(
         published: rows.published,
         diff: rows.diff,
         memo: rows.memo,
+        fence: snapshot.fence.as_ref(),
     };
     db.commit_run(snapshot.zone.id, &commit).await?;
     Ok(())

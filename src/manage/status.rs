@@ -60,6 +60,9 @@ pub struct ZoneStatus {
     pub journal: JournalSummary,
     /// The `signet serve` serving the database, if one runs.
     pub service: Option<ServiceInfo>,
+    /// The zone's lease, when services share the state (PostgreSQL): who
+    /// signs it, since when, with which fencing number.
+    pub lease: Option<crate::db::LeaseInfo>,
     /// The serial a running service serves to secondaries: the one
     /// published (None without a service).
     pub served_serial: Option<i64>,
@@ -430,6 +433,7 @@ async fn zone_status(
         todo,
         journal: db.journal_summary(zone.id).await?,
         service,
+        lease: db.lease(zone.id).await?,
         zone: zone.name,
         policy: zone.policy_name,
         input: zone.input_path,

@@ -145,6 +145,13 @@ pub struct ServeConfig {
     pub transfer_source: Vec<IpAddr>,
     /// The bounds of one transfer in.
     pub transfer_limits: TransferLimits,
+    /// How long a zone's lease lasts (services sharing a PostgreSQL
+    /// state): renewed every third of it; a dead service's zones are
+    /// taken by the others within it.
+    pub lease: Duration,
+    /// At most this many zones' leases (0: the fair share, the zones
+    /// divided by the live services, only).
+    pub max_zones: usize,
 }
 
 impl Default for ServeConfig {
@@ -162,6 +169,8 @@ impl Default for ServeConfig {
             notify_source: Vec::new(),
             transfer_source: Vec::new(),
             transfer_limits: TransferLimits::default(),
+            lease: Duration::from_secs(30),
+            max_zones: 0,
         }
     }
 }
@@ -198,6 +207,9 @@ struct Table {
     transfer_max_bytes: Option<u64>,
     #[serde(deserialize_with = "duration")]
     transfer_timeout: Option<Duration>,
+    #[serde(deserialize_with = "duration")]
+    lease: Option<Duration>,
+    max_zones: Option<u64>,
 }
 
 /// One address, or a list of them.
@@ -221,7 +233,7 @@ impl OneOrMany {
 }
 
 /// The keys a `[serve]` table may have.
-const KEYS: [&str; 14] = [
+const KEYS: [&str; 16] = [
     "poll-interval",
     "db-poll-interval",
     "retry-min",
@@ -236,6 +248,8 @@ const KEYS: [&str; 14] = [
     "transfer-max-records",
     "transfer-max-bytes",
     "transfer-timeout",
+    "lease",
+    "max-zones",
 ];
 
 /// A duration in quotes, as humantime reads it ("250ms", "5s", "1h").
@@ -373,6 +387,10 @@ impl Checked<'_> {
         self.duration("retry-min", table.retry_min, Duration::from_secs(1), &mut c.retry_min)?;
         self.duration("retry-max", table.retry_max, Duration::from_secs(1), &mut c.retry_max)?;
         self.duration("stop-timeout", table.stop_timeout, Duration::ZERO, &mut c.stop_timeout)?;
+        self.duration("lease", table.lease, Duration::from_secs(3), &mut c.lease)?;
+        if let Some(zones) = self.number("max-zones", table.max_zones, 0, 1 << 20)? {
+            c.max_zones = usize::try_from(zones).unwrap_or(0);
+        }
         let timeout = &mut c.transfer_limits.timeout;
         self.duration("transfer-timeout", table.transfer_timeout, Duration::from_secs(1), timeout)?;
         if let Some(runs) = self.number("max-parallel-runs", table.max_parallel_runs, 1, 1024)? {

@@ -15,12 +15,17 @@
 //! - SIGHUP: the configuration file is read again (a bad one is reported
 //!   and the old one kept), and every zone looks at its input again.
 //!
-//! One service per database: a second refuses to start, naming the first.
+//! One service per SQLite database: a second refuses to start, naming the
+//! first. A PostgreSQL state may be shared by several services, on
+//! several machines: each zone is signed by the holder of its lease
+//! ([`leases`]), the zones are shared out among the live services, and a
+//! dead service's zones are taken by the others once its leases expire.
 //!
 //! Under systemd (`Type=notify`) it says when it is ready, reloading and
 //! stopping, and feeds the watchdog ([`systemd`]).
 
 pub mod config;
+mod leases;
 pub mod metrics;
 mod parent;
 mod systemd;
@@ -121,6 +126,9 @@ struct Shared {
     listening: bool,
     /// Turns true when the service stops.
     shutdown: channel::Receiver<bool>,
+    /// The zones' leases, when services share the state (PostgreSQL):
+    /// a zone is signed only while this process holds its lease.
+    leases: Option<Arc<leases::Leases>>,
 }
 
 impl Shared {
@@ -187,6 +195,7 @@ async fn serve_held(
     let catalog = Arc::new(Catalog::default());
     catalog.set_source_defaults(config.source_defaults());
     let listeners = bind_listeners(&config.listen).await?;
+    let leases = db.is_postgres().then(|| Arc::new(leases::Leases::new(config.lease, config.max_zones)));
     let shared = Arc::new(Shared {
         db,
         runs: Semaphore::new(config.max_parallel_runs),
@@ -198,6 +207,7 @@ async fn serve_held(
         catalog: Arc::clone(&catalog),
         listening: !listeners.is_empty(),
         shutdown: shutdown.clone(),
+        leases: leases.clone(),
     });
     let store = transfers::xfr_store(&shared);
     let context = Arc::new(ServerContext { journal: store.clone(), log: store, catalog });
@@ -205,12 +215,21 @@ async fn serve_held(
         tokio::spawn(listener.run(Arc::clone(&context), shutdown.clone()));
     }
     tracing::info!(pid = std::process::id(), database = %shared.db.location(), "signet serve started");
+    let (taken_tx, taken) = mpsc::unbounded_channel();
+    // The keeper stops after the zone tasks: a run still going at the
+    // stop keeps its lease until it ends.
+    let (keeper_stop, keeper_stopped) = channel::channel(false);
+    let keeper = leases.map(|leases| {
+        tracing::info!(signer = %leases.name, lease = ?leases.period, "zones signed by lease: the state is shared");
+        tokio::spawn(leases.keep(shared.db.clone(), started, taken_tx, keeper_stopped))
+    });
     let mut supervisor = Supervisor {
         shared: Arc::clone(&shared),
         zones: HashMap::new(),
         shutdown,
         keys: transfers::KeyFiles::default(),
         refreshes: 0,
+        taken,
     };
     // Ready for systemd once every zone of the database has its task.
     supervisor.refresh().await;
@@ -220,7 +239,13 @@ async fn serve_held(
     tracing::info!("{why}: stopping; no new runs, runs under way publish nothing more");
     shared.stopping.store(true, Ordering::SeqCst);
     let _ = shutdown_tx.send(true);
-    Ok(supervisor.stop(shared.config().stop_timeout).await)
+    let stopped = supervisor.stop(shared.config().stop_timeout).await;
+    // The leases are let go of once no run of this process can use them.
+    let _ = keeper_stop.send(true);
+    if let Some(keeper) = keeper {
+        let _ = keeper.await;
+    }
+    Ok(stopped)
 }
 
 async fn start_metrics(
@@ -272,6 +297,8 @@ struct Supervisor {
     keys: transfers::KeyFiles,
     /// Database polls so far.
     refreshes: u64,
+    /// Zones whose lease the keeper took: they are woken for a run.
+    taken: mpsc::UnboundedReceiver<i64>,
 }
 
 /// Transfer metrics are read from the database every this many polls.
@@ -286,6 +313,11 @@ impl Supervisor {
             tokio::select! {
                 _ = database.tick() => self.refresh().await,
                 _ = inputs.tick() => self.poll_inputs(),
+                Some(zone_id) = self.taken.recv() => {
+                    if let Some(zone) = self.zones.get(&zone_id) {
+                        let _ = zone.wakes.send(Wake::Request("this service took the zone's lease"));
+                    }
+                }
                 _ = systemd::next_tick(&mut watchdog) => systemd::watchdog(),
                 _ = signals.hup.recv() => {
                     systemd::reloading();

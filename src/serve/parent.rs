@@ -86,6 +86,12 @@ impl ParentTask {
                 return Some(now + DB_RETRY);
             }
         };
+        // With a shared state the parent is the lease holder's business.
+        if let Some(leases) = &self.shared.leases
+            && leases.fence(snapshot.zone.id).is_none()
+        {
+            return Some(now + i64::try_from(leases.renew_every().as_secs()).unwrap_or(DB_RETRY).max(1));
+        }
         let catalog = &self.shared.catalog;
         let lookup = |name: &str| Name::from_text(name, None).ok().and_then(|name| catalog.key(name.as_ref()));
         let sources = catalog.source_defaults();

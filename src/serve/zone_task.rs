@@ -26,7 +26,7 @@ use super::Shared;
 use super::metrics::{RunMetric, RunResultLabel, ZoneGauges};
 use super::watch::Stamp;
 use crate::chain::Chain;
-use crate::db::{DbError, ZoneRow, ZoneWatch};
+use crate::db::{DbError, Fence, ZoneRow, ZoneWatch};
 use crate::manage::output::{OutputWritten, PendingOutput, restore_published, write_pending_output};
 use crate::manage::run::{ChangeBasis, HeldInput, Serving};
 use crate::manage::{ManageError, RunOptions, RunOutcome, file_digest, run_zone};
@@ -93,6 +93,10 @@ pub(super) struct ZoneTask {
     /// waits for its copy.
     owed: Option<String>,
 }
+
+/// Another service holds the zone's lease: it signs the zone.
+#[derive(Debug)]
+struct NotHolder;
 
 /// The version a zone task serves.
 #[derive(Debug, Clone)]
@@ -172,6 +176,16 @@ impl ZoneTask {
 
     fn stopping(&self) -> bool {
         self.shared.stopping.load(Ordering::SeqCst)
+    }
+
+    /// What a run holds the zone by: nothing more than its lock when the
+    /// service is alone on its database (`Ok(None)`), else the zone's
+    /// lease, if this service holds it (`Err` if another does).
+    fn lease(&self) -> Result<Option<Fence>, NotHolder> {
+        match &self.shared.leases {
+            None => Ok(None),
+            Some(leases) => leases.fence(self.zone_id).map(Some).ok_or(NotHolder),
+        }
     }
 
     /// What the zone needs at the service's start: a run at once if it
@@ -351,6 +365,10 @@ impl ZoneTask {
             self.owed = Some(why);
             return;
         }
+        let Ok(lease) = self.lease() else {
+            tracing::debug!(zone = %self.origin, why = %why, "no run: another service holds the zone's lease");
+            return;
+        };
         let run_id = self.shared.run_ids.fetch_add(1, Ordering::Relaxed) + 1;
         self.last_run = Some(Instant::now());
         let now = wall_clock();
@@ -359,7 +377,7 @@ impl ZoneTask {
         let held = self.held_version().await;
         // What this run signs when it does not read the file.
         let signed_from = self.held_input();
-        let result = self.execute(now, held).await;
+        let result = self.execute(now, held, lease.clone()).await;
         let seconds = started.elapsed().as_secs_f64();
         let metric = |result, report: Option<&crate::verify::Report>| RunMetric {
             result,
@@ -386,7 +404,7 @@ impl ZoneTask {
                 // Served already; the output file follows (the version
                 // before is no longer held).
                 match published.pending_output.take() {
-                    Some(pending) => self.write_output(run_id, now, pending).await,
+                    Some(pending) => self.write_output(run_id, now, pending, lease.as_ref()).await,
                     None => self.recovered().await,
                 }
                 let (stats, report) = (&published.stats, &published.report);
@@ -442,13 +460,22 @@ impl ZoneTask {
 
     /// Runs the managed run on a blocking thread, with a rayon pool of
     /// its own, driving its database work on the service's runtime.
-    async fn execute(&self, now: i64, previous: Option<Served>) -> Result<RunOutcome, ManageError> {
+    async fn execute(
+        &self,
+        now: i64,
+        previous: Option<Served>,
+        lease: Option<Fence>,
+    ) -> Result<RunOutcome, ManageError> {
         let shared = Arc::clone(&self.shared);
         let origin = self.origin.clone();
         let handle = tokio::runtime::Handle::current();
         let input = self.unsigned.as_ref().map(|input| (Arc::clone(&input.zone), input.digest.clone()));
         let job = move || {
-            let serve = |version: &VerifiedVersion| serve_version(&shared, &origin, version);
+            let serve = |version: &VerifiedVersion| {
+                if lease_usable(&shared, lease.as_ref(), &origin, "serve the version committed") {
+                    serve_version(&shared, &origin, version);
+                }
+            };
             let options = RunOptions {
                 explicit_now: false,
                 key_store: None,
@@ -466,6 +493,7 @@ impl ZoneTask {
                         .map(|(input, fingerprint)| ChangeBasis { input, fingerprint: *fingerprint }),
                     memo: previous.as_ref().and_then(|served| served.memo.as_ref()),
                 }),
+                lease: lease.as_ref(),
             };
             handle.block_on(run_zone(&shared.db, &origin, now, &options))
         };
@@ -476,11 +504,15 @@ impl ZoneTask {
     /// own gate (the version before is let go of by then); a failure
     /// keeps the old file, withdraws nothing served, and counts as a
     /// failed run.
-    async fn write_output(&mut self, run_id: u64, now: i64, pending: PendingOutput) {
+    async fn write_output(&mut self, run_id: u64, now: i64, pending: PendingOutput, lease: Option<&Fence>) {
+        if !lease_usable(&self.shared, lease, &self.origin, "write the output file") {
+            return;
+        }
         let started = Instant::now();
-        let (shared, origin) = (Arc::clone(&self.shared), self.origin.clone());
+        let (shared, origin, lease) = (Arc::clone(&self.shared), self.origin.clone(), lease.cloned());
         let handle = tokio::runtime::Handle::current();
-        let job = move || handle.block_on(write_pending_output(&shared.db, &origin, &pending, &NoProgress));
+        let job =
+            move || handle.block_on(write_pending_output(&shared.db, &origin, &pending, &NoProgress, lease.as_ref()));
         let failure = match on_run_pool(&self.shared, job).await {
             Ok(OutputWritten::Written) => {
                 tracing::info!(zone = %self.origin, run = run_id, seconds = started.elapsed().as_secs_f64(), "output file written");
@@ -500,12 +532,15 @@ impl ZoneTask {
     /// is the one recorded when it was written); otherwise that version
     /// rebuilt from the file and the journal, verified, served and
     /// written. False if neither: the zone must be signed again before
-    /// anything is served.
+    /// anything is served. With a shared state, only the lease holder
+    /// rebuilds and writes: another service serves the output if it is
+    /// the version last published, and otherwise waits for the lease.
     async fn resume_published(&mut self, zone: &ZoneRow) -> bool {
         let output = PathBuf::from(&zone.output_path);
         if Stamp::of(&output).map(|s| s.to_string()) == zone.output_stamp {
             return !self.shared.listening || self.serve_output(output).await;
         }
+        let Ok(lease) = self.lease() else { return true };
         let (shared, origin) = (Arc::clone(&self.shared), self.origin.clone());
         let handle = tokio::runtime::Handle::current();
         let job = move || handle.block_on(restore_published(&shared.db, &origin, wall_clock()));
@@ -520,7 +555,7 @@ impl ZoneTask {
         }
         let memo = pending.version.memo().cloned();
         self.served = Some(Served { zone: Arc::clone(pending.version.zone()), serial, basis: None, memo });
-        self.write_output(0, wall_clock(), pending).await;
+        self.write_output(0, wall_clock(), pending, lease.as_ref()).await;
         true
     }
 
@@ -708,6 +743,19 @@ fn wall_clock_ms() -> i64 {
 
 /// Serves a version the gate passed, before its file is written: the DNS
 /// side answers from it at once and the secondaries are notified.
+/// Whether a run may still act on the zone by `lease` (no lease: the
+/// service is alone on its database); said when it may not.
+fn lease_usable(shared: &Shared, lease: Option<&Fence>, origin: &Name, what: &str) -> bool {
+    let usable = match (&shared.leases, lease) {
+        (Some(leases), Some(fence)) => leases.usable(fence),
+        _ => true,
+    };
+    if !usable {
+        tracing::warn!(zone = %origin, "the zone's lease was lost during the run: this service does not {what}; the holder signs a newer version");
+    }
+    usable
+}
+
 fn serve_version(shared: &Shared, origin: &Name, version: &VerifiedVersion) {
     let zone = Arc::clone(version.zone());
     if let Some(serial) = apex_soa(&zone).and_then(|soa| soa_serial(soa.rdata)) {

@@ -12,20 +12,27 @@
 //!   with a password, a wrong password, a database of another program's
 //!   tables, an empty one that was not initialised.
 //! - `signet serve` on PostgreSQL with NSD as its secondary on another
-//!   address: one service per database (a second is refused, and takes
-//!   over once the first is killed with SIGKILL: the server lets go of
-//!   the lock with the session), and PostgreSQL stopped under the running
-//!   service: no crash, nothing new is published while it is away, and
-//!   the zone is signed again and reaches NSD when it is back.
+//!   address, PostgreSQL stopped for a minute under the running service:
+//!   no crash, nothing new is published while it is away, and the zone is
+//!   signed again and reaches NSD when it is back.
+//! - Three services sharing the state, each on its own address, NSD
+//!   with all of them as primaries: the zone is signed by its lease's
+//!   holder only; SIGKILL of the holder and another takes the zone within
+//!   a lease period and publishes above it; a holder stalled past its
+//!   lease (SIGSTOP) is replaced and, woken, publishes and commits
+//!   nothing; NSD's serial never goes backwards, no key is made twice,
+//!   the audit names every handover.
 
 use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::Store;
-use common::dns_servers::{free_addr, nsd_secondary_at, random_base, soa_serial};
+use common::dns_servers::{free_addr, nsd_secondary_at, nsd_secondary_of_all, random_base, serial_ge, soa_serial};
 use common::postgres::Postgres;
 use common::serve::{Serve, wait_for};
 
@@ -194,29 +201,19 @@ fn serve_on_postgres_survives_the_database_going_away() {
     let nsd_addr = free_addr(base(3));
     env.ok(&["zone", "secondary", "add", ZONE, &nsd_addr.to_string()]);
     let nsd = nsd_secondary_at(nsd_addr, &env.dir.path().join("nsd"), ZONE, listen, None);
-
-    let serve = || Serve::start(env.command(&["serve", "--listen", &listen.to_string()]), "pg", None);
-    let mut first = serve();
+    let serve = Serve::start(env.command(&["serve", "--listen", &listen.to_string()]), "pg", None);
     let serial = wait_for(Duration::from_secs(60), || soa_serial(nsd.addr(), ZONE))
-        .unwrap_or_else(|_| panic!("NSD gets nothing from serve on PostgreSQL: {}", first.tail()));
-    assert_eq!(common::published_serial(Path::new(&env.path("out.zone"))), u64::from(serial));
-
-    // One service per database: a second is refused while the first runs,
-    // and takes over once it is killed (its session, and lock, gone).
-    let mut second = serve();
-    assert!(second.wait(Duration::from_secs(30)).is_some_and(|s| !s.success()), "two services on one database");
-    assert!(second.tail().contains("already serves database"), "{}", second.tail());
-    first.kill_9();
-    let mut first = serve();
-    first.wait_log(&["signet serve started"], Duration::from_secs(30));
+        .unwrap_or_else(|_| panic!("NSD gets nothing from serve on PostgreSQL: {}", serve.tail()));
+    let output = Path::new(&env.path("out.zone")).to_owned();
+    assert_eq!(common::published_serial(&output), u64::from(serial));
 
     // PostgreSQL goes away for a minute under the running service, which
     // sees the input change meanwhile.
     env.pg.stop();
     env.append_to_input("while-the-database-was-away 3600 IN TXT \"later\"");
     std::thread::sleep(OUTAGE);
-    assert!(first.running(), "serve ended when PostgreSQL went away: {}", first.tail());
-    let output = Path::new(&env.path("out.zone")).to_owned();
+    let mut serve = serve;
+    assert!(serve.running(), "serve ended when PostgreSQL went away: {}", serve.tail());
     assert_eq!(common::published_serial(&output), u64::from(serial), "published while the database was away");
     assert_eq!(soa_serial(nsd.addr(), ZONE), Some(serial), "a version reached NSD while the database was away");
     env.pg.restart();
@@ -224,9 +221,146 @@ fn serve_on_postgres_survives_the_database_going_away() {
     // Back: the change is signed, committed and transferred.
     env.ok(&["zone", "reload", ZONE]);
     let newer = wait_for(Duration::from_secs(120), || soa_serial(nsd.addr(), ZONE).filter(|s| *s != serial))
-        .unwrap_or_else(|_| panic!("nothing reached NSD after PostgreSQL came back: {}", first.tail()));
+        .unwrap_or_else(|_| panic!("nothing reached NSD after PostgreSQL came back: {}", serve.tail()));
     assert_eq!(common::published_serial(&output), u64::from(newer));
     let runs = env.pg.query("signet", &format!("SELECT count(*) FROM runs WHERE serial = {newer}"));
     assert_eq!(runs, "1", "the version served after the outage is not committed");
-    first.stop();
+    serve.stop();
+}
+
+/// The lease of the services sharing the state in `two_services_…`.
+const LEASE: Duration = Duration::from_secs(6);
+
+/// NSD's serials, sampled until dropped: they must never go backwards.
+struct SerialWatch {
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Vec<u32>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SerialWatch {
+    fn start(server: std::net::SocketAddr) -> SerialWatch {
+        let (stop, seen) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Vec::new())));
+        let (flag, log) = (Arc::clone(&stop), Arc::clone(&seen));
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::SeqCst) {
+                if let Some(serial) = soa_serial(server, ZONE) {
+                    let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+                    if log.last() != Some(&serial) {
+                        log.push(serial);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        SerialWatch { stop, seen, thread: Some(thread) }
+    }
+
+    /// Every serial seen, in order; panics if one went backwards.
+    fn finish(mut self) -> Vec<u32> {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for pair in seen.windows(2) {
+            assert!(serial_ge(pair[1], pair[0]), "NSD's serial went backwards: {seen:?}");
+        }
+        seen
+    }
+}
+
+/// The zone's lease as `signet status` shows it: holder, fencing, live.
+fn lease(env: &Env) -> (String, i64, bool) {
+    let status = env.json(&["status", ZONE]);
+    let lease = &status[0]["lease"];
+    (
+        lease["holder"].as_str().unwrap_or_default().to_owned(),
+        lease["fencing"].as_i64().unwrap_or(0),
+        lease["live"].as_bool().unwrap_or(false),
+    )
+}
+
+#[test]
+fn two_services_share_a_zone_by_lease() {
+    if !common::have_tool("nsd") {
+        return;
+    }
+    let base = random_base();
+    let env = Env::new(&base);
+    env.managed_zone();
+    let config = env.path("serve.toml");
+    let text = format!("[serve]\nlease = \"{}s\"\nretry-min = \"1s\"\nretry-max = \"2s\"\n", LEASE.as_secs());
+    std::fs::write(&config, text).expect("config");
+    let (a, b, c, nsd_addr) = (free_addr(base(2)), free_addr(base(3)), free_addr(base(4)), free_addr(base(5)));
+    env.ok(&["zone", "secondary", "add", ZONE, &nsd_addr.to_string()]);
+    let nsd = nsd_secondary_of_all(nsd_addr, &env.dir.path().join("nsd"), ZONE, &[a, b, c]);
+    let serve_at = |addr: std::net::SocketAddr, label: &str| {
+        let command = env.command(&["serve", "--config", &config, "--listen", &addr.to_string()]);
+        Serve::start(command, label, Some(env.dir.path().join(format!("serve-{label}.log"))))
+    };
+
+    // The first service takes the zone, signs it, NSD follows.
+    let mut first = serve_at(a, "first");
+    let s1 = wait_for(Duration::from_secs(60), || soa_serial(nsd.addr(), ZONE))
+        .unwrap_or_else(|_| panic!("NSD gets nothing: {}", first.tail()));
+    let watch = SerialWatch::start(nsd.addr());
+    let (holder, f1, live) = lease(&env);
+    assert!(live && holder.ends_with(&format!("/{}", first.pid)), "lease {holder} (fencing {f1})");
+
+    // A second service shares the state and leaves the zone to the first
+    // for as long as the first renews its lease.
+    let second = serve_at(b, "second");
+    second.wait_log(&["zones signed by lease"], Duration::from_secs(30));
+    std::thread::sleep(LEASE * 2);
+    assert_eq!(lease(&env).0, holder, "the second service took a lease the first renews");
+    assert_eq!(second.count(&["run started"]), 0, "the second service signed a zone it does not hold");
+
+    // The first dies: the second takes the zone within a lease period
+    // (and one renewal round), continues from the stored state, and
+    // publishes above anything the first published.
+    first.kill_9();
+    let killed = std::time::Instant::now();
+    let took = wait_for(LEASE * 3, || lease(&env).0.ends_with(&format!("/{}", second.pid)).then(|| killed.elapsed()))
+        .unwrap_or_else(|_| panic!("no takeover: {:?}\n{}", lease(&env), second.tail()));
+    assert!(took <= LEASE + LEASE / 3 + Duration::from_secs(2), "takeover after {took:?}, lease {LEASE:?}");
+    env.append_to_input("after-the-takeover 3600 IN TXT \"second\"");
+    let s2 =
+        wait_for(Duration::from_secs(60), || soa_serial(nsd.addr(), ZONE).filter(|s| serial_ge(*s, s1) && *s != s1))
+            .unwrap_or_else(|_| panic!("nothing published after the takeover: {}", second.tail()));
+    let (_, f2, _) = lease(&env);
+    assert!(f2 > f1, "fencing {f2} after {f1}");
+
+    // The second stalls past its lease (SIGSTOP); a third service takes
+    // the zone; the second wakes (SIGCONT), finds its lease gone, and
+    // publishes and commits nothing more.
+    second.signal("STOP");
+    let third = serve_at(c, "third");
+    wait_for(LEASE * 4, || lease(&env).0.ends_with(&format!("/{}", third.pid)).then_some(()))
+        .unwrap_or_else(|_| panic!("no takeover from the stalled service: {:?}\n{}", lease(&env), third.tail()));
+    let published_before = second.count(&["zone published"]);
+    env.append_to_input("while-the-second-slept 3600 IN TXT \"third\"");
+    // NSD may be waiting on the stalled service (it is one of its
+    // primaries): the third's publication is read from the database.
+    let newest = || env.pg.query("signet", "SELECT COALESCE(max(serial), 0) FROM runs WHERE result = 'published'");
+    let s3 =
+        wait_for(Duration::from_secs(60), || newest().parse::<u32>().ok().filter(|s| serial_ge(*s, s2) && *s != s2))
+            .unwrap_or_else(|_| panic!("the third service publishes nothing: {}", third.tail()));
+    second.signal("CONT");
+    second.wait_log(&["lease lost"], LEASE * 2);
+    wait_for(Duration::from_secs(120), || soa_serial(nsd.addr(), ZONE).filter(|s| serial_ge(*s, s3)))
+        .unwrap_or_else(|_| panic!("NSD does not reach the third service's {s3}: {}", nsd.describe()));
+    assert_eq!(second.count(&["zone published"]), published_before, "the stalled service published after waking");
+    let committed_after = env.pg.query("signet", &format!("SELECT count(*) FROM runs WHERE serial > {s3}"));
+    assert_eq!(committed_after, "0", "a run committed above the third service's version");
+
+    let seen = watch.finish();
+    assert!(seen.contains(&s2), "NSD's serials: {seen:?}");
+    let keys = env.json(&["key", "list", ZONE]);
+    assert_eq!(keys[0]["keys"].as_array().map(Vec::len), Some(2), "a key was made twice: {keys}");
+    let audit = String::from_utf8_lossy(&env.ok(&["zone", "status", ZONE, "--audit", "100"]).stdout).into_owned();
+    let handovers = audit.lines().filter(|l| l.contains("took the zone's lease")).count();
+    assert!(handovers >= 3, "the audit names {handovers} handovers:\n{audit}");
+    second.stop();
+    third.stop();
 }

@@ -378,6 +378,19 @@ pub fn nsd_secondary_at(addr: SocketAddr, dir: &Path, zone: &str, primary: Socke
 /// given); each zone's file is `secondary.ZONEzone` in `dir`. It is up
 /// when it answers for the first zone.
 pub fn nsd_secondary_of(addr: SocketAddr, dir: &Path, zones: &[(&str, SocketAddr)], tsig: Option<&Tsig>) -> Server {
+    let zones: Vec<(&str, &[SocketAddr])> =
+        zones.iter().map(|(zone, primary)| (*zone, std::slice::from_ref(primary))).collect();
+    nsd_secondary_with(addr, dir, &zones, tsig)
+}
+
+/// NSD at `addr` as the secondary of `zone` from every one of `primaries`
+/// (NOTIFY accepted from each, transfers asked of each in turn): the
+/// secondary of several signers sharing one state.
+pub fn nsd_secondary_of_all(addr: SocketAddr, dir: &Path, zone: &str, primaries: &[SocketAddr]) -> Server {
+    nsd_secondary_with(addr, dir, &[(zone, primaries)], None)
+}
+
+fn nsd_secondary_with(addr: SocketAddr, dir: &Path, zones: &[(&str, &[SocketAddr])], tsig: Option<&Tsig>) -> Server {
     let dir = server_dir(dir);
     let (ip, d) = (addr.ip(), dir.display());
     let key_name = tsig.map_or("NOKEY".to_owned(), |t| t.name.clone());
@@ -385,16 +398,19 @@ pub fn nsd_secondary_of(addr: SocketAddr, dir: &Path, zones: &[(&str, SocketAddr
     if let Some(tsig) = tsig {
         conf.push_str(&tsig.nsd_clause());
     }
-    for (zone, primary) in zones {
+    for (zone, primaries) in zones {
         let zone = fqdn(zone);
-        let _ = write!(
-            conf,
-            "zone:\n  name: \"{zone}\"\n  zonefile: \"{d}/secondary.{zone}zone\"\n  allow-notify: {} {key_name}\n\
-             \x20 request-xfr: {}@{} {key_name}\n  provide-xfr: 127.0.0.0/8 NOKEY\n  outgoing-interface: {ip}\n",
-            primary.ip(),
-            primary.ip(),
-            primary.port()
-        );
+        let _ = write!(conf, "zone:\n  name: \"{zone}\"\n  zonefile: \"{d}/secondary.{zone}zone\"\n");
+        for primary in *primaries {
+            let _ = write!(
+                conf,
+                "  allow-notify: {} {key_name}\n  request-xfr: {}@{} {key_name}\n",
+                primary.ip(),
+                primary.ip(),
+                primary.port()
+            );
+        }
+        let _ = write!(conf, "  provide-xfr: 127.0.0.0/8 NOKEY\n  outgoing-interface: {ip}\n");
     }
     let zone = fqdn(zones.first().expect("NSD: at least one zone").0);
     nsd_server(dir, zone, addr, &conf, None)

@@ -1,0 +1,202 @@
+//! Several services sharing one PostgreSQL state: the zones' leases this
+//! process holds, taken and renewed by one keeper task.
+//!
+//! Every [`Leases::renew_every`] (a third of the lease) the keeper writes
+//! the process's heartbeat, renews each lease it holds, and takes free or
+//! expired leases while it holds fewer than its share: the zones divided
+//! by the live services, rounded up (or `max-zones`, if lower). A zone
+//! whose lease it takes is woken for a run; a lease it fails to renew is
+//! given up at once, and said. A zone task runs only while its zone's
+//! lease is held, and a run's writes are fenced with it in the database
+//! (`db::leases`); here the process also judges by its own monotonic
+//! clock: a lease whose last successful renewal began more than a lease
+//! period minus a safety margin ago is no longer used to serve, notify or
+//! write a file, even before the database says so (a process paused past
+//! its lease learns it on waking, before it does anything).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+
+use crate::chain::Chain;
+use crate::db::{Database, Fence, LeaseTake, signer_name};
+use crate::time::wall_clock;
+
+/// The part of a lease period kept as a margin: a lease is used only
+/// until its period less this share has passed since the renewal began.
+const SAFETY_DIVISOR: u32 = 5;
+
+/// The leases of this process.
+#[derive(Debug)]
+pub(super) struct Leases {
+    /// This process as a signer: "HOST/PID".
+    pub name: String,
+    /// How long a lease lasts.
+    pub period: Duration,
+    /// At most this many zones (0: the fair share only).
+    pub max_zones: usize,
+    held: Mutex<HashMap<i64, Held>>,
+}
+
+/// A lease held, and until when (by the monotonic clock) it may be used.
+#[derive(Debug, Clone)]
+struct Held {
+    fence: Fence,
+    usable_until: Instant,
+}
+
+impl Leases {
+    pub(super) fn new(period: Duration, max_zones: usize) -> Leases {
+        Leases { name: signer_name(std::process::id()), period, max_zones, held: Mutex::default() }
+    }
+
+    /// The holder name of this process's leases.
+    fn holder(&self) -> String {
+        format!("signet serve {}", self.name)
+    }
+
+    /// How often the keeper renews.
+    pub(super) fn renew_every(&self) -> Duration {
+        self.period / 3
+    }
+
+    /// The fence of zone `zone_id`'s lease, if this process holds it and
+    /// may still use it.
+    pub(super) fn fence(&self, zone_id: i64) -> Option<Fence> {
+        let held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        held.get(&zone_id).filter(|h| Instant::now() < h.usable_until).map(|h| h.fence.clone())
+    }
+
+    /// Whether `fence` is still this process's, usable now.
+    pub(super) fn usable(&self, fence: &Fence) -> bool {
+        self.fence(fence.zone_id).is_some_and(|held| held == *fence)
+    }
+
+    fn holding(&self) -> usize {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    fn set(&self, fence: Fence, renewal_began: Instant) {
+        let usable_until = renewal_began + self.period - self.period / SAFETY_DIVISOR;
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        held.insert(fence.zone_id, Held { fence, usable_until });
+    }
+
+    fn drop_lease(&self, zone_id: i64) -> Option<Fence> {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner).remove(&zone_id).map(|h| h.fence)
+    }
+
+    fn fences(&self) -> Vec<Fence> {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner).values().map(|h| h.fence.clone()).collect()
+    }
+
+    /// The keeper: until shutdown, every [`Leases::renew_every`], the
+    /// heartbeat, the renewals and the takings; each zone taken is sent
+    /// on `taken`. At shutdown, the leases are let go of (another service
+    /// takes them at once) and the signer's row removed.
+    pub(super) async fn keep(
+        self: Arc<Self>,
+        db: Database,
+        started: i64,
+        taken: mpsc::UnboundedSender<i64>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        loop {
+            self.round(&db, started, &taken).await;
+            tokio::select! {
+                _ = tokio::time::sleep(self.renew_every()) => {}
+                _ = shutdown.changed() => break,
+            }
+        }
+        for fence in self.fences() {
+            self.drop_lease(fence.zone_id);
+            if let Err(e) = db.release_lease(&fence).await {
+                tracing::warn!(zone_id = fence.zone_id, "cannot let go of the zone's lease: {}", Chain(&e));
+            }
+        }
+        if let Err(e) = db.signer_gone(&self.name).await {
+            tracing::warn!("cannot remove this signer's row: {}", Chain(&e));
+        }
+    }
+
+    /// One round: heartbeat, renewals, takings. A database that does not
+    /// answer costs the leases whose time runs out meanwhile, nothing else.
+    async fn round(&self, db: &Database, started: i64, taken: &mpsc::UnboundedSender<i64>) {
+        let began = Instant::now();
+        if let Err(e) = db.signer_heartbeat(&self.name, std::process::id(), started).await {
+            tracing::warn!("cannot write this signer's heartbeat: {}", Chain(&e));
+        }
+        self.renew(db, began).await;
+        if let Err(e) = self.take_share(db, taken).await {
+            tracing::warn!("cannot take zones' leases: {}", Chain(&e));
+        }
+        self.forget_unusable();
+    }
+
+    async fn renew(&self, db: &Database, began: Instant) {
+        let period = millis(self.period);
+        for fence in self.fences() {
+            match db.renew_lease(&fence, period).await {
+                Ok(true) => self.set(fence, began),
+                Ok(false) => {
+                    self.drop_lease(fence.zone_id);
+                    tracing::warn!(
+                        zone_id = fence.zone_id,
+                        fencing = fence.fencing,
+                        "lease lost: another signer has the zone, or the lease expired; this process signs, serves and commits nothing more of it"
+                    );
+                }
+                Err(e) => tracing::warn!(zone_id = fence.zone_id, "cannot renew the zone's lease: {}", Chain(&e)),
+            }
+        }
+    }
+
+    /// Leases whose time ran out without a renewal: given up.
+    fn forget_unusable(&self) {
+        let now = Instant::now();
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        held.retain(|zone_id, h| {
+            let usable = now < h.usable_until;
+            if !usable {
+                tracing::warn!(
+                    zone_id,
+                    fencing = h.fence.fencing,
+                    "lease lost: not renewed in time; this process signs, serves and commits nothing more of the zone"
+                );
+            }
+            usable
+        });
+    }
+
+    /// Takes free or expired leases up to this process's share.
+    async fn take_share(&self, db: &Database, taken: &mpsc::UnboundedSender<i64>) -> Result<(), crate::db::DbError> {
+        let zones = db.zone_ids().await?;
+        let live = db.live_signers(millis(self.period)).await?.len().max(1);
+        let mut share = zones.len().div_ceil(live);
+        if self.max_zones > 0 {
+            share = share.min(self.max_zones);
+        }
+        let holder = self.holder();
+        for zone_id in zones {
+            if self.holding() >= share {
+                break;
+            }
+            if self.fence(zone_id).is_some() {
+                continue;
+            }
+            let began = Instant::now();
+            if let LeaseTake::Taken(fence) = db.take_lease(zone_id, &holder, millis(self.period), wall_clock()).await? {
+                tracing::info!(zone_id, fencing = fence.fencing, "zone's lease taken: this process signs it");
+                self.set(fence, began);
+                let _ = taken.send(zone_id);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
