@@ -125,25 +125,26 @@ impl Database {
         Ok(LeaseTake::Taken(Fence { zone_id, holder: holder.to_owned(), fencing }))
     }
 
-    /// Extends a lease still held by `fence` to `duration_ms` from now;
-    /// false if it is no longer the fence's (expired, or taken).
-    pub async fn renew_lease(&self, fence: &Fence, duration_ms: i64) -> Result<bool> {
+    /// Extends every unexpired lease `holder` holds to `duration_ms` from
+    /// now, in one statement (a service may hold hundreds); returns the
+    /// fences renewed: a lease the holder believes it has and that is not
+    /// among them is lost (expired, or taken).
+    pub async fn renew_leases(&self, holder: &str, duration_ms: i64) -> Result<Vec<Fence>> {
         let mut tx = self.write().await?;
         let clock = self.now_ms(&mut tx).await?;
-        let renewed = sqlx::query(
-            "UPDATE zone_leases SET expires_at = $1
-             WHERE zone_id = $2 AND holder = $3 AND fencing = $4 AND expires_at > $5",
+        let renewed: Vec<(i64, i64)> = sqlx::query_as(
+            "UPDATE zone_leases SET expires_at = $1 WHERE holder = $2 AND expires_at > $3 RETURNING zone_id, fencing",
         )
         .bind(clock + duration_ms)
-        .bind(fence.zone_id)
-        .bind(&fence.holder)
-        .bind(fence.fencing)
+        .bind(holder)
         .bind(clock)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        .fetch_all(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(renewed == 1)
+        Ok(renewed
+            .into_iter()
+            .map(|(zone_id, fencing)| Fence { zone_id, holder: holder.to_owned(), fencing })
+            .collect())
     }
 
     /// Lets go of a lease (it expires now; the row and its fencing number

@@ -151,7 +151,8 @@ async fn open_postgres(location: &DbLocation, url: &url::Url, create: bool) -> R
     let connect = AnyConnectOptions::from_url(url).map_err(failure)?;
     let pool = AnyPoolOptions::new()
         .max_connections(4)
-        .acquire_timeout(Duration::from_secs(30))
+        // A server that is gone stalls a caller this long, not the default 30 s.
+        .acquire_timeout(Duration::from_secs(10))
         .after_release(|connection, _| Box::pin(fit_for_reuse(connection)))
         .connect_with(connect)
         .await

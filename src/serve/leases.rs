@@ -128,27 +128,42 @@ impl Leases {
         if let Err(e) = db.signer_heartbeat(&self.name, std::process::id(), started).await {
             tracing::warn!("cannot write this signer's heartbeat: {}", Chain(&e));
         }
-        self.renew(db, began).await;
+        self.renew(db, began, taken).await;
         if let Err(e) = self.take_share(db, taken).await {
             tracing::warn!("cannot take zones' leases: {}", Chain(&e));
         }
         self.forget_unusable();
     }
 
-    async fn renew(&self, db: &Database, began: Instant) {
-        let period = millis(self.period);
-        for fence in self.fences() {
-            match db.renew_lease(&fence, period).await {
-                Ok(true) => self.set(fence, began),
-                Ok(false) => {
-                    self.drop_lease(fence.zone_id);
-                    tracing::warn!(
-                        zone_id = fence.zone_id,
-                        fencing = fence.fencing,
-                        "lease lost: another signer has the zone, or the lease expired; this process signs, serves and commits nothing more of it"
-                    );
-                }
-                Err(e) => tracing::warn!(zone_id = fence.zone_id, "cannot renew the zone's lease: {}", Chain(&e)),
+    /// Renews every lease held, in one statement; a lease not renewed
+    /// is given up at once. A lease the database says this process holds
+    /// and it did not know of (its taking was committed, but the answer
+    /// lost) is taken up, and its zone woken.
+    async fn renew(&self, db: &Database, began: Instant, taken: &mpsc::UnboundedSender<i64>) {
+        let held = self.fences();
+        let renewed = match db.renew_leases(&self.holder(), millis(self.period)).await {
+            Ok(renewed) => renewed,
+            Err(e) => return tracing::warn!("cannot renew the zones' leases: {}", Chain(&e)),
+        };
+        for fence in renewed.iter().filter(|f| !held.contains(f)) {
+            tracing::info!(
+                zone_id = fence.zone_id,
+                fencing = fence.fencing,
+                "zone's lease found held: this process signs it"
+            );
+            self.set(fence.clone(), began);
+            let _ = taken.send(fence.zone_id);
+        }
+        for fence in held {
+            if renewed.contains(&fence) {
+                self.set(fence, began);
+            } else {
+                self.drop_lease(fence.zone_id);
+                tracing::warn!(
+                    zone_id = fence.zone_id,
+                    fencing = fence.fencing,
+                    "lease lost: another signer has the zone, or the lease expired; this process signs, serves and commits nothing more of it"
+                );
             }
         }
     }
@@ -170,7 +185,9 @@ impl Leases {
         });
     }
 
-    /// Takes free or expired leases up to this process's share.
+    /// Takes free or expired leases up to this process's share, and lets
+    /// go of those above it (a service that started first took every
+    /// zone; those that start later get their part this way).
     async fn take_share(&self, db: &Database, taken: &mpsc::UnboundedSender<i64>) -> Result<(), crate::db::DbError> {
         let zones = db.zone_ids().await?;
         let live = db.live_signers(millis(self.period)).await?.len().max(1);
@@ -178,6 +195,7 @@ impl Leases {
         if self.max_zones > 0 {
             share = share.min(self.max_zones);
         }
+        self.let_go_above(db, share).await;
         let holder = self.holder();
         for zone_id in zones {
             if self.holding() >= share {
@@ -194,6 +212,29 @@ impl Leases {
             }
         }
         Ok(())
+    }
+}
+
+impl Leases {
+    /// Lets go of the leases above `share` (the newest zones first), for
+    /// the other services to take at their next round. A run of such a
+    /// zone under way commits nothing (its fence no longer holds): the
+    /// new holder signs it again.
+    async fn let_go_above(&self, db: &Database, share: usize) {
+        let mut fences = self.fences();
+        if fences.len() <= share {
+            return;
+        }
+        fences.sort_by_key(|f| f.zone_id);
+        for fence in fences.split_off(share) {
+            self.drop_lease(fence.zone_id);
+            match db.release_lease(&fence).await {
+                Ok(()) => {
+                    tracing::info!(zone_id = fence.zone_id, share, "zone's lease let go: above this service's share")
+                }
+                Err(e) => tracing::warn!(zone_id = fence.zone_id, "cannot let go of the zone's lease: {}", Chain(&e)),
+            }
+        }
     }
 }
 

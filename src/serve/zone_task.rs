@@ -682,6 +682,14 @@ impl ZoneTask {
         Some((zone.sig_expires_at?, policy.signatures.refresh))
     }
 
+    /// With a shared state: whether this service holds the zone's lease,
+    /// and its fencing number.
+    async fn lease_gauge(&self, zone_id: i64) -> Option<(bool, i64)> {
+        self.shared.leases.as_ref()?;
+        let fencing = self.shared.db.lease(zone_id).await.ok().flatten().map_or(0, |lease| lease.fencing);
+        Some((self.lease().is_ok_and(|fence| fence.is_some()), fencing))
+    }
+
     async fn update_metrics(&self, zone: &ZoneRow) {
         let refresh = self.shared.db.parsed_policy(zone.policy_id).await.map_or(0, |p| p.signatures.refresh);
         let expiring = self.failures > 0 && zone.sig_expires_at.is_some_and(|at| at - refresh <= wall_clock());
@@ -693,6 +701,7 @@ impl ZoneTask {
             published_serial: zone.last_serial.and_then(|s| u32::try_from(s).ok()),
             consecutive_failures: self.failures,
             signatures_expiring: expiring,
+            lease: self.lease_gauge(zone.id).await,
         };
         self.shared.metrics.set_zone(&self.label, &gauges);
     }

@@ -208,14 +208,19 @@ fn serve_on_postgres_survives_the_database_going_away() {
     assert_eq!(common::published_serial(&output), u64::from(serial));
 
     // PostgreSQL goes away for a minute under the running service, which
-    // sees the input change meanwhile.
+    // sees the input change meanwhile. What is published once the service
+    // noticed (a run just committed may still write its file) must stay.
     env.pg.stop();
+    serve.wait_log(&["cannot read the zones from the database"], Duration::from_secs(60));
+    let (published, served) = (common::published_serial(&output), soa_serial(nsd.addr(), ZONE));
+    assert!(published >= u64::from(serial), "{published} < {serial}");
     env.append_to_input("while-the-database-was-away 3600 IN TXT \"later\"");
     std::thread::sleep(OUTAGE);
     let mut serve = serve;
     assert!(serve.running(), "serve ended when PostgreSQL went away: {}", serve.tail());
-    assert_eq!(common::published_serial(&output), u64::from(serial), "published while the database was away");
-    assert_eq!(soa_serial(nsd.addr(), ZONE), Some(serial), "a version reached NSD while the database was away");
+    assert_eq!(common::published_serial(&output), published, "published while the database was away");
+    assert_eq!(soa_serial(nsd.addr(), ZONE), served, "a version reached NSD while the database was away");
+    let serial = u32::try_from(published).expect("a serial");
     env.pg.restart();
 
     // Back: the change is signed, committed and transferred.
@@ -363,4 +368,104 @@ fn two_services_share_a_zone_by_lease() {
     assert!(handovers >= 3, "the audit names {handovers} handovers:\n{audit}");
     second.stop();
     third.stop();
+}
+
+/// Zones of the scale-out test, and the services sharing them.
+const MANY_ZONES: usize = 300;
+const SERVICES: usize = 3;
+
+/// The database's clock in milliseconds, as psql writes SQL.
+const DB_NOW_MS: &str = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)";
+
+/// Live leases by holder: (holder, zones held), most first.
+fn leases_by_holder(env: &Env) -> Vec<(String, usize)> {
+    let sql = format!(
+        "SELECT holder || '|' || count(*) FROM zone_leases WHERE expires_at > {DB_NOW_MS} GROUP BY holder ORDER BY count(*) DESC, holder"
+    );
+    let text = env.pg.query("signet", &sql);
+    text.lines()
+        .filter_map(|line| line.split_once('|'))
+        .map(|(holder, count)| (holder.to_owned(), count.parse().unwrap_or(0)))
+        .collect()
+}
+
+#[test]
+fn three_services_share_many_zones_and_take_a_dead_ones() {
+    let base = random_base();
+    let env = Env::new(&base);
+    std::fs::write(env.path("policy.toml"), common::steady_policy(&env.store, "unixtime")).expect("policy");
+    env.ok(&["init"]);
+    env.ok(&["policy", "import", &env.path("policy.toml"), "--name", "steady"]);
+    for i in 0..MANY_ZONES {
+        let zone = format!("z{i}.test.");
+        let text = format!(
+            "$ORIGIN {zone}\n$TTL 3600\n@ IN SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ IN NS ns1\nns1 IN A 192.0.2.1\nwww IN A 192.0.2.{}\n",
+            i % 250 + 1
+        );
+        let (input, output) = (env.path(&format!("{zone}zone")), env.path(&format!("{zone}signed")));
+        std::fs::write(&input, text).expect("zone");
+        env.ok(&["zone", "add", &zone, "--policy", "steady", "--input", &input, "--output", &output]);
+    }
+    let config = env.path("serve.toml");
+    std::fs::write(&config, format!("[serve]\nlease = \"{}s\"\n", LEASE.as_secs())).expect("config");
+    let mut services: Vec<Serve> = (0..SERVICES)
+        .map(|i| {
+            let command = env.command(&["serve", "--config", &config]);
+            Serve::start(command, &format!("s{i}"), Some(env.dir.path().join(format!("serve-s{i}.log"))))
+        })
+        .collect();
+
+    // Every zone signed; the zones spread, none above its fair share.
+    let signed = || env.pg.query("signet", "SELECT count(*) FROM zones WHERE last_serial IS NOT NULL");
+    wait_for(Duration::from_secs(300), || (signed() == MANY_ZONES.to_string()).then_some(()))
+        .unwrap_or_else(|_| panic!("{} of {MANY_ZONES} zones signed: {}", signed(), services[0].tail()));
+    let share = MANY_ZONES.div_ceil(SERVICES);
+    let spread = wait_for(LEASE * 4, || {
+        let held = leases_by_holder(&env);
+        (held.len() == SERVICES
+            && held.iter().all(|(_, n)| *n <= share)
+            && held.iter().map(|(_, n)| n).sum::<usize>() == MANY_ZONES)
+            .then_some(held)
+    })
+    .unwrap_or_else(|_| panic!("the zones do not spread over {SERVICES} services: {:?}", leases_by_holder(&env)));
+
+    // One service dies: its zones go to the others within a lease period
+    // and a round, and each is signed by its new holder.
+    let (victim, held) = spread[0].clone();
+    let index = services.iter().position(|s| victim.ends_with(&format!("/{}", s.pid))).expect("the victim runs");
+    let orphans = env
+        .pg
+        .query("signet", &format!("SELECT string_agg(zone_id::text, ',') FROM zone_leases WHERE holder = '{victim}'"));
+    services[index].kill_9();
+    let killed = std::time::Instant::now();
+    // Dead, it commits nothing more; its zones' leases have not expired.
+    let before = env.pg.query("signet", "SELECT max(id) FROM runs");
+    let taken = wait_for(LEASE * 3, || {
+        let left = env.pg.query("signet", &format!("SELECT count(*) FROM zone_leases WHERE holder = '{victim}'"));
+        (left == "0").then(|| killed.elapsed())
+    })
+    .unwrap_or_else(|_| panic!("the dead service's zones are not taken: {:?}", leases_by_holder(&env)));
+    assert!(taken <= LEASE + LEASE / 3 + Duration::from_secs(3), "taken after {taken:?}, lease {LEASE:?}");
+    let resigned = format!(
+        "SELECT count(DISTINCT zone_id) FROM runs WHERE result = 'published' AND id > {before} AND zone_id IN ({orphans})"
+    );
+    let all_signed = wait_for(Duration::from_secs(120), || {
+        (env.pg.query("signet", &resigned) == held.to_string()).then(|| killed.elapsed())
+    })
+    .unwrap_or_else(|_| {
+        let tails: Vec<String> = services.iter().map(Serve::tail).collect();
+        panic!(
+            "{} of the dead service's {held} zones signed again:\n{}",
+            env.pg.query("signet", &resigned),
+            tails.join("\n")
+        )
+    });
+    eprintln!(
+        "{held} zones of the killed service: leases taken after {taken:?}, all signed again after {all_signed:?}"
+    );
+    let survivors = leases_by_holder(&env);
+    assert_eq!(survivors.len(), SERVICES - 1, "{survivors:?}");
+    for service in services.into_iter().enumerate().filter(|(i, _)| *i != index).map(|(_, s)| s) {
+        service.stop();
+    }
 }

@@ -41,7 +41,7 @@ fn sql(db: &Path, statements: &[&'static str]) {
 /// The newest migration this signet has: the version that names the
 /// newest file in migrations/.
 fn newest_migration() -> String {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
     let names =
         std::fs::read_dir(dir).expect("migrations/").flatten().map(|e| e.file_name().to_string_lossy().into_owned());
     let versions = names.filter_map(|n| n.split('_').next().map(str::to_owned));

@@ -91,6 +91,20 @@ impl Collector for SignetCollector {
             "1 while the published signatures are expiring (as signet status says), else 0.",
             |z| Some(i64::from(z.gauges.signatures_expiring)),
         )?;
+        zone_gauge(
+            &mut encoder,
+            zones,
+            "signet_zone_lease_held",
+            "Services sharing a PostgreSQL state: 1 while this service holds the zone's lease, else 0.",
+            |z| z.gauges.lease.map(|(held, _)| i64::from(held)),
+        )?;
+        zone_gauge(
+            &mut encoder,
+            zones,
+            "signet_zone_lease_fencing",
+            "Services sharing a PostgreSQL state: the fencing number of the zone's lease.",
+            |z| z.gauges.lease.map(|(_, fencing)| fencing),
+        )?;
         {
             let mut metric = encoder.encode_descriptor(
                 "signet_zone_runs",

@@ -24,6 +24,8 @@
 //! | `signet_zone_next_key_event_timestamp_seconds` | gauge | the next key-state transition |
 //! | `signet_zone_published_serial` | gauge | the SOA serial at the output |
 //! | `signet_zone_consecutive_failures` | gauge | runs refused or failed since the last publication |
+//! | `signet_zone_lease_held` | gauge | services sharing a PostgreSQL state: 1 while this service holds the zone's lease, else 0 |
+//! | `signet_zone_lease_fencing` | gauge | services sharing a PostgreSQL state: the fencing number of the zone's lease |
 //!
 //! A state the service does not know (`None` in [`ZoneGauges`]) is left
 //! out, not written as 0: an alert on `expiry - time() < …` must not fire
@@ -137,6 +139,9 @@ pub struct ZoneGauges {
     /// The published signatures are expiring (as `signatures_expiring` of
     /// `signet status`).
     pub signatures_expiring: bool,
+    /// With a shared state: whether this service holds the zone's lease,
+    /// and the lease's fencing number (who holds it: `signet status`).
+    pub lease: Option<(bool, i64)>,
 }
 
 /// Everything known about one zone.

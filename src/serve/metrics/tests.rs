@@ -22,6 +22,7 @@ pub(super) fn sample() -> Metrics {
             published_serial: Some(2_026_120_101),
             consecutive_failures: 1,
             signatures_expiring: true,
+            lease: Some((true, 3)),
         },
     );
     metrics.run_finished(
@@ -70,11 +71,14 @@ fn render_writes_every_series_with_its_labels() {
         "signet_zone_published_serial{zone=\"a.test.\"} 2026120101",
         "signet_zone_consecutive_failures{zone=\"a.test.\"} 1",
         "signet_zone_consecutive_failures{zone=\"b.test.\"} 0",
+        "signet_zone_lease_held{zone=\"a.test.\"} 1",
+        "signet_zone_lease_fencing{zone=\"a.test.\"} 3",
     ] {
         assert!(has(&text, line), "missing {line:?} in\n{text}");
     }
     // A state not known is left out, not written as 0.
     for series in [
+        "signet_zone_lease_held{zone=\"b.test.\"}",
         "signet_zone_last_publication_timestamp_seconds{zone=\"b.test.\"}",
         "signet_zone_signature_expiry_timestamp_seconds{zone=\"b.test.\"}",
         "signet_zone_next_key_event_timestamp_seconds{zone=\"b.test.\"}",
