@@ -315,7 +315,7 @@ impl Supervisor {
                 _ = inputs.tick() => self.poll_inputs(),
                 Some(zone_id) = self.taken.recv() => {
                     if let Some(zone) = self.zones.get(&zone_id) {
-                        let _ = zone.wakes.send(Wake::Request("this service took the zone's lease"));
+                        let _ = zone.wakes.send(Wake::Lease);
                     }
                 }
                 _ = systemd::next_tick(&mut watchdog) => systemd::watchdog(),

@@ -52,6 +52,8 @@ pub(super) enum Wake {
     Reload,
     /// The zone's schedule changed (a run from the command line).
     Reschedule,
+    /// This service took the zone's lease (a shared state).
+    Lease,
 }
 
 /// How long a zone waits after finding another process signing it.
@@ -92,6 +94,9 @@ pub(super) struct ZoneTask {
     /// Why a run is owed to a zone whose input is transferred, while it
     /// waits for its copy.
     owed: Option<String>,
+    /// The fencing number of the lease the last run held the zone by (a
+    /// shared state).
+    ran_under: Option<i64>,
 }
 
 /// Another service holds the zone's lease: it signs the zone.
@@ -146,6 +151,7 @@ impl ZoneTask {
             served: None,
             unsigned: None,
             owed: None,
+            ran_under: None,
         }
     }
 
@@ -306,6 +312,15 @@ impl ZoneTask {
                         self.write_copy().await;
                     }
                     Wake::Request(what) => return Some(what.to_owned()),
+                    // A new holder publishes at once (above whatever the
+                    // one before published), unless it ran under this
+                    // lease already (it took the lease before its first run).
+                    Wake::Lease => {
+                        let fencing = self.lease().ok().flatten().map(|fence| fence.fencing);
+                        if fencing.is_some() && fencing != self.ran_under {
+                            return Some("this service took the zone's lease".to_owned());
+                        }
+                    }
                     Wake::Reload => {
                         if !self.transferred() {
                             self.unsigned = None;
@@ -369,6 +384,7 @@ impl ZoneTask {
             tracing::debug!(zone = %self.origin, why = %why, "no run: another service holds the zone's lease");
             return;
         };
+        self.ran_under = lease.as_ref().map(|fence| fence.fencing);
         let run_id = self.shared.run_ids.fetch_add(1, Ordering::Relaxed) + 1;
         self.last_run = Some(Instant::now());
         let now = wall_clock();
