@@ -286,7 +286,12 @@ impl ZoneTask {
                 self.input = PathBuf::from(&zone.input_path);
                 self.unsigned = None;
             }
-            let (due, why) = self.due(&zone);
+            // A zone another service holds is that service's to run when
+            // due: this task sleeps until woken (its lease taken, a change).
+            let (due, why) = match self.lease() {
+                Ok(_) => self.due(&zone),
+                Err(NotHolder) => (None, String::new()),
+            };
             let sleep = due.map(|at| self.until(at));
             tokio::select! {
                 _ = sleep_for(sleep) => return Some(why),

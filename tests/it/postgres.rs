@@ -456,7 +456,9 @@ fn three_services_share_many_zones_and_take_a_dead_ones() {
         (left == "0").then(|| killed.elapsed())
     })
     .unwrap_or_else(|_| panic!("the dead service's zones are not taken: {:?}", leases_by_holder(&env)));
-    assert!(taken <= LEASE + LEASE / 3 + Duration::from_secs(3), "taken after {taken:?}, lease {LEASE:?}");
+    // A lease period, a renewal round, and the round that takes them (one
+    // transaction per zone: a second or two for 100 zones on a busy machine).
+    assert!(taken <= LEASE + LEASE / 3 + Duration::from_secs(6), "taken after {taken:?}, lease {LEASE:?}");
     let resigned = format!(
         "SELECT count(DISTINCT zone_id) FROM runs WHERE result = 'published' AND id > {before} AND zone_id IN ({orphans})"
     );
