@@ -2,7 +2,7 @@
 //! parent checks) a run takes in about them.
 
 use super::events::{Actor, Event, EventKind, insert_event};
-use super::leases::check_fence;
+use super::leases::{check_fence, check_held};
 use super::{Database, Fence, Result, StoredKey, rows};
 use crate::rollover::{Key, Observation};
 
@@ -89,10 +89,19 @@ impl Database {
     }
 
     /// Records what the operator (or a parent check) reports, for the next
-    /// run to take in, with its audit event.
-    pub async fn observe(&self, zone_id: i64, observation: &Observation, event: &Event) -> Result<()> {
+    /// run to take in, with its audit event. A parent check of a service
+    /// sharing the state writes it only while `fence` holds (an operator's
+    /// report is written whoever holds the zone).
+    pub async fn observe(
+        &self,
+        zone_id: i64,
+        observation: &Observation,
+        event: &Event,
+        fence: Option<&Fence>,
+    ) -> Result<()> {
         let (kind, key, role) = rows::observation_columns(observation);
         let mut tx = self.write().await?;
+        check_held(self, &mut tx, zone_id, fence).await?;
         sqlx::query("INSERT INTO observations (zone_id, key_id, kind, role, at) VALUES ($1, $2, $3, $4, $5)")
             .bind(zone_id)
             .bind(key)

@@ -249,3 +249,17 @@ pub(super) async fn check_fence(
         (None, _) => Ok(()),
     }
 }
+
+/// [`check_fence`] when there is a fence; nothing to check otherwise (a
+/// write an operator's command makes, whoever holds the zone).
+pub(super) async fn check_held(
+    db: &Database,
+    tx: &mut Transaction<'_, Any>,
+    zone_id: i64,
+    fence: Option<&Fence>,
+) -> Result<()> {
+    match fence {
+        Some(fence) => check_fence(db, tx, zone_id, Some(fence)).await,
+        None => Ok(()),
+    }
+}

@@ -53,8 +53,10 @@ impl Database {
 
     /// Keeps the checks of exactly `checks` (one row per key; a key no
     /// longer pending loses its row).
-    pub async fn set_ds_checks(&self, zone_id: i64, checks: &[DsCheck]) -> Result<()> {
+    /// Fenced by `fence`, if given (a service sharing the state).
+    pub async fn set_ds_checks(&self, zone_id: i64, checks: &[DsCheck], fence: Option<&super::Fence>) -> Result<()> {
         let mut tx = self.write().await?;
+        super::leases::check_held(self, &mut tx, zone_id, fence).await?;
         sqlx::query("DELETE FROM ds_checks WHERE zone_id = $1").bind(zone_id).execute(&mut *tx).await?;
         for check in checks {
             sqlx::query(
@@ -88,8 +90,16 @@ impl Database {
 
     /// Records an attempt to submit `submission.wanted`, with its audit
     /// event.
-    pub async fn record_ds_submission(&self, zone_id: i64, submission: &DsSubmission, event: &Event) -> Result<()> {
+    /// Fenced by `fence`, if given (a service sharing the state).
+    pub async fn record_ds_submission(
+        &self,
+        zone_id: i64,
+        submission: &DsSubmission,
+        event: &Event,
+        fence: Option<&super::Fence>,
+    ) -> Result<()> {
         let mut tx = self.write().await?;
+        super::leases::check_held(self, &mut tx, zone_id, fence).await?;
         sqlx::query(
             "INSERT INTO ds_submissions (zone_id, wanted, via, submitted_at, attempts, error_at, error)
              VALUES ($1, $2, $3, $4, $5, $6, $7)

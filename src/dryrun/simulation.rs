@@ -469,7 +469,7 @@ impl Simulation {
             match key {
                 Some(key) => {
                     let observation = if added { Observation::DsSeen { key } } else { Observation::DsGone { key } };
-                    self.db.observe(zone.id, &observation, &event).await?;
+                    self.db.observe(zone.id, &observation, &event, None).await?;
                 }
                 None => self.db.record_event(zone.id, &event).await?,
             }

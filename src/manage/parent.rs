@@ -275,11 +275,11 @@ pub async fn check_round_from(
     let remotes = db.remotes(zone.id).await?;
     let mut rows = carried_rows(&pending, &db.ds_checks(zone.id).await?, now);
     if pending.is_empty() || !has_agents(&remotes) {
-        db.set_ds_checks(zone.id, &[]).await?;
+        db.set_ds_checks(zone.id, &[], snapshot.fence.as_ref()).await?;
         return Ok(Round::default());
     }
     if !force && next_due(&rows).is_some_and(|at| at > now) {
-        db.set_ds_checks(zone.id, &rows).await?;
+        db.set_ds_checks(zone.id, &rows, snapshot.fence.as_ref()).await?;
         return Ok(Round { next_at: next_due(&rows), ..Round::default() });
     }
     let servers = parent_servers_from(&origin, &remotes, keys, sources).await;
@@ -299,7 +299,8 @@ pub async fn check_round_from(
                     Want::Gone => (EventKind::DsGone, "no longer serves"),
                 };
                 let why = format!("parent check: every agent {what} the DS of key tag {}: {answers}", key.tag);
-                db.observe(zone.id, &observation, &Event::note(now, Actor::Machine, kind, Some(key.id), &why)).await?;
+                let event = Event::note(now, Actor::Machine, kind, Some(key.id), &why);
+                db.observe(zone.id, &observation, &event, snapshot.fence.as_ref()).await?;
                 tracing::info!(zone = %zone.name, tag = key.tag, "{why}");
                 round.observed.push(why);
                 rows.retain(|r| r.key_id != key.id);
@@ -314,7 +315,7 @@ pub async fn check_round_from(
             (Verdict::Waiting(_), None) => {}
         }
     }
-    db.set_ds_checks(zone.id, &rows).await?;
+    db.set_ds_checks(zone.id, &rows, snapshot.fence.as_ref()).await?;
     round.next_at = next_due(&rows);
     Ok(round)
 }
@@ -405,8 +406,8 @@ pub async fn submit_round_from(
         Some(error) => format!("DS submission to the parent failed: {error}"),
     };
     tracing::info!(zone = %zone.name, "{why}");
-    db.record_ds_submission(zone.id, &record, &Event::note(now, Actor::Machine, EventKind::DsRequested, None, why))
-        .await?;
+    let event = Event::note(now, Actor::Machine, EventKind::DsRequested, None, why);
+    db.record_ds_submission(zone.id, &record, &event, snapshot.fence.as_ref()).await?;
     Ok(record.error_at.map(|at| at + backoff(&snapshot.policy.parent, record.attempts)))
 }
 

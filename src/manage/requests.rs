@@ -94,7 +94,7 @@ pub async fn request_rollover(
     if !emergency {
         let message = format!("operator: rollover of the {role} requested");
         let observation = Observation::Rollover { role };
-        db.observe(zone.id, &observation, &Event::by_operator(now, &observation, &message)).await?;
+        db.observe(zone.id, &observation, &Event::by_operator(now, &observation, &message), None).await?;
         return Ok(vec![message]);
     }
     let active: Vec<&StoredKey> = snapshot
@@ -109,7 +109,7 @@ pub async fn request_rollover(
     for key in active {
         let message = format!("operator: {role} key tag {} declared compromised: emergency rollover", key.key.tag);
         let observation = Observation::Compromised { key: key.key.id };
-        db.observe(zone.id, &observation, &Event::by_operator(now, &observation, &message)).await?;
+        db.observe(zone.id, &observation, &Event::by_operator(now, &observation, &message), None).await?;
         recorded.push(message);
     }
     Ok(recorded)
@@ -154,6 +154,6 @@ pub async fn report_ds(db: &Database, name: &Name, tag: u16, seen: bool, now: i6
         (Observation::DsGone { key }, "no longer publishes")
     };
     let message = format!("operator: the parent {what} the DS of key tag {tag}");
-    db.observe(zone.id, &observation, &Event::by_operator(now, &observation, &message)).await?;
+    db.observe(zone.id, &observation, &Event::by_operator(now, &observation, &message), None).await?;
     Ok(message)
 }

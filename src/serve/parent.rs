@@ -79,18 +79,20 @@ impl ParentTask {
     async fn round(&self) -> Option<i64> {
         let now = wall_clock();
         let db = &self.shared.db;
-        let snapshot = match db.snapshot(&self.origin).await {
+        let mut snapshot = match db.snapshot(&self.origin).await {
             Ok(snapshot) => snapshot,
             Err(e) => {
                 tracing::error!(zone = %self.origin, "parent check: cannot read the zone: {}", Chain(&e));
                 return Some(now + DB_RETRY);
             }
         };
-        // With a shared state the parent is the lease holder's business.
-        if let Some(leases) = &self.shared.leases
-            && leases.fence(snapshot.zone.id).is_none()
-        {
-            return Some(now + i64::try_from(leases.renew_every().as_secs()).unwrap_or(DB_RETRY).max(1));
+        // With a shared state the parent is the lease holder's business,
+        // and what the round records is fenced with the lease.
+        if let Some(leases) = &self.shared.leases {
+            match leases.fence(snapshot.zone.id) {
+                Some(fence) => snapshot.fence = Some(fence),
+                None => return Some(now + i64::try_from(leases.renew_every().as_secs()).unwrap_or(DB_RETRY).max(1)),
+            }
         }
         let catalog = &self.shared.catalog;
         let lookup = |name: &str| Name::from_text(name, None).ok().and_then(|name| catalog.key(name.as_ref()));
