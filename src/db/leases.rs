@@ -263,3 +263,65 @@ pub(super) async fn check_held(
         None => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::scratch::database;
+    use crate::db::{RunCommit, RunRecord, RunResult};
+
+    const HOUR_MS: i64 = 3_600_000;
+
+    fn taken(take: LeaseTake) -> Fence {
+        match take {
+            LeaseTake::Taken(fence) => fence,
+            LeaseTake::Held { holder, .. } => panic!("held by {holder}"),
+        }
+    }
+
+    async fn commit(db: &Database, zone: i64, serial: u32, fence: Option<&Fence>) -> Result<()> {
+        let run = RunRecord { at: 60, serial: Some(serial), result: RunResult::Published, ..RunRecord::default() };
+        db.commit_run(zone, &RunCommit { fence, ..RunCommit::publication(run) }).await
+    }
+
+    #[tokio::test]
+    async fn a_lease_is_one_holders_and_its_fence_guards_every_commit() {
+        let (db, name, zone, _dir) = database().await;
+        let first = taken(db.take_lease(zone, "a", HOUR_MS, 0).await.expect("take"));
+        assert_eq!(first.fencing, 1);
+        let held = db.take_lease(zone, "b", HOUR_MS, 0).await.expect("take");
+        assert!(matches!(held, LeaseTake::Held { ref holder, .. } if holder == "a"), "{held:?}");
+        // Taking it again is renewing it: the same fencing number.
+        assert_eq!(taken(db.take_lease(zone, "a", HOUR_MS, 0).await.expect("take")), first);
+        assert_eq!(db.renew_leases("a", HOUR_MS).await.expect("renew"), vec![first.clone()]);
+
+        commit(&db, zone, 1, Some(&first)).await.expect("the holder commits");
+        let impostor = Fence { fencing: 7, ..first.clone() };
+        let refused = commit(&db, zone, 2, Some(&impostor)).await.expect_err("a wrong fencing number commits");
+        assert!(matches!(refused, DbError::LeaseLost { fencing: 7, .. }), "{refused}");
+        // Without a fence, nothing is written while another holds the zone.
+        let refused = commit(&db, zone, 2, None).await.expect_err("a writer without the lease commits");
+        assert!(matches!(refused, DbError::LeaseHeld { fencing: 1, .. }), "{refused}");
+        assert_eq!(db.zone(&name).await.expect("zone").last_serial, Some(1));
+    }
+
+    #[tokio::test]
+    async fn a_new_holder_fences_the_old_one_out() {
+        let (db, _, zone, _dir) = database().await;
+        let old = taken(db.take_lease(zone, "a", HOUR_MS, 0).await.expect("take"));
+        db.release_lease(&old).await.expect("release");
+        assert_eq!(db.renew_leases("a", HOUR_MS).await.expect("renew"), vec![], "an expired lease renewed");
+        let new = taken(db.take_lease(zone, "b", HOUR_MS, 0).await.expect("take"));
+        assert_eq!(new.fencing, 2, "the fencing number grows with the new holder");
+        let lost = commit(&db, zone, 5, Some(&old)).await.expect_err("the old holder commits");
+        let text = lost.to_string();
+        assert!(matches!(lost, DbError::LeaseLost { now_held_by: Some((ref h, 2)), .. } if h == "b"), "{text}");
+        assert!(text.contains("no longer a's") && text.contains("b holds it (fencing 2)"), "{text}");
+        commit(&db, zone, 5, Some(&new)).await.expect("the new holder commits");
+        let info = db.lease(zone).await.expect("lease").expect("a lease");
+        assert_eq!((info.holder.as_str(), info.fencing, info.live), ("b", 2, true));
+        let audit = db.events(zone, 10).await.expect("audit");
+        let handover = audit.iter().filter(|e| e.kind == EventKind::Lease).map(|e| e.why.clone()).collect::<Vec<_>>();
+        assert!(handover.iter().any(|why| why.contains("b took the zone's lease (fencing 2) from a")), "{handover:?}");
+    }
+}
