@@ -35,20 +35,6 @@ pub struct Fence {
     pub fencing: i64,
 }
 
-/// What taking a lease found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LeaseTake {
-    /// Ours now (taken, or ours already and renewed).
-    Taken(Fence),
-    /// Another holds it, for this many milliseconds more.
-    Held {
-        /// Who.
-        holder: String,
-        /// Until its expiry.
-        expires_in_ms: i64,
-    },
-}
-
 /// A zone's lease as `signet status` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LeaseInfo {
@@ -74,8 +60,9 @@ impl Database {
     /// Takes zone `zone_id`'s lease for `holder` for `duration_ms`, if it
     /// is free, expired or `holder`'s already (then renewed); a new holder
     /// gets the next fencing number, and the audit names the handover.
-    /// `now` is the caller's time for the audit row.
-    pub async fn take_lease(&self, zone_id: i64, holder: &str, duration_ms: i64, now: i64) -> Result<LeaseTake> {
+    /// `now` is the caller's time for the audit row. Held by another:
+    /// [`DbError::LeaseHeld`], naming it.
+    pub async fn take_lease(&self, zone_id: i64, holder: &str, duration_ms: i64, now: i64) -> Result<Fence> {
         let mut tx = self.write().await?;
         let clock = self.now_ms(&mut tx).await?;
         let row: Option<(String, i64, i64)> =
@@ -84,8 +71,8 @@ impl Database {
                 .fetch_optional(&mut *tx)
                 .await?;
         let fencing = match row {
-            Some((other, _, expires)) if other != holder && expires > clock => {
-                return Ok(LeaseTake::Held { holder: other, expires_in_ms: expires - clock });
+            Some((other, fencing, expires)) if other != holder && expires > clock => {
+                return Err(DbError::LeaseHeld { holder: other, fencing, expires_in_ms: expires - clock });
             }
             Some((other, fencing, expires)) if other == holder && expires > clock => {
                 sqlx::query("UPDATE zone_leases SET expires_at = $1 WHERE zone_id = $2")
@@ -94,7 +81,7 @@ impl Database {
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
-                return Ok(LeaseTake::Taken(Fence { zone_id, holder: holder.to_owned(), fencing }));
+                return Ok(Fence { zone_id, holder: holder.to_owned(), fencing });
             }
             Some((other, fencing, _)) => {
                 let why = format!("{holder} took the zone's lease (fencing {}) from {other}", fencing + 1);
@@ -122,7 +109,7 @@ impl Database {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(LeaseTake::Taken(Fence { zone_id, holder: holder.to_owned(), fencing }))
+        Ok(Fence { zone_id, holder: holder.to_owned(), fencing })
     }
 
     /// Extends every unexpired lease `holder` holds to `duration_ms` from
@@ -272,13 +259,6 @@ mod tests {
 
     const HOUR_MS: i64 = 3_600_000;
 
-    fn taken(take: LeaseTake) -> Fence {
-        match take {
-            LeaseTake::Taken(fence) => fence,
-            LeaseTake::Held { holder, .. } => panic!("held by {holder}"),
-        }
-    }
-
     async fn commit(db: &Database, zone: i64, serial: u32, fence: Option<&Fence>) -> Result<()> {
         let run = RunRecord { at: 60, serial: Some(serial), result: RunResult::Published, ..RunRecord::default() };
         db.commit_run(zone, &RunCommit { fence, ..RunCommit::publication(run) }).await
@@ -287,12 +267,12 @@ mod tests {
     #[tokio::test]
     async fn a_lease_is_one_holders_and_its_fence_guards_every_commit() {
         let (db, name, zone, _dir) = database().await;
-        let first = taken(db.take_lease(zone, "a", HOUR_MS, 0).await.expect("take"));
+        let first = db.take_lease(zone, "a", HOUR_MS, 0).await.expect("take");
         assert_eq!(first.fencing, 1);
-        let held = db.take_lease(zone, "b", HOUR_MS, 0).await.expect("take");
-        assert!(matches!(held, LeaseTake::Held { ref holder, .. } if holder == "a"), "{held:?}");
+        let held = db.take_lease(zone, "b", HOUR_MS, 0).await.expect_err("a second holder");
+        assert!(matches!(held, DbError::LeaseHeld { ref holder, fencing: 1, .. } if holder == "a"), "{held}");
         // Taking it again is renewing it: the same fencing number.
-        assert_eq!(taken(db.take_lease(zone, "a", HOUR_MS, 0).await.expect("take")), first);
+        assert_eq!(db.take_lease(zone, "a", HOUR_MS, 0).await.expect("take"), first);
         assert_eq!(db.renew_leases("a", HOUR_MS).await.expect("renew"), vec![first.clone()]);
 
         commit(&db, zone, 1, Some(&first)).await.expect("the holder commits");
@@ -308,10 +288,10 @@ mod tests {
     #[tokio::test]
     async fn a_new_holder_fences_the_old_one_out() {
         let (db, _, zone, _dir) = database().await;
-        let old = taken(db.take_lease(zone, "a", HOUR_MS, 0).await.expect("take"));
+        let old = db.take_lease(zone, "a", HOUR_MS, 0).await.expect("take");
         db.release_lease(&old).await.expect("release");
         assert_eq!(db.renew_leases("a", HOUR_MS).await.expect("renew"), vec![], "an expired lease renewed");
-        let new = taken(db.take_lease(zone, "b", HOUR_MS, 0).await.expect("take"));
+        let new = db.take_lease(zone, "b", HOUR_MS, 0).await.expect("take");
         assert_eq!(new.fencing, 2, "the fencing number grows with the new holder");
         let lost = commit(&db, zone, 5, Some(&old)).await.expect_err("the old holder commits");
         let text = lost.to_string();

@@ -19,7 +19,7 @@
 use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 
-use super::{Database, DbError, Fence, LeaseTake, Result, ZoneRow};
+use super::{Database, DbError, Fence, Result, ZoneRow};
 use crate::procstat::ProcStat;
 
 /// How often, and how far apart, taking the service lock is tried before
@@ -57,13 +57,7 @@ impl Database {
     pub async fn lock_zone(&self, zone: &ZoneRow, pid: u32, now: i64) -> Result<Option<Fence>> {
         if self.is_postgres() {
             let holder = format!("signet sign {}", signer_name(pid));
-            return match self.take_lease(zone.id, &holder, RUN_LEASE.as_millis() as i64, now).await? {
-                LeaseTake::Taken(fence) => Ok(Some(fence)),
-                LeaseTake::Held { holder, expires_in_ms } => {
-                    let fencing = self.lease(zone.id).await?.map_or(0, |l| l.fencing);
-                    Err(DbError::LeaseHeld { holder, fencing, expires_in_ms })
-                }
-            };
+            return Ok(Some(self.take_lease(zone.id, &holder, RUN_LEASE.as_millis() as i64, now).await?));
         }
         // IMMEDIATE: two processes must not both read "unlocked" and both
         // take the lock; the second waits for the first's write.

@@ -51,7 +51,7 @@ pub use error::{DbError, NotSignet, ReadOnly};
 use events::insert_event;
 pub use events::{Actor, Event, EventKind};
 pub use journal::{JournalEntry, JournalSummary, JournalVersion};
-pub use leases::{Fence, LeaseInfo, LeaseTake};
+pub use leases::{Fence, LeaseInfo};
 pub use location::{DbLocation, LocationError};
 pub use locks::{RUN_LEASE, ServiceLock, service_lock_path, signer_name};
 pub use memo::{GateMemoCommit, GateMemoInfo, MemoBlob};

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
 use crate::chain::Chain;
-use crate::db::{Database, Fence, LeaseTake, signer_name};
+use crate::db::{Database, DbError, Fence, signer_name};
 use crate::time::wall_clock;
 
 /// The part of a lease period kept as a margin: a lease is used only
@@ -188,7 +188,7 @@ impl Leases {
     /// Takes free or expired leases up to this process's share, and lets
     /// go of those above it (a service that started first took every
     /// zone; those that start later get their part this way).
-    async fn take_share(&self, db: &Database, taken: &mpsc::UnboundedSender<i64>) -> Result<(), crate::db::DbError> {
+    async fn take_share(&self, db: &Database, taken: &mpsc::UnboundedSender<i64>) -> Result<(), DbError> {
         let zones = db.zone_ids().await?;
         let live = db.live_signers(millis(self.period)).await?.len().max(1);
         let mut share = zones.len().div_ceil(live);
@@ -205,10 +205,14 @@ impl Leases {
                 continue;
             }
             let began = Instant::now();
-            if let LeaseTake::Taken(fence) = db.take_lease(zone_id, &holder, millis(self.period), wall_clock()).await? {
-                tracing::info!(zone_id, fencing = fence.fencing, "zone's lease taken: this process signs it");
-                self.set(fence, began);
-                let _ = taken.send(zone_id);
+            match db.take_lease(zone_id, &holder, millis(self.period), wall_clock()).await {
+                Ok(fence) => {
+                    tracing::info!(zone_id, fencing = fence.fencing, "zone's lease taken: this process signs it");
+                    self.set(fence, began);
+                    let _ = taken.send(zone_id);
+                }
+                Err(DbError::LeaseHeld { .. }) => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(())
