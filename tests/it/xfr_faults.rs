@@ -380,8 +380,12 @@ impl Env {
     }
 
     /// The copy and the output, to compare before and after a refusal.
+    /// The copy is written after the output (off the path to the
+    /// secondaries): it is waited for.
     fn files(&self) -> (Vec<u8>, Vec<u8>) {
-        (std::fs::read(self.copy()).expect("the copy"), std::fs::read(&self.output).expect("the output"))
+        let copy = wait_for(PROPAGATION, || std::fs::read(self.copy()).ok())
+            .unwrap_or_else(|w| panic!("no copy within {w:?}\n{}", self.serve().tail()));
+        (copy, std::fs::read(&self.output).expect("the output"))
     }
 
     /// Waits for a refused transfer with `needle`: in the log, and in
