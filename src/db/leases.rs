@@ -50,6 +50,48 @@ pub struct LeaseInfo {
     pub expires: i64,
 }
 
+/// A zone's lease passing to a new holder: from `previous` (holder and
+/// fencing number), or none.
+struct Handover {
+    zone_id: i64,
+    previous: Option<(String, i64)>,
+}
+
+impl Handover {
+    /// Writes the new holding (the next fencing number, from the
+    /// database's `clock` for `duration_ms`) and its audit row (at `now`).
+    async fn write(
+        self,
+        tx: &mut Transaction<'_, Any>,
+        holder: &str,
+        clock: i64,
+        duration_ms: i64,
+        now: i64,
+    ) -> Result<Fence> {
+        let (fencing, why) = match self.previous {
+            Some((other, fencing)) => {
+                (fencing + 1, format!("{holder} took the zone's lease (fencing {}) from {other}", fencing + 1))
+            }
+            None => (1, format!("{holder} took the zone's lease (fencing 1)")),
+        };
+        let event = Event::note(now, Actor::Machine, EventKind::Lease, None, why);
+        insert_event(tx, Some(self.zone_id), &event).await?;
+        sqlx::query(
+            "INSERT INTO zone_leases (zone_id, holder, fencing, since, expires_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (zone_id) DO UPDATE SET holder = excluded.holder, fencing = excluded.fencing,
+                since = excluded.since, expires_at = excluded.expires_at",
+        )
+        .bind(self.zone_id)
+        .bind(holder)
+        .bind(fencing)
+        .bind(clock)
+        .bind(clock + duration_ms)
+        .execute(&mut **tx)
+        .await?;
+        Ok(Fence { zone_id: self.zone_id, holder: holder.to_owned(), fencing })
+    }
+}
+
 impl Database {
     /// The database's clock now, in milliseconds.
     async fn now_ms(&self, tx: &mut Transaction<'_, Any>) -> Result<i64> {
@@ -70,7 +112,7 @@ impl Database {
                 .bind(zone_id)
                 .fetch_optional(&mut *tx)
                 .await?;
-        let fencing = match row {
+        let fence = match row {
             Some((other, fencing, expires)) if other != holder && expires > clock => {
                 return Err(DbError::LeaseHeld { holder: other, fencing, expires_in_ms: expires - clock });
             }
@@ -80,36 +122,59 @@ impl Database {
                     .bind(zone_id)
                     .execute(&mut *tx)
                     .await?;
-                tx.commit().await?;
-                return Ok(Fence { zone_id, holder: holder.to_owned(), fencing });
+                Fence { zone_id, holder: holder.to_owned(), fencing }
             }
-            Some((other, fencing, _)) => {
-                let why = format!("{holder} took the zone's lease (fencing {}) from {other}", fencing + 1);
-                insert_event(&mut tx, Some(zone_id), &Event::note(now, Actor::Machine, EventKind::Lease, None, why))
-                    .await?;
-                fencing + 1
-            }
-            None => {
-                let why = format!("{holder} took the zone's lease (fencing 1)");
-                insert_event(&mut tx, Some(zone_id), &Event::note(now, Actor::Machine, EventKind::Lease, None, why))
-                    .await?;
-                1
+            previous => {
+                let handover = Handover { zone_id, previous: previous.map(|(h, f, _)| (h, f)) };
+                handover.write(&mut tx, holder, clock, duration_ms, now).await?
             }
         };
-        sqlx::query(
-            "INSERT INTO zone_leases (zone_id, holder, fencing, since, expires_at) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (zone_id) DO UPDATE SET holder = excluded.holder, fencing = excluded.fencing,
-                since = excluded.since, expires_at = excluded.expires_at",
-        )
-        .bind(zone_id)
-        .bind(holder)
-        .bind(fencing)
-        .bind(clock)
-        .bind(clock + duration_ms)
-        .execute(&mut *tx)
-        .await?;
         tx.commit().await?;
-        Ok(Fence { zone_id, holder: holder.to_owned(), fencing })
+        Ok(fence)
+    }
+
+    /// Takes, in one transaction, up to `limit` leases that are free or
+    /// expired (the zones of a dead signer, or new ones), lowest zone id
+    /// first, for `holder`; each handover is in the audit.
+    pub async fn take_free_leases(&self, holder: &str, duration_ms: i64, limit: usize, now: i64) -> Result<Vec<Fence>> {
+        let mut tx = self.write().await?;
+        let clock = self.now_ms(&mut tx).await?;
+        let free: Vec<(i64, Option<String>, Option<i64>)> = sqlx::query_as(
+            "SELECT zones.id, zone_leases.holder, zone_leases.fencing
+             FROM zones LEFT JOIN zone_leases ON zone_leases.zone_id = zones.id
+             WHERE zones.removed_at IS NULL AND (zone_leases.zone_id IS NULL OR zone_leases.expires_at <= $1)
+             ORDER BY zones.id LIMIT $2",
+        )
+        .bind(clock)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut fences = Vec::with_capacity(free.len());
+        for (zone_id, previous_holder, fencing) in free {
+            let handover = Handover { zone_id, previous: previous_holder.zip(fencing) };
+            fences.push(handover.write(&mut tx, holder, clock, duration_ms, now).await?);
+        }
+        tx.commit().await?;
+        Ok(fences)
+    }
+
+    /// How long until the next unexpired lease another signer than
+    /// `holder` holds expires, in milliseconds (None: there is none). A
+    /// signer looks again then: a dead signer's zones are taken one lease
+    /// period after its last renewal, and by then its heartbeat (written
+    /// before that renewal) says it is dead, so the zones are shared out
+    /// among the living.
+    pub async fn next_lease_expiry(&self, holder: &str) -> Result<Option<i64>> {
+        let mut tx = self.pool.begin().await?;
+        let clock = self.now_ms(&mut tx).await?;
+        let next: Option<i64> =
+            sqlx::query_scalar("SELECT min(expires_at) FROM zone_leases WHERE holder <> $1 AND expires_at > $2")
+                .bind(holder)
+                .bind(clock)
+                .fetch_one(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(next.map(|expires| expires - clock))
     }
 
     /// Extends every unexpired lease `holder` holds to `duration_ms` from
@@ -283,6 +348,33 @@ mod tests {
         let refused = commit(&db, zone, 2, None).await.expect_err("a writer without the lease commits");
         assert!(matches!(refused, DbError::LeaseHeld { fencing: 1, .. }), "{refused}");
         assert_eq!(db.zone(&name).await.expect("zone").last_serial, Some(1));
+    }
+
+    #[tokio::test]
+    async fn free_leases_are_taken_in_one_round_and_the_next_expiry_named() {
+        let (db, _, first, _dir) = database().await;
+        let mut zones = vec![first];
+        for (text, output) in [("b.example.", "b.out"), ("c.example.", "c.out")] {
+            let name = crate::zone::Name::from_text(text, None).expect("name");
+            let zone = crate::db::NewZone { name: &name, policy: "p", input: text, output, salt: &[], remotes: &[] };
+            zones.push(db.add_zone(&zone, 0).await.expect("zone"));
+        }
+        let other = db.take_lease(zones[1], "a", HOUR_MS, 0).await.expect("take");
+        // Up to the limit, lowest zone first, never a live lease of another.
+        let got = db.take_free_leases("b", HOUR_MS, 1, 0).await.expect("take");
+        assert_eq!(got, vec![Fence { zone_id: zones[0], holder: "b".into(), fencing: 1 }]);
+        let next = db.next_lease_expiry("b").await.expect("next").expect("a's lease expires");
+        assert!(next > HOUR_MS - 60_000 && next <= HOUR_MS, "{next}");
+        assert_eq!(db.next_lease_expiry("a").await.expect("next").map(|ms| ms > 0), Some(true), "b's");
+        let got = db.take_free_leases("b", HOUR_MS, 5, 0).await.expect("take");
+        assert_eq!(got.iter().map(|f| f.zone_id).collect::<Vec<_>>(), vec![zones[2]]);
+        // An expired lease is taken with the next fencing number, named in the audit.
+        db.release_lease(&other).await.expect("release");
+        let got = db.take_free_leases("b", HOUR_MS, 5, 0).await.expect("take");
+        assert_eq!(got, vec![Fence { zone_id: zones[1], holder: "b".into(), fencing: 2 }]);
+        assert_eq!(db.next_lease_expiry("b").await.expect("next"), None, "b holds every lease");
+        let audit = db.events(zones[1], 10).await.expect("audit");
+        assert!(audit.iter().any(|e| e.kind == EventKind::Lease && e.why.contains("(fencing 2) from a")), "{audit:?}");
     }
 
     #[tokio::test]

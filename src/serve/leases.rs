@@ -1,10 +1,12 @@
 //! Several services sharing one PostgreSQL state: the zones' leases this
 //! process holds, taken and renewed by one keeper task.
 //!
-//! Every [`Leases::renew_every`] (a third of the lease) the keeper writes
-//! the process's heartbeat, renews each lease it holds, and takes free or
-//! expired leases while it holds fewer than its share: the zones divided
-//! by the live services, rounded up (or `max-zones`, if lower). A zone
+//! Every [`Leases::renew_every`] (a third of the lease), or sooner when
+//! another signer's lease expires sooner, the keeper writes the process's
+//! heartbeat, renews every lease it holds (one statement), and takes free
+//! or expired leases while it holds fewer than its share (one
+//! transaction): the zones divided by the live services, rounded up (or
+//! `max-zones`, if lower). A zone
 //! whose lease it takes is woken for a run; a lease it fails to renew is
 //! given up at once, and said. A zone task runs only while its zone's
 //! lease is held, and a run's writes are fenced with it in the database
@@ -27,6 +29,13 @@ use crate::time::wall_clock;
 /// The part of a lease period kept as a margin: a lease is used only
 /// until its period less this share has passed since the renewal began.
 const SAFETY_DIVISOR: u32 = 5;
+
+/// How long after another signer's lease expires a signer looks again
+/// (the database's answer took a moment to arrive).
+const EXPIRY_MARGIN: Duration = Duration::from_millis(50);
+
+/// The shortest time between two rounds.
+const MIN_ROUND: Duration = Duration::from_millis(100);
 
 /// The leases of this process.
 #[derive(Debug)]
@@ -104,9 +113,9 @@ impl Leases {
         mut shutdown: watch::Receiver<bool>,
     ) {
         loop {
-            self.round(&db, started, &taken).await;
+            let next = self.round(&db, started, &taken).await;
             tokio::select! {
-                _ = tokio::time::sleep(self.renew_every()) => {}
+                _ = tokio::time::sleep(next) => {}
                 _ = shutdown.changed() => break,
             }
         }
@@ -121,18 +130,24 @@ impl Leases {
         }
     }
 
-    /// One round: heartbeat, renewals, takings. A database that does not
-    /// answer costs the leases whose time runs out meanwhile, nothing else.
-    async fn round(&self, db: &Database, started: i64, taken: &mpsc::UnboundedSender<i64>) {
+    /// One round: heartbeat, renewals, takings; returns when the next one
+    /// is due. A database that does not answer costs the leases whose
+    /// time runs out meanwhile, nothing else.
+    async fn round(&self, db: &Database, started: i64, taken: &mpsc::UnboundedSender<i64>) -> Duration {
         let began = Instant::now();
         if let Err(e) = db.signer_heartbeat(&self.name, std::process::id(), started).await {
             tracing::warn!("cannot write this signer's heartbeat: {}", Chain(&e));
         }
         self.renew(db, began, taken).await;
-        if let Err(e) = self.take_share(db, taken).await {
-            tracing::warn!("cannot take zones' leases: {}", Chain(&e));
-        }
+        let next = match self.take_share(db, taken).await {
+            Ok(next) => next,
+            Err(e) => {
+                tracing::warn!("cannot take zones' leases: {}", Chain(&e));
+                None
+            }
+        };
         self.forget_unusable();
+        next.map_or(self.renew_every(), |next| next.clamp(MIN_ROUND, self.renew_every()))
     }
 
     /// Renews every lease held, in one statement; a lease not renewed
@@ -187,39 +202,36 @@ impl Leases {
 
     /// Takes free or expired leases up to this process's share, and lets
     /// go of those above it (a service that started first took every
-    /// zone; those that start later get their part this way).
-    async fn take_share(&self, db: &Database, taken: &mpsc::UnboundedSender<i64>) -> Result<(), DbError> {
-        let zones = db.zone_ids().await?;
+    /// zone; those that start later get their part this way). Returns
+    /// when the next lease another signer holds expires (and a little
+    /// more): a signer that died is replaced one lease period after its
+    /// last renewal, not a round later.
+    async fn take_share(&self, db: &Database, taken: &mpsc::UnboundedSender<i64>) -> Result<Option<Duration>, DbError> {
+        let zones = db.zone_ids().await?.len();
         let live = db.live_signers(millis(self.period)).await?.len().max(1);
-        let mut share = zones.len().div_ceil(live);
+        let mut share = zones.div_ceil(live);
         if self.max_zones > 0 {
             share = share.min(self.max_zones);
         }
         self.let_go_above(db, share).await;
-        let holder = self.holder();
-        for zone_id in zones {
-            if self.holding() >= share {
-                break;
-            }
-            if self.fence(zone_id).is_some() {
-                continue;
-            }
+        let wanted = share.saturating_sub(self.holding());
+        if wanted > 0 {
             let began = Instant::now();
-            match db.take_lease(zone_id, &holder, millis(self.period), wall_clock()).await {
-                Ok(fence) => {
-                    tracing::info!(zone_id, fencing = fence.fencing, "zone's lease taken: this process signs it");
-                    self.set(fence, began);
-                    let _ = taken.send(zone_id);
-                }
-                Err(DbError::LeaseHeld { .. }) => {}
-                Err(e) => return Err(e),
+            for fence in db.take_free_leases(&self.holder(), millis(self.period), wanted, wall_clock()).await? {
+                tracing::info!(
+                    zone_id = fence.zone_id,
+                    fencing = fence.fencing,
+                    "zone's lease taken: this process signs it"
+                );
+                let zone_id = fence.zone_id;
+                self.set(fence, began);
+                let _ = taken.send(zone_id);
             }
         }
-        Ok(())
+        let next = db.next_lease_expiry(&self.holder()).await?;
+        Ok(next.map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)) + EXPIRY_MARGIN))
     }
-}
 
-impl Leases {
     /// Lets go of the leases above `share` (the newest zones first), for
     /// the other services to take at their next round. A run of such a
     /// zone under way commits nothing (its fence no longer holds): the
