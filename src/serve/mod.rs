@@ -445,7 +445,7 @@ impl Supervisor {
         let handle = tokio::spawn(task.run(first));
         tracing::info!(zone = %row.name, input = %row.input_path, "zone served");
         let input = InputWatch::new(Path::new(&row.input_path));
-        let parent = parent::start(&self.shared, origin);
+        let parent = parent::start(&self.shared, origin, row.id);
         self.zones.insert(row.id, ServedZone { row, input, wakes, task: handle, inbound: None, parent });
     }
 

@@ -40,10 +40,10 @@ impl Drop for ParentHandle {
     }
 }
 
-/// Starts the parent task of zone `origin`.
-pub(super) fn start(shared: &Arc<Shared>, origin: Name) -> ParentHandle {
+/// Starts the parent task of zone `origin` (id `zone_id`).
+pub(super) fn start(shared: &Arc<Shared>, origin: Name, zone_id: i64) -> ParentHandle {
     let nudge = Arc::new(Notify::new());
-    let task = ParentTask { origin, shared: Arc::clone(shared), nudge: Arc::clone(&nudge) };
+    let task = ParentTask { origin, zone_id, shared: Arc::clone(shared), nudge: Arc::clone(&nudge) };
     ParentHandle { nudge, task: tokio::spawn(task.run(shared.shutdown.clone())) }
 }
 
@@ -52,6 +52,8 @@ pub(super) fn start(shared: &Arc<Shared>, origin: Name) -> ParentHandle {
 pub(super) struct ParentTask {
     /// The zone.
     pub origin: Name,
+    /// Its id in the database.
+    pub zone_id: i64,
     /// The service.
     pub shared: Arc<Shared>,
     /// Notified after each run of the zone.
@@ -78,6 +80,17 @@ impl ParentTask {
     /// parent if due. Returns when to look again.
     async fn round(&self) -> Option<i64> {
         let now = wall_clock();
+        // With a shared state the parent is the lease holder's business,
+        // and what the round records is fenced with the lease. Another
+        // holder's zone costs no query here: its run under a lease taken
+        // later nudges this task.
+        let fence = match &self.shared.leases {
+            Some(leases) => match leases.fence(self.zone_id) {
+                Some(fence) => Some(fence),
+                None => return Some(now + i64::try_from(leases.renew_every().as_secs()).unwrap_or(DB_RETRY).max(1)),
+            },
+            None => None,
+        };
         let db = &self.shared.db;
         let mut snapshot = match db.snapshot(&self.origin).await {
             Ok(snapshot) => snapshot,
@@ -86,14 +99,7 @@ impl ParentTask {
                 return Some(now + DB_RETRY);
             }
         };
-        // With a shared state the parent is the lease holder's business,
-        // and what the round records is fenced with the lease.
-        if let Some(leases) = &self.shared.leases {
-            match leases.fence(snapshot.zone.id) {
-                Some(fence) => snapshot.fence = Some(fence),
-                None => return Some(now + i64::try_from(leases.renew_every().as_secs()).unwrap_or(DB_RETRY).max(1)),
-            }
-        }
+        snapshot.fence = fence;
         let catalog = &self.shared.catalog;
         let lookup = |name: &str| Name::from_text(name, None).ok().and_then(|name| catalog.key(name.as_ref()));
         let sources = catalog.source_defaults();
