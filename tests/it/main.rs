@@ -18,6 +18,7 @@ mod dry_run;
 mod field_state;
 mod fuzz_corpus;
 mod gate_memo;
+mod ha_e2e;
 mod house_rules;
 mod hsm_session;
 mod incremental;

@@ -533,7 +533,7 @@ pub fn knotd_primary_at(
     notify: &[SocketAddr],
     tsig: Option<&Tsig>,
 ) -> Server {
-    knotd_primary_with(addr, dir, zone, zone_text, notify, tsig, None)
+    knotd_primary_with(addr, dir, zone, zone_text, &KnotPrimary { notify, tsig, ..KnotPrimary::default() })
 }
 
 /// Knot (`knotd`) at `addr` as a primary of `zone` (no NOTIFY, transfers
@@ -550,18 +550,50 @@ pub fn knotd_update_primary_at(
     from: IpAddr,
     key: &Tsig,
 ) -> Server {
-    knotd_primary_with(addr, dir, zone, zone_text, &[], None, Some((from, key)))
+    let update = Some((std::slice::from_ref(&from), key));
+    knotd_primary_with(addr, dir, zone, zone_text, &KnotPrimary { update, ..KnotPrimary::default() })
 }
 
-fn knotd_primary_with(
+/// Knot (`knotd`) at `addr` as a parent registry: the primary of `zone`,
+/// which it signs itself (`dnssec-signing`, Knot's default policy: an
+/// ECDSA P-256 KSK and ZSK, NSEC), taking RFC 2136 updates of its
+/// children's DS from the addresses `from` with `key` only, and signing
+/// each at once. Its KSK is what a resolver trusts ([`knot_ksk`]).
+pub fn knotd_signing_parent_at(
     addr: SocketAddr,
     dir: &Path,
     zone: &str,
     zone_text: &str,
-    notify: &[SocketAddr],
-    tsig: Option<&Tsig>,
-    update: Option<(IpAddr, &Tsig)>,
+    from: &[IpAddr],
+    key: &Tsig,
 ) -> Server {
+    let options = KnotPrimary { update: Some((from, key)), signing: true, ..KnotPrimary::default() };
+    knotd_primary_with(addr, dir, zone, zone_text, &options)
+}
+
+/// The DNSKEY record of the KSK (flags 257) `server` serves at `zone`, in
+/// master-file form: a trust anchor.
+pub fn knot_ksk(server: SocketAddr, zone: &str) -> Option<String> {
+    let zone = fqdn(zone);
+    let keys = dig(server, &["+short", &zone, "DNSKEY"]);
+    keys.lines().find(|l| l.starts_with("257 ")).map(|key| format!("{zone} DNSKEY {key}"))
+}
+
+/// What a Knot primary does besides serving its zone.
+#[derive(Debug, Default, Clone, Copy)]
+struct KnotPrimary<'a> {
+    /// NOTIFY goes to these.
+    notify: &'a [SocketAddr],
+    /// Transfers (and NOTIFY) with this key only.
+    tsig: Option<&'a Tsig>,
+    /// Dynamic updates from these addresses, with this key.
+    update: Option<(&'a [IpAddr], &'a Tsig)>,
+    /// Knot signs the zone.
+    signing: bool,
+}
+
+fn knotd_primary_with(addr: SocketAddr, dir: &Path, zone: &str, zone_text: &str, options: &KnotPrimary) -> Server {
+    let KnotPrimary { notify, tsig, update, signing } = *options;
     let dir = server_dir(dir);
     let zone = fqdn(zone);
     let zone_file = dir.join("primary.zone");
@@ -584,7 +616,8 @@ fn knotd_primary_with(
         rest.clear();
     }
     let update_acl = update.map_or(String::new(), |(from, k)| {
-        format!("  - id: update\n    address: {from}\n    key: {}\n    action: update\n", k.name)
+        let from: Vec<String> = from.iter().map(IpAddr::to_string).collect();
+        format!("  - id: update\n    address: [{}]\n    key: {}\n    action: update\n", from.join(", "), k.name)
     });
     let acls = if update.is_some() { "[transfer, update]" } else { "transfer" };
     let _ = write!(
@@ -594,6 +627,9 @@ fn knotd_primary_with(
          \x20   zonefile-sync: -1\n    zonefile-load: difference\n    journal-content: changes\n    serial-policy: increment\n",
         dir.display()
     );
+    if signing {
+        rest.push_str("    dnssec-signing: on\n");
+    }
     if !notify.is_empty() {
         let ids: Vec<String> = (0..notify.len()).map(|i| format!("secondary{i}")).collect();
         let _ = writeln!(rest, "    notify: [{}]", ids.join(", "));
@@ -1196,4 +1232,44 @@ fn proxy_tcp(client: TcpStream, upstream: SocketAddr, limit: usize, cuts: &Atomi
     let _ = client_out.shutdown(Shutdown::Both);
     let _ = up_in.shutdown(Shutdown::Both);
     let _ = forward.join();
+}
+
+/// A secondary's serials of a zone, sampled every 100 ms until
+/// [`SerialWatch::finish`]: they must never go backwards.
+pub struct SerialWatch {
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Vec<u32>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SerialWatch {
+    pub fn start(server: SocketAddr, zone: &str) -> SerialWatch {
+        let (stop, seen) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Vec::new())));
+        let (flag, log, zone) = (Arc::clone(&stop), Arc::clone(&seen), zone.to_owned());
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::SeqCst) {
+                if let Some(serial) = soa_serial(server, &zone) {
+                    let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+                    if log.last() != Some(&serial) {
+                        log.push(serial);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        SerialWatch { stop, seen, thread: Some(thread) }
+    }
+
+    /// Every serial seen, in order; panics if one went backwards.
+    pub fn finish(mut self) -> Vec<u32> {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for pair in seen.windows(2) {
+            assert!(serial_ge(pair[1], pair[0]), "the serial went backwards: {seen:?}");
+        }
+        seen
+    }
 }

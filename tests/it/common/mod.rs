@@ -4,6 +4,7 @@
 pub mod bind_keys;
 pub mod dns_servers;
 pub mod postgres;
+pub mod query_loop;
 pub mod serve;
 
 use std::path::Path;

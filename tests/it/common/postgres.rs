@@ -207,3 +207,75 @@ fn random_password() -> String {
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).expect("random");
     bytes.iter().map(|b| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[usize::from(*b) % 36])).collect()
 }
+
+/// signet on a PostgreSQL server of the test's own: the server, a
+/// database `signet` on it, a key store and a directory for the zones'
+/// files (where an SQLite file would appear, were one made).
+pub struct SignetOnPostgres {
+    pub dir: tempfile::TempDir,
+    pub pg: Postgres,
+    pub url: String,
+    pub store: super::Store,
+}
+
+impl SignetOnPostgres {
+    /// The server at `base(1)`, soft keys.
+    pub fn new(base: &dyn Fn(u8) -> std::net::IpAddr) -> SignetOnPostgres {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = super::Store::soft(&dir.path().join("keys"));
+        SignetOnPostgres::with_store(base, dir, store)
+    }
+
+    /// The server at `base(1)`, keys in `store`, files in `dir`.
+    pub fn with_store(
+        base: &dyn Fn(u8) -> std::net::IpAddr,
+        dir: tempfile::TempDir,
+        store: super::Store,
+    ) -> SignetOnPostgres {
+        let pg = Postgres::start(base(1));
+        let url = pg.database("signet");
+        SignetOnPostgres { dir, pg, url, store }
+    }
+
+    /// `signet --db URL ARGS…` with the password in PGPASSWORD, run from
+    /// the test's directory.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = self.store.on_db(Path::new(&self.url), args);
+        command.env("PGPASSWORD", self.pg.password()).env_remove("PGPASSFILE").current_dir(self.dir.path());
+        command
+    }
+
+    /// [`SignetOnPostgres::command`] run; the password must show nowhere
+    /// in its output.
+    pub fn signet(&self, args: &[&str]) -> std::process::Output {
+        let output = run(&mut self.command(args));
+        self.assert_no_password(&output);
+        output
+    }
+
+    /// [`SignetOnPostgres::signet`], which must succeed.
+    pub fn ok(&self, args: &[&str]) -> std::process::Output {
+        let output = self.signet(args);
+        expect_success(&format!("signet {}", args.join(" ")), &output);
+        output
+    }
+
+    /// `signet --format json ARGS…`, which must succeed: its output.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--format", "json"];
+        all.extend_from_slice(args);
+        serde_json::from_slice(&self.ok(&all).stdout).expect("JSON")
+    }
+
+    pub fn assert_no_password(&self, output: &std::process::Output) {
+        for stream in [&output.stdout, &output.stderr] {
+            let text = String::from_utf8_lossy(stream);
+            assert!(!text.contains(self.pg.password()), "the password shows:\n{text}");
+        }
+    }
+
+    /// A file of the test's directory.
+    pub fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).to_str().expect("path").to_owned()
+    }
+}
