@@ -272,9 +272,18 @@ pub async fn check_round_from(
     let zone = &snapshot.zone;
     let origin = Name::from_text(&zone.name, None).map_err(|e| ManageError::Argument(e.to_string()))?;
     let pending = pending_keys(snapshot);
+    let stored = db.ds_checks(zone.id).await?;
+    // Nothing pending (a service's idle round for every zone it holds):
+    // one read, and a write only to clear what an earlier change left.
+    if pending.is_empty() {
+        if !stored.is_empty() {
+            db.set_ds_checks(zone.id, &[], snapshot.fence.as_ref()).await?;
+        }
+        return Ok(Round::default());
+    }
     let remotes = db.remotes(zone.id).await?;
-    let mut rows = carried_rows(&pending, &db.ds_checks(zone.id).await?, now);
-    if pending.is_empty() || !has_agents(&remotes) {
+    let mut rows = carried_rows(&pending, &stored, now);
+    if !has_agents(&remotes) {
         db.set_ds_checks(zone.id, &[], snapshot.fence.as_ref()).await?;
         return Ok(Round::default());
     }

@@ -281,6 +281,11 @@ impl ServeConfig {
             listen: self.listen.iter().map(SocketAddr::ip).collect(),
         }
     }
+
+    /// The terms of the zones' leases on a shared state.
+    pub(super) fn lease_terms(&self) -> super::leases::Terms {
+        super::leases::Terms { period: self.lease, max_zones: self.max_zones }
+    }
 }
 
 /// The parser's error, with its line and, when it points into `[serve]`,

@@ -42,11 +42,18 @@ const MIN_ROUND: Duration = Duration::from_millis(100);
 pub(super) struct Leases {
     /// This process as a signer: "HOST/PID".
     pub name: String,
+    terms: Mutex<Terms>,
+    held: Mutex<HashMap<i64, Held>>,
+}
+
+/// The terms of the leases, from `[serve]` (read again on SIGHUP; a
+/// round works with the terms it began with).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Terms {
     /// How long a lease lasts.
     pub period: Duration,
     /// At most this many zones (0: the fair share only).
     pub max_zones: usize,
-    held: Mutex<HashMap<i64, Held>>,
 }
 
 /// A lease held, and until when (by the monotonic clock) it may be used.
@@ -57,8 +64,17 @@ struct Held {
 }
 
 impl Leases {
-    pub(super) fn new(period: Duration, max_zones: usize) -> Leases {
-        Leases { name: signer_name(std::process::id()), period, max_zones, held: Mutex::default() }
+    pub(super) fn new(terms: Terms) -> Leases {
+        Leases { name: signer_name(std::process::id()), terms: Mutex::new(terms), held: Mutex::default() }
+    }
+
+    pub(super) fn terms(&self) -> Terms {
+        *self.terms.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// New terms (SIGHUP): the next round renews and shares by them.
+    pub(super) fn set_terms(&self, terms: Terms) {
+        *self.terms.lock().unwrap_or_else(PoisonError::into_inner) = terms;
     }
 
     /// The holder name of this process's leases.
@@ -68,7 +84,7 @@ impl Leases {
 
     /// How often the keeper renews.
     pub(super) fn renew_every(&self) -> Duration {
-        self.period / 3
+        self.terms().period / 3
     }
 
     /// The fence of zone `zone_id`'s lease, if this process holds it and
@@ -87,8 +103,10 @@ impl Leases {
         self.held.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
 
-    fn set(&self, fence: Fence, renewal_began: Instant) {
-        let usable_until = renewal_began + self.period - self.period / SAFETY_DIVISOR;
+    /// Holds `fence`, renewed (or taken) for `period` in a transaction
+    /// that began after `renewal_began`.
+    fn set(&self, fence: Fence, renewal_began: Instant, period: Duration) {
+        let usable_until = renewal_began + period - period / SAFETY_DIVISOR;
         let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
         held.insert(fence.zone_id, Held { fence, usable_until });
     }
@@ -135,11 +153,12 @@ impl Leases {
     /// time runs out meanwhile, nothing else.
     async fn round(&self, db: &Database, started: i64, taken: &mpsc::UnboundedSender<i64>) -> Duration {
         let began = Instant::now();
+        let terms = self.terms();
         if let Err(e) = db.signer_heartbeat(&self.name, std::process::id(), started).await {
             tracing::warn!("cannot write this signer's heartbeat: {}", Chain(&e));
         }
-        self.renew(db, began, taken).await;
-        let next = match self.take_share(db, taken).await {
+        self.renew(db, began, terms.period, taken).await;
+        let next = match self.take_share(db, terms, taken).await {
             Ok(next) => next,
             Err(e) => {
                 tracing::warn!("cannot take zones' leases: {}", Chain(&e));
@@ -147,16 +166,17 @@ impl Leases {
             }
         };
         self.forget_unusable();
-        next.map_or(self.renew_every(), |next| next.clamp(MIN_ROUND, self.renew_every()))
+        let every = terms.period / 3;
+        next.map_or(every, |next| next.clamp(MIN_ROUND, every))
     }
 
     /// Renews every lease held, in one statement; a lease not renewed
     /// is given up at once. A lease the database says this process holds
     /// and it did not know of (its taking was committed, but the answer
     /// lost) is taken up, and its zone woken.
-    async fn renew(&self, db: &Database, began: Instant, taken: &mpsc::UnboundedSender<i64>) {
+    async fn renew(&self, db: &Database, began: Instant, period: Duration, taken: &mpsc::UnboundedSender<i64>) {
         let held = self.fences();
-        let renewed = match db.renew_leases(&self.holder(), millis(self.period)).await {
+        let renewed = match db.renew_leases(&self.holder(), millis(period)).await {
             Ok(renewed) => renewed,
             Err(e) => return tracing::warn!("cannot renew the zones' leases: {}", Chain(&e)),
         };
@@ -166,12 +186,12 @@ impl Leases {
                 fencing = fence.fencing,
                 "zone's lease found held: this process signs it"
             );
-            self.set(fence.clone(), began);
+            self.set(fence.clone(), began, period);
             let _ = taken.send(fence.zone_id);
         }
         for fence in held {
             if renewed.contains(&fence) {
-                self.set(fence, began);
+                self.set(fence, began, period);
             } else {
                 self.drop_lease(fence.zone_id);
                 tracing::warn!(
@@ -206,25 +226,30 @@ impl Leases {
     /// when the next lease another signer holds expires (and a little
     /// more): a signer that died is replaced one lease period after its
     /// last renewal, not a round later.
-    async fn take_share(&self, db: &Database, taken: &mpsc::UnboundedSender<i64>) -> Result<Option<Duration>, DbError> {
+    async fn take_share(
+        &self,
+        db: &Database,
+        terms: Terms,
+        taken: &mpsc::UnboundedSender<i64>,
+    ) -> Result<Option<Duration>, DbError> {
         let zones = db.zone_ids().await?.len();
-        let live = db.live_signers(millis(self.period)).await?.len().max(1);
+        let live = db.live_signers(millis(terms.period)).await?.len().max(1);
         let mut share = zones.div_ceil(live);
-        if self.max_zones > 0 {
-            share = share.min(self.max_zones);
+        if terms.max_zones > 0 {
+            share = share.min(terms.max_zones);
         }
         self.let_go_above(db, share).await;
         let wanted = share.saturating_sub(self.holding());
         if wanted > 0 {
             let began = Instant::now();
-            for fence in db.take_free_leases(&self.holder(), millis(self.period), wanted, wall_clock()).await? {
+            for fence in db.take_free_leases(&self.holder(), millis(terms.period), wanted, wall_clock()).await? {
                 tracing::info!(
                     zone_id = fence.zone_id,
                     fencing = fence.fencing,
                     "zone's lease taken: this process signs it"
                 );
                 let zone_id = fence.zone_id;
-                self.set(fence, began);
+                self.set(fence, began, terms.period);
                 let _ = taken.send(zone_id);
             }
         }

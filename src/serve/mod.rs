@@ -195,7 +195,7 @@ async fn serve_held(
     let catalog = Arc::new(Catalog::default());
     catalog.set_source_defaults(config.source_defaults());
     let listeners = bind_listeners(&config.listen).await?;
-    let leases = db.is_postgres().then(|| Arc::new(leases::Leases::new(config.lease, config.max_zones)));
+    let leases = db.is_postgres().then(|| Arc::new(leases::Leases::new(config.lease_terms())));
     let shared = Arc::new(Shared {
         db,
         runs: Semaphore::new(config.max_parallel_runs),
@@ -220,7 +220,7 @@ async fn serve_held(
     // stop keeps its lease until it ends.
     let (keeper_stop, keeper_stopped) = channel::channel(false);
     let keeper = leases.map(|leases| {
-        tracing::info!(signer = %leases.name, lease = ?leases.period, "zones signed by lease: the state is shared");
+        tracing::info!(signer = %leases.name, lease = ?leases.terms().period, "zones signed by lease: the state is shared");
         tokio::spawn(leases.keep(shared.db.clone(), started, taken_tx, keeper_stopped))
     });
     let mut supervisor = Supervisor {
@@ -367,6 +367,9 @@ impl Supervisor {
                 self.shared
                     .catalog
                     .set_source_defaults(crate::xfr::source::SourceDefaults { listen, ..config.source_defaults() });
+                if let Some(leases) = &self.shared.leases {
+                    leases.set_terms(config.lease_terms());
+                }
                 *self.shared.config.write().unwrap_or_else(PoisonError::into_inner) = config;
                 tracing::info!("SIGHUP: configuration read again");
             }

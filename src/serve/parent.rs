@@ -6,8 +6,10 @@
 //! wakes the zone's task, whose run takes it in.
 //!
 //! The task sleeps until its next check is due, the zone's task
-//! published a run (which may have asked the parent for a change), or
-//! [`IDLE`] passed (the parent's servers may have been reconfigured).
+//! published a run (which may have asked the parent for a change: every
+//! DS change is wanted by a run, and every run nudges this task), or
+//! [`IDLE`] passed (a safety net: a service holding hundreds of zones
+//! reads each of them that often with nothing pending).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +23,9 @@ use crate::time::wall_clock;
 use crate::zone::Name;
 
 /// The longest the task sleeps with nothing due.
-const IDLE: Duration = Duration::from_secs(60);
+const IDLE: Duration = Duration::from_secs(300);
+/// The longest the task sleeps while a DS change is pending.
+const PENDING_IDLE: i64 = 60;
 /// The wait after the database could not be read.
 const DB_RETRY: i64 = 5;
 
@@ -122,6 +126,10 @@ impl ParentTask {
                 Some(now + DB_RETRY)
             }
         };
-        [next_check, retry_submission].into_iter().flatten().min()
+        // A DS change pending with nothing scheduled (no parent agent to
+        // ask yet): looked at again sooner than IDLE, an agent may come.
+        let pending = snapshot.keys.iter().any(|k| k.key.ds_pending.is_some());
+        let next = [next_check, retry_submission].into_iter().flatten().min();
+        next.or_else(|| pending.then_some(now + PENDING_IDLE))
     }
 }
