@@ -316,7 +316,7 @@ fn ksk_rollover_goes_on_when_the_holder_dies_with_the_ds_pending() {
         (settled(&keys) && now.len() == 1 && !before.contains(&now[0])).then_some(keys)
     })
     .unwrap_or_else(|w| panic!("the KSK rollover is not complete after {w:?}\n{}", d.context()));
-    eprintln!("KSK rollover complete {:?} after it was asked for", killed.elapsed());
+    eprintln!("KSK rollover complete {:?} after the kill", killed.elapsed());
     // Caches still hold what the last steps replaced: ask on past every TTL.
     wait_ticks(&queries, 4 * (DS_TTL as u64 + 2), PER_TICK);
     let elapsed = queries.started.elapsed();
