@@ -23,7 +23,8 @@
 //!   lease (SIGSTOP) is replaced and, woken, publishes and commits
 //!   nothing; NSD's serial never goes backwards, no key is made twice,
 //!   the audit names every handover; `signet sign` is refused while a
-//!   service holds the zone.
+//!   service holds the zone; a longer lease read on SIGHUP is the one
+//!   the holder renews with.
 //! - 300 zones over three services: each takes no more than its share;
 //!   one killed, the others take its zones within a lease period (and
 //!   the second their taking takes), and sign each of them again within
@@ -305,6 +306,19 @@ fn two_services_share_a_zone_by_lease() {
     let audit = String::from_utf8_lossy(&env.ok(&["zone", "status", ZONE, "--audit", "100"]).stdout).into_owned();
     let handovers = audit.lines().filter(|l| l.contains("took the zone's lease")).count();
     assert!(handovers >= 3, "the audit names {handovers} handovers:\n{audit}");
+
+    // SIGHUP with a longer lease: the holder's next renewal uses it.
+    let longer = LEASE * 4;
+    let text = format!("[serve]\nlease = \"{}s\"\nretry-min = \"1s\"\nretry-max = \"2s\"\n", longer.as_secs());
+    std::fs::write(&config, text).expect("config");
+    third.signal("HUP");
+    let expires_in = || {
+        let status = env.json(&["status", ZONE]);
+        status[0]["lease"]["expires"].as_i64().unwrap_or(0) - signet::time::wall_clock()
+    };
+    let beyond = i64::try_from(LEASE.as_secs()).expect("seconds") + 2;
+    wait_for(LEASE * 2, || (expires_in() > beyond).then_some(()))
+        .unwrap_or_else(|_| panic!("the lease expires in {} s after SIGHUP: {}", expires_in(), third.tail()));
     second.stop();
     third.stop();
 }
