@@ -49,6 +49,7 @@ pub mod db;
 pub mod dryrun;
 pub mod keys;
 pub mod manage;
+pub mod offline;
 pub mod parent;
 pub mod policy;
 pub mod procstat;

@@ -143,6 +143,28 @@ pub struct SigningKeys<'a> {
     pub zone_signers: Vec<Signer<'a>>,
     /// Keys published as CDS and CDNSKEY (the DS set wanted at the parent).
     pub cds: Vec<PublishedKey>,
+    /// The apex's key RRsets made and signed elsewhere (an offline KSK's
+    /// response): published as they are, with their RRSIGs, in place of
+    /// `published`, `cds` and the signatures of `key_signers` (which is
+    /// then empty).
+    pub presigned: Option<&'a PresignedKeys>,
+}
+
+/// The DNSKEY, CDS and CDNSKEY RRsets of the apex and their RRSIGs, as an
+/// offline KSK signed them for one period ([`SigningKeys::presigned`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct PresignedKeys {
+    /// The DNSKEY, CDS and CDNSKEY records: type, TTL, RDATA.
+    pub records: Vec<(Rtype, u32, Vec<u8>)>,
+    /// The RRSIG RDATA over them.
+    pub rrsigs: Vec<Vec<u8>>,
+}
+
+impl PresignedKeys {
+    /// The RRSIGs over `rtype`.
+    fn rrsigs_over(&self, rtype: Rtype) -> impl Iterator<Item = &[u8]> {
+        self.rrsigs.iter().map(Vec::as_slice).filter(move |r| r.get(..2) == Some(&rtype.0.to_be_bytes()[..]))
+    }
 }
 
 /// Which denial of existence to make.
@@ -232,6 +254,7 @@ impl SignSettings {
         for key in keys.published.iter().chain(&keys.cds) {
             key.rdata.hash(&mut h);
         }
+        keys.presigned.hash(&mut h);
         for (kind, signers) in [(0u8, &keys.key_signers), (1, &keys.zone_signers)] {
             for signer in signers {
                 (kind, signer.tag, signer.key.algorithm().number(), signer.key.public_key()).hash(&mut h);
@@ -352,7 +375,7 @@ fn prepare_to_sign(
 
 /// Are there signers of both kinds?
 fn check_signers(keys: &SigningKeys<'_>) -> Result<(), SignError> {
-    if keys.key_signers.is_empty() {
+    if keys.key_signers.is_empty() && keys.presigned.is_none() {
         return Err(SignError::MissingRole("key-signing"));
     }
     if keys.zone_signers.is_empty() {
@@ -564,6 +587,13 @@ impl Run<'_> {
             return Ok(());
         }
         let apex = self.zone.origin();
+        if let Some(presigned) = self.keys.presigned.filter(|_| self.signs_with_ksk(rrset.owner, rrset.rtype)) {
+            for rdata in presigned.rrsigs_over(rrset.rtype) {
+                out.record(RecordRef { owner: rrset.owner, rtype: Rtype::RRSIG, ttl: rrset.ttl, rdata }, class);
+                stats.records += 1;
+            }
+            return Ok(());
+        }
         let (signers, window) = if self.signs_with_ksk(rrset.owner, rrset.rtype) {
             (&self.keys.key_signers, &self.settings.key_window)
         } else {

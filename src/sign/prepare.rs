@@ -93,11 +93,16 @@ fn push_apex_keys(
     denial_ttl: u32,
 ) {
     let owner = apex.to_owned();
+    if let Some(presigned) = keys.presigned {
+        for (rtype, ttl, rdata) in &presigned.records {
+            builder.push(owner.as_ref(), *rtype, *ttl, rdata);
+        }
+    }
     let key_ttl = s.dnskey_ttl;
-    for key in &keys.published {
+    for key in keys.published.iter().filter(|_| keys.presigned.is_none()) {
         builder.push(owner.as_ref(), Rtype::DNSKEY, key_ttl, &key.rdata);
     }
-    for key in &keys.cds {
+    for key in keys.cds.iter().filter(|_| keys.presigned.is_none()) {
         if let Some(ds) = key.ds_rdata(apex, s.cds_digest) {
             builder.push(owner.as_ref(), Rtype::CDS, key_ttl, &ds);
         }

@@ -18,6 +18,7 @@
 //! signature whose exact verification input is in it counts as verified
 //! without the public-key operation. That is the only step it saves.
 
+pub mod apex_keys;
 pub(crate) mod content;
 pub mod crypto;
 pub(crate) mod denial;
@@ -33,6 +34,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+pub use apex_keys::{ApexKeys, verify_apex_keys};
 pub use findings::{Code, Finding, Severity};
 use keys::KeySet;
 pub use memo::{MemoError, SignatureMemo};

@@ -21,5 +21,5 @@ pub mod writer;
 
 pub use arena::{Node, NodeRun, RecordRef, Rrset, Zone, ZoneBuilder};
 pub use name::{Name, NameError, NameRef};
-pub use reader::{ReadError, ReadProblem, read_zone_file, read_zone_file_with_digest, read_zone_str};
+pub use reader::{ReadError, ReadProblem, read_records_str, read_zone_file, read_zone_file_with_digest, read_zone_str};
 pub use rtype::Rtype;

@@ -303,6 +303,15 @@ fn join(pieces: Pieces) -> ZoneSink {
     first
 }
 
+/// Reads every record of master-file text (no zone checks: for the
+/// offline KSK's requests and responses); `source` names it in errors.
+/// Owners must still be at or below `origin`.
+pub fn read_records_str(text: &str, origin: &Name, source: &Path) -> Result<Vec<OwnedRecord>, ReadError> {
+    let mut sink = ListSink(Vec::new());
+    Reader::new(origin, &mut sink).read(text.as_bytes(), source, origin.clone(), 0)?;
+    Ok(sink.0)
+}
+
 /// Reads every record of a master file (no zone checks: for trust-anchor
 /// and key files). Owners must still be at or below `origin`.
 pub fn read_records_file(path: &Path, origin: &Name) -> Result<Vec<OwnedRecord>, ReadError> {

@@ -50,6 +50,7 @@ fn signed_zone() -> Signed {
         key_signers: vec![Signer { key: ksk.as_ref(), tag: ksk_published.tag }],
         zone_signers: vec![Signer { key: zsk.as_ref() as &dyn SigningKey, tag: zsk_published.tag }],
         cds: vec![],
+        presigned: None,
     };
     let settings = SignSettings::from_policy(&policy, NOW, Vec::new());
     let mut text = Vec::new();
