@@ -27,6 +27,7 @@ macro_rules! out {
 mod dry_run;
 mod ds;
 mod key;
+mod offline;
 mod output;
 mod parent;
 mod policy;
@@ -110,6 +111,13 @@ enum Command {
     /// The DS at the parent: show, and confirm seen or gone.
     #[command(subcommand)]
     Ds(ds::DsCommand),
+    /// Offline KSK: write a Key Signing Request (online) or sign one (KSK
+    /// side).
+    #[command(subcommand)]
+    Ksr(offline::KsrCommand),
+    /// Offline KSK: import a Signed Key Response (online).
+    #[command(subcommand)]
+    Skr(offline::SkrCommand),
     /// Rehearse a policy's rollovers on a simulated clock, check at every
     /// instant that resolvers with any mix of cached records validate, and
     /// draw the timeline.
@@ -189,6 +197,8 @@ pub(crate) fn main() -> ExitCode {
         Command::Zone(command) => block_on(zone::run(command, &ctx)),
         Command::Tsig(command) => block_on(tsig::run(command, &ctx)),
         Command::Ds(command) => block_on(ds::run(command, &ctx)),
+        Command::Ksr(command) => block_on(offline::run_ksr(command, &ctx)),
+        Command::Skr(command) => block_on(offline::run_skr(command, &ctx)),
         Command::DryRun(args) => block_on(dry_run::run(args, ctx.format)),
         Command::Serve(args) => serve::run(args, ctx.db.clone()),
         Command::Status { zone } => block_on(status::run(zone, &ctx)),

@@ -210,8 +210,13 @@ pub(super) struct AddArgs {
     #[command(flatten)]
     input: InputArgs,
     /// Where the signed zone is published.
-    #[arg(long)]
-    output: PathBuf,
+    #[arg(long, required_unless_present = "ksk_side")]
+    output: Option<PathBuf>,
+    /// The zone's offline KSK side (a policy with keys.offline-ksk): this
+    /// database holds its KSKs and signs the online signer's requests
+    /// (`signet ksr sign`); it has no input and publishes no zone.
+    #[arg(long, conflicts_with_all = ["output", "input", "primary"])]
+    ksk_side: bool,
 }
 
 /// `signet init`: makes the database (mode 0600) and its schema.
@@ -324,8 +329,16 @@ async fn acl(db: &Database, ctx: &Context, command: AclCommand) -> anyhow::Resul
 
 async fn add(db: &Database, ctx: &Context, args: AddArgs) -> anyhow::Result<ExitCode> {
     let name = super::parse_origin(&args.name)?;
-    let (input, remotes) = args.input.resolve(&args.output)?;
-    let paths = ZonePaths { input: &input, output: &args.output, remotes: &remotes };
+    let Some(output_path) = &args.output else {
+        signet::manage::offline::add_ksk_side(db, &name, &args.policy, ctx.now).await?;
+        outln!(
+            "zone {name} added as its offline KSK side: policy {}; sign requests with: signet ksr sign {name} FILE",
+            args.policy
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let (input, remotes) = args.input.resolve(output_path)?;
+    let paths = ZonePaths { input: &input, output: output_path, remotes: &remotes };
     let (input, output) = add_zone(db, &name, &args.policy, &paths, ctx.now).await?;
     let next = match remotes.len() {
         0 => format!("sign it with: signet sign {name}"),

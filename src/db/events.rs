@@ -51,10 +51,12 @@ pub enum EventKind {
     /// A signer took the zone's lease from another (or first): who signs
     /// it from now on (several signers sharing one PostgreSQL state).
     Lease,
+    /// An offline KSK's request written, response signed or imported.
+    Offline,
 }
 
 impl EventKind {
-    const ALL: [EventKind; 17] = [
+    const ALL: [EventKind; 18] = [
         EventKind::KeyCreated,
         EventKind::Transition,
         EventKind::DsRequested,
@@ -72,6 +74,7 @@ impl EventKind {
         EventKind::Run,
         EventKind::Transfers,
         EventKind::Lease,
+        EventKind::Offline,
     ];
 
     /// The name stored in the audit trail (and printed in JSON).
@@ -94,6 +97,7 @@ impl EventKind {
             EventKind::Run => "run",
             EventKind::Transfers => "transfers",
             EventKind::Lease => "lease",
+            EventKind::Offline => "offline",
         }
     }
 

@@ -213,6 +213,12 @@ fn markers(svg: &mut String, scale: &Scale, keys: &[KeyInfo], events: &[Event], 
                 MARKS_Y - 4.0,
                 MARKS_Y + 4.0
             ),
+            // A ceremony of the offline KSK: a response signed or imported.
+            EventKind::Offline => format!(
+                r##"<circle cx="{x:.1}" cy="{:.1}" r="4" fill="#2e8b57"/><line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{bottom}" stroke="#2e8b57" stroke-dasharray="2 3"/>"##,
+                MARKS_Y,
+                MARKS_Y + 4.0
+            ),
             EventKind::Transition
             | EventKind::KeyRemoved
             | EventKind::KeyPurged

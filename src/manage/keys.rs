@@ -6,7 +6,7 @@ use super::ManageError;
 use crate::db::{Actor, Database, Event, EventKind, StoredKey, ZoneSnapshot};
 use crate::keys::{Destroyed, KeyUri, PublishedKey, SigningKey, destroy_key, generate_key, open_key, proof::prove};
 use crate::policy::Policy;
-use crate::rollover::{Action, Key, Observation, Publication, Record, RecordState, Step, advance};
+use crate::rollover::{Action, Key, Observation, Publication, Record, RecordState, Step, advance_within};
 use crate::sign::{Signer, SigningKeys};
 use crate::verify::Anchor;
 use crate::zone::Name;
@@ -25,18 +25,56 @@ pub(super) fn key_store<'a>(snapshot: &'a ZoneSnapshot, given: Option<&'a KeyUri
     given.or(snapshot.policy.keys.store.as_ref())
 }
 
+/// What an offline KSK's response fixes for a run: stand-ins for the
+/// KSKs it publishes (ids below zero, every record omnipresent: the KSK
+/// side vouches for them), and the only keys whose DNSKEY may be
+/// published.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Within {
+    /// The stand-ins.
+    pub stand_ins: Vec<Key>,
+    /// Stored keys and stand-ins whose DNSKEY the response publishes.
+    pub dnskeys: Vec<i64>,
+}
+
 /// Runs the machine; makes the keys it asks for and runs it again until it
 /// asks for none. Returns the last step, with the transitions and actions
-/// of every pass; the snapshot's keys gain the keys made.
+/// of every pass; the snapshot's keys gain the keys made. `within`: the
+/// response that fixes the DNSKEY RRset, for a zone whose KSK is offline
+/// (its stand-ins are not in the step returned).
 pub(super) async fn advance_with_new_keys(
     db: &Database,
     snapshot: &mut ZoneSnapshot,
     key_store: Option<&KeyUri>,
     origin: &Name,
     now: i64,
+    within: Option<&Within>,
 ) -> Result<Step, ManageError> {
     let observations: Vec<Observation> = snapshot.pending.iter().map(|(_, o)| o.clone()).collect();
-    let mut step = advance(&machine_keys(&snapshot.keys), &snapshot.policy, now, &observations);
+    let mut keys = machine_keys(&snapshot.keys);
+    keys.extend(within.iter().flat_map(|w| w.stand_ins.iter().cloned()));
+    let fixed = within.map(|w| w.dnskeys.as_slice());
+    let mut step = advance_making_keys(db, snapshot, (key_store, origin), keys, now, &observations, fixed).await?;
+    if within.is_some() {
+        strip_stand_ins(&mut step);
+    }
+    Ok(step)
+}
+
+/// Runs the machine on `keys` at `now`; makes the keys it asks for
+/// (recorded as made at `now`, which may be ahead of the clock when a
+/// request plans them) and runs it again until it asks for none. The
+/// step returned has the transitions and actions of every pass.
+pub(super) async fn advance_making_keys(
+    db: &Database,
+    snapshot: &mut ZoneSnapshot,
+    (key_store, origin): (Option<&KeyUri>, &Name),
+    keys: Vec<Key>,
+    now: i64,
+    observations: &[Observation],
+    fixed: Option<&[i64]>,
+) -> Result<Step, ManageError> {
+    let mut step = advance_within(&keys, &snapshot.policy, now, observations, fixed);
     let mut transitions = Vec::new();
     let mut actions = Vec::new();
     for _ in 0..4 {
@@ -55,11 +93,22 @@ pub(super) async fn advance_with_new_keys(
             keys.push(made.key.clone());
             snapshot.keys.push(made);
         }
-        step = advance(&keys, &snapshot.policy, now, &[]);
+        step = advance_within(&keys, &snapshot.policy, now, &[], fixed);
     }
     step.transitions = transitions;
     step.actions = actions;
     Ok(step)
+}
+
+/// Takes the stand-ins of offline KSKs (ids below zero) out of a step.
+pub(super) fn strip_stand_ins(step: &mut Step) {
+    step.keys.retain(|k| k.id >= 0);
+    step.transitions.retain(|t| t.key >= 0);
+    step.waits.retain(|w| w.key >= 0);
+    step.actions.retain(|a| match a {
+        Action::SubmitDs { key } | Action::RetractDs { key } | Action::RemoveKey { key } => *key >= 0,
+        Action::CreateKey { .. } => true,
+    });
 }
 
 /// The machine's view of stored keys.
@@ -68,13 +117,13 @@ pub(super) fn machine_keys(stored: &[StoredKey]) -> Vec<Key> {
 }
 
 /// A key the machine asked for.
-struct NewKey {
-    role: Role,
-    algorithm: Algorithm,
-    predecessor: Option<i64>,
+pub(super) struct NewKey {
+    pub role: Role,
+    pub algorithm: Algorithm,
+    pub predecessor: Option<i64>,
 }
 
-async fn make_key(
+pub(super) async fn make_key(
     db: &Database,
     snapshot: &ZoneSnapshot,
     key_store: Option<&KeyUri>,

@@ -26,6 +26,7 @@ pub mod gate;
 pub mod gate_memo;
 pub mod journal;
 pub mod keys;
+pub mod offline;
 pub mod oneshot;
 pub mod output;
 pub mod parent;
@@ -147,6 +148,21 @@ pub enum ManageError {
         /// What failed.
         source: Box<PublishFailure>,
     },
+    /// An offline KSK's request or response cannot be used, or a run of
+    /// a zone whose KSK is offline has no response to publish.
+    #[error("zone {zone}: {reason}")]
+    Offline {
+        /// The zone.
+        zone: String,
+        /// Why.
+        reason: String,
+    },
+    /// A request or response that is not one.
+    #[error(transparent)]
+    OfflineText(#[from] crate::offline::FormatError),
+    /// A request or response refused by its checks.
+    #[error(transparent)]
+    OfflineRefused(#[from] crate::offline::CheckError),
     /// The run was told to stop (the service is stopping) before it
     /// published: nothing was published, nothing committed.
     #[error("zone {zone}: run abandoned on shutdown: nothing was published")]

@@ -297,12 +297,21 @@ async fn run_locked(
     let previous = options.previous.or(read_previous.as_ref());
     let input_serial = zone_serial(unsigned.zone());
     let key_store = key_store(&snapshot, options.key_store).cloned();
-    let mut step = advance_with_new_keys(db, &mut snapshot, key_store.as_ref(), &origin, now).await?;
+    // With an offline KSK the response in force fixes the apex's key
+    // RRsets and their signatures; the machine moves the ZSKs within it.
+    let (mut step, presigned) = if snapshot.policy.keys.offline_ksk {
+        let (step, presigned) =
+            super::offline::advance_with_response(db, &mut snapshot, key_store.as_ref(), &origin, now).await?;
+        (step, Some(presigned))
+    } else {
+        (advance_with_new_keys(db, &mut snapshot, key_store.as_ref(), &origin, now, None).await?, None)
+    };
     let zone = &snapshot.zone;
     let policy = &snapshot.policy;
     let publication = publication(&step.keys);
     let opened = open_signing_keys(&zone.name, &snapshot.keys, &step.keys, &publication)?;
-    let keys = signing_keys(&publication, &opened, policy.parent.cds);
+    let mut keys = signing_keys(&publication, &opened, policy.parent.cds);
+    keys.presigned = presigned.as_ref();
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "key states advanced, signing keys open");
     let mut settings = SignSettings::from_policy(policy, now, zone.nsec3_salt.clone());
     // The serial at the output counts too: after a kill between rename and
@@ -607,7 +616,7 @@ pub(super) fn database_dir(db: &Database) -> std::path::PathBuf {
 /// in it) as relative to the database's directory: `store = "file:keys"`
 /// names the same directory from the command line and from a service,
 /// whatever their working directories.
-fn anchor_key_paths(snapshot: &mut ZoneSnapshot, dir: &Path) {
+pub(super) fn anchor_key_paths(snapshot: &mut ZoneSnapshot, dir: &Path) {
     if let Some(store) = &mut snapshot.policy.keys.store {
         *store = store.resolved_against(dir);
     }
@@ -663,7 +672,7 @@ fn later_serial(a: Option<u32>, b: Option<u32>) -> Option<u32> {
 
 /// What a step did, as audit events: its transitions, then its actions
 /// (DS requests, keys removed) in order.
-fn step_events(step: &Step, now: i64, publish_cds: bool) -> Vec<Event> {
+pub(super) fn step_events(step: &Step, now: i64, publish_cds: bool) -> Vec<Event> {
     let (submit, retract) = if publish_cds {
         ("DS submitted: CDS/CDNSKEY ask the parent for it", "DS retraction asked: CDS/CDNSKEY leave it out")
     } else {

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! ;; KeySigningRequest 1.0 1796511766 (2026-12-05T23:02:46Z) =========
-//! example.	3600	IN	DNSKEY	256 3 13 …
+//! example. 3600 IN DNSKEY 256 3 13 …
 //! ;; KeySigningRequest 1.0 1799103766 (2027-01-04T23:02:46Z) =========
 //! …
 //! ;; KeySigningRequest 1.0 generated at 2026-12-05T23:02:46Z by signet 0.1.0
@@ -241,7 +241,7 @@ mod tests {
     use super::*;
 
     fn zone() -> Name {
-        Name::from_text("example.", None).unwrap()
+        Name::from_text("example.", None).expect("name")
     }
 
     const KNOT_REQUEST: &str = "\
@@ -262,31 +262,31 @@ example.       \t3600 DNSKEY 256 3 13 (
 
     #[test]
     fn reads_knots_request_and_writes_it_back_the_same() {
-        let doc = parse(KNOT_REQUEST, Kind::Request, &zone(), Path::new("r.ksr")).unwrap();
+        let doc = parse(KNOT_REQUEST, Kind::Request, &zone(), Path::new("r.ksr")).expect("read");
         assert_eq!(doc.periods.len(), 2);
         assert_eq!(doc.periods[0].start, 1796511766);
         assert_eq!(doc.periods[1].records.len(), 1);
         assert_eq!(doc.periods[1].records[0].rtype, Rtype::DNSKEY);
         let text = write(&doc, 1796511766);
-        let again = parse(&text, Kind::Request, &zone(), Path::new("w.ksr")).unwrap();
+        let again = parse(&text, Kind::Request, &zone(), Path::new("w.ksr")).expect("read back");
         assert_eq!(again.periods.iter().map(|p| p.start).collect::<Vec<_>>(), vec![1796511766, 1799103766]);
         assert_eq!(again.periods[0].records[0].rdata, doc.periods[0].records[0].rdata);
     }
 
     #[test]
     fn refuses_the_other_kind_a_foreign_owner_and_records_before_a_header() {
-        let err = parse(KNOT_REQUEST, Kind::Response, &zone(), Path::new("r.ksr")).unwrap_err().to_string();
+        let err = parse(KNOT_REQUEST, Kind::Response, &zone(), Path::new("r.ksr")).expect_err("refused").to_string();
         assert!(err.contains("r.ksr:1: a key signing request header where a signed key response"), "{err}");
         let foreign = KNOT_REQUEST.replacen("example.       \t3600", "www.example. 3600", 1);
-        let err = parse(&foreign, Kind::Request, &zone(), Path::new("r.ksr")).unwrap_err().to_string();
+        let err = parse(&foreign, Kind::Request, &zone(), Path::new("r.ksr")).expect_err("refused").to_string();
         assert!(err.contains("r.ksr:2: www.example. DNSKEY: not owned by the zone's apex"), "{err}");
         let before = format!("example. 3600 DNSKEY 256 3 13 AAAA\n{KNOT_REQUEST}");
-        let err = parse(&before, Kind::Request, &zone(), Path::new("r.ksr")).unwrap_err().to_string();
+        let err = parse(&before, Kind::Request, &zone(), Path::new("r.ksr")).expect_err("refused").to_string();
         assert!(err.contains("r.ksr:1: a record before the first period's header"), "{err}");
         let version = KNOT_REQUEST.replacen("1.0 1796511766", "2.0 1796511766", 1);
-        let err = parse(&version, Kind::Request, &zone(), Path::new("r.ksr")).unwrap_err().to_string();
+        let err = parse(&version, Kind::Request, &zone(), Path::new("r.ksr")).expect_err("refused").to_string();
         assert!(err.contains("version 2.0"), "{err}");
-        let err = parse("; nothing\n", Kind::Request, &zone(), Path::new("r.ksr")).unwrap_err().to_string();
+        let err = parse("; nothing\n", Kind::Request, &zone(), Path::new("r.ksr")).expect_err("refused").to_string();
         assert!(err.contains("not a key signing request"), "{err}");
     }
 }

@@ -45,6 +45,10 @@ pub struct Refusal {
 /// policy (`"35d"`).
 #[derive(Debug, thiserror::Error)]
 pub enum Unworkable {
+    /// An offline KSK with a combined key: a CSK signs the zone, so it
+    /// cannot be offline.
+    #[error("a CSK signs the zone and cannot be kept offline; use a KSK and a ZSK (keys.csk = false)")]
+    OfflineCsk,
     /// A key lifetime past [`MAX_LIFETIME`].
     #[error("{} exceeds the limit of {} (100 years; 0 means unlimited)", d(*.0), d(MAX_LIFETIME))]
     LifetimeBeyondLimit(i64),
@@ -367,6 +371,9 @@ pub fn ksk_rollover_time(policy: &Policy) -> i64 {
 
 fn check_lifetimes(policy: &Policy) -> Result<(), Refusal> {
     let k = &policy.keys;
+    if k.offline_ksk && k.csk {
+        refuse("keys.offline-ksk", Unworkable::OfflineCsk)?;
+    }
     let zsk = zsk_rollover_time(policy);
     let ksk = ksk_rollover_time(policy);
     let (ksk_field, ksk_need) = if k.csk { ("keys.ksk-lifetime", ksk.max(zsk)) } else { ("keys.ksk-lifetime", ksk) };

@@ -126,6 +126,14 @@ pub struct KeysPolicy {
     /// in its store; 0 means never, as BIND's `purge-keys`.
     #[serde(deserialize_with = "de::duration")]
     pub purge_after: i64,
+    /// The KSK is kept offline (issue 27): the online signer holds only
+    /// ZSKs and publishes the DNSKEY RRsets an offline KSK signed
+    /// (`signet ksr`, `signet ksr sign`, `signet skr import`).
+    pub offline_ksk: bool,
+    /// With `offline-ksk`: how long before the imported responses run out
+    /// `signet status`, `key list` and the metrics warn.
+    #[serde(deserialize_with = "de::duration")]
+    pub response_warning: i64,
 }
 
 /// `[signatures]`.
@@ -330,6 +338,8 @@ impl Default for KeysPolicy {
             retire_safety: HOUR,
             store: None,
             purge_after: 90 * DAY,
+            offline_ksk: false,
+            response_warning: 14 * DAY,
         }
     }
 }

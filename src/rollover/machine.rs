@@ -106,7 +106,52 @@ pub fn wanted_ds(keys: &[Key]) -> Vec<i64> {
 /// transitions taken, the actions for the caller, what waits, and when to
 /// run again. Pure: the same input gives the same output.
 pub fn advance(keys: &[Key], policy: &Policy, now: i64, observations: &[Observation]) -> Step {
-    let mut run = Run { keys: keys.to_vec(), policy, now, transitions: Vec::new(), actions: Vec::new() };
+    advance_within(keys, policy, now, observations, None)
+}
+
+/// [`advance`] for a zone whose DNSKEY RRset is fixed elsewhere (an
+/// offline KSK's response, issue 27): only the keys of `dnskeys` may have
+/// their DNSKEY published, and none of them withdrawn; the machine moves
+/// every other record as ever.
+///
+/// Keys made ahead of their time (a request's planned ZSKs, made with
+/// `created` in the future) do not exist for the machine until then: a
+/// step before their creation neither sees them nor links them to their
+/// predecessor, and runs again when the first is due.
+pub fn advance_within(
+    keys: &[Key],
+    policy: &Policy,
+    now: i64,
+    observations: &[Observation],
+    dnskeys: Option<&[i64]>,
+) -> Step {
+    let (present, future): (Vec<Key>, Vec<Key>) = keys.iter().cloned().partition(|k| k.created <= now);
+    let planned = |id: Option<i64>| id.is_some_and(|id| future.iter().any(|f| f.id == id));
+    let mut present = present;
+    let mut unlinked = Vec::new();
+    for key in present.iter_mut().filter(|k| planned(k.successor)) {
+        unlinked.push((key.id, key.successor.take()));
+    }
+    let mut step = advance_present(present, policy, now, observations, dnskeys);
+    for key in step.keys.iter_mut() {
+        if let Some((_, successor)) = unlinked.iter().find(|(id, _)| *id == key.id) {
+            key.successor = *successor;
+        }
+    }
+    let first_planned = future.iter().map(|k| k.created).min();
+    step.next = [step.next, first_planned].into_iter().flatten().min();
+    step.keys.extend(future);
+    step
+}
+
+fn advance_present(
+    keys: Vec<Key>,
+    policy: &Policy,
+    now: i64,
+    observations: &[Observation],
+    dnskeys: Option<&[i64]>,
+) -> Step {
+    let mut run = Run { keys, policy, now, dnskeys, transitions: Vec::new(), actions: Vec::new() };
     let mut manual = Vec::new();
     for observation in observations {
         run.observe(observation, &mut manual);
@@ -184,12 +229,20 @@ enum Awaited {
     /// Double-KSK.
     #[error("its DNSKEY and DNSKEY signature to be omnipresent (double-KSK)")]
     DnskeyAndSignatureOmnipresent,
+    /// Offline KSK: the response in force does not publish the DNSKEY.
+    #[error("a signed key response that publishes its DNSKEY (offline KSK)")]
+    InResponse,
+    /// Offline KSK: the response in force still publishes the DNSKEY.
+    #[error("a signed key response that no longer publishes its DNSKEY (offline KSK)")]
+    OutOfResponse,
 }
 
 struct Run<'a> {
     keys: Vec<Key>,
     policy: &'a Policy,
     now: i64,
+    /// The only keys whose DNSKEY may be published ([`advance_within`]).
+    dnskeys: Option<&'a [i64]>,
     transitions: Vec<Transition>,
     actions: Vec<Action>,
 }
@@ -239,8 +292,23 @@ fn broken(before: &[Key], after: &[Key]) -> Option<RuleViolation> {
 /// moves into rumoured are restricted by the method; with the policy's
 /// `parent.wait-ds-gone-before-dnskey-removal`, a key's DNSKEY and DNSKEY
 /// signature may not start to go while the parent may still serve its DS.
-fn approval(keys: &[Key], i: usize, record: Record, to: RecordState, policy: &Policy) -> Result<(), Awaited> {
+fn approval(
+    keys: &[Key],
+    i: usize,
+    record: Record,
+    to: RecordState,
+    policy: &Policy,
+    dnskeys: Option<&[i64]>,
+) -> Result<(), Awaited> {
     let key = &keys[i];
+    if let Some(fixed) = dnskeys.filter(|_| record == Record::Dnskey) {
+        let listed = fixed.contains(&key.id);
+        match to {
+            R if !listed => return Err(Awaited::InResponse),
+            U if listed => return Err(Awaited::OutOfResponse),
+            _ => {}
+        }
+    }
     if to == U {
         let ds_at_parent = key.affects(Record::Ds) && matches!(key.state(Record::Ds), R | O);
         if policy.parent.wait_ds_gone_before_dnskey_removal
@@ -527,7 +595,7 @@ impl Run<'_> {
         let key = &self.keys[i];
         let status = key.record(record);
         let Some(to) = desired(key.goal, status.state) else { return Verdict::Stable };
-        if let Err(what) = approval(&self.keys, i, record, to, self.policy) {
+        if let Err(what) = approval(&self.keys, i, record, to, self.policy, self.dnskeys) {
             return Verdict::Blocked(WaitReason::Approval(what), None);
         }
         let mut why = move_why(key, record, to);
@@ -578,7 +646,7 @@ impl Run<'_> {
                 for r in [Record::Dnskey, Record::Krrsig, Record::Zrrsig] {
                     let candidate = state[j].affects(r)
                         && desired(state[j].goal, state[j].state(r)) == Some(to)
-                        && approval(&state, j, r, to, self.policy).is_ok();
+                        && approval(&state, j, r, to, self.policy, self.dnskeys).is_ok();
                     if !candidate {
                         continue;
                     }

@@ -22,7 +22,8 @@ pub(crate) mod rules;
 pub(crate) mod timing;
 
 pub use machine::{
-    Publication, SuccessorCause, advance, publication, retire_at, successor_cause, successor_due_at, wanted_ds,
+    Publication, SuccessorCause, advance, advance_within, publication, retire_at, successor_cause, successor_due_at,
+    wanted_ds,
 };
 pub use model::{Action, Goal, Key, Observation, Record, RecordState, RecordStatus, Step, Transition, Wait};
 pub use rules::{RuleViolation, check_rules};

@@ -167,6 +167,21 @@ impl PresignedKeys {
     }
 }
 
+/// The RRSIG RDATA `signer` makes over one RRset of the apex (an offline
+/// KSK signing the DNSKEY, CDS and CDNSKEY RRsets of a response's
+/// period) valid over `window`.
+pub fn sign_apex_rrset(
+    apex: NameRef<'_>,
+    rtype: Rtype,
+    ttl: u32,
+    rdatas: &[&[u8]],
+    signer: &Signer<'_>,
+    window: &Window,
+) -> Result<Vec<u8>, SignError> {
+    let rrset = RrsetToSign { owner: apex, rtype, ttl, rdatas: rdatas.to_vec() };
+    sign_rrset(&rrset, &canonical_records(&rrset, 1), signer, apex, window)
+}
+
 /// Which denial of existence to make.
 #[derive(Debug, Clone)]
 pub enum Denial {
