@@ -191,32 +191,17 @@ pub async fn write_request(
     }
     let origin = origin_of(&snapshot)?;
     let store = key_store.cloned().or_else(|| snapshot.policy.keys.store.clone());
-    let algorithm = snapshot.policy.keys.algorithm;
     let before: Vec<i64> = snapshot.keys.iter().map(|k| k.key.id).collect();
-    let mut keys = machine_keys(&snapshot.keys);
-    let mut unpublished = snapshot.zone.last_serial.is_none();
-    let mut plan: Vec<(i64, Vec<i64>)> = Vec::new();
-    let mut t = from;
-    for _ in 0..MAX_STEPS {
-        // The plan assumes the zone is published from its first step on.
-        keys.retain(|k| k.id >= 0);
-        keys.push(stand_in(-1, Role::Ksk, algorithm, 0, unpublished));
-        unpublished = false;
-        let step = advance_making_keys(db, &mut snapshot, (store.as_ref(), &origin), keys, t, &[], None).await?;
-        let zsks: Vec<i64> = publication(&step.keys).dnskey.into_iter().filter(|&id| id >= 0).collect();
-        if plan.last().is_none_or(|(_, last)| *last != zsks) {
-            plan.push((t, zsks));
-        }
-        keys = step.keys;
-        match step.next.filter(|&next| next > t && next < until) {
-            Some(next) => t = next,
-            None => break,
-        }
-    }
-    if plan.last().is_some_and(|(start, _)| *start != until) {
-        let last = plan.last().map(|(_, zsks)| zsks.clone()).unwrap_or_default();
-        plan.push((until, last));
-    }
+    // A zone already published is planned from now, as its runs will go
+    // (keys made then, not at the request's start); one never published
+    // from the request's start, its first publication.
+    let start = if snapshot.zone.last_serial.is_none() { from } else { now.min(from) };
+    let planned = plan_zsks(db, &mut snapshot, (store.as_ref(), &origin), start, until).await?;
+    let in_force = planned.iter().rev().find(|(t, _)| *t <= from).map(|(_, zsks)| zsks.clone()).unwrap_or_default();
+    let mut plan = vec![(from, in_force)];
+    plan.extend(planned.into_iter().filter(|(t, _)| *t > from && *t < until));
+    let last = plan.last().map(|(_, zsks)| zsks.clone()).unwrap_or_default();
+    plan.push((until, last));
     let document = request_document(&snapshot, &origin, &plan)?;
     let text = offline::write(&document, now);
     let stored: Vec<OfflinePeriod> = document
@@ -238,6 +223,44 @@ pub async fn write_request(
     let commit = OfflineCommit { sides: &sides, events: &events, ..OfflineCommit::default() };
     db.commit_offline(snapshot.zone.id, &commit, now).await?;
     Ok(RequestWritten { text, periods, made })
+}
+
+/// The ZSKs the machine publishes from `start` to `until`: each change of
+/// the set, with its time. The operator's pending requests (a rollover, a
+/// compromised key) are taken in at `start` (the next run takes them in
+/// for good); the keys the machine asks for are made, each as of the time
+/// the plan makes it.
+async fn plan_zsks(
+    db: &Database,
+    snapshot: &mut ZoneSnapshot,
+    (store, origin): (Option<&KeyUri>, &Name),
+    start: i64,
+    until: i64,
+) -> Result<Vec<(i64, Vec<i64>)>, ManageError> {
+    let algorithm = snapshot.policy.keys.algorithm;
+    let pending: Vec<Observation> = snapshot.pending.iter().map(|(_, o)| o.clone()).collect();
+    let mut keys = machine_keys(&snapshot.keys);
+    let mut unpublished = snapshot.zone.last_serial.is_none();
+    let mut plan: Vec<(i64, Vec<i64>)> = Vec::new();
+    let mut t = start;
+    for step_number in 0..MAX_STEPS {
+        // The plan assumes the zone is published from its first step on.
+        keys.retain(|k| k.id >= 0);
+        keys.push(stand_in(-1, Role::Ksk, algorithm, 0, unpublished));
+        unpublished = false;
+        let seen: &[Observation] = if step_number == 0 { &pending } else { &[] };
+        let step = advance_making_keys(db, snapshot, (store, origin), keys, t, seen, None).await?;
+        let zsks: Vec<i64> = publication(&step.keys).dnskey.into_iter().filter(|&id| id >= 0).collect();
+        if plan.last().is_none_or(|(_, last)| *last != zsks) {
+            plan.push((t, zsks));
+        }
+        keys = step.keys;
+        match step.next.filter(|&next| next > t && next < until) {
+            Some(next) => t = next,
+            None => break,
+        }
+    }
+    Ok(plan)
 }
 
 fn request_document(snapshot: &ZoneSnapshot, origin: &Name, plan: &[(i64, Vec<i64>)]) -> Result<Document, ManageError> {

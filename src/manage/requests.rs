@@ -101,6 +101,9 @@ pub async fn request_rollover(
         .keys
         .iter()
         .filter(|k| k.key.role == role && k.key.goal == Goal::Omnipresent && !k.key.compromised)
+        // A key made ahead of its time for an offline KSK's request has
+        // signed nothing: it cannot be compromised in use.
+        .filter(|k| k.key.created <= now)
         .collect();
     if active.is_empty() {
         return Err(ManageError::Argument(format!("zone {} has no active {role} to replace", zone.name)));

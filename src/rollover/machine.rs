@@ -117,7 +117,8 @@ pub fn advance(keys: &[Key], policy: &Policy, now: i64, observations: &[Observat
 /// Keys made ahead of their time (a request's planned ZSKs, made with
 /// `created` in the future) do not exist for the machine until then: a
 /// step before their creation neither sees them nor links them to their
-/// predecessor, and runs again when the first is due.
+/// predecessor, and runs again when the first is due. One whose
+/// predecessor has another successor by then is removed.
 pub fn advance_within(
     keys: &[Key],
     policy: &Policy,
@@ -125,9 +126,20 @@ pub fn advance_within(
     observations: &[Observation],
     dnskeys: Option<&[i64]>,
 ) -> Step {
-    let (present, future): (Vec<Key>, Vec<Key>) = keys.iter().cloned().partition(|k| k.created <= now);
+    let (mut present, mut future): (Vec<Key>, Vec<Key>) = keys.iter().cloned().partition(|k| k.created <= now);
+    // A planned key whose predecessor got another successor meanwhile (an
+    // emergency, a requested rollover) is not needed: it is done with
+    // now, and the step removes it.
+    let superseded =
+        |f: &Key| present.iter().any(|s| s.id != f.id && s.predecessor.is_some() && s.predecessor == f.predecessor);
+    let (done, kept): (Vec<Key>, Vec<Key>) = future.into_iter().partition(|f| superseded(f));
+    future = kept;
+    present.extend(done.into_iter().map(|mut f| {
+        f.goal = Goal::Hidden;
+        f.predecessor = None;
+        f
+    }));
     let planned = |id: Option<i64>| id.is_some_and(|id| future.iter().any(|f| f.id == id));
-    let mut present = present;
     let mut unlinked = Vec::new();
     for key in present.iter_mut().filter(|k| planned(k.successor)) {
         unlinked.push((key.id, key.successor.take()));
