@@ -186,6 +186,10 @@ pub async fn write_request(
     key_store: Option<&KeyUri>,
 ) -> Result<RequestWritten, ManageError> {
     let mut snapshot = offline_snapshot(db, name, Role::Zsk).await?;
+    if from < now {
+        let reason = format!("the request would start at {}, before now: the past is published", format_time(from));
+        return Err(refuse(&snapshot, reason));
+    }
     if until <= from {
         return Err(refuse(&snapshot, format!("the request ends ({}) before it starts", format_time(until))));
     }
@@ -501,7 +505,7 @@ pub async fn sign_request(
     let request = offline::parse(&text, Kind::Request, &origin, file)?;
     check_request(&request, file, snapshot.policy.keys.algorithm)?;
     let store = key_store.cloned().or_else(|| snapshot.policy.keys.store.clone());
-    let mut signing = Ceremony::new(&snapshot, &origin);
+    let mut signing = Ceremony::new(&origin);
     let mut keys = signing.starting_keys(db, &snapshot, request.periods[0].start).await?;
     let observations: Vec<Observation> = snapshot.pending.iter().map(|(_, o)| o.clone()).collect();
     let mut taken_in = false;
@@ -540,7 +544,7 @@ struct Ceremony {
 }
 
 impl Ceremony {
-    fn new(_snapshot: &ZoneSnapshot, zone: &Name) -> Ceremony {
+    fn new(zone: &Name) -> Ceremony {
         Ceremony {
             zone: zone.clone(),
             response: Vec::new(),
@@ -555,21 +559,28 @@ impl Ceremony {
     }
 
     /// The KSKs' states at `start`: the plan of an earlier response in
-    /// force then, or the stored states; keys stored since that plan and
-    /// made before `start` join it.
-    async fn starting_keys(&self, db: &Database, snapshot: &ZoneSnapshot, start: i64) -> Result<Vec<Key>, ManageError> {
+    /// force then, or the stored states. A key stored but not in that
+    /// plan was made by the plan this request replaces, after `start`:
+    /// it will never be published, and is removed.
+    async fn starting_keys(
+        &mut self,
+        db: &Database,
+        snapshot: &ZoneSnapshot,
+        start: i64,
+    ) -> Result<Vec<Key>, ManageError> {
         let plans = db.offline_periods(snapshot.zone.id, OfflineSide::Plan).await?;
         let Some(plan) = plans.iter().rev().find(|p| p.start <= start) else {
             return Ok(machine_keys(&snapshot.keys));
         };
         let mut keys: Vec<Key> = serde_json::from_str(&plan.body)
             .map_err(|e| refuse(snapshot, format!("stored plan of {}: {e}", format_time(plan.start))))?;
-        for stored in &snapshot.keys {
-            if stored.key.created <= start && !keys.iter().any(|k| k.id == stored.key.id) {
-                keys.push(stored.key.clone());
-            }
-        }
         keys.retain(|k| snapshot.keys.iter().any(|s| s.key.id == k.id));
+        let superseded = snapshot.keys.iter().filter(|s| !keys.iter().any(|k| k.id == s.key.id));
+        for stored in superseded {
+            self.removed.push(stored.key.id);
+            let why = format!("made by a plan this request replaces from {}: never published", format_time(start));
+            self.events.push(Event::note(start, Actor::Machine, EventKind::KeyRemoved, Some(stored.key.id), why));
+        }
         Ok(keys)
     }
 

@@ -117,8 +117,8 @@ pub fn advance(keys: &[Key], policy: &Policy, now: i64, observations: &[Observat
 /// Keys made ahead of their time (a request's planned ZSKs, made with
 /// `created` in the future) do not exist for the machine until then: a
 /// step before their creation neither sees them nor links them to their
-/// predecessor, and runs again when the first is due. One whose
-/// predecessor has another successor by then is removed.
+/// predecessor, and runs again when the first is due. One that will never
+/// be used ([`superseded`]) is removed.
 pub fn advance_within(
     keys: &[Key],
     policy: &Policy,
@@ -126,14 +126,8 @@ pub fn advance_within(
     observations: &[Observation],
     dnskeys: Option<&[i64]>,
 ) -> Step {
-    let (mut present, mut future): (Vec<Key>, Vec<Key>) = keys.iter().cloned().partition(|k| k.created <= now);
-    // A planned key whose predecessor got another successor meanwhile (an
-    // emergency, a requested rollover) is not needed: it is done with
-    // now, and the step removes it.
-    let superseded =
-        |f: &Key| present.iter().any(|s| s.id != f.id && s.predecessor.is_some() && s.predecessor == f.predecessor);
-    let (done, kept): (Vec<Key>, Vec<Key>) = future.into_iter().partition(|f| superseded(f));
-    future = kept;
+    let (mut present, future): (Vec<Key>, Vec<Key>) = keys.iter().cloned().partition(|k| k.created <= now);
+    let (done, future) = superseded(&present, future);
     present.extend(done.into_iter().map(|mut f| {
         f.goal = Goal::Hidden;
         f.predecessor = None;
@@ -154,6 +148,29 @@ pub fn advance_within(
     step.next = [step.next, first_planned].into_iter().flatten().min();
     step.keys.extend(future);
     step
+}
+
+/// The planned keys (made ahead of their time) that will never be used,
+/// and the others. A planned key is superseded when its predecessor got
+/// another successor meanwhile (an emergency, a requested rollover), or
+/// is gone, or is itself superseded.
+fn superseded(present: &[Key], future: Vec<Key>) -> (Vec<Key>, Vec<Key>) {
+    let mut done: Vec<Key> = Vec::new();
+    let mut kept = future;
+    loop {
+        let exists = |id: i64| present.iter().chain(&kept).any(|k| k.id == id);
+        let gone = |f: &Key| {
+            let Some(p) = f.predecessor else { return false };
+            let sibling = present.iter().any(|s| s.id != f.id && s.predecessor == Some(p));
+            sibling || !exists(p) || done.iter().any(|d| d.id == p)
+        };
+        let (now_done, rest): (Vec<Key>, Vec<Key>) = kept.iter().cloned().partition(|f| gone(f));
+        if now_done.is_empty() {
+            return (done, kept);
+        }
+        done.extend(now_done);
+        kept = rest;
+    }
 }
 
 fn advance_present(

@@ -28,6 +28,7 @@ mod kill;
 mod locks;
 mod managed;
 mod memory_path;
+mod offline_ksk;
 mod overwrite;
 mod parent_check;
 mod parent_submit;
