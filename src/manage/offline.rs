@@ -302,11 +302,13 @@ pub async fn import_response(
     if requested.is_empty() {
         return Err(refuse(&snapshot, "no request was written for this zone (signet ksr request)"));
     }
-    let trusted: Vec<Vec<u8>> = stored_periods(db, &snapshot, &origin, OfflineSide::Response)
+    let mut trusted: Vec<Vec<u8>> = stored_periods(db, &snapshot, &origin, OfflineSide::Response)
         .await?
         .iter()
         .flat_map(|p| split_keys(p).0)
         .collect();
+    trusted.sort();
+    trusted.dedup();
     let zsks_at = |start: i64| {
         let period = requested.iter().rev().find(|p| p.start <= start)?;
         Some(period.rdatas(Rtype::DNSKEY).map(<[u8]>::to_vec).collect())

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::format::{Document, Kind, Period};
 use crate::time::format_time;
-use crate::verify::{Anchor, verify_apex_keys};
+use crate::verify::{Anchor, Code, verify_apex_keys};
 use crate::zone::dnssec::{Algorithm, Dnskey, Rrsig, key_tag};
 use crate::zone::{Rtype, Zone, ZoneBuilder};
 
@@ -119,7 +119,13 @@ pub fn check_response(
         let anchors = (!anchors.is_empty()).then_some(anchors.as_slice());
         let verdict = verify_apex_keys(&zone, period.start, until - period.start, anchors);
         if let Some(error) = verdict.errors().next() {
-            return Err(refuse(period.line, error.to_line()));
+            let mut problem = format!("{} {}: {}", error.owner, error.rtype, error.message);
+            if error.code == Code::Untrusted {
+                let tags: Vec<u16> = trusted.iter().map(|k| key_tag(k)).collect();
+                problem
+                    .push_str(&format!(" (the KSKs this zone trusts, from the responses imported before: {tags:?})"));
+            }
+            return Err(refuse(period.line, problem));
         }
         let (ksks, zsks) = split_keys(period);
         let mut wanted = requested(period.start)

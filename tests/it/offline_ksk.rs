@@ -262,3 +262,195 @@ fn a_quarter_with_an_offline_ksk() {
     assert_eq!(ksk.roles(), BTreeSet::from(["ksk".to_owned()]), "the KSK side holds only KSKs");
     println!("ZSKs by minute: {zsk_sets:?}\nKSKs by minute: {ksk_sets:?}");
 }
+
+/// A policy of days, for the tests that run on the wall clock with soft
+/// keys.
+fn daily_policy(store: &str) -> String {
+    compressed_policy(store)
+        .replace("zsk-lifetime = \"15m\"", "zsk-lifetime = \"30d\"")
+        .replace("ksk-lifetime = \"60m\"", "ksk-lifetime = \"365d\"")
+        .replace("validity = \"4h\"\ndnskey-validity = \"4h\"", "validity = \"14d\"\ndnskey-validity = \"14d\"")
+        .replace("refresh = \"90m\"", "refresh = \"5d\"")
+        .replace("inception-offset = \"3h\"", "inception-offset = \"1h\"")
+}
+
+/// An online side and a KSK side with soft keys under the daily policy,
+/// on the wall clock; the zone added to both.
+fn soft_sides(dir: &Path) -> (Side, Side, PathBuf) {
+    let online = Side::new(&dir.join("online"), Store::soft(&dir.join("online/keys")));
+    let ksk = Side::new(&dir.join("ksk"), Store::soft(&dir.join("ksk/keys")));
+    for side in [&online, &ksk] {
+        let policy = side.db.with_file_name("offline.toml");
+        std::fs::write(&policy, daily_policy(&side.store.uri())).expect("policy");
+        side.ok(&["policy", "import", policy.to_str().expect("utf-8")]);
+    }
+    let (unsigned, signed) = (dir.join("example.zone"), dir.join("example.signed"));
+    std::fs::write(&unsigned, UNSIGNED).expect("zone");
+    let paths = (unsigned.to_str().expect("utf-8"), signed.to_str().expect("utf-8"));
+    online.ok(&["zone", "add", ZONE, "--policy", "offline", "--input", paths.0, "--output", paths.1]);
+    ksk.ok(&["zone", "add", ZONE, "--policy", "offline", "--ksk-side"]);
+    (online, ksk, signed)
+}
+
+/// `signet skr import` of `text` (written to a file in `dir`): the
+/// output.
+fn import_text(online: &Side, dir: &Path, name: &str, text: &str) -> Output {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write response");
+    run(&mut online.store.on_db(&online.db, &["skr", "import", ZONE, path.to_str().expect("utf-8")]))
+}
+
+#[test]
+fn tampered_responses_are_refused_at_import() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let (online, ksk, _) = soft_sides(dir);
+    let now = signet::time::wall_clock();
+    let (request, response) = (dir.join("r.ksr"), dir.join("r.skr"));
+    let until = (now + 40 * 86_400).to_string();
+    online.ok(&["ksr", "request", ZONE, "--until", &until, "-o", request.to_str().expect("utf-8")]);
+    ksk.ok(&["ksr", "sign", ZONE, request.to_str().expect("utf-8"), "-o", response.to_str().expect("utf-8")]);
+    let good = std::fs::read_to_string(&response).expect("response");
+    let lines: Vec<&str> = good.lines().collect();
+
+    // One byte of the first DNSKEY signature.
+    let at = lines.iter().position(|l| l.contains("\tRRSIG\tDNSKEY ")).expect("an RRSIG over the DNSKEY RRset");
+    let mut flipped = lines.clone();
+    let line = lines[at];
+    let middle = line.len() - 20;
+    let swapped = if &line[middle..=middle] == "A" { "B" } else { "A" };
+    let tampered_line = format!("{}{swapped}{}", &line[..middle], &line[middle + 1..]);
+    flipped[at] = &tampered_line;
+    let output = import_text(&online, dir, "byte.skr", &(flipped.join("\n") + "\n"));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "a flipped signature byte was imported");
+    assert!(err.contains("byte.skr:1:") && err.contains("DNSKEY") && err.contains("keytag="), "{err}");
+    assert!(err.contains("does not verify") || err.contains("malformed"), "{err}");
+    println!("a flipped byte: {err}");
+
+    // A ZSK's DNSKEY swapped for another key's.
+    let other = Store::soft(&dir.join("other"));
+    let made = run(other.signet().args(["key", "generate", "--format", "json", "--origin", ZONE]).args([
+        "--store",
+        &other.uri(),
+        "--algorithm",
+        "13",
+        "--role",
+        "zsk",
+        "--label",
+        "intruder",
+    ]));
+    expect_success("signet key generate", &made);
+    let json: serde_json::Value = serde_json::from_slice(&made.stdout).expect("key generate prints JSON");
+    let intruder = json["dnskey"].as_str().expect("a DNSKEY").to_owned();
+    let zsk_at = lines.iter().position(|l| l.contains("\tDNSKEY\t256 ")).expect("a ZSK");
+    let mut swapped_key = lines.clone();
+    let intruder_line = format!("{ZONE}\t60\tIN\tDNSKEY\t{}", intruder.split("DNSKEY").last().expect("rdata").trim());
+    swapped_key[zsk_at] = &intruder_line;
+    let output = import_text(&online, dir, "swapped.skr", &(swapped_key.join("\n") + "\n"));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "a swapped DNSKEY was imported");
+    assert!(err.contains("swapped.skr:1:") && err.contains("DNSKEY"), "{err}");
+    println!("a swapped DNSKEY: {err}");
+
+    // A period that overlaps the one before.
+    let headers: Vec<usize> =
+        lines.iter().enumerate().filter(|(_, l)| l.starts_with(";; SignedKeyResponse 1.0 1")).map(|(i, _)| i).collect();
+    assert!(headers.len() >= 2, "the response has several periods");
+    let first_time = lines[headers[0]].split_whitespace().nth(3).expect("time").to_owned();
+    let mut overlapping = lines.clone();
+    let second = lines[headers[1]].replacen(lines[headers[1]].split_whitespace().nth(3).expect("time"), &first_time, 1);
+    overlapping[headers[1]] = &second;
+    let output = import_text(&online, dir, "overlap.skr", &(overlapping.join("\n") + "\n"));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "overlapping periods were imported");
+    assert!(err.contains(&format!("overlap.skr:{}:", headers[1] + 1)) && err.contains("periods overlap"), "{err}");
+    println!("an overlapping period: {err}");
+
+    // Nothing of them was stored; the good one then imports.
+    let shown = online.ok(&["skr", "show", ZONE]);
+    assert!(String::from_utf8_lossy(&shown.stdout).contains("no signed key response imported"));
+    online.ok(&["skr", "import", ZONE, response.to_str().expect("utf-8")]);
+    online.ok(&["sign", ZONE]);
+
+    // A whole response made by another KSK, every signature good: its
+    // KSK is not one the zone trusts.
+    let rogue = Side::new(&dir.join("rogue"), Store::soft(&dir.join("rogue/keys")));
+    let policy = rogue.db.with_file_name("offline.toml");
+    std::fs::write(&policy, daily_policy(&rogue.store.uri())).expect("policy");
+    rogue.ok(&["policy", "import", policy.to_str().expect("utf-8")]);
+    rogue.ok(&["zone", "add", ZONE, "--policy", "offline", "--ksk-side"]);
+    let forged = dir.join("forged.skr");
+    rogue.ok(&["ksr", "sign", ZONE, request.to_str().expect("utf-8"), "-o", forged.to_str().expect("utf-8")]);
+    let output = run(&mut online.store.on_db(&online.db, &["skr", "import", ZONE, forged.to_str().expect("utf-8")]));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "a response of an untrusted KSK was imported");
+    assert!(err.contains("forged.skr:1:") && err.contains("the KSKs this zone trusts"), "{err}");
+    println!("another KSK: {err}");
+}
+
+/// A Knot configuration for `example.` whose KASP lives in `dir`:
+/// `offline-ksk` with `manual` (keymgr's offline commands want both).
+fn knot_config(dir: &Path, ksk_side: bool) -> PathBuf {
+    std::fs::create_dir_all(dir.join("keys")).expect("mkdir");
+    let lifetimes =
+        if ksk_side { "    ksk-lifetime: 365d\n    cds-cdnskey-publish: always\n" } else { "    zsk-lifetime: 30d\n" };
+    let text = format!(
+        "server:\n    rundir: {d}\ndatabase:\n    storage: {d}\nkeystore:\n  - id: default\n    config: {d}/keys\n\
+         policy:\n  - id: offline\n    algorithm: ecdsap256sha256\n    offline-ksk: on\n    manual: on\n\
+         {lifetimes}    rrsig-lifetime: 14d\n    rrsig-refresh: 7d\n    dnskey-ttl: 60\n    zone-max-ttl: 120\n\
+         template:\n  - id: default\n    storage: {d}\nzone:\n  - domain: {ZONE}\n    dnssec-signing: on\n    dnssec-policy: offline\n",
+        d = dir.display()
+    );
+    let path = dir.join("knot.conf");
+    std::fs::write(&path, text).expect("knot.conf");
+    path
+}
+
+fn keymgr(config: &Path, args: &[&str]) -> Output {
+    run(Command::new("keymgr").arg("-c").arg(config).arg(ZONE).args(args))
+}
+
+#[test]
+fn knot_signs_our_request_and_we_sign_knots() {
+    if !have_tool("keymgr") || !have_tool("dnssec-verify") {
+        panic!("keymgr and dnssec-verify are needed (bash .ci/setup installs knot and bind9-utils)");
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let (online, ksk, signed) = soft_sides(dir);
+    let now = signet::time::wall_clock();
+    let path = |p: &Path| p.to_str().expect("utf-8").to_owned();
+
+    // Knot's KSK side answers signet's request.
+    let knot_ksk = knot_config(&dir.join("knot-ksk"), true);
+    let made = keymgr(&knot_ksk, &["generate", "ksk=yes", "algorithm=13", "created=-1d", "publish=-1d"]);
+    expect_success("keymgr generate", &made);
+    let ksk_id = String::from_utf8_lossy(&made.stdout).trim().to_owned();
+    expect_success("keymgr set", &keymgr(&knot_ksk, &["set", &ksk_id, "ready=-1d", "active=-1d"]));
+    let request = dir.join("signet.ksr");
+    let until = (now + 40 * 86_400).to_string();
+    online.ok(&["ksr", "request", ZONE, "--until", &until, "-o", &path(&request)]);
+    let knot_response = keymgr(&knot_ksk, &["sign-ksr", &path(&request)]);
+    expect_success("keymgr sign-ksr", &knot_response);
+    let response = dir.join("knot.skr");
+    std::fs::write(&response, &knot_response.stdout).expect("response");
+    online.ok(&["skr", "import", ZONE, &path(&response)]);
+    online.ok(&["sign", ZONE]);
+    let bind = run(Command::new("dnssec-verify").args(["-q", "-o", ZONE]).arg(&signed));
+    assert!(bind.status.success(), "dnssec-verify: {}", String::from_utf8_lossy(&bind.stderr));
+    let (ksks, zsks, _) = apex_keys(&signed);
+    assert_eq!((ksks.len(), zsks.len()), (1, 1), "Knot's KSK and our ZSK are published");
+
+    // signet's KSK side answers Knot's request.
+    let knot_zsk = knot_config(&dir.join("knot-zsk"), false);
+    expect_success("keymgr pregenerate", &keymgr(&knot_zsk, &["pregenerate", "+40d"]));
+    let knot_request = keymgr(&knot_zsk, &["generate-ksr", "+0", "+40d"]);
+    expect_success("keymgr generate-ksr", &knot_request);
+    let request = dir.join("knot.ksr");
+    std::fs::write(&request, &knot_request.stdout).expect("request");
+    let response = dir.join("signet.skr");
+    ksk.ok(&["ksr", "sign", ZONE, &path(&request), "-o", &path(&response)]);
+    expect_success("keymgr validate-skr", &keymgr(&knot_zsk, &["validate-skr", &path(&response)]));
+    expect_success("keymgr import-skr", &keymgr(&knot_zsk, &["import-skr", &path(&response)]));
+}
