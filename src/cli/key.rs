@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 
 use signet::keys::{Algorithm, KeyUri, PublishedKey, Role, generate_key, proof::prove};
+use signet::manage::offline::{cover_todo, response_cover};
 use signet::manage::report::ParentView;
 use signet::manage::{key_report, request_rollover};
 use signet::zone::writer::write_record;
@@ -156,16 +157,28 @@ async fn list(ctx: &Context, zone: Option<&str>) -> anyhow::Result<ExitCode> {
     for name in &names {
         let snapshot = db.snapshot(name).await?;
         let parent = ParentView::read(&db, &snapshot).await?;
-        reports.push((snapshot.zone.name.clone(), key_report(&snapshot, ctx.now, &parent)));
+        let warning = snapshot.policy.keys.response_warning;
+        let cover =
+            if snapshot.policy.keys.offline_ksk { response_cover(&db, snapshot.zone.id, warning).await? } else { None };
+        let offline = cover_todo(&snapshot, cover, ctx.now);
+        reports.push((snapshot.zone.name.clone(), key_report(&snapshot, ctx.now, &parent), cover, offline));
     }
     if ctx.format == Format::Json {
-        let out: Vec<_> = reports.iter().map(|(zone, keys)| serde_json::json!({"zone": zone, "keys": keys})).collect();
+        let out: Vec<_> = reports
+            .iter()
+            .map(|(zone, keys, cover, todo)| {
+                serde_json::json!({"zone": zone, "keys": keys, "offline": cover, "offline_todo": todo})
+            })
+            .collect();
         outln!("{}", serde_json::to_string_pretty(&out)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    for (zone, keys) in &reports {
+    for (zone, keys, _, todo) in &reports {
         outln!("zone {zone}")?;
         print_keys(keys)?;
+        if let Some(todo) = todo {
+            outln!("  TODO {todo}")?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -58,6 +58,20 @@ fn print_zone(s: &ZoneStatus, now: i64) -> std::io::Result<()> {
         Some(at) => outln!("  signatures   earliest expiry {}", when(at))?,
         None => outln!("  signatures   -")?,
     }
+    match &s.offline {
+        Some(cover) if s.responses_running_out => outln!(
+            "  offline KSK  responses run out {}: A CEREMONY IS DUE (last period from {})",
+            when(cover.expires),
+            when(cover.last_start)
+        )?,
+        Some(cover) => outln!(
+            "  offline KSK  responses reach {} (last period from {}); warning from {}",
+            when(cover.expires),
+            when(cover.last_start),
+            when(cover.warn_from)
+        )?,
+        None => {}
+    }
     print_gate(s, now)?;
     match &s.last_failure {
         Some(f) if s.consecutive_failures > 0 => outln!(

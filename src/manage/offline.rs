@@ -367,6 +367,32 @@ pub async fn response_cover(db: &Database, zone_id: i64, warning: i64) -> Result
     }))
 }
 
+/// What the operator must do about the imported responses, if anything:
+/// the first import, or the next ceremony once the responses run out
+/// within the policy's `keys.response-warning`. Not for the KSK side.
+pub fn cover_todo(snapshot: &ZoneSnapshot, cover: Option<ResponseCover>, now: i64) -> Option<String> {
+    let offline = snapshot.policy.keys.offline_ksk;
+    let ksk_side = snapshot.keys.iter().any(|k| k.key.role.signs_keys());
+    if !offline || ksk_side {
+        return None;
+    }
+    match cover {
+        None => Some(
+            "offline KSK: no signed key response imported: write a request (signet ksr request), have the KSK side \
+             sign it (signet ksr sign) and import the response (signet skr import); nothing is published until then"
+                .to_owned(),
+        ),
+        Some(cover) if now >= cover.warn_from => Some(format!(
+            "offline KSK: the imported responses run out at {} ({} from now; the last period starts {}): \
+             write a request, have it signed and import the response before then",
+            format_time(cover.expires),
+            crate::time::format_duration((cover.expires - now).max(0)),
+            format_time(cover.last_start)
+        )),
+        Some(_) => None,
+    }
+}
+
 /// The machine's step for a run of a zone whose KSK is offline, and the
 /// key RRsets it publishes: those of the latest period in force (started,
 /// its signatures valid for at least the policy's refresh) whose DNSKEY

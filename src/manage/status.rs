@@ -78,6 +78,13 @@ pub struct ZoneStatus {
     /// The parent: its servers, what the check waits for, the DS set
     /// last submitted (None: nothing is configured for the parent).
     pub parent: Option<ParentStatus>,
+    /// With an offline KSK (online side): how far the imported signed key
+    /// responses reach (None: the KSK is not offline, or nothing was
+    /// imported yet).
+    pub offline: Option<super::offline::ResponseCover>,
+    /// The imported responses run out within the policy's
+    /// `keys.response-warning`: a ceremony is due.
+    pub responses_running_out: bool,
 }
 
 /// How the zone's parent is checked and submitted to.
@@ -378,12 +385,23 @@ async fn zone_status(
         .map_err(|_| DbError::Corrupt { what: "zone name", value: zone.name.clone() })?;
     let snapshot = db.snapshot(&origin).await?;
     let parent = ParentView::read(db, &snapshot).await?;
-    let todo = key_report(&snapshot, now, &parent)
+    let mut todo: Vec<String> = key_report(&snapshot, now, &parent)
         .into_iter()
         .flat_map(|key| {
             key.todo.into_iter().map(move |todo| format!("key {} ({} {}): {todo}", key.id, key.role, key.keytag))
         })
         .collect();
+    let offline = if snapshot.policy.keys.offline_ksk {
+        super::offline::response_cover(db, zone.id, snapshot.policy.keys.response_warning)
+            .await
+            .map_err(|e| DbError::Corrupt { what: "offline period", value: e.to_string() })?
+    } else {
+        None
+    };
+    let responses_running_out = offline.is_some_and(|cover| now >= cover.warn_from);
+    if let Some(line) = super::offline::cover_todo(&snapshot, offline, now) {
+        todo.push(line);
+    }
     let last_run = db.runs(zone.id, 1).await?.into_iter().next();
     let failures = db.consecutive_failures(zone.id).await?;
     let last_failure = db.last_failure(zone.id).await?.map(RunSummary::from);
@@ -412,6 +430,8 @@ async fn zone_status(
     let (notify_source, transfer_source) = (sources(RemoteRole::NotifySource), sources(RemoteRole::TransferSource));
     let parent = parent_status(db, &snapshot, &remotes, parent.checks).await?;
     Ok(ZoneStatus {
+        offline,
+        responses_running_out,
         parent,
         served_serial: service.and(zone.last_serial),
         transfer_in,

@@ -27,6 +27,7 @@ use super::metrics::{RunMetric, RunResultLabel, ZoneGauges};
 use super::watch::Stamp;
 use crate::chain::Chain;
 use crate::db::{DbError, Fence, ZoneRow, ZoneWatch};
+use crate::manage::offline::response_cover;
 use crate::manage::output::{OutputWritten, PendingOutput, restore_published, write_pending_output};
 use crate::manage::run::{ChangeBasis, HeldInput, Serving};
 use crate::manage::{ManageError, RunOptions, RunOutcome, file_digest, run_zone};
@@ -712,7 +713,12 @@ impl ZoneTask {
     }
 
     async fn update_metrics(&self, zone: &ZoneRow) {
-        let refresh = self.shared.db.parsed_policy(zone.policy_id).await.map_or(0, |p| p.signatures.refresh);
+        let policy = self.shared.db.parsed_policy(zone.policy_id).await.ok();
+        let refresh = policy.as_ref().map_or(0, |p| p.signatures.refresh);
+        let offline = match policy.filter(|p| p.keys.offline_ksk) {
+            Some(p) => response_cover(&self.shared.db, zone.id, p.keys.response_warning).await.ok().flatten(),
+            None => None,
+        };
         let expiring = self.failures > 0 && zone.sig_expires_at.is_some_and(|at| at - refresh <= wall_clock());
         let key_event = zone.next_run_why.as_deref().filter(|why| why.contains("key")).and(zone.next_run_at);
         let gauges = ZoneGauges {
@@ -723,7 +729,17 @@ impl ZoneTask {
             consecutive_failures: self.failures,
             signatures_expiring: expiring,
             lease: self.lease_gauge(zone.id).await,
+            offline_response_expiry: offline.map(|cover| cover.expires),
         };
+        if let Some(cover) = offline.filter(|c| wall_clock() >= c.warn_from) {
+            tracing::warn!(
+                zone = %self.origin,
+                "offline KSK: the imported signed key responses run out at {} (last period from {}): \
+                 write a request (signet ksr request), have it signed and import the response",
+                format_time(cover.expires),
+                format_time(cover.last_start)
+            );
+        }
         self.shared.metrics.set_zone(&self.label, &gauges);
     }
 

@@ -454,3 +454,55 @@ fn knot_signs_our_request_and_we_sign_knots() {
     expect_success("keymgr validate-skr", &keymgr(&knot_zsk, &["validate-skr", &path(&response)]));
     expect_success("keymgr import-skr", &keymgr(&knot_zsk, &["import-skr", &path(&response)]));
 }
+
+#[test]
+fn responses_running_out_are_never_silent() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let (online, ksk, signed) = soft_sides(dir);
+    let day = 86_400;
+    let now = signet::time::wall_clock();
+    let status = |at: i64| -> serde_json::Value {
+        let output = online.ok_at(at, &["status", ZONE, "--format", "json"]);
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("status prints JSON");
+        json.as_array().and_then(|zones| zones.first()).cloned().expect("one zone")
+    };
+    // Before any response: nothing is published, and status says what to do.
+    let refused = online.at(now, &["sign", ZONE]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("no signed key response imported"));
+    let todo = status(now)["todo"].to_string();
+    assert!(todo.contains("no signed key response imported"), "{todo}");
+
+    let (request, response) = (dir.join("r.ksr"), dir.join("r.skr"));
+    let until = (now + 20 * day).to_string();
+    online.ok_at(now, &["ksr", "request", ZONE, "--until", &until, "-o", request.to_str().expect("utf-8")]);
+    ksk.ok_at(now, &["ksr", "sign", ZONE, request.to_str().expect("utf-8"), "-o", response.to_str().expect("utf-8")]);
+    online.ok_at(now, &["skr", "import", ZONE, response.to_str().expect("utf-8")]);
+    online.ok_at(now, &["sign", ZONE]);
+    let serial = common::published_serial(&signed);
+
+    // The last period starts at +20 d, its signatures last 14 d: the
+    // responses run out at +34 d, and the policy warns 14 d before.
+    let fresh = status(now);
+    assert_eq!(fresh["responses_running_out"], false, "{fresh}");
+    assert_eq!(fresh["offline"]["expires"].as_i64(), Some(now + 34 * day), "{fresh}");
+    let warned = status(now + 21 * day);
+    assert_eq!(warned["responses_running_out"], true, "{warned}");
+    assert!(warned["todo"].to_string().contains("the imported responses run out"), "{warned}");
+    let listed = online.ok_at(now + 21 * day, &["key", "list", ZONE]);
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("TODO offline KSK: the imported responses run out"));
+    online.ok_at(now + 21 * day, &["sign", ZONE]);
+
+    // Past what the responses cover (their signatures within the refresh
+    // margin): nothing new is published, and the run says why.
+    let serial_before = common::published_serial(&signed);
+    assert!(serial_before > serial);
+    let late = online.at(now + 30 * day, &["sign", ZONE]);
+    let err = String::from_utf8_lossy(&late.stderr);
+    assert!(!late.status.success(), "a run past the responses published");
+    assert!(err.contains("no imported response covers") && err.contains("import a new response"), "{err}");
+    assert_eq!(common::published_serial(&signed), serial_before, "the zone served stays as it was");
+    let failing = status(now + 30 * day);
+    assert_eq!(failing["consecutive_failures"], 1, "{failing}");
+}

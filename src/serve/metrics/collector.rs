@@ -94,6 +94,13 @@ impl Collector for SignetCollector {
         zone_gauge(
             &mut encoder,
             zones,
+            "signet_zone_offline_response_expiry_timestamp_seconds",
+            "Offline KSK: when the imported signed key responses run out, Unix seconds.",
+            |z| z.gauges.offline_response_expiry,
+        )?;
+        zone_gauge(
+            &mut encoder,
+            zones,
             "signet_zone_lease_held",
             "Services sharing a PostgreSQL state: 1 while this service holds the zone's lease, else 0.",
             |z| z.gauges.lease.map(|(held, _)| i64::from(held)),

@@ -26,6 +26,7 @@
 //! | `signet_zone_consecutive_failures` | gauge | runs refused or failed since the last publication |
 //! | `signet_zone_lease_held` | gauge | services sharing a PostgreSQL state: 1 while this service holds the zone's lease, else 0 |
 //! | `signet_zone_lease_fencing` | gauge | services sharing a PostgreSQL state: the fencing number of the zone's lease |
+//! | `signet_zone_offline_response_expiry_timestamp_seconds` | gauge | offline KSK: when the imported signed key responses run out (the last period's signatures expire): alert days ahead |
 //!
 //! A state the service does not know (`None` in [`ZoneGauges`]) is left
 //! out, not written as 0: an alert on `expiry - time() < …` must not fire
@@ -142,6 +143,9 @@ pub struct ZoneGauges {
     /// With a shared state: whether this service holds the zone's lease,
     /// and the lease's fencing number (who holds it: `signet status`).
     pub lease: Option<(bool, i64)>,
+    /// With an offline KSK: when the imported signed key responses run
+    /// out (the last period's signatures expire; Unix seconds).
+    pub offline_response_expiry: Option<i64>,
 }
 
 /// Everything known about one zone.

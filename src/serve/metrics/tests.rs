@@ -23,6 +23,7 @@ pub(super) fn sample() -> Metrics {
             consecutive_failures: 1,
             signatures_expiring: true,
             lease: Some((true, 3)),
+            offline_response_expiry: Some(1_703_000_000),
         },
     );
     metrics.run_finished(
@@ -50,6 +51,7 @@ fn render_writes_every_series_with_its_labels() {
         "# TYPE signet_zone_signature_expiry_timestamp_seconds gauge",
         "signet_zone_signature_expiry_timestamp_seconds{zone=\"a.test.\"} 1701000000",
         "signet_zone_signatures_expiring{zone=\"a.test.\"} 1",
+        "signet_zone_offline_response_expiry_timestamp_seconds{zone=\"a.test.\"} 1703000000",
         "signet_zone_signatures_expiring{zone=\"b.test.\"} 0",
         "# TYPE signet_zone_runs_total counter",
         "signet_zone_runs_total{zone=\"a.test.\",result=\"published\"} 1",
