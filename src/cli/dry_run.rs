@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
+use signet::dryrun::ceremonies::CeremonyPlan;
 use signet::dryrun::simulation::{Fault, PolicyChange, PolicyFile, Rehearsal, Rehearsed, Verdict, rehearse};
 use signet::dryrun::{KeyInfo, svg};
 use signet::keys::KeyUri;
@@ -57,6 +58,14 @@ pub(super) struct DryRunArgs {
     /// Inject a fault, to see the safety check catch it.
     #[arg(long, value_enum)]
     fault: Option<FaultArg>,
+    /// An offline-KSK policy: hold a ceremony (request, response, import)
+    /// at the start and then every DURATION, e.g. `30d`; each request
+    /// reaches one and a half intervals ahead.
+    #[arg(long, value_name = "DURATION")]
+    ceremony_every: Option<String>,
+    /// Hold ceremony N (from 1) late by DURATION, e.g. `3=10d`. Repeatable.
+    #[arg(long = "late-ceremony", value_name = "N=DURATION", requires = "ceremony_every")]
+    late_ceremony: Vec<String>,
 }
 
 /// Faults a dry-run can inject.
@@ -96,6 +105,12 @@ fn rehearsal(args: &DryRunArgs) -> anyhow::Result<Rehearsal> {
         None => policy.policy.parent.registration_delay,
     };
     let key_store = args.key_store.as_deref().map(KeyUri::parse).transpose().context("--key-store")?;
+    let ceremonies = ceremonies(args)?;
+    if ceremonies.is_some() != policy.policy.keys.offline_ksk {
+        bail!(
+            "--ceremony-every is for a policy that keeps the KSK offline (keys.offline-ksk), and such a policy needs it"
+        );
+    }
     Ok(Rehearsal {
         origin,
         policy,
@@ -107,7 +122,30 @@ fn rehearsal(args: &DryRunArgs) -> anyhow::Result<Rehearsal> {
         key_store,
         fault: args.fault.map(|FaultArg::EarlyZskWithdrawal| Fault::EarlyZskWithdrawal),
         trace: args.trace.clone(),
+        ceremonies,
     })
+}
+
+/// The ceremonies `--ceremony-every` and `--late-ceremony` ask for.
+fn ceremonies(args: &DryRunArgs) -> anyhow::Result<Option<CeremonyPlan>> {
+    let duration = |flag: &str, text: &str| {
+        humantime::parse_duration(text).map(|d| d.as_secs() as i64).with_context(|| format!("--{flag} {text:?}"))
+    };
+    let Some(every) = &args.ceremony_every else { return Ok(None) };
+    let every = duration("ceremony-every", every)?;
+    if every <= 0 {
+        bail!("--ceremony-every must be longer than 0");
+    }
+    let mut late = Vec::new();
+    for text in &args.late_ceremony {
+        let (n, by) = text.split_once('=').with_context(|| format!("--late-ceremony {text:?}: expected N=DURATION"))?;
+        let n: usize = n.parse().with_context(|| format!("--late-ceremony {text:?}: N is a ceremony number"))?;
+        if n < 2 {
+            bail!("--late-ceremony {text:?}: the first ceremony opens the rehearsal; a later one may be late");
+        }
+        late.push((n, duration("late-ceremony", by)?));
+    }
+    Ok(Some(CeremonyPlan { every, late }))
 }
 
 fn read_policy(file: &Path) -> anyhow::Result<PolicyFile> {
@@ -145,7 +183,7 @@ pub(super) async fn run(args: DryRunArgs, format: Format) -> anyhow::Result<Exit
     }
     Ok(match rehearsed.verdict {
         Verdict::Safe => ExitCode::SUCCESS,
-        Verdict::Unsafe(_) | Verdict::Refused { .. } => ExitCode::from(EXIT_REFUSED),
+        Verdict::Unsafe(_) | Verdict::Refused { .. } | Verdict::Uncovered { .. } => ExitCode::from(EXIT_REFUSED),
     })
 }
 
@@ -242,6 +280,9 @@ fn print_text(report: &Rehearsed, seconds: f64) -> std::io::Result<()> {
             u.data_serial,
             u.reason
         )?,
+        Verdict::Uncovered { at, reason } => {
+            outln!("UNCOVERED at {}: the offline KSK's responses ran out; {reason}", format_time(*at))?
+        }
         Verdict::Refused { at, findings } => {
             outln!("REFUSED at {}: the gate would not publish the version signed then:", format_time(*at))?;
             for f in findings {

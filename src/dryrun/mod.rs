@@ -13,6 +13,7 @@
 //! - [`svg`]: the timeline drawing;
 //! - `example`: the zone signed when the operator gives none.
 
+pub mod ceremonies;
 pub(crate) mod example;
 pub(crate) mod parent;
 pub mod safety;

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::ceremonies::{CeremonyPlan, KSK_ID_OFFSET, KskSide};
 use super::parent::{DsChange, Parent};
 use super::safety::{CacheModel, Checker, Unsafe, ds_name};
 use super::trace::Trace;
@@ -47,6 +48,10 @@ pub enum DryRunError {
     /// The published version does not read back.
     #[error("reading back the published zone")]
     ReadBack(#[source] ReadError),
+    /// An offline-KSK policy rehearsed without ceremonies, or without CDS
+    /// (the simulated parent follows CDS).
+    #[error("{0}")]
+    Offline(String),
     /// A file of the rehearsal could not be written.
     #[error("{}", path.display())]
     Io {
@@ -118,6 +123,8 @@ pub struct Rehearsal {
     pub fault: Option<Fault>,
     /// Write a trace of every version here.
     pub trace: Option<PathBuf>,
+    /// With an offline KSK (`keys.offline-ksk`): when the ceremonies are.
+    pub ceremonies: Option<CeremonyPlan>,
 }
 
 impl Rehearsal {
@@ -156,6 +163,14 @@ pub enum Verdict {
     Safe,
     /// A combination of cached records fails to validate.
     Unsafe(Box<Unsafe>),
+    /// The zone's KSK is offline and no imported response covered the
+    /// time any more (a ceremony too late): nothing new was published.
+    Uncovered {
+        /// When.
+        at: i64,
+        /// The run's reason.
+        reason: String,
+    },
     /// The gate refused a version.
     Refused {
         /// When.
@@ -171,7 +186,7 @@ impl Verdict {
         match self {
             Verdict::Safe => until,
             Verdict::Unsafe(u) => u.at,
-            Verdict::Refused { at, .. } => *at,
+            Verdict::Refused { at, .. } | Verdict::Uncovered { at, .. } => *at,
         }
     }
 }
@@ -259,7 +274,17 @@ pub async fn rehearse(rehearsal: Rehearsal) -> Result<Rehearsed, DryRunError> {
     if let Some(trace) = &sim.trace {
         trace.finish().map_err(|source| io_error(&sim.rehearsal.trace, source))?;
     }
-    let keys = sim.keys.values().map(|k| key_summary(k, &sim.events)).collect();
+    if let Some(ksk) = sim.ksk.take() {
+        sim.events.extend(ksk.events);
+        sim.events.sort_by_key(|e| e.time);
+    }
+    // Requests and responses plan ahead: what they planned past the end
+    // did not happen in the rehearsal.
+    let end = verdict.end(sim.rehearsal.until);
+    sim.events.retain(|e| e.time <= end);
+    // A key planned past the end, or by a plan a later ceremony replaced,
+    // was never made in the rehearsal's time.
+    let keys = sim.keys.values().map(|k| key_summary(k, &sim.events)).filter(|k| k.created.is_some()).collect();
     Ok(Rehearsed {
         policy: sim.rehearsal.policy.policy.name.clone(),
         zone: sim.zone_name.clone(),
@@ -323,6 +348,8 @@ struct Simulation {
     trace: Option<Trace>,
     zone_id: i64,
     policy_changes: Vec<PolicyChangeReport>,
+    /// The offline KSK's side, when the policy keeps the KSK offline.
+    ksk: Option<KskSide>,
 }
 
 impl Simulation {
@@ -358,6 +385,31 @@ impl Simulation {
             remotes: &[],
         };
         let zone_id = db.add_zone(&new, rehearsal.from).await?;
+        let ksk = match (policy.keys.offline_ksk, &rehearsal.ceremonies) {
+            (false, _) => None,
+            (true, None) => {
+                return Err(DryRunError::Offline(
+                    "the policy keeps the KSK offline: say when the ceremonies are (--ceremony-every)".to_owned(),
+                ));
+            }
+            (true, Some(_)) if !policy.parent.cds => {
+                return Err(DryRunError::Offline(
+                    "the rehearsed parent follows CDS, which an offline KSK signs: set parent.cds = true".to_owned(),
+                ));
+            }
+            (true, Some(plan)) => {
+                let store = match &rehearsal.key_store {
+                    Some(uri) => uri.clone(),
+                    None => {
+                        let dir = work.join("ksk-keys");
+                        make_private_dir(&dir)?;
+                        KeyUri::File(dir)
+                    }
+                };
+                let source = (policy.name.as_str(), rehearsal.policy.source.as_str());
+                Some(KskSide::start(work, &rehearsal.origin, source, store, plan.clone(), rehearsal.from).await?)
+            }
+        };
         let trace = match &rehearsal.trace {
             Some(dir) => Some(Trace::create(dir).map_err(|source| DryRunError::Io { path: dir.clone(), source })?),
             None => None,
@@ -378,6 +430,7 @@ impl Simulation {
             zone_id,
             versions: 0,
             policy_changes: Vec::new(),
+            ksk,
         })
     }
 
@@ -414,7 +467,14 @@ impl Simulation {
                 tracing::info!(policy = %describe_policy(&file.policy), "policy replaced");
                 self.policy = file.policy;
             }
-            let step = match run_zone(&self.db, &self.rehearsal.origin, now, &options).await? {
+            self.hold_ceremony(now).await?;
+            let outcome = match run_zone(&self.db, &self.rehearsal.origin, now, &options).await {
+                // A zone whose KSK is offline and no response covers now:
+                // nothing is published, as in production.
+                Err(ManageError::Offline { reason, .. }) => return Ok(Verdict::Uncovered { at: now, reason }),
+                other => other?,
+            };
+            let step = match outcome {
                 RunOutcome::Published(published) => published.step,
                 RunOutcome::Refused(report) => {
                     let findings = report.findings.iter().map(|f| f.to_line()).collect();
@@ -436,6 +496,7 @@ impl Simulation {
                 self.collect_events().await?;
             }
             next = earliest(next, self.parent.due());
+            next = earliest(next, self.ksk.as_ref().map(KskSide::due));
             next = earliest(next, changes.peek().map(|c| c.at));
             match next {
                 Some(t) if t <= self.rehearsal.until => now = t.max(now + 1),
@@ -444,10 +505,43 @@ impl Simulation {
         }
     }
 
+    /// Holds the offline KSK's ceremony due at `now`, if one is, and
+    /// names the KSK side's keys.
+    async fn hold_ceremony(&mut self, now: i64) -> Result<(), DryRunError> {
+        let Some(ksk) = &mut self.ksk else { return Ok(()) };
+        let online = (&self.db, &self.key_store);
+        let Some(keys) = ksk.hold_if_due(online, &self.rehearsal.origin, now).await? else { return Ok(()) };
+        for stored in keys {
+            let key = &stored.key;
+            self.keys.entry(key.id + KSK_ID_OFFSET).or_insert_with(|| KeyInfo {
+                id: key.id + KSK_ID_OFFSET,
+                role: key.role.to_string(),
+                algorithm: key.algorithm.number(),
+                tag: key.tag,
+                predecessor: key.predecessor.map(|p| p + KSK_ID_OFFSET),
+            });
+        }
+        Ok(())
+    }
+
     /// The parent changed its DS RRset: tell the machine which keys' DS
-    /// appeared or went, as an operator would with `ds seen`/`ds gone`.
+    /// appeared or went, as an operator would with `ds seen`/`ds gone`
+    /// (with an offline KSK, on the KSK side, which takes it in at its
+    /// next ceremony).
     async fn parent_changed(&mut self, change: &DsChange, now: i64) -> Result<(), DryRunError> {
         self.checker.ds_published(self.parent.ds(), now);
+        if let Some(ksk) = &self.ksk {
+            let origin = self.rehearsal.origin.clone();
+            let seen = change.added.iter().map(|ds| (ds, true));
+            let gone = change.removed.iter().map(|ds| (ds, false));
+            for (ds, added) in seen.chain(gone) {
+                let verb = if added { "publishes" } else { "withdraws" };
+                let why = format!("the parent {verb} DS {}; recorded on the KSK side", ds_name(ds));
+                let event = Event::note(now, Actor::Operator, EventKind::Parent, None, why);
+                ksk.parent_changed(&origin, ds, added, &event).await?;
+            }
+            return Ok(());
+        }
         let zone = self.db.zone(&self.rehearsal.origin).await?;
         let stored = self.db.keys(zone.id).await?;
         let origin = self.rehearsal.origin.clone();

@@ -49,7 +49,7 @@ impl KeyStore for SoftStore {
         }
         .map_err(|_| file_error(&self.path, FileProblem::GenerationFailed))?;
         create_store_dir(&self.path)?;
-        let file = self.path.join(format!("{}.pk8", sanitize(label)));
+        let file = free_file(&self.path, &sanitize(label));
         write_new_private(&file, &pkcs8)?;
         SoftKey::from_pkcs8(KeyUri::File(file), &pkcs8).map(|k| Box::new(k) as Box<dyn SigningKey>)
     }
@@ -246,8 +246,16 @@ fn sanitize(label: &str) -> String {
     label.chars().map(|c| if c.is_ascii_alphanumeric() || "+-_.".contains(c) { c } else { '_' }).collect()
 }
 
-/// Writes a new private-key file, mode 0600 from its creation, refusing
-/// to replace an existing file.
+/// The key file for `label`: `LABEL.pk8`, or `LABEL-2.pk8` and so on when
+/// a key of that label is already there (a label names, it does not
+/// identify: two keys planned for one instant share it).
+fn free_file(dir: &Path, label: &str) -> std::path::PathBuf {
+    let first = dir.join(format!("{label}.pk8"));
+    let others = (2..1000).map(|n| dir.join(format!("{label}-{n}.pk8")));
+    // Past a thousand, the first is returned and its writing refused.
+    std::iter::once(first.clone()).chain(others).find(|path| !path.exists()).unwrap_or(first)
+}
+
 /// Makes the store's directory, mode 0700, when it is missing (a policy's
 /// `store = "file:keys"` on a first run): private keys go in it, so no
 /// one else may list or enter it. A directory that is there is left as
@@ -263,6 +271,8 @@ fn create_store_dir(dir: &Path) -> Result<(), KeyError> {
         .map_err(|e| file_failure(dir, FileProblem::NoDirectory, e))
 }
 
+/// Writes a new private-key file, mode 0600 from its creation, refusing
+/// to replace an existing file.
 fn write_new_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
     let mut file = fs::OpenOptions::new()
         .write(true)

@@ -393,6 +393,16 @@ pub fn cover_todo(snapshot: &ZoneSnapshot, cover: Option<ResponseCover>, now: i6
     }
 }
 
+/// What a run of a zone whose KSK is offline publishes.
+pub(super) struct InForce {
+    /// The machine's step, within the period in force.
+    pub step: Step,
+    /// The period's key RRsets and their signatures.
+    pub presigned: PresignedKeys,
+    /// When the next stored period starts: the run after is due then.
+    pub next_period: Option<i64>,
+}
+
 /// The machine's step for a run of a zone whose KSK is offline, and the
 /// key RRsets it publishes: those of the latest period in force (started,
 /// its signatures valid for at least the policy's refresh) whose DNSKEY
@@ -404,7 +414,7 @@ pub(super) async fn advance_with_response(
     key_store: Option<&KeyUri>,
     origin: &Name,
     now: i64,
-) -> Result<(Step, PresignedKeys), ManageError> {
+) -> Result<InForce, ManageError> {
     if let Some(key) = snapshot.keys.iter().find(|k| k.key.role.signs_keys()) {
         let reason = format!(
             "this database holds {} key tag {}: it is the KSK side, which signs requests (signet ksr sign), not zones",
@@ -431,7 +441,8 @@ pub(super) async fn advance_with_response(
         let mut have = published.clone();
         have.sort_unstable();
         if have == wanted {
-            return Ok((step, presigned(&period)));
+            let next_period = rows.iter().map(|p| p.start).find(|&start| start > now);
+            return Ok(InForce { step, presigned: presigned(&period), next_period });
         }
         refusals.push(format!(
             "the period from {} publishes ZSKs {:?}; the key states allow {:?}",

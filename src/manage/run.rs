@@ -299,12 +299,12 @@ async fn run_locked(
     let key_store = key_store(&snapshot, options.key_store).cloned();
     // With an offline KSK the response in force fixes the apex's key
     // RRsets and their signatures; the machine moves the ZSKs within it.
-    let (mut step, presigned) = if snapshot.policy.keys.offline_ksk {
-        let (step, presigned) =
+    let (mut step, presigned, next_period) = if snapshot.policy.keys.offline_ksk {
+        let in_force =
             super::offline::advance_with_response(db, &mut snapshot, key_store.as_ref(), &origin, now).await?;
-        (step, Some(presigned))
+        (in_force.step, Some(in_force.presigned), in_force.next_period)
     } else {
-        (advance_with_new_keys(db, &mut snapshot, key_store.as_ref(), &origin, now, None).await?, None)
+        (advance_with_new_keys(db, &mut snapshot, key_store.as_ref(), &origin, now, None).await?, None, None)
     };
     let zone = &snapshot.zone;
     let policy = &snapshot.policy;
@@ -349,7 +349,15 @@ async fn run_locked(
         Err(failure) => return Err(gate_failed(&snapshot.zone, failure)),
     };
     let Gated { stats, report, memo, zone: published_zone, settle, refused_incremental } = passed;
-    let due = resign_due(policy, report.stats.earliest_expiration, now);
+    let mut due = resign_due(policy, report.stats.earliest_expiration, now);
+    if presigned.is_some() {
+        // The run renewed every signature it makes; what is still due is
+        // the response's, which only its next period renews.
+        if due <= now {
+            due = next_period.unwrap_or(now + 3600);
+        }
+        step.next = [step.next, next_period].into_iter().flatten().min();
+    }
     let next_run_why = match step.next {
         Some(next) if next <= due => "a key state transition",
         _ => "the signatures' refresh",

@@ -386,3 +386,38 @@ fn a_policy_change_is_rehearsed_and_starts_no_rollover_the_new_policy_does_not_c
     assert!(line.ends_with(": started no rollover"), "{line}");
     assert_eq!(stdout.matches(" kept: successor due ").count(), 2, "{stdout}");
 }
+
+/// An offline KSK (issue 27) over two years: ceremonies every quarter,
+/// the third a month late; every version is safe, the ZSKs roll within
+/// the responses, the KSK rolls across them, and the ceremonies are in
+/// the events and on the drawing. A ceremony so late that the responses
+/// run out stops publication, and the verdict says so.
+#[test]
+fn an_offline_ksk_is_rehearsed_with_its_ceremonies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let svg = dir.path().join("timeline.svg");
+    let extra = ["--ceremony-every", "90d", "--late-ceremony", "3=30d", "--svg", svg.to_str().expect("utf-8")];
+    let (output, report) = dry_run(&policy("offline-ksk"), TWO_YEARS_ON, &extra);
+    common::expect_success("dry-run offline-ksk", &output);
+    assert_eq!(report["verdict"]["verdict"], "safe", "{}", report["verdict"]);
+    let until = time_of(TWO_YEARS_ON);
+    check_rollovers(&report, "zsk", 7, until, 10 * DAY);
+    check_rollovers(&report, "ksk", 1, until, 120 * DAY);
+    let ceremonies: Vec<&Value> =
+        events(&report, "offline").filter(|e| e["why"].as_str().is_some_and(|w| w.starts_with("ceremony "))).collect();
+    assert_eq!(ceremonies.len(), 9, "a ceremony every 90 days, one of them late: {ceremonies:?}");
+    let late = time_of(FROM) + 2 * 90 * DAY + 30 * DAY;
+    assert!(ceremonies.iter().any(|c| c["time"].as_i64() == Some(late)), "the third ceremony, a month late");
+    assert!(events(&report, "parent").count() >= 2, "the parent took the DS changes the responses asked for");
+    let drawing = std::fs::read_to_string(&svg).expect("svg");
+    assert!(drawing.matches("#2e8b57").count() >= 9, "the ceremonies are drawn");
+
+    let (output, report) = dry_run(
+        &policy("offline-ksk"),
+        "2027-12-01T00:00:00Z",
+        &["--ceremony-every", "90d", "--late-ceremony", "2=70d"],
+    );
+    assert_eq!(output.status.code(), Some(1), "a rehearsal whose responses run out fails");
+    assert_eq!(report["verdict"]["verdict"], "uncovered", "{}", report["verdict"]);
+    assert!(report["verdict"]["reason"].as_str().is_some_and(|r| r.contains("no imported response covers")));
+}
