@@ -345,6 +345,9 @@ pub async fn import_response(
     let sides = [(OfflineSide::Response, stored.as_slice())];
     let commit = OfflineCommit { sides: &sides, events: &events, ..OfflineCommit::default() };
     db.commit_offline(zone_id, &commit, now).await?;
+    // A service runs the zone at once: the response may change what is
+    // in force now (an emergency) and when the next period starts.
+    db.request_reload(name, now).await?;
     Ok(ResponseImported { periods: stored.len(), first, last, expires, ksks, first_trust })
 }
 

@@ -29,6 +29,7 @@ mod locks;
 mod managed;
 mod memory_path;
 mod offline_ksk;
+mod offline_ksk_e2e;
 mod overwrite;
 mod parent_check;
 mod parent_submit;
