@@ -29,6 +29,7 @@ use crate::db::{
 };
 use crate::keys::{KeyUri, PublishedKey, SigningKey, open_key, proof::prove};
 use crate::offline::{self, Document, Kind, Period, Record, check_request, check_response, split_keys};
+use crate::parent::submit::WantedDs;
 use crate::rollover::{self, Action, Key, Observation, RecordState, Step, publication};
 use crate::sign::{PresignedKeys, Signer, Window, sign_apex_rrset};
 use crate::time::format_time;
@@ -367,6 +368,35 @@ pub async fn response_cover(db: &Database, zone_id: i64, warning: i64) -> Result
     Ok(rows.last().map(|last| {
         let expires = last.expires.unwrap_or(last.start);
         ResponseCover { last_start: last.start, expires, warn_from: expires - warning }
+    }))
+}
+
+/// The DS set the zone asks its parent for with an offline KSK: the CDS
+/// records of the response's period in force at `now` (the KSK side
+/// publishes them while it wants a DS change), with the CDNSKEYs beside
+/// them; `None` while the period publishes none. The submission goes on
+/// as for any zone (`manage::parent::submit_round`: the policy's
+/// submit-command, RFC 2136 UPDATE to the zone's parent-update servers).
+pub async fn wanted_ds(
+    db: &Database,
+    snapshot: &ZoneSnapshot,
+    origin: &Name,
+    now: i64,
+) -> Result<Option<WantedDs>, ManageError> {
+    let rows = db.offline_periods(snapshot.zone.id, OfflineSide::Response).await?;
+    let Some(row) = rows.iter().rev().find(|p| p.start <= now) else { return Ok(None) };
+    let period = stored_period(snapshot, origin, row)?;
+    let ds: Vec<Vec<u8>> = period.rdatas(Rtype::CDS).map(<[u8]>::to_vec).collect();
+    if ds.is_empty() {
+        return Ok(None);
+    }
+    let ttl = |t: i64| u32::try_from(t).unwrap_or(u32::MAX);
+    Ok(Some(WantedDs {
+        zone: origin.clone(),
+        ds,
+        dnskeys: period.rdatas(Rtype::CDNSKEY).map(<[u8]>::to_vec).collect(),
+        ds_ttl: ttl(snapshot.policy.parent.ds_ttl),
+        dnskey_ttl: ttl(snapshot.policy.keys.dnskey_ttl),
     }))
 }
 

@@ -375,7 +375,12 @@ pub async fn submit_round_from(
 ) -> Result<Option<i64>, ManageError> {
     let zone = &snapshot.zone;
     let origin = Name::from_text(&zone.name, None).map_err(|e| ManageError::Argument(e.to_string()))?;
-    let Some(wanted) = wanted_ds(snapshot, &origin) else { return Ok(None) };
+    let wanted = if snapshot.policy.keys.offline_ksk {
+        super::offline::wanted_ds(db, snapshot, &origin, now).await?
+    } else {
+        wanted_ds(snapshot, &origin)
+    };
+    let Some(wanted) = wanted else { return Ok(None) };
     let command = snapshot.policy.parent.submit_command.as_deref();
     let remotes = db.remotes(zone.id).await?;
     let choice = sources.transfer(&zone_transfer_source(&remotes));
