@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use signet::keys::PublishedKey;
-use signet::manage::parent::{check_round, has_agents, load_tsig_keys, submit_round, wanted_ds};
+use signet::manage::parent::{check_round, has_agents, load_tsig_keys, submit_round, wanted_ds_now};
 use signet::manage::report_ds;
 use signet::manage::requests::key_by_tag;
 use signet::zone::writer::write_record;
@@ -124,7 +124,7 @@ async fn submit(db: &signet::db::Database, zone: &str, ctx: &Context) -> anyhow:
     let snapshot = db.snapshot(&origin).await?;
     let keys = load_tsig_keys(db).await?;
     let lookup = |name: &str| keys.get(name).cloned();
-    let pending = wanted_ds(&snapshot, &origin).is_some();
+    let pending = wanted_ds_now(db, &snapshot, &origin, ctx.now).await?.is_some();
     submit_round(db, &snapshot, &lookup, ctx.now).await?;
     match db.ds_submission(snapshot.zone.id).await? {
         Some(sub) if pending && sub.error.is_some() => {

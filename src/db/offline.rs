@@ -102,16 +102,7 @@ impl Database {
         for key in commit.keys {
             rows::update_key(&mut tx, key).await?;
         }
-        for &key in commit.removed {
-            sqlx::query("UPDATE keys SET removed_at = $1 WHERE id = $2").bind(now).bind(key).execute(&mut *tx).await?;
-        }
-        for &observation in commit.consumed {
-            sqlx::query("UPDATE observations SET consumed_at = $1 WHERE id = $2")
-                .bind(now)
-                .bind(observation)
-                .execute(&mut *tx)
-                .await?;
-        }
+        super::runs::mark_removed_and_consumed(&mut tx, commit.removed, commit.consumed, now).await?;
         for event in commit.events {
             insert_event(&mut tx, Some(zone_id), event).await?;
         }

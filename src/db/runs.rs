@@ -138,16 +138,7 @@ impl Database {
         for event in commit.events {
             insert_event(&mut tx, Some(zone_id), event).await?;
         }
-        for &key in commit.removed {
-            sqlx::query("UPDATE keys SET removed_at = $1 WHERE id = $2").bind(at).bind(key).execute(&mut *tx).await?;
-        }
-        for &observation in commit.consumed {
-            sqlx::query("UPDATE observations SET consumed_at = $1 WHERE id = $2")
-                .bind(at)
-                .bind(observation)
-                .execute(&mut *tx)
-                .await?;
-        }
+        mark_removed_and_consumed(&mut tx, commit.removed, commit.consumed, at).await?;
         let run_id = insert_run(&mut tx, zone_id, &commit.run).await?;
         journal::record(&mut tx, zone_id, run_id, at, commit.diff.as_ref()).await?;
         let published = &commit.published;
@@ -262,4 +253,25 @@ async fn insert_run(tx: &mut Transaction<'_, Any>, zone_id: i64, run: &RunRecord
     );
     insert_event(tx, Some(zone_id), &Event::note(run.at, Actor::Machine, EventKind::Run, None, message)).await?;
     Ok(id)
+}
+
+/// Marks keys removed (hidden everywhere, done with) and observations
+/// taken in, at `at`: what a run's commit and an offline step's write.
+pub(super) async fn mark_removed_and_consumed(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    removed: &[i64],
+    consumed: &[i64],
+    at: i64,
+) -> Result<()> {
+    for &key in removed {
+        sqlx::query("UPDATE keys SET removed_at = $1 WHERE id = $2").bind(at).bind(key).execute(&mut **tx).await?;
+    }
+    for &observation in consumed {
+        sqlx::query("UPDATE observations SET consumed_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(observation)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }

@@ -590,8 +590,10 @@ pub async fn sign_request(
             keys.push(stand_in(-1, Role::Zsk, snapshot.policy.keys.algorithm, 0, false));
             let step = advance_making_keys(db, &mut snapshot, (store.as_ref(), &origin), keys, t, seen, None).await?;
             keys = signing.take_step(&snapshot, step, period, t)?;
-            let refreshed =
-                t + (snapshot.policy.signatures.dnskey_validity - snapshot.policy.signatures.refresh).max(3600);
+            // A period's signatures keep at least the renewal margin to its
+            // end: the online side never wants them renewed before then.
+            let signatures = &snapshot.policy.signatures;
+            let refreshed = t + (signatures.dnskey_validity - signatures.renew_within()).max(3600);
             let next = signing.next.filter(|&n| n > t).map_or(refreshed, |n| n.min(refreshed));
             match end {
                 Some(end) if next < end => t = next,

@@ -352,6 +352,21 @@ pub fn wanted_ds(snapshot: &ZoneSnapshot, origin: &Name) -> Option<WantedDs> {
     WantedDs::from_keys(origin, &published, parent.digest.number(), ttl(parent.ds_ttl), dnskey_ttl)
 }
 
+/// The DS set the zone wants at its parent now: from its keys' states,
+/// or, with an offline KSK, from the CDS of the response in force
+/// ([`super::offline::wanted_ds`]).
+pub async fn wanted_ds_now(
+    db: &Database,
+    snapshot: &ZoneSnapshot,
+    origin: &Name,
+    now: i64,
+) -> Result<Option<WantedDs>, ManageError> {
+    if snapshot.policy.keys.offline_ksk {
+        return super::offline::wanted_ds(db, snapshot, origin, now).await;
+    }
+    Ok(wanted_ds(snapshot, origin))
+}
+
 /// Submits the wanted DS set by the policy's command and to every update
 /// server, unless that very set was submitted already (or failed, and its
 /// retry is not yet due). Returns when to try again after a failure.
@@ -375,12 +390,7 @@ pub async fn submit_round_from(
 ) -> Result<Option<i64>, ManageError> {
     let zone = &snapshot.zone;
     let origin = Name::from_text(&zone.name, None).map_err(|e| ManageError::Argument(e.to_string()))?;
-    let wanted = if snapshot.policy.keys.offline_ksk {
-        super::offline::wanted_ds(db, snapshot, &origin, now).await?
-    } else {
-        wanted_ds(snapshot, &origin)
-    };
-    let Some(wanted) = wanted else { return Ok(None) };
+    let Some(wanted) = wanted_ds_now(db, snapshot, &origin, now).await? else { return Ok(None) };
     let command = snapshot.policy.parent.submit_command.as_deref();
     let remotes = db.remotes(zone.id).await?;
     let choice = sources.transfer(&zone_transfer_source(&remotes));

@@ -8,9 +8,9 @@
 //! secondary; it sends the parent the DS set the response's CDS names, by
 //! UPDATE with TSIG, as for any zone. The KSK side is a database and a
 //! second token with no service, as on a machine without a network. A
-//! ceremony (request, response, import) is held every 40 s, each reaching
-//! 120 s ahead; the test is the operator who carries what the parent
-//! publishes to the KSK side (`ds seen|gone`). Under a 30 s ZSK and a 75 s KSK, with
+//! ceremony (request, response, import) is held every 25 s, each reaching
+//! 80 s ahead; the test is the operator who carries what the parent
+//! publishes to the KSK side (`ds seen|gone`). Under a 20 s ZSK and a 45 s KSK, with
 //! Unbound trusting `test.` only and asked every 250 ms, the zone goes
 //! through several ZSK rollovers inside responses and a KSK rollover
 //! across them. Required: no SERVFAIL, AD on every answer, the KSK
@@ -40,15 +40,15 @@ const TTL: u32 = 3;
 const DS_TTL: u32 = 2;
 const SETTLE: Duration = Duration::from_secs(90);
 /// Between ceremonies, and how far each request reaches.
-const CEREMONY_EVERY: i64 = 40;
-const REACH: i64 = 120;
+const CEREMONY_EVERY: i64 = 25;
+const REACH: i64 = 80;
 /// The longest the KSK rollover may take.
 const ROLLOVER: Duration = Duration::from_secs(300);
 
 fn policy_text(store: &Store) -> String {
     format!(
         "name = \"offline\"\n\
-         [keys]\nalgorithm = \"ECDSAP256SHA256\"\noffline-ksk = true\nzsk-lifetime = \"30s\"\nksk-lifetime = \"75s\"\n\
+         [keys]\nalgorithm = \"ECDSAP256SHA256\"\noffline-ksk = true\nzsk-lifetime = \"20s\"\nksk-lifetime = \"45s\"\n\
          dnskey-ttl = \"2s\"\npublish-safety = \"1s\"\nretire-safety = \"1s\"\nstore = \"{}\"\n\
          [signatures]\nvalidity = \"2h\"\ndnskey-validity = \"2h\"\nrefresh = \"1h\"\njitter = \"1m\"\ninception-offset = \"5m\"\n\
          [denial]\ntype = \"nsec\"\n\

@@ -23,7 +23,7 @@ fn example_policies_pass() {
             count += 1;
         }
     }
-    assert_eq!(count, 3, "three example policies");
+    assert_eq!(count, 4, "four example policies");
 }
 
 #[test]
