@@ -69,6 +69,38 @@ impl Database {
         .await?)
     }
 
+    /// The zone's periods of one side that start at or before `at`, the
+    /// newest first, at most `limit`; and when the first period after
+    /// `at` starts. What a run, the status and the metrics need, without
+    /// reading every period.
+    pub async fn offline_periods_at(
+        &self,
+        zone_id: i64,
+        side: OfflineSide,
+        at: i64,
+        limit: i64,
+    ) -> Result<(Vec<OfflinePeriod>, Option<i64>)> {
+        let started = sqlx::query_as(
+            "SELECT start, body, expires FROM offline_periods WHERE zone_id = $1 AND side = $2 AND start <= $3
+             ORDER BY start DESC LIMIT $4",
+        )
+        .bind(zone_id)
+        .bind(side.as_str())
+        .bind(at)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(start) FROM offline_periods WHERE zone_id = $1 AND side = $2 AND start > $3",
+        )
+        .bind(zone_id)
+        .bind(side.as_str())
+        .bind(at)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((started, next))
+    }
+
     /// Writes what an offline step changed, in one transaction: the
     /// periods of each side given replace that side's from their first
     /// start on; key states, removed keys and consumed observations as a

@@ -194,19 +194,24 @@ pub(super) fn open_signing_keys(
     let mut in_use = Vec::new();
     for key in keys {
         let Some(row) = stored.iter().find(|s| s.key.id == key.id) else { continue };
-        let published = PublishedKey::from_public(key.algorithm, row.dnskey.get(4..).unwrap_or_default(), key.role);
         let signs = publication.key_signers.contains(&key.id) || publication.zone_signers.contains(&key.id);
-        let signer = if signs {
-            let uri = KeyUri::parse(&row.uri).map_err(ManageError::key(zone))?;
-            let signing = open_key(&uri).map_err(ManageError::key(zone))?;
-            prove(signing.as_ref(), &published).map_err(ManageError::key(zone))?;
-            Some(signing)
-        } else {
-            None
-        };
-        in_use.push(InUse { id: key.id, published, signer });
+        let signer = if signs { Some(open_proven(zone, row)?) } else { None };
+        in_use.push(InUse { id: key.id, published: stored_public(row), signer });
     }
     Ok(in_use)
+}
+
+/// A stored key's DNSKEY, as the signer publishes it.
+pub(super) fn stored_public(row: &StoredKey) -> PublishedKey {
+    PublishedKey::from_public(row.key.algorithm, row.dnskey.get(4..).unwrap_or_default(), row.key.role)
+}
+
+/// Opens a stored key in its store and proves it against its DNSKEY.
+pub(super) fn open_proven(zone: &str, row: &StoredKey) -> Result<Box<dyn SigningKey>, ManageError> {
+    let uri = KeyUri::parse(&row.uri).map_err(ManageError::key(zone))?;
+    let signing = open_key(&uri).map_err(ManageError::key(zone))?;
+    prove(signing.as_ref(), &stored_public(row)).map_err(ManageError::key(zone))?;
+    Ok(signing)
 }
 
 /// The signer's keys as the key states give them; CDS/CDNSKEY only if the

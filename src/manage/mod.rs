@@ -208,3 +208,9 @@ impl ManageError {
 fn zone_name(snapshot: &ZoneSnapshot) -> &str {
     &snapshot.zone.name
 }
+
+/// The snapshot's zone name as a name.
+fn zone_origin(snapshot: &ZoneSnapshot) -> Result<crate::zone::Name, ManageError> {
+    crate::zone::Name::from_text(&snapshot.zone.name, None)
+        .map_err(|e| ManageError::Argument(format!("stored zone name {:?}: {e}", snapshot.zone.name)))
+}

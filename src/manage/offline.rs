@@ -21,21 +21,20 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::keys::{Within, advance_making_keys, machine_keys};
+use super::keys::{Within, advance_making_keys, machine_keys, open_proven, stored_public};
 use super::run::{anchor_key_paths, database_dir, step_events};
-use super::{ManageError, zone_name};
+use super::{ManageError, zone_name, zone_origin};
 use crate::db::{
     Actor, Database, Event, EventKind, NewZone, OfflineCommit, OfflinePeriod, OfflineSide, StoredKey, ZoneSnapshot,
 };
-use crate::keys::{KeyUri, PublishedKey, SigningKey, open_key, proof::prove};
+use crate::keys::{KeyUri, SigningKey, SmallFileError, read_small_file};
 use crate::offline::{self, Document, Kind, Period, Record, check_request, check_response, split_keys};
 use crate::parent::submit::WantedDs;
 use crate::rollover::{self, Action, Key, Observation, RecordState, Step, publication};
 use crate::sign::{PresignedKeys, Signer, Window, sign_apex_rrset};
 use crate::time::format_time;
 use crate::zone::dnssec::{Algorithm, Dnskey, Role, key_tag};
-use crate::zone::writer::write_record;
-use crate::zone::{Name, RecordRef, Rtype, read_records_str};
+use crate::zone::{Name, Rtype, read_records_str};
 
 /// A request or response longer than this is not one.
 const MAX_FILE_BYTES: u64 = 64 << 20;
@@ -108,30 +107,37 @@ async fn offline_snapshot(db: &Database, name: &Name, side: Role) -> Result<Zone
         let policy = snapshot.policy.name.clone();
         return Err(refuse(&snapshot, format!("policy {policy} does not keep the KSK offline (keys.offline-ksk)")));
     }
-    let wrong = |k: &&StoredKey| if side == Role::Zsk { k.key.role.signs_keys() } else { k.key.role.signs_zone() };
-    if let Some(key) = snapshot.keys.iter().find(wrong) {
-        let (this, other) = match side {
-            Role::Zsk => ("the KSK side's", "requests are written and responses imported by the online signer"),
-            _ => ("the online signer's", "requests are signed on the KSK side"),
-        };
-        let reason = format!("this database holds {} key tag {}: it is {this}; {other}", key.key.role, key.key.tag);
-        return Err(refuse(&snapshot, reason));
+    if let Some(refusal) = wrong_side(&snapshot, side) {
+        return Err(refusal);
     }
     Ok(snapshot)
 }
 
-fn read_file(snapshot: &ZoneSnapshot, file: &Path) -> Result<String, ManageError> {
-    let cannot = |e: std::io::Error| refuse(snapshot, format!("{}: {e}", file.display()));
-    let length = std::fs::metadata(file).map_err(cannot)?.len();
-    if length > MAX_FILE_BYTES {
-        return Err(refuse(snapshot, format!("{}: longer than 64 MiB", file.display())));
-    }
-    std::fs::read_to_string(file).map_err(cannot)
+/// A key this database holds that belongs to the other side: a KSK where
+/// `side` is the online signer's (`Role::Zsk`), a ZSK where it is the KSK
+/// side's.
+fn other_sides_key(snapshot: &ZoneSnapshot, side: Role) -> Option<&StoredKey> {
+    let theirs = |k: &&StoredKey| if side == Role::Zsk { k.key.role.signs_keys() } else { k.key.role.signs_zone() };
+    snapshot.keys.iter().find(theirs)
 }
 
-fn origin_of(snapshot: &ZoneSnapshot) -> Result<Name, ManageError> {
-    Name::from_text(&snapshot.zone.name, None)
-        .map_err(|e| ManageError::Argument(format!("stored zone name {:?}: {e}", snapshot.zone.name)))
+/// The refusal of a command of `side` on the other side's database.
+fn wrong_side(snapshot: &ZoneSnapshot, side: Role) -> Option<ManageError> {
+    let key = other_sides_key(snapshot, side)?;
+    let (this, other) = match side {
+        Role::Zsk => ("the KSK side's", "it signs requests (signet ksr sign); the online signer signs the zone"),
+        _ => ("the online signer's", "requests are signed on the KSK side"),
+    };
+    Some(refuse(
+        snapshot,
+        format!("this database holds {} key tag {}: it is {this}; {other}", key.key.role, key.key.tag),
+    ))
+}
+
+fn read_file(snapshot: &ZoneSnapshot, file: &Path) -> Result<String, ManageError> {
+    let cannot = |e: SmallFileError| refuse(snapshot, format!("{}: {e}", file.display()));
+    let bytes = read_small_file(file, MAX_FILE_BYTES).map_err(cannot)?;
+    String::from_utf8(bytes).map_err(|_| cannot(SmallFileError::NotUtf8))
 }
 
 /// A key that stands in for a key of the other side, every record its
@@ -151,11 +157,7 @@ fn stand_in(id: i64, role: Role, algorithm: Algorithm, tag: u16, unpublished: bo
 /// A period's records as master-file text, as stored.
 fn period_body(zone: &Name, period: &Period) -> String {
     let mut body = String::new();
-    for record in &period.records {
-        let rdata = &record.rdata;
-        write_record(RecordRef { owner: zone.as_ref(), rtype: record.rtype, ttl: record.ttl, rdata }, 1, &mut body);
-        body.push('\n');
-    }
+    offline::write_records(zone, &period.records, &mut body);
     body
 }
 
@@ -194,7 +196,7 @@ pub async fn write_request(
     if until <= from {
         return Err(refuse(&snapshot, format!("the request ends ({}) before it starts", format_time(until))));
     }
-    let origin = origin_of(&snapshot)?;
+    let origin = zone_origin(&snapshot)?;
     let store = key_store.cloned().or_else(|| snapshot.policy.keys.store.clone());
     let before: Vec<i64> = snapshot.keys.iter().map(|k| k.key.id).collect();
     // A zone already published is planned from now, as its runs will go
@@ -295,7 +297,7 @@ pub async fn import_response(
     now: i64,
 ) -> Result<ResponseImported, ManageError> {
     let snapshot = offline_snapshot(db, name, Role::Zsk).await?;
-    let origin = origin_of(&snapshot)?;
+    let origin = zone_origin(&snapshot)?;
     let text = read_file(&snapshot, file)?;
     let document = offline::parse(&text, Kind::Response, &origin, file)?;
     let zone_id = snapshot.zone.id;
@@ -364,8 +366,8 @@ async fn stored_periods(
 
 /// How far the zone's imported responses reach, if it has any.
 pub async fn response_cover(db: &Database, zone_id: i64, warning: i64) -> Result<Option<ResponseCover>, ManageError> {
-    let rows = db.offline_periods(zone_id, OfflineSide::Response).await?;
-    Ok(rows.last().map(|last| {
+    let (last, _) = db.offline_periods_at(zone_id, OfflineSide::Response, i64::MAX, 1).await?;
+    Ok(last.first().map(|last| {
         let expires = last.expires.unwrap_or(last.start);
         ResponseCover { last_start: last.start, expires, warn_from: expires - warning }
     }))
@@ -383,8 +385,8 @@ pub async fn wanted_ds(
     origin: &Name,
     now: i64,
 ) -> Result<Option<WantedDs>, ManageError> {
-    let rows = db.offline_periods(snapshot.zone.id, OfflineSide::Response).await?;
-    let Some(row) = rows.iter().rev().find(|p| p.start <= now) else { return Ok(None) };
+    let (in_force, _) = db.offline_periods_at(snapshot.zone.id, OfflineSide::Response, now, 1).await?;
+    let Some(row) = in_force.first() else { return Ok(None) };
     let period = stored_period(snapshot, origin, row)?;
     let ds: Vec<Vec<u8>> = period.rdatas(Rtype::CDS).map(<[u8]>::to_vec).collect();
     if ds.is_empty() {
@@ -404,9 +406,7 @@ pub async fn wanted_ds(
 /// the first import, or the next ceremony once the responses run out
 /// within the policy's `keys.response-warning`. Not for the KSK side.
 pub fn cover_todo(snapshot: &ZoneSnapshot, cover: Option<ResponseCover>, now: i64) -> Option<String> {
-    let offline = snapshot.policy.keys.offline_ksk;
-    let ksk_side = snapshot.keys.iter().any(|k| k.key.role.signs_keys());
-    if !offline || ksk_side {
+    if !snapshot.policy.keys.offline_ksk || other_sides_key(snapshot, Role::Zsk).is_some() {
         return None;
     }
     match cover {
@@ -448,21 +448,14 @@ pub(super) async fn advance_with_response(
     origin: &Name,
     now: i64,
 ) -> Result<InForce, ManageError> {
-    if let Some(key) = snapshot.keys.iter().find(|k| k.key.role.signs_keys()) {
-        let reason = format!(
-            "this database holds {} key tag {}: it is the KSK side, which signs requests (signet ksr sign), not zones",
-            key.key.role, key.key.tag
-        );
-        return Err(refuse(snapshot, reason));
+    if let Some(refusal) = wrong_side(snapshot, Role::Zsk) {
+        return Err(refusal);
     }
-    let rows = db.offline_periods(snapshot.zone.id, OfflineSide::Response).await?;
+    // The three latest periods started: a run stays at most that far behind.
+    let (started, next_period) = db.offline_periods_at(snapshot.zone.id, OfflineSide::Response, now, 3).await?;
     let min_validity = snapshot.policy.signatures.refresh;
-    let usable: Vec<&OfflinePeriod> = rows
-        .iter()
-        .rev()
-        .filter(|p| p.start <= now && p.expires.unwrap_or(p.start) - now >= min_validity)
-        .take(3)
-        .collect();
+    let usable: Vec<&OfflinePeriod> =
+        started.iter().filter(|p| p.expires.unwrap_or(p.start) - now >= min_validity).collect();
     let mut refusals = Vec::new();
     for row in &usable {
         let period = stored_period(snapshot, origin, row)?;
@@ -474,7 +467,6 @@ pub(super) async fn advance_with_response(
         let mut have = published.clone();
         have.sort_unstable();
         if have == wanted {
-            let next_period = rows.iter().map(|p| p.start).find(|&start| start > now);
             return Ok(InForce { step, presigned: presigned(&period), next_period });
         }
         refusals.push(format!(
@@ -484,15 +476,15 @@ pub(super) async fn advance_with_response(
             key_tags(snapshot, &have)
         ));
     }
-    let reason = match (rows.last(), refusals.is_empty()) {
+    let reason = match (response_cover(db, snapshot.zone.id, 0).await?, refusals.is_empty()) {
         (None, _) => "no signed key response imported (signet skr import): nothing new is published".to_owned(),
         (Some(last), true) => format!(
             "no imported response covers {} with DNSKEY signatures valid for {} more (the last period starts {}, \
              its signatures expire {}): nothing new is published; import a new response",
             format_time(now),
             crate::time::format_duration(min_validity),
-            format_time(last.start),
-            format_time(last.expires.unwrap_or(last.start))
+            format_time(last.last_start),
+            format_time(last.expires)
         ),
         (Some(_), false) => format!("no response in force fits the keys: {}", refusals.join("; ")),
     };
@@ -572,7 +564,7 @@ pub async fn sign_request(
     key_store: Option<&KeyUri>,
 ) -> Result<ResponseSigned, ManageError> {
     let mut snapshot = offline_snapshot(db, name, Role::Ksk).await?;
-    let origin = origin_of(&snapshot)?;
+    let origin = zone_origin(&snapshot)?;
     let text = read_file(&snapshot, file)?;
     let request = offline::parse(&text, Kind::Request, &origin, file)?;
     check_request(&request, file, snapshot.policy.keys.algorithm)?;
@@ -682,23 +674,28 @@ impl Ceremony {
         let ttl = period.records.first().map_or(snapshot.policy.keys.dnskey_ttl as u32, |r| r.ttl);
         let mut records: Vec<Record> = period.records.clone();
         for id in publish.dnskey.iter().filter(|&&id| id >= 0) {
-            records.push(Record { rtype: Rtype::DNSKEY, ttl, rdata: self.dnskey(snapshot, *id)?, line: 0 });
+            records.push(Record {
+                rtype: Rtype::DNSKEY,
+                ttl,
+                rdata: stored_key(snapshot, *id)?.dnskey.clone(),
+                line: 0,
+            });
         }
         if cds {
             for id in publish.cds.iter().filter(|&&id| id >= 0) {
-                let dnskey = self.dnskey(snapshot, *id)?;
-                let published = published_key(&dnskey);
-                if let Some(ds) = published.ds_rdata(self.zone.as_ref(), snapshot.policy.parent.digest.number()) {
+                let stored = stored_key(snapshot, *id)?;
+                let digest = snapshot.policy.parent.digest.number();
+                if let Some(ds) = stored_public(stored).ds_rdata(self.zone.as_ref(), digest) {
                     records.push(Record { rtype: Rtype::CDS, ttl, rdata: ds, line: 0 });
                 }
-                records.push(Record { rtype: Rtype::CDNSKEY, ttl, rdata: dnskey, line: 0 });
+                records.push(Record { rtype: Rtype::CDNSKEY, ttl, rdata: stored.dnskey.clone(), line: 0 });
             }
         }
         let signers: Vec<i64> = publish.key_signers.iter().copied().filter(|&id| id >= 0).collect();
         let rrsigs = self.sign_period(snapshot, &records, &signers, t)?;
         records.extend(rrsigs);
         for id in &signers {
-            let tag = self.dnskey(snapshot, *id).map(|d| key_tag(&d))?;
+            let tag = stored_key(snapshot, *id)?.key.tag;
             if !self.ksks.contains(&tag) {
                 self.ksks.push(tag);
             }
@@ -707,15 +704,6 @@ impl Ceremony {
         self.plan.push(OfflinePeriod { start: t, body, expires: None });
         self.response.push(Period { start: t, line: 0, records });
         Ok(keys)
-    }
-
-    fn dnskey(&self, snapshot: &ZoneSnapshot, id: i64) -> Result<Vec<u8>, ManageError> {
-        snapshot
-            .keys
-            .iter()
-            .find(|k| k.key.id == id)
-            .map(|k| k.dnskey.clone())
-            .ok_or_else(|| refuse(snapshot, format!("key {id} is not stored")))
     }
 
     /// The RRSIGs of every signer over each key RRset of `records`.
@@ -733,7 +721,7 @@ impl Ceremony {
         for &id in signers {
             self.open(snapshot, id)?;
             let key = self.opened[&id].as_ref();
-            let signer = Signer { key, tag: key_tag(&self.dnskey(snapshot, id)?) };
+            let signer = Signer { key, tag: stored_key(snapshot, id)?.key.tag };
             for rtype in [Rtype::DNSKEY, Rtype::CDS, Rtype::CDNSKEY] {
                 let rdatas: Vec<&[u8]> =
                     records.iter().filter(|r| r.rtype == rtype).map(|r| r.rdata.as_slice()).collect();
@@ -751,15 +739,7 @@ impl Ceremony {
         if self.opened.contains_key(&id) {
             return Ok(());
         }
-        let zone = zone_name(snapshot);
-        let stored = snapshot
-            .keys
-            .iter()
-            .find(|k| k.key.id == id)
-            .ok_or_else(|| refuse(snapshot, format!("key {id} is not stored")))?;
-        let uri = KeyUri::parse(&stored.uri).map_err(ManageError::key(zone))?;
-        let key = open_key(&uri).map_err(ManageError::key(zone))?;
-        prove(key.as_ref(), &published_key(&stored.dnskey)).map_err(ManageError::key(zone))?;
+        let key = open_proven(zone_name(snapshot), stored_key(snapshot, id)?)?;
         self.opened.insert(id, key);
         Ok(())
     }
@@ -815,11 +795,7 @@ impl Ceremony {
     }
 }
 
-/// A stored DNSKEY's public side.
-fn published_key(dnskey: &[u8]) -> PublishedKey {
-    let key = Dnskey::parse(dnskey);
-    let algorithm =
-        key.as_ref().and_then(|k| Algorithm::from_number(k.algorithm)).unwrap_or(Algorithm::EcdsaP256Sha256);
-    let role = if key.is_some_and(|k| k.is_sep()) { Role::Ksk } else { Role::Zsk };
-    PublishedKey::from_public(algorithm, dnskey.get(4..).unwrap_or_default(), role)
+/// A key of the snapshot, by id.
+fn stored_key(snapshot: &ZoneSnapshot, id: i64) -> Result<&StoredKey, ManageError> {
+    snapshot.keys.iter().find(|k| k.key.id == id).ok_or_else(|| refuse(snapshot, format!("key {id} is not stored")))
 }

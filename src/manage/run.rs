@@ -284,8 +284,7 @@ async fn run_locked(
     options: &RunOptions<'_>,
 ) -> Result<RunOutcome, ManageError> {
     let started = std::time::Instant::now();
-    let origin = Name::from_text(&snapshot.zone.name, None)
-        .map_err(|e| ManageError::Argument(format!("stored zone name {:?}: {e}", snapshot.zone.name)))?;
+    let origin = super::zone_origin(&snapshot)?;
     let output = std::path::PathBuf::from(&snapshot.zone.output_path);
     crate::publish::remove_stale_candidates(&output);
     // The published version is read beside the input, when the caller

@@ -220,20 +220,22 @@ fn header(line: &str, kind: Kind) -> Result<Option<i64>, LineProblem> {
 pub fn write(document: &Document, now: i64) -> String {
     let tag = document.kind.tag();
     let mut out = String::new();
-    let mut line = String::new();
     for period in &document.periods {
         out.push_str(&format!(";; {tag} {VERSION} {} ({}) =========\n", period.start, format_time(period.start)));
-        for record in &period.records {
-            line.clear();
-            let owner = document.zone.as_ref();
-            write_record(RecordRef { owner, rtype: record.rtype, ttl: record.ttl, rdata: &record.rdata }, 1, &mut line);
-            out.push_str(&line);
-            out.push('\n');
-        }
+        write_records(&document.zone, &period.records, &mut out);
     }
     let version = env!("CARGO_PKG_VERSION");
     out.push_str(&format!(";; {tag} {VERSION} generated at {} by signet {version}\n", format_time(now)));
     out
+}
+
+/// Appends `records`, owned by `zone`'s apex, one master-file line each.
+pub fn write_records(zone: &Name, records: &[Record], out: &mut String) {
+    for record in records {
+        let rdata = &record.rdata;
+        write_record(RecordRef { owner: zone.as_ref(), rtype: record.rtype, ttl: record.ttl, rdata }, 1, out);
+        out.push('\n');
+    }
 }
 
 #[cfg(test)]

@@ -15,4 +15,4 @@ pub mod check;
 pub mod format;
 
 pub use check::{CheckError, CheckedPeriod, MAX_PERIODS, MAX_ZSKS, check_request, check_response, split_keys};
-pub use format::{Document, FormatError, Kind, Period, Record, parse, write};
+pub use format::{Document, FormatError, Kind, Period, Record, parse, write, write_records};
