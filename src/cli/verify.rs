@@ -26,6 +26,10 @@ pub(super) struct VerifyArgs {
     /// Every RRSIG must remain valid at least this long (e.g. 2d, 12h).
     #[arg(long, value_parser = humantime::parse_duration)]
     min_validity: Option<std::time::Duration>,
+    /// A zone without a DNSKEY RRset is acceptable (a zone gone
+    /// insecure): it must then hold no DNSSEC record at all.
+    #[arg(long)]
+    allow_unsigned: bool,
 }
 
 /// Runs `signet verify`: exit 0 valid, 1 errors found, 2 unreadable input.
@@ -39,6 +43,7 @@ pub(super) fn run(args: VerifyArgs, now: Option<i64>, format: Format) -> anyhow:
         now: now.unwrap_or_else(signet::time::wall_clock),
         min_validity: args.min_validity.map_or(0, |d| d.as_secs() as i64),
         trust_anchor,
+        allow_unsigned: args.allow_unsigned,
         ..VerifyOptions::default()
     };
     let report = verify_zone_with_progress(&zone, &options, &TerminalProgress::new());

@@ -39,6 +39,15 @@ pub(super) enum ZoneCommand {
         /// The zone (apex).
         name: String,
     },
+    /// Put the zone under another imported policy; its next run follows
+    /// it (a policy with `insecure = true` takes the zone to unsigned
+    /// safely, one without takes it back to signed).
+    SetPolicy {
+        /// The zone (apex).
+        name: String,
+        /// The policy's name in the database (`signet policy import`).
+        policy: String,
+    },
     /// Ask `signet serve` to read the zone's input again now.
     Reload {
         /// The zone (apex).
@@ -235,6 +244,7 @@ pub(super) async fn run(command: ZoneCommand, ctx: &Context) -> anyhow::Result<E
         ZoneCommand::Status { name, audit } => status(&db, ctx, &name, audit).await,
         ZoneCommand::Reload { name, full_verify } => reload(&db, ctx, &name, full_verify).await,
         ZoneCommand::Remove { name } => remove(&db, ctx, &name).await,
+        ZoneCommand::SetPolicy { name, policy } => set_policy(&db, ctx, &name, &policy).await,
         ZoneCommand::Diff(args) => diff(&db, ctx, args).await,
         ZoneCommand::Versions { name } => versions(&db, ctx, &name).await,
         ZoneCommand::SetInput(args) => set_input(&db, ctx, args).await,
@@ -375,6 +385,13 @@ async fn reload(db: &Database, ctx: &Context, name: &str, full_verify: bool) -> 
             outln!("zone {name}: {what} noted, but signet serve is not running: sign it with `signet sign {name}`")?
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn set_policy(db: &Database, ctx: &Context, name: &str, policy: &str) -> anyhow::Result<ExitCode> {
+    let name = super::parse_origin(name)?;
+    let old = db.set_zone_policy(&name, policy, ctx.now).await?;
+    outln!("zone {name}: policy {old} → {policy}; the next run follows it")?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -2,7 +2,8 @@
 //! (RFC 7344, RFC 8078): when the zone publishes a CDS RRset that differs
 //! from the DS RRset the parent has, the parent replaces its DS RRset with
 //! it a fixed delay later, provided the zone still asks for the same set
-//! then. A zone that stops publishing CDS asks for nothing. (With CDS off,
+//! then. A zone that stops publishing CDS asks for nothing; one that
+//! publishes the CDS DELETE record asks for no DS at all. (With CDS off,
 //! the dry-run plays the operator who submits the same set by hand.)
 
 /// A change the parent made to its DS RRset.
@@ -12,6 +13,17 @@ pub(crate) struct DsChange {
     pub added: Vec<Vec<u8>>,
     /// DS RDATA no longer published.
     pub removed: Vec<Vec<u8>>,
+}
+
+/// What the zone asks the parent for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum DsRequest {
+    /// No change (no CDS published).
+    Nothing,
+    /// This DS RRset.
+    Set(Vec<Vec<u8>>),
+    /// No DS at all (CDS/CDNSKEY DELETE, RFC 8078 §4): the zone goes insecure.
+    Delete,
 }
 
 /// The simulated parent.
@@ -36,10 +48,27 @@ impl Parent {
 
     /// At `at`, the zone asks for this DS RRset (its CDS records; or the
     /// operator's submission, which the parent treats the same way).
-    pub(crate) fn asked(&mut self, ds: &[Vec<u8>], at: i64) {
-        let mut wanted = ds.to_vec();
+    pub(crate) fn asked(&mut self, request: &DsRequest, at: i64) {
+        let mut wanted = match request {
+            DsRequest::Nothing => Vec::new(),
+            DsRequest::Set(ds) => ds.clone(),
+            DsRequest::Delete => {
+                self.wants(Vec::new(), at);
+                return;
+            }
+        };
         wanted.sort();
-        if wanted.is_empty() || wanted == self.ds {
+        if wanted.is_empty() {
+            self.pending = None;
+            return;
+        }
+        self.wants(wanted, at);
+    }
+
+    /// The parent will publish `wanted` (sorted) a delay after `at`,
+    /// unless it publishes it already or has that change under way.
+    fn wants(&mut self, wanted: Vec<Vec<u8>>, at: i64) {
+        if wanted == self.ds {
             self.pending = None;
             return;
         }
@@ -71,20 +100,25 @@ mod tests {
 
     #[test]
     fn acts_on_a_steady_cds_after_the_delay() {
+        let set = |names: &[&[u8]]| DsRequest::Set(names.iter().map(|n| n.to_vec()).collect());
         let mut parent = Parent::new(100);
-        parent.asked(&[b"a".to_vec()], 0);
-        parent.asked(&[b"a".to_vec()], 50);
+        parent.asked(&set(&[b"a"]), 0);
+        parent.asked(&set(&[b"a"]), 50);
         assert_eq!(parent.due(), Some(100), "the same request does not restart the clock");
         assert_eq!(parent.act(99), None);
         let change = parent.act(100).expect("due");
         assert_eq!(change.added, [b"a".to_vec()]);
-        parent.asked(&[b"a".to_vec(), b"b".to_vec()], 200);
-        parent.asked(&[b"b".to_vec()], 250);
+        parent.asked(&set(&[b"a", b"b"]), 200);
+        parent.asked(&set(&[b"b"]), 250);
         assert_eq!(parent.due(), Some(350), "a changed request starts again");
         let change = parent.act(400).expect("due");
         assert_eq!((change.added, change.removed), (vec![b"b".to_vec()], vec![b"a".to_vec()]));
-        parent.asked(&[b"c".to_vec()], 500);
-        parent.asked(&[], 510);
+        parent.asked(&set(&[b"c"]), 500);
+        parent.asked(&DsRequest::Nothing, 510);
         assert_eq!(parent.due(), None, "a withdrawn request is dropped");
+        parent.asked(&DsRequest::Delete, 600);
+        let change = parent.act(700).expect("due");
+        assert_eq!((change.added, change.removed), (vec![], vec![b"b".to_vec()]));
+        assert!(parent.ds().is_empty(), "CDS DELETE: no DS at all");
     }
 }

@@ -12,7 +12,11 @@
 //!    the cached DNSKEY RRset.
 //!
 //! Once the parent has published a DS, an empty DS RRset is unsafe too: the
-//! zone would fall back to insecure. The check is independent of the state
+//! zone would fall back to insecure; unless the zone was going insecure
+//! when the parent emptied it (RFC 6781 §4.3). Going insecure is then
+//! judged like any other change: while a resolver may hold the old DS,
+//! every version it may meet must validate with it (a version without
+//! DNSKEYs or signatures does not). The check is independent of the state
 //! machine: it reads what each version of the zone and of the parent
 //! actually published, with the TTLs actually in them.
 //!
@@ -130,13 +134,24 @@ impl<T> Published<T> {
     }
 }
 
+/// A DS RRset the parent published.
+#[derive(Debug)]
+struct DsSet {
+    records: Vec<Vec<u8>>,
+    /// Empty because the zone went insecure on purpose.
+    intended_insecure: bool,
+}
+
 /// The history the check runs on, and how many combinations it has tried.
 #[derive(Debug)]
 pub struct Checker {
     origin: Name,
     model: CacheModel,
     zone: Vec<Published<ZoneVersion>>,
-    ds: Vec<Published<Vec<Vec<u8>>>>,
+    ds: Vec<Published<DsSet>>,
+    /// The zone is going insecure: an empty DS RRset the parent publishes
+    /// now is what the zone asked for.
+    going_insecure: bool,
     /// Combinations checked so far.
     pub combinations: u64,
     /// Instants checked so far.
@@ -146,7 +161,13 @@ pub struct Checker {
 impl Checker {
     /// An empty history: no zone yet, no DS at the parent.
     pub fn new(origin: Name, model: CacheModel) -> Checker {
-        Checker { origin, model, zone: Vec::new(), ds: Vec::new(), combinations: 0, instants: 0 }
+        Checker { origin, model, zone: Vec::new(), ds: Vec::new(), going_insecure: false, combinations: 0, instants: 0 }
+    }
+
+    /// From now on the zone is (or is no longer) going insecure: an empty
+    /// DS RRset the parent publishes while it is was asked for.
+    pub fn set_going_insecure(&mut self, going: bool) {
+        self.going_insecure = going;
     }
 
     /// A new version of the zone is published. Fails when the version it
@@ -174,7 +195,8 @@ impl Checker {
         if let Some(last) = self.ds.last_mut() {
             last.replaced = Some(at);
         }
-        self.ds.push(Published { since: at, replaced: None, item: records.to_vec() });
+        let intended_insecure = records.is_empty() && self.going_insecure;
+        self.ds.push(Published { since: at, replaced: None, item: DsSet { records: records.to_vec(), intended_insecure } });
     }
 
     /// Checks every combination a resolver may hold at `at`.
@@ -182,8 +204,8 @@ impl Checker {
         self.instants += 1;
         let m = self.model;
         let ds_hold = m.ds_ttl + m.parent_propagation;
-        let secure_before = self.ds.iter().any(|d| d.since <= at && !d.item.is_empty());
-        let ds_sets: Vec<&Published<Vec<Vec<u8>>>> = self.ds.iter().filter(|d| d.may_be_cached(at, ds_hold)).collect();
+        let secure_before = self.ds.iter().any(|d| d.since <= at && !d.item.records.is_empty());
+        let ds_sets: Vec<&Published<DsSet>> = self.ds.iter().filter(|d| d.may_be_cached(at, ds_hold)).collect();
         let dnskeys: Vec<&Published<ZoneVersion>> = self
             .zone
             .iter()
@@ -197,15 +219,15 @@ impl Checker {
                 for ds in &ds_sets {
                     for keys in &dnskeys {
                         self.combinations += 1;
-                        let verdict = if ds.item.is_empty() {
-                            insecure(secure_before)
+                        let verdict = if ds.item.records.is_empty() {
+                            insecure(secure_before && !ds.item.intended_insecure)
                         } else {
-                            validates(&self.origin, &ds.item, &keys.item, &data.item, kind, at)
+                            validates(&self.origin, &ds.item.records, &keys.item, &data.item, kind, at)
                         };
                         if let Err(reason) = verdict {
                             let mut found = unsafe_at(at, keys.item.serial, data.item.serial, reason);
                             found.ds_published = ds.since;
-                            found.ds = ds.item.iter().map(|d| ds_name(d)).collect();
+                            found.ds = ds.item.records.iter().map(|d| ds_name(d)).collect();
                             return Err(Box::new(found));
                         }
                     }
@@ -363,5 +385,33 @@ mod tests {
         c.ds_published(&[], 2 * HOUR);
         let found = c.check(2 * HOUR).expect_err("went insecure");
         assert!(found.reason.to_string().contains("insecure"), "{}", found.reason);
+    }
+
+    /// Going insecure: the empty DS set is wanted, but a version without
+    /// keys is unsafe until every cached copy of the old DS set is gone.
+    #[test]
+    fn going_insecure_is_safe_only_once_the_old_ds_has_left_caches() {
+        let ksk = key(1, Role::Csk);
+        let ds = ksk.ds_rdata(origin().as_ref(), 2).expect("ds");
+        let unsigned_at = |at: i64| {
+            let mut c = checker();
+            c.ds_published(std::slice::from_ref(&ds), 0);
+            c.zone_published(version(1, 0, &[&ksk], 0)).expect("signed");
+            c.set_going_insecure(true);
+            c.ds_published(&[], 10 * HOUR);
+            assert!(c.check(10 * HOUR).is_ok(), "the empty DS set was asked for");
+            let unsigned = ZoneVersion::from_zone(&unsigned_zone(), at);
+            c.zone_published(unsigned).expect("unsigned");
+            c.check(at)
+        };
+        let gone = 10 * HOUR + 86400 + HOUR;
+        let found = unsigned_at(gone - 1).expect_err("the old DS may still be cached");
+        assert!(found.reason.to_string().contains("no DS of algorithm"), "{}", found.reason);
+        assert!(unsigned_at(gone).is_ok(), "no cache holds the old DS any more");
+    }
+
+    fn unsigned_zone() -> crate::zone::Zone {
+        let text = "example. 3600 IN SOA ns.example. h.example. 2 60 30 600 300\nexample. 3600 IN NS ns.example.\n";
+        crate::zone::read_zone_str(text, &origin(), std::path::Path::new("t")).expect("zone")
     }
 }

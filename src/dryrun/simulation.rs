@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::ceremonies::{CeremonyPlan, KSK_ID_OFFSET, KskSide};
-use super::parent::{DsChange, Parent};
+use super::parent::{DsChange, DsRequest, Parent};
 use super::safety::{CacheModel, Checker, Unsafe, ds_name};
 use super::trace::Trace;
 use super::version::ZoneVersion;
@@ -27,7 +27,7 @@ use crate::rollover::{
 use crate::sign::random_salt;
 use crate::time::{format_duration, format_time};
 use crate::verify::NoProgress;
-use crate::zone::dnssec::{ds_matches, key_tag};
+use crate::zone::dnssec::{Ds, ds_matches, key_tag};
 use crate::zone::{Name, ReadError, read_zone_file};
 
 /// Why a rehearsal could not be run to a verdict.
@@ -416,7 +416,11 @@ impl Simulation {
         };
         Ok(Simulation {
             parent: Parent::new(rehearsal.ds_delay),
-            checker: Checker::new(rehearsal.origin.clone(), rehearsal.cache_model()),
+            checker: {
+                let mut checker = Checker::new(rehearsal.origin.clone(), rehearsal.cache_model());
+                checker.set_going_insecure(policy.insecure);
+                checker
+            },
             policy: policy.clone(),
             zone_name: crate::db::zone_key(&rehearsal.origin),
             trace,
@@ -466,6 +470,7 @@ impl Simulation {
                 self.db.import_policy(&self.rehearsal.policy.policy.name, &file.source, now).await?;
                 tracing::info!(policy = %describe_policy(&file.policy), "policy replaced");
                 self.policy = file.policy;
+                self.checker.set_going_insecure(self.policy.insecure);
             }
             self.hold_ceremony(now).await?;
             let outcome = match run_zone(&self.db, &self.rehearsal.origin, now, &options).await {
@@ -599,13 +604,26 @@ impl Simulation {
     /// The DS RRset the parent is asked for: the zone's CDS records, or,
     /// when the policy publishes none, the same set submitted by the
     /// operator (what CDS would have said).
-    fn ds_asked_for(&self, step: &Step, version: &ZoneVersion) -> Vec<Vec<u8>> {
+    fn ds_asked_for(&self, step: &Step, version: &ZoneVersion) -> DsRequest {
         if self.policy.parent.cds {
-            return version.cds.clone();
+            let delete = version.cds.iter().any(|cds| Ds::parse(cds).is_some_and(|ds| ds.algorithm == 0));
+            return match &version.cds {
+                _ if delete => DsRequest::Delete,
+                cds if cds.is_empty() => DsRequest::Nothing,
+                cds => DsRequest::Set(cds.clone()),
+            };
         }
-        let wanted = publication(&step.keys).cds;
+        let publication = publication(&step.keys);
+        if publication.cds_delete {
+            return DsRequest::Delete;
+        }
+        if publication.cds.is_empty() {
+            return DsRequest::Nothing;
+        }
+        let wanted = publication.cds;
         let digest = self.policy.parent.digest.number();
-        step.keys
+        let set = step
+            .keys
             .iter()
             .filter(|k| wanted.contains(&k.id))
             .filter_map(|k| {
@@ -614,7 +632,8 @@ impl Simulation {
                 PublishedKey::from_public(k.algorithm, &rdata[4..], k.role)
                     .ds_rdata(self.rehearsal.origin.as_ref(), digest)
             })
-            .collect()
+            .collect();
+        DsRequest::Set(set)
     }
 
     /// Reads back what was published, traces it, shows the DS request to
@@ -714,5 +733,6 @@ fn describe_policy(policy: &Policy) -> String {
     } else {
         format!("KSK {} + ZSK {}", life(k.ksk_lifetime), life(k.zsk_lifetime))
     };
-    format!("{} ({keys}, {})", policy.name, k.algorithm)
+    let insecure = if policy.insecure { ", going insecure" } else { "" };
+    format!("{} ({keys}, {}{insecure})", policy.name, k.algorithm)
 }

@@ -113,6 +113,14 @@ impl ZoneVersion {
                 kind.expiration = kind.expiration.min(expiration);
             }
         }
+        if dnskeys.is_empty()
+            && let Some(soa) = apex.as_ref().and_then(|n| n.rrset(Rtype::SOA))
+        {
+            // An unsigned version (a zone gone insecure): its data is
+            // signed by no key, which validates only without a DS.
+            let example = format!("{} SOA", zone.origin());
+            kinds.insert(Vec::new(), SignedKind { signers: Vec::new(), ttl: soa.ttl(), example, expiration: i64::MAX });
+        }
         ZoneVersion {
             serial,
             published,

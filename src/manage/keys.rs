@@ -224,6 +224,8 @@ pub(super) fn signing_keys<'a>(publication: &Publication, opened: &'a [InUse], p
         key_signers: publication.key_signers.iter().filter_map(signer).collect(),
         zone_signers: publication.zone_signers.iter().filter_map(signer).collect(),
         cds: publication.cds.iter().filter(|_| publish_cds).filter_map(find).map(|k| k.published.clone()).collect(),
+        cds_delete: publication.cds_delete && publish_cds,
+        unsigned: publication.dnskey.is_empty(),
         presigned: None,
     }
 }

@@ -153,8 +153,15 @@ pub async fn restore_published(db: &Database, name: &Name, now: i64) -> Result<O
     };
     let policy = db.parsed_policy(row.policy_id).await?;
     let memo = db.gate_memo(row.id).await?.and_then(|bytes| SignatureMemo::from_bytes(&bytes).ok()).map(Arc::new);
-    let verify =
-        VerifyOptions { now, min_validity: policy.signatures.refresh, trust_anchor: None, memo, collect_memo: true };
+    let verify = VerifyOptions {
+        now,
+        min_validity: policy.signatures.refresh,
+        trust_anchor: None,
+        memo,
+        collect_memo: true,
+        // A zone going insecure may have put out its unsigned version.
+        allow_unsigned: policy.insecure,
+    };
     match verify_version(zone, &verify, &NoProgress) {
         Ok(version) => {
             let verify = VerifyOptions { memo: version.memo().cloned(), collect_memo: false, ..verify };

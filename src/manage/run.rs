@@ -327,6 +327,7 @@ async fn run_locked(
         trust_anchor: parent_ds(&step.keys, &opened, &origin, policy),
         memo: gate_plan.memo.take(),
         collect_memo: gate_plan.collect,
+        allow_unsigned: keys.unsigned,
     };
     let fingerprint = settings.fingerprint(&keys);
     let change_basis = change_basis(options, fingerprint, zone.sig_expires_at, &settings);

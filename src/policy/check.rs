@@ -49,6 +49,13 @@ pub enum Unworkable {
     /// cannot be offline.
     #[error("a CSK signs the zone and cannot be kept offline; use a KSK and a ZSK (keys.csk = false)")]
     OfflineCsk,
+    /// Going insecure with an offline KSK: the CDS/CDNSKEY DELETE must be
+    /// signed by the KSK, which the online signer does not hold.
+    #[error(
+        "an offline KSK signs the CDS/CDNSKEY DELETE a zone going insecure publishes: \
+         go insecure from a policy with keys.offline-ksk = false"
+    )]
+    OfflineInsecure,
     /// A key lifetime past [`MAX_LIFETIME`].
     #[error("{} exceeds the limit of {} (100 years; 0 means unlimited)", d(*.0), d(MAX_LIFETIME))]
     LifetimeBeyondLimit(i64),
@@ -373,6 +380,9 @@ fn check_lifetimes(policy: &Policy) -> Result<(), Refusal> {
     let k = &policy.keys;
     if k.offline_ksk && k.csk {
         refuse("keys.offline-ksk", Unworkable::OfflineCsk)?;
+    }
+    if k.offline_ksk && policy.insecure {
+        refuse("insecure", Unworkable::OfflineInsecure)?;
     }
     let zsk = zsk_rollover_time(policy);
     let ksk = ksk_rollover_time(policy);

@@ -70,6 +70,14 @@ pub struct Policy {
     /// A name for the policy (default: the file name without extension).
     #[serde(default)]
     pub name: String,
+    /// The zone goes (or stays) unsigned, safely (RFC 6781 §4.3, RFC
+    /// 8078): the DS is removed at the parent first (CDS/CDNSKEY DELETE
+    /// published, the empty DS set submitted), and only once the parent
+    /// is seen without it and its TTL and propagation delay have passed
+    /// do the DNSKEYs and signatures go. The timing fields below still
+    /// count: they are those the zone was signed under.
+    #[serde(default)]
+    pub insecure: bool,
     /// Keys and their lifetimes.
     #[serde(default)]
     pub keys: KeysPolicy,

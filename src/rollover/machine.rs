@@ -33,7 +33,12 @@
 //! algorithm's DNSKEYs and signatures together. Emergency: a compromised
 //! key's goal becomes hidden at once and its successor's zone signatures
 //! start with its DNSKEY (double signature) so that the compromised key
-//! can leave as early as the rules allow.
+//! can leave as early as the rules allow. Going insecure (a policy with
+//! `insecure = true`, RFC 6781 §4.3): every key's goal becomes hidden and
+//! none is made; without the DS rule the DS leaves first (retraction
+//! asked, CDS/CDNSKEY DELETE published, `ds gone`, then the DS TTL and the
+//! parent's propagation delay), and only then, by the other two rules,
+//! the DNSKEYs and signatures, all together.
 
 use std::collections::BTreeSet;
 
@@ -58,6 +63,9 @@ pub struct Publication {
     pub zone_signers: Vec<i64>,
     /// Keys published as CDS/CDNSKEY (empty when no DS change is wanted).
     pub cds: Vec<i64>,
+    /// The CDS/CDNSKEY "delete" records (RFC 8078 §4) instead: the zone
+    /// goes insecure and the parent may still have its DS.
+    pub cds_delete: bool,
 }
 
 fn published(key: &Key, record: Record) -> bool {
@@ -78,12 +86,16 @@ pub fn publication(keys: &[Key]) -> Publication {
     let at_parent: Vec<i64> =
         keys.iter().filter(|k| k.affects(Record::Ds) && published(k, Record::Ds)).map(|k| k.id).collect();
     let wanted = wanted_ds(keys);
+    // No DS wanted while the parent may still have one: only a zone going
+    // insecure gets there (the rules keep a DS otherwise).
+    let cds_delete = wanted.is_empty() && !at_parent.is_empty();
     let cds = if wanted == at_parent { Vec::new() } else { wanted };
     Publication {
         dnskey: ids(Record::Dnskey),
         key_signers: ids(Record::Krrsig),
         zone_signers: ids(Record::Zrrsig),
         cds,
+        cds_delete,
     }
 }
 
@@ -312,9 +324,10 @@ fn parent_view(keys: &[Key], mask: u32) -> Vec<Key> {
 
 /// The first safety rule a move from `before` to `after` breaks, whatever
 /// the parent has or has not done yet of what it was asked.
-fn broken(before: &[Key], after: &[Key]) -> Option<RuleViolation> {
+fn broken(before: &[Key], after: &[Key], insecure: bool) -> Option<RuleViolation> {
     let pending = before.iter().filter(|k| k.ds_pending.is_some()).count().min(6) as u32;
-    (0..1u32 << pending).find_map(|mask| rules::first_broken(&parent_view(before, mask), &parent_view(after, mask)))
+    (0..1u32 << pending)
+        .find_map(|mask| rules::first_broken(&parent_view(before, mask), &parent_view(after, mask), insecure))
 }
 
 /// The rollover method's word on a move (BIND's keymgr_policy_approval):
@@ -548,6 +561,14 @@ impl Run<'_> {
     /// seen, the DS is retracted like any other, when the rules allow.)
     fn set_goals(&mut self, manual: &[Role]) {
         self.link_successors();
+        if self.policy.insecure {
+            // Going insecure: every key leaves, none is made; the rules
+            // take the DS out first.
+            for key in &mut self.keys {
+                key.goal = Goal::Hidden;
+            }
+            return;
+        }
         let mut requested = BTreeSet::new();
         for i in 0..self.keys.len() {
             let key = &self.keys[i];
@@ -636,7 +657,7 @@ impl Run<'_> {
         }
         let mut after = self.keys.clone();
         after[i].set(record, to, self.now);
-        if let Some(violation) = broken(&self.keys, &after) {
+        if let Some(violation) = broken(&self.keys, &after, self.policy.insecure) {
             return Verdict::Blocked(WaitReason::WouldBreak(violation), None);
         }
         if record == Record::Ds && matches!(to, R | U) {
@@ -681,7 +702,7 @@ impl Run<'_> {
                     }
                     let mut after = state.clone();
                     after[j].set(r, to, self.now);
-                    if broken(&state, &after).is_none() {
+                    if broken(&state, &after, self.policy.insecure).is_none() {
                         moves.push((j, r, to, format!("{}, {together}", move_why(&state[j], r, to))));
                         state = after;
                     }

@@ -22,6 +22,11 @@
 //! (equation 2 of the paper): the successor's predecessor is the other
 //! key, or a chain of abandoned keys in the same state leads to it.
 //!
+//! A zone going insecure (RFC 6781 §4.3) gives up the DS rule, as BIND's
+//! keymgr does for a zone leaving DNSSEC: its DS may go. The other two
+//! rules still hold its DNSKEYs and signatures until that DS is hidden
+//! (3e and the first disjunct of rule 3), which is the safe order.
+//!
 //! Besides the safety rules, [`publishable`] checks what the signing gate
 //! needs: every algorithm with a published DNSKEY signs the zone and the
 //! DNSKEY RRset, and every signing key's DNSKEY is published.
@@ -84,7 +89,7 @@ impl RuleViolation {
 /// Checks the three safety rules on a state: `Err` names the first that
 /// fails (DS rule, then per algorithm the DNSKEY and ZRRSIG rules).
 pub fn check_rules(keys: &[Key]) -> Result<(), RuleViolation> {
-    match evaluate(keys).into_iter().find(|(_, _, holds)| !holds) {
+    match evaluate(keys, false).into_iter().find(|(_, _, holds)| !holds) {
         Some((rule, algorithm, _)) => Err(RuleViolation::new(rule, algorithm)),
         None => Ok(()),
     }
@@ -93,19 +98,21 @@ pub fn check_rules(keys: &[Key]) -> Result<(), RuleViolation> {
 /// The first rule that holds in `before` and not in `after` (the same keys,
 /// one move apart). A rule already broken before may stay broken: moves
 /// toward satisfying it are allowed (BIND's keymgr_transition_allowed).
-pub(crate) fn first_broken(before: &[Key], after: &[Key]) -> Option<RuleViolation> {
-    let was = evaluate(before);
-    let now = evaluate(after);
+/// `insecure`: the zone is going insecure, the DS rule does not count.
+pub(crate) fn first_broken(before: &[Key], after: &[Key], insecure: bool) -> Option<RuleViolation> {
+    let was = evaluate(before, insecure);
+    let now = evaluate(after, insecure);
     was.iter()
         .zip(now.iter())
         .find(|((_, _, held), (_, _, holds))| *held && !*holds)
         .map(|(_, (rule, algorithm, _))| RuleViolation::new(*rule, *algorithm))
 }
 
-/// Every rule, for every algorithm of the keys, with whether it holds.
-fn evaluate(keys: &[Key]) -> Vec<(SafetyRule, Option<Algorithm>, bool)> {
+/// Every rule, for every algorithm of the keys, with whether it holds
+/// (the DS rule always, for a zone going `insecure`).
+fn evaluate(keys: &[Key], insecure: bool) -> Vec<(SafetyRule, Option<Algorithm>, bool)> {
     let algorithms: BTreeSet<Algorithm> = keys.iter().map(|k| k.algorithm).collect();
-    let mut results = vec![(SafetyRule::Ds, None, ds_rule(keys))];
+    let mut results = vec![(SafetyRule::Ds, None, insecure || ds_rule(keys))];
     for &alg in &algorithms {
         results.push((SafetyRule::Dnskey, Some(alg), dnskey_rule(keys, alg)));
         results.push((SafetyRule::Zrrsig, Some(alg), zrrsig_rule(keys, alg)));
@@ -354,7 +361,22 @@ mod tests {
     fn broken_before_does_not_count_as_broken_by_the_move() {
         let before = vec![key(1, Role::Ksk, [H; 4])];
         let after = vec![key(1, Role::Ksk, [R, H, H, H])];
-        assert_eq!(first_broken(&before, &after), None);
+        assert_eq!(first_broken(&before, &after, false), None);
+    }
+
+    #[test]
+    fn going_insecure_lets_the_ds_go_first_and_only_the_ds() {
+        // DNSKEY, KRRSIG, ZRRSIG, DS of a CSK.
+        let before = vec![key(1, Role::Csk, [O, O, O, O])];
+        let ds_leaving = vec![key(1, Role::Csk, [O, O, O, U])];
+        assert_eq!(first_broken(&before, &ds_leaving, false).map(|v| v.rule), Some(SafetyRule::Ds));
+        assert_eq!(first_broken(&before, &ds_leaving, true), None, "going insecure: the DS may go");
+        // While a resolver may hold the DS, the DNSKEY and signatures stay.
+        let keys_leaving = vec![key(1, Role::Csk, [U, U, U, U])];
+        assert!(first_broken(&ds_leaving, &keys_leaving, true).is_some());
+        let ds_hidden = vec![key(1, Role::Csk, [O, O, O, H])];
+        let unsigned = vec![key(1, Role::Csk, [U, U, U, H])];
+        assert_eq!(first_broken(&ds_hidden, &unsigned, true), None, "no DS anywhere: the keys may go");
     }
 
     #[test]

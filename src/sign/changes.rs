@@ -74,6 +74,11 @@ pub fn sign_changes(
 ) -> Result<Option<(Zone, SignStats)>, SignError> {
     let _span = tracing::info_span!("sign changes", zone = %unsigned.origin()).entered();
     check_signers(keys)?;
+    if keys.unsigned {
+        // No chain to edit: an unsigned zone is put out in full (no
+        // signing to save).
+        return Ok(None);
+    }
     let Some(regions) = changed_regions(basis, unsigned) else { return Ok(None) };
     tracing::debug!(regions = regions.len(), "regions of the change found");
     let served = basis.signed;

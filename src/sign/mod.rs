@@ -143,6 +143,13 @@ pub struct SigningKeys<'a> {
     pub zone_signers: Vec<Signer<'a>>,
     /// Keys published as CDS and CDNSKEY (the DS set wanted at the parent).
     pub cds: Vec<PublishedKey>,
+    /// Publish the CDS and CDNSKEY "delete" records (RFC 8078 §4) instead:
+    /// the zone goes insecure.
+    pub cds_delete: bool,
+    /// No key at all, by intent: the zone is put out unsigned (a zone gone
+    /// insecure), without DNSKEY, RRSIG, NSEC, NSEC3 or NSEC3PARAM.
+    /// Without it, a zone with no signer is an error.
+    pub unsigned: bool,
     /// The apex's key RRsets made and signed elsewhere (an offline KSK's
     /// response): published as they are, with their RRSIGs, in place of
     /// `published`, `cds` and the signatures of `key_signers` (which is
@@ -269,7 +276,7 @@ impl SignSettings {
         for key in keys.published.iter().chain(&keys.cds) {
             key.rdata.hash(&mut h);
         }
-        keys.presigned.hash(&mut h);
+        (keys.presigned, keys.cds_delete, keys.unsigned).hash(&mut h);
         for (kind, signers) in [(0u8, &keys.key_signers), (1, &keys.zone_signers)] {
             for signer in signers {
                 (kind, signer.tag, signer.key.algorithm().number(), signer.key.public_key()).hash(&mut h);
@@ -390,6 +397,9 @@ fn prepare_to_sign(
 
 /// Are there signers of both kinds?
 fn check_signers(keys: &SigningKeys<'_>) -> Result<(), SignError> {
+    if keys.unsigned {
+        return Ok(());
+    }
     if keys.key_signers.is_empty() && keys.presigned.is_none() {
         return Err(SignError::MissingRole("key-signing"));
     }
@@ -413,10 +423,12 @@ fn sign_prepared<S: Sink>(
     tracing::debug!("zone prepared");
     let tree = ZoneTree::build(zone);
     tracing::debug!(names = tree.nodes.len(), "its tree built");
-    let previous = previous.map(|old| Previous::new(old, settings.now, settings.renew_within));
+    // An unsigned zone keeps no signature and has no chain.
+    let unsigned = keys.unsigned;
+    let previous = previous.filter(|_| !unsigned).map(|old| Previous::new(old, settings.now, settings.renew_within));
     let run = Run { zone, keys, settings, denial_ttl: prepared.denial_ttl, previous: previous.as_ref(), stop };
     let mut stats = SignStats { serial: prepared.serial, dropped: prepared.dropped as u64, ..SignStats::default() };
-    let nsec_next = matches!(settings.denial, Denial::Nsec).then(|| denial::nsec_next(&tree));
+    let nsec_next = (!unsigned && matches!(settings.denial, Denial::Nsec)).then(|| denial::nsec_next(&tree));
     for (b, batch) in tree.nodes.chunks(NODES_PER_BATCH).enumerate() {
         let first = b * NODES_PER_BATCH;
         let pieces: Vec<(S, SignStats)> = batch
@@ -432,7 +444,9 @@ fn sign_prepared<S: Sink>(
             stats.add(&counts);
         }
     }
-    if let Denial::Nsec3(nsec3) = &settings.denial {
+    if let Denial::Nsec3(nsec3) = &settings.denial
+        && !unsigned
+    {
         let chain = denial::nsec3_chain(&tree, zone.origin(), nsec3)?;
         let pieces: Vec<(S, SignStats)> =
             chain.par_chunks(NODES_PER_TASK).map(|task| run.nsec3_out(task)).collect::<Result<_, _>>()?;

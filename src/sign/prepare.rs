@@ -83,6 +83,12 @@ fn find_soa(zone: &Zone) -> Result<crate::zone::RecordRef<'_>, SignError> {
     soa.records().next().ok_or(SignError::NoSoa { apex: apex.to_string() })
 }
 
+/// `CDS 0 0 0 00` (RFC 8078 §4): key tag 0, algorithm 0, digest type 0,
+/// a one-octet digest of zero.
+const CDS_DELETE: [u8; 5] = [0, 0, 0, 0, 0];
+/// `CDNSKEY 0 3 0 AA==`: flags 0, protocol 3, algorithm 0, a one-octet key of zero.
+const CDNSKEY_DELETE: [u8; 5] = [0, 0, 3, 0, 0];
+
 /// The DNSKEY RRset, CDS and CDNSKEY for the keys wanted at the parent,
 /// and NSEC3PARAM, at the apex.
 fn push_apex_keys(
@@ -108,7 +114,13 @@ fn push_apex_keys(
         }
         builder.push(owner.as_ref(), Rtype::CDNSKEY, key_ttl, &key.rdata);
     }
-    if let super::Denial::Nsec3(nsec3) = &s.denial {
+    if keys.cds_delete && keys.presigned.is_none() {
+        builder.push(owner.as_ref(), Rtype::CDS, key_ttl, &CDS_DELETE);
+        builder.push(owner.as_ref(), Rtype::CDNSKEY, key_ttl, &CDNSKEY_DELETE);
+    }
+    if let super::Denial::Nsec3(nsec3) = &s.denial
+        && !keys.unsigned
+    {
         builder.push(owner.as_ref(), Rtype::NSEC3PARAM, denial_ttl, &nsec3.nsec3param_rdata());
     }
 }

@@ -80,6 +80,9 @@ pub enum Code {
     BrokenNsec3Chain,
     /// NSEC and NSEC3 both present, or other mixed denial.
     MixedDenial,
+    /// A DNSSEC record in a zone put out unsigned (no DNSKEY at the
+    /// apex), or a DS for a zone that is unsigned.
+    UnsignedWithDnssec,
     /// A zone content rule broken: the rule's own code
     /// ([`crate::zone::content::Rule::code`], e.g. `cname-and-other-data`).
     #[serde(untagged)]

@@ -28,6 +28,7 @@ pub mod memo;
 mod prefix_index;
 pub(crate) mod signatures;
 pub mod trust;
+pub(crate) mod unsigned;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -62,6 +63,11 @@ pub struct VerifyOptions {
     /// digest of every RRSIG found valid. Off (as for `signet verify`), no
     /// digest is computed at all.
     pub collect_memo: bool,
+    /// A zone without a DNSKEY RRset at its apex is acceptable (a zone
+    /// gone insecure): it is then checked for structure and content, and
+    /// must hold no DNSSEC record and have no trust anchor ([`unsigned`]).
+    /// A zone with a DNSKEY RRset is verified in full either way.
+    pub allow_unsigned: bool,
 }
 
 /// Counts of what was checked.
@@ -191,6 +197,11 @@ pub fn verify_zone_with_memo(zone: &Zone, options: &VerifyOptions, progress: &dy
         seconds = started.elapsed().as_secs_f64(),
         "zone structure and content checked"
     );
+    if options.allow_unsigned && unsigned::is_unsigned(zone) {
+        unsigned::check(zone, options.trust_anchor.as_deref(), &mut findings);
+        let report = finish_report(zone, tree.nodes.len(), findings, Default::default(), started);
+        return Verification { report, memo: options.collect_memo.then(SignatureMemo::default) };
+    }
     let keys = KeySet::from_apex(zone, &mut findings);
     let ctx = Context {
         zone,
@@ -209,19 +220,30 @@ pub fn verify_zone_with_memo(zone: &Zone, options: &VerifyOptions, progress: &dy
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "signatures checked");
     denial::check(zone, &tree, &mut findings);
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "denial checked");
-    findings.sort_by_key(|f| f.severity);
-    let errors = findings.iter().filter(|f| f.severity == Severity::Error).count() as u64;
-    let stats = Stats {
-        records: zone.len() as u64,
-        names: tree.nodes.len() as u64,
+    let counts = Stats {
         rrsets: signatures.rrsets,
         rrsigs: signatures.rrsigs,
         rrsigs_verified: signatures.rrsigs_verified,
         rrsigs_from_memo: signatures.rrsigs_from_memo,
         earliest_expiration: signatures.earliest_expiration,
+        ..Stats::default()
+    };
+    let report = finish_report(zone, tree.nodes.len(), findings, counts, started);
+    Verification { report, memo }
+}
+
+/// The report: findings errors first, `counts` of the signature checks
+/// completed with the zone's size, the verdict and the time taken.
+fn finish_report(zone: &Zone, names: usize, mut findings: Vec<Finding>, counts: Stats, started: Instant) -> Report {
+    findings.sort_by_key(|f| f.severity);
+    let errors = findings.iter().filter(|f| f.severity == Severity::Error).count() as u64;
+    let stats = Stats {
+        records: zone.len() as u64,
+        names: names as u64,
         errors,
         warnings: findings.len() as u64 - errors,
         seconds: started.elapsed().as_secs_f64(),
+        ..counts
     };
     tracing::debug!(
         errors,
@@ -229,8 +251,7 @@ pub fn verify_zone_with_memo(zone: &Zone, options: &VerifyOptions, progress: &dy
         rrsigs_from_memo = stats.rrsigs_from_memo,
         "verification done"
     );
-    let report = Report { zone: zone.origin().to_string(), valid: errors == 0, stats, findings };
-    Verification { report, memo }
+    Report { zone: zone.origin().to_string(), valid: errors == 0, stats, findings }
 }
 
 impl Report {

@@ -174,7 +174,7 @@ fn rounds(denial: &str) {
         key_signers: vec![Signer { key: ksk_key, tag: ksk_dnskey.tag }],
         zone_signers: vec![Signer { key: zsk_key, tag: zsk_dnskey.tag }],
         cds: vec![ksk_dnskey.clone()],
-        presigned: None,
+        ..SigningKeys::default()
     };
     let (policy, _) = Policy::from_text(&format!("[denial]\n{denial}\n"), Path::new("test.toml")).expect("policy");
     let mut settings = SignSettings::from_policy(&policy, NOW, vec![0xab, 0xcd]);

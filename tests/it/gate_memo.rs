@@ -50,7 +50,7 @@ fn signed_zone() -> Signed {
         key_signers: vec![Signer { key: ksk.as_ref(), tag: ksk_published.tag }],
         zone_signers: vec![Signer { key: zsk.as_ref() as &dyn SigningKey, tag: zsk_published.tag }],
         cds: vec![],
-        presigned: None,
+        ..SigningKeys::default()
     };
     let settings = SignSettings::from_policy(&policy, NOW, Vec::new());
     let mut text = Vec::new();
@@ -74,6 +74,7 @@ impl Signed {
             trust_anchor: Some(vec![Anchor::Ds(self.anchor.clone())]),
             memo: memo.cloned().map(Arc::new),
             collect_memo: true,
+            allow_unsigned: false,
         };
         verify_zone_with_memo(&self.zone(text), &options, &NoProgress)
     }

@@ -178,6 +178,12 @@ impl Sim {
     /// After every step once the zone is established: the rules hold and
     /// the publication passes the gate's coverage checks.
     fn check(&mut self) {
+        if self.policy.insecure {
+            // Going insecure gives up the DS rule: the test of that
+            // (`going_insecure_and_back`) checks the order itself.
+            self.established = false;
+            return;
+        }
         if !self.established {
             self.established = check_rules(&self.keys).is_ok();
         }
@@ -826,4 +832,47 @@ fn a_policy_change_starts_no_rollover_the_new_policy_alone_would_not() {
         spared > 30 && rolled > 30 && alg_rollovers > 10,
         "{spared} spared, {rolled} rolled, {alg_rollovers} algorithm"
     );
+}
+
+/// Going insecure (RFC 6781 §4.3): the DS is retracted first, with
+/// CDS/CDNSKEY DELETE published while the parent may have it; the
+/// DNSKEYs and signatures leave only once the DS is hidden (gone from the
+/// parent, then its TTL and propagation passed), all in one step; then
+/// every key is removed and none is made. Back to a signed policy, new
+/// keys come as for a new zone and their DS is submitted.
+#[test]
+fn going_insecure_and_back() {
+    let mut sim = Sim::new(policy("tld-rsasha256.toml"));
+    sim.ds_delay = Box::new(|| 6 * HOUR);
+    sim.run_until(START + 10 * DAY);
+    let (ksk, zsk) = (sim.key_of(Role::Ksk), sim.key_of(Role::Zsk));
+    let from = sim.established_at();
+    sim.policy.insecure = true;
+    let step = sim.step();
+    assert!(step.actions.contains(&Action::RetractDs { key: ksk }), "{:?}", step.actions);
+    let p = publication(&sim.keys);
+    assert!(p.cds_delete && p.cds.is_empty(), "CDS/CDNSKEY DELETE while the DS may be at the parent: {p:?}");
+    sim.run_until(from + 20 * DAY);
+    sim.print(from);
+    assert!(sim.keys.is_empty(), "every key removed: {:#?}", sim.keys);
+    assert!(!sim.events.iter().any(|(at, e)| *at > from && matches!(e, Event::Create { .. })), "no key made");
+    let ds_hidden = sim.time_of(&mv(ksk, Record::Ds, H));
+    let ds_gone = sim.time_of(&mv(ksk, Record::Ds, U));
+    let p = &sim.policy.parent;
+    assert!(ds_hidden - ds_gone >= p.ds_ttl + p.propagation_delay, "the DS TTL and propagation wait");
+    for key in [ksk, zsk] {
+        let withdrawn = sim.time_of(&mv(key, Record::Dnskey, U));
+        assert!(withdrawn >= ds_hidden, "key {key}'s DNSKEY left before the DS was hidden");
+    }
+    assert_eq!(sim.time_of(&mv(zsk, Record::Zrrsig, U)), sim.time_of(&mv(ksk, Record::Dnskey, U)), "all at once");
+    in_order(&sim, &[Event::Retract(ksk), mv(ksk, Record::Ds, U), mv(ksk, Record::Ds, H), Event::Remove(ksk)]);
+
+    // And back: new keys as for a new zone, their DS submitted.
+    let back = sim.now;
+    sim.policy.insecure = false;
+    sim.run_until(back + 10 * DAY);
+    let new = sim.key_of(Role::Ksk);
+    assert!(new > ksk, "a new KSK");
+    let submitted = sim.time_of(&Event::Submit(new));
+    assert!(submitted > back && sim.established, "signed again, the DS submitted and the rules holding");
 }
