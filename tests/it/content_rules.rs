@@ -155,7 +155,7 @@ impl Setup {
             zone_signers: vec![Signer { key: zsk.as_ref(), tag: zsk_published.tag }],
             published: vec![ksk_published, zsk_published],
             cds: Vec::new(),
-            presigned: None,
+            ..SigningKeys::default()
         };
         let settings = SignSettings::from_policy(&policy, signet::time::wall_clock(), Vec::new());
         let mut file = std::fs::File::create(out).expect("create signed file");

@@ -173,6 +173,39 @@ fn an_algorithm_change_mid_run_is_safe() {
     assert!(rsa_ksk["withdrawn"].as_i64() > rsa_ksk["ds_gone"].as_i64(), "the old DNSKEY goes only after its DS");
 }
 
+/// Issue 28: a zone goes insecure (RFC 6781 §4.3) and comes back. The
+/// parent follows the CDS DELETE; the keys leave only once the old DS
+/// has left every cache, the cache model finds every version safe, and
+/// back under the signed policy new keys come and their DS is seen.
+#[test]
+fn going_insecure_and_back_is_rehearsed_safe() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let signed_text = std::fs::read_to_string(policy("tld-ecdsa")).expect("policy");
+    let insecure = dir.path().join("insecure.toml");
+    std::fs::write(&insecure, format!("insecure = true\n{signed_text}")).expect("write policy");
+    let out = format!("2027-03-01T00:00:00Z={}", insecure.display());
+    let back = format!("2027-05-01T00:00:00Z={}", policy("tld-ecdsa").display());
+    let args = ["--change-policy", &out, "--change-policy", &back];
+    let (output, report) = dry_run(&policy("tld-ecdsa"), "2027-07-01T00:00:00Z", &args);
+    common::expect_success("dry-run going insecure and back", &output);
+    assert_eq!(report["verdict"]["verdict"], "safe", "{}", report["verdict"]);
+    let out_at = signet::time::parse_time("2027-03-01T00:00:00Z").expect("time");
+    let back_at = signet::time::parse_time("2027-05-01T00:00:00Z").expect("time");
+    let keys = keys(&report);
+    let first_ksk = keys.iter().find(|k| k["role"] == "ksk").expect("the first KSK");
+    let ds_gone = first_ksk["ds_gone"].as_i64().expect("the parent removed the DS");
+    assert!(ds_gone > out_at, "{first_ksk}");
+    let ds_ttl = 86400;
+    for key in keys.iter().filter(|k| k["created"].as_i64() < Some(out_at)) {
+        let withdrawn = key["withdrawn"].as_i64().unwrap_or_else(|| panic!("key left in the zone: {key}"));
+        assert!(withdrawn >= ds_gone + ds_ttl, "a DNSKEY left while the DS could be cached: {key}");
+        assert!(withdrawn < back_at && key["removed"].is_i64(), "{key}");
+    }
+    let new_ksk = keys.iter().find(|k| k["role"] == "ksk" && k["created"].as_i64() >= Some(back_at));
+    let new_ksk = new_ksk.unwrap_or_else(|| panic!("no KSK made after going back: {keys:?}"));
+    assert!(new_ksk["ds_seen"].is_i64(), "signed again, its DS at the parent: {new_ksk}");
+}
+
 #[test]
 fn an_early_zsk_withdrawal_is_caught_when_it_bites() {
     let ecdsa = policy("tld-ecdsa");

@@ -115,7 +115,7 @@ impl Fixture {
             key_signers: vec![Signer { key: self.ksk.as_ref(), tag: ksk.tag }],
             zone_signers: vec![Signer { key: zsk, tag: zsk_published.tag }],
             cds: vec![ksk.clone()],
-            presigned: None,
+            ..SigningKeys::default()
         };
         let settings = SignSettings::from_policy(&self.policy, NOW, Vec::new());
         let anchor = ksk.ds_rdata(self.origin.as_ref(), 2).expect("ds");
