@@ -196,7 +196,11 @@ impl Checker {
             last.replaced = Some(at);
         }
         let intended_insecure = records.is_empty() && self.going_insecure;
-        self.ds.push(Published { since: at, replaced: None, item: DsSet { records: records.to_vec(), intended_insecure } });
+        self.ds.push(Published {
+            since: at,
+            replaced: None,
+            item: DsSet { records: records.to_vec(), intended_insecure },
+        });
     }
 
     /// Checks every combination a resolver may hold at `at`.

@@ -22,6 +22,7 @@ mod ha_e2e;
 mod house_rules;
 mod hsm_session;
 mod incremental;
+mod insecure_e2e;
 mod journal;
 mod keys_pkcs11;
 mod kill;
