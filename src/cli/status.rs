@@ -35,6 +35,7 @@ fn print_zone(s: &ZoneStatus, now: i64) -> std::io::Result<()> {
     let serial = |serial: Option<i64>| serial.map_or("-".to_owned(), |s| s.to_string());
     let when = |at: i64| format!("{} ({})", format_minute(at), relative(at, now));
     outln!("zone {}  policy {}", s.zone, s.policy)?;
+    outln!("  dnssec       {}", s.dnssec)?;
     outln!("  input        {}  serial {}", s.input, serial(s.input_serial))?;
     outln!("  published    {}  serial {}", s.output, serial(s.published_serial))?;
     if let Some(lease) = &s.lease {

@@ -681,11 +681,18 @@ fn later_serial(a: Option<u32>, b: Option<u32>) -> Option<u32> {
 /// What a step did, as audit events: its transitions, then its actions
 /// (DS requests, keys removed) in order.
 pub(super) fn step_events(step: &Step, now: i64, publish_cds: bool) -> Vec<Event> {
-    let (submit, retract) = if publish_cds {
+    let (submit, mut retract) = if publish_cds {
         ("DS submitted: CDS/CDNSKEY ask the parent for it", "DS retraction asked: CDS/CDNSKEY leave it out")
     } else {
         ("DS submitted to the parent by the operator (CDS is off)", "DS retraction sent to the parent by the operator")
     };
+    if publication(&step.keys).cds_delete {
+        retract = if publish_cds {
+            "going insecure: DS retraction asked, CDS/CDNSKEY DELETE published (RFC 8078)"
+        } else {
+            "going insecure: the empty DS set sent to the parent by the operator (CDS is off)"
+        };
+    }
     let transitions = step.transitions.iter().map(|t| Event::transition(now, t));
     let actions = step.actions.iter().filter_map(|action| {
         let (kind, key, why) = match *action {

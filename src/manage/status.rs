@@ -21,6 +21,8 @@ pub struct ZoneStatus {
     pub zone: String,
     /// Its policy.
     pub policy: String,
+    /// Signed, going insecure (and what it waits for), or unsigned.
+    pub dnssec: String,
     /// The unsigned zone file.
     pub input: String,
     /// The signed zone file.
@@ -454,11 +456,35 @@ async fn zone_status(
         journal: db.journal_summary(zone.id).await?,
         service,
         lease: db.lease(zone.id).await?,
+        dnssec: dnssec_state(&snapshot),
         zone: zone.name,
         policy: zone.policy_name,
         input: zone.input_path,
         output: zone.output_path,
     })
+}
+
+/// Where the zone stands with DNSSEC: signed, going insecure (the step
+/// under way, RFC 6781 §4.3), or unsigned.
+fn dnssec_state(snapshot: &crate::db::ZoneSnapshot) -> String {
+    use crate::rollover::{Record, RecordState};
+    let keys: Vec<_> = snapshot.keys.iter().map(|k| &k.key).collect();
+    let any = |record: Record, states: &[RecordState]| keys.iter().any(|k| states.contains(&k.state(record)));
+    let (at_parent, leaving) = ([RecordState::Rumoured, RecordState::Omnipresent], [RecordState::Unretentive]);
+    let in_zone = any(Record::Dnskey, &at_parent);
+    match () {
+        _ if !snapshot.policy.insecure && in_zone => "signed".to_owned(),
+        _ if !snapshot.policy.insecure => "signing: the first keys are on their way".to_owned(),
+        _ if any(Record::Ds, &at_parent) => {
+            "going insecure: the DS is being removed at the parent (CDS/CDNSKEY DELETE, submission)".to_owned()
+        }
+        _ if any(Record::Ds, &leaving) => {
+            "going insecure: the DS is gone from the parent; waiting for it to leave caches".to_owned()
+        }
+        _ if in_zone => "going insecure: the DNSKEYs and signatures go at the next run".to_owned(),
+        _ if keys.is_empty() => "unsigned (policy insecure)".to_owned(),
+        _ => "unsigned; the last keys are leaving caches".to_owned(),
+    }
 }
 
 /// Reports recorded by an operator or the parent check (`ds seen`, a

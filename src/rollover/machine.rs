@@ -648,7 +648,7 @@ impl Run<'_> {
         if let Err(what) = approval(&self.keys, i, record, to, self.policy, self.dnskeys) {
             return Verdict::Blocked(WaitReason::Approval(what), None);
         }
-        let mut why = move_why(key, record, to);
+        let mut why = move_why(key, record, to, self.policy.insecure);
         if let Some((at, interval)) = timing::ready_at(record, to, status.since, self.policy) {
             if self.now < at {
                 return Verdict::Blocked(WaitReason::Until { at, interval, since: status.since }, Some(at));
@@ -703,7 +703,12 @@ impl Run<'_> {
                     let mut after = state.clone();
                     after[j].set(r, to, self.now);
                     if broken(&state, &after, self.policy.insecure).is_none() {
-                        moves.push((j, r, to, format!("{}, {together}", move_why(&state[j], r, to))));
+                        moves.push((
+                            j,
+                            r,
+                            to,
+                            format!("{}, {together}", move_why(&state[j], r, to, self.policy.insecure)),
+                        ));
                         state = after;
                     }
                 }
@@ -764,8 +769,12 @@ impl Run<'_> {
 }
 
 /// Why a move into rumoured or unretentive is made, in words.
-fn move_why(key: &Key, record: Record, to: RecordState) -> String {
-    let reason = if key.compromised { "key compromised" } else { "key retiring" };
+fn move_why(key: &Key, record: Record, to: RecordState, insecure: bool) -> String {
+    let reason = match () {
+        _ if key.compromised => "key compromised",
+        _ if insecure => "zone going insecure",
+        _ => "key retiring",
+    };
     match (record, to) {
         (Record::Dnskey, R) => match key.predecessor {
             Some(p) => format!("publish the DNSKEY (successor of key {p})"),
