@@ -1,12 +1,15 @@
 //! The commands signet starts (serve's `publish-command`, the policy's
-//! `parent.submit-command`): each gets a cleaned environment, never
+//! `parent.submit-command`, a zone's review hook): each gets a cleaned
+//! environment, never
 //! signet's own. signet's environment may hold the PKCS#11 PIN
 //! (`SIGNET_PKCS11_PIN`, or whatever variable a key URI's
 //! `pin-source=env:VAR` names), the HSM's configuration and whatever
 //! else the service manager put there; a command needs none of it. So a
 //! command gets only the variables on [`PASSED`] (and `LC_*`) that
-//! signet has, then the ones its caller sets (`SIGNET_ZONE`, …). A leaf:
-//! every stage may use it (ARCHITECTURE.md §1).
+//! signet has, then the ones its caller sets (`SIGNET_ZONE`, …).
+//! [`supervise`] runs one in a process group of its own with a time
+//! limit, keeping the end of its standard error. A leaf: every stage may
+//! use it (ARCHITECTURE.md §1).
 
 use std::ffi::OsStr;
 use std::process::{ExitStatus, Stdio};
