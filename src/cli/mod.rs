@@ -50,6 +50,14 @@ use signet::zone::Name;
 pub(crate) const EXIT_INPUT: u8 = 2;
 /// Exit code when a safety check refused: the gate, or a key proof.
 pub(crate) const EXIT_REFUSED: u8 = 1;
+/// Exit code of `signet sign ZONE` when the zone's review hook (or an
+/// operator) rejected the verified version, or the hook timed out or
+/// crashed: nothing was published.
+pub(crate) const EXIT_NOT_APPROVED: u8 = 3;
+/// Exit code of `signet sign ZONE` when the verified version waits for an
+/// operator's review (`signet zone approve|reject`): the hook's own 75,
+/// `EX_TEMPFAIL`.
+pub(crate) const EXIT_REVIEW_PENDING: u8 = 75;
 
 /// signet: a DNSSEC signer that verifies every signature before it
 /// publishes a zone.
@@ -280,6 +288,17 @@ fn refused_or(error: signet::manage::ManageError) -> anyhow::Result<ExitCode> {
     if error.is_refusal() {
         eprintln!("signet: refused: {}", signet::chain::Chain(&error));
         return Ok(ExitCode::from(EXIT_REFUSED));
+    }
+    if let signet::manage::ManageError::NotApproved { zone, stop } = &error {
+        let serial = stop.review.serial;
+        if stop.is_pending() {
+            eprintln!(
+                "signet: zone {zone}: {stop}: nothing published; decide with `signet zone approve {zone} {serial}` or `signet zone reject {zone} {serial}`"
+            );
+            return Ok(ExitCode::from(EXIT_REVIEW_PENDING));
+        }
+        eprintln!("signet: zone {zone}: {stop}: nothing published, the last version stays");
+        return Ok(ExitCode::from(EXIT_NOT_APPROVED));
     }
     Err(error.into())
 }

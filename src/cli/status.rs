@@ -74,6 +74,12 @@ fn print_zone(s: &ZoneStatus, now: i64) -> std::io::Result<()> {
         None => {}
     }
     print_gate(s, now)?;
+    if let Some(hook) = &s.review_hook {
+        outln!("  review hook  {} (timeout {} s)", hook.command.join(" "), hook.timeout)?;
+    }
+    if let Some(review) = &s.last_review {
+        outln!("  review       {}", super::zone::describe_review(review, &s.zone))?;
+    }
     match &s.last_failure {
         Some(f) if s.consecutive_failures > 0 => outln!(
             "  FAILING      {} run(s) in a row; last {}: {}: {}",

@@ -1,6 +1,8 @@
 //! `signet init`, `signet policy import`, `signet zone
-//! add|list|status|remove|reload|diff|versions`: the database and what it
-//! manages, and the journal of what each publication changed.
+//! add|list|status|remove|reload|diff|versions|review|approve|reject`:
+//! the database and what it manages, the journal of what each
+//! publication changed, and the review of versions before they are
+//! published.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use signet::db::RemoteRole;
-use signet::db::{Database, Event, JournalVersion};
+use signet::db::{Database, Event, JournalVersion, Review, ReviewHook, Verdict};
 use signet::manage::key_report;
 use signet::manage::report::ParentView;
 use signet::manage::requests::{ZonePaths, add_zone};
@@ -88,6 +90,16 @@ pub(super) enum ZoneCommand {
     /// Servers the zone's DS RRset is set at by RFC 2136 UPDATE.
     #[command(subcommand)]
     ParentUpdate(super::parent::UpdateCommand),
+    /// The command every verified version of the zone is offered to
+    /// before it is published (`-- PROGRAM ARGS…`), or none (`--none`).
+    /// Its exit status decides: 0 publishes, 75 waits for `signet zone
+    /// approve|reject`, anything else rejects.
+    Review(ReviewArgs),
+    /// Publish the version whose review waits (the hook exited 75).
+    Approve(DecisionArgs),
+    /// Do not publish the version whose review waits; it stays rejected
+    /// until the zone's content changes.
+    Reject(DecisionArgs),
     /// The address the zone's NOTIFYs leave from (over serve's
     /// `notify-source` and its listen address).
     NotifySource(SourceArgs),
@@ -95,6 +107,35 @@ pub(super) enum ZoneCommand {
     /// and UPDATEs leave from (over serve's `transfer-source` and its
     /// listen address).
     TransferSource(SourceArgs),
+}
+
+/// Arguments of `signet zone review`.
+#[derive(Debug, Args)]
+pub(super) struct ReviewArgs {
+    /// The zone (apex).
+    name: String,
+    /// How long the hook may run before it is killed and the version
+    /// counts as rejected.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    timeout: std::time::Duration,
+    /// Remove the zone's review hook (a review waiting is superseded).
+    #[arg(long, conflicts_with = "command")]
+    none: bool,
+    /// The program and its arguments, after `--` (no shell).
+    #[arg(last = true, required_unless_present = "none")]
+    command: Vec<String>,
+}
+
+/// Arguments of `signet zone approve|reject`.
+#[derive(Debug, Args)]
+pub(super) struct DecisionArgs {
+    /// The zone (apex).
+    name: String,
+    /// The serial of the version whose review waits.
+    serial: u32,
+    /// Why, for the audit trail.
+    #[arg(long)]
+    reason: Option<String>,
 }
 
 /// Arguments of `signet zone notify-source|transfer-source`.
@@ -253,8 +294,73 @@ pub(super) async fn run(command: ZoneCommand, ctx: &Context) -> anyhow::Result<E
         ZoneCommand::ParentAgent(command) => super::parent::agent(&db, ctx, command).await,
         ZoneCommand::ParentResolver(command) => super::parent::resolver(&db, ctx, command).await,
         ZoneCommand::ParentUpdate(command) => super::parent::update(&db, ctx, command).await,
+        ZoneCommand::Review(args) => review(&db, ctx, args).await,
+        ZoneCommand::Approve(args) => decide(&db, ctx, args, Verdict::Approved).await,
+        ZoneCommand::Reject(args) => decide(&db, ctx, args, Verdict::Rejected).await,
         ZoneCommand::NotifySource(args) => source(&db, ctx, RemoteRole::NotifySource, args).await,
         ZoneCommand::TransferSource(args) => source(&db, ctx, RemoteRole::TransferSource, args).await,
+    }
+}
+
+async fn review(db: &Database, ctx: &Context, args: ReviewArgs) -> anyhow::Result<ExitCode> {
+    let zone = db.zone(&super::parse_origin(&args.name)?).await?;
+    if args.none {
+        db.set_review_hook(zone.id, None, ctx.now).await?;
+        outln!("zone {}: no review hook: verified versions are published without review", zone.name)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let timeout = i64::try_from(args.timeout.as_secs()).unwrap_or(i64::MAX).max(1);
+    db.set_review_hook(zone.id, Some((&args.command, timeout)), ctx.now).await?;
+    outln!(
+        "zone {}: every verified version is offered to `{}` (timeout {}) before it is published",
+        zone.name,
+        args.command.join(" "),
+        signet::time::format_duration(timeout)
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn decide(db: &Database, ctx: &Context, args: DecisionArgs, verdict: Verdict) -> anyhow::Result<ExitCode> {
+    let zone = db.zone(&super::parse_origin(&args.name)?).await?;
+    let review = db.decide_review(zone.id, &zone.name, args.serial, verdict, args.reason.as_deref(), ctx.now).await?;
+    let what = match verdict {
+        Verdict::Approved => "approved: it is published at the next run",
+        _ => "rejected: it is not published, and stays rejected until the zone's content changes",
+    };
+    outln!("zone {}: serial {} {what}", zone.name, review.serial)?;
+    match db.service().await? {
+        Some((pid, _)) => outln!("signet serve (pid {pid}) takes the decision up within seconds")?,
+        None if verdict == Verdict::Approved => {
+            outln!("signet serve is not running: publish it with `signet sign {}`", zone.name)?
+        }
+        None => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The review hook and the last review, as `zone status` shows them.
+fn print_review(hook: Option<&ReviewHook>, last: Option<&Review>, zone: &str) -> std::io::Result<()> {
+    match hook {
+        Some(hook) => outln!("review hook {} (timeout {} s)", hook.command.join(" "), hook.timeout)?,
+        None => outln!("review hook none")?,
+    }
+    if let Some(review) = last {
+        outln!("last review {}", describe_review(review, zone))?;
+    }
+    Ok(())
+}
+
+/// A review in words, with the commands to decide one that waits.
+pub(super) fn describe_review(review: &Review, zone: &str) -> String {
+    let when = when_or(review.decided_at.or(Some(review.offered_at)), "-");
+    let by = review.decided_by.map(|d| format!(" by the {}", d.as_str())).unwrap_or_default();
+    let reason = review.reason.as_deref().filter(|r| !r.is_empty()).map(|r| format!(": {r}")).unwrap_or_default();
+    match review.verdict {
+        Verdict::Pending => format!(
+            "serial {} WAITS FOR AN OPERATOR since {when}{reason}; decide with: signet zone approve {zone} {} | signet zone reject {zone} {} [--reason TEXT]",
+            review.serial, review.serial, review.serial
+        ),
+        verdict => format!("serial {} {verdict}{by} {when}{reason}", review.serial),
     }
 }
 
@@ -427,10 +533,13 @@ async fn status(db: &Database, ctx: &Context, name: &str, audit: u32) -> anyhow:
     let runs = db.runs(zone.id, 5).await?;
     let limit = if audit == 0 { i64::MAX } else { i64::from(audit) };
     let events = db.events(zone.id, limit).await?;
+    let hook = db.review_hook(zone.id).await?;
+    let reviews = db.reviews(zone.id, 5).await?;
     if ctx.format == Format::Json {
         let audit: Vec<_> = events.iter().map(audit_json).collect();
         let out = serde_json::json!({"zone": zone.name, "policy": zone.policy_name, "serial": zone.last_serial,
-            "last_run": zone.last_run_at, "next_run": zone.next_run_at, "keys": keys, "runs": runs, "audit": audit});
+            "last_run": zone.last_run_at, "next_run": zone.next_run_at, "keys": keys, "runs": runs, "audit": audit,
+            "review_hook": hook, "reviews": reviews});
         outln!("{}", serde_json::to_string_pretty(&out)?)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -442,6 +551,7 @@ async fn status(db: &Database, ctx: &Context, name: &str, audit: u32) -> anyhow:
     )?;
     outln!("input {}  output {}", zone.input_path, zone.output_path)?;
     outln!("last signed {}  next due {}", when_or(zone.last_run_at, "never"), when_or(zone.next_run_at, "-"))?;
+    print_review(hook.as_ref(), reviews.first(), &zone.name)?;
     outln!()?;
     print_keys(&keys)?;
     outln!("\nrecent runs:")?;

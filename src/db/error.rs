@@ -191,6 +191,19 @@ pub enum DbError {
         /// Why it does not read.
         source: PolicyError,
     },
+    /// An operator's decision on a review that does not wait for one.
+    #[error("zone {zone}: no review of serial {serial} waits for a decision{}", match .pending {
+        Some(p) => format!(" (serial {p} does: signet zone approve|reject {zone} {p})"),
+        None => " (none waits)".to_owned(),
+    })]
+    NotPending {
+        /// The zone.
+        zone: String,
+        /// The serial given.
+        serial: u32,
+        /// The serial whose review waits, if one does.
+        pending: Option<u32>,
+    },
     /// A stored value that the code cannot read (a newer signet's data?).
     #[error("database holds an unreadable {what}: {value:?}")]
     Corrupt {

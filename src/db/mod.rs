@@ -16,7 +16,8 @@
 //!
 //! One file per group of tables: `policies`, `zones`, `keys` (and the
 //! observations about them), `runs`, `events` (the audit trail),
-//! `journal`, `memo`, `transfers`, `parent`, `locks` (the service's and
+//! `journal`, `memo`, `transfers`, `parent`, `reviews` (the review hook
+//! and its verdicts), `locks` (the service's and
 //! the zones' signing locks); `location` reads `--db`, `open` checks a
 //! database before it is used, `rows` converts rows to the model's types,
 //! `error` says what failed.
@@ -33,6 +34,7 @@ mod offline;
 mod open;
 mod parent;
 mod policies;
+mod reviews;
 mod rows;
 mod runs;
 #[cfg(test)]
@@ -58,6 +60,7 @@ pub use locks::{RUN_LEASE, ServiceLock, service_lock_path, signer_name};
 pub use memo::{GateMemoCommit, GateMemoInfo, MemoBlob};
 pub use offline::{OfflineCommit, OfflinePeriod, OfflineSide};
 pub use parent::{DsCheck, DsSubmission};
+pub use reviews::{Decider, NewReview, Review, ReviewHook, Verdict};
 pub use rows::{PolicyRow, RunRow, StoredKey, ZoneRow, ZoneWatch};
 pub use runs::{PublishedZone, RunCommit, RunRecord, RunResult};
 pub use transfers::{Remote, RemoteRole, TransferInState, TransferOutState, TsigKeyRow};

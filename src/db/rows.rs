@@ -98,6 +98,9 @@ pub struct ZoneWatch {
     pub last_run_at: Option<i64>,
     /// The newest operator request not yet taken in.
     pub pending_request: Option<i64>,
+    /// The newest review an operator decided (`signet zone
+    /// approve|reject`).
+    pub review_decision: Option<i64>,
 }
 
 /// A key with what only the database knows of it.

@@ -245,7 +245,9 @@ impl Database {
             "SELECT z.id, z.name, z.input_path, z.policy_id, p.imported_at AS policy_imported_at, z.reload_at,
                     z.next_run_at, z.last_run_at,
                     (SELECT max(o.id) FROM observations o WHERE o.zone_id = z.id AND o.consumed_at IS NULL)
-                        AS pending_request
+                        AS pending_request,
+                    (SELECT max(r.id) FROM reviews r WHERE r.zone_id = z.id AND r.decided_by = 'operator')
+                        AS review_decision
              FROM zones z JOIN policies p ON p.id = z.policy_id WHERE z.removed_at IS NULL ORDER BY z.name",
         )
         .fetch_all(&self.pool)

@@ -12,10 +12,11 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::PublishFailure;
-use crate::publish::{Candidate, Installed, install};
+use crate::publish::{Candidate, Installed, SealedCandidate, install};
 use crate::sign::SignError;
 use crate::verify::{
-    GateError, Progress, Report, SignatureMemo, VerifiedVersion, VerifyOptions, verify_file, verify_version,
+    GateError, Progress, Report, SignatureMemo, VerifiedVersion, VerifiedZone, VerifyOptions, verify_file,
+    verify_version,
 };
 use crate::zone::diff::ZoneDiff;
 use crate::zone::dnssec::soa_fields;
@@ -157,6 +158,54 @@ pub fn sign_through_gate<T>(
     abandon: Option<&AtomicBool>,
     sign: impl FnOnce(&mut dyn Write) -> Result<T, SignError>,
 ) -> Result<Passed<T>, GateFailure> {
+    check_through_gate(target, origin, options, predecessor, progress, abandon, sign)?.install(abandon)
+}
+
+/// A candidate file the gate passed, not yet installed: a managed run
+/// offers it for review ([`super::review`]) before it installs it.
+#[derive(Debug)]
+pub struct Checked<T> {
+    /// What the signer returned.
+    pub made: T,
+    /// The verifier's report (warnings only).
+    pub report: Report,
+    /// The memo the verifier collected.
+    pub memo: Option<SignatureMemo>,
+    /// The zone as the verifier read it back.
+    pub zone: Option<Zone>,
+    candidate: SealedCandidate,
+    verified: VerifiedZone,
+}
+
+impl<T> Checked<T> {
+    /// The candidate's file: the bytes verified, which [`Checked::install`]
+    /// renames into place.
+    pub fn path(&self) -> &Path {
+        self.candidate.path()
+    }
+
+    /// Installs the candidate at its target, unless the caller stops.
+    pub fn install(self, abandon: Option<&AtomicBool>) -> Result<Passed<T>, GateFailure> {
+        if abandon.is_some_and(|flag| flag.load(Ordering::SeqCst)) {
+            return Err(GateFailure::Abandoned);
+        }
+        let Checked { made, report, memo, zone, candidate, verified } = self;
+        let installed = install(candidate, verified).map_err(|e| GateFailure::Publish(PublishFailure::Io(e)))?;
+        Ok(Passed { made, report, memo, zone, installed })
+    }
+}
+
+/// [`sign_through_gate`] up to the install: the candidate written,
+/// sealed, verified in full and admitted after `predecessor`.
+pub fn check_through_gate<T>(
+    target: &Path,
+    origin: &Name,
+    options: &VerifyOptions,
+    predecessor: Predecessor<'_>,
+    progress: &dyn Progress,
+    abandon: Option<&AtomicBool>,
+    sign: impl FnOnce(&mut dyn Write) -> Result<T, SignError>,
+) -> Result<Checked<T>, GateFailure> {
     let publish = |e| GateFailure::Publish(PublishFailure::Io(e));
     let abandoned = || abandon.is_some_and(|flag| flag.load(Ordering::SeqCst));
     let mut candidate = Candidate::create(target).map_err(publish)?;
@@ -179,8 +228,7 @@ pub fn sign_through_gate<T>(
     if let Some(candidate) = &zone {
         predecessor.admits(candidate).map_err(GateFailure::SerialHeld)?;
     }
-    let installed = install(sealed, verified).map_err(publish)?;
-    Ok(Passed { made, report, memo, zone, installed })
+    Ok(Checked { made, report, memo, zone, candidate: sealed, verified })
 }
 
 /// Signs into memory with `sign`, has the verifier walk every record of

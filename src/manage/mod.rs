@@ -17,6 +17,8 @@
 //! - [`gate_memo`]: whether a run's gate may use the memo of the last
 //!   publication, and what it leaves for the next;
 //! - [`keys`]: making, opening, proving and destroying the keys a run needs;
+//! - [`review`]: the review hook, offered each verified candidate before
+//!   its commit;
 //! - [`status`]: what `signet status` shows of each zone.
 //!
 //! Errors are one enum, [`ManageError`]; [`ManageError::is_refusal`] tells
@@ -32,6 +34,7 @@ pub mod output;
 pub mod parent;
 pub mod report;
 pub mod requests;
+pub mod review;
 pub mod run;
 pub mod status;
 pub mod transfers;
@@ -163,6 +166,18 @@ pub enum ManageError {
     /// A request or response refused by its checks.
     #[error(transparent)]
     OfflineRefused(#[from] crate::offline::CheckError),
+    /// The zone's review hook (or an operator) did not approve the
+    /// verified candidate: nothing was published, nothing committed, the
+    /// last version stays. Not a failure of the run: its review says why
+    /// ([`review::NotApproved::is_pending`]: an operator's decision is
+    /// awaited).
+    #[error("zone {zone}: not published: {stop}")]
+    NotApproved {
+        /// The zone.
+        zone: String,
+        /// The review.
+        stop: Box<review::NotApproved>,
+    },
     /// The run was told to stop (the service is stopping) before it
     /// published: nothing was published, nothing committed.
     #[error("zone {zone}: run abandoned on shutdown: nothing was published")]

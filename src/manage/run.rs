@@ -14,12 +14,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use super::gate::{GateFailure, Passed, Predecessor, sign_in_memory_through_gate, sign_through_gate, zone_serial};
+use super::gate::{Checked, GateFailure, Predecessor, check_through_gate, sign_in_memory_through_gate, zone_serial};
 use super::gate_memo::{self, FullReason};
 use super::journal::diff_for_commit;
 use super::keys::{advance_with_new_keys, key_store, open_signing_keys, parent_ds, purge_removed_keys, signing_keys};
 use super::oneshot::published_serial;
 use super::output::PendingOutput;
+use super::review::{Offer, review};
 use super::{ManageError, zone_name};
 use crate::chain::Chain;
 use crate::db::{
@@ -256,7 +257,8 @@ pub(super) async fn finish_run(
 /// recorded by its commit).
 fn run_record(result: &Result<RunOutcome, ManageError>, at: i64, seconds: f64) -> Option<RunRecord> {
     match result {
-        Ok(RunOutcome::Published(_)) | Err(ManageError::Abandoned { .. }) => None,
+        // A version its review did not approve is recorded as a review.
+        Ok(RunOutcome::Published(_)) | Err(ManageError::Abandoned { .. } | ManageError::NotApproved { .. }) => None,
         Ok(RunOutcome::Refused(report)) => Some(RunRecord {
             at,
             result: RunResult::Refused,
@@ -349,6 +351,24 @@ async fn run_locked(
         Err(failure) => return Err(gate_failed(&snapshot.zone, failure)),
     };
     let Gated { stats, report, memo, zone: published_zone, settle, refused_incremental } = passed;
+    let offer = Offer {
+        zone: published_zone.as_deref().unwrap_or(unsigned.zone()),
+        file: settle.file(),
+        output: &output,
+        serial: stats.serial,
+        previous_serial: later_serial(recorded, published),
+        previous,
+        rrsigs: stats.rrsigs + stats.rrsigs_kept,
+    };
+    if published_zone.is_some() {
+        review(db, &snapshot, &offer, now, options.abandon).await?;
+    } else if db.review_hook(snapshot.zone.id).await?.is_some() {
+        return Err(ManageError::Argument(format!(
+            "zone {}: the verified version is not at hand for its review: nothing published",
+            snapshot.zone.name
+        )));
+    }
+    let settle = settle.install(options.abandon).map_err(|failure| gate_failed(&snapshot.zone, failure))?;
     let mut due = resign_due(policy, report.stats.earliest_expiration, now);
     if presigned.is_some() {
         // The run renewed every signature it makes; what is still due is
@@ -371,7 +391,7 @@ async fn run_locked(
         // served: its stamp is recorded then.
         output_stamp: match settle {
             Settle::Installed(_) => crate::publish::Stamp::of(&output).map(|stamp| stamp.to_string()),
-            Settle::Served(_) => None,
+            Settle::Checked(_) | Settle::Served(_) => None,
         },
     };
     let run = RunRecord {
@@ -396,6 +416,8 @@ async fn run_locked(
     let diff = published_zone.as_deref().and_then(|new| diff_for_commit(previous, new, &policy.journal));
     drop(read_previous);
     let pending_output = match settle {
+        // Installed above.
+        Settle::Checked(_) => None,
         Settle::Installed(installed) => {
             let stored_memo = gate_memo::to_store(&zone.name, memo.as_deref());
             let rows = Rows { run, published, memo: gate_plan.commit(gate_memo::blob(stored_memo.as_ref())), diff };
@@ -525,10 +547,30 @@ struct Gated {
 
 /// How a passed version is settled once the run is recorded.
 enum Settle {
+    /// A file verified, to install once its review approves it.
+    Checked(Box<Checked<SignStats>>),
     /// Installed at the output: kept once committed, undone if not.
     Installed(Installed),
     /// Verified in memory: served first, then written to the output.
     Served(VerifiedVersion),
+}
+
+impl Settle {
+    /// The verified candidate's file, if the gate verified one.
+    fn file(&self) -> Option<&Path> {
+        match self {
+            Settle::Checked(checked) => Some(checked.path()),
+            Settle::Installed(_) | Settle::Served(_) => None,
+        }
+    }
+
+    /// A file verified and approved, installed at the output.
+    fn install(self, abandon: Option<&AtomicBool>) -> Result<Settle, GateFailure> {
+        match self {
+            Settle::Checked(checked) => Ok(Settle::Installed(checked.install(abandon)?.installed)),
+            other => Ok(other),
+        }
+    }
 }
 
 impl Gate<'_> {
@@ -576,7 +618,7 @@ impl Gate<'_> {
     }
 
     fn to_file(&self, unsigned: &Zone, previous: Option<&Zone>) -> Result<Gated, GateFailure> {
-        let passed = sign_through_gate(
+        let mut checked = check_through_gate(
             self.output,
             self.origin,
             self.verify,
@@ -585,13 +627,12 @@ impl Gate<'_> {
             self.abandon,
             |out| sign_zone_until(unsigned, self.keys, self.settings, previous, self.abandon, out),
         )?;
-        let Passed { made, report, memo, zone, installed } = passed;
         Ok(Gated {
-            stats: made,
-            report,
-            memo: memo.map(Arc::new),
-            zone: zone.map(Arc::new),
-            settle: Settle::Installed(installed),
+            stats: checked.made.clone(),
+            report: checked.report.clone(),
+            memo: checked.memo.take().map(Arc::new),
+            zone: checked.zone.take().map(Arc::new),
+            settle: Settle::Checked(Box::new(checked)),
             refused_incremental: None,
         })
     }

@@ -87,6 +87,12 @@ pub struct ZoneStatus {
     /// The imported responses run out within the policy's
     /// `keys.response-warning`: a ceremony is due.
     pub responses_running_out: bool,
+    /// The command every verified version is offered to before it is
+    /// published (None: versions are published without review).
+    pub review_hook: Option<crate::db::ReviewHook>,
+    /// The newest review: its serial, verdict, why and when (a `pending`
+    /// one waits for `signet zone approve|reject`).
+    pub last_review: Option<crate::db::Review>,
 }
 
 /// How the zone's parent is checked and submitted to.
@@ -431,7 +437,17 @@ async fn zone_status(
     };
     let (notify_source, transfer_source) = (sources(RemoteRole::NotifySource), sources(RemoteRole::TransferSource));
     let parent = parent_status(db, &snapshot, &remotes, parent.checks).await?;
+    let review_hook = db.review_hook(zone.id).await?;
+    let last_review = db.latest_review(zone.id).await?;
+    if let Some(review) = last_review.as_ref().filter(|r| r.verdict == crate::db::Verdict::Pending) {
+        todo.push(format!(
+            "serial {} waits for your review: signet zone approve {} {} (or reject)",
+            review.serial, zone.name, review.serial
+        ));
+    }
     Ok(ZoneStatus {
+        review_hook,
+        last_review,
         offline,
         responses_running_out,
         parent,

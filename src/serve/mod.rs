@@ -487,6 +487,9 @@ impl ServedZone {
         if row.pending_request != old.pending_request && row.pending_request.is_some() {
             wakes.push(Wake::Request("an operator request"));
         }
+        if row.review_decision != old.review_decision && row.review_decision.is_some() {
+            wakes.push(Wake::Request("an operator's review decision"));
+        }
         if row.policy_id != old.policy_id || row.policy_imported_at != old.policy_imported_at {
             wakes.push(Wake::Request("the policy changed"));
         }

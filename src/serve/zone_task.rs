@@ -29,6 +29,7 @@ use crate::chain::Chain;
 use crate::db::{DbError, Fence, ZoneRow, ZoneWatch};
 use crate::manage::offline::response_cover;
 use crate::manage::output::{OutputWritten, PendingOutput, restore_published, write_pending_output};
+use crate::manage::review::NotApproved;
 use crate::manage::run::{ChangeBasis, HeldInput, Serving};
 use crate::manage::{ManageError, RunOptions, RunOutcome, file_digest, run_zone};
 use crate::time::{format_duration, format_time, wall_clock};
@@ -98,6 +99,11 @@ pub(super) struct ZoneTask {
     /// The fencing number of the lease the last run held the zone by (a
     /// shared state).
     ran_under: Option<i64>,
+    /// Runs in a row whose version the review did not approve.
+    review_stops: u32,
+    /// When to look again at a zone whose version was not approved (a
+    /// decision, an input change or a request wakes it sooner), and why.
+    review_wait: Option<(i64, String)>,
 }
 
 /// Another service holds the zone's lease: it signs the zone.
@@ -153,6 +159,8 @@ impl ZoneTask {
             unsigned: None,
             owed: None,
             ran_under: None,
+            review_stops: 0,
+            review_wait: None,
         }
     }
 
@@ -341,6 +349,9 @@ impl ZoneTask {
 
     /// When the zone is due next, and why.
     fn due(&self, zone: &ZoneRow) -> (Option<i64>, String) {
+        if let Some((at, why)) = &self.review_wait {
+            return (Some(*at), why.clone());
+        }
         if let Some(retry) = self.retry_at {
             let why = match self.failures {
                 0 => "retry: the zone was busy".to_owned(),
@@ -370,8 +381,14 @@ impl ZoneTask {
     /// The wait before the next retry: `retry-min`, doubled for each
     /// failure in a row, at most `retry-max`.
     fn backoff(&self) -> Duration {
+        self.backoff_after(self.failures)
+    }
+
+    /// `retry-min` doubled for each of `times` in a row but the first, at
+    /// most `retry-max`.
+    fn backoff_after(&self, times: u32) -> Duration {
         let config = self.shared.config();
-        let doublings = self.failures.saturating_sub(1).min(30);
+        let doublings = times.saturating_sub(1).min(30);
         config.retry_min.saturating_mul(1 << doublings).min(config.retry_max)
     }
 
@@ -396,6 +413,7 @@ impl ZoneTask {
         let now = wall_clock();
         let started = Instant::now();
         tracing::info!(zone = %self.origin, run = run_id, why = %why, "run started");
+        self.review_wait = None;
         let held = self.held_version().await;
         // What this run signs when it does not read the file.
         let signed_from = self.held_input();
@@ -444,11 +462,16 @@ impl ZoneTask {
                     "zone published"
                 );
                 finished = Some(metric(RunResultLabel::Published, Some(report)));
+                self.review_stops = 0;
                 self.publish_command(serial).await;
             }
             Ok(RunOutcome::Refused(report)) => {
                 finished = Some(metric(RunResultLabel::Refused, Some(&report)));
                 self.failed(run_id, now, &format!("the gate refused the zone: {}", report.summary_line())).await;
+            }
+            Err(ManageError::NotApproved { stop, .. }) => {
+                finished = Some(metric(RunResultLabel::NotApproved, None));
+                self.not_approved(run_id, now, &stop).await;
             }
             Err(ManageError::Abandoned { .. }) => {
                 tracing::info!(zone = %self.origin, run = run_id, outcome = "abandoned", "run abandoned on shutdown: nothing was published");
@@ -660,6 +683,51 @@ impl ZoneTask {
             && let Err(e) = self.shared.db.set_retry(self.zone_id, None).await
         {
             tracing::error!(zone = %self.origin, "cannot record the zone's recovery: {}", Chain(&e));
+        }
+    }
+
+    /// A run whose verified version its review did not approve: nothing
+    /// published, and not a failure: the zone waits for a decision, a
+    /// change or a request, and looks again after a backoff (a version
+    /// that waits or was rejected is not offered to the hook again; one
+    /// whose hook timed out or crashed is).
+    async fn not_approved(&mut self, run_id: u64, now: i64, stop: &NotApproved) {
+        self.review_stops += 1;
+        let backoff = self.backoff_after(self.review_stops);
+        let again = now + i64::try_from(backoff.as_secs()).unwrap_or(i64::MAX / 2).max(1);
+        let serial = stop.review.serial;
+        let why = match stop.is_pending() {
+            true => format!("serial {serial} waits for an operator's review"),
+            false => format!("serial {serial} was not approved ({})", stop.review.verdict),
+        };
+        self.review_wait = Some((again, format!("{why}: looking again")));
+        let (zone, verdict) = (self.origin.to_string(), stop.review.verdict.as_str());
+        if stop.is_pending() {
+            tracing::warn!(zone = %zone, run = run_id, serial, verdict, outcome = "held",
+                "not published: {stop}; the last version stays; decide with: signet zone approve {zone} {serial} | signet zone reject {zone} {serial}");
+        } else {
+            tracing::warn!(zone = %zone, run = run_id, serial, verdict, outcome = "rejected",
+                look_again_in = %format_duration(backoff.as_secs() as i64),
+                "not published: {stop}; the last version stays");
+        }
+        self.warn_if_expiring(now, "versions are held by their review").await;
+    }
+
+    /// Says loudly when the published signatures are within the refresh
+    /// margin of expiry while nothing new is published.
+    async fn warn_if_expiring(&self, now: i64, while_what: &str) {
+        if let Some((expires, refresh)) = self.expiry().await
+            && expires - refresh <= now
+        {
+            tracing::error!(
+                zone = %self.origin,
+                signatures_expire = %format_time(expires),
+                "the published signatures expire at {} (in {}), within the refresh margin ({}), and {while_what}: \
+                 validating resolvers will fail this zone then unless a version is published",
+                format_time(expires),
+                format_duration(expires - now),
+                format_duration(refresh)
+            );
         }
     }
 

@@ -37,6 +37,7 @@ mod parent_submit;
 mod policy_change;
 mod policy_check;
 mod postgres;
+mod review;
 mod rollover_e2e;
 mod rollover_props;
 mod secrets;

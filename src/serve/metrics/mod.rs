@@ -18,7 +18,7 @@
 //! | `signet_zone_last_publication_timestamp_seconds` | gauge | when the zone was last installed at its output |
 //! | `signet_zone_signature_expiry_timestamp_seconds` | gauge | when the first RRSIG of the published zone expires: what to alert on |
 //! | `signet_zone_signatures_expiring` | gauge | 1 while the zone's signatures are expiring (`signatures_expiring` of `signet status`), else 0 |
-//! | `signet_zone_runs_total{result}` | counter | runs by `published`, `refused`, `failed` |
+//! | `signet_zone_runs_total{result}` | counter | runs by `published`, `refused`, `failed`, `not-approved` |
 //! | `signet_zone_run_duration_seconds` | histogram | the wall time of every run |
 //! | `signet_zone_gate_findings{severity}` | gauge | the gate's `error` and `warning` findings in the last run |
 //! | `signet_zone_next_key_event_timestamp_seconds` | gauge | the next key-state transition |
@@ -84,18 +84,23 @@ pub enum RunResultLabel {
     /// Anything else that stopped the run: bad input, an unreachable HSM, a
     /// database error (`failed`).
     Failed,
+    /// The review hook (or an operator) did not approve the verified
+    /// version, or it waits for an operator (`not-approved`).
+    NotApproved,
 }
 
 impl RunResultLabel {
     /// Every label value, in the order the series are written.
-    const ALL: [RunResultLabel; 3] = [RunResultLabel::Published, RunResultLabel::Refused, RunResultLabel::Failed];
+    const ALL: [RunResultLabel; 4] =
+        [RunResultLabel::Published, RunResultLabel::Refused, RunResultLabel::Failed, RunResultLabel::NotApproved];
 
-    /// The label value: `published`, `refused` or `failed`.
+    /// The label value: `published`, `refused`, `failed` or `not-approved`.
     pub fn as_str(self) -> &'static str {
         match self {
             RunResultLabel::Published => "published",
             RunResultLabel::Refused => "refused",
             RunResultLabel::Failed => "failed",
+            RunResultLabel::NotApproved => "not-approved",
         }
     }
 
@@ -105,6 +110,7 @@ impl RunResultLabel {
             RunResultLabel::Published => 0,
             RunResultLabel::Refused => 1,
             RunResultLabel::Failed => 2,
+            RunResultLabel::NotApproved => 3,
         }
     }
 }
@@ -153,7 +159,7 @@ pub struct ZoneGauges {
 struct ZoneSeries {
     gauges: ZoneGauges,
     /// Runs per [`RunResultLabel::index`].
-    runs: [u64; 3],
+    runs: [u64; 4],
     /// The wall time of its runs. prometheus-client's own histogram: it
     /// keeps the buckets, sum and count and writes them in the exposition
     /// format, which the hand-written one this replaced did by hand.
@@ -168,7 +174,7 @@ impl Default for ZoneSeries {
     fn default() -> ZoneSeries {
         ZoneSeries {
             gauges: ZoneGauges::default(),
-            runs: [0; 3],
+            runs: [0; 4],
             duration: Histogram::new(DURATION_BUCKETS),
             findings: None,
             transfers: TransferGauges::default(),

@@ -57,6 +57,7 @@ fn render_writes_every_series_with_its_labels() {
         "signet_zone_runs_total{zone=\"a.test.\",result=\"published\"} 1",
         "signet_zone_runs_total{zone=\"a.test.\",result=\"refused\"} 1",
         "signet_zone_runs_total{zone=\"a.test.\",result=\"failed\"} 0",
+        "signet_zone_runs_total{zone=\"a.test.\",result=\"not-approved\"} 0",
         "signet_zone_runs_total{zone=\"b.test.\",result=\"published\"} 0",
         "# TYPE signet_zone_run_duration_seconds histogram",
         "signet_zone_run_duration_seconds_bucket{zone=\"a.test.\",le=\"0.1\"} 1",
