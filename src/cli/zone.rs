@@ -11,10 +11,10 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use signet::db::RemoteRole;
 use signet::db::{Database, Event, JournalVersion, Review, ReviewHook, Verdict};
-use signet::manage::key_report;
 use signet::manage::report::ParentView;
 use signet::manage::requests::{ZonePaths, add_zone};
 use signet::manage::transfers;
+use signet::manage::{dnssec_state, key_report};
 use signet::zone::diff::{TextStyle, ZoneDiff};
 
 use super::output::{print_keys, size, table, when_or};
@@ -537,7 +537,7 @@ async fn status(db: &Database, ctx: &Context, name: &str, audit: u32) -> anyhow:
     let reviews = db.reviews(zone.id, 5).await?;
     if ctx.format == Format::Json {
         let audit: Vec<_> = events.iter().map(audit_json).collect();
-        let out = serde_json::json!({"zone": zone.name, "policy": zone.policy_name, "serial": zone.last_serial,
+        let out = serde_json::json!({"zone": zone.name, "policy": zone.policy_name, "dnssec": dnssec_state(&snapshot), "serial": zone.last_serial,
             "last_run": zone.last_run_at, "next_run": zone.next_run_at, "keys": keys, "runs": runs, "audit": audit,
             "review_hook": hook, "reviews": reviews});
         outln!("{}", serde_json::to_string_pretty(&out)?)?;
@@ -551,6 +551,7 @@ async fn status(db: &Database, ctx: &Context, name: &str, audit: u32) -> anyhow:
     )?;
     outln!("input {}  output {}", zone.input_path, zone.output_path)?;
     outln!("last signed {}  next due {}", when_or(zone.last_run_at, "never"), when_or(zone.next_run_at, "-"))?;
+    outln!("dnssec {}", dnssec_state(&snapshot))?;
     print_review(hook.as_ref(), reviews.first(), &zone.name)?;
     outln!()?;
     print_keys(&keys)?;

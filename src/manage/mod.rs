@@ -44,7 +44,7 @@ pub use oneshot::{OneShot, OneShotOutcome, sign_once};
 pub use report::{KeyLine, key_report};
 pub use requests::{report_ds, request_rollover};
 pub use run::{Published, RunOptions, RunOutcome, file_digest, run_zone};
-pub use status::{ZoneStatus, zone_statuses};
+pub use status::{ZoneStatus, dnssec_state, zone_statuses};
 
 use crate::db::{DbError, ZoneSnapshot};
 use crate::keys::KeyError;

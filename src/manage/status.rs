@@ -482,7 +482,7 @@ async fn zone_status(
 
 /// Where the zone stands with DNSSEC: signed, going insecure (the step
 /// under way, RFC 6781 §4.3), or unsigned.
-fn dnssec_state(snapshot: &crate::db::ZoneSnapshot) -> String {
+pub fn dnssec_state(snapshot: &crate::db::ZoneSnapshot) -> String {
     use crate::rollover::{Record, RecordState};
     let keys: Vec<_> = snapshot.keys.iter().map(|k| &k.key).collect();
     let any = |record: Record, states: &[RecordState]| keys.iter().any(|k| states.contains(&k.state(record)));
