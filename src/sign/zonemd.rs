@@ -1,0 +1,82 @@
+//! The apex ZONEMD (RFC 8976) of a signed zone. `prepare` puts in a
+//! placeholder (the SOA serial, scheme SIMPLE, each hash the policy asks
+//! for, a digest of zeros of the right length), so that the apex NSEC or
+//! NSEC3 lists ZONEMD in its bitmap; `Run::node_out` leaves it unsigned.
+//! Once every other record and signature is made, [`fill`] computes the
+//! digest over the whole signed zone, puts the real ZONEMD RRset in the
+//! placeholder's place and signs it with the zone-signing keys, always
+//! anew: a ZONEMD signature is never kept from a version before, since
+//! the digest changes with any record of the zone.
+
+use super::rrsig::{RrsetToSign, canonical_records, sign_rrset};
+use super::{SignError, SignSettings, SignStats, SigningKeys};
+use crate::zone::dnssec::{Rrsig, soa_fields};
+use crate::zone::zonemd::{SCHEME_SIMPLE, Zonemd, digest_len, digests};
+use crate::zone::{NameRef, RecordRef, Rtype, Zone, ZoneBuilder};
+
+/// The placeholder ZONEMD records for `serial`: one per hash of the
+/// policy, its digest zeros.
+pub(crate) fn placeholders(settings: &SignSettings, serial: u32) -> Vec<Vec<u8>> {
+    settings
+        .zonemd
+        .iter()
+        .filter_map(|&hash| {
+            let zeros = vec![0; digest_len(hash)?];
+            Some(Zonemd { serial, scheme: SCHEME_SIMPLE, hash, digest: &zeros }.to_rdata())
+        })
+        .collect()
+}
+
+/// Is this the apex's ZONEMD RRset (signed by [`fill`], not by the run)?
+pub(crate) fn is_apex_zonemd(owner: NameRef<'_>, rtype: Rtype, apex: NameRef<'_>) -> bool {
+    rtype == Rtype::ZONEMD && owner.eq_ignore_case(apex)
+}
+
+/// `zone` with its apex ZONEMD RRset holding the digests of the zone
+/// and signed; `zone` as it is when the policy asks for no ZONEMD.
+pub(crate) fn fill(
+    zone: Zone,
+    keys: &SigningKeys<'_>,
+    settings: &SignSettings,
+    stats: &mut SignStats,
+) -> Result<Zone, SignError> {
+    if settings.zonemd.is_empty() {
+        return Ok(zone);
+    }
+    let apex = zone.origin();
+    let no_soa = || SignError::NoSoa { apex: apex.to_string() };
+    let apex_records: Vec<(usize, RecordRef<'_>)> =
+        zone.records().enumerate().take_while(|(_, r)| r.owner.eq_ignore_case(apex)).collect();
+    let soa = apex_records.iter().map(|(_, r)| *r).find(|r| r.rtype == Rtype::SOA).ok_or_else(no_soa)?;
+    let (serial, _) = soa_fields(soa.rdata).ok_or_else(no_soa)?;
+    // The placeholder and any signature over it make way for the real ones.
+    let dropped: Vec<usize> = apex_records
+        .iter()
+        .filter(|(_, r)| r.rtype == Rtype::ZONEMD || (r.rtype == Rtype::RRSIG && covers_zonemd(r.rdata)))
+        .map(|(at, _)| *at)
+        .collect();
+    let started = std::time::Instant::now();
+    let made = digests(&zone, &settings.zonemd);
+    tracing::debug!(seconds = started.elapsed().as_secs_f64(), "ZONEMD digest computed");
+    let rdatas: Vec<Vec<u8>> = made
+        .iter()
+        .map(|(hash, digest)| Zonemd { serial, scheme: SCHEME_SIMPLE, hash: *hash, digest }.to_rdata())
+        .collect();
+    let rrset = RrsetToSign { owner: apex, rtype: Rtype::ZONEMD, ttl: soa.ttl, rdatas: rdatas.iter().map(Vec::as_slice).collect() };
+    let mut added = ZoneBuilder::new(apex.to_owned(), zone.class());
+    for rdata in &rrset.rdatas {
+        added.push(apex, Rtype::ZONEMD, rrset.ttl, rdata);
+    }
+    let records = canonical_records(&rrset, zone.class());
+    for signer in &keys.zone_signers {
+        let rrsig = sign_rrset(&rrset, &records, signer, apex, &settings.zone_window)?;
+        added.push(apex, Rtype::RRSIG, rrset.ttl, &rrsig);
+        stats.rrsigs += 1;
+    }
+    stats.records = (stats.records + added.len() as u64).saturating_sub(dropped.len() as u64);
+    Ok(zone.edited_at(dropped, added))
+}
+
+fn covers_zonemd(rrsig: &[u8]) -> bool {
+    Rrsig::parse(rrsig).is_some_and(|sig| sig.type_covered == Rtype::ZONEMD)
+}
