@@ -62,7 +62,12 @@ pub(crate) fn fill(
         .iter()
         .map(|(hash, digest)| Zonemd { serial, scheme: SCHEME_SIMPLE, hash: *hash, digest }.to_rdata())
         .collect();
-    let rrset = RrsetToSign { owner: apex, rtype: Rtype::ZONEMD, ttl: soa.ttl, rdatas: rdatas.iter().map(Vec::as_slice).collect() };
+    let rrset = RrsetToSign {
+        owner: apex,
+        rtype: Rtype::ZONEMD,
+        ttl: soa.ttl,
+        rdatas: rdatas.iter().map(Vec::as_slice).collect(),
+    };
     let mut added = ZoneBuilder::new(apex.to_owned(), zone.class());
     for rdata in &rrset.rdatas {
         added.push(apex, Rtype::ZONEMD, rrset.ttl, rdata);

@@ -71,7 +71,9 @@ pub(crate) fn check(zone: &Zone, findings: &mut Vec<Finding>) {
                 Code::ZonemdSerialMismatch,
                 apex,
                 Rtype::ZONEMD,
-                format!("{what}: its serial is not the SOA serial ({soa}): the digest is of another version (RFC 8976 §4)"),
+                format!(
+                    "{what}: its serial is not the SOA serial ({soa}): the digest is of another version (RFC 8976 §4)"
+                ),
             ));
         } else {
             to_verify.push(*record);
@@ -149,5 +151,58 @@ fn below_apex(zone: &Zone, findings: &mut Vec<Finding>) {
                 "a ZONEMD belongs at the zone apex (RFC 8976 §2); this one is zone data like any other and verifies nothing",
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zone::{Name, read_zone_str};
+
+    /// RFC 8976 Appendix A.1's zone, its ZONEMD lines replaced by `zonemd`.
+    fn findings(zonemd: &str) -> Vec<(Code, crate::verify::Severity)> {
+        let text = format!(
+            "example. 86400 IN SOA ns1 admin 2018031900 1800 900 604800 86400\n\
+             example. 86400 IN NS ns1\nexample. 86400 IN NS ns2\n\
+             ns1 3600 IN A 203.0.113.63\nns2 3600 IN AAAA 2001:db8::63\n{zonemd}"
+        );
+        let origin = Name::from_text("example.", None).expect("origin");
+        let zone = read_zone_str(&text, &origin, std::path::Path::new("test")).expect("zone reads");
+        let mut found = Vec::new();
+        check(&zone, &mut found);
+        found.into_iter().map(|f| (f.code, f.severity)).collect()
+    }
+
+    const GOOD: &str =
+        "c68090d90a7aed716bc459f9340e3d7c1370d4d24b7e2fc3a1ddc0b9a87153b9a9713b3c9ae5cc27777f98b8e730044c";
+
+    #[test]
+    fn each_case_of_rfc8976_section_4() {
+        use crate::verify::Severity::{Error, Warning};
+        let line = |serial: &str, scheme: u8, hash: u8, digest: &str| {
+            format!("example. 86400 IN ZONEMD {serial} {scheme} {hash} {digest}\n")
+        };
+        assert_eq!(findings(""), [], "no ZONEMD, nothing to say");
+        assert_eq!(findings(&line("2018031900", 1, 1, GOOD)), [], "RFC 8976 A.1 verifies");
+        let wrong = GOOD.replace("c68090", "c68091");
+        assert_eq!(findings(&line("2018031900", 1, 1, &wrong)), [(Code::ZonemdMismatch, Error)]);
+        assert_eq!(findings(&line("2018031901", 1, 1, GOOD)), [(Code::ZonemdSerialMismatch, Error)]);
+        // Unsupported scheme or hash: no failure, but nothing verified.
+        let unsupported = line("2018031900", 1, 240, GOOD) + &line("2018031900", 240, 1, GOOD);
+        assert_eq!(
+            findings(&unsupported),
+            [(Code::ZonemdUnsupported, Warning), (Code::ZonemdUnsupported, Warning), (Code::ZonemdUnverified, Warning)]
+        );
+        // A supported record beside an unsupported one: it verifies the zone.
+        let mixed = line("2018031900", 1, 1, GOOD) + &line("2018031900", 1, 240, GOOD);
+        assert_eq!(findings(&mixed), [(Code::ZonemdUnsupported, Warning)]);
+        let twice = line("2018031900", 1, 1, GOOD) + &line("2018031900", 1, 1, &wrong);
+        assert_eq!(findings(&twice), [(Code::ZonemdDuplicate, Error)]);
+        assert_eq!(
+            findings(&line("2018031900", 1, 1, "00112233")),
+            [(Code::MalformedRecord, Error), (Code::ZonemdUnverified, Warning)]
+        );
+        let below = format!("ns1 3600 IN ZONEMD 2018031900 1 1 {GOOD}\n");
+        assert_eq!(findings(&below), [(Code::ZonemdNotAtApex, Warning)]);
     }
 }
