@@ -102,7 +102,7 @@ pub fn sign_changes(
     tracing::debug!("the served version edited");
     // Any change moves the digest of the whole zone: the apex ZONEMD is
     // made again over the edited version.
-    let zone = super::zonemd::fill(zone, keys, settings, &mut stats)?;
+    let zone = super::zonemd::fill(zone, keys, settings, Some(served), &mut stats)?;
     count_records(&zone, &mut stats);
     tracing::debug!(regions = regions.len(), rrsigs = stats.rrsigs, records = stats.records, "changes signed");
     Ok(Some((zone, stats)))

@@ -399,7 +399,7 @@ fn sign_prepared_in_memory(
     tracing::debug!("signed zone in canonical order");
     // The nodes came in canonical order and the NSEC3 chain after them, in
     // order too: the sort is one merge of two stretches.
-    let signed = zonemd::fill(signed, keys, settings, &mut stats)?;
+    let signed = zonemd::fill(signed, keys, settings, previous, &mut stats)?;
     Ok((signed, stats))
 }
 

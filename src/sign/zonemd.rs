@@ -4,10 +4,14 @@
 //! NSEC3 lists ZONEMD in its bitmap; `Run::node_out` leaves it unsigned.
 //! Once every other record and signature is made, [`fill`] computes the
 //! digest over the whole signed zone, puts the real ZONEMD RRset in the
-//! placeholder's place and signs it with the zone-signing keys, always
-//! anew: a ZONEMD signature is never kept from a version before, since
-//! the digest changes with any record of the zone.
+//! placeholder's place and signs it with the zone-signing keys. A
+//! signature of the version before is kept only over a ZONEMD RRset byte
+//! for byte the same (same serial, same digests: then every record the
+//! digest covers is the same too), under `reuse`'s rules, so that a zone
+//! signed again unchanged (under `serial = "keep"`) is the same version
+//! again; any other change makes a new digest and a new signature.
 
+use super::reuse::Previous;
 use super::rrsig::{RrsetToSign, canonical_records, sign_rrset};
 use super::{SignError, SignSettings, SignStats, SigningKeys};
 use crate::zone::dnssec::{Rrsig, soa_fields};
@@ -33,11 +37,14 @@ pub(crate) fn is_apex_zonemd(owner: NameRef<'_>, rtype: Rtype, apex: NameRef<'_>
 }
 
 /// `zone` with its apex ZONEMD RRset holding the digests of the zone
-/// and signed; `zone` as it is when the policy asks for no ZONEMD.
+/// and signed (keeping a signature of `previous`, the version before,
+/// over the very same RRset); `zone` as it is when the policy asks for
+/// no ZONEMD.
 pub(crate) fn fill(
     zone: Zone,
     keys: &SigningKeys<'_>,
     settings: &SignSettings,
+    previous: Option<&Zone>,
     stats: &mut SignStats,
 ) -> Result<Zone, SignError> {
     if settings.zonemd.is_empty() {
@@ -72,11 +79,28 @@ pub(crate) fn fill(
     for rdata in &rrset.rdatas {
         added.push(apex, Rtype::ZONEMD, rrset.ttl, rdata);
     }
+    let previous = previous.map(|old| Previous::new(old, settings.now, settings.renew_within));
+    let old_apex = previous.as_ref().and_then(|p| p.zone().node(p.zone().origin()));
+    let candidates = previous
+        .as_ref()
+        .zip(old_apex.as_ref())
+        .map(|(p, old)| p.signatures_over(old, &rrset, zone.class()))
+        .unwrap_or_default();
     let records = canonical_records(&rrset, zone.class());
     for signer in &keys.zone_signers {
-        let rrsig = sign_rrset(&rrset, &records, signer, apex, &settings.zone_window)?;
+        let window = &settings.zone_window;
+        let kept = previous.as_ref().and_then(|p| p.keep(&candidates, &rrset, signer, window));
+        let rrsig = match kept {
+            Some(kept) => {
+                stats.rrsigs_kept += 1;
+                kept.to_vec()
+            }
+            None => {
+                stats.rrsigs += 1;
+                sign_rrset(&rrset, &records, signer, apex, window)?
+            }
+        };
         added.push(apex, Rtype::RRSIG, rrset.ttl, &rrsig);
-        stats.rrsigs += 1;
     }
     stats.records = (stats.records + added.len() as u64).saturating_sub(dropped.len() as u64);
     Ok(zone.edited_at(dropped, added))

@@ -273,3 +273,53 @@ fn a_repeated_hash_is_refused_naming_the_field() {
     let (policy, _) = signet::policy::Policy::from_text("", source).expect("defaults");
     assert!(policy.zone.zonemd.is_empty(), "no ZONEMD unless asked");
 }
+
+/// Under `serial = "keep"` an unchanged zone signed again must be the
+/// same version (the gate admits no other under a held serial): the
+/// ZONEMD signature is kept, as the signatures of every RRset are, since
+/// the ZONEMD RRset is byte for byte the same. A changed zone gets a new
+/// digest and a new signature.
+#[test]
+fn an_unchanged_zone_keeps_its_zonemd_signature_a_changed_one_does_not() {
+    use signet::keys::soft::SoftStore;
+    use signet::keys::{Algorithm, KeyStore as _, PublishedKey, Role, SigningKey};
+    use signet::sign::{SignSettings, Signer, SigningKeys, sign_zone_in_memory};
+    use signet::zone::diff::ZoneDiff;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SoftStore::new(dir.path());
+    let ksk = store.generate(Algorithm::EcdsaP256Sha256, 256, "ksk").expect("ksk");
+    let zsk = store.generate(Algorithm::EcdsaP256Sha256, 256, "zsk").expect("zsk");
+    let (ksk_key, zsk_key): (&dyn SigningKey, &dyn SigningKey) = (ksk.as_ref(), zsk.as_ref());
+    let (ksk_dnskey, zsk_dnskey) = (PublishedKey::new(ksk_key, Role::Ksk), PublishedKey::new(zsk_key, Role::Zsk));
+    let keys = SigningKeys {
+        published: vec![ksk_dnskey.clone(), zsk_dnskey.clone()],
+        key_signers: vec![Signer { key: ksk_key, tag: ksk_dnskey.tag }],
+        zone_signers: vec![Signer { key: zsk_key, tag: zsk_dnskey.tag }],
+        cds: vec![ksk_dnskey],
+        presigned: None,
+    };
+    let text = "[zone]\nserial = \"keep\"\nzonemd = [\"sha384\"]\n[denial]\ntype = \"nsec\"\n";
+    let (policy, _) = signet::policy::Policy::from_text(text, Path::new("keep.toml")).expect("policy");
+    let now = signet::time::wall_clock();
+    let mut settings = SignSettings::from_policy(&policy, now, Vec::new());
+    let origin = Name::from_text(ORIGIN, None).expect("origin");
+    let unsigned = read_zone_file(&common::realistic_zone(), &origin).expect("input reads");
+    let (first, _) = sign_zone_in_memory(&unsigned, &keys, &settings, None, None).expect("signed");
+    settings.now += 60;
+    let (again, stats) = sign_zone_in_memory(&unsigned, &keys, &settings, Some(&first), None).expect("signed again");
+    let diff = ZoneDiff::between(&first, &again).expect("a difference");
+    assert_eq!((diff.removed_len(), diff.added_len(), stats.rrsigs), (0, 0, 0), "the same version again");
+
+    let changed_text = std::fs::read_to_string(common::realistic_zone())
+        .expect("read input")
+        .replace("\"deep name\"", "\"deep name, changed\"");
+    let changed = signet::zone::read_zone_str(&changed_text, &origin, Path::new("changed")).expect("reads");
+    let (signed, stats) = sign_zone_in_memory(&changed, &keys, &settings, Some(&first), None).expect("signed");
+    let diff = ZoneDiff::between(&first, &signed).expect("a difference");
+    let zonemd_lines = diff.removed().chain(diff.added()).filter(|r| r.rtype == signet::zone::Rtype::ZONEMD).count();
+    assert_eq!(zonemd_lines, 2, "the ZONEMD record replaced");
+    assert_eq!(stats.rrsigs, 2, "the changed TXT and the ZONEMD signed anew");
+    let options = VerifyOptions { now: settings.now, ..VerifyOptions::default() };
+    verify_version(signed, &options, &NoProgress).expect("the changed version passes the gate");
+}
