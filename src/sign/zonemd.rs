@@ -51,17 +51,7 @@ pub(crate) fn fill(
         return Ok(zone);
     }
     let apex = zone.origin();
-    let no_soa = || SignError::NoSoa { apex: apex.to_string() };
-    let apex_records: Vec<(usize, RecordRef<'_>)> =
-        zone.records().enumerate().take_while(|(_, r)| r.owner.eq_ignore_case(apex)).collect();
-    let soa = apex_records.iter().map(|(_, r)| *r).find(|r| r.rtype == Rtype::SOA).ok_or_else(no_soa)?;
-    let (serial, _) = soa_fields(soa.rdata).ok_or_else(no_soa)?;
-    // The placeholder and any signature over it make way for the real ones.
-    let dropped: Vec<usize> = apex_records
-        .iter()
-        .filter(|(_, r)| r.rtype == Rtype::ZONEMD || (r.rtype == Rtype::RRSIG && covers_zonemd(r.rdata)))
-        .map(|(at, _)| *at)
-        .collect();
+    let (soa_ttl, serial, dropped) = apex_of(&zone)?;
     let started = std::time::Instant::now();
     let made = digests(&zone, &settings.zonemd);
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "ZONEMD digest computed");
@@ -72,38 +62,71 @@ pub(crate) fn fill(
     let rrset = RrsetToSign {
         owner: apex,
         rtype: Rtype::ZONEMD,
-        ttl: soa.ttl,
+        ttl: soa_ttl,
         rdatas: rdatas.iter().map(Vec::as_slice).collect(),
     };
     let mut added = ZoneBuilder::new(apex.to_owned(), zone.class());
     for rdata in &rrset.rdatas {
         added.push(apex, Rtype::ZONEMD, rrset.ttl, rdata);
     }
+    for rrsig in signatures(&rrset, zone.class(), keys, settings, previous, stats)? {
+        added.push(apex, Rtype::RRSIG, rrset.ttl, &rrsig);
+    }
+    stats.records = (stats.records + added.len() as u64).saturating_sub(dropped.len() as u64);
+    Ok(zone.edited_at(dropped, added))
+}
+
+/// The SOA's TTL and serial, and the positions of the apex ZONEMD
+/// records (the placeholder) and of any RRSIG over them: they make way
+/// for the real ones.
+fn apex_of(zone: &Zone) -> Result<(u32, u32, Vec<usize>), SignError> {
+    let apex = zone.origin();
+    let no_soa = || SignError::NoSoa { apex: apex.to_string() };
+    let apex_records: Vec<(usize, RecordRef<'_>)> =
+        zone.records().enumerate().take_while(|(_, r)| r.owner.eq_ignore_case(apex)).collect();
+    let soa = apex_records.iter().map(|(_, r)| *r).find(|r| r.rtype == Rtype::SOA).ok_or_else(no_soa)?;
+    let (serial, _) = soa_fields(soa.rdata).ok_or_else(no_soa)?;
+    let dropped = apex_records
+        .iter()
+        .filter(|(_, r)| r.rtype == Rtype::ZONEMD || (r.rtype == Rtype::RRSIG && covers_zonemd(r.rdata)))
+        .map(|(at, _)| *at)
+        .collect();
+    Ok((soa.ttl, serial, dropped))
+}
+
+/// The ZONEMD RRset's RRSIGs, one per zone-signing key: the one of
+/// `previous` over the very same RRset where `reuse` allows, else new.
+fn signatures(
+    rrset: &RrsetToSign<'_>,
+    class: u16,
+    keys: &SigningKeys<'_>,
+    settings: &SignSettings,
+    previous: Option<&Zone>,
+    stats: &mut SignStats,
+) -> Result<Vec<Vec<u8>>, SignError> {
     let previous = previous.map(|old| Previous::new(old, settings.now, settings.renew_within));
     let old_apex = previous.as_ref().and_then(|p| p.zone().node(p.zone().origin()));
     let candidates = previous
         .as_ref()
         .zip(old_apex.as_ref())
-        .map(|(p, old)| p.signatures_over(old, &rrset, zone.class()))
+        .map(|(p, old)| p.signatures_over(old, rrset, class))
         .unwrap_or_default();
-    let records = canonical_records(&rrset, zone.class());
+    let records = canonical_records(rrset, class);
+    let window = &settings.zone_window;
+    let mut made = Vec::with_capacity(keys.zone_signers.len());
     for signer in &keys.zone_signers {
-        let window = &settings.zone_window;
-        let kept = previous.as_ref().and_then(|p| p.keep(&candidates, &rrset, signer, window));
-        let rrsig = match kept {
+        match previous.as_ref().and_then(|p| p.keep(&candidates, rrset, signer, window)) {
             Some(kept) => {
                 stats.rrsigs_kept += 1;
-                kept.to_vec()
+                made.push(kept.to_vec());
             }
             None => {
                 stats.rrsigs += 1;
-                sign_rrset(&rrset, &records, signer, apex, window)?
+                made.push(sign_rrset(rrset, &records, signer, rrset.owner, window)?);
             }
-        };
-        added.push(apex, Rtype::RRSIG, rrset.ttl, &rrsig);
+        }
     }
-    stats.records = (stats.records + added.len() as u64).saturating_sub(dropped.len() as u64);
-    Ok(zone.edited_at(dropped, added))
+    Ok(made)
 }
 
 fn covers_zonemd(rrsig: &[u8]) -> bool {
