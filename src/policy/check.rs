@@ -179,6 +179,10 @@ pub enum Unworkable {
         /// `parent.check-interval-min`.
         min: i64,
     },
+    /// One ZONEMD hash listed twice (RFC 8976 §2: one record per scheme
+    /// and hash algorithm).
+    #[error("{0} is listed twice; a zone carries one ZONEMD per scheme and hash algorithm (RFC 8976 §2)")]
+    ZonemdRepeated(&'static str),
     /// A submit command of white space.
     #[error("empty; leave the key out to submit no DS by command")]
     EmptySubmitCommand,
@@ -205,9 +209,20 @@ pub(super) fn check(policy: &Policy) -> Result<Vec<Warning>, Refusal> {
     check_purge(policy)?;
     check_journal(policy)?;
     check_parent(policy)?;
+    check_zonemd(policy)?;
     let mut warnings = denial_warnings(policy)?;
     warnings.extend(serial_warning(policy));
     Ok(warnings)
+}
+
+/// Each ZONEMD hash algorithm at most once.
+fn check_zonemd(policy: &Policy) -> Result<(), Refusal> {
+    let hashes = &policy.zone.zonemd;
+    match hashes.iter().enumerate().find(|(i, h)| hashes[..*i].contains(h)) {
+        Some((_, super::ZonemdHash::Sha384)) => refuse("zone.zonemd", Unworkable::ZonemdRepeated("sha384")),
+        Some((_, super::ZonemdHash::Sha512)) => refuse("zone.zonemd", Unworkable::ZonemdRepeated("sha512")),
+        None => Ok(()),
+    }
 }
 
 /// `keep` is legal, but it hands the serial to whoever edits the unsigned

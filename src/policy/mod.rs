@@ -245,6 +245,29 @@ pub struct ZonePolicy {
     pub max_ttl: i64,
     /// SOA serial scheme.
     pub serial: SerialScheme,
+    /// The ZONEMD digests (RFC 8976, scheme SIMPLE) to publish at the
+    /// apex: `["sha384"]`, `["sha384", "sha512"]`; empty for none.
+    pub zonemd: Vec<ZonemdHash>,
+}
+
+/// A ZONEMD hash algorithm (RFC 8976 §5.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ZonemdHash {
+    /// SHA-384 (1).
+    Sha384,
+    /// SHA-512 (2).
+    Sha512,
+}
+
+impl ZonemdHash {
+    /// The ZONEMD hash algorithm number.
+    pub fn number(self) -> u8 {
+        match self {
+            ZonemdHash::Sha384 => crate::zone::zonemd::HASH_SHA384,
+            ZonemdHash::Sha512 => crate::zone::zonemd::HASH_SHA512,
+        }
+    }
 }
 
 /// DS digest types signet publishes.
@@ -373,7 +396,7 @@ impl Default for DenialPolicy {
 
 impl Default for ZonePolicy {
     fn default() -> Self {
-        ZonePolicy { propagation_delay: 5 * 60, max_ttl: DAY, serial: SerialScheme::Unixtime }
+        ZonePolicy { propagation_delay: 5 * 60, max_ttl: DAY, serial: SerialScheme::Unixtime, zonemd: Vec::new() }
     }
 }
 

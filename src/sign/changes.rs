@@ -105,6 +105,9 @@ pub fn sign_changes(
     tracing::debug!("the regions signed");
     let zone = served.edited_at(dropped, added);
     tracing::debug!("the served version edited");
+    // Any change moves the digest of the whole zone: the apex ZONEMD is
+    // made again over the edited version.
+    let zone = super::zonemd::fill(zone, keys, settings, Some(served), &mut stats)?;
     count_records(&zone, &mut stats);
     tracing::debug!(regions = regions.len(), rrsigs = stats.rrsigs, records = stats.records, "changes signed");
     Ok(Some((zone, stats)))

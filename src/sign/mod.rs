@@ -14,6 +14,7 @@ pub(crate) mod prepare;
 pub(crate) mod reuse;
 pub(crate) mod rrsig;
 pub(crate) mod serial;
+pub(crate) mod zonemd;
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -222,6 +223,9 @@ pub struct SignSettings {
     /// A signature of the previous version with less validity left than
     /// this is made anew (refresh plus pre-refresh).
     pub renew_within: i64,
+    /// The hash algorithms of the apex ZONEMD (RFC 8976 §5.3); empty for
+    /// no ZONEMD.
+    pub zonemd: Vec<u8>,
 }
 
 impl SignSettings {
@@ -253,6 +257,7 @@ impl SignSettings {
             last_serial: None,
             cds_digest: policy.parent.digest.number(),
             renew_within: s.renew_within(),
+            zonemd: policy.zone.zonemd.iter().map(|hash| hash.number()).collect(),
         }
     }
 }
@@ -271,7 +276,7 @@ impl SignSettings {
         for window in [&self.zone_window, &self.key_window] {
             (self.now - window.inception, window.expiration - self.now, window.jitter).hash(&mut h);
         }
-        format!("{:?} {:?}", self.denial, self.serial).hash(&mut h);
+        format!("{:?} {:?} {:?}", self.denial, self.serial, self.zonemd).hash(&mut h);
         (self.dnskey_ttl, self.max_ttl, self.cds_digest, self.renew_within).hash(&mut h);
         for key in keys.published.iter().chain(&keys.cds) {
             key.rdata.hash(&mut h);
@@ -322,7 +327,7 @@ pub fn sign_zone(
     let _span = tracing::info_span!("sign", zone = %unsigned.origin()).entered();
     let prepared = prepare_to_sign(&unsigned, keys, settings)?;
     drop(unsigned);
-    sign_prepared_to_text(&prepared, keys, settings, None, None, out)
+    sign_prepared_to_text(prepared, keys, settings, None, None, out)
 }
 
 /// [`sign_zone`], keeping the signatures of `previous` (the version last
@@ -340,19 +345,26 @@ pub fn sign_zone_until(
 ) -> Result<SignStats, SignError> {
     let _span = tracing::info_span!("sign", zone = %unsigned.origin()).entered();
     let prepared = prepare_to_sign(unsigned, keys, settings)?;
-    sign_prepared_to_text(&prepared, keys, settings, previous, stop, out)
+    sign_prepared_to_text(prepared, keys, settings, previous, stop, out)
 }
 
 fn sign_prepared_to_text(
-    prepared: &prepare::Prepared,
+    prepared: prepare::Prepared,
     keys: &SigningKeys<'_>,
     settings: &SignSettings,
     previous: Option<&Zone>,
     stop: Option<&AtomicBool>,
     out: &mut dyn Write,
 ) -> Result<SignStats, SignError> {
+    if !settings.zonemd.is_empty() {
+        // The apex ZONEMD needs the whole signed zone first: signed in
+        // memory, its digest filled in, then written (on all cores).
+        let (signed, stats) = sign_prepared_in_memory(prepared, keys, settings, previous, stop)?;
+        crate::zone::writer::write_zone(&signed, out)?;
+        return Ok(stats);
+    }
     let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
-    let stats = sign_prepared(prepared, keys, settings, previous, stop, |text: String| {
+    let stats = sign_prepared(&prepared, keys, settings, previous, stop, |text: String| {
         out.write_all(text.as_bytes()).map_err(SignError::Write)
     })?;
     out.flush()?;
@@ -371,8 +383,20 @@ pub fn sign_zone_in_memory(
 ) -> Result<(Zone, SignStats), SignError> {
     let _span = tracing::info_span!("sign", zone = %unsigned.origin()).entered();
     let prepared = prepare_to_sign(unsigned, keys, settings)?;
+    sign_prepared_in_memory(prepared, keys, settings, previous, stop)
+}
+
+/// The prepared zone signed into an arena, its apex ZONEMD (if any)
+/// filled in last.
+fn sign_prepared_in_memory(
+    prepared: prepare::Prepared,
+    keys: &SigningKeys<'_>,
+    settings: &SignSettings,
+    previous: Option<&Zone>,
+    stop: Option<&AtomicBool>,
+) -> Result<(Zone, SignStats), SignError> {
     let mut signed = ZoneBuilder::with_room_of(&prepared.zone);
-    let stats = sign_prepared(&prepared, keys, settings, previous, stop, |piece: ZoneBuilder| {
+    let mut stats = sign_prepared(&prepared, keys, settings, previous, stop, |piece: ZoneBuilder| {
         signed.append(piece);
         Ok(())
     })?;
@@ -382,6 +406,7 @@ pub fn sign_zone_in_memory(
     tracing::debug!("signed zone in canonical order");
     // The nodes came in canonical order and the NSEC3 chain after them, in
     // order too: the sort is one merge of two stretches.
+    let signed = zonemd::fill(signed, keys, settings, previous, &mut stats)?;
     Ok((signed, stats))
 }
 
@@ -560,7 +585,10 @@ impl Run<'_> {
                 ttl: rrset.ttl(),
                 rdatas: rrset.rdatas().collect(),
             };
-            self.rrset_out(&to_sign, old, zn.role.signs(rrset.rtype()), out, stats)?;
+            // The apex ZONEMD is signed once its digest is known (`zonemd::fill`).
+            let sign = zn.role.signs(rrset.rtype())
+                && !zonemd::is_apex_zonemd(rrset.owner(), rrset.rtype(), self.zone.origin());
+            self.rrset_out(&to_sign, old, sign, out, stats)?;
         }
         Ok(())
     }

@@ -1,7 +1,8 @@
 //! The zone to sign: the input's records without the DNSSEC records a
 //! signer makes (RRSIG, NSEC, NSEC3, NSEC3PARAM anywhere; DNSKEY, CDS,
 //! CDNSKEY and ZONEMD at the apex), with the key set's DNSKEY, CDS,
-//! CDNSKEY and NSEC3PARAM added and the SOA serial moved on.
+//! CDNSKEY and NSEC3PARAM added, the SOA serial moved on, and the apex
+//! ZONEMD's placeholder put in (`super::zonemd`).
 
 use super::serial::next_serial;
 use super::{SignError, SignSettings, SigningKeys};
@@ -68,6 +69,9 @@ pub(crate) fn prepare(unsigned: &Zone, keys: &SigningKeys<'_>, settings: &SignSe
     let mut apex_records = ZoneBuilder::new(apex.to_owned(), unsigned.class());
     push_apex_keys(&mut apex_records, apex, keys, settings, denial_ttl);
     apex_records.push(soa.owner, Rtype::SOA, soa.ttl, &with_serial(soa.rdata, serial));
+    for placeholder in super::zonemd::placeholders(settings, serial) {
+        apex_records.push(apex, Rtype::ZONEMD, soa.ttl, &placeholder);
+    }
     let apex_soa = |r: RecordRef<'_>| r.rtype == Rtype::SOA && r.owner.eq_ignore_case(apex);
     let zone = unsigned.edited(|_, r| apex_soa(r) || dropped_by_signer(r), apex_records);
     Ok(Prepared { zone, serial, denial_ttl, dropped })

@@ -52,6 +52,11 @@ impl<'a> Previous<'a> {
         Previous { zone, keys, now, renew_within }
     }
 
+    /// The previous version itself.
+    pub(crate) fn zone(&self) -> &'a Zone {
+        self.zone
+    }
+
     /// A walk through the previous version from `first` on, for a caller
     /// that looks names up in canonical order.
     pub(crate) fn cursor(&self, first: NameRef<'_>) -> Cursor<'a> {

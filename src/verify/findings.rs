@@ -83,6 +83,20 @@ pub enum Code {
     /// A DNSSEC record in a zone put out unsigned (no DNSKEY at the
     /// apex), or a DS for a zone that is unsigned.
     UnsignedWithDnssec,
+    /// An apex ZONEMD whose digest does not match the zone (RFC 8976 §4).
+    ZonemdMismatch,
+    /// An apex ZONEMD whose serial is not the SOA serial.
+    ZonemdSerialMismatch,
+    /// Two apex ZONEMD records of one scheme and hash algorithm.
+    ZonemdDuplicate,
+    /// An apex ZONEMD of a scheme or hash algorithm the verifier does not
+    /// support (a warning, RFC 8976 §4).
+    ZonemdUnsupported,
+    /// ZONEMD records at the apex, none of them of a supported scheme and
+    /// hash: the digest could not be verified (a warning).
+    ZonemdUnverified,
+    /// A ZONEMD below the apex (a warning: zone data, it verifies nothing).
+    ZonemdNotAtApex,
     /// A zone content rule broken: the rule's own code
     /// ([`crate::zone::content::Rule::code`], e.g. `cname-and-other-data`).
     #[serde(untagged)]

@@ -12,7 +12,8 @@
 //!   from [`crate::zone::content`]);
 //! - 2, 3 and 6, signatures, coverage, RRset TTLs: `signatures`;
 //! - 4, trust anchor and CDS/CDNSKEY: [`trust`];
-//! - 5, NSEC/NSEC3: `denial`.
+//! - 5, NSEC/NSEC3: `denial`;
+//! - 7, ZONEMD (RFC 8976): `zonemd`, beside the signature checks.
 //!
 //! The gate may hand in the [`memo`] of its previous verification: a
 //! signature whose exact verification input is in it counts as verified
@@ -29,6 +30,7 @@ mod prefix_index;
 pub(crate) mod signatures;
 pub mod trust;
 pub(crate) mod unsigned;
+mod zonemd;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -199,6 +201,7 @@ pub fn verify_zone_with_memo(zone: &Zone, options: &VerifyOptions, progress: &dy
     );
     if options.allow_unsigned && unsigned::is_unsigned(zone) {
         unsigned::check(zone, options.trust_anchor.as_deref(), &mut findings);
+        zonemd::check(zone, &mut findings);
         let report = finish_report(zone, tree.nodes.len(), findings, Default::default(), started);
         return Verification { report, memo: options.collect_memo.then(SignatureMemo::default) };
     }
@@ -214,7 +217,14 @@ pub fn verify_zone_with_memo(zone: &Zone, options: &VerifyOptions, progress: &dy
         collect_memo: options.collect_memo,
     };
     trust::check(&ctx, options.trust_anchor.as_deref(), &mut findings);
-    let mut signatures = signatures::check_all(&ctx, &tree.nodes, progress);
+    // The ZONEMD digest is one hash stream: it runs beside the signature
+    // checks, which take the other core(s).
+    let mut zonemd_findings = Vec::new();
+    let (mut signatures, ()) = rayon::join(
+        || signatures::check_all(&ctx, &tree.nodes, progress),
+        || zonemd::check(zone, &mut zonemd_findings),
+    );
+    findings.extend(zonemd_findings);
     let memo = options.collect_memo.then(|| signatures.take_memo());
     findings.extend(signatures.findings);
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "signatures checked");

@@ -18,6 +18,7 @@ mod svcb;
 mod text;
 pub(crate) mod tree;
 pub mod writer;
+pub mod zonemd;
 
 pub use arena::{Node, NodeRun, RecordRef, Rrset, Zone, ZoneBuilder};
 pub use name::{Name, NameError, NameRef};

@@ -5,7 +5,10 @@
 //! versions must hold the same records and signatures by the same keys
 //! over the same RRsets (the signature bytes differ: P-256 signatures are
 //! randomised), and the edited one must pass the verifier. Under NSEC,
-//! NSEC3 and NSEC3 opt-out.
+//! NSEC3 and NSEC3 opt-out; and with ZONEMD, whose digest the change
+//! path makes again over each edited version (the digests of the two
+//! versions differ with their signatures' bytes: each must match its own
+//! zone, which the verifier checks).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -155,6 +158,9 @@ fn contents(zone: &Zone) -> Contents {
         if r.rtype == Rtype::RRSIG {
             let sig = Rrsig::parse(r.rdata).expect("an RRSIG parses");
             rrsigs.insert((owner, sig.type_covered.0, sig.key_tag, sig.labels, sig.original_ttl));
+        } else if r.rtype == Rtype::ZONEMD {
+            // Serial, scheme and hash: the digest is of each version's own bytes.
+            records.insert((owner, r.rtype.0, r.ttl, r.rdata[..6].to_vec()));
         } else {
             records.insert((owner, r.rtype.0, r.ttl, r.rdata.to_vec()));
         }
@@ -163,6 +169,11 @@ fn contents(zone: &Zone) -> Contents {
 }
 
 fn rounds(denial: &str) {
+    rounds_with(denial, "");
+}
+
+/// [`rounds`] with `zone` as the policy's `[zone]` section.
+fn rounds_with(denial: &str, zone: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SoftStore::new(dir.path());
     let ksk = store.generate(Algorithm::EcdsaP256Sha256, 256, "ksk").expect("ksk");
@@ -176,7 +187,8 @@ fn rounds(denial: &str) {
         cds: vec![ksk_dnskey.clone()],
         ..SigningKeys::default()
     };
-    let (policy, _) = Policy::from_text(&format!("[denial]\n{denial}\n"), Path::new("test.toml")).expect("policy");
+    let (policy, _) =
+        Policy::from_text(&format!("[zone]\n{zone}\n[denial]\n{denial}\n"), Path::new("test.toml")).expect("policy");
     let mut settings = SignSettings::from_policy(&policy, NOW, vec![0xab, 0xcd]);
     let mut model = Model::new();
     let mut unsigned = model.zone();
@@ -223,6 +235,10 @@ fn rounds(denial: &str) {
         let options = VerifyOptions { now: settings.now, min_validity: 0, ..VerifyOptions::default() };
         let version = verify_version(edited, &options, &NoProgress)
             .unwrap_or_else(|e| panic!("{denial}, round {round}: the edited version is refused: {e:?}"));
+        if !zone.is_empty() {
+            let apex = version.zone().node(version.zone().origin()).expect("apex");
+            assert!(apex.has(Rtype::ZONEMD), "{denial}, round {round}: the edited version has its ZONEMD");
+        }
         signed = std::sync::Arc::clone(version.zone());
         unsigned = next;
     }
@@ -241,4 +257,14 @@ fn nsec3_changes_sign_as_the_full_signer_does() {
 #[test]
 fn nsec3_opt_out_changes_sign_as_the_full_signer_does() {
     rounds("type = \"nsec3\"\nopt-out = true");
+}
+
+#[test]
+fn nsec_changes_with_zonemd_keep_the_digest_right() {
+    rounds_with("type = \"nsec\"", "zonemd = [\"sha384\"]");
+}
+
+#[test]
+fn nsec3_opt_out_changes_with_zonemd_keep_the_digest_right() {
+    rounds_with("type = \"nsec3\"\nopt-out = true", "zonemd = [\"sha384\", \"sha512\"]");
 }

@@ -55,3 +55,4 @@ mod verify_accepts;
 mod verify_input;
 mod verify_rejects;
 mod xfr_faults;
+mod zonemd;

@@ -16,6 +16,7 @@
 # from one hour ago for 30 days. VERIFY_PEERS=1 also runs dnssec-verify and
 # kzonecheck on the result. SIGN_TIME=FILE times the signing command alone
 # (keys already made) with /usr/bin/time into FILE: "wall user sys maxrss_kb".
+# ZONEMD=sha384 (or sha512) has Knot publish a ZONEMD (knot only).
 set -euo pipefail
 
 [ $# -eq 6 ] || { sed -n '2,17p' "$0" >&2; exit 2; }
@@ -126,6 +127,7 @@ sign_knot() {
     echo "    file: \"unsigned.zone\""
     echo "    dnssec-signing: on"
     echo "    dnssec-policy: test"
+    if [ -n "${ZONEMD:-}" ]; then echo "    zonemd-generate: zonemd-$ZONEMD"; fi
   } >"$work/knot.conf"
   # Keys first, on a zone of just its apex (so that a timed run measures
   # signing alone), then the signing run itself.
