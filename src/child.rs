@@ -15,8 +15,8 @@ use std::ffi::OsStr;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use tokio::io::AsyncReadExt as _;
-use tokio::process::{Child, ChildStderr};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::process::{Child, ChildStderr, ChildStdin};
 
 /// The variables a command gets from signet's environment, when signet
 /// has them: where programs are, whose home, the locale (also every
@@ -86,18 +86,20 @@ pub struct Finished {
 }
 
 /// Runs `command` (made by [`command`]) in a process group of its own,
-/// standard input closed, standard output discarded, standard error
-/// read; waits at most `timeout`, asking `stop` every 200 ms whether to
-/// give up. Past the time, or when told to stop, the whole process group
-/// is killed (SIGKILL). Dropped before the end, it kills the group too.
-/// An error only when the command cannot be started.
+/// `input` on its standard input (closed when `None`), standard output
+/// discarded, standard error read; waits at most `timeout`, asking `stop`
+/// every 200 ms whether to give up. Past the time, or when told to stop,
+/// the whole process group is killed (SIGKILL). Dropped before the end,
+/// it kills the group too. An error only when the command cannot be
+/// started.
 pub async fn supervise(
     mut command: tokio::process::Command,
+    input: Option<String>,
     timeout: Duration,
     stop: &(dyn Fn() -> bool + Sync),
 ) -> std::io::Result<Finished> {
     command
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         // A group of its own: a timeout kills what it started too.
@@ -105,6 +107,9 @@ pub async fn supervise(
         .kill_on_drop(true);
     let mut child = command.spawn()?;
     let mut group = GroupKiller::new(&child);
+    let feed = feed_stdin(child.stdin.take(), input.unwrap_or_default());
+    tokio::pin!(feed);
+    let mut fed = false;
     let mut stderr = child.stderr.take();
     let mut kept = Vec::new();
     let mut chunk = [0u8; 1024];
@@ -116,6 +121,7 @@ pub async fn supervise(
             // The end first: a command that ended as the time ran out ended.
             biased;
             status = child.wait() => break status.map_or_else(Ended::WaitFailed, Ended::Exited),
+            () = &mut feed, if !fed => fed = true,
             read = read_chunk(&mut stderr, &mut chunk), if stderr.is_some() => keep(&mut kept, &chunk, read, &mut stderr),
             () = &mut deadline => break Ended::TimedOut,
             _ = poll.tick() => if stop() { break Ended::Stopped },
@@ -137,6 +143,16 @@ async fn finish(child: &mut Child, group: &mut GroupKiller, ended: &Ended) {
             group.kill();
             let _ = tokio::time::timeout(STDERR_GRACE, child.wait()).await;
         }
+    }
+}
+
+/// Writes `text` to the command's standard input and closes it. A
+/// command that does not read it (and exits) is not an error here: its
+/// exit status decides.
+async fn feed_stdin(stdin: Option<ChildStdin>, text: String) {
+    if let Some(mut stdin) = stdin {
+        let _ = stdin.write_all(text.as_bytes()).await;
+        let _ = stdin.shutdown().await;
     }
 }
 

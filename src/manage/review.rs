@@ -215,7 +215,7 @@ async fn offer_to_hook(
     tracing::info!(zone, serial = offer.serial, hook = %program, "review: candidate offered to the review hook");
     let timeout = Duration::from_secs(u64::try_from(hook.timeout).unwrap_or(0).max(1));
     let stop = || abandon.is_some_and(|flag| flag.load(Ordering::SeqCst));
-    let finished = supervise(command, timeout, &stop).await;
+    let finished = supervise(command, None, timeout, &stop).await;
     drop(written);
     match finished {
         Ok(Finished { ended: Ended::Stopped, .. }) => Err(ManageError::Abandoned { zone: zone.to_owned() }),

@@ -14,14 +14,12 @@
 //! DS check's to find out.
 
 use std::net::SocketAddr;
-use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_proto::op::OpCode;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::process::{Child, ChildStderr, ChildStdin};
 
+use crate::child::{Ended, last_lines, supervise};
 use crate::keys::PublishedKey;
 use crate::xfr::client::{AnswerProblem, ClientError, Request, exchange_from, rcode_name};
 use crate::xfr::tsig::TsigKey;
@@ -35,14 +33,6 @@ pub const UPDATE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The class ANY: in an update section, "delete an RRset" (RFC 2136
 /// §2.5.2).
 const CLASS_ANY: u16 = 255;
-/// How much of a command's standard error is kept for its error.
-const STDERR_KEPT: usize = 4096;
-/// How many lines of it an error names, and how long each may be.
-const STDERR_LINES: usize = 5;
-const STDERR_LINE_CHARS: usize = 200;
-/// How long a command's standard error may stay open after it ended or
-/// was killed (a process it left behind may hold it).
-const STDERR_GRACE: Duration = Duration::from_millis(500);
 
 /// The DS RRset a zone wants at its parent, with the DNSKEY records of
 /// the keys those DS point to (some registries want the keys, not the
@@ -229,182 +219,34 @@ pub fn submission_text(wanted: &WantedDs) -> String {
 
 // --------------------------------------------------------- the command
 
-/// Runs `command` with `/bin/sh -c` in a process group of its own, in
-/// the cleaned environment of [`crate::child`] with the zone (absolute,
-/// lowercase) in `SIGNET_ZONE`, and [`submission_text`] on standard input; standard output is discarded, the first lines of
-/// standard error go into the error. Exit 0 is success. After `timeout`
-/// the whole process group is killed. If this future is dropped before
-/// the command ends, the group is killed too.
+/// Runs `command` with `/bin/sh -c` through [`crate::child::supervise`]:
+/// a process group of its own, the cleaned environment with the zone
+/// (absolute, lowercase) in `SIGNET_ZONE`, [`submission_text`] on
+/// standard input, standard output discarded, the last lines of standard
+/// error in the error. Exit 0 is success. After `timeout` the whole
+/// process group is killed; so it is if this future is dropped first.
 pub async fn run_submit_command(command: &str, wanted: &WantedDs, timeout: Duration) -> Result<(), SubmitError> {
     let (zone, command_text) = (wanted.zone.clone(), command.to_owned());
-    let mut child = spawn_shell(command, &wanted.zone).map_err(|source| SubmitError::CommandStart {
+    let mut shell = crate::child::command("/bin/sh");
+    shell.arg("-c").arg(command).env("SIGNET_ZONE", zone.to_string().to_ascii_lowercase());
+    let finished = supervise(shell, Some(submission_text(wanted)), timeout, &|| false)
+        .await
+        .map_err(|source| SubmitError::CommandStart { zone: zone.clone(), command: command_text.clone(), source })?;
+    let stderr = last_lines(&finished.stderr);
+    let failed = |status: String| SubmitError::CommandFailed {
         zone: zone.clone(),
         command: command_text.clone(),
-        source,
-    })?;
-    let mut group = GroupKiller::new(&child);
-    let (ended, stderr) = supervise(&mut child, &mut group, submission_text(wanted), timeout).await;
-    let stderr = first_lines(&stderr);
-    match ended {
-        Ended::Exited(status) if status.success() => Ok(()),
-        Ended::Exited(status) => {
-            Err(SubmitError::CommandFailed { zone, command: command_text, status: status.to_string(), stderr })
-        }
-        Ended::WaitFailed(e) => Err(SubmitError::CommandFailed {
-            zone,
-            command: command_text,
-            status: format!("its end could not be awaited: {e}"),
-            stderr,
-        }),
-        Ended::TimedOut => Err(SubmitError::CommandTimeout { zone, command: command_text, timeout, stderr }),
-    }
-}
-
-fn spawn_shell(command: &str, zone: &Name) -> std::io::Result<Child> {
-    let mut shell = crate::child::command("/bin/sh");
-    shell
-        .arg("-c")
-        .arg(command)
-        .env("SIGNET_ZONE", zone.to_string().to_ascii_lowercase())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        // A group of its own: a timeout kills what the shell started too.
-        .process_group(0)
-        .kill_on_drop(true);
-    shell.spawn()
-}
-
-/// How a command ended.
-#[derive(Debug)]
-enum Ended {
-    Exited(ExitStatus),
-    WaitFailed(std::io::Error),
-    TimedOut,
-}
-
-/// Feeds `text` to the command, reads its standard error and waits for
-/// its end, at most `timeout`; kills its group when the time is up.
-/// Returns how it ended and the start of its standard error.
-async fn supervise(child: &mut Child, group: &mut GroupKiller, text: String, timeout: Duration) -> (Ended, Vec<u8>) {
-    let feed = feed_stdin(child.stdin.take(), text);
-    tokio::pin!(feed);
-    let mut stderr = child.stderr.take();
-    let mut kept = Vec::new();
-    let (mut fed, mut chunk) = (false, [0u8; 1024]);
-    let deadline = tokio::time::sleep(timeout);
-    tokio::pin!(deadline);
-    let ended = loop {
-        tokio::select! {
-            // The end first: a command that ended as the time ran out ended.
-            biased;
-            status = child.wait() => break status.map_or_else(Ended::WaitFailed, Ended::Exited),
-            () = &mut feed, if !fed => fed = true,
-            read = read_chunk(&mut stderr, &mut chunk), if stderr.is_some() => keep(&mut kept, &chunk, read, &mut stderr),
-            () = &mut deadline => break Ended::TimedOut,
-        }
+        status,
+        stderr: stderr.clone(),
     };
-    match ended {
-        // Exited or reaped: its process group id may now be reused.
-        Ended::Exited(_) | Ended::WaitFailed(_) => group.disarm(),
-        Ended::TimedOut => {
-            group.kill();
-            let _ = tokio::time::timeout(STDERR_GRACE, child.wait()).await;
+    match finished.ended {
+        Ended::Exited(status) if status.success() => Ok(()),
+        Ended::Exited(status) => Err(failed(status.to_string())),
+        Ended::WaitFailed(e) => Err(failed(format!("its end could not be awaited: {e}"))),
+        // Never asked to stop: only the time limit ends it early.
+        Ended::TimedOut | Ended::Stopped => {
+            Err(SubmitError::CommandTimeout { zone, command: command_text, timeout, stderr })
         }
-    }
-    if let Some(stderr) = stderr {
-        let _ = tokio::time::timeout(STDERR_GRACE, drain(stderr, &mut kept)).await;
-    }
-    (ended, kept)
-}
-
-/// Writes `text` to the command's standard input and closes it. A
-/// command that does not read it (and exits) is not an error here: its
-/// exit status decides.
-async fn feed_stdin(stdin: Option<ChildStdin>, text: String) {
-    if let Some(mut stdin) = stdin {
-        let _ = stdin.write_all(text.as_bytes()).await;
-        let _ = stdin.shutdown().await;
-    }
-}
-
-async fn read_chunk(stderr: &mut Option<ChildStderr>, chunk: &mut [u8]) -> std::io::Result<usize> {
-    match stderr {
-        Some(stderr) => stderr.read(chunk).await,
-        None => Ok(0),
-    }
-}
-
-/// Keeps what was read (up to [`STDERR_KEPT`] bytes); at the end of the
-/// stream, or on an error, stops reading.
-fn keep(kept: &mut Vec<u8>, chunk: &[u8], read: std::io::Result<usize>, stderr: &mut Option<ChildStderr>) {
-    match read {
-        Ok(n) if n > 0 => {
-            let room = STDERR_KEPT.saturating_sub(kept.len());
-            kept.extend_from_slice(&chunk[..n.min(room)]);
-        }
-        _ => *stderr = None,
-    }
-}
-
-/// Reads standard error to its end, keeping its start.
-async fn drain(mut stderr: ChildStderr, kept: &mut Vec<u8>) {
-    let mut chunk = [0u8; 1024];
-    while let Ok(n @ 1..) = stderr.read(&mut chunk).await {
-        let room = STDERR_KEPT.saturating_sub(kept.len());
-        kept.extend_from_slice(&chunk[..n.min(room)]);
-    }
-}
-
-/// The first non-empty lines of a command's standard error, each cut
-/// short, control characters replaced, joined with ` | `.
-fn first_lines(stderr: &[u8]) -> String {
-    let text = String::from_utf8_lossy(stderr);
-    let lines: Vec<String> = text
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
-        .take(STDERR_LINES)
-        .map(|line| {
-            let mut cut: String =
-                line.chars().take(STDERR_LINE_CHARS).map(|c| if c.is_control() { '?' } else { c }).collect();
-            if line.chars().count() > STDERR_LINE_CHARS {
-                cut.push('…');
-            }
-            cut
-        })
-        .collect();
-    lines.join(" | ")
-}
-
-/// Kills a command's process group (SIGKILL) when told to, or when
-/// dropped armed: a submission abandoned by its caller leaves nothing
-/// running.
-#[derive(Debug)]
-struct GroupKiller(Option<rustix::process::Pid>);
-
-impl GroupKiller {
-    fn new(child: &Child) -> GroupKiller {
-        let pid = child.id().and_then(|id| i32::try_from(id).ok()).and_then(rustix::process::Pid::from_raw);
-        GroupKiller(pid)
-    }
-
-    /// The leader has been reaped: the group is no longer ours to kill.
-    fn disarm(&mut self) {
-        self.0 = None;
-    }
-
-    fn kill(&mut self) {
-        if let Some(pgid) = self.0.take() {
-            // Fails only when the group is already gone.
-            let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
-        }
-    }
-}
-
-impl Drop for GroupKiller {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 

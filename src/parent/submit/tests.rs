@@ -251,14 +251,3 @@ fn a_command_that_cannot_start_is_named() {
     let text = error.to_string();
     assert!(text.contains("exit status: 127") && text.contains("/nonexistent/submit-ds"), "{text}");
 }
-
-#[test]
-fn first_lines_keeps_five_lines_cut_short_without_control_characters() {
-    let mut stderr = String::new();
-    for i in 0..10 {
-        stderr.push_str(&format!("line {i}\x1b[31m\n\n"));
-    }
-    assert_eq!(first_lines(stderr.as_bytes()), "line 0?[31m | line 1?[31m | line 2?[31m | line 3?[31m | line 4?[31m");
-    let long = "x".repeat(1000);
-    assert_eq!(first_lines(long.as_bytes()).chars().count(), STDERR_LINE_CHARS + 1);
-}
