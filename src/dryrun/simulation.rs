@@ -712,8 +712,10 @@ fn policy_change_report(old: &Policy, new: &Policy, before: &[Key], step: &Step,
             StartedKey { key: key.id, predecessor: key.predecessor, cause }
         })
         .collect();
+    // A zone going insecure keeps no key: none has a successor to come.
     let kept = before
         .iter()
+        .filter(|_| !new.insecure)
         .filter(|k| k.goal == Goal::Omnipresent && k.successor.is_none())
         .filter(|k| !step.keys.iter().any(|s| s.predecessor == Some(k.id)))
         .map(|k| KeptKey {

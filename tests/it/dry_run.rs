@@ -189,6 +189,10 @@ fn going_insecure_and_back_is_rehearsed_safe() {
     let (output, report) = dry_run(&policy("tld-ecdsa"), "2027-07-01T00:00:00Z", &args);
     common::expect_success("dry-run going insecure and back", &output);
     assert_eq!(report["verdict"]["verdict"], "safe", "{}", report["verdict"]);
+    let going = &report["policy_changes"][0];
+    assert!(going["policy"].as_str().is_some_and(|p| p.contains("going insecure")), "{going}");
+    assert!(going["started"].as_array().is_some_and(Vec::is_empty), "no key made going insecure: {going}");
+    assert!(going["kept"].as_array().is_some_and(Vec::is_empty), "no key kept going insecure: {going}");
     let out_at = signet::time::parse_time("2027-03-01T00:00:00Z").expect("time");
     let back_at = signet::time::parse_time("2027-05-01T00:00:00Z").expect("time");
     let keys = keys(&report);
