@@ -31,8 +31,8 @@ use std::process::Output;
 use std::time::Duration;
 
 use common::dns_servers::{
-    Server, Tsig, UnboundConfig, dig, free_addr, knot_ksk, knotd_signing_parent_at, nsd_secondary_of, random_base,
-    resolve, soa_serial, unbound_resolver,
+    Server, Tsig, UnboundConfig, delegating_parent_text, dig, free_addr, knot_ksk, knotd_signing_parent_at,
+    nsd_secondary_of, random_base, resolve, soa_serial, unbound_resolver,
 };
 use common::query_loop::{
     A, PER_TICK, QUERY_TIMEOUT, QueryLoop, Tally, probed_zone_text, report, servfails, wait_ticks,
@@ -66,14 +66,6 @@ fn policy_text(store: &Store, name: &str, insecure: bool, ds_ttl: &str) -> Strin
     )
 }
 
-fn parent_text() -> String {
-    format!(
-        "{PARENT} {TTL} IN SOA ns.{PARENT} hostmaster.{PARENT} 1 60 30 600 {TTL}\n\
-         {PARENT} {TTL} IN NS ns.{PARENT}\nns.{PARENT} {TTL} IN A 192.0.2.53\n\
-         {ZONE} {TTL} IN NS ns.{ZONE}\nns.{ZONE} {TTL} IN A 192.0.2.1\n"
-    )
-}
-
 /// The child's side: its database and token, serve, NSD, the parent.
 struct Deployment {
     store: Store,
@@ -92,8 +84,14 @@ impl Deployment {
         let at = random_base();
         let (serve_addr, knot_addr, nsd_addr) = (free_addr(at(1)), free_addr(at(2)), free_addr(at(3)));
         let tsig = Tsig::generate("registry");
-        let knot =
-            knotd_signing_parent_at(knot_addr, &dir.join("knot"), PARENT, &parent_text(), &[serve_addr.ip()], &tsig);
+        let knot = knotd_signing_parent_at(
+            knot_addr,
+            &dir.join("knot"),
+            PARENT,
+            &delegating_parent_text(PARENT, ZONE, TTL),
+            &[serve_addr.ip()],
+            &tsig,
+        );
         let store = Store::softhsm(&dir.join("token"));
         let db = dir.join("signet.db");
         let ok = |args: &[&str]| ok_on(&store, &db, args);

@@ -24,8 +24,8 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::dns_servers::{
-    Server, Tsig, UnboundConfig, dig, free_addr, knot_ksk, knotd_signing_parent_at, nsd_secondary_of, random_base,
-    soa_serial, unbound_resolver,
+    Server, Tsig, UnboundConfig, delegating_parent_text, dig, free_addr, knot_ksk, knotd_signing_parent_at,
+    nsd_secondary_of, random_base, soa_serial, unbound_resolver,
 };
 use common::query_loop::{A, PER_TICK, QUERY_TIMEOUT, QueryLoop, probed_zone_text, report, wait_ticks};
 use common::serve::{Serve, wait_for, write_by_rename};
@@ -55,14 +55,6 @@ fn policy_text(store: &Store) -> String {
          [zone]\npropagation-delay = \"2s\"\nmax-ttl = \"{TTL}s\"\nserial = \"increment\"\n\
          [parent]\nds-ttl = \"{DS_TTL}s\"\npropagation-delay = \"2s\"\nregistration-delay = \"1s\"\ncds = true\n",
         store.uri()
-    )
-}
-
-fn parent_text() -> String {
-    format!(
-        "{PARENT} {TTL} IN SOA ns.{PARENT} hostmaster.{PARENT} 1 60 30 600 {TTL}\n\
-         {PARENT} {TTL} IN NS ns.{PARENT}\nns.{PARENT} {TTL} IN A 192.0.2.53\n\
-         {ZONE} {TTL} IN NS ns.{ZONE}\nns.{ZONE} {TTL} IN A 192.0.2.1\n"
     )
 }
 
@@ -139,7 +131,14 @@ fn serve_with_an_offline_ksk_through_unbound() {
     let at = random_base();
     let (serve_addr, knot_addr, nsd_addr) = (free_addr(at(1)), free_addr(at(2)), free_addr(at(3)));
     let tsig = Tsig::generate("registry");
-    let knot = knotd_signing_parent_at(knot_addr, &dir.join("knot"), PARENT, &parent_text(), &[serve_addr.ip()], &tsig);
+    let knot = knotd_signing_parent_at(
+        knot_addr,
+        &dir.join("knot"),
+        PARENT,
+        &delegating_parent_text(PARENT, ZONE, TTL),
+        &[serve_addr.ip()],
+        &tsig,
+    );
 
     let online = Side { store: Store::softhsm(&dir.join("zsk-token")), db: dir.join("online.db") };
     let ksk = Side { store: Store::softhsm(&dir.join("ksk-token")), db: dir.join("ksk.db") };

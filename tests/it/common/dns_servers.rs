@@ -571,6 +571,17 @@ pub fn knotd_signing_parent_at(
     knotd_primary_with(addr, dir, zone, zone_text, &options)
 }
 
+/// A parent zone `parent` (SOA, NS and its glue) delegating `child`
+/// (NS and glue), every record with `ttl`: the unsigned input of a
+/// signing parent such as [`knotd_signing_parent_at`].
+pub fn delegating_parent_text(parent: &str, child: &str, ttl: u32) -> String {
+    format!(
+        "{parent} {ttl} IN SOA ns.{parent} hostmaster.{parent} 1 60 30 600 {ttl}\n\
+         {parent} {ttl} IN NS ns.{parent}\nns.{parent} {ttl} IN A 192.0.2.53\n\
+         {child} {ttl} IN NS ns.{child}\nns.{child} {ttl} IN A 192.0.2.1\n"
+    )
+}
+
 /// The DNSKEY record of the KSK (flags 257) `server` serves at `zone`, in
 /// master-file form: a trust anchor.
 pub fn knot_ksk(server: SocketAddr, zone: &str) -> Option<String> {
