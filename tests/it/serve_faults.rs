@@ -157,7 +157,7 @@ fn hsm_that_disappears_and_comes_back_is_picked_up_again() {
 fn failing_zone_near_expiry_says_so_every_run() {
     let Some(setup) = Setup::new() else { return };
     let (input, output) = setup.add_zone("a.test.");
-    let metrics_port = free_port();
+    let metrics_port = common::dns_servers::free_port();
     let serve = setup.serve(&config(&setup, &format!("metrics = \"127.0.0.1:{metrics_port}\"\n")));
     wait_serial_above(&output, 0, Duration::from_secs(20));
     let published = std::fs::read(&output).expect("output");
@@ -227,11 +227,6 @@ fn operator_commands_reach_a_running_service() {
     serve.wait_log(&["SIGHUP", "read again"], Duration::from_secs(5));
     assert_eq!(serve.count(&["panicked"]), 0, "{}", serve.tail());
     serve.stop();
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
 }
 
 fn http_get(port: u16, path: &str) -> String {

@@ -301,7 +301,7 @@ fn start_knotd() -> Knotd {
     }
     std::fs::write(dir.path().join("example.zone"), zone).expect("zone file");
     std::fs::create_dir(dir.path().join("db")).expect("database directory");
-    let port = TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("address").port();
+    let port = crate::common::dns_servers::free_port();
     let root = dir.path().display();
     let config = format!(
         "server:\n  rundir: \"{root}\"\n  listen: 127.0.0.1@{port}\n\

@@ -256,16 +256,10 @@ fn good_axfr(serial: u32) -> Arc<Scenario> {
     Arc::new(move |asked: &Asked| vec![(Duration::ZERO, answer(asked.id, &asked.question, 0, &axfr_records(serial)))])
 }
 
-/// A free port on `ip` for both UDP and TCP.
+/// A free port on `ip` for both UDP and TCP, never one handed out before
+/// in this run (serve's DNS and metrics ports must differ).
 fn free_addr(ip: [u8; 4]) -> SocketAddr {
-    for _ in 0..100 {
-        let udp = UdpSocket::bind(SocketAddr::new(IpAddr::from(ip), 0)).expect("bind");
-        let addr = udp.local_addr().expect("addr");
-        if TcpListener::bind(addr).is_ok() {
-            return addr;
-        }
-    }
-    panic!("no free port on {ip:?}");
+    common::dns_servers::free_addr(IpAddr::from(ip))
 }
 
 // ---- signet ----
