@@ -64,7 +64,7 @@ for dir in "${path_dirs[@]}"; do
   for program in "$dir"/*; do
     name=${program##*/}
     [ -x "$program" ] && [ ! -e "$shim/$name" ] || continue
-    grep -qx -e "/usr/bin/$name" -e "/usr/sbin/$name" -e "/bin/$name" -e "/sbin/$name" <<<"$bind_programs" && continue
+    grep -qxF -e "/usr/bin/$name" -e "/usr/sbin/$name" -e "/bin/$name" -e "/sbin/$name" <<<"$bind_programs" && continue
     ln -s "$program" "$shim/$name"
   done
 done
