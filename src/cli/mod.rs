@@ -297,7 +297,9 @@ fn refused_or(error: signet::manage::ManageError) -> anyhow::Result<ExitCode> {
             );
             return Ok(ExitCode::from(EXIT_REVIEW_PENDING));
         }
-        eprintln!("signet: zone {zone}: {stop}: nothing published, the last version stays");
+        eprintln!(
+            "signet: zone {zone}: {stop}: nothing published, the last version stays (to publish it all the same: `signet zone approve {zone} {serial}`)"
+        );
         return Ok(ExitCode::from(EXIT_NOT_APPROVED));
     }
     Err(error.into())

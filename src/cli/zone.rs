@@ -360,6 +360,10 @@ pub(super) fn describe_review(review: &Review, zone: &str) -> String {
             "serial {} WAITS FOR AN OPERATOR since {when}{reason}; decide with: signet zone approve {zone} {} | signet zone reject {zone} {} [--reason TEXT]",
             review.serial, review.serial, review.serial
         ),
+        Verdict::Rejected | Verdict::TimedOut | Verdict::Crashed => format!(
+            "serial {} {}{by} {when}{reason}; to publish it all the same: signet zone approve {zone} {}",
+            review.serial, review.verdict, review.serial
+        ),
         verdict => format!("serial {} {verdict}{by} {when}{reason}", review.serial),
     }
 }

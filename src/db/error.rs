@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use super::DbLocation;
+use super::Verdict;
 use crate::policy::PolicyError;
 
 /// Why the database could not do what was asked.
@@ -191,18 +192,17 @@ pub enum DbError {
         /// Why it does not read.
         source: PolicyError,
     },
-    /// An operator's decision on a review that does not wait for one.
-    #[error("zone {zone}: no review of serial {serial} waits for a decision{}", match .pending {
-        Some(p) => format!(" (serial {p} does: signet zone approve|reject {zone} {p})"),
-        None => " (none waits)".to_owned(),
-    })]
-    NotPending {
+    /// An operator's decision the zone's newest review does not allow.
+    #[error("zone {zone}: serial {serial} cannot be {verdict} now: {}", not_decidable(zone, *serial, .newest))]
+    NotDecidable {
         /// The zone.
         zone: String,
         /// The serial given.
         serial: u32,
-        /// The serial whose review waits, if one does.
-        pending: Option<u32>,
+        /// The decision asked for.
+        verdict: Verdict,
+        /// The newest review's serial and verdict, if the zone has one.
+        newest: Option<(u32, Verdict)>,
     },
     /// A stored value that the code cannot read (a newer signet's data?).
     #[error("database holds an unreadable {what}: {value:?}")]
@@ -252,3 +252,15 @@ pub enum ReadOnly {
 
 /// What every function of `db/` returns.
 pub(super) type Result<T> = std::result::Result<T, DbError>;
+
+/// Why a decision does not apply, and which one would.
+fn not_decidable(zone: &str, serial: u32, newest: &Option<(u32, Verdict)>) -> String {
+    match *newest {
+        None => "the zone has no review".to_owned(),
+        Some((newest, verdict)) if newest == serial => format!("its review is {verdict}"),
+        Some((newest, Verdict::Pending)) => {
+            format!("the review that waits is of serial {newest} (signet zone approve|reject {zone} {newest})")
+        }
+        Some((newest, verdict)) => format!("the newest review is of serial {newest} ({verdict})"),
+    }
+}

@@ -52,6 +52,21 @@ impl Verdict {
         Verdict::Superseded,
     ];
 
+    /// Whether an operator may turn a review with this verdict into
+    /// `to`: one that waits either way; a no (the hook's or an
+    /// operator's: rejected, timed out, crashed) into an approval; and a
+    /// hook that gave no verdict (timed out, crashed) into a rejection,
+    /// so the content is not offered again. An approval stands: its
+    /// version may be published already.
+    pub fn operator_may_make(self, to: Verdict) -> bool {
+        matches!(
+            (self, to),
+            (Verdict::Pending, Verdict::Approved | Verdict::Rejected)
+                | (Verdict::Rejected | Verdict::TimedOut | Verdict::Crashed, Verdict::Approved)
+                | (Verdict::TimedOut | Verdict::Crashed, Verdict::Rejected)
+        )
+    }
+
     /// The name stored (and shown).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -311,9 +326,12 @@ impl Database {
         Ok(id)
     }
 
-    /// An operator's decision on the zone's pending review of `serial`
-    /// (`signet zone approve|reject`), with an audit row. Refused
-    /// ([`DbError::NotPending`]) when no review of that serial waits.
+    /// An operator's decision on the zone's newest review, which must be
+    /// of `serial` (`signet zone approve|reject`), with an audit row.
+    /// A review that waits is decided in place; a verdict an operator
+    /// overrules ([`Verdict::operator_may_make`]) stays in the history,
+    /// and the decision is a review of its own for the same content.
+    /// Refused ([`DbError::NotDecidable`]) otherwise.
     pub async fn decide_review(
         &self,
         zone_id: i64,
@@ -324,27 +342,54 @@ impl Database {
         now: i64,
     ) -> Result<Review> {
         let mut tx = self.write().await?;
-        let query = review_select!("AND verdict = 'pending' ORDER BY id DESC LIMIT 1");
-        let pending = sqlx::query(query).bind(zone_id).fetch_optional(&mut *tx).await?;
-        let pending = pending.as_ref().map(review_from_row).transpose()?;
-        let waiting = pending.as_ref().map(|review| review.serial);
-        let Some(mut review) = pending.filter(|review| review.serial == serial) else {
-            return Err(DbError::NotPending { zone: zone.to_owned(), serial, pending: waiting });
+        let newest =
+            sqlx::query(review_select!("ORDER BY id DESC LIMIT 1")).bind(zone_id).fetch_optional(&mut *tx).await?;
+        let newest = newest.as_ref().map(review_from_row).transpose()?;
+        let Some(mut review) = newest.clone().filter(|r| r.serial == serial && r.verdict.operator_may_make(verdict))
+        else {
+            let newest = newest.map(|r| (r.serial, r.verdict));
+            return Err(DbError::NotDecidable { zone: zone.to_owned(), serial, verdict, newest });
         };
-        sqlx::query(
-            "UPDATE reviews SET verdict = $2, decided_by = 'operator', decided_at = $3,
-                 reason = COALESCE($4, reason)
-             WHERE id = $1",
-        )
-        .bind(review.id)
-        .bind(verdict.as_str())
-        .bind(now)
-        .bind(reason)
-        .execute(&mut *tx)
-        .await?;
+        let overruled = (review.verdict != Verdict::Pending).then_some(review.verdict);
+        match overruled {
+            None => {
+                sqlx::query(
+                    "UPDATE reviews SET verdict = $2, decided_by = 'operator', decided_at = $3,
+                         reason = COALESCE($4, reason)
+                     WHERE id = $1",
+                )
+                .bind(review.id)
+                .bind(verdict.as_str())
+                .bind(now)
+                .bind(reason)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Some(_) => {
+                review.id = sqlx::query(
+                    "INSERT INTO reviews (zone_id, serial, fingerprint, verdict, reason, decided_by, records, rrsigs,
+                                          offered_at, decided_at)
+                     SELECT zone_id, serial, fingerprint, $2, $3, 'operator', records, rrsigs, offered_at, $4
+                     FROM reviews WHERE id = $1 RETURNING id",
+                )
+                .bind(review.id)
+                .bind(verdict.as_str())
+                .bind(reason)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?
+                .get(0);
+                review.reason = None;
+            }
+        }
+        let by_whom = match (overruled, review.decided_by) {
+            (None, _) => String::new(),
+            (Some(was), Some(Decider::Hook)) => format!(" over the hook's verdict ({was})"),
+            (Some(was), _) => format!(" (it was {was})"),
+        };
         let why = match reason {
-            Some(reason) => format!("review: serial {serial} {verdict} by the operator: {reason}"),
-            None => format!("review: serial {serial} {verdict} by the operator"),
+            Some(reason) => format!("review: serial {serial} {verdict} by the operator{by_whom}: {reason}"),
+            None => format!("review: serial {serial} {verdict} by the operator{by_whom}"),
         };
         insert_event(&mut tx, Some(zone_id), &Event::note(now, Actor::Operator, EventKind::Run, None, why)).await?;
         tx.commit().await?;
@@ -353,5 +398,72 @@ impl Database {
         review.decided_at = Some(now);
         review.reason = reason.map(str::to_owned).or(review.reason);
         Ok(review)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::scratch::database;
+
+    async fn offered(db: &Database, zone: i64, serial: u32, verdict: Verdict) -> i64 {
+        let review = NewReview {
+            serial,
+            fingerprint: &[serial as u8; 32],
+            verdict,
+            reason: None,
+            records: 9,
+            rrsigs: 4,
+            at: 10,
+        };
+        db.record_review(zone, &review, None, "offered", None).await.expect("record")
+    }
+
+    #[tokio::test]
+    async fn an_operator_decides_the_newest_review_and_may_overrule_a_no() {
+        let (db, name, zone, _dir) = database().await;
+        let name = name.to_string();
+        let refused = db.decide_review(zone, &name, 1, Verdict::Approved, None, 20).await.expect_err("no review");
+        assert!(matches!(refused, DbError::NotDecidable { newest: None, .. }), "{refused}");
+
+        let rejected = offered(&db, zone, 1, Verdict::Rejected).await;
+        let approved = db.decide_review(zone, &name, 1, Verdict::Approved, Some("known"), 20).await.expect("overrule");
+        assert!(approved.id > rejected, "an overruling is a review of its own");
+        assert_eq!(
+            (approved.decided_by, approved.decided_at, approved.reason.as_deref()),
+            (Some(Decider::Operator), Some(20), Some("known"))
+        );
+        let history = db.reviews(zone, 10).await.expect("reviews");
+        let verdicts: Vec<_> = history.iter().map(|r| (r.serial, r.verdict, r.fingerprint.clone())).collect();
+        assert_eq!(verdicts, [(1, Verdict::Approved, vec![1; 32]), (1, Verdict::Rejected, vec![1; 32])]);
+        let refused =
+            db.decide_review(zone, &name, 1, Verdict::Rejected, None, 30).await.expect_err("an approval stands");
+        assert!(refused.to_string().contains("its review is approved"), "{refused}");
+
+        let waiting = offered(&db, zone, 2, Verdict::Pending).await;
+        let refused = db.decide_review(zone, &name, 1, Verdict::Approved, None, 30).await.expect_err("not the newest");
+        assert!(refused.to_string().contains("the review that waits is of serial 2"), "{refused}");
+        let decided = db.decide_review(zone, &name, 2, Verdict::Rejected, None, 30).await.expect("decided in place");
+        assert_eq!((decided.id, decided.verdict), (waiting, Verdict::Rejected));
+
+        offered(&db, zone, 3, Verdict::TimedOut).await;
+        let rejected =
+            db.decide_review(zone, &name, 3, Verdict::Rejected, None, 40).await.expect("no verdict made one");
+        assert_eq!(db.latest_review(zone).await.expect("latest"), Some(rejected));
+    }
+
+    #[test]
+    fn what_an_operator_may_make_of_a_verdict() {
+        use Verdict::*;
+        for from in Verdict::ALL {
+            let allowed: Vec<_> = [Approved, Rejected].into_iter().filter(|to| from.operator_may_make(*to)).collect();
+            let expected = match from {
+                Pending => vec![Approved, Rejected],
+                Rejected => vec![Approved],
+                TimedOut | Crashed => vec![Approved, Rejected],
+                Approved | Superseded => vec![],
+            };
+            assert_eq!(allowed, expected, "{from}");
+        }
     }
 }

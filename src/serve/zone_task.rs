@@ -708,7 +708,7 @@ impl ZoneTask {
         } else {
             tracing::warn!(zone = %zone, run = run_id, serial, verdict, outcome = "rejected",
                 look_again_in = %format_duration(backoff.as_secs() as i64),
-                "not published: {stop}; the last version stays");
+                "not published: {stop}; the last version stays; to publish it all the same: signet zone approve {zone} {serial}");
         }
         self.warn_if_expiring(now, "versions are held by their review").await;
     }

@@ -5,7 +5,8 @@
 //!
 //! - `review_approves`: exit 0, the new serial is served;
 //! - `review_rejects`: exit 1, the old serial stays served, the output and
-//!   the journal unchanged, status names the hook's reason;
+//!   the journal unchanged, status names the hook's reason; the service
+//!   does not ask again; an operator's approval overrules it;
 //! - `review_times_out`: the hook sleeps past its 1 s: killed with its
 //!   process group, nothing published;
 //! - `review_crashes`: the hook dies of SIGSEGV: nothing published;
@@ -13,8 +14,10 @@
 //!   approve of another serial is refused; `signet zone approve` publishes
 //!   that serial; another change and `signet zone reject` keeps it off.
 //!
-//! `review_decision_needs_a_pending_review`: an approve with nothing
-//! pending is refused with a non-zero exit.
+//! `review_decisions_by_hand`: through `signet sign` (exit codes 0, 3,
+//! 75): a decision the newest review does not allow is refused naming
+//! the one that would apply; an operator overrules the hook's rejection,
+//! and decides a review that waits.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -232,6 +235,11 @@ fn review_rejects() {
     assert_eq!(env.hook_calls(), [first, first + 1], "the hook was offered the rejected content once");
     let runs = env.serve().count(&["run started"]);
     assert!(runs <= 5, "{runs} runs: the service loops on a rejected version\n{}", env.context());
+    // The operator overrules the hook: the service takes it up and
+    // publishes that content without asking the hook again.
+    env.ok(&["zone", "approve", ZONE, &(first + 1).to_string(), "--reason", "the deletions are expected"]);
+    env.wait_served(first + 1);
+    assert_eq!(env.hook_calls(), [first, first + 1], "the hook was not asked again");
     env.serve.take().expect("serve").stop();
 }
 
@@ -275,7 +283,10 @@ fn review_waits_for_the_operator() {
     assert!(text.contains(&format!("signet zone approve example. {pending}")), "status says how to decide:\n{text}");
     let wrong = env.signet(&["zone", "approve", ZONE, &(pending + 7).to_string()]);
     assert!(!wrong.status.success(), "an approve of a serial that does not wait is refused");
-    assert!(String::from_utf8_lossy(&wrong.stderr).contains(&format!("serial {pending} does")), "{wrong:?}");
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains(&format!("the review that waits is of serial {pending}")),
+        "{wrong:?}"
+    );
     env.ok(&["zone", "approve", ZONE, &pending.to_string(), "--reason", "checked by hand"]);
     env.wait_served(pending);
     let review = env.wait_review(pending, "approved");
@@ -291,25 +302,42 @@ fn review_waits_for_the_operator() {
 }
 
 #[test]
-fn review_decision_needs_a_pending_review() {
+fn review_decisions_by_hand() {
     let env = Env::new("10s");
-    let output = env.signet(&["zone", "approve", ZONE, "2"]);
-    assert!(!output.status.success(), "{output:?}");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("no review of serial 2 waits") && stderr.contains("none waits"), "{stderr}");
+    let refused = |args: &[&str], needles: &[&str]| {
+        let output = env.signet(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?} is refused: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(needles.iter().all(|n| stderr.contains(n)), "{needles:?} in {stderr}");
+    };
+    refused(&["zone", "approve", ZONE, "2"], &["serial 2 cannot be approved now", "the zone has no review"]);
     let output = env.signet(&["sign", ZONE]);
     assert_eq!(output.status.code(), Some(0), "the hook approves: {output:?}");
+    // The hook says no; the operator overrules it.
     env.set_mode("reject");
     write_by_rename(&env.input, &zone_text(2, 2));
     let output = env.signet(&["sign", ZONE]);
     assert_eq!(output.status.code(), Some(3), "rejected by the hook: exit 3: {output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("signet zone approve example. 3"), "{output:?}");
     assert_eq!(common::published_serial(&env.output), 2, "the output stays");
+    refused(&["zone", "reject", ZONE, "3"], &["serial 3 cannot be rejected now", "its review is rejected"]);
+    env.ok(&["zone", "approve", ZONE, "3", "--reason", "the deletions are the registrar's"]);
+    let output = env.signet(&["sign", ZONE]);
+    assert_eq!(output.status.code(), Some(0), "overruled by hand: {output:?}");
+    assert_eq!(common::published_serial(&env.output), 3, "the content the hook rejected is published");
+    assert_eq!(env.hook_calls(), [2, 3], "the hook was not asked again");
+    let audit = env.ok(&["zone", "status", ZONE]);
+    let audit = String::from_utf8_lossy(&audit.stdout);
+    assert!(audit.contains("approved by the operator over the hook's verdict (rejected)"), "{audit}");
+    // The hook leaves it to an operator.
     env.set_mode("wait");
     write_by_rename(&env.input, &zone_text(3, 3));
     let output = env.signet(&["sign", ZONE]);
     assert_eq!(output.status.code(), Some(75), "waits for the operator: exit 75: {output:?}");
-    env.ok(&["zone", "approve", ZONE, "3"]);
+    refused(&["zone", "approve", ZONE, "3"], &["the review that waits is of serial 4"]);
+    env.ok(&["zone", "approve", ZONE, "4"]);
+    refused(&["zone", "reject", ZONE, "4"], &["its review is approved"]);
     let output = env.signet(&["sign", ZONE]);
     assert_eq!(output.status.code(), Some(0), "approved by hand: {output:?}");
-    assert_eq!(common::published_serial(&env.output), 3, "the serial approved is published");
+    assert_eq!(common::published_serial(&env.output), 4, "the serial approved is published");
 }
