@@ -76,6 +76,11 @@ pub(super) enum FaultArg {
     /// ZSK's signatures for omnipresent and withdraws the old ZSK's DNSKEY
     /// one TTL early.
     EarlyZskWithdrawal,
+    /// The machine is told that the parent stopped serving a DS one DS
+    /// TTL plus the parent's propagation delay before it did, so it
+    /// withdraws the key's DNSKEY (going insecure: every DNSKEY) while
+    /// resolvers may still hold the DS.
+    EarlyDsGone,
 }
 
 /// The rehearsal the arguments ask for, checked.
@@ -120,7 +125,10 @@ fn rehearsal(args: &DryRunArgs) -> anyhow::Result<Rehearsal> {
         ds_delay: ds_delay.max(1),
         zone: args.zone.clone(),
         key_store,
-        fault: args.fault.map(|FaultArg::EarlyZskWithdrawal| Fault::EarlyZskWithdrawal),
+        fault: args.fault.map(|fault| match fault {
+            FaultArg::EarlyZskWithdrawal => Fault::EarlyZskWithdrawal,
+            FaultArg::EarlyDsGone => Fault::EarlyDsGone,
+        }),
         trace: args.trace.clone(),
         ceremonies,
     })

@@ -70,6 +70,22 @@ pub enum Fault {
     /// ZSK's signatures for omnipresent and withdraws the old ZSK's DNSKEY
     /// one TTL early.
     EarlyZskWithdrawal,
+    /// The machine is told that the parent stopped serving a DS one DS
+    /// TTL plus the parent's propagation delay before it did (a `ds gone`
+    /// read off one parent server, or guessed), so it takes the DS for
+    /// gone from caches and withdraws the key's DNSKEY (going insecure:
+    /// every DNSKEY) while resolvers may still hold the DS.
+    EarlyDsGone,
+}
+
+impl Fault {
+    /// The record whose moves the fault back-dates, and by how much.
+    fn back_dates(self, policy: &Policy) -> (Record, i64) {
+        match self {
+            Fault::EarlyZskWithdrawal => (Record::Zrrsig, policy.zone.max_ttl),
+            Fault::EarlyDsGone => (Record::Ds, policy.parent.ds_ttl + policy.parent.propagation_delay),
+        }
+    }
 }
 
 /// A policy file, read once: parsed, and its text (what the database stores).
@@ -496,8 +512,8 @@ impl Simulation {
                 return Ok(Verdict::Unsafe(found));
             }
             let mut next = self.db.zone(&self.rehearsal.origin).await?.next_run_at;
-            if self.rehearsal.fault == Some(Fault::EarlyZskWithdrawal) {
-                next = earliest(next, self.inject_early_withdrawal(&step, now).await?);
+            if let Some(fault) = self.rehearsal.fault {
+                next = earliest(next, self.inject_fault(fault, &step, now).await?);
                 self.collect_events().await?;
             }
             next = earliest(next, self.parent.due());
@@ -660,15 +676,17 @@ impl Simulation {
         Ok(self.checker.zone_published(version).and_then(|()| self.checker.check(now)).err())
     }
 
-    /// The fault: each move of zone signatures this step made (new ones
-    /// published, old ones withdrawn) is recorded as made one max-ttl
-    /// earlier, so the machine believes caches caught up one TTL sooner.
-    /// Returns when the machine now wants to run.
-    async fn inject_early_withdrawal(&mut self, step: &Step, now: i64) -> Result<Option<i64>, DryRunError> {
+    /// The fault: each move of the fault's record this step made (zone
+    /// signatures published or withdrawn; a DS gone from the parent) is
+    /// recorded as made earlier ([`Fault::back_dates`]), so the machine
+    /// believes caches caught up that much sooner. Returns when the
+    /// machine now wants to run.
+    async fn inject_fault(&mut self, fault: Fault, step: &Step, now: i64) -> Result<Option<i64>, DryRunError> {
+        let (record, earlier) = fault.back_dates(&self.policy);
         let moved: Vec<(i64, RecordState)> = step
             .transitions
             .iter()
-            .filter(|t| t.record == Record::Zrrsig && matches!(t.to, RecordState::Rumoured | RecordState::Unretentive))
+            .filter(|t| t.record == record && matches!(t.to, RecordState::Rumoured | RecordState::Unretentive))
             .map(|t| (t.key, t.to))
             .collect();
         if moved.is_empty() {
@@ -677,10 +695,11 @@ impl Simulation {
         let zone = self.db.zone(&self.rehearsal.origin).await?;
         let mut keys: Vec<_> = self.db.keys(zone.id).await?.into_iter().map(|k| k.key).collect();
         for (id, state) in moved {
-            let Some(key) = keys.iter_mut().find(|k| k.id == id && k.state(Record::Zrrsig) == state) else { continue };
-            let since = key.record(Record::Zrrsig).since - self.policy.zone.max_ttl;
-            key.set(Record::Zrrsig, state, since);
-            let why = format!("fault injected: zrrsig recorded as {} since {}", state.as_str(), format_time(since));
+            let Some(key) = keys.iter_mut().find(|k| k.id == id && k.state(record) == state) else { continue };
+            let since = key.record(record).since - earlier;
+            key.set(record, state, since);
+            let (record_name, state_name) = (record.as_str(), state.as_str());
+            let why = format!("fault injected: {record_name} recorded as {state_name} since {}", format_time(since));
             let event = Event::note(now, Actor::Operator, EventKind::Fault, Some(id), why);
             self.db.inject_key_states(zone.id, key, &event).await?;
         }

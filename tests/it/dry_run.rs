@@ -177,15 +177,22 @@ fn an_algorithm_change_mid_run_is_safe() {
 /// parent follows the CDS DELETE; the keys leave only once the old DS
 /// has left every cache, the cache model finds every version safe, and
 /// back under the signed policy new keys come and their DS is seen.
-#[test]
-fn going_insecure_and_back_is_rehearsed_safe() {
-    let dir = tempfile::tempdir().expect("tempdir");
+/// `--change-policy` arguments that take tld-ecdsa insecure on 2027-03-01
+/// and back on 2027-05-01 (the insecure policy written in `dir`).
+fn insecure_and_back(dir: &Path) -> Vec<String> {
     let signed_text = std::fs::read_to_string(policy("tld-ecdsa")).expect("policy");
-    let insecure = dir.path().join("insecure.toml");
+    let insecure = dir.join("insecure.toml");
     std::fs::write(&insecure, format!("insecure = true\n{signed_text}")).expect("write policy");
     let out = format!("2027-03-01T00:00:00Z={}", insecure.display());
     let back = format!("2027-05-01T00:00:00Z={}", policy("tld-ecdsa").display());
-    let args = ["--change-policy", &out, "--change-policy", &back];
+    ["--change-policy".to_owned(), out, "--change-policy".to_owned(), back].into()
+}
+
+#[test]
+fn going_insecure_and_back_is_rehearsed_safe() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let changes = insecure_and_back(dir.path());
+    let args: Vec<&str> = changes.iter().map(String::as_str).collect();
     let (output, report) = dry_run(&policy("tld-ecdsa"), "2027-07-01T00:00:00Z", &args);
     common::expect_success("dry-run going insecure and back", &output);
     assert_eq!(report["verdict"]["verdict"], "safe", "{}", report["verdict"]);
@@ -254,6 +261,29 @@ fn an_early_zsk_withdrawal_is_caught_when_it_bites() {
     let stdout = String::from_utf8_lossy(&text.stdout);
     let at = stdout.lines().last().unwrap_or_default();
     assert!(at.starts_with("UNSAFE at "), "{stdout}");
+}
+
+#[test]
+fn a_ds_taken_for_gone_too_early_is_caught_going_insecure() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut args = insecure_and_back(dir.path());
+    args.extend(["--fault".to_owned(), "early-ds-gone".to_owned()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (output, report) = dry_run(&policy("tld-ecdsa"), "2027-07-01T00:00:00Z", &args);
+    assert_eq!(output.status.code(), Some(1), "an unsafe run exits 1");
+    let verdict = &report["verdict"];
+    assert_eq!(verdict["verdict"], "unsafe", "{verdict}");
+    let ksk = keys(&report).iter().find(|k| k["role"] == "ksk").expect("the KSK");
+    let ds_gone = ksk["ds_gone"].as_i64().expect("the parent removed the DS");
+    // The machine took the DS for gone from caches at once: the DNSKEYs
+    // left after the retire safety (1 h), while the DS (TTL 1 d) could
+    // still be cached.
+    assert_eq!(verdict["at"].as_i64(), Some(ds_gone + 3600), "{verdict}");
+    assert_eq!(ksk["withdrawn"], verdict["at"], "{ksk}");
+    let tag = ksk["tag"].as_u64().expect("tag");
+    assert_eq!(verdict["ds"], serde_json::json!([format!("{tag}/13")]), "the cached DS is the KSK's: {verdict}");
+    let reason = verdict["reason"].as_str().expect("reason");
+    assert!(reason.contains("no DS of algorithm 13 matches a DNSKEY") && reason.contains("holds no key"), "{reason}");
 }
 
 #[test]
