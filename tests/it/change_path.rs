@@ -13,10 +13,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use signet::keys::soft::SoftStore;
-use signet::keys::{Algorithm, KeyStore, PublishedKey, Role, SigningKey};
+use crate::common::soft_keys::SoftKeys;
 use signet::policy::Policy;
-use signet::sign::{Basis, SignSettings, Signer, SigningKeys, sign_changes, sign_zone_in_memory};
+use signet::sign::{Basis, SignSettings, sign_changes, sign_zone_in_memory};
 use signet::verify::{NoProgress, VerifyOptions, verify_version};
 use signet::zone::dnssec::Rrsig;
 use signet::zone::{Name, Rtype, Zone, read_zone_str};
@@ -175,18 +174,8 @@ fn rounds(denial: &str) {
 /// [`rounds`] with `zone` as the policy's `[zone]` section.
 fn rounds_with(denial: &str, zone: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SoftStore::new(dir.path());
-    let ksk = store.generate(Algorithm::EcdsaP256Sha256, 256, "ksk").expect("ksk");
-    let zsk = store.generate(Algorithm::EcdsaP256Sha256, 256, "zsk").expect("zsk");
-    let (ksk_key, zsk_key): (&dyn SigningKey, &dyn SigningKey) = (ksk.as_ref(), zsk.as_ref());
-    let (ksk_dnskey, zsk_dnskey) = (PublishedKey::new(ksk_key, Role::Ksk), PublishedKey::new(zsk_key, Role::Zsk));
-    let keys = SigningKeys {
-        published: vec![ksk_dnskey.clone(), zsk_dnskey.clone()],
-        key_signers: vec![Signer { key: ksk_key, tag: ksk_dnskey.tag }],
-        zone_signers: vec![Signer { key: zsk_key, tag: zsk_dnskey.tag }],
-        cds: vec![ksk_dnskey.clone()],
-        ..SigningKeys::default()
-    };
+    let soft_keys = SoftKeys::new(dir.path());
+    let keys = soft_keys.signing_keys();
     let (policy, _) =
         Policy::from_text(&format!("[zone]\n{zone}\n[denial]\n{denial}\n"), Path::new("test.toml")).expect("policy");
     let mut settings = SignSettings::from_policy(&policy, NOW, vec![0xab, 0xcd]);

@@ -281,24 +281,12 @@ fn a_repeated_hash_is_refused_naming_the_field() {
 /// digest and a new signature.
 #[test]
 fn an_unchanged_zone_keeps_its_zonemd_signature_a_changed_one_does_not() {
-    use signet::keys::soft::SoftStore;
-    use signet::keys::{Algorithm, KeyStore as _, PublishedKey, Role, SigningKey};
-    use signet::sign::{SignSettings, Signer, SigningKeys, sign_zone_in_memory};
+    use signet::sign::{SignSettings, sign_zone_in_memory};
     use signet::zone::diff::ZoneDiff;
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SoftStore::new(dir.path());
-    let ksk = store.generate(Algorithm::EcdsaP256Sha256, 256, "ksk").expect("ksk");
-    let zsk = store.generate(Algorithm::EcdsaP256Sha256, 256, "zsk").expect("zsk");
-    let (ksk_key, zsk_key): (&dyn SigningKey, &dyn SigningKey) = (ksk.as_ref(), zsk.as_ref());
-    let (ksk_dnskey, zsk_dnskey) = (PublishedKey::new(ksk_key, Role::Ksk), PublishedKey::new(zsk_key, Role::Zsk));
-    let keys = SigningKeys {
-        published: vec![ksk_dnskey.clone(), zsk_dnskey.clone()],
-        key_signers: vec![Signer { key: ksk_key, tag: ksk_dnskey.tag }],
-        zone_signers: vec![Signer { key: zsk_key, tag: zsk_dnskey.tag }],
-        cds: vec![ksk_dnskey],
-        ..SigningKeys::default()
-    };
+    let soft_keys = common::soft_keys::SoftKeys::new(dir.path());
+    let keys = soft_keys.signing_keys();
     let text = "[zone]\nserial = \"keep\"\nzonemd = [\"sha384\"]\n[denial]\ntype = \"nsec\"\n";
     let (policy, _) = signet::policy::Policy::from_text(text, Path::new("keep.toml")).expect("policy");
     let now = signet::time::wall_clock();

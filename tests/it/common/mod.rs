@@ -6,6 +6,7 @@ pub mod dns_servers;
 pub mod postgres;
 pub mod query_loop;
 pub mod serve;
+pub mod soft_keys;
 
 use std::path::Path;
 use std::process::{Command, Output};
