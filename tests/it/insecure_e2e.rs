@@ -30,10 +30,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use common::dns_servers::{
-    Server, Tsig, UnboundConfig, delegating_parent_text, dig, free_addr, knot_ksk, knotd_signing_parent_at,
-    nsd_secondary_of, random_base, resolve, soa_serial, unbound_resolver,
-};
+use common::dns_servers::{Server, dig, resolve, soa_serial};
+use common::knot_parent::KnotParent;
 use common::query_loop::{
     A, PER_TICK, QUERY_TIMEOUT, QueryLoop, Tally, probed_zone_text, report, servfails, wait_ticks,
 };
@@ -71,7 +69,7 @@ struct Deployment {
     store: Store,
     db: PathBuf,
     signed: PathBuf,
-    knot: Server,
+    parent: KnotParent,
     nsd: Server,
     serve: Serve,
 }
@@ -81,17 +79,7 @@ impl Deployment {
     /// policy `signed` and served by NSD; `insecure_ds_ttl` is the DS TTL
     /// the `insecure` policy counts on.
     fn start(dir: &Path, insecure_ds_ttl: &str) -> Deployment {
-        let at = random_base();
-        let (serve_addr, knot_addr, nsd_addr) = (free_addr(at(1)), free_addr(at(2)), free_addr(at(3)));
-        let tsig = Tsig::generate("registry");
-        let knot = knotd_signing_parent_at(
-            knot_addr,
-            &dir.join("knot"),
-            PARENT,
-            &delegating_parent_text(PARENT, ZONE, TTL),
-            &[serve_addr.ip()],
-            &tsig,
-        );
+        let parent = KnotParent::start(dir, PARENT, ZONE, TTL);
         let store = Store::softhsm(&dir.join("token"));
         let db = dir.join("signet.db");
         let ok = |args: &[&str]| ok_on(&store, &db, args);
@@ -105,21 +93,16 @@ impl Deployment {
         write_by_rename(&input, &probed_zone_text(ZONE, TTL));
         let paths = (input.to_str().expect("utf-8"), signed.to_str().expect("utf-8"));
         ok(&["zone", "add", ZONE, "--policy", "signed", "--input", paths.0, "--output", paths.1]);
-        ok(&["zone", "secondary", "add", ZONE, &nsd_addr.to_string()]);
-        let secret = dir.join("registry.key");
-        tsig.write_secret_file(&secret);
-        ok(&["tsig", "add", &tsig.name, "--secret-file", secret.to_str().expect("utf-8")]);
-        ok(&["zone", "parent-update", "add", ZONE, &knot.addr().to_string(), "--tsig", &tsig.name]);
-        ok(&["zone", "parent-agent", "add", ZONE, &knot.addr().to_string()]);
+        ok(&["zone", "secondary", "add", ZONE, &parent.nsd_addr.to_string()]);
+        parent.register_updates(dir, ok);
+        ok(&["zone", "parent-agent", "add", ZONE, &parent.knot.addr().to_string()]);
         let config = dir.join("serve.toml");
         std::fs::write(&config, "[serve]\nretry-min = \"1s\"\nretry-max = \"2s\"\n").expect("config");
-        let command = store
-            .on_db(&db, &["serve", "--config", config.to_str().expect("utf-8"), "--listen", &serve_addr.to_string()]);
+        let listen = parent.serve_addr.to_string();
+        let command = store.on_db(&db, &["serve", "--config", config.to_str().expect("utf-8"), "--listen", &listen]);
         let serve = Serve::start(command, "insecure", Some(dir.join("serve.log")));
-        let nsd = nsd_secondary_of(nsd_addr, &dir.join("nsd"), &[(ZONE, serve_addr)], None);
-        wait_for(SETTLE, || soa_serial(nsd.addr(), ZONE))
-            .unwrap_or_else(|w| panic!("NSD serves nothing after {w:?}\n{}", serve.tail()));
-        Deployment { store, db, signed, knot, nsd, serve }
+        let nsd = parent.nsd(dir, &serve);
+        Deployment { store, db, signed, parent, nsd, serve }
     }
 
     fn ok(&self, args: &[&str]) -> Output {
@@ -128,18 +111,12 @@ impl Deployment {
 
     /// Unbound trusting `test.` only, reaching the zone at NSD.
     fn resolver(&self, dir: &Path, extra: &str) -> Server {
-        let anchor = wait_for(SETTLE, || knot_ksk(self.knot.addr(), PARENT)).expect("Knot's KSK");
-        let config = UnboundConfig {
-            stubs: vec![(PARENT.to_owned(), self.knot.addr()), (ZONE.to_owned(), self.nsd.addr())],
-            trust_anchors: vec![anchor],
-            extra: extra.to_owned(),
-        };
-        unbound_resolver(dir, &config)
+        self.parent.resolver(dir, &self.nsd, extra)
     }
 
     /// Waits until the parent publishes the zone's DS (`true`) or none.
     fn wait_parent_ds(&self, present: bool, within: Duration) {
-        let has_ds = || !dig(self.knot.addr(), &["+short", ZONE, "DS"]).trim().is_empty();
+        let has_ds = || !dig(self.parent.knot.addr(), &["+short", ZONE, "DS"]).trim().is_empty();
         wait_for(within, || (has_ds() == present).then_some(())).unwrap_or_else(|w| {
             panic!("the parent's DS present={present} not reached after {w:?}\n{}", self.serve.tail())
         });

@@ -23,10 +23,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::dns_servers::{
-    Server, Tsig, UnboundConfig, delegating_parent_text, dig, free_addr, knot_ksk, knotd_signing_parent_at,
-    nsd_secondary_of, random_base, soa_serial, unbound_resolver,
-};
+use common::dns_servers::{Server, dig};
+use common::knot_parent::KnotParent;
 use common::query_loop::{A, PER_TICK, QUERY_TIMEOUT, QueryLoop, probed_zone_text, report, wait_ticks};
 use common::serve::{Serve, wait_for, write_by_rename};
 use common::{Store, expect_success, have_tool, run};
@@ -128,17 +126,8 @@ fn serve_with_an_offline_ksk_through_unbound() {
     }
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
-    let at = random_base();
-    let (serve_addr, knot_addr, nsd_addr) = (free_addr(at(1)), free_addr(at(2)), free_addr(at(3)));
-    let tsig = Tsig::generate("registry");
-    let knot = knotd_signing_parent_at(
-        knot_addr,
-        &dir.join("knot"),
-        PARENT,
-        &delegating_parent_text(PARENT, ZONE, TTL),
-        &[serve_addr.ip()],
-        &tsig,
-    );
+    let parent = KnotParent::start(dir, PARENT, ZONE, TTL);
+    let knot = &parent.knot;
 
     let online = Side { store: Store::softhsm(&dir.join("zsk-token")), db: dir.join("online.db") };
     let ksk = Side { store: Store::softhsm(&dir.join("ksk-token")), db: dir.join("ksk.db") };
@@ -152,39 +141,33 @@ fn serve_with_an_offline_ksk_through_unbound() {
     write_by_rename(&input, &probed_zone_text(ZONE, TTL));
     let paths = (input.to_str().expect("utf-8"), signed.to_str().expect("utf-8"));
     online.ok(&["zone", "add", ZONE, "--policy", "offline", "--input", paths.0, "--output", paths.1]);
-    online.ok(&["zone", "secondary", "add", ZONE, &nsd_addr.to_string()]);
+    online.ok(&["zone", "secondary", "add", ZONE, &parent.nsd_addr.to_string()]);
     ksk.ok(&["zone", "add", ZONE, "--policy", "offline", "--ksk-side"]);
     // The online signer sends the DS set the response's CDS names to the
     // parent by UPDATE, as for any zone.
-    let secret = dir.join("registry.key");
-    tsig.write_secret_file(&secret);
-    online.ok(&["tsig", "add", &tsig.name, "--secret-file", secret.to_str().expect("utf-8")]);
-    online.ok(&["zone", "parent-update", "add", ZONE, &knot.addr().to_string(), "--tsig", &tsig.name]);
+    parent.register_updates(dir, |args| online.ok(args));
     let config = dir.join("serve.toml");
     std::fs::write(&config, "[serve]\nretry-min = \"1s\"\nretry-max = \"2s\"\n").expect("config");
 
     let mut ceremonies = 1;
     ceremony(&online, &ksk, dir, ceremonies);
     let mut last_ceremony = Instant::now();
-    let command =
-        online.command(&["serve", "--config", config.to_str().expect("utf-8"), "--listen", &serve_addr.to_string()]);
+    let command = online.command(&[
+        "serve",
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--listen",
+        &parent.serve_addr.to_string(),
+    ]);
     let serve = Serve::start(command, "offline", Some(dir.join("serve.log")));
-    let nsd = nsd_secondary_of(nsd_addr, &dir.join("nsd"), &[(ZONE, serve_addr)], None);
-    wait_for(SETTLE, || soa_serial(nsd.addr(), ZONE))
-        .unwrap_or_else(|w| panic!("NSD serves nothing after {w:?}\n{}", serve.tail()));
-    let anchor = wait_for(SETTLE, || knot_ksk(knot.addr(), PARENT)).expect("Knot's KSK");
-    let resolver = UnboundConfig {
-        stubs: vec![(PARENT.to_owned(), knot.addr()), (ZONE.to_owned(), nsd.addr())],
-        trust_anchors: vec![anchor],
-        extra: String::new(),
-    };
-    let unbound = unbound_resolver(&dir.join("unbound"), &resolver);
+    let nsd = parent.nsd(dir, &serve);
+    let unbound = parent.resolver(&dir.join("unbound"), &nsd, "");
 
     // The DS reaches the parent; the zone becomes secure.
     let mut carried = BTreeSet::new();
     let www = format!("www.{ZONE}");
     wait_for(SETTLE, || {
-        carry_parent(&mut carried, &parent_ds(&knot), &ksk);
+        carry_parent(&mut carried, &parent_ds(knot), &ksk);
         common::dns_servers::resolve(unbound.addr(), &www, A, QUERY_TIMEOUT).ok().filter(|r| r.authentic)
     })
     .unwrap_or_else(|w| panic!("Unbound: no AD for {www} after {w:?}\n{}", serve.tail()));
@@ -200,7 +183,7 @@ fn serve_with_an_offline_ksk_through_unbound() {
             last_ceremony = Instant::now();
         }
         let (ksks, zsks) = published(&signed);
-        carry_parent(&mut carried, &parent_ds(&knot), &ksk);
+        carry_parent(&mut carried, &parent_ds(knot), &ksk);
         if zsk_sets.last() != Some(&zsks) {
             zsk_sets.push(zsks);
         }

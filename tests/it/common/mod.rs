@@ -3,6 +3,7 @@
 
 pub mod bind_keys;
 pub mod dns_servers;
+pub mod knot_parent;
 pub mod postgres;
 pub mod query_loop;
 pub mod serve;
