@@ -215,8 +215,11 @@ pub(super) fn open_proven(zone: &str, row: &StoredKey) -> Result<Box<dyn Signing
 }
 
 /// The signer's keys as the key states give them; CDS/CDNSKEY only if the
-/// policy publishes them (`parent.cds`).
-pub(super) fn signing_keys<'a>(publication: &Publication, opened: &'a [InUse], publish_cds: bool) -> SigningKeys<'a> {
+/// policy publishes them (`parent.cds`). The zone goes out unsigned only
+/// when no DNSKEY is published by intent (a policy going insecure); any
+/// other zone without keys is the signer's error, not an unsigned zone.
+pub(super) fn signing_keys<'a>(publication: &Publication, opened: &'a [InUse], policy: &Policy) -> SigningKeys<'a> {
+    let publish_cds = policy.parent.cds;
     let find = |id: &i64| opened.iter().find(|k| k.id == *id);
     let signer = |id: &i64| find(id).and_then(|k| k.signer.as_deref().map(|key| Signer { key, tag: k.published.tag }));
     SigningKeys {
@@ -225,7 +228,7 @@ pub(super) fn signing_keys<'a>(publication: &Publication, opened: &'a [InUse], p
         zone_signers: publication.zone_signers.iter().filter_map(signer).collect(),
         cds: publication.cds.iter().filter(|_| publish_cds).filter_map(find).map(|k| k.published.clone()).collect(),
         cds_delete: publication.cds_delete && publish_cds,
-        unsigned: publication.dnskey.is_empty(),
+        unsigned: policy.insecure && publication.dnskey.is_empty(),
         presigned: None,
     }
 }
@@ -340,4 +343,18 @@ pub fn given_signing_keys(keys: &[OpenedKey], cds: bool) -> SigningKeys<'_> {
         }
     }
     signing
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_zone_going_insecure_goes_out_without_keys() {
+        let none = Publication::default();
+        let (mut policy, _) = Policy::from_text("", std::path::Path::new("p.toml")).expect("policy");
+        assert!(!signing_keys(&none, &[], &policy).unsigned, "a signed policy without keys is an error, not unsigned");
+        policy.insecure = true;
+        assert!(signing_keys(&none, &[], &policy).unsigned);
+    }
 }

@@ -311,7 +311,7 @@ async fn run_locked(
     let policy = &snapshot.policy;
     let publication = publication(&step.keys);
     let opened = open_signing_keys(&zone.name, &snapshot.keys, &step.keys, &publication)?;
-    let mut keys = signing_keys(&publication, &opened, policy.parent.cds);
+    let mut keys = signing_keys(&publication, &opened, policy);
     keys.presigned = presigned.as_ref();
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "key states advanced, signing keys open");
     let mut settings = SignSettings::from_policy(policy, now, zone.nsec3_salt.clone());
