@@ -1,11 +1,10 @@
 //! Times the ZONEMD digest (RFC 8976, SIMPLE) of a zone file alone: the
 //! zone read, then `zone::zonemd::digests` for SHA-384, for SHA-512, and
-//! for both in one pass, each the best of three; and the canonical
-//! encoding's size.
+//! for both in one pass, each the best of three.
 //!
 //!     cargo run --release --example zonemd_digest -- ZONEFILE ORIGIN
 //!
-//! prints `read seconds=…`, then `digest hash=… seconds=… bytes_per_sec=…`.
+//! prints `read records=… seconds=…`, then `digest hash=… seconds=…`.
 
 use std::time::Instant;
 

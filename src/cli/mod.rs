@@ -57,7 +57,7 @@ pub(crate) const EXIT_NOT_APPROVED: u8 = 3;
 /// Exit code of `signet sign ZONE` when the verified version waits for an
 /// operator's review (`signet zone approve|reject`): the hook's own 75,
 /// `EX_TEMPFAIL`.
-pub(crate) const EXIT_REVIEW_PENDING: u8 = 75;
+pub(crate) const EXIT_REVIEW_PENDING: u8 = signet::manage::review::EXIT_WAIT as u8;
 
 /// signet: a DNSSEC signer that verifies every signature before it
 /// publishes a zone.

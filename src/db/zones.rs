@@ -173,10 +173,6 @@ impl Database {
     pub async fn set_zone_policy(&self, name: &Name, policy: &str, now: i64) -> Result<String> {
         let zone = self.zone(name).await?;
         let new = self.policy(policy).await?;
-        let old: (String,) = sqlx::query_as("SELECT name FROM policies WHERE id = $1")
-            .bind(zone.policy_id)
-            .fetch_one(&self.pool)
-            .await?;
         let mut tx = self.write().await?;
         sqlx::query("UPDATE zones SET policy_id = $1, next_run_at = $2 WHERE id = $3")
             .bind(new.id)
@@ -184,11 +180,11 @@ impl Database {
             .bind(zone.id)
             .execute(&mut *tx)
             .await?;
-        let why = format!("zone {} moved from policy {} to policy {}", zone.name, old.0, new.name);
+        let why = format!("zone {} moved from policy {} to policy {}", zone.name, zone.policy_name, new.name);
         insert_event(&mut tx, Some(zone.id), &Event::note(now, Actor::Operator, EventKind::PolicyChange, None, why))
             .await?;
         tx.commit().await?;
-        Ok(old.0)
+        Ok(zone.policy_name)
     }
 
     /// Asks the service to read the zone's input again (`signet zone

@@ -49,20 +49,16 @@ impl Parent {
     /// At `at`, the zone asks for this DS RRset (its CDS records; or the
     /// operator's submission, which the parent treats the same way).
     pub(crate) fn asked(&mut self, request: &DsRequest, at: i64) {
-        let mut wanted = match request {
-            DsRequest::Nothing => Vec::new(),
-            DsRequest::Set(ds) => ds.clone(),
-            DsRequest::Delete => {
-                self.wants(Vec::new(), at);
-                return;
+        match request {
+            DsRequest::Nothing => self.pending = None,
+            DsRequest::Set(ds) if ds.is_empty() => self.pending = None,
+            DsRequest::Set(ds) => {
+                let mut wanted = ds.clone();
+                wanted.sort();
+                self.wants(wanted, at);
             }
-        };
-        wanted.sort();
-        if wanted.is_empty() {
-            self.pending = None;
-            return;
+            DsRequest::Delete => self.wants(Vec::new(), at),
         }
-        self.wants(wanted, at);
     }
 
     /// The parent will publish `wanted` (sorted) a delay after `at`,

@@ -623,10 +623,12 @@ impl Simulation {
     fn ds_asked_for(&self, step: &Step, version: &ZoneVersion) -> DsRequest {
         if self.policy.parent.cds {
             let delete = version.cds.iter().any(|cds| Ds::parse(cds).is_some_and(|ds| ds.algorithm == 0));
-            return match &version.cds {
-                _ if delete => DsRequest::Delete,
-                cds if cds.is_empty() => DsRequest::Nothing,
-                cds => DsRequest::Set(cds.clone()),
+            return if delete {
+                DsRequest::Delete
+            } else if version.cds.is_empty() {
+                DsRequest::Nothing
+            } else {
+                DsRequest::Set(version.cds.clone())
             };
         }
         let publication = publication(&step.keys);

@@ -9,6 +9,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::PublishFailure;
@@ -116,7 +117,7 @@ pub struct Passed<T> {
     /// for the gate of the next publication.
     pub memo: Option<SignatureMemo>,
     /// The zone as the verifier read it back: the published bytes.
-    pub zone: Option<crate::zone::Zone>,
+    pub zone: Arc<Zone>,
     /// The publication, to keep once recorded or undo if that failed
     /// (dropped: kept).
     pub installed: Installed,
@@ -172,7 +173,7 @@ pub struct Checked<T> {
     /// The memo the verifier collected.
     pub memo: Option<SignatureMemo>,
     /// The zone as the verifier read it back.
-    pub zone: Option<Zone>,
+    pub zone: Arc<Zone>,
     candidate: SealedCandidate,
     verified: VerifiedZone,
 }
@@ -224,10 +225,8 @@ pub fn check_through_gate<T>(
     if abandoned() {
         return Err(GateFailure::Abandoned);
     }
-    let (report, memo, zone) = (verified.report().clone(), verified.take_memo(), verified.take_zone());
-    if let Some(candidate) = &zone {
-        predecessor.admits(candidate).map_err(GateFailure::SerialHeld)?;
-    }
+    let (report, memo, zone) = (verified.report().clone(), verified.take_memo(), Arc::clone(verified.zone()));
+    predecessor.admits(&zone).map_err(GateFailure::SerialHeld)?;
     Ok(Checked { made, report, memo, zone, candidate: sealed, verified })
 }
 

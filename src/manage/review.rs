@@ -199,11 +199,16 @@ async fn offer_to_hook(
     fingerprint: &[u8],
     abandon: Option<&AtomicBool>,
 ) -> Result<Judged, ManageError> {
-    let written = match offer.file {
-        Some(_) => None,
-        None => Some(write_review_file(zone, offer)?),
+    // A version in memory is written for the hook, and removed when this
+    // returns.
+    let written;
+    let file = match offer.file {
+        Some(file) => file,
+        None => {
+            written = write_review_file(zone, offer)?;
+            written.path()
+        }
     };
-    let file = offer.file.or(written.as_ref().map(|w| w.path())).unwrap_or(offer.output);
     let Some((program, args)) = hook.command.split_first() else {
         return Ok(Judged { verdict: Verdict::Crashed, reason: Some("the review hook has no command".to_owned()) });
     };
@@ -216,7 +221,6 @@ async fn offer_to_hook(
     let timeout = Duration::from_secs(u64::try_from(hook.timeout).unwrap_or(0).max(1));
     let stop = || abandon.is_some_and(|flag| flag.load(Ordering::SeqCst));
     let finished = supervise(command, None, timeout, &stop).await;
-    drop(written);
     match finished {
         Ok(Finished { ended: Ended::Stopped, .. }) => Err(ManageError::Abandoned { zone: zone.to_owned() }),
         Ok(finished) => Ok(judge(finished)),

@@ -135,7 +135,7 @@ pub struct Published {
     /// took some from its memo).
     pub full_verification: Option<FullReason>,
     /// The version published, as the gate verified it.
-    pub zone: Option<Arc<Zone>>,
+    pub zone: Arc<Zone>,
     /// The unsigned input this run read from its file, with its digest,
     /// for a serving caller to hold ([`RunOptions::serving`]).
     pub input: Option<(Arc<Zone>, Vec<u8>)>,
@@ -352,7 +352,7 @@ async fn run_locked(
     };
     let Gated { stats, report, memo, zone: published_zone, settle, refused_incremental } = passed;
     let offer = Offer {
-        zone: published_zone.as_deref().unwrap_or(unsigned.zone()),
+        zone: &published_zone,
         file: settle.file(),
         output: &output,
         serial: stats.serial,
@@ -360,14 +360,7 @@ async fn run_locked(
         previous,
         rrsigs: stats.rrsigs + stats.rrsigs_kept,
     };
-    if published_zone.is_some() {
-        review(db, &snapshot, &offer, now, options.abandon).await?;
-    } else if db.review_hook(snapshot.zone.id).await?.is_some() {
-        return Err(ManageError::Argument(format!(
-            "zone {}: the verified version is not at hand for its review: nothing published",
-            snapshot.zone.name
-        )));
-    }
+    review(db, &snapshot, &offer, now, options.abandon).await?;
     let settle = settle.install(options.abandon).map_err(|failure| gate_failed(&snapshot.zone, failure))?;
     let mut due = resign_due(policy, report.stats.earliest_expiration, now);
     if presigned.is_some() {
@@ -390,8 +383,8 @@ async fn run_locked(
         // A version served from memory has its file written after it is
         // served: its stamp is recorded then.
         output_stamp: match settle {
-            Settle::Installed(_) => crate::publish::Stamp::of(&output).map(|stamp| stamp.to_string()),
-            Settle::Checked(_) | Settle::Served(_) => None,
+            Settled::Installed(_) => crate::publish::Stamp::of(&output).map(|stamp| stamp.to_string()),
+            Settled::Served(_) => None,
         },
     };
     let run = RunRecord {
@@ -413,18 +406,16 @@ async fn run_locked(
         input_serial,
     };
     let events = step_events(&step, now, policy.parent.cds);
-    let diff = published_zone.as_deref().and_then(|new| diff_for_commit(previous, new, &policy.journal));
+    let diff = diff_for_commit(previous, &published_zone, &policy.journal);
     drop(read_previous);
     let pending_output = match settle {
-        // Installed above.
-        Settle::Checked(_) => None,
-        Settle::Installed(installed) => {
+        Settled::Installed(installed) => {
             let stored_memo = gate_memo::to_store(&zone.name, memo.as_deref());
             let rows = Rows { run, published, memo: gate_plan.commit(gate_memo::blob(stored_memo.as_ref())), diff };
             commit_or_undo(db, &snapshot, &step, &events, rows, installed).await?;
             None
         }
-        Settle::Served(version) => {
+        Settled::Served(version) => {
             // The memo (33 MB for a million signatures) is serialized and
             // written after the version is served, off the path.
             let rows = Rows { run, published, memo: gate_plan.commit(MemoBlob::Later), diff };
@@ -539,16 +530,22 @@ struct Gated {
     report: Report,
     memo: Option<Arc<SignatureMemo>>,
     /// The version published.
-    zone: Option<Arc<Zone>>,
+    zone: Arc<Zone>,
     settle: Settle,
     /// Why the candidate that kept signatures was refused, if it was.
     refused_incremental: Option<String>,
 }
 
-/// How a passed version is settled once the run is recorded.
+/// A passed version, before its review.
 enum Settle {
     /// A file verified, to install once its review approves it.
     Checked(Box<Checked<SignStats>>),
+    /// Verified in memory: served first, then written to the output.
+    Served(VerifiedVersion),
+}
+
+/// A passed version once approved, settled when the run is recorded.
+enum Settled {
     /// Installed at the output: kept once committed, undone if not.
     Installed(Installed),
     /// Verified in memory: served first, then written to the output.
@@ -560,15 +557,15 @@ impl Settle {
     fn file(&self) -> Option<&Path> {
         match self {
             Settle::Checked(checked) => Some(checked.path()),
-            Settle::Installed(_) | Settle::Served(_) => None,
+            Settle::Served(_) => None,
         }
     }
 
     /// A file verified and approved, installed at the output.
-    fn install(self, abandon: Option<&AtomicBool>) -> Result<Settle, GateFailure> {
+    fn install(self, abandon: Option<&AtomicBool>) -> Result<Settled, GateFailure> {
         match self {
-            Settle::Checked(checked) => Ok(Settle::Installed(checked.install(abandon)?.installed)),
-            other => Ok(other),
+            Settle::Checked(checked) => Ok(Settled::Installed(checked.install(abandon)?.installed)),
+            Settle::Served(version) => Ok(Settled::Served(version)),
         }
     }
 }
@@ -611,7 +608,7 @@ impl Gate<'_> {
             stats,
             report: version.report().clone(),
             memo: version.memo().cloned(),
-            zone: Some(Arc::clone(version.zone())),
+            zone: Arc::clone(version.zone()),
             settle: Settle::Served(version),
             refused_incremental: None,
         })
@@ -631,7 +628,7 @@ impl Gate<'_> {
             stats: checked.made.clone(),
             report: checked.report.clone(),
             memo: checked.memo.take().map(Arc::new),
-            zone: checked.zone.take().map(Arc::new),
+            zone: Arc::clone(&checked.zone),
             settle: Settle::Checked(Box::new(checked)),
             refused_incremental: None,
         })

@@ -440,7 +440,7 @@ impl ZoneTask {
                 };
                 let basis = signed_from.map(|input| (input, published.fingerprint));
                 let memo = published.pending_output.as_ref().and_then(|pending| pending.version.memo().cloned());
-                self.served = published.zone.take().map(|zone| Served { zone, serial, basis, memo });
+                self.served = Some(Served { zone: Arc::clone(&published.zone), serial, basis, memo });
                 // Served already; the output file follows (the version
                 // before is no longer held).
                 match published.pending_output.take() {
@@ -749,19 +749,7 @@ impl ZoneTask {
             outcome = "failed",
             "run failed, the last good output stays published: {reason}"
         );
-        if let Some((expires, refresh)) = self.expiry().await
-            && expires - refresh <= now
-        {
-            tracing::error!(
-                zone = %self.origin,
-                signatures_expire = %format_time(expires),
-                "the published signatures expire at {} (in {}), within the refresh margin ({}), and runs keep failing: \
-                 validating resolvers will fail this zone then unless a run succeeds",
-                format_time(expires),
-                format_duration(expires - now),
-                format_duration(refresh)
-            );
-        }
+        self.warn_if_expiring(now, "runs keep failing").await;
     }
 
     /// The published zone's earliest signature expiry and the policy's

@@ -14,8 +14,8 @@
 use super::reuse::Previous;
 use super::rrsig::{RrsetToSign, canonical_records, sign_rrset};
 use super::{SignError, SignSettings, SignStats, SigningKeys};
-use crate::zone::dnssec::{Rrsig, soa_fields};
-use crate::zone::zonemd::{SCHEME_SIMPLE, Zonemd, digest_len, digests};
+use crate::zone::dnssec::soa_fields;
+use crate::zone::zonemd::{SCHEME_SIMPLE, Zonemd, covers_zonemd, digest_len, digests};
 use crate::zone::{NameRef, RecordRef, Rtype, Zone, ZoneBuilder};
 
 /// The placeholder ZONEMD records for `serial`: one per hash of the
@@ -127,8 +127,4 @@ fn signatures(
         }
     }
     Ok(made)
-}
-
-fn covers_zonemd(rrsig: &[u8]) -> bool {
-    Rrsig::parse(rrsig).is_some_and(|sig| sig.type_covered == Rtype::ZONEMD)
 }

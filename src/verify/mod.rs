@@ -301,7 +301,7 @@ pub struct VerifiedZone {
     path: std::path::PathBuf,
     report: Report,
     memo: Option<SignatureMemo>,
-    zone: Option<Zone>,
+    zone: Arc<Zone>,
 }
 
 impl VerifiedZone {
@@ -323,9 +323,9 @@ impl VerifiedZone {
 
     /// The zone as read back and verified: exactly the bytes that are
     /// published (a managed run records its difference from the version
-    /// before). Taken out once.
-    pub fn take_zone(&mut self) -> Option<Zone> {
-        self.zone.take()
+    /// before).
+    pub fn zone(&self) -> &Arc<Zone> {
+        &self.zone
     }
 }
 
@@ -407,7 +407,7 @@ pub fn verify_file(
         return Err(GateError::Stopped);
     }
     if report.valid {
-        Ok(VerifiedZone { path: path.to_owned(), report, memo, zone: Some(zone) })
+        Ok(VerifiedZone { path: path.to_owned(), report, memo, zone: Arc::new(zone) })
     } else {
         Err(GateError::Refused(Box::new(report)))
     }

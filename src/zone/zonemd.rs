@@ -181,7 +181,8 @@ fn encode_run(run: NodeRun<'_>, apex: NameRef<'_>, class: u16) -> Vec<u8> {
     out
 }
 
-fn covers_zonemd(rrsig: &[u8]) -> bool {
+/// Whether an RRSIG (its RDATA) covers ZONEMD.
+pub(crate) fn covers_zonemd(rrsig: &[u8]) -> bool {
     Rrsig::parse(rrsig).is_some_and(|sig| sig.type_covered == Rtype::ZONEMD)
 }
 
