@@ -622,7 +622,7 @@ impl Simulation {
     /// operator (what CDS would have said).
     fn ds_asked_for(&self, step: &Step, version: &ZoneVersion) -> DsRequest {
         if self.policy.parent.cds {
-            let delete = version.cds.iter().any(|cds| Ds::parse(cds).is_some_and(|ds| ds.algorithm == 0));
+            let delete = version.cds.iter().any(|cds| Ds::parse(cds).is_some_and(|ds| ds.is_delete()));
             return if delete {
                 DsRequest::Delete
             } else if version.cds.is_empty() {

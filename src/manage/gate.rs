@@ -20,10 +20,9 @@ use crate::verify::{
     verify_version,
 };
 use crate::zone::diff::ZoneDiff;
-use crate::zone::dnssec::soa_fields;
 use crate::zone::serial::serial_gt;
 use crate::zone::writer::write_zone;
-use crate::zone::{Name, Rtype, Zone};
+use crate::zone::{Name, Zone};
 
 /// Why the gate did not publish.
 #[derive(Debug)]
@@ -82,7 +81,7 @@ impl Predecessor<'_> {
     /// Whether `candidate` may follow this version: its serial moves past
     /// the published one, or it is the very same version again.
     fn admits(&self, candidate: &Zone) -> Result<(), SerialHeld> {
-        let (Some(published), Some(serial)) = (self.serial, zone_serial(candidate)) else {
+        let (Some(published), Some(serial)) = (self.serial, candidate.soa_serial()) else {
             return Ok(());
         };
         if serial_gt(serial, published) {
@@ -90,7 +89,7 @@ impl Predecessor<'_> {
         }
         let changed = self
             .zone
-            .filter(|previous| zone_serial(previous) == Some(published))
+            .filter(|previous| previous.soa_serial() == Some(published))
             .and_then(|previous| ZoneDiff::between(previous, candidate).ok())
             .map(|diff| diff.removed_len() + diff.added_len());
         match changed {
@@ -98,12 +97,6 @@ impl Predecessor<'_> {
             changed => Err(SerialHeld { serial, published, changed }),
         }
     }
-}
-
-/// A zone's SOA serial, if it has an SOA.
-pub(super) fn zone_serial(zone: &Zone) -> Option<u32> {
-    let soa = zone.records().find(|r| r.rtype == Rtype::SOA)?;
-    soa_fields(soa.rdata).map(|(serial, _)| serial)
 }
 
 /// A zone the gate passed and installed.

@@ -160,7 +160,7 @@ pub(super) fn published_serial(path: &Path, origin: &Name) -> Option<u32> {
     use std::io::BufRead as _;
     let file = std::fs::File::open(path).ok()?;
     let first = std::io::BufReader::new(file).lines().next()?.ok()?;
-    super::gate::zone_serial(&crate::zone::read_zone_str(&first, origin, path).ok()?)
+    crate::zone::read_zone_str(&first, origin, path).ok()?.soa_serial()
 }
 
 /// A small file written and fsynced beside its target before the zone is

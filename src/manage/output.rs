@@ -137,13 +137,13 @@ pub async fn restore_published(db: &Database, name: &Name, now: i64) -> Result<O
     let Some(last) = row.last_serial.and_then(|serial| u32::try_from(serial).ok()) else { return Ok(None) };
     let output = PathBuf::from(&row.output_path);
     let Ok(file) = read_zone_file(&output, name) else { return Ok(None) };
-    let Some(serial) = super::gate::zone_serial(&file) else { return Ok(None) };
+    let Some(serial) = file.soa_serial() else { return Ok(None) };
     let zone = if serial == last {
         file
     } else {
         let Some(chain) = db.journal_since(row.id, serial).await? else { return Ok(None) };
         match replay(file, chain.into_iter().map(|(_, diff)| diff)) {
-            Ok(zone) if super::gate::zone_serial(&zone) == Some(last) => zone,
+            Ok(zone) if zone.soa_serial() == Some(last) => zone,
             Ok(_) => return Ok(None),
             Err(why) => {
                 tracing::warn!(zone = %row.name, "the version published cannot be rebuilt from the output and the journal: {why}");

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use super::gate::{Checked, GateFailure, Predecessor, check_through_gate, sign_in_memory_through_gate, zone_serial};
+use super::gate::{Checked, GateFailure, Predecessor, check_through_gate, sign_in_memory_through_gate};
 use super::gate_memo::{self, FullReason};
 use super::journal::diff_for_commit;
 use super::keys::{advance_with_new_keys, key_store, open_signing_keys, parent_ds, purge_removed_keys, signing_keys};
@@ -296,7 +296,7 @@ async fn run_locked(
     let (input_digest, unsigned) = input?;
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "input ready and checked");
     let previous = options.previous.or(read_previous.as_ref());
-    let input_serial = zone_serial(unsigned.zone());
+    let input_serial = unsigned.zone().soa_serial();
     let key_store = key_store(&snapshot, options.key_store).cloned();
     // With an offline KSK the response in force fixes the apex's key
     // RRsets and their signatures; the machine moves the ZSKs within it.

@@ -190,7 +190,7 @@ fn check_cds(ctx: &Context<'_>, findings: &mut Vec<Finding>) {
     let Some(node) = ctx.zone.node(ctx.apex) else { return };
     if let Some(cds) = node.rrset(Rtype::CDS) {
         for rdata in cds.rdatas() {
-            let is_delete = Ds::parse(rdata).is_some_and(|ds| ds.algorithm == 0);
+            let is_delete = Ds::parse(rdata).is_some_and(|ds| ds.is_delete());
             let published = ctx.keys.iter().any(|key| ds_matches(ctx.apex, rdata, &key.rdata) == Some(true));
             if !(published || is_delete && cds.len() == 1) {
                 let tag = Ds::parse(rdata).map_or(0, |ds| ds.key_tag);
@@ -208,7 +208,7 @@ fn check_cds(ctx: &Context<'_>, findings: &mut Vec<Finding>) {
     }
     if let Some(cdnskey) = node.rrset(Rtype::CDNSKEY) {
         for rdata in cdnskey.rdatas() {
-            let is_delete = Dnskey::parse(rdata).is_some_and(|k| k.algorithm == 0);
+            let is_delete = Dnskey::parse(rdata).is_some_and(|k| k.is_delete());
             let published = ctx.keys.iter().any(|key| key.rdata == rdata);
             if !(published || is_delete && cdnskey.len() == 1) {
                 let tag = crate::zone::dnssec::key_tag(rdata);

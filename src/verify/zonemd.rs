@@ -18,7 +18,6 @@
 use rayon::prelude::*;
 
 use super::findings::{Code, Finding};
-use crate::zone::dnssec::soa_fields;
 use crate::zone::zonemd::{MIN_DIGEST_LEN, Zonemd, digests, hash_name};
 use crate::zone::{Rtype, Zone};
 
@@ -31,7 +30,7 @@ pub(crate) fn check(zone: &Zone, findings: &mut Vec<Finding>) {
     let apex = zone.origin();
     let Some(node) = zone.node(apex) else { return };
     let Some(set) = node.rrset(Rtype::ZONEMD) else { return };
-    let soa_serial = node.rrset(Rtype::SOA).and_then(|soa| soa.rdatas().next()).and_then(soa_fields).map(|f| f.0);
+    let soa_serial = zone.soa_serial();
     let mut records = Vec::new();
     for rdata in set.rdatas() {
         match Zonemd::parse(rdata) {

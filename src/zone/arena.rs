@@ -315,6 +315,12 @@ impl Zone {
         self.origin.as_ref()
     }
 
+    /// The serial of the SOA at the apex, if the zone has one.
+    pub fn soa_serial(&self) -> Option<u32> {
+        let soa = self.node(self.origin())?.rrset(Rtype::SOA)?;
+        soa.rdatas().next().and_then(super::dnssec::soa_fields).map(|(serial, _)| serial)
+    }
+
     /// The zone's class.
     pub fn class(&self) -> u16 {
         self.class

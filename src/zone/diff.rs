@@ -39,7 +39,6 @@ pub use text::TextStyle;
 pub use wire::{DecodeError, EncodedDiff};
 
 use super::arena::{RecordRef, Zone};
-use super::dnssec::soa_fields;
 use super::name::{Name, NameRef};
 use super::rtype::Rtype;
 
@@ -218,7 +217,7 @@ impl<'a> ZoneDiff<'a> {
     /// Every removed record must be in `old`, exactly.
     pub fn apply_to(&self, old: &Zone) -> Result<Zone, DiffError> {
         let zone = || old.origin().to_string();
-        let serial = serial(old).ok_or_else(|| DiffError::NoSoa { version: "old", zone: zone() })?;
+        let serial = old.soa_serial().ok_or_else(|| DiffError::NoSoa { version: "old", zone: zone() })?;
         if serial != self.old_serial {
             return Err(DiffError::NotFrom { zone: zone(), from: self.old_serial, serial });
         }
@@ -294,15 +293,9 @@ fn check_versions(old: &Zone, new: &Zone) -> Result<(u32, u32), DiffError> {
     if old.class() != new.class() {
         return Err(DiffError::Class { zone, old: old.class(), new: new.class() });
     }
-    let old_serial = serial(old).ok_or_else(|| DiffError::NoSoa { version: "old", zone: zone.clone() })?;
-    let new_serial = serial(new).ok_or(DiffError::NoSoa { version: "new", zone })?;
+    let old_serial = old.soa_serial().ok_or_else(|| DiffError::NoSoa { version: "old", zone: zone.clone() })?;
+    let new_serial = new.soa_serial().ok_or(DiffError::NoSoa { version: "new", zone })?;
     Ok((old_serial, new_serial))
-}
-
-/// The serial of the SOA at the zone's apex.
-fn serial(zone: &Zone) -> Option<u32> {
-    let soa = zone.node(zone.origin())?.rrset(Rtype::SOA)?;
-    soa.rdatas().next().and_then(soa_fields).map(|(serial, _)| serial)
 }
 
 /// Cuts both zones at the same owner names into at most `pieces` pairs

@@ -212,6 +212,11 @@ impl<'a> Dnskey<'a> {
         Some(Dnskey { flags: u16_at(fixed, 0), protocol: fixed[2], algorithm: fixed[3], public_key: &rdata[4..] })
     }
 
+    /// A CDNSKEY "delete" record (RFC 8078 §4: algorithm 0).
+    pub fn is_delete(&self) -> bool {
+        self.algorithm == 0
+    }
+
     /// Zone-key bit set and protocol 3: may sign zone data.
     pub fn is_zone_key(&self) -> bool {
         self.flags & FLAG_ZONE != 0 && self.protocol == 3
@@ -246,6 +251,11 @@ impl<'a> Ds<'a> {
     pub fn parse(rdata: &'a [u8]) -> Option<Ds<'a>> {
         let fixed = rdata.get(..4)?;
         Some(Ds { key_tag: u16_at(fixed, 0), algorithm: fixed[2], digest_type: fixed[3], digest: &rdata[4..] })
+    }
+
+    /// A CDS "delete" record (RFC 8078 §4: algorithm 0): remove every DS.
+    pub fn is_delete(&self) -> bool {
+        self.algorithm == 0
     }
 }
 
