@@ -55,15 +55,7 @@ if [ ! -s "$work/hsm/keys.txt" ]; then
 fi
 mapfile -t hsm_keys <"$work/hsm/keys.txt"
 
-# Runs a command under /usr/bin/time; prints "wall cpu rss_mib exit".
-measure() {
-  local stats code=0
-  stats=$(mktemp)
-  /usr/bin/time -f "%e %U %S %M" -o "$stats" "$@" >"$stats.out" 2>&1 || code=$?
-  [ "$code" = 0 ] || { echo "sign.sh: $* failed:" >&2; tail -5 "$stats.out" >&2; }
-  awk -v code="$code" '{ printf "%.2f %.2f %.0f %d\n", $1, $2 + $3, $4 / 1024, code }' "$stats"
-  rm -f "$stats" "$stats.out"
-}
+. bench/lib.sh # measure
 
 # Signs with a peer through tests/peers/sign.sh, timing the signer alone.
 measure_peer() {

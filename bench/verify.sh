@@ -36,15 +36,7 @@ for signer in knot bind; do
   fi
 done
 
-# Runs a command under /usr/bin/time; prints "wall cpu rss_mib exit".
-measure() {
-  local stats
-  stats=$(mktemp)
-  local code=0
-  /usr/bin/time -f "%e %U %S %M" -o "$stats" "$@" >"$stats.out" 2>&1 || code=$?
-  awk -v code="$code" '{ printf "%.2f %.2f %.0f %d\n", $1, $2 + $3, $4 / 1024, code }' "$stats"
-  rm -f "$stats"
-}
+. bench/lib.sh # measure
 
 read -r _ _ verify_rate < <(target/release/examples/crypto_rate 13 | awk -F'[ =]' '/^verify/ { print $1, $3, $5 }')
 cores=$(nproc)

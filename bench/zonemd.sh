@@ -44,15 +44,7 @@ case $denial in
   *) echo "zonemd.sh: unknown denial $denial" >&2; exit 2 ;;
 esac
 
-# Runs a command under /usr/bin/time; prints "wall cpu rss_mib exit".
-measure() {
-  local stats code=0
-  stats=$(mktemp)
-  /usr/bin/time -f "%e %U %S %M" -o "$stats" "$@" >"$stats.out" 2>&1 || code=$?
-  [ "$code" = 0 ] || { echo "zonemd.sh: $* failed:" >&2; tail -5 "$stats.out" >&2; }
-  awk -v code="$code" '{ printf "%.2f %.2f %.0f %d\n", $1, $2 + $3, $4 / 1024, code }' "$stats"
-  rm -f "$stats" "$stats.out"
-}
+. bench/lib.sh # measure
 
 echo "== $denial, $n delegations, $rounds round(s), the variants alternating; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-34s %8s %8s %8s %5s %8s\n' run "wall s" "CPU s" "RSS MiB" exit added
